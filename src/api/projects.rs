@@ -1,0 +1,101 @@
+//! Projects resource (`/__api/projects`): create, list (cursor pagination), get by id or
+//! slug, update, delete. Touches D1 (`DB`).
+
+use serde_json::json;
+use worker::{Request, Response};
+
+use super::{internal, query_pairs, read_body, Ctx, MAX_JSON_BODY};
+use crate::domain::{parse_create_project, parse_list_query, parse_update_project, ListCursor, ProjectRow, Slug};
+use crate::error::{ApiError, ApiResult};
+use crate::platform::bindings::{self, new_uuid, now_ms, random_bytes};
+use crate::platform::d1::{D1Projects, Inserted};
+use crate::platform::http;
+
+fn respond(status: u16, body: serde_json::Value) -> ApiResult<Response> {
+    http::ok(status, body).map_err(internal)
+}
+
+/// Loads a live project by id or slug, or 404.
+pub async fn load(store: &D1Projects, key: &str) -> ApiResult<ProjectRow> {
+    store.get(key).await?.ok_or_else(|| ApiError::not_found("Project"))
+}
+
+pub async fn create(req: &mut Request, ctx: &Ctx<'_>) -> ApiResult<Response> {
+    let input = parse_create_project(&read_body(req, MAX_JSON_BODY).await?)?;
+    let store = D1Projects::new(ctx.env)?;
+    let now = now_ms() as i64;
+    let name = input.name.as_ref().map(|n| n.as_str().to_string());
+    let outbound = match bindings::var_or(ctx.env, "DEFAULT_OUTBOUND", "block").as_str() {
+        "allow" => "allow",
+        _ => "block",
+    };
+    // Slugs carry 6 random base-36 characters; a collision is rare, so a few tries suffice.
+    for _ in 0..4 {
+        let slug = Slug::derive(name.as_deref().unwrap_or("project"), random_bytes::<6>());
+        let row = ProjectRow {
+            id: new_uuid(),
+            name: name.clone().unwrap_or_else(|| slug.to_string()),
+            slug: slug.to_string(),
+            enabled: 1,
+            outbound: outbound.into(),
+            active_deployment_id: None,
+            has_server_code: 0,
+            assets_count: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        if let Inserted::Ok = store.insert(&row).await? {
+            store
+                .audit(now, &ctx.meta.request_id, "project.create", Some(&row.id), &json!({ "slug": row.slug }))
+                .await?;
+            return respond(201, json!({ "project": row.to_json(&ctx.urls) }));
+        }
+    }
+    Err(ApiError::internal("could not allocate a unique slug after 4 attempts"))
+}
+
+pub async fn list(req: &Request, ctx: &Ctx<'_>) -> ApiResult<Response> {
+    let q = parse_list_query(&query_pairs(req))?;
+    let store = D1Projects::new(ctx.env)?;
+    let (rows, more) = store.list(q.limit, q.cursor.as_ref()).await?;
+    let cursor = match (more, rows.last()) {
+        (true, Some(last)) => Some(ListCursor { created_at: last.created_at, id: last.id.clone() }.encode()),
+        _ => None,
+    };
+    let projects: Vec<_> = rows.iter().map(|r| r.to_json(&ctx.urls)).collect();
+    respond(200, json!({ "projects": projects, "cursor": cursor, "count": projects.len() }))
+}
+
+pub async fn get(key: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
+    let store = D1Projects::new(ctx.env)?;
+    let row = load(&store, key).await?;
+    respond(200, json!({ "project": row.to_json(&ctx.urls) }))
+}
+
+pub async fn update(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
+    let input = parse_update_project(&read_body(req, MAX_JSON_BODY).await?)?;
+    let store = D1Projects::new(ctx.env)?;
+    let row = load(&store, key).await?;
+    let now = now_ms() as i64;
+    store.update(&row.id, input.name.as_ref().map(|n| n.as_str()), input.enabled, now).await?;
+    store
+        .audit(
+            now,
+            &ctx.meta.request_id,
+            "project.update",
+            Some(&row.id),
+            &json!({ "name": input.name.as_ref().map(|n| n.as_str()), "enabled": input.enabled }),
+        )
+        .await?;
+    let row = load(&store, &row.id).await?;
+    respond(200, json!({ "project": row.to_json(&ctx.urls) }))
+}
+
+pub async fn delete(key: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
+    let store = D1Projects::new(ctx.env)?;
+    let row = load(&store, key).await?;
+    let now = now_ms() as i64;
+    store.mark_deleted(&row.id, now).await?;
+    store.audit(now, &ctx.meta.request_id, "project.delete", Some(&row.id), &json!({ "slug": row.slug })).await?;
+    respond(200, json!({ "deleted": { "id": row.id, "slug": row.slug } }))
+}

@@ -1,0 +1,150 @@
+//! Upload JWTs (HS256 via jwt-compact). Two kinds: `upload` (authorises bucket uploads of one
+//! session) and `completion` (proves the session's files are all stored; spent by deploy).
+//! Both are bound to a project id and an upload session id and expire after one hour.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use jwt_compact::alg::{Hs256, Hs256Key};
+use jwt_compact::prelude::*;
+use jwt_compact::ValidationError;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+
+pub const TOKEN_TTL_SECS: i64 = 3600;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenKind {
+    Upload,
+    Completion,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadClaims {
+    pub kind: TokenKind,
+    /// Project id.
+    pub pid: String,
+    /// Upload session id.
+    pub sid: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenError {
+    Malformed,
+    BadSignature,
+    Expired,
+    WrongProject,
+    WrongKind { expected: TokenKind },
+}
+
+impl From<TokenError> for ApiError {
+    fn from(e: TokenError) -> Self {
+        let msg = match e {
+            TokenError::Malformed => "Token is malformed".to_string(),
+            TokenError::BadSignature => "Token signature is invalid".to_string(),
+            TokenError::Expired => "Token has expired; start a new upload session".to_string(),
+            TokenError::WrongProject => "Token was issued for a different project".to_string(),
+            TokenError::WrongKind { expected: TokenKind::Upload } => {
+                "An upload token is required here (got a completion token)".to_string()
+            }
+            TokenError::WrongKind { expected: TokenKind::Completion } => {
+                "A completion token is required here (got an upload token)".to_string()
+            }
+        };
+        ApiError::unauthorized(msg)
+    }
+}
+
+fn at(now_ms: u64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(now_ms as i64).unwrap_or_default()
+}
+
+fn time_options(now_ms: u64) -> TimeOptions<impl Fn() -> DateTime<Utc>> {
+    let now = at(now_ms);
+    TimeOptions::new(TimeDelta::seconds(30), move || now)
+}
+
+/// Issues a token of `kind` for project `pid` and session `sid`, valid for one hour.
+pub fn issue_token(secret: &[u8], kind: TokenKind, pid: &str, sid: &str, now_ms: u64) -> Result<String, ApiError> {
+    let key = Hs256Key::new(secret);
+    let claims = Claims::new(UploadClaims { kind, pid: pid.into(), sid: sid.into() })
+        .set_duration_and_issuance(&time_options(now_ms), TimeDelta::seconds(TOKEN_TTL_SECS));
+    Hs256
+        .token(&Header::empty().with_token_type("JWT"), &claims, &key)
+        .map_err(|e| ApiError::internal(format!("jwt signing failed: {e}")))
+}
+
+/// Verifies signature, expiry, kind and project binding; returns the claims.
+pub fn verify_token(
+    secret: &[u8],
+    token: &str,
+    kind: TokenKind,
+    pid: &str,
+    now_ms: u64,
+) -> Result<UploadClaims, TokenError> {
+    let key = Hs256Key::new(secret);
+    let untrusted = UntrustedToken::new(token).map_err(|_| TokenError::Malformed)?;
+    let token: Token<UploadClaims> = Hs256.validator(&key).validate(&untrusted).map_err(|e| match e {
+        ValidationError::InvalidSignature => TokenError::BadSignature,
+        _ => TokenError::Malformed,
+    })?;
+    let claims = token.claims();
+    claims.validate_expiration(&time_options(now_ms)).map_err(|_| TokenError::Expired)?;
+    let custom = &claims.custom;
+    if custom.pid != pid {
+        return Err(TokenError::WrongProject);
+    }
+    if custom.kind != kind {
+        return Err(TokenError::WrongKind { expected: kind });
+    }
+    Ok(custom.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &[u8] = b"test-secret-key-of-reasonable-length";
+    const T0: u64 = 1_795_000_000_000;
+
+    #[test]
+    fn round_trip() {
+        let t = issue_token(KEY, TokenKind::Upload, "p1", "s1", T0).unwrap();
+        let c = verify_token(KEY, &t, TokenKind::Upload, "p1", T0 + 1000).unwrap();
+        assert_eq!(c, UploadClaims { kind: TokenKind::Upload, pid: "p1".into(), sid: "s1".into() });
+    }
+
+    #[test]
+    fn every_misuse_is_rejected() {
+        let up = issue_token(KEY, TokenKind::Upload, "p1", "s1", T0).unwrap();
+        let done = issue_token(KEY, TokenKind::Completion, "p1", "s1", T0).unwrap();
+        assert_eq!(verify_token(KEY, &up, TokenKind::Upload, "p2", T0), Err(TokenError::WrongProject));
+        assert_eq!(
+            verify_token(KEY, &up, TokenKind::Completion, "p1", T0),
+            Err(TokenError::WrongKind { expected: TokenKind::Completion })
+        );
+        assert_eq!(
+            verify_token(KEY, &done, TokenKind::Upload, "p1", T0),
+            Err(TokenError::WrongKind { expected: TokenKind::Upload })
+        );
+        assert_eq!(
+            verify_token(KEY, &up, TokenKind::Upload, "p1", T0 + 3600_000 + 31_000),
+            Err(TokenError::Expired)
+        );
+        assert_eq!(verify_token(b"other-key", &up, TokenKind::Upload, "p1", T0), Err(TokenError::BadSignature));
+        assert_eq!(verify_token(KEY, "garbage", TokenKind::Upload, "p1", T0), Err(TokenError::Malformed));
+        // Tampered payload: swap the project id inside the token.
+        let parts: Vec<&str> = up.split('.').collect();
+        let forged = issue_token(b"attacker", TokenKind::Upload, "p2", "s1", T0).unwrap();
+        let forged_payload = forged.split('.').nth(1).unwrap();
+        let tampered = format!("{}.{}.{}", parts[0], forged_payload, parts[2]);
+        assert_eq!(verify_token(KEY, &tampered, TokenKind::Upload, "p2", T0), Err(TokenError::BadSignature));
+    }
+
+    #[test]
+    fn errors_map_to_401() {
+        for e in [TokenError::Malformed, TokenError::Expired, TokenError::WrongProject] {
+            assert_eq!(ApiError::from(e).status(), 401);
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! The project resource: its stored row, its public JSON shape, input validation for
+//! create/update, list cursors, and public URLs.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::{iso8601, JsonObject, ProjectName};
+use crate::error::ApiError;
+
+/// A project as stored in D1 (`projects` table; booleans are SQLite integers).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct ProjectRow {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub enabled: i64,
+    pub outbound: String,
+    pub active_deployment_id: Option<String>,
+    pub has_server_code: i64,
+    pub assets_count: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Where projects are reachable: scheme, platform domain and port of the public URLs.
+#[derive(Debug, Clone)]
+pub struct UrlBase {
+    pub scheme: String,
+    pub domain: String,
+    /// `:8787` in local dev, empty in production.
+    pub port: String,
+}
+
+impl UrlBase {
+    /// Builds the base from the request URL's scheme and port and the configured domain.
+    pub fn new(scheme: &str, domain: &str, port: Option<u16>) -> UrlBase {
+        let default_port = matches!((scheme, port), ("https", Some(443)) | ("http", Some(80)) | (_, None));
+        UrlBase {
+            scheme: scheme.to_string(),
+            domain: domain.to_string(),
+            port: if default_port { String::new() } else { format!(":{}", port.unwrap_or(0)) },
+        }
+    }
+    /// The subdomain URL of a project (production mode).
+    pub fn project_url(&self, slug: &str) -> String {
+        format!("{}://{}.{}{}/", self.scheme, slug, self.domain, self.port)
+    }
+    /// The path-mode URL on the platform host (previews and local use).
+    pub fn path_url(&self, slug: &str) -> String {
+        format!("{}://{}{}/__project/{}/", self.scheme, self.domain, self.port, slug)
+    }
+}
+
+impl ProjectRow {
+    pub fn to_json(&self, base: &UrlBase) -> Value {
+        json!({
+            "id": self.id,
+            "slug": self.slug,
+            "name": self.name,
+            "enabled": self.enabled != 0,
+            "outbound": self.outbound,
+            "createdAt": iso8601(self.created_at.max(0) as u64),
+            "updatedAt": iso8601(self.updated_at.max(0) as u64),
+            "activeDeploymentId": self.active_deployment_id,
+            "hasServerCode": self.has_server_code != 0,
+            "assetsCount": self.assets_count,
+            "url": base.project_url(&self.slug),
+            "pathUrl": base.path_url(&self.slug),
+        })
+    }
+}
+
+/// Validated `POST /__api/projects` body.
+#[derive(Debug, PartialEq)]
+pub struct CreateProject {
+    pub name: Option<ProjectName>,
+}
+
+pub fn parse_create_project(body: &[u8]) -> Result<CreateProject, ApiError> {
+    let o = JsonObject::parse(body, true)?;
+    o.only(&["name"])?;
+    let name = o
+        .opt_str("name")?
+        .map(ProjectName::parse)
+        .transpose()
+        .map_err(|e| ApiError::bad("name", e.0))?;
+    Ok(CreateProject { name })
+}
+
+/// Validated `PATCH /__api/projects/:id` body: at least one field.
+#[derive(Debug, PartialEq, Default)]
+pub struct UpdateProject {
+    pub name: Option<ProjectName>,
+    pub enabled: Option<bool>,
+}
+
+pub fn parse_update_project(body: &[u8]) -> Result<UpdateProject, ApiError> {
+    let o = JsonObject::parse(body, false)?;
+    o.only(&["name", "enabled"])?;
+    let name = o
+        .opt_str("name")?
+        .map(ProjectName::parse)
+        .transpose()
+        .map_err(|e| ApiError::bad("name", e.0))?;
+    let update = UpdateProject { name, enabled: o.opt_bool("enabled")? };
+    if update == UpdateProject::default() {
+        return Err(ApiError::bad("body", "nothing to update; give `name` and/or `enabled`"));
+    }
+    Ok(update)
+}
+
+/// Keyset position for newest-first listing: (created_at, id) of the last item returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListCursor {
+    pub created_at: i64,
+    pub id: String,
+}
+
+impl ListCursor {
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{}:{}", self.created_at, self.id))
+    }
+    pub fn decode(s: &str) -> Result<ListCursor, ApiError> {
+        let bad = || ApiError::bad("cursor", "is not a cursor returned by this API");
+        let raw = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
+        let text = String::from_utf8(raw).map_err(|_| bad())?;
+        let (ts, id) = text.split_once(':').ok_or_else(bad)?;
+        let created_at = ts.parse::<i64>().map_err(|_| bad())?;
+        if id.is_empty() || id.len() > 64 {
+            return Err(bad());
+        }
+        Ok(ListCursor { created_at, id: id.to_string() })
+    }
+}
+
+pub const LIST_LIMIT_DEFAULT: u32 = 20;
+pub const LIST_LIMIT_MAX: u32 = 100;
+
+/// Parsed `?limit=&cursor=` of a list endpoint.
+#[derive(Debug, PartialEq)]
+pub struct ListQuery {
+    pub limit: u32,
+    pub cursor: Option<ListCursor>,
+}
+
+pub fn parse_list_query(pairs: &[(String, String)]) -> Result<ListQuery, ApiError> {
+    let mut q = ListQuery { limit: LIST_LIMIT_DEFAULT, cursor: None };
+    for (k, v) in pairs {
+        match k.as_str() {
+            "limit" => {
+                q.limit = v
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=LIST_LIMIT_MAX).contains(n))
+                    .ok_or_else(|| ApiError::bad("limit", format!("must be an integer 1-{LIST_LIMIT_MAX}")))?;
+            }
+            "cursor" if !v.is_empty() => q.cursor = Some(ListCursor::decode(v)?),
+            _ => {}
+        }
+    }
+    Ok(q)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_of(e: ApiError) -> String {
+        match e {
+            ApiError::BadRequest { field, .. } => field,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn create_inputs() {
+        assert_eq!(parse_create_project(b"").unwrap(), CreateProject { name: None });
+        assert_eq!(parse_create_project(b"{}").unwrap(), CreateProject { name: None });
+        assert_eq!(
+            parse_create_project(br#"{"name":" Blog "}"#).unwrap().name.unwrap().as_str(),
+            "Blog"
+        );
+        let too_long = format!(r#"{{"name":"{}"}}"#, "x".repeat(101));
+        for (body, field) in [
+            (&br#"{"name": 1}"#[..], "name"),
+            (br#"{"name": ""}"#, "name"),
+            (too_long.as_bytes(), "name"),
+            (br#"{"nmae": "x"}"#, "nmae"),
+            (b"nope", "body"),
+            (b"[]", "body"),
+        ] {
+            assert_eq!(field_of(parse_create_project(body).unwrap_err()), field, "{}", String::from_utf8_lossy(body));
+        }
+    }
+
+    #[test]
+    fn update_inputs() {
+        let u = parse_update_project(br#"{"enabled": false}"#).unwrap();
+        assert_eq!(u.enabled, Some(false));
+        for (body, field) in [
+            (&b"{}"[..], "body"),
+            (b"", "body"),
+            (br#"{"enabled": "no"}"#, "enabled"),
+            (br#"{"slug": "x"}"#, "slug"),
+        ] {
+            assert_eq!(field_of(parse_update_project(body).unwrap_err()), field);
+        }
+    }
+
+    #[test]
+    fn cursor_round_trip_and_garbage() {
+        let c = ListCursor { created_at: 1_700_000_000_000, id: "abc".into() };
+        assert_eq!(ListCursor::decode(&c.encode()).unwrap(), c);
+        for bad in ["!!", "Zm9v", "YWJjOmRlZg", ""] {
+            assert_eq!(field_of(ListCursor::decode(bad).unwrap_err()), "cursor", "{bad}");
+        }
+    }
+
+    #[test]
+    fn list_query_limits() {
+        let p = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
+        assert_eq!(parse_list_query(&[]).unwrap().limit, 20);
+        assert_eq!(parse_list_query(&p("limit", "100")).unwrap().limit, 100);
+        for bad in ["0", "101", "-1", "x", ""] {
+            assert_eq!(field_of(parse_list_query(&p("limit", bad)).unwrap_err()), "limit", "{bad}");
+        }
+        assert_eq!(field_of(parse_list_query(&p("cursor", "%%%")).unwrap_err()), "cursor");
+    }
+
+    #[test]
+    fn urls() {
+        let dev = UrlBase::new("http", "localhost", Some(8787));
+        assert_eq!(dev.project_url("blog-x"), "http://blog-x.localhost:8787/");
+        assert_eq!(dev.path_url("blog-x"), "http://localhost:8787/__project/blog-x/");
+        let prod = UrlBase::new("https", "example.dev", None);
+        assert_eq!(prod.project_url("blog-x"), "https://blog-x.example.dev/");
+        assert_eq!(UrlBase::new("https", "example.dev", Some(443)).port, "");
+    }
+}

@@ -1,0 +1,217 @@
+//! The one API error type and its mapping to SPEC.md §3's JSON envelope. Every layer's error
+//! converts into `ApiError`; this is the only place that decides status codes and wire codes.
+
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApiError {
+    /// Bad input: `field` names what was wrong (`"body"` for unparseable JSON).
+    BadRequest { field: String, reason: String },
+    Unauthorized { reason: String },
+    Forbidden { reason: String },
+    NotFound { what: String },
+    MethodNotAllowed { allowed: &'static str },
+    Conflict { reason: String },
+    PayloadTooLarge { what: String, limit: u64 },
+    Unprocessable { reason: String, details: Option<Value> },
+    TooManyRequests { retry_after_secs: u32 },
+    /// Something on our side failed. `detail` is logged with the request id, never sent.
+    Internal { detail: String },
+    /// A dependency (binding) is unavailable.
+    Unavailable { detail: String },
+    /// A surface this version does not provide yet.
+    NotImplemented { what: String },
+}
+
+impl ApiError {
+    pub fn bad(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ApiError::BadRequest { field: field.into(), reason: reason.into() }
+    }
+    pub fn not_found(what: impl Into<String>) -> Self {
+        ApiError::NotFound { what: what.into() }
+    }
+    pub fn internal(detail: impl Into<String>) -> Self {
+        ApiError::Internal { detail: detail.into() }
+    }
+    pub fn unauthorized(reason: impl Into<String>) -> Self {
+        ApiError::Unauthorized { reason: reason.into() }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::BadRequest { .. } => 400,
+            ApiError::Unauthorized { .. } => 401,
+            ApiError::Forbidden { .. } => 403,
+            ApiError::NotFound { .. } => 404,
+            ApiError::MethodNotAllowed { .. } => 405,
+            ApiError::Conflict { .. } => 409,
+            ApiError::PayloadTooLarge { .. } => 413,
+            ApiError::Unprocessable { .. } => 422,
+            ApiError::TooManyRequests { .. } => 429,
+            ApiError::Internal { .. } => 500,
+            ApiError::Unavailable { .. } => 503,
+            ApiError::NotImplemented { .. } => 501,
+        }
+    }
+
+    /// Stable machine-readable code clients can switch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest { .. } => "bad_request",
+            ApiError::Unauthorized { .. } => "unauthorized",
+            ApiError::Forbidden { .. } => "forbidden",
+            ApiError::NotFound { .. } => "not_found",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+            ApiError::Conflict { .. } => "conflict",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::Unprocessable { .. } => "unprocessable",
+            ApiError::TooManyRequests { .. } => "rate_limited",
+            ApiError::Internal { .. } => "internal_error",
+            ApiError::Unavailable { .. } => "service_unavailable",
+            ApiError::NotImplemented { .. } => "not_implemented",
+        }
+    }
+
+    /// The human sentence. Internal details never appear here.
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::BadRequest { field, reason } => format!("Invalid `{field}`: {reason}"),
+            ApiError::Unauthorized { reason } => reason.clone(),
+            ApiError::Forbidden { reason } => reason.clone(),
+            ApiError::NotFound { what } => format!("{what} not found"),
+            ApiError::MethodNotAllowed { allowed } => {
+                format!("Method not allowed here; allowed: {allowed}")
+            }
+            ApiError::Conflict { reason } => reason.clone(),
+            ApiError::PayloadTooLarge { what, limit } => {
+                format!("{what} exceeds the limit of {limit}")
+            }
+            ApiError::Unprocessable { reason, .. } => reason.clone(),
+            ApiError::TooManyRequests { retry_after_secs } => {
+                format!("Too many requests; retry after {retry_after_secs} s")
+            }
+            ApiError::Internal { .. } => "An internal error occurred".into(),
+            ApiError::Unavailable { .. } => "A platform dependency is unavailable".into(),
+            ApiError::NotImplemented { what } => format!("{what} is not available in this version"),
+        }
+    }
+
+    fn details(&self) -> Option<Value> {
+        match self {
+            ApiError::BadRequest { field, reason } => Some(json!({ "field": field, "reason": reason })),
+            ApiError::PayloadTooLarge { what, limit } => Some(json!({ "what": what, "limit": limit })),
+            ApiError::Unprocessable { details, .. } => details.clone(),
+            ApiError::MethodNotAllowed { allowed } => Some(json!({ "allowed": allowed })),
+            _ => None,
+        }
+    }
+
+    /// Extra response headers this error requires (e.g. `Retry-After`, `Allow`).
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        match self {
+            ApiError::TooManyRequests { retry_after_secs } => {
+                vec![("retry-after", retry_after_secs.to_string())]
+            }
+            ApiError::MethodNotAllowed { allowed } => vec![("allow", (*allowed).to_string())],
+            ApiError::Unauthorized { .. } => vec![("www-authenticate", "Bearer".into())],
+            _ => vec![],
+        }
+    }
+
+    /// What goes to the log (may include internal detail; never secrets by construction).
+    pub fn log_detail(&self) -> String {
+        match self {
+            ApiError::Internal { detail } | ApiError::Unavailable { detail } => detail.clone(),
+            other => other.message(),
+        }
+    }
+
+    /// The JSON envelope of SPEC.md §3.
+    pub fn envelope(&self, request_id: &str, timestamp: &str) -> Value {
+        let mut body = json!({
+            "success": false,
+            "error": self.code(),
+            "message": self.message(),
+            "requestId": request_id,
+            "timestamp": timestamp,
+        });
+        if let Some(d) = self.details() {
+            body["details"] = d;
+        }
+        body
+    }
+}
+
+impl From<serde_json::Error> for ApiError {
+    fn from(e: serde_json::Error) -> Self {
+        ApiError::bad("body", format!("malformed JSON: {e}"))
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variant_maps_to_status_and_code() {
+        let cases = [
+            (ApiError::bad("name", "too long"), 400, "bad_request"),
+            (ApiError::unauthorized("x"), 401, "unauthorized"),
+            (ApiError::Forbidden { reason: "x".into() }, 403, "forbidden"),
+            (ApiError::not_found("Project"), 404, "not_found"),
+            (ApiError::MethodNotAllowed { allowed: "GET" }, 405, "method_not_allowed"),
+            (ApiError::Conflict { reason: "x".into() }, 409, "conflict"),
+            (ApiError::PayloadTooLarge { what: "body".into(), limit: 1 }, 413, "payload_too_large"),
+            (ApiError::Unprocessable { reason: "x".into(), details: None }, 422, "unprocessable"),
+            (ApiError::TooManyRequests { retry_after_secs: 3 }, 429, "rate_limited"),
+            (ApiError::internal("db exploded"), 500, "internal_error"),
+            (ApiError::Unavailable { detail: "kv".into() }, 503, "service_unavailable"),
+            (ApiError::NotImplemented { what: "x".into() }, 501, "not_implemented"),
+        ];
+        for (err, status, code) in cases {
+            assert_eq!(err.status(), status, "{err:?}");
+            assert_eq!(err.code(), code, "{err:?}");
+        }
+    }
+
+    #[test]
+    fn envelope_has_contract_fields_and_names_the_field() {
+        let e = ApiError::bad("name", "must be at most 100 characters");
+        let v = e.envelope("req-1", "2026-01-01T00:00:00.000Z");
+        assert_eq!(v["success"], false);
+        assert_eq!(v["error"], "bad_request");
+        assert_eq!(v["requestId"], "req-1");
+        assert_eq!(v["timestamp"], "2026-01-01T00:00:00.000Z");
+        assert_eq!(v["details"]["field"], "name");
+        assert!(v["message"].as_str().unwrap().contains("name"));
+    }
+
+    #[test]
+    fn internal_details_never_reach_the_envelope() {
+        let e = ApiError::internal("D1_ERROR: secret table xyz");
+        let v = e.envelope("r", "t").to_string();
+        assert!(!v.contains("secret table"));
+        assert!(e.log_detail().contains("secret table"));
+    }
+
+    #[test]
+    fn retry_after_and_allow_headers() {
+        assert_eq!(
+            ApiError::TooManyRequests { retry_after_secs: 7 }.headers(),
+            vec![("retry-after", "7".to_string())]
+        );
+        assert_eq!(
+            ApiError::MethodNotAllowed { allowed: "GET, HEAD" }.headers(),
+            vec![("allow", "GET, HEAD".to_string())]
+        );
+    }
+
+    #[test]
+    fn malformed_json_is_a_body_error() {
+        let err: ApiError = serde_json::from_str::<Value>("{nope").unwrap_err().into();
+        assert_eq!(err.status(), 400);
+        assert!(matches!(err, ApiError::BadRequest { ref field, .. } if field == "body"));
+    }
+}

@@ -1,0 +1,17 @@
+//! Flotilla: a multi-tenant deployment platform in one Cloudflare Worker.
+//!
+//! Pure modules (`domain`, `routing`, `assets`, `auth`, `error`) compile and test natively;
+//! everything that touches a binding lives under `platform`/`api` and is wasm-only.
+
+pub mod assets;
+pub mod auth;
+pub mod domain;
+pub mod error;
+pub mod routing;
+
+#[cfg(target_arch = "wasm32")]
+mod api;
+#[cfg(target_arch = "wasm32")]
+mod platform;
+#[cfg(target_arch = "wasm32")]
+mod entry;

@@ -1,0 +1,162 @@
+//! D1 adapters (binding `DB`): projects and the audit log. SQL lives here and only here.
+
+use wasm_bindgen::JsValue;
+use worker::{D1Database, Env};
+
+use crate::domain::{ListCursor, ProjectRow};
+use crate::error::{ApiError, ApiResult};
+
+use super::bindings;
+
+fn db_err(e: worker::Error) -> ApiError {
+    ApiError::internal(format!("D1: {e}"))
+}
+
+fn num(n: i64) -> JsValue {
+    JsValue::from_f64(n as f64)
+}
+
+fn opt_str(s: Option<&str>) -> JsValue {
+    s.map(JsValue::from).unwrap_or(JsValue::NULL)
+}
+
+const PROJECT_COLUMNS: &str = "id, slug, name, enabled, outbound, active_deployment_id, \
+     has_server_code, assets_count, created_at, updated_at";
+
+pub struct D1Projects {
+    db: D1Database,
+}
+
+/// Result of an insert attempt: slugs are random-suffixed, so a collision is retried.
+pub enum Inserted {
+    Ok,
+    SlugTaken,
+}
+
+impl D1Projects {
+    pub fn new(env: &Env) -> ApiResult<D1Projects> {
+        Ok(D1Projects { db: env.d1(bindings::DB).map_err(db_err)? })
+    }
+
+    pub async fn insert(&self, row: &ProjectRow) -> ApiResult<Inserted> {
+        let stmt = self
+            .db
+            .prepare(
+                "INSERT INTO projects (id, slug, name, enabled, outbound, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+            )
+            .bind(&[
+                row.id.as_str().into(),
+                row.slug.as_str().into(),
+                row.name.as_str().into(),
+                num(row.enabled),
+                row.outbound.as_str().into(),
+                num(row.created_at),
+            ])
+            .map_err(db_err)?;
+        match stmt.run().await {
+            Ok(_) => Ok(Inserted::Ok),
+            Err(e) if e.to_string().contains("UNIQUE") && e.to_string().contains("slug") => Ok(Inserted::SlugTaken),
+            Err(e) => Err(db_err(e)),
+        }
+    }
+
+    /// A live (not deleted) project by id or slug.
+    pub async fn get(&self, key: &str) -> ApiResult<Option<ProjectRow>> {
+        let sql = format!(
+            "SELECT {PROJECT_COLUMNS} FROM projects WHERE (id = ?1 OR slug = ?1) AND deleted_at IS NULL"
+        );
+        self.db
+            .prepare(sql)
+            .bind(&[key.to_ascii_lowercase().into()])
+            .map_err(db_err)?
+            .first::<ProjectRow>(None)
+            .await
+            .map_err(db_err)
+    }
+
+    /// Newest first; returns up to `limit` rows plus whether more exist.
+    pub async fn list(&self, limit: u32, after: Option<&ListCursor>) -> ApiResult<(Vec<ProjectRow>, bool)> {
+        let fetch = (limit + 1) as i64;
+        let stmt = match after {
+            None => self
+                .db
+                .prepare(format!(
+                    "SELECT {PROJECT_COLUMNS} FROM projects WHERE deleted_at IS NULL \
+                     ORDER BY created_at DESC, id DESC LIMIT ?1"
+                ))
+                .bind(&[num(fetch)]),
+            Some(c) => self
+                .db
+                .prepare(format!(
+                    "SELECT {PROJECT_COLUMNS} FROM projects WHERE deleted_at IS NULL \
+                     AND (created_at < ?1 OR (created_at = ?1 AND id < ?2)) \
+                     ORDER BY created_at DESC, id DESC LIMIT ?3"
+                ))
+                .bind(&[num(c.created_at), c.id.as_str().into(), num(fetch)]),
+        }
+        .map_err(db_err)?;
+        let mut rows = stmt.all().await.map_err(db_err)?.results::<ProjectRow>().map_err(db_err)?;
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        Ok((rows, more))
+    }
+
+    pub async fn update(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        enabled: Option<bool>,
+        now: i64,
+    ) -> ApiResult<()> {
+        self.db
+            .prepare(
+                "UPDATE projects SET name = COALESCE(?2, name), enabled = COALESCE(?3, enabled), \
+                 updated_at = ?4 WHERE id = ?1 AND deleted_at IS NULL",
+            )
+            .bind(&[id.into(), opt_str(name), enabled.map(|b| num(b as i64)).unwrap_or(JsValue::NULL), num(now)])
+            .map_err(db_err)?
+            .run()
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Marks a project deleted; it disappears from the API and stops serving at once.
+    pub async fn mark_deleted(&self, id: &str, now: i64) -> ApiResult<()> {
+        self.db
+            .prepare("UPDATE projects SET deleted_at = ?2, updated_at = ?2 WHERE id = ?1 AND deleted_at IS NULL")
+            .bind(&[id.into(), num(now)])
+            .map_err(db_err)?
+            .run()
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    pub async fn ping(&self) -> ApiResult<()> {
+        self.db.prepare("SELECT 1 AS ok").first::<serde_json::Value>(None).await.map_err(db_err)?;
+        Ok(())
+    }
+
+    pub async fn audit(
+        &self,
+        now: i64,
+        request_id: &str,
+        action: &str,
+        project_id: Option<&str>,
+        detail: &serde_json::Value,
+    ) -> ApiResult<()> {
+        self.db
+            .prepare(
+                "INSERT INTO audit_log (at, request_id, actor, action, project_id, detail) \
+                 VALUES (?1, ?2, 'admin', ?3, ?4, ?5)",
+            )
+            .bind(&[num(now), request_id.into(), action.into(), opt_str(project_id), detail.to_string().into()])
+            .map_err(db_err)?
+            .run()
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,8 @@
+//! wasm-only adapters over the Worker bindings. Everything here is thin: load what a pure
+//! decision needs, call it, carry out the result.
+
+pub mod bindings;
+pub mod d1;
+pub mod health;
+pub mod http;
+pub mod mcp_session;

@@ -1,0 +1,10 @@
+//! Request routing (pure): which surface a request is for (SPEC.md §2), and which API route
+//! a method + path names. No bindings; the fetch handler calls these and dispatches.
+
+mod api;
+mod host;
+mod pages;
+
+pub use api::*;
+pub use host::*;
+pub use pages::*;
