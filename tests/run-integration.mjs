@@ -1,0 +1,44 @@
+// Integration runner: builds the wasm Worker once, starts it under `wrangler dev`, runs every
+// tests/integration/*.test.mjs over real HTTP with node's test runner, and always stops
+// wrangler. Prints "integration: N passed, M failed" and exits non-zero on any failure.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, mkdtempSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { ROOT, buildWorker, startWorker, readDevVars } from './lib/server.mjs';
+
+const t0 = Date.now();
+if (process.env.FLOTILLA_SKIP_BUILD !== '1') buildWorker();
+const server = await startWorker();
+console.log(`[integration] wrangler dev healthy at ${server.url} after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+
+const only = process.argv.slice(2);
+const files = readdirSync(join(ROOT, 'tests', 'integration'))
+  .filter((f) => f.endsWith('.test.mjs'))
+  .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
+  .map((f) => join('tests', 'integration', f));
+const tap = join(mkdtempSync(join(tmpdir(), 'flotilla-tap-')), 'out.tap');
+let status = 1;
+try {
+  const r = spawnSync(process.execPath, [
+    '--test', '--test-concurrency=1',
+    '--test-reporter=spec', '--test-reporter-destination=stdout',
+    '--test-reporter=tap', `--test-reporter-destination=${tap}`,
+    ...files,
+  ], {
+    cwd: ROOT, stdio: 'inherit',
+    env: { ...process.env, FLOTILLA_URL: server.url, FLOTILLA_TOKEN: readDevVars().API_TOKEN, FLOTILLA_WORKERD_PID: String(server.pid) },
+  });
+  status = r.status ?? 1;
+} finally {
+  if (status !== 0 && process.env.FLOTILLA_SHOW_LOGS !== '0') {
+    console.log('[integration] last wrangler output:\n' + server.logs().split('\n').slice(-60).join('\n'));
+  }
+  server.stop();
+}
+const out = readFileSync(tap, 'utf8');
+const count = (k) => Number((out.match(new RegExp(`^# ${k} (\\d+)`, 'm')) || [])[1] || 0);
+const passed = count('pass');
+const failed = count('fail') + count('cancelled');
+console.log(`integration: ${passed} passed, ${failed} failed (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+process.exit(status === 0 && failed === 0 && passed > 0 ? 0 : 1);
