@@ -8,10 +8,9 @@ use crate::api;
 use crate::domain::UrlBase;
 use crate::error::ApiError;
 use crate::platform::bindings::{self, now_ms};
-use crate::platform::http::{self, RequestMeta};
 use crate::platform::health;
+use crate::platform::http::{self, RequestMeta};
 use crate::routing::{platform_page, route_request, Target};
-
 
 const OPENAPI: &str = include_str!("../openapi.json");
 const DOCS_HTML: &str = include_str!("docs.html");
@@ -48,7 +47,8 @@ fn url_base(url: &Url, domain: &str) -> UrlBase {
 async fn handle(req: Request, env: &Env, meta: &RequestMeta) -> std::result::Result<Response, ApiError> {
     let url = req.url().map_err(api::internal)?;
     let domain = bindings::var_or(env, bindings::PLATFORM_DOMAIN, "localhost");
-    let host = req.headers().get("host").ok().flatten().unwrap_or_else(|| url.host_str().unwrap_or("").to_string());
+    let host =
+        req.headers().get("host").ok().flatten().unwrap_or_else(|| url.host_str().unwrap_or("").to_string());
     let query = url.query().map(|q| format!("?{q}")).unwrap_or_default();
     let target = route_request(&host, url.path(), &query, &domain);
     let ctx = api::Ctx { env, meta, urls: url_base(&url, &domain) };

@@ -6,21 +6,48 @@ use serde_json::{json, Value};
 #[derive(Debug, Clone, PartialEq)]
 pub enum ApiError {
     /// Bad input: `field` names what was wrong (`"body"` for unparseable JSON).
-    BadRequest { field: String, reason: String },
-    Unauthorized { reason: String },
-    Forbidden { reason: String },
-    NotFound { what: String },
-    MethodNotAllowed { allowed: &'static str },
-    Conflict { reason: String },
-    PayloadTooLarge { what: String, limit: u64 },
-    Unprocessable { reason: String, details: Option<Value> },
-    TooManyRequests { retry_after_secs: u32 },
+    BadRequest {
+        field: String,
+        reason: String,
+    },
+    Unauthorized {
+        reason: String,
+    },
+    Forbidden {
+        reason: String,
+    },
+    NotFound {
+        what: String,
+    },
+    MethodNotAllowed {
+        allowed: &'static str,
+    },
+    Conflict {
+        reason: String,
+    },
+    PayloadTooLarge {
+        what: String,
+        limit: u64,
+    },
+    Unprocessable {
+        reason: String,
+        details: Option<Value>,
+    },
+    TooManyRequests {
+        retry_after_secs: u32,
+    },
     /// Something on our side failed. `detail` is logged with the request id, never sent.
-    Internal { detail: String },
+    Internal {
+        detail: String,
+    },
     /// A dependency (binding) is unavailable.
-    Unavailable { detail: String },
+    Unavailable {
+        detail: String,
+    },
     /// A surface this version does not provide yet.
-    NotImplemented { what: String },
+    NotImplemented {
+        what: String,
+    },
 }
 
 impl ApiError {

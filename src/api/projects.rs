@@ -5,7 +5,9 @@ use serde_json::json;
 use worker::{Request, Response};
 
 use super::{internal, query_pairs, read_body, Ctx, MAX_JSON_BODY};
-use crate::domain::{parse_create_project, parse_list_query, parse_update_project, ListCursor, ProjectRow, Slug};
+use crate::domain::{
+    parse_create_project, parse_list_query, parse_update_project, ListCursor, ProjectRow, Slug,
+};
 use crate::error::{ApiError, ApiResult};
 use crate::platform::bindings::{self, new_uuid, now_ms, random_bytes};
 use crate::platform::d1::{D1Projects, Inserted};
@@ -46,7 +48,13 @@ pub async fn create(req: &mut Request, ctx: &Ctx<'_>) -> ApiResult<Response> {
         };
         if let Inserted::Ok = store.insert(&row).await? {
             store
-                .audit(now, &ctx.meta.request_id, "project.create", Some(&row.id), &json!({ "slug": row.slug }))
+                .audit(
+                    now,
+                    &ctx.meta.request_id,
+                    "project.create",
+                    Some(&row.id),
+                    &json!({ "slug": row.slug }),
+                )
                 .await?;
             return respond(201, json!({ "project": row.to_json(&ctx.urls) }));
         }
@@ -96,6 +104,8 @@ pub async fn delete(key: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let row = load(&store, key).await?;
     let now = now_ms() as i64;
     store.mark_deleted(&row.id, now).await?;
-    store.audit(now, &ctx.meta.request_id, "project.delete", Some(&row.id), &json!({ "slug": row.slug })).await?;
+    store
+        .audit(now, &ctx.meta.request_id, "project.delete", Some(&row.id), &json!({ "slug": row.slug }))
+        .await?;
     respond(200, json!({ "deleted": { "id": row.id, "slug": row.slug } }))
 }

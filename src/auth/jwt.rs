@@ -65,7 +65,13 @@ fn time_options(now_ms: u64) -> TimeOptions<impl Fn() -> DateTime<Utc>> {
 }
 
 /// Issues a token of `kind` for project `pid` and session `sid`, valid for one hour.
-pub fn issue_token(secret: &[u8], kind: TokenKind, pid: &str, sid: &str, now_ms: u64) -> Result<String, ApiError> {
+pub fn issue_token(
+    secret: &[u8],
+    kind: TokenKind,
+    pid: &str,
+    sid: &str,
+    now_ms: u64,
+) -> Result<String, ApiError> {
     let key = Hs256Key::new(secret);
     let claims = Claims::new(UploadClaims { kind, pid: pid.into(), sid: sid.into() })
         .set_duration_and_issuance(&time_options(now_ms), TimeDelta::seconds(TOKEN_TTL_SECS));
@@ -131,7 +137,10 @@ mod tests {
             verify_token(KEY, &up, TokenKind::Upload, "p1", T0 + 3600_000 + 31_000),
             Err(TokenError::Expired)
         );
-        assert_eq!(verify_token(b"other-key", &up, TokenKind::Upload, "p1", T0), Err(TokenError::BadSignature));
+        assert_eq!(
+            verify_token(b"other-key", &up, TokenKind::Upload, "p1", T0),
+            Err(TokenError::BadSignature)
+        );
         assert_eq!(verify_token(KEY, "garbage", TokenKind::Upload, "p1", T0), Err(TokenError::Malformed));
         // Tampered payload: swap the project id inside the token.
         let parts: Vec<&str> = up.split('.').collect();

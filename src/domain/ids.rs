@@ -206,7 +206,9 @@ mod tests {
 
     #[test]
     fn is_uuid_rejects_near_misses() {
-        for s in ["", "not-a-uuid", "FFFFFFFF-FFFF-4FFF-BFFF-FFFFFFFFFFFF", "ffffffff-ffff-4fff-bfff-fffffffffff"] {
+        for s in
+            ["", "not-a-uuid", "FFFFFFFF-FFFF-4FFF-BFFF-FFFFFFFFFFFF", "ffffffff-ffff-4fff-bfff-fffffffffff"]
+        {
             assert!(!is_uuid(s), "{s}");
         }
     }

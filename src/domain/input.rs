@@ -32,7 +32,9 @@ impl JsonObject {
     /// Rejects fields outside `allowed` (typos must not be silently ignored).
     pub fn only(&self, allowed: &[&str]) -> Result<(), ApiError> {
         match self.0.keys().find(|k| !allowed.contains(&k.as_str())) {
-            Some(k) => Err(ApiError::bad(k.as_str(), format!("unknown field; allowed: {}", allowed.join(", ")))),
+            Some(k) => {
+                Err(ApiError::bad(k.as_str(), format!("unknown field; allowed: {}", allowed.join(", "))))
+            }
             None => Ok(()),
         }
     }

@@ -81,11 +81,8 @@ pub struct CreateProject {
 pub fn parse_create_project(body: &[u8]) -> Result<CreateProject, ApiError> {
     let o = JsonObject::parse(body, true)?;
     o.only(&["name"])?;
-    let name = o
-        .opt_str("name")?
-        .map(ProjectName::parse)
-        .transpose()
-        .map_err(|e| ApiError::bad("name", e.0))?;
+    let name =
+        o.opt_str("name")?.map(ProjectName::parse).transpose().map_err(|e| ApiError::bad("name", e.0))?;
     Ok(CreateProject { name })
 }
 
@@ -99,11 +96,8 @@ pub struct UpdateProject {
 pub fn parse_update_project(body: &[u8]) -> Result<UpdateProject, ApiError> {
     let o = JsonObject::parse(body, false)?;
     o.only(&["name", "enabled"])?;
-    let name = o
-        .opt_str("name")?
-        .map(ProjectName::parse)
-        .transpose()
-        .map_err(|e| ApiError::bad("name", e.0))?;
+    let name =
+        o.opt_str("name")?.map(ProjectName::parse).transpose().map_err(|e| ApiError::bad("name", e.0))?;
     let update = UpdateProject { name, enabled: o.opt_bool("enabled")? };
     if update == UpdateProject::default() {
         return Err(ApiError::bad("body", "nothing to update; give `name` and/or `enabled`"));
@@ -150,11 +144,10 @@ pub fn parse_list_query(pairs: &[(String, String)]) -> Result<ListQuery, ApiErro
     for (k, v) in pairs {
         match k.as_str() {
             "limit" => {
-                q.limit = v
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| (1..=LIST_LIMIT_MAX).contains(n))
-                    .ok_or_else(|| ApiError::bad("limit", format!("must be an integer 1-{LIST_LIMIT_MAX}")))?;
+                q.limit =
+                    v.parse::<u32>().ok().filter(|n| (1..=LIST_LIMIT_MAX).contains(n)).ok_or_else(|| {
+                        ApiError::bad("limit", format!("must be an integer 1-{LIST_LIMIT_MAX}"))
+                    })?;
             }
             "cursor" if !v.is_empty() => q.cursor = Some(ListCursor::decode(v)?),
             _ => {}
@@ -178,10 +171,7 @@ mod tests {
     fn create_inputs() {
         assert_eq!(parse_create_project(b"").unwrap(), CreateProject { name: None });
         assert_eq!(parse_create_project(b"{}").unwrap(), CreateProject { name: None });
-        assert_eq!(
-            parse_create_project(br#"{"name":" Blog "}"#).unwrap().name.unwrap().as_str(),
-            "Blog"
-        );
+        assert_eq!(parse_create_project(br#"{"name":" Blog "}"#).unwrap().name.unwrap().as_str(), "Blog");
         let too_long = format!(r#"{{"name":"{}"}}"#, "x".repeat(101));
         for (body, field) in [
             (&br#"{"name": 1}"#[..], "name"),
@@ -191,7 +181,12 @@ mod tests {
             (b"nope", "body"),
             (b"[]", "body"),
         ] {
-            assert_eq!(field_of(parse_create_project(body).unwrap_err()), field, "{}", String::from_utf8_lossy(body));
+            assert_eq!(
+                field_of(parse_create_project(body).unwrap_err()),
+                field,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
         }
     }
 

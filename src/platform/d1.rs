@@ -56,7 +56,9 @@ impl D1Projects {
             .map_err(db_err)?;
         match stmt.run().await {
             Ok(_) => Ok(Inserted::Ok),
-            Err(e) if e.to_string().contains("UNIQUE") && e.to_string().contains("slug") => Ok(Inserted::SlugTaken),
+            Err(e) if e.to_string().contains("UNIQUE") && e.to_string().contains("slug") => {
+                Ok(Inserted::SlugTaken)
+            }
             Err(e) => Err(db_err(e)),
         }
     }
@@ -114,7 +116,12 @@ impl D1Projects {
                 "UPDATE projects SET name = COALESCE(?2, name), enabled = COALESCE(?3, enabled), \
                  updated_at = ?4 WHERE id = ?1 AND deleted_at IS NULL",
             )
-            .bind(&[id.into(), opt_str(name), enabled.map(|b| num(b as i64)).unwrap_or(JsValue::NULL), num(now)])
+            .bind(&[
+                id.into(),
+                opt_str(name),
+                enabled.map(|b| num(b as i64)).unwrap_or(JsValue::NULL),
+                num(now),
+            ])
             .map_err(db_err)?
             .run()
             .await
@@ -125,7 +132,9 @@ impl D1Projects {
     /// Marks a project deleted; it disappears from the API and stops serving at once.
     pub async fn mark_deleted(&self, id: &str, now: i64) -> ApiResult<()> {
         self.db
-            .prepare("UPDATE projects SET deleted_at = ?2, updated_at = ?2 WHERE id = ?1 AND deleted_at IS NULL")
+            .prepare(
+                "UPDATE projects SET deleted_at = ?2, updated_at = ?2 WHERE id = ?1 AND deleted_at IS NULL",
+            )
             .bind(&[id.into(), num(now)])
             .map_err(db_err)?
             .run()
@@ -152,7 +161,13 @@ impl D1Projects {
                 "INSERT INTO audit_log (at, request_id, actor, action, project_id, detail) \
                  VALUES (?1, ?2, 'admin', ?3, ?4, ?5)",
             )
-            .bind(&[num(now), request_id.into(), action.into(), opt_str(project_id), detail.to_string().into()])
+            .bind(&[
+                num(now),
+                request_id.into(),
+                action.into(),
+                opt_str(project_id),
+                detail.to_string().into(),
+            ])
             .map_err(db_err)?
             .run()
             .await

@@ -40,7 +40,9 @@ pub fn match_api(method: &str, path: &str) -> ApiRoute {
                 _ => None,
             },
         ),
-        ["projects", _, "assets-upload-session"] => ("POST", (method == "POST").then(|| CreateUploadSession(id(1)))),
+        ["projects", _, "assets-upload-session"] => {
+            ("POST", (method == "POST").then(|| CreateUploadSession(id(1))))
+        }
         ["projects", _, "assets", "upload"] => ("POST", (method == "POST").then(|| UploadAssets(id(1)))),
         ["projects", _, "deploy"] => ("POST", (method == "POST").then(|| Deploy(id(1)))),
         ["projects", _, "deployments"] => ("GET", (method == "GET").then(|| ListDeployments(id(1)))),

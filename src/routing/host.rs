@@ -20,7 +20,9 @@ impl ProjectRef {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     /// `/__api/...` on the platform host; `path` keeps the `/__api` prefix stripped.
-    Api { path: String },
+    Api {
+        path: String,
+    },
     Mcp,
     Health,
     OpenApi,
@@ -29,11 +31,20 @@ pub enum Target {
     ServiceInfo,
     /// A project's site. `prefix` is the path-mode prefix (`/__project/<ref>`), empty in
     /// subdomain/custom-domain mode; `path` is the request path with the prefix removed.
-    Project { project: ProjectRef, prefix: String, path: String },
+    Project {
+        project: ProjectRef,
+        prefix: String,
+        path: String,
+    },
     /// A custom hostname to look up; `path` is the whole request path.
-    CustomDomain { host: String, path: String },
+    CustomDomain {
+        host: String,
+        path: String,
+    },
     /// A redirect the router itself decides (e.g. `/__project/x` -> `/__project/x/`).
-    Redirect { location: String },
+    Redirect {
+        location: String,
+    },
     /// Nothing on the platform host matched.
     NotFound,
 }
@@ -63,10 +74,9 @@ fn is_platform_host(host: &str, platform_domain: &str) -> bool {
 /// Parses a project label (`<slug-or-id>`, `<prefix>--<slug>` in a host label).
 fn label_ref(label: &str) -> ProjectRef {
     match label.split_once("--") {
-        Some((prefix, key)) if !prefix.is_empty() && !key.is_empty() => ProjectRef {
-            key: key.to_string(),
-            deployment_prefix: Some(prefix.to_string()),
-        },
+        Some((prefix, key)) if !prefix.is_empty() && !key.is_empty() => {
+            ProjectRef { key: key.to_string(), deployment_prefix: Some(prefix.to_string()) }
+        }
         _ => ProjectRef::plain(label),
     }
 }
@@ -109,10 +119,9 @@ pub fn route_request(host: &str, path: &str, query: &str, platform_domain: &str)
             return Target::Redirect { location: format!("/__project/{key}/{query}") };
         }
         let project = match key.split_once('@') {
-            Some((k, p)) if !k.is_empty() && !p.is_empty() => ProjectRef {
-                key: k.to_ascii_lowercase(),
-                deployment_prefix: Some(p.to_ascii_lowercase()),
-            },
+            Some((k, p)) if !k.is_empty() && !p.is_empty() => {
+                ProjectRef { key: k.to_ascii_lowercase(), deployment_prefix: Some(p.to_ascii_lowercase()) }
+            }
             _ => ProjectRef::plain(key),
         };
         return Target::Project { project, prefix: format!("/__project/{key}"), path: tail.to_string() };
@@ -140,11 +149,7 @@ mod tests {
     const D: &str = "example.dev";
 
     fn project(key: &str, prefix: &str, path: &str) -> Target {
-        Target::Project {
-            project: ProjectRef::plain(key),
-            prefix: prefix.into(),
-            path: path.into(),
-        }
+        Target::Project { project: ProjectRef::plain(key), prefix: prefix.into(), path: path.into() }
     }
 
     #[test]
@@ -167,7 +172,10 @@ mod tests {
 
     #[test]
     fn subdomain_mode_owns_every_path() {
-        assert_eq!(route_request("blog-x1.example.dev", "/__api/projects", "", D), project("blog-x1", "", "/__api/projects"));
+        assert_eq!(
+            route_request("blog-x1.example.dev", "/__api/projects", "", D),
+            project("blog-x1", "", "/__api/projects")
+        );
         assert_eq!(route_request("blog-x1.localhost:8787", "/a/b", "", D), project("blog-x1", "", "/a/b"));
         assert_eq!(
             route_request("abc123--blog.example.dev", "/", "", D),
@@ -195,7 +203,10 @@ mod tests {
 
     #[test]
     fn path_mode() {
-        assert_eq!(route_request("localhost", "/__project/blog/", "", D), project("blog", "/__project/blog", "/"));
+        assert_eq!(
+            route_request("localhost", "/__project/blog/", "", D),
+            project("blog", "/__project/blog", "/")
+        );
         assert_eq!(
             route_request("localhost", "/__project/Blog/a/b.html", "", D),
             project("blog", "/__project/Blog", "/a/b.html")
