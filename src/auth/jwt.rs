@@ -134,7 +134,7 @@ mod tests {
             Err(TokenError::WrongKind { expected: TokenKind::Upload })
         );
         assert_eq!(
-            verify_token(KEY, &up, TokenKind::Upload, "p1", T0 + 3600_000 + 31_000),
+            verify_token(KEY, &up, TokenKind::Upload, "p1", T0 + 3_600_000 + 31_000),
             Err(TokenError::Expired)
         );
         assert_eq!(
