@@ -44,6 +44,8 @@ pub enum ApiError {
     Unavailable {
         detail: String,
     },
+    /// Rules (`_redirects`, `_headers`, or their config forms) with invalid lines.
+    InvalidRules { field: String, errors: Vec<(usize, String)> },
     /// A surface this version does not provide yet.
     NotImplemented {
         what: String,
@@ -66,7 +68,7 @@ impl ApiError {
 
     pub fn status(&self) -> u16 {
         match self {
-            ApiError::BadRequest { .. } => 400,
+            ApiError::BadRequest { .. } | ApiError::InvalidRules { .. } => 400,
             ApiError::Unauthorized { .. } => 401,
             ApiError::Forbidden { .. } => 403,
             ApiError::NotFound { .. } => 404,
@@ -84,7 +86,7 @@ impl ApiError {
     /// Stable machine-readable code clients can switch on.
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::BadRequest { .. } => "bad_request",
+            ApiError::BadRequest { .. } | ApiError::InvalidRules { .. } => "bad_request",
             ApiError::Unauthorized { .. } => "unauthorized",
             ApiError::Forbidden { .. } => "forbidden",
             ApiError::NotFound { .. } => "not_found",
@@ -103,6 +105,10 @@ impl ApiError {
     pub fn message(&self) -> String {
         match self {
             ApiError::BadRequest { field, reason } => format!("Invalid `{field}`: {reason}"),
+            ApiError::InvalidRules { field, errors } => {
+                let lines: Vec<String> = errors.iter().map(|(l, m)| format!("line {l}: {m}")).collect();
+                format!("Invalid `{field}`: {}", lines.join("; "))
+            }
             ApiError::Unauthorized { reason } => reason.clone(),
             ApiError::Forbidden { reason } => reason.clone(),
             ApiError::NotFound { what } => format!("{what} not found"),
@@ -127,6 +133,11 @@ impl ApiError {
         match self {
             ApiError::BadRequest { field, reason } => Some(json!({ "field": field, "reason": reason })),
             ApiError::PayloadTooLarge { what, limit } => Some(json!({ "what": what, "limit": limit })),
+            ApiError::InvalidRules { field, errors } => Some(json!({
+                "field": field,
+                "reason": "invalid rules",
+                "errors": errors.iter().map(|(l, m)| json!({ "line": l, "message": m })).collect::<Vec<_>>(),
+            })),
             ApiError::Unprocessable { details, .. } => details.clone(),
             ApiError::MethodNotAllowed { allowed } => Some(json!({ "allowed": allowed })),
             _ => None,
@@ -185,6 +196,7 @@ mod tests {
     fn every_variant_maps_to_status_and_code() {
         let cases = [
             (ApiError::bad("name", "too long"), 400, "bad_request"),
+            (ApiError::InvalidRules { field: "_redirects".into(), errors: vec![(3, "bad".into())] }, 400, "bad_request"),
             (ApiError::unauthorized("x"), 401, "unauthorized"),
             (ApiError::Forbidden { reason: "x".into() }, 403, "forbidden"),
             (ApiError::not_found("Project"), 404, "not_found"),

@@ -5,6 +5,7 @@
 
 pub mod assets;
 pub mod auth;
+pub mod deploy;
 pub mod domain;
 pub mod error;
 pub mod routing;

@@ -1,0 +1,263 @@
+//! Upload manifests (`{"/path": {hash, size, contentType?}}`), the buckets a client uploads
+//! missing files in, and the compact immutable manifest stored per deployment.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::domain::ContentHash;
+use crate::error::ApiError;
+
+pub const MAX_FILES: usize = 20_000;
+/// Largest asset body KV stores (SPEC.md §8).
+pub const MAX_FILE_BYTES: u64 = 25 * 1024 * 1024;
+pub const MAX_PATH_BYTES: usize = 1024;
+pub const MAX_CONTENT_TYPE_BYTES: usize = 256;
+
+/// Buckets keep each upload request far below the Worker's 100 MB body limit: base64 adds a
+/// third, so 16 MiB of raw bytes is ~21 MiB on the wire. A file larger than that travels alone.
+pub const BUCKET_MAX_BYTES: u64 = 16 * 1024 * 1024;
+pub const BUCKET_MAX_FILES: usize = 200;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestEntry {
+    pub hash: String,
+    pub size: u64,
+    #[serde(rename = "contentType", default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+}
+
+/// A validated upload manifest: normalised file path -> entry.
+pub type UploadManifest = BTreeMap<String, ManifestEntry>;
+
+/// Checks a file path: `/`-rooted, normalised (no empty, `.` or `..` segments, no trailing
+/// slash), no NUL or control characters, bounded length.
+pub fn validate_path(p: &str) -> Result<(), String> {
+    if !p.starts_with('/') {
+        return Err("must start with '/'".into());
+    }
+    if p.len() > MAX_PATH_BYTES {
+        return Err(format!("must be at most {MAX_PATH_BYTES} bytes"));
+    }
+    if p.chars().any(|c| c.is_control()) {
+        return Err("must not contain NUL or control characters".into());
+    }
+    if p.contains('\\') {
+        return Err("must use '/' separators, not '\\'".into());
+    }
+    for seg in p[1..].split('/') {
+        match seg {
+            "" => return Err("must be normalised (no empty segments or trailing '/')".into()),
+            "." | ".." => return Err("must not contain '.' or '..' segments".into()),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Validates the `manifest` field of an upload-session request.
+pub fn parse_upload_manifest(v: Option<&Value>) -> Result<UploadManifest, ApiError> {
+    let obj = match v {
+        Some(Value::Object(m)) => m,
+        Some(_) => return Err(ApiError::bad("manifest", "must be an object of path -> {hash, size}")),
+        None => return Err(ApiError::bad("manifest", "is required")),
+    };
+    if obj.is_empty() {
+        return Err(ApiError::bad("manifest", "must list at least one file"));
+    }
+    if obj.len() > MAX_FILES {
+        return Err(ApiError::PayloadTooLarge { what: "Manifest file count".into(), limit: MAX_FILES as u64 });
+    }
+    let mut out = UploadManifest::new();
+    for (path, entry) in obj {
+        let field = |sub: &str| format!("manifest[{path:?}]{sub}");
+        validate_path(path).map_err(|r| ApiError::bad(field(""), r))?;
+        let e = entry.as_object().ok_or_else(|| ApiError::bad(field(""), "must be an object {hash, size}"))?;
+        if let Some(k) = e.keys().find(|k| !["hash", "size", "contentType"].contains(&k.as_str())) {
+            return Err(ApiError::bad(field(&format!(".{k}")), "unknown field; allowed: hash, size, contentType"));
+        }
+        let hash = e.get("hash").and_then(Value::as_str).ok_or_else(|| ApiError::bad(field(".hash"), "is required (string)"))?;
+        ContentHash::parse(hash).map_err(|er| ApiError::bad(field(".hash"), er.0))?;
+        let size = e.get("size").and_then(Value::as_u64).ok_or_else(|| {
+            ApiError::bad(field(".size"), "is required (non-negative integer, bytes)")
+        })?;
+        if size > MAX_FILE_BYTES {
+            return Err(ApiError::PayloadTooLarge { what: format!("File {path:?}"), limit: MAX_FILE_BYTES });
+        }
+        let content_type = match e.get("contentType") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s))
+                if !s.is_empty()
+                    && s.len() <= MAX_CONTENT_TYPE_BYTES
+                    && s.bytes().all(|c| (0x20..0x7f).contains(&c)) =>
+            {
+                Some(s.clone())
+            }
+            Some(_) => {
+                return Err(ApiError::bad(
+                    field(".contentType"),
+                    format!("must be a printable ASCII string of at most {MAX_CONTENT_TYPE_BYTES} bytes"),
+                ))
+            }
+        };
+        out.insert(path.clone(), ManifestEntry { hash: hash.to_string(), size, content_type });
+    }
+    // One hash always has one size: the bytes are the same.
+    let mut sizes: BTreeMap<&str, u64> = BTreeMap::new();
+    for (path, e) in &out {
+        if let Some(prev) = sizes.insert(&e.hash, e.size) {
+            if prev != e.size {
+                return Err(ApiError::bad(format!("manifest[{path:?}].size"), "differs from another file with the same hash"));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Distinct (hash, size) pairs of a manifest, sorted by hash.
+pub fn unique_hashes(m: &UploadManifest) -> Vec<(String, u64)> {
+    let set: BTreeSet<(String, u64)> = m.values().map(|e| (e.hash.clone(), e.size)).collect();
+    set.into_iter().collect()
+}
+
+/// Splits missing files into upload buckets bounded by count and raw bytes. Largest first, so
+/// big files start early and small ones fill the gaps; the plan is deterministic.
+pub fn plan_buckets(missing: &[(String, u64)], max_files: usize, max_bytes: u64) -> Vec<Vec<String>> {
+    let mut items: Vec<&(String, u64)> = missing.iter().collect();
+    items.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut buckets: Vec<(Vec<String>, u64)> = Vec::new();
+    for (hash, size) in items {
+        let fit = buckets
+            .iter_mut()
+            .find(|(b, bytes)| b.len() < max_files && (b.is_empty() || bytes + size <= max_bytes));
+        match fit {
+            Some((b, bytes)) => {
+                b.push(hash.clone());
+                *bytes += size;
+            }
+            None => buckets.push((vec![hash.clone()], *size)),
+        }
+    }
+    buckets.into_iter().map(|(b, _)| b).collect()
+}
+
+/// The immutable per-deployment manifest served to visitors (ROUTES_KV `manifest:<depId>`).
+/// Compact: path -> [hash, content type, size].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentManifest {
+    pub v: u32,
+    #[serde(rename = "projectId")]
+    pub project_id: String,
+    #[serde(rename = "deploymentId")]
+    pub deployment_id: String,
+    pub config: crate::assets::AssetConfig,
+    /// Redirect rules: the `_redirects` file first, then `config.redirects`.
+    #[serde(default)]
+    pub redirects: crate::assets::RedirectRules,
+    /// Header rules: the `_headers` file first, then `config.headers`.
+    #[serde(default)]
+    pub headers: crate::assets::HeaderRules,
+    pub files: BTreeMap<String, (String, String, u64)>,
+}
+
+impl DeploymentManifest {
+    pub fn lookup(&self, path: &str) -> Option<&(String, String, u64)> {
+        self.files.get(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const H1: &str = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+    const H2: &str = "486ea46224d1bb4fb680f34f7c9ad96a8f24ec88be73ea8e5a6c65260e9cb8a7";
+
+    fn field_of(e: ApiError) -> String {
+        match e {
+            ApiError::BadRequest { field, .. } => field,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn path_rules() {
+        for ok in ["/a", "/index.html", "/[boop].html", "/a b/ü.txt", "/.well-known/x", "/a/..b"] {
+            assert!(validate_path(ok).is_ok(), "{ok}");
+        }
+        for bad in ["a", "", "/", "/a/", "//a", "/a//b", "/./a", "/a/../b", "/..", "/a\0b", "/a\\b", "/\n"] {
+            assert!(validate_path(bad).is_err(), "{bad:?}");
+        }
+        assert!(validate_path(&format!("/{}", "a".repeat(1024))).is_err());
+    }
+
+    #[test]
+    fn manifest_validation_names_the_entry() {
+        let ok = json!({ "/index.html": { "hash": H1, "size": 5 }, "/a.txt": { "hash": H2, "size": 5, "contentType": "text/plain" } });
+        let m = parse_upload_manifest(Some(&ok)).unwrap();
+        assert_eq!(m.len(), 2);
+        assert_eq!(m["/a.txt"].content_type.as_deref(), Some("text/plain"));
+        let cases = [
+            (json!([]), "manifest"),
+            (json!({}), "manifest"),
+            (json!({ "index.html": { "hash": H1, "size": 1 } }), "manifest[\"index.html\"]"),
+            (json!({ "/../x": { "hash": H1, "size": 1 } }), "manifest[\"/../x\"]"),
+            (json!({ "/a": { "hash": "ABC", "size": 1 } }), "manifest[\"/a\"].hash"),
+            (json!({ "/a": { "hash": H1.to_uppercase(), "size": 1 } }), "manifest[\"/a\"].hash"),
+            (json!({ "/a": { "size": 1 } }), "manifest[\"/a\"].hash"),
+            (json!({ "/a": { "hash": H1, "size": -1 } }), "manifest[\"/a\"].size"),
+            (json!({ "/a": { "hash": H1, "size": "1" } }), "manifest[\"/a\"].size"),
+            (json!({ "/a": { "hash": H1, "size": 1, "x": 1 } }), "manifest[\"/a\"].x"),
+            (json!({ "/a": { "hash": H1, "size": 1, "contentType": 5 } }), "manifest[\"/a\"].contentType"),
+            (json!({ "/a": { "hash": H1, "size": 1, "contentType": "a\nb" } }), "manifest[\"/a\"].contentType"),
+            (json!({ "/a": { "hash": H1, "size": 1 }, "/b": { "hash": H1, "size": 2 } }), "manifest[\"/b\"].size"),
+            (json!({ "/a": 5 }), "manifest[\"/a\"]"),
+        ];
+        for (v, field) in cases {
+            assert_eq!(field_of(parse_upload_manifest(Some(&v)).unwrap_err()), field, "{v}");
+        }
+        assert_eq!(field_of(parse_upload_manifest(None).unwrap_err()), "manifest");
+    }
+
+    #[test]
+    fn manifest_limits_are_413() {
+        let big = json!({ "/a": { "hash": H1, "size": MAX_FILE_BYTES + 1 } });
+        assert_eq!(parse_upload_manifest(Some(&big)).unwrap_err().status(), 413);
+        let mut many = serde_json::Map::new();
+        for i in 0..=MAX_FILES {
+            many.insert(format!("/f{i}"), json!({ "hash": H1, "size": 1 }));
+        }
+        assert_eq!(parse_upload_manifest(Some(&Value::Object(many))).unwrap_err().status(), 413);
+    }
+
+    #[test]
+    fn buckets_respect_count_and_bytes() {
+        let missing: Vec<(String, u64)> = (0..1000).map(|i| (format!("{i:064}"), (i % 7) * 100_000)).collect();
+        let buckets = plan_buckets(&missing, 200, 16 * 1024 * 1024);
+        let all: BTreeSet<&String> = buckets.iter().flatten().collect();
+        assert_eq!(all.len(), 1000, "every hash exactly once");
+        assert_eq!(buckets.iter().map(Vec::len).sum::<usize>(), 1000);
+        let size_of: BTreeMap<&String, u64> = missing.iter().map(|(h, s)| (h, *s)).collect();
+        for b in &buckets {
+            assert!(b.len() <= 200);
+            let bytes: u64 = b.iter().map(|h| size_of[h]).sum();
+            assert!(bytes <= 16 * 1024 * 1024 || b.len() == 1);
+        }
+        // A file larger than a bucket travels alone.
+        let huge = vec![("a".repeat(64), 20 << 20), ("b".repeat(64), 10)];
+        let b = plan_buckets(&huge, 200, 16 << 20);
+        assert_eq!(b, vec![vec!["a".repeat(64)], vec!["b".repeat(64)]]);
+        assert!(plan_buckets(&[], 200, 1).is_empty());
+    }
+
+    #[test]
+    fn unique_hashes_dedupes() {
+        let m = parse_upload_manifest(Some(&json!({
+            "/a": { "hash": H1, "size": 5 }, "/b": { "hash": H1, "size": 5 }, "/c": { "hash": H2, "size": 5 }
+        })))
+        .unwrap();
+        assert_eq!(unique_hashes(&m).len(), 2);
+    }
+}

@@ -1,0 +1,12 @@
+//! Deployment decisions (pure): upload manifests and bucket planning, deploy-request
+//! validation, the compact per-deployment manifest, and the workflow state machine.
+
+mod manifest;
+mod request;
+mod rules;
+mod workflow;
+
+pub use manifest::*;
+pub use request::*;
+pub use rules::*;
+pub use workflow::*;

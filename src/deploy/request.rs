@@ -1,0 +1,207 @@
+//! `POST /__api/projects/:id/deploy` body validation, and building a deployment's redirect
+//! and header rules from the uploaded `_redirects`/`_headers` files plus `config` (file rules
+//! first), rejecting the deploy when any line is invalid.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use crate::assets::{AssetConfig, HeadersInput, HtmlHandling, NotFoundHandling, RedirectsInput};
+use crate::domain::{JsonObject, ProjectName};
+use crate::error::ApiError;
+
+pub const MAX_ENV_VARS: usize = 64;
+pub const MAX_ENV_VALUE_BYTES: usize = 5 * 1024;
+
+/// Workflow steps that a test-only fault can be injected into (when the operator enables
+/// `FAULT_INJECTION`). Off by default; ignored entirely when disabled.
+pub const FAULT_STEPS: [&str; 3] = ["stage", "verify", "activate"];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeployRequest {
+    pub completion_jwt: String,
+    pub project_name: Option<ProjectName>,
+    pub config: AssetConfig,
+    pub redirects: Option<RedirectsInput>,
+    pub headers: Option<HeadersInput>,
+    pub env: BTreeMap<String, String>,
+    pub server_code: Option<Value>,
+    pub fault: Option<String>,
+}
+
+fn parse_html_handling(s: &str) -> Option<HtmlHandling> {
+    serde_json::from_value(Value::String(s.into())).ok()
+}
+
+fn parse_not_found_handling(s: &str) -> Option<NotFoundHandling> {
+    serde_json::from_value(Value::String(s.into())).ok()
+}
+
+type ParsedConfig = (AssetConfig, Option<RedirectsInput>, Option<HeadersInput>);
+
+fn parse_config(m: Option<&Map<String, Value>>) -> Result<ParsedConfig, ApiError> {
+    let mut config = AssetConfig::default();
+    let (mut redirects, mut headers) = (None, None);
+    let Some(m) = m else { return Ok((config, redirects, headers)) };
+    let o = JsonObject::from_map(m.clone());
+    o.only(&["html_handling", "not_found_handling", "redirects", "headers"])
+        .map_err(|e| prefix_field(e, "config."))?;
+    if let Some(s) = o.opt_str("html_handling").map_err(|e| prefix_field(e, "config."))? {
+        config.html_handling = parse_html_handling(s).ok_or_else(|| {
+            ApiError::bad(
+                "config.html_handling",
+                "must be one of auto-trailing-slash, force-trailing-slash, drop-trailing-slash, none",
+            )
+        })?;
+    }
+    if let Some(s) = o.opt_str("not_found_handling").map_err(|e| prefix_field(e, "config."))? {
+        config.not_found_handling = parse_not_found_handling(s).ok_or_else(|| {
+            ApiError::bad("config.not_found_handling", "must be one of none, 404-page, single-page-application")
+        })?;
+    }
+    if let Some(v) = o.get("redirects") {
+        redirects = Some(serde_json::from_value(v.clone()).map_err(|_| {
+            ApiError::bad("config.redirects", "must be `_redirects` text or an array of {from, to, status?}")
+        })?);
+    }
+    if let Some(v) = o.get("headers") {
+        headers = Some(serde_json::from_value(v.clone()).map_err(|_| {
+            ApiError::bad(
+                "config.headers",
+                "must be `_headers` text or an object of pattern -> {header: value | [values] | null}",
+            )
+        })?);
+    }
+    Ok((config, redirects, headers))
+}
+
+fn prefix_field(e: ApiError, prefix: &str) -> ApiError {
+    match e {
+        ApiError::BadRequest { field, reason } => ApiError::BadRequest { field: format!("{prefix}{field}"), reason },
+        other => other,
+    }
+}
+
+fn parse_env(m: Option<&Map<String, Value>>) -> Result<BTreeMap<String, String>, ApiError> {
+    let mut out = BTreeMap::new();
+    let Some(m) = m else { return Ok(out) };
+    if m.len() > MAX_ENV_VARS {
+        return Err(ApiError::bad("env", format!("at most {MAX_ENV_VARS} variables")));
+    }
+    for (k, v) in m {
+        let valid_name = !k.is_empty()
+            && k.len() <= 128
+            && k.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
+            && !k.as_bytes()[0].is_ascii_digit();
+        if !valid_name {
+            return Err(ApiError::bad(format!("env.{k}"), "name must match [A-Za-z_][A-Za-z0-9_]*"));
+        }
+        if k == "ASSETS" {
+            return Err(ApiError::bad("env.ASSETS", "is reserved for the assets binding"));
+        }
+        let v = v.as_str().ok_or_else(|| ApiError::bad(format!("env.{k}"), "must be a string"))?;
+        if v.len() > MAX_ENV_VALUE_BYTES {
+            return Err(ApiError::bad(format!("env.{k}"), format!("must be at most {MAX_ENV_VALUE_BYTES} bytes")));
+        }
+        out.insert(k.clone(), v.to_string());
+    }
+    Ok(out)
+}
+
+/// Parses and validates a deploy body. `faults_enabled` is the operator's FAULT_INJECTION var.
+pub fn parse_deploy_request(body: &[u8], faults_enabled: bool) -> Result<DeployRequest, ApiError> {
+    let o = JsonObject::parse(body, false)?;
+    let mut allowed = vec!["completionJwt", "projectName", "config", "serverCode", "env", "run_worker_first"];
+    if faults_enabled {
+        allowed.push("fault");
+    }
+    o.only(&allowed)?;
+    let completion_jwt = o
+        .opt_str("completionJwt")?
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::bad("completionJwt", "is required (from the upload session)"))?
+        .to_string();
+    let project_name = o
+        .opt_str("projectName")?
+        .map(ProjectName::parse)
+        .transpose()
+        .map_err(|e| ApiError::bad("projectName", e.0))?;
+    let (config, redirects, headers) = parse_config(o.opt_object("config")?)?;
+    let env = parse_env(o.opt_object("env")?)?;
+    let server_code = o.get("serverCode").cloned();
+    if o.get("run_worker_first").is_some() && server_code.is_none() {
+        return Err(ApiError::bad("run_worker_first", "only applies to deployments with serverCode"));
+    }
+    let fault = match o.opt_str("fault")? {
+        Some(f) if FAULT_STEPS.contains(&f) => Some(f.to_string()),
+        Some(_) => return Err(ApiError::bad("fault", format!("must be one of {}", FAULT_STEPS.join(", ")))),
+        None => None,
+    };
+    Ok(DeployRequest { completion_jwt, project_name, config, redirects, headers, env, server_code, fault })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_of(e: ApiError) -> String {
+        match e {
+            ApiError::BadRequest { field, .. } => field,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn minimal_and_full() {
+        let r = parse_deploy_request(br#"{"completionJwt":"t"}"#, false).unwrap();
+        assert_eq!(r.config, AssetConfig::default());
+        let r = parse_deploy_request(
+            br#"{"completionJwt":"t","config":{"html_handling":"none","not_found_handling":"single-page-application",
+                "redirects":[{"from":"/a","to":"/b","status":301},{"from":"/c","to":"/d"}],
+                "headers":{"/*":{"X-Frame-Options":"DENY","X-Powered-By":null}}},
+                "env":{"API_URL":"https://x"}}"#,
+            false,
+        )
+        .unwrap();
+        assert_eq!(r.config.html_handling, HtmlHandling::None);
+        assert_eq!(r.config.not_found_handling, NotFoundHandling::SinglePageApplication);
+        assert!(matches!(r.redirects, Some(RedirectsInput::Entries(ref e)) if e.len() == 2));
+        assert!(matches!(r.headers, Some(HeadersInput::Rules(ref h)) if h.len() == 1));
+        assert_eq!(r.env["API_URL"], "https://x");
+    }
+
+    #[test]
+    fn bad_input_names_fields() {
+        let cases: &[(&str, &str)] = &[
+            (r#"{}"#, "completionJwt"),
+            (r#"{"completionJwt":""}"#, "completionJwt"),
+            (r#"{"completionJwt":5}"#, "completionJwt"),
+            (r#"{"completionJwt":"t","extra":1}"#, "extra"),
+            (r#"{"completionJwt":"t","fault":"stage"}"#, "fault"),
+            (r#"{"completionJwt":"t","config":[]}"#, "config"),
+            (r#"{"completionJwt":"t","config":{"html_handling":"sometimes"}}"#, "config.html_handling"),
+            (r#"{"completionJwt":"t","config":{"not_found_handling":1}}"#, "config.not_found_handling"),
+            (r#"{"completionJwt":"t","config":{"colour":1}}"#, "config.colour"),
+            (r#"{"completionJwt":"t","config":{"redirects":5}}"#, "config.redirects"),
+            (r#"{"completionJwt":"t","config":{"redirects":[{"from":"/a"}]}}"#, "config.redirects"),
+            (r#"{"completionJwt":"t","config":{"redirects":[{"from":"/a","to":"/b","status":"301"}]}}"#, "config.redirects"),
+            (r#"{"completionJwt":"t","config":{"headers":{"/a":{"X":1}}}}"#, "config.headers"),
+            (r#"{"completionJwt":"t","config":{"headers":5}}"#, "config.headers"),
+            (r#"{"completionJwt":"t","env":{"1BAD":"x"}}"#, "env.1BAD"),
+            (r#"{"completionJwt":"t","env":{"OK":1}}"#, "env.OK"),
+            (r#"{"completionJwt":"t","env":{"ASSETS":"x"}}"#, "env.ASSETS"),
+            (r#"{"completionJwt":"t","projectName":""}"#, "projectName"),
+            (r#"{"completionJwt":"t","run_worker_first":true}"#, "run_worker_first"),
+        ];
+        for (body, field) in cases {
+            assert_eq!(field_of(parse_deploy_request(body.as_bytes(), false).unwrap_err()), *field, "{body}");
+        }
+    }
+
+    #[test]
+    fn faults_only_when_enabled() {
+        let r = parse_deploy_request(br#"{"completionJwt":"t","fault":"verify"}"#, true).unwrap();
+        assert_eq!(r.fault.as_deref(), Some("verify"));
+        assert_eq!(field_of(parse_deploy_request(br#"{"completionJwt":"t","fault":"x"}"#, true).unwrap_err()), "fault");
+    }
+}

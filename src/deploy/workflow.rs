@@ -1,0 +1,144 @@
+//! The deployment workflow as a state machine: validate -> stage -> verify -> activate ->
+//! cleanup. Steps are idempotent; a redelivered job resumes at the first unfinished step.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Step {
+    Validate,
+    Stage,
+    Verify,
+    Activate,
+    Cleanup,
+}
+
+pub const STEPS: [Step; 5] = [Step::Validate, Step::Stage, Step::Verify, Step::Activate, Step::Cleanup];
+
+impl Step {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Validate => "validate",
+            Step::Stage => "stage",
+            Step::Verify => "verify",
+            Step::Activate => "activate",
+            Step::Cleanup => "cleanup",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Step> {
+        STEPS.into_iter().find(|st| st.as_str() == s)
+    }
+    /// Progress (0-100) once this step has completed.
+    pub fn progress_after(self) -> u8 {
+        match self {
+            Step::Validate => 20,
+            Step::Stage => 50,
+            Step::Verify => 70,
+            Step::Activate => 90,
+            Step::Cleanup => 100,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepStatus {
+    Pending,
+    Running,
+    Completed,
+    Failed,
+    Skipped,
+}
+
+impl StepStatus {
+    pub fn parse(s: &str) -> StepStatus {
+        match s {
+            "running" => StepStatus::Running,
+            "completed" => StepStatus::Completed,
+            "failed" => StepStatus::Failed,
+            "skipped" => StepStatus::Skipped,
+            _ => StepStatus::Pending,
+        }
+    }
+}
+
+/// Deployment status values (SPEC.md §3).
+pub const TERMINAL_STATUSES: [&str; 4] = ["completed", "failed", "superseded", "rolled_back"];
+
+pub fn is_terminal(status: &str) -> bool {
+    TERMINAL_STATUSES.contains(&status)
+}
+
+/// The first step not yet completed (or skipped), given each step's recorded status.
+pub fn next_step(statuses: &[(Step, StepStatus)]) -> Option<Step> {
+    STEPS.into_iter().find(|s| {
+        !statuses.iter().any(|(st, status)| st == s && matches!(status, StepStatus::Completed | StepStatus::Skipped))
+    })
+}
+
+/// How a step failed: permanent failures end the deployment at once; transient ones are
+/// retried by the queue (with backoff) until its retries run out and the DLQ takes over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepError {
+    Permanent(String),
+    Transient(String),
+}
+
+impl StepError {
+    pub fn message(&self) -> &str {
+        match self {
+            StepError::Permanent(m) | StepError::Transient(m) => m,
+        }
+    }
+}
+
+/// Queue retry delay for the n-th attempt (1-based): 2 s, 4 s, 8 s ... capped at 60 s.
+pub fn retry_delay_secs(attempt: u32) -> u32 {
+    2u32.saturating_pow(attempt.clamp(1, 6)).min(60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use StepStatus::*;
+
+    #[test]
+    fn next_step_resumes_after_completed_steps() {
+        assert_eq!(next_step(&[]), Some(Step::Validate));
+        assert_eq!(next_step(&[(Step::Validate, Completed), (Step::Stage, Running)]), Some(Step::Stage));
+        assert_eq!(
+            next_step(&[(Step::Validate, Completed), (Step::Stage, Completed), (Step::Verify, Failed)]),
+            Some(Step::Verify)
+        );
+        let all: Vec<_> = STEPS.iter().map(|s| (*s, Completed)).collect();
+        assert_eq!(next_step(&all), None);
+        let mut skipped = all.clone();
+        skipped[4].1 = Skipped;
+        assert_eq!(next_step(&skipped), None);
+    }
+
+    #[test]
+    fn step_names_round_trip_and_progress_increases() {
+        let mut last = 0;
+        for s in STEPS {
+            assert_eq!(Step::parse(s.as_str()), Some(s));
+            assert!(s.progress_after() > last);
+            last = s.progress_after();
+        }
+        assert_eq!(last, 100);
+        assert_eq!(Step::parse("nope"), None);
+    }
+
+    #[test]
+    fn backoff() {
+        assert_eq!(retry_delay_secs(0), 2);
+        assert_eq!(retry_delay_secs(1), 2);
+        assert_eq!(retry_delay_secs(2), 4);
+        assert_eq!(retry_delay_secs(30), 60);
+    }
+
+    #[test]
+    fn terminal_statuses() {
+        assert!(is_terminal("completed") && is_terminal("failed"));
+        assert!(!is_terminal("queued") && !is_terminal("in_progress"));
+    }
+}
