@@ -69,8 +69,9 @@ CREATE TABLE upload_sessions (
   id            TEXT PRIMARY KEY,
   project_id    TEXT NOT NULL REFERENCES projects (id),
   manifest_key  TEXT NOT NULL,
-  file_count    INTEGER NOT NULL,
-  missing_count INTEGER NOT NULL,
+  file_count    INTEGER NOT NULL,                  -- paths in the manifest
+  unique_count  INTEGER NOT NULL,                  -- distinct hashes
+  missing_count INTEGER NOT NULL,                  -- distinct hashes the project did not store
   created_at    INTEGER NOT NULL,
   expires_at    INTEGER NOT NULL
 );
@@ -80,6 +81,7 @@ CREATE TABLE upload_session_files (
   session_id   TEXT NOT NULL REFERENCES upload_sessions (id),
   hash         TEXT NOT NULL,
   size         INTEGER NOT NULL,
+  content_type TEXT,                               -- of the first path with this hash (KV metadata)
   uploaded_at  INTEGER,
   PRIMARY KEY (session_id, hash)
 );

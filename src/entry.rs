@@ -8,8 +8,9 @@ use crate::api;
 use crate::domain::UrlBase;
 use crate::error::ApiError;
 use crate::platform::bindings::{self, now_ms};
-use crate::platform::health;
 use crate::platform::http::{self, RequestMeta};
+use crate::platform::storage::DeployJob;
+use crate::platform::{health, serve, workflow};
 use crate::routing::{platform_page, route_request, Target};
 
 const OPENAPI: &str = include_str!("../openapi.json");
@@ -18,6 +19,11 @@ const DOCS_HTML: &str = include_str!("docs.html");
 #[event(start)]
 fn start() {
     console_error_panic_hook::set_once();
+}
+
+#[event(queue)]
+async fn queue(batch: MessageBatch<DeployJob>, env: Env, _ctx: Context) -> Result<()> {
+    workflow::handle_batch(batch, &env).await
 }
 
 #[event(fetch)]
@@ -82,9 +88,14 @@ async fn handle(req: Request, env: &Env, meta: &RequestMeta) -> std::result::Res
             Ok(r)
         }
         Target::NotFound => Err(ApiError::not_found("Route")),
-        // Serving deployments arrives with the deploy capability; until then every project
-        // answers the platform 404 page (SPEC.md §2.4).
-        Target::Project { .. } | Target::CustomDomain { .. } => page(404, &req, meta),
+        Target::Project { project, prefix, path } => {
+            match serve::serve(&req, env, &project, &prefix, &path).await? {
+                Some(resp) => Ok(resp),
+                None => page(404, &req, meta),
+            }
+        }
+        // Custom domains arrive with the domains API; until then they are unknown sites.
+        Target::CustomDomain { .. } => page(404, &req, meta),
     }
 }
 

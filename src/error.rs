@@ -45,7 +45,10 @@ pub enum ApiError {
         detail: String,
     },
     /// Rules (`_redirects`, `_headers`, or their config forms) with invalid lines.
-    InvalidRules { field: String, errors: Vec<(usize, String)> },
+    InvalidRules {
+        field: String,
+        errors: Vec<(usize, String)>,
+    },
     /// A surface this version does not provide yet.
     NotImplemented {
         what: String,
@@ -196,7 +199,11 @@ mod tests {
     fn every_variant_maps_to_status_and_code() {
         let cases = [
             (ApiError::bad("name", "too long"), 400, "bad_request"),
-            (ApiError::InvalidRules { field: "_redirects".into(), errors: vec![(3, "bad".into())] }, 400, "bad_request"),
+            (
+                ApiError::InvalidRules { field: "_redirects".into(), errors: vec![(3, "bad".into())] },
+                400,
+                "bad_request",
+            ),
             (ApiError::unauthorized("x"), 401, "unauthorized"),
             (ApiError::Forbidden { reason: "x".into() }, 403, "forbidden"),
             (ApiError::not_found("Project"), 404, "not_found"),

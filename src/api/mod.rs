@@ -1,7 +1,9 @@
 //! Management API (`/__api`): authenticate, match the route (pure), run the handler. One file
 //! per resource; handlers return `ApiResult<Response>` and errors are rendered once, upstream.
 
+mod deployments;
 mod projects;
+mod uploads;
 
 use worker::{Env, Request, Response};
 
@@ -48,6 +50,10 @@ pub fn query_pairs(req: &Request) -> Vec<(String, String)> {
 
 pub async fn handle(mut req: Request, ctx: &Ctx<'_>, path: &str) -> ApiResult<Response> {
     let route = match_api(req.method().as_ref(), path);
+    // Bucket uploads carry the session's upload JWT instead of the admin token.
+    if let ApiRoute::UploadAssets(id) = &route {
+        return uploads::upload(&mut req, id, ctx).await;
+    }
     let auth = req.headers().get("authorization").ok().flatten();
     check_admin(auth.as_deref(), &bindings::secret(ctx.env, bindings::API_TOKEN))?;
     match route {
@@ -56,9 +62,12 @@ pub async fn handle(mut req: Request, ctx: &Ctx<'_>, path: &str) -> ApiResult<Re
         ApiRoute::GetProject(id) => projects::get(&id, ctx).await,
         ApiRoute::UpdateProject(id) => projects::update(&mut req, &id, ctx).await,
         ApiRoute::DeleteProject(id) => projects::delete(&id, ctx).await,
+        ApiRoute::CreateUploadSession(id) => uploads::create_session(&mut req, &id, ctx).await,
+        ApiRoute::UploadAssets(_) => Err(ApiError::internal("upload routed past its handler")),
+        ApiRoute::Deploy(id) => deployments::deploy(&mut req, &id, ctx).await,
+        ApiRoute::ListDeployments(id) => deployments::list(&req, &id, ctx).await,
+        ApiRoute::GetDeployment(id) => deployments::get(&id, ctx).await,
         ApiRoute::MethodNotAllowed(allowed) => Err(ApiError::MethodNotAllowed { allowed }),
         ApiRoute::NotFound => Err(ApiError::not_found("API route")),
-        // Routes whose capabilities are not built yet.
-        _ => Err(ApiError::not_found("API route")),
     }
 }

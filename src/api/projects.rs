@@ -12,6 +12,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::platform::bindings::{self, new_uuid, now_ms, random_bytes};
 use crate::platform::d1::{D1Projects, Inserted};
 use crate::platform::http;
+use crate::platform::storage::KvRoutes;
 
 fn respond(status: u16, body: serde_json::Value) -> ApiResult<Response> {
     http::ok(status, body).map_err(internal)
@@ -95,6 +96,8 @@ pub async fn update(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Re
             &json!({ "name": input.name.as_ref().map(|n| n.as_str()), "enabled": input.enabled }),
         )
         .await?;
+    // Visitors follow the routing record: disabling must stop serving at once.
+    crate::platform::workflow::reconcile_route(ctx.env, &row.id).await?;
     let row = load(&store, &row.id).await?;
     respond(200, json!({ "project": row.to_json(&ctx.urls) }))
 }
@@ -104,6 +107,9 @@ pub async fn delete(key: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let row = load(&store, key).await?;
     let now = now_ms() as i64;
     store.mark_deleted(&row.id, now).await?;
+    // Stops serving now; owned data (assets, manifests, sessions) stays until a cascade job
+    // removes it.
+    KvRoutes::new(ctx.env)?.delete_route(&row.slug, &row.id).await?;
     store
         .audit(now, &ctx.meta.request_id, "project.delete", Some(&row.id), &json!({ "slug": row.slug }))
         .await?;

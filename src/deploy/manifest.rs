@@ -67,21 +67,32 @@ pub fn parse_upload_manifest(v: Option<&Value>) -> Result<UploadManifest, ApiErr
         return Err(ApiError::bad("manifest", "must list at least one file"));
     }
     if obj.len() > MAX_FILES {
-        return Err(ApiError::PayloadTooLarge { what: "Manifest file count".into(), limit: MAX_FILES as u64 });
+        return Err(ApiError::PayloadTooLarge {
+            what: "Manifest file count".into(),
+            limit: MAX_FILES as u64,
+        });
     }
     let mut out = UploadManifest::new();
     for (path, entry) in obj {
         let field = |sub: &str| format!("manifest[{path:?}]{sub}");
         validate_path(path).map_err(|r| ApiError::bad(field(""), r))?;
-        let e = entry.as_object().ok_or_else(|| ApiError::bad(field(""), "must be an object {hash, size}"))?;
+        let e =
+            entry.as_object().ok_or_else(|| ApiError::bad(field(""), "must be an object {hash, size}"))?;
         if let Some(k) = e.keys().find(|k| !["hash", "size", "contentType"].contains(&k.as_str())) {
-            return Err(ApiError::bad(field(&format!(".{k}")), "unknown field; allowed: hash, size, contentType"));
+            return Err(ApiError::bad(
+                field(&format!(".{k}")),
+                "unknown field; allowed: hash, size, contentType",
+            ));
         }
-        let hash = e.get("hash").and_then(Value::as_str).ok_or_else(|| ApiError::bad(field(".hash"), "is required (string)"))?;
+        let hash = e
+            .get("hash")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ApiError::bad(field(".hash"), "is required (string)"))?;
         ContentHash::parse(hash).map_err(|er| ApiError::bad(field(".hash"), er.0))?;
-        let size = e.get("size").and_then(Value::as_u64).ok_or_else(|| {
-            ApiError::bad(field(".size"), "is required (non-negative integer, bytes)")
-        })?;
+        let size = e
+            .get("size")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| ApiError::bad(field(".size"), "is required (non-negative integer, bytes)"))?;
         if size > MAX_FILE_BYTES {
             return Err(ApiError::PayloadTooLarge { what: format!("File {path:?}"), limit: MAX_FILE_BYTES });
         }
@@ -108,7 +119,10 @@ pub fn parse_upload_manifest(v: Option<&Value>) -> Result<UploadManifest, ApiErr
     for (path, e) in &out {
         if let Some(prev) = sizes.insert(&e.hash, e.size) {
             if prev != e.size {
-                return Err(ApiError::bad(format!("manifest[{path:?}].size"), "differs from another file with the same hash"));
+                return Err(ApiError::bad(
+                    format!("manifest[{path:?}].size"),
+                    "differs from another file with the same hash",
+                ));
             }
         }
     }
@@ -211,8 +225,14 @@ mod tests {
             (json!({ "/a": { "hash": H1, "size": "1" } }), "manifest[\"/a\"].size"),
             (json!({ "/a": { "hash": H1, "size": 1, "x": 1 } }), "manifest[\"/a\"].x"),
             (json!({ "/a": { "hash": H1, "size": 1, "contentType": 5 } }), "manifest[\"/a\"].contentType"),
-            (json!({ "/a": { "hash": H1, "size": 1, "contentType": "a\nb" } }), "manifest[\"/a\"].contentType"),
-            (json!({ "/a": { "hash": H1, "size": 1 }, "/b": { "hash": H1, "size": 2 } }), "manifest[\"/b\"].size"),
+            (
+                json!({ "/a": { "hash": H1, "size": 1, "contentType": "a\nb" } }),
+                "manifest[\"/a\"].contentType",
+            ),
+            (
+                json!({ "/a": { "hash": H1, "size": 1 }, "/b": { "hash": H1, "size": 2 } }),
+                "manifest[\"/b\"].size",
+            ),
             (json!({ "/a": 5 }), "manifest[\"/a\"]"),
         ];
         for (v, field) in cases {
@@ -234,7 +254,8 @@ mod tests {
 
     #[test]
     fn buckets_respect_count_and_bytes() {
-        let missing: Vec<(String, u64)> = (0..1000).map(|i| (format!("{i:064}"), (i % 7) * 100_000)).collect();
+        let missing: Vec<(String, u64)> =
+            (0..1000).map(|i| (format!("{i:064}"), (i % 7) * 100_000)).collect();
         let buckets = plan_buckets(&missing, 200, 16 * 1024 * 1024);
         let all: BTreeSet<&String> = buckets.iter().flatten().collect();
         assert_eq!(all.len(), 1000, "every hash exactly once");

@@ -56,7 +56,10 @@ fn parse_config(m: Option<&Map<String, Value>>) -> Result<ParsedConfig, ApiError
     }
     if let Some(s) = o.opt_str("not_found_handling").map_err(|e| prefix_field(e, "config."))? {
         config.not_found_handling = parse_not_found_handling(s).ok_or_else(|| {
-            ApiError::bad("config.not_found_handling", "must be one of none, 404-page, single-page-application")
+            ApiError::bad(
+                "config.not_found_handling",
+                "must be one of none, 404-page, single-page-application",
+            )
         })?;
     }
     if let Some(v) = o.get("redirects") {
@@ -77,7 +80,9 @@ fn parse_config(m: Option<&Map<String, Value>>) -> Result<ParsedConfig, ApiError
 
 fn prefix_field(e: ApiError, prefix: &str) -> ApiError {
     match e {
-        ApiError::BadRequest { field, reason } => ApiError::BadRequest { field: format!("{prefix}{field}"), reason },
+        ApiError::BadRequest { field, reason } => {
+            ApiError::BadRequest { field: format!("{prefix}{field}"), reason }
+        }
         other => other,
     }
 }
@@ -101,7 +106,10 @@ fn parse_env(m: Option<&Map<String, Value>>) -> Result<BTreeMap<String, String>,
         }
         let v = v.as_str().ok_or_else(|| ApiError::bad(format!("env.{k}"), "must be a string"))?;
         if v.len() > MAX_ENV_VALUE_BYTES {
-            return Err(ApiError::bad(format!("env.{k}"), format!("must be at most {MAX_ENV_VALUE_BYTES} bytes")));
+            return Err(ApiError::bad(
+                format!("env.{k}"),
+                format!("must be at most {MAX_ENV_VALUE_BYTES} bytes"),
+            ));
         }
         out.insert(k.clone(), v.to_string());
     }
@@ -184,7 +192,10 @@ mod tests {
             (r#"{"completionJwt":"t","config":{"colour":1}}"#, "config.colour"),
             (r#"{"completionJwt":"t","config":{"redirects":5}}"#, "config.redirects"),
             (r#"{"completionJwt":"t","config":{"redirects":[{"from":"/a"}]}}"#, "config.redirects"),
-            (r#"{"completionJwt":"t","config":{"redirects":[{"from":"/a","to":"/b","status":"301"}]}}"#, "config.redirects"),
+            (
+                r#"{"completionJwt":"t","config":{"redirects":[{"from":"/a","to":"/b","status":"301"}]}}"#,
+                "config.redirects",
+            ),
             (r#"{"completionJwt":"t","config":{"headers":{"/a":{"X":1}}}}"#, "config.headers"),
             (r#"{"completionJwt":"t","config":{"headers":5}}"#, "config.headers"),
             (r#"{"completionJwt":"t","env":{"1BAD":"x"}}"#, "env.1BAD"),
@@ -202,6 +213,9 @@ mod tests {
     fn faults_only_when_enabled() {
         let r = parse_deploy_request(br#"{"completionJwt":"t","fault":"verify"}"#, true).unwrap();
         assert_eq!(r.fault.as_deref(), Some("verify"));
-        assert_eq!(field_of(parse_deploy_request(br#"{"completionJwt":"t","fault":"x"}"#, true).unwrap_err()), "fault");
+        assert_eq!(
+            field_of(parse_deploy_request(br#"{"completionJwt":"t","fault":"x"}"#, true).unwrap_err()),
+            "fault"
+        );
     }
 }

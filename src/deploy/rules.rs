@@ -3,8 +3,8 @@
 //! its line number, so a typo never silently drops a rule.
 
 use crate::assets::{
-    parse_headers, parse_redirects_for, HeaderRules, HeadersInput, HtmlHandling, RedirectRules, RedirectsInput,
-    RuleError,
+    parse_headers, parse_redirects_for, HeaderRules, HeadersInput, HtmlHandling, RedirectRules,
+    RedirectsInput, RuleError,
 };
 use crate::error::ApiError;
 
@@ -60,12 +60,19 @@ mod tests {
     #[test]
     fn file_rules_come_first_and_invalid_lines_are_named() {
         let config: RedirectsInput = serde_json::from_str(r#"[{"from":"/a","to":"/config"}]"#).unwrap();
-        let (r, _) = build_rules(Some("/a /file 301\n"), None, Some(&config), None, HtmlHandling::default()).unwrap();
+        let (r, _) =
+            build_rules(Some("/a /file 301\n"), None, Some(&config), None, HtmlHandling::default()).unwrap();
         let m = r.find("/a", "").unwrap();
         assert_eq!((m.to.as_str(), m.status), ("/file", 301));
 
-        let err = build_rules(Some("/ok /fine\nnot-enough\n/x /y 301 extra\n"), None, None, None, HtmlHandling::default())
-            .unwrap_err();
+        let err = build_rules(
+            Some("/ok /fine\nnot-enough\n/x /y 301 extra\n"),
+            None,
+            None,
+            None,
+            HtmlHandling::default(),
+        )
+        .unwrap_err();
         match err {
             ApiError::InvalidRules { field, errors } => {
                 assert_eq!(field, "_redirects");
@@ -79,19 +86,24 @@ mod tests {
     #[test]
     fn header_rule_order_from_json_is_kept() {
         // Keys deliberately out of alphabetical order: order decides which rule sets a header.
-        let v: serde_json::Value = serde_json::from_str(r#"{"/z/*": {"X-A": "first"}, "/*": {"X-A": "second"}}"#).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(r#"{"/z/*": {"X-A": "first"}, "/*": {"X-A": "second"}}"#).unwrap();
         let input: HeadersInput = serde_json::from_value(v).unwrap();
         let (_, h) = build_rules(None, None, None, Some(&input), HtmlHandling::default()).unwrap();
         assert_eq!(h.rules()[0].path, "/z/*");
         let mut out = vec![];
         h.apply("example.com", "/z/page", &mut out);
         // Later matches append (a header list; `Headers.append` joins them on the wire).
-        assert_eq!(out, vec![("x-a".to_string(), "first".to_string()), ("x-a".to_string(), "second".to_string())]);
+        assert_eq!(
+            out,
+            vec![("x-a".to_string(), "first".to_string()), ("x-a".to_string(), "second".to_string())]
+        );
     }
 
     #[test]
     fn invalid_header_lines_reject() {
-        let err = build_rules(None, Some("  X-Orphan: value\n"), None, None, HtmlHandling::default()).unwrap_err();
+        let err =
+            build_rules(None, Some("  X-Orphan: value\n"), None, None, HtmlHandling::default()).unwrap_err();
         assert!(matches!(err, ApiError::InvalidRules { ref field, .. } if field == "_headers"), "{err:?}");
         assert_eq!(err.status(), 400);
     }

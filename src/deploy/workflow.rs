@@ -71,7 +71,9 @@ pub fn is_terminal(status: &str) -> bool {
 /// The first step not yet completed (or skipped), given each step's recorded status.
 pub fn next_step(statuses: &[(Step, StepStatus)]) -> Option<Step> {
     STEPS.into_iter().find(|s| {
-        !statuses.iter().any(|(st, status)| st == s && matches!(status, StepStatus::Completed | StepStatus::Skipped))
+        !statuses
+            .iter()
+            .any(|(st, status)| st == s && matches!(status, StepStatus::Completed | StepStatus::Skipped))
     })
 }
 

@@ -8,16 +8,28 @@ use crate::error::{ApiError, ApiResult};
 
 use super::bindings;
 
-fn db_err(e: worker::Error) -> ApiError {
+pub(crate) fn db_err(e: worker::Error) -> ApiError {
     ApiError::internal(format!("D1: {e}"))
 }
 
-fn num(n: i64) -> JsValue {
+pub(crate) fn num(n: i64) -> JsValue {
     JsValue::from_f64(n as f64)
 }
 
-fn opt_str(s: Option<&str>) -> JsValue {
+pub(crate) fn opt_str(s: Option<&str>) -> JsValue {
     s.map(JsValue::from).unwrap_or(JsValue::NULL)
+}
+
+/// D1 allows at most 100 bound parameters per statement.
+pub(crate) const MAX_PARAMS: usize = 100;
+
+/// `?2, ?3, ...` placeholders for `n` values starting at parameter `first`.
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ")
+}
+
+pub fn database(env: &Env) -> ApiResult<D1Database> {
+    env.d1(bindings::DB).map_err(db_err)
 }
 
 const PROJECT_COLUMNS: &str = "id, slug, name, enabled, outbound, active_deployment_id, \
@@ -146,6 +158,47 @@ impl D1Projects {
     pub async fn ping(&self) -> ApiResult<()> {
         self.db.prepare("SELECT 1 AS ok").first::<serde_json::Value>(None).await.map_err(db_err)?;
         Ok(())
+    }
+
+    /// Points the project at a deployment (activation) in one transaction with superseding
+    /// the previously completed one. Returns false when the project is gone.
+    pub async fn activate(
+        &self,
+        project_id: &str,
+        deployment_id: &str,
+        assets_count: i64,
+        rename: Option<&str>,
+        now: i64,
+    ) -> ApiResult<bool> {
+        let results = self
+            .db
+            .batch(vec![
+                self.db
+                    .prepare(
+                        "UPDATE deployments SET status = 'superseded', updated_at = ?3 \
+                         WHERE project_id = ?1 AND status = 'completed' AND id != ?2",
+                    )
+                    .bind(&[project_id.into(), deployment_id.into(), num(now)])
+                    .map_err(db_err)?,
+                self.db
+                    .prepare(
+                        "UPDATE projects SET active_deployment_id = ?2, assets_count = ?3, \
+                         name = COALESCE(?4, name), updated_at = ?5 WHERE id = ?1 AND deleted_at IS NULL",
+                    )
+                    .bind(&[
+                        project_id.into(),
+                        deployment_id.into(),
+                        num(assets_count),
+                        opt_str(rename),
+                        num(now),
+                    ])
+                    .map_err(db_err)?,
+            ])
+            .await
+            .map_err(db_err)?;
+        let changed =
+            results.get(1).and_then(|r| r.meta().ok().flatten()).and_then(|m| m.changes).unwrap_or(0);
+        Ok(changed > 0)
     }
 
     pub async fn audit(

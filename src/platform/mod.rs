@@ -3,6 +3,11 @@
 
 pub mod bindings;
 pub mod d1;
+pub mod d1_deployments;
+pub mod d1_uploads;
 pub mod health;
 pub mod http;
 pub mod mcp_session;
+pub mod serve;
+pub mod storage;
+pub mod workflow;

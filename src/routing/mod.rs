@@ -4,7 +4,9 @@
 mod api;
 mod host;
 mod pages;
+mod record;
 
 pub use api::*;
 pub use host::*;
 pub use pages::*;
+pub use record::*;

@@ -1,0 +1,220 @@
+//! Phase 3 of the upload and the deployment resource: `deploy` validates synchronously,
+//! records a queued deployment, enqueues the workflow job and (by default) waits for it;
+//! `GET` endpoints expose the record. Touches D1, ASSETS_KV (rule files), BLOBS, DEPLOY_QUEUE.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use worker::{Delay, Request, Response};
+
+use super::projects::load;
+use super::{internal, query_pairs, read_body, Ctx, MAX_JSON_BODY};
+use crate::auth::{verify_token, TokenKind};
+use crate::deploy::{build_rules, is_terminal, parse_deploy_request, UploadManifest};
+use crate::domain::ProjectRow;
+use crate::error::{ApiError, ApiResult};
+use crate::platform::bindings::{self, new_uuid, now_ms};
+use crate::platform::d1::D1Projects;
+use crate::platform::d1_deployments::{render, D1Deployments};
+use crate::platform::d1_uploads::D1Uploads;
+use crate::platform::http;
+use crate::platform::storage::{enqueue, DeployJob, KvAssets, R2Blobs};
+
+/// How long a synchronous deploy waits for the workflow before answering 202 instead.
+const WAIT_LIMIT_MS: u64 = 60_000;
+const POLL_MS: u64 = 250;
+
+/// What the workflow reads back from `deployments.config`.
+pub fn stored_config(
+    session_id: &str,
+    manifest_key: &str,
+    req: &crate::deploy::DeployRequest,
+    redirects: &crate::assets::RedirectRules,
+    headers: &crate::assets::HeaderRules,
+) -> Value {
+    json!({
+        "sessionId": session_id,
+        "manifestKey": manifest_key,
+        "assets": req.config,
+        "redirects": redirects,
+        "headers": headers,
+        "env": req.env,
+        "projectName": req.project_name.as_ref().map(|n| n.as_str()),
+        "fault": req.fault,
+    })
+}
+
+async fn rule_file(
+    kv: &KvAssets,
+    project_id: &str,
+    manifest: &UploadManifest,
+    path: &str,
+) -> ApiResult<Option<String>> {
+    let Some(entry) = manifest.get(path) else { return Ok(None) };
+    let text = kv.text(project_id, &entry.hash).await?.ok_or_else(|| {
+        ApiError::internal(format!("{path} is in the manifest but its body is missing from ASSETS_KV"))
+    })?;
+    Ok(Some(text))
+}
+
+pub async fn deploy(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
+    let faults = bindings::var_or(ctx.env, "FAULT_INJECTION", "") == "enabled";
+    let input = parse_deploy_request(&read_body(req, MAX_JSON_BODY).await?, faults)?;
+    if input.server_code.is_some() {
+        return Err(ApiError::NotImplemented { what: "Server code (`serverCode`)".into() });
+    }
+    let projects = D1Projects::new(ctx.env)?;
+    let project = load(&projects, key).await?;
+    let secret = bindings::secret(ctx.env, bindings::JWT_SECRET);
+    let claims =
+        verify_token(secret.as_bytes(), &input.completion_jwt, TokenKind::Completion, &project.id, now_ms())?;
+
+    let uploads = D1Uploads::new(ctx.env)?;
+    let session =
+        uploads.session(&claims.sid).await?.filter(|s| s.project_id == project.id).ok_or_else(|| {
+            ApiError::bad("completionJwt", "its upload session no longer exists; start a new one")
+        })?;
+    let remaining = uploads.remaining(&session.id).await?;
+    if remaining > 0 {
+        return Err(ApiError::bad(
+            "completionJwt",
+            format!("the upload is incomplete: {remaining} files missing"),
+        ));
+    }
+    let manifest: UploadManifest = R2Blobs::new(ctx.env)?
+        .get_json(&session.manifest_key)
+        .await?
+        .ok_or_else(|| ApiError::internal("upload manifest missing from R2"))?;
+    let kv = KvAssets::new(ctx.env)?;
+    let (redirects, headers) = build_rules(
+        rule_file(&kv, &project.id, &manifest, "/_redirects").await?.as_deref(),
+        rule_file(&kv, &project.id, &manifest, "/_headers").await?.as_deref(),
+        input.redirects.as_ref(),
+        input.headers.as_ref(),
+        input.config.html_handling,
+    )?;
+
+    let id = new_uuid();
+    let now = now_ms() as i64;
+    let stats = json!({
+        "files": session.file_count,
+        "uniqueHashes": session.unique_count,
+        "newAssets": session.missing_count,
+        "skippedAssets": session.unique_count - session.missing_count,
+    });
+    let deployments = D1Deployments::new(ctx.env)?;
+    let config = stored_config(&session.id, &session.manifest_key, &input, &redirects, &headers);
+    deployments.create(&id, &project.id, &session.id, &config, &stats, now).await?;
+    projects
+        .audit(
+            now,
+            &ctx.meta.request_id,
+            "deployment.create",
+            Some(&project.id),
+            &json!({ "deploymentId": id }),
+        )
+        .await?;
+    if let Err(e) = enqueue(ctx.env, &DeployJob { deployment_id: id.clone() }).await {
+        // Nothing will ever run it: say so on the record instead of leaving it queued forever.
+        deployments
+            .finish(&id, "failed", Some("could not enqueue the deployment job"), now_ms() as i64)
+            .await?;
+        return Err(e);
+    }
+
+    let prefer_async = req
+        .headers()
+        .get("prefer")
+        .ok()
+        .flatten()
+        .map(|p| p.to_ascii_lowercase().contains("respond-async"))
+        .unwrap_or(false);
+    let started = now_ms();
+    if !prefer_async {
+        while now_ms() - started < WAIT_LIMIT_MS {
+            Delay::from(Duration::from_millis(POLL_MS)).await;
+            let Some(d) = deployments.get(&id).await? else { break };
+            if is_terminal(&d.status) {
+                return finished(&project, &id, ctx).await;
+            }
+        }
+    }
+    accepted(&project, &id, ctx).await
+}
+
+async fn full_record(
+    project: &ProjectRow,
+    id: &str,
+    ctx: &Ctx<'_>,
+) -> ApiResult<(Value, crate::platform::d1_deployments::DeploymentRow)> {
+    let deployments = D1Deployments::new(ctx.env)?;
+    let d = deployments.get(id).await?.ok_or_else(|| ApiError::not_found("Deployment"))?;
+    let steps = deployments.steps(id).await?;
+    let logs = deployments.logs(id).await?;
+    Ok((render(&d, &steps, Some(&logs), &project.slug, &ctx.urls), d))
+}
+
+async fn finished(project: &ProjectRow, id: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
+    let (record, d) = full_record(project, id, ctx).await?;
+    if d.status != "completed" {
+        return Err(ApiError::Unprocessable {
+            reason: format!("Deployment failed: {}", d.error.as_deref().unwrap_or("unknown error")),
+            details: Some(json!({ "deployment": record })),
+        });
+    }
+    let stats = &record["stats"];
+    http::ok(
+        200,
+        json!({
+            "deployment": record,
+            "deployedAssets": stats["files"],
+            "newAssets": stats["newAssets"],
+            "skippedAssets": stats["skippedAssets"],
+            "url": ctx.urls.project_url(&project.slug),
+            "pathUrl": ctx.urls.path_url(&project.slug),
+        }),
+    )
+    .map_err(internal)
+}
+
+async fn accepted(project: &ProjectRow, id: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
+    let (record, _) = full_record(project, id, ctx).await?;
+    let status_url = format!("/__api/deployments/{id}");
+    let mut resp =
+        http::ok(202, json!({ "deployment": record, "statusUrl": status_url })).map_err(internal)?;
+    resp.headers_mut().set("location", &status_url).map_err(internal)?;
+    Ok(resp)
+}
+
+pub async fn get(id: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
+    let deployments = D1Deployments::new(ctx.env)?;
+    let d = deployments.get(id).await?.ok_or_else(|| ApiError::not_found("Deployment"))?;
+    // A deployment of a deleted project is gone with it.
+    let project = load(&D1Projects::new(ctx.env)?, &d.project_id)
+        .await
+        .map_err(|_| ApiError::not_found("Deployment"))?;
+    let (record, _) = full_record(&project, id, ctx).await?;
+    http::ok(200, json!({ "deployment": record })).map_err(internal)
+}
+
+pub async fn list(req: &Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
+    let project = load(&D1Projects::new(ctx.env)?, key).await?;
+    let limit = match query_pairs(req).iter().find(|(k, _)| k == "limit") {
+        Some((_, v)) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=100).contains(n))
+            .ok_or_else(|| ApiError::bad("limit", "must be an integer 1-100"))?,
+        None => 20,
+    };
+    let deployments = D1Deployments::new(ctx.env)?;
+    let rows = deployments.list(&project.id, limit).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for d in &rows {
+        let steps = deployments.steps(&d.id).await?;
+        let mut v = render(d, &steps, None, &project.slug, &ctx.urls);
+        v["active"] = json!(project.active_deployment_id.as_deref() == Some(d.id.as_str()));
+        out.push(v);
+    }
+    http::ok(200, json!({ "deployments": out, "count": out.len() })).map_err(internal)
+}

@@ -1,0 +1,158 @@
+//! Three-phase upload, phases 1 and 2: `assets-upload-session` (what is missing, in buckets,
+//! plus an upload JWT) and `assets/upload` (verified bodies into ASSETS_KV). Touches D1,
+//! ASSETS_KV and BLOBS (the session's manifest).
+
+use std::collections::BTreeSet;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde_json::{json, Value};
+use worker::{Request, Response};
+
+use super::projects::load;
+use super::{internal, read_body, Ctx};
+use crate::auth::{bearer_token, issue_token, verify_token, TokenKind, TOKEN_TTL_SECS};
+use crate::deploy::{
+    parse_upload_manifest, plan_buckets, unique_hashes, BUCKET_MAX_BYTES, BUCKET_MAX_FILES, MAX_FILE_BYTES,
+};
+use crate::domain::{ContentHash, JsonObject};
+use crate::error::{ApiError, ApiResult};
+use crate::platform::bindings::{self, new_uuid, now_ms};
+use crate::platform::d1::D1Projects;
+use crate::platform::d1_uploads::{D1Uploads, SessionRow};
+use crate::platform::http;
+use crate::platform::storage::{upload_manifest_key, AssetMeta, KvAssets, R2Blobs};
+
+/// A 20,000-file manifest is ~3 MB of JSON.
+const MAX_MANIFEST_BODY: usize = 8 * 1024 * 1024;
+/// The largest bucket: one file of the maximum size, base64-encoded, plus JSON framing.
+const MAX_UPLOAD_BODY: usize = (MAX_FILE_BYTES as usize) * 4 / 3 + 64 * 1024;
+
+fn jwt_secret(ctx: &Ctx<'_>) -> ApiResult<Vec<u8>> {
+    let s = bindings::secret(ctx.env, bindings::JWT_SECRET);
+    if s.len() < 16 {
+        return Err(ApiError::internal("JWT_SECRET is missing or shorter than 16 bytes"));
+    }
+    Ok(s.into_bytes())
+}
+
+pub async fn create_session(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
+    let body = read_body(req, MAX_MANIFEST_BODY).await?;
+    let o = JsonObject::parse(&body, false)?;
+    o.only(&["manifest"])?;
+    let manifest = parse_upload_manifest(o.get("manifest"))?;
+    let project = load(&D1Projects::new(ctx.env)?, key).await?;
+    let secret = jwt_secret(ctx)?;
+
+    let unique = unique_hashes(&manifest);
+    let uploads = D1Uploads::new(ctx.env)?;
+    let hashes: Vec<&str> = unique.iter().map(|(h, _)| h.as_str()).collect();
+    let stored = uploads.stored_hashes(&project.id, &hashes).await?;
+    let missing: Vec<(String, u64)> = unique.iter().filter(|(h, _)| !stored.contains(h)).cloned().collect();
+    let content_type_of =
+        |hash: &str| manifest.values().find(|e| e.hash == hash).and_then(|e| e.content_type.clone());
+
+    let now = now_ms();
+    let session = SessionRow {
+        id: new_uuid(),
+        project_id: project.id.clone(),
+        manifest_key: String::new(),
+        file_count: manifest.len() as i64,
+        unique_count: unique.len() as i64,
+        missing_count: missing.len() as i64,
+        expires_at: (now + TOKEN_TTL_SECS as u64 * 1000) as i64,
+    };
+    let session = SessionRow { manifest_key: upload_manifest_key(&project.id, &session.id), ..session };
+    // The manifest goes to R2 first: a session row never points at a missing manifest.
+    R2Blobs::new(ctx.env)?.put_json(&session.manifest_key, &manifest).await?;
+    let rows: Vec<(String, u64, Option<String>)> =
+        missing.iter().map(|(h, s)| (h.clone(), *s, content_type_of(h))).collect();
+    uploads.create_session(&session, &rows, now as i64).await?;
+
+    let buckets = plan_buckets(&missing, BUCKET_MAX_FILES, BUCKET_MAX_BYTES);
+    let kind = if buckets.is_empty() { TokenKind::Completion } else { TokenKind::Upload };
+    let jwt = issue_token(&secret, kind, &project.id, &session.id, now)?;
+    http::ok(
+        200,
+        json!({
+            "result": { "jwt": jwt, "buckets": buckets },
+            "sessionId": session.id,
+            "files": manifest.len(),
+            "uniqueHashes": unique.len(),
+            "missingHashes": missing.len(),
+            "expiresInSeconds": TOKEN_TTL_SECS,
+        }),
+    )
+    .map_err(internal)
+}
+
+/// Authorised by the session's upload JWT (not the admin token).
+pub async fn upload(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
+    let secret = jwt_secret(ctx)?;
+    let auth = req.headers().get("authorization").ok().flatten();
+    let token =
+        bearer_token(auth.as_deref()).ok_or_else(|| ApiError::unauthorized("An upload token is required"))?;
+    let project = load(&D1Projects::new(ctx.env)?, key).await.map_err(|e| match e {
+        // Do not reveal which projects exist to a caller holding only an upload token.
+        ApiError::NotFound { .. } => ApiError::unauthorized("Token was issued for a different project"),
+        other => other,
+    })?;
+    let claims = verify_token(&secret, token, TokenKind::Upload, &project.id, now_ms())?;
+
+    let body = read_body(req, MAX_UPLOAD_BODY).await?;
+    let o = JsonObject::parse(&body, false)?;
+    let uploads = D1Uploads::new(ctx.env)?;
+    let keys: Vec<&str> = o_keys(&o);
+    if keys.is_empty() {
+        return Err(ApiError::bad("body", "must map at least one hash to its base64 contents"));
+    }
+    let files = uploads.session_files(&claims.sid, &keys).await?;
+
+    // Verify everything before writing anything: a bad file rejects the whole request.
+    let mut verified: Vec<(&str, Vec<u8>)> = Vec::new();
+    for hash in &keys {
+        let Some(expected) = files.get(*hash) else {
+            return Err(ApiError::bad(*hash, "is not a missing file of this upload session"));
+        };
+        let encoded = o
+            .get(hash)
+            .and_then(Value::as_str)
+            .ok_or_else(|| ApiError::bad(*hash, "must be a base64 string"))?;
+        if expected.uploaded_at.is_some() {
+            continue; // a retried bucket: already stored, nothing to redo
+        }
+        let bytes =
+            STANDARD.decode(encoded.as_bytes()).map_err(|_| ApiError::bad(*hash, "is not valid base64"))?;
+        if bytes.len() as i64 != expected.size {
+            return Err(ApiError::bad(
+                *hash,
+                format!("size mismatch: manifest says {} bytes, upload has {}", expected.size, bytes.len()),
+            ));
+        }
+        if ContentHash::of(&bytes).as_str() != *hash {
+            return Err(ApiError::bad(*hash, "SHA-256 of the uploaded bytes does not match the hash"));
+        }
+        verified.push((hash, bytes));
+    }
+
+    let kv = KvAssets::new(ctx.env)?;
+    for (hash, bytes) in &verified {
+        let ct = files.get(*hash).and_then(|f| f.content_type.clone());
+        kv.put(&project.id, hash, bytes, &AssetMeta { size: bytes.len() as u64, content_type: ct }).await?;
+    }
+    let stored: Vec<(&str, i64)> = verified.iter().map(|(h, b)| (*h, b.len() as i64)).collect();
+    // Marked only after the bodies are in KV: a crash in between means a harmless re-upload.
+    uploads.mark_uploaded(&claims.sid, &project.id, &stored, now_ms() as i64).await?;
+    let remaining = uploads.remaining(&claims.sid).await?;
+    let mut result = json!({ "uploaded": verified.len(), "alreadyStored": keys.len() - verified.len(), "remaining": remaining });
+    if remaining == 0 {
+        result["jwt"] =
+            json!(issue_token(&secret, TokenKind::Completion, &project.id, &claims.sid, now_ms())?);
+    }
+    http::ok(200, json!({ "result": result })).map_err(internal)
+}
+
+fn o_keys(o: &JsonObject) -> Vec<&str> {
+    let set: BTreeSet<&str> = o.keys().collect();
+    set.into_iter().collect()
+}

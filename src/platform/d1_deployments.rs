@@ -1,0 +1,329 @@
+//! D1 adapter for deployments, their steps and log lines (`deployments`, `deployment_steps`,
+//! `deployment_logs`), plus rendering a deployment record as SPEC.md §3 JSON.
+
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use worker::{D1Database, Env};
+
+use super::d1::{database, db_err, num, opt_str};
+use crate::deploy::{Step, StepStatus, STEPS};
+use crate::domain::{iso8601, UrlBase};
+use crate::error::ApiResult;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeploymentRow {
+    pub id: String,
+    pub project_id: String,
+    pub status: String,
+    pub current_step: Option<String>,
+    pub progress: i64,
+    pub upload_session_id: Option<String>,
+    pub config: String,
+    pub stats: String,
+    pub error: Option<String>,
+    pub attempts: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct StepRow {
+    pub step: String,
+    pub status: String,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogRow {
+    pub at: i64,
+    pub level: String,
+    pub step: Option<String>,
+    pub message: String,
+}
+
+const COLUMNS: &str = "id, project_id, status, current_step, progress, upload_session_id, config, stats, \
+     error, attempts, created_at, updated_at, finished_at";
+
+pub struct D1Deployments {
+    db: D1Database,
+}
+
+impl D1Deployments {
+    pub fn new(env: &Env) -> ApiResult<D1Deployments> {
+        Ok(D1Deployments { db: database(env)? })
+    }
+
+    /// Records a queued deployment with all five steps pending, in one transaction.
+    pub async fn create(
+        &self,
+        id: &str,
+        project_id: &str,
+        session_id: &str,
+        config: &Value,
+        stats: &Value,
+        now: i64,
+    ) -> ApiResult<()> {
+        let mut stmts = vec![self
+            .db
+            .prepare(
+                "INSERT INTO deployments (id, project_id, status, progress, upload_session_id, config, stats, \
+                 created_at, updated_at) VALUES (?1, ?2, 'queued', 0, ?3, ?4, ?5, ?6, ?6)",
+            )
+            .bind(&[
+                id.into(),
+                project_id.into(),
+                session_id.into(),
+                config.to_string().into(),
+                stats.to_string().into(),
+                num(now),
+            ])
+            .map_err(db_err)?];
+        for s in STEPS {
+            stmts.push(
+                self.db
+                    .prepare("INSERT INTO deployment_steps (deployment_id, step, status) VALUES (?1, ?2, 'pending')")
+                    .bind(&[id.into(), s.as_str().into()])
+                    .map_err(db_err)?,
+            );
+        }
+        stmts.push(
+            self.db
+                .prepare("INSERT INTO deployment_logs (deployment_id, at, level, message) VALUES (?1, ?2, 'info', ?3)")
+                .bind(&[id.into(), num(now), "deployment queued".into()])
+                .map_err(db_err)?,
+        );
+        self.db.batch(stmts).await.map_err(db_err)?;
+        Ok(())
+    }
+
+    pub async fn get(&self, id: &str) -> ApiResult<Option<DeploymentRow>> {
+        self.db
+            .prepare(format!("SELECT {COLUMNS} FROM deployments WHERE id = ?1"))
+            .bind(&[id.into()])
+            .map_err(db_err)?
+            .first::<DeploymentRow>(None)
+            .await
+            .map_err(db_err)
+    }
+
+    pub async fn list(&self, project_id: &str, limit: u32) -> ApiResult<Vec<DeploymentRow>> {
+        self.db
+            .prepare(format!(
+                "SELECT {COLUMNS} FROM deployments WHERE project_id = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2"
+            ))
+            .bind(&[project_id.into(), num(limit as i64)])
+            .map_err(db_err)?
+            .all()
+            .await
+            .map_err(db_err)?
+            .results::<DeploymentRow>()
+            .map_err(db_err)
+    }
+
+    pub async fn steps(&self, id: &str) -> ApiResult<Vec<StepRow>> {
+        self.db
+            .prepare("SELECT step, status, started_at, finished_at, error FROM deployment_steps WHERE deployment_id = ?1")
+            .bind(&[id.into()])
+            .map_err(db_err)?
+            .all()
+            .await
+            .map_err(db_err)?
+            .results::<StepRow>()
+            .map_err(db_err)
+    }
+
+    pub async fn logs(&self, id: &str) -> ApiResult<Vec<LogRow>> {
+        self.db
+            .prepare("SELECT at, level, step, message FROM deployment_logs WHERE deployment_id = ?1 ORDER BY id LIMIT 500")
+            .bind(&[id.into()])
+            .map_err(db_err)?
+            .all()
+            .await
+            .map_err(db_err)?
+            .results::<LogRow>()
+            .map_err(db_err)
+    }
+
+    /// A job starts an attempt: status in_progress, attempts + 1. Returns the attempt number.
+    pub async fn start_attempt(&self, id: &str, now: i64) -> ApiResult<i64> {
+        self.db
+            .prepare(
+                "UPDATE deployments SET status = 'in_progress', attempts = attempts + 1, updated_at = ?2 \
+                 WHERE id = ?1 AND status IN ('queued', 'in_progress')",
+            )
+            .bind(&[id.into(), num(now)])
+            .map_err(db_err)?
+            .run()
+            .await
+            .map_err(db_err)?;
+        Ok(self.get(id).await?.map(|d| d.attempts).unwrap_or(0))
+    }
+
+    pub async fn step_started(&self, id: &str, step: Step, now: i64) -> ApiResult<()> {
+        self.db
+            .batch(vec![
+                self.db
+                    .prepare(
+                        "UPDATE deployment_steps SET status = 'running', started_at = COALESCE(started_at, ?3), \
+                         error = NULL WHERE deployment_id = ?1 AND step = ?2",
+                    )
+                    .bind(&[id.into(), step.as_str().into(), num(now)])
+                    .map_err(db_err)?,
+                self.db
+                    .prepare("UPDATE deployments SET current_step = ?2, updated_at = ?3 WHERE id = ?1")
+                    .bind(&[id.into(), step.as_str().into(), num(now)])
+                    .map_err(db_err)?,
+                self.log_stmt(id, now, "info", Some(step.as_str()), &format!("{} started", step.as_str()))?,
+            ])
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    pub async fn step_finished(&self, id: &str, step: Step, message: &str, now: i64) -> ApiResult<()> {
+        self.db
+            .batch(vec![
+                self.db
+                    .prepare(
+                        "UPDATE deployment_steps SET status = 'completed', finished_at = ?3, error = NULL \
+                         WHERE deployment_id = ?1 AND step = ?2",
+                    )
+                    .bind(&[id.into(), step.as_str().into(), num(now)])
+                    .map_err(db_err)?,
+                self.db
+                    .prepare(
+                        "UPDATE deployments SET progress = MAX(progress, ?2), updated_at = ?3 WHERE id = ?1",
+                    )
+                    .bind(&[id.into(), num(step.progress_after() as i64), num(now)])
+                    .map_err(db_err)?,
+                self.log_stmt(id, now, "info", Some(step.as_str()), message)?,
+            ])
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    pub async fn step_failed(&self, id: &str, step: Step, error: &str, now: i64) -> ApiResult<()> {
+        self.db
+            .batch(vec![
+                self.db
+                    .prepare(
+                        "UPDATE deployment_steps SET status = 'failed', finished_at = ?3, error = ?4 \
+                         WHERE deployment_id = ?1 AND step = ?2",
+                    )
+                    .bind(&[id.into(), step.as_str().into(), num(now), error.into()])
+                    .map_err(db_err)?,
+                self.log_stmt(
+                    id,
+                    now,
+                    "error",
+                    Some(step.as_str()),
+                    &format!("{} failed: {error}", step.as_str()),
+                )?,
+            ])
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Ends a deployment: `completed` (the activate step made it live) or `failed`.
+    pub async fn finish(&self, id: &str, status: &str, error: Option<&str>, now: i64) -> ApiResult<()> {
+        self.db
+            .batch(vec![
+                self.db
+                    .prepare(
+                        "UPDATE deployments SET status = ?2, error = ?3, finished_at = ?4, updated_at = ?4, \
+                         progress = CASE WHEN ?2 = 'completed' THEN 100 ELSE progress END \
+                         WHERE id = ?1 AND status IN ('queued', 'in_progress')",
+                    )
+                    .bind(&[id.into(), status.into(), opt_str(error), num(now)])
+                    .map_err(db_err)?,
+                self.db
+                    .prepare(
+                        "UPDATE deployment_steps SET status = 'skipped' WHERE deployment_id = ?1 AND status = 'pending' \
+                         AND ?2 = 'failed'",
+                    )
+                    .bind(&[id.into(), status.into()])
+                    .map_err(db_err)?,
+                self.log_stmt(id, now, if status == "failed" { "error" } else { "info" }, None, &format!("deployment {status}"))?,
+            ])
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn log_stmt(
+        &self,
+        id: &str,
+        now: i64,
+        level: &str,
+        step: Option<&str>,
+        message: &str,
+    ) -> ApiResult<worker::D1PreparedStatement> {
+        self.db
+            .prepare("INSERT INTO deployment_logs (deployment_id, at, level, step, message) VALUES (?1, ?2, ?3, ?4, ?5)")
+            .bind(&[id.into(), num(now), level.into(), opt_str(step), message.into()])
+            .map_err(db_err)
+    }
+}
+
+/// Step statuses in workflow order, for the state machine.
+pub fn step_statuses(rows: &[StepRow]) -> Vec<(Step, StepStatus)> {
+    rows.iter().filter_map(|r| Some((Step::parse(&r.step)?, StepStatus::parse(&r.status)))).collect()
+}
+
+/// SPEC.md §3 deployment JSON. `slug` builds the URLs.
+pub fn render(
+    d: &DeploymentRow,
+    steps: &[StepRow],
+    logs: Option<&[LogRow]>,
+    slug: &str,
+    urls: &UrlBase,
+) -> Value {
+    let ts = |v: Option<i64>| v.map(|t| iso8601(t.max(0) as u64));
+    let mut step_map = Map::new();
+    for s in STEPS {
+        let row = steps.iter().find(|r| r.step == s.as_str());
+        let mut v = json!({
+            "status": row.map(|r| r.status.as_str()).unwrap_or("pending"),
+            "startedAt": ts(row.and_then(|r| r.started_at)),
+            "finishedAt": ts(row.and_then(|r| r.finished_at)),
+        });
+        if let Some(e) = row.and_then(|r| r.error.as_ref()) {
+            v["error"] = json!(e);
+        }
+        step_map.insert(s.as_str().into(), v);
+    }
+    let stats: Value = serde_json::from_str(&d.stats).unwrap_or_else(|_| json!({}));
+    let prefix: String = d.id.chars().take(8).collect();
+    let mut out = json!({
+        "id": d.id,
+        "projectId": d.project_id,
+        "status": d.status,
+        "currentStep": d.current_step,
+        "progress": d.progress,
+        "steps": step_map,
+        "stats": stats,
+        "attempts": d.attempts,
+        "uploadSessionId": d.upload_session_id,
+        "createdAt": ts(Some(d.created_at)),
+        "updatedAt": ts(Some(d.updated_at)),
+        "finishedAt": ts(d.finished_at),
+        "url": urls.project_url(slug),
+        "previewUrl": format!("{}@{}/", urls.path_url(slug).trim_end_matches('/'), prefix),
+    });
+    if let Some(e) = &d.error {
+        out["error"] = json!(e);
+    }
+    if let Some(logs) = logs {
+        out["logs"] = Value::Array(
+            logs.iter()
+                .map(|l| json!({ "at": iso8601(l.at.max(0) as u64), "level": l.level, "step": l.step, "message": l.message }))
+                .collect(),
+        );
+    }
+    out
+}

@@ -1,0 +1,254 @@
+//! D1 adapter for upload sessions (`upload_sessions`, `upload_session_files`) and the set of
+//! hashes each project stores (`project_assets`). Progress is one row per hash, so concurrent
+//! bucket uploads update disjoint rows and never lose each other's work.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Deserialize;
+use wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement, Env};
+
+use super::d1::{database, db_err, num, opt_str, placeholders, MAX_PARAMS};
+use crate::error::ApiResult;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SessionRow {
+    pub id: String,
+    pub project_id: String,
+    pub manifest_key: String,
+    pub file_count: i64,
+    pub unique_count: i64,
+    pub missing_count: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SessionFile {
+    pub hash: String,
+    pub size: i64,
+    pub content_type: Option<String>,
+    pub uploaded_at: Option<i64>,
+}
+
+pub struct D1Uploads {
+    db: D1Database,
+}
+
+#[derive(Deserialize)]
+struct HashRow {
+    hash: String,
+}
+
+#[derive(Deserialize)]
+struct CountRow {
+    n: i64,
+}
+
+impl D1Uploads {
+    pub fn new(env: &Env) -> ApiResult<D1Uploads> {
+        Ok(D1Uploads { db: database(env)? })
+    }
+
+    /// Which of `hashes` the project already stores, in one round trip (batched statements of
+    /// at most 99 hashes each).
+    pub async fn stored_hashes(&self, project_id: &str, hashes: &[&str]) -> ApiResult<BTreeSet<String>> {
+        if hashes.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        let mut stmts = Vec::new();
+        for chunk in hashes.chunks(MAX_PARAMS - 1) {
+            let sql = format!(
+                "SELECT hash FROM project_assets WHERE project_id = ?1 AND hash IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut args: Vec<JsValue> = vec![project_id.into()];
+            args.extend(chunk.iter().map(|h| JsValue::from(*h)));
+            stmts.push(self.db.prepare(sql).bind(&args).map_err(db_err)?);
+        }
+        let mut out = BTreeSet::new();
+        for r in self.db.batch(stmts).await.map_err(db_err)? {
+            out.extend(r.results::<HashRow>().map_err(db_err)?.into_iter().map(|r| r.hash));
+        }
+        Ok(out)
+    }
+
+    /// Creates a session and its per-hash progress rows in one transaction.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_session(
+        &self,
+        session: &SessionRow,
+        missing: &[(String, u64, Option<String>)],
+        now: i64,
+    ) -> ApiResult<()> {
+        let mut stmts: Vec<D1PreparedStatement> = vec![self
+            .db
+            .prepare(
+                "INSERT INTO upload_sessions (id, project_id, manifest_key, file_count, unique_count, \
+                 missing_count, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .bind(&[
+                session.id.as_str().into(),
+                session.project_id.as_str().into(),
+                session.manifest_key.as_str().into(),
+                num(session.file_count),
+                num(session.unique_count),
+                num(session.missing_count),
+                num(now),
+                num(session.expires_at),
+            ])
+            .map_err(db_err)?];
+        // 4 parameters per row; ?1 is the session id.
+        for chunk in missing.chunks((MAX_PARAMS - 1) / 3) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(?1, ?{}, ?{}, ?{})", 2 + i * 3, 3 + i * 3, 4 + i * 3))
+                .collect();
+            let sql = format!(
+                "INSERT INTO upload_session_files (session_id, hash, size, content_type) VALUES {}",
+                rows.join(", ")
+            );
+            let mut args: Vec<JsValue> = vec![session.id.as_str().into()];
+            for (h, size, ct) in chunk {
+                args.push(h.as_str().into());
+                args.push(num(*size as i64));
+                args.push(opt_str(ct.as_deref()));
+            }
+            stmts.push(self.db.prepare(sql).bind(&args).map_err(db_err)?);
+        }
+        self.db.batch(stmts).await.map_err(db_err)?;
+        Ok(())
+    }
+
+    pub async fn session(&self, id: &str) -> ApiResult<Option<SessionRow>> {
+        self.db
+            .prepare(
+                "SELECT id, project_id, manifest_key, file_count, unique_count, missing_count, expires_at \
+                 FROM upload_sessions WHERE id = ?1",
+            )
+            .bind(&[id.into()])
+            .map_err(db_err)?
+            .first::<SessionRow>(None)
+            .await
+            .map_err(db_err)
+    }
+
+    /// The session's rows for `hashes` (absent hashes are not part of the session).
+    pub async fn session_files(
+        &self,
+        session_id: &str,
+        hashes: &[&str],
+    ) -> ApiResult<BTreeMap<String, SessionFile>> {
+        let mut stmts = Vec::new();
+        for chunk in hashes.chunks(MAX_PARAMS - 1) {
+            let sql = format!(
+                "SELECT hash, size, content_type, uploaded_at FROM upload_session_files \
+                 WHERE session_id = ?1 AND hash IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut args: Vec<JsValue> = vec![session_id.into()];
+            args.extend(chunk.iter().map(|h| JsValue::from(*h)));
+            stmts.push(self.db.prepare(sql).bind(&args).map_err(db_err)?);
+        }
+        let mut out = BTreeMap::new();
+        if stmts.is_empty() {
+            return Ok(out);
+        }
+        for r in self.db.batch(stmts).await.map_err(db_err)? {
+            for f in r.results::<SessionFile>().map_err(db_err)? {
+                out.insert(f.hash.clone(), f);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records stored hashes: marks them uploaded in the session and owned by the project.
+    pub async fn mark_uploaded(
+        &self,
+        session_id: &str,
+        project_id: &str,
+        files: &[(&str, i64)],
+        now: i64,
+    ) -> ApiResult<()> {
+        let mut stmts = Vec::new();
+        for chunk in files.chunks(MAX_PARAMS - 2) {
+            let sql = format!(
+                "UPDATE upload_session_files SET uploaded_at = ?2 WHERE session_id = ?1 AND hash IN ({})",
+                placeholders(3, chunk.len())
+            );
+            let mut args: Vec<JsValue> = vec![session_id.into(), num(now)];
+            args.extend(chunk.iter().map(|(h, _)| JsValue::from(*h)));
+            stmts.push(self.db.prepare(sql).bind(&args).map_err(db_err)?);
+        }
+        for chunk in files.chunks((MAX_PARAMS - 2) / 2) {
+            let rows: Vec<String> =
+                (0..chunk.len()).map(|i| format!("(?1, ?{}, ?{}, ?2)", 3 + i * 2, 4 + i * 2)).collect();
+            let sql = format!(
+                "INSERT OR IGNORE INTO project_assets (project_id, hash, size, created_at) VALUES {}",
+                rows.join(", ")
+            );
+            let mut args: Vec<JsValue> = vec![project_id.into(), num(now)];
+            for (h, size) in chunk {
+                args.push((*h).into());
+                args.push(num(*size));
+            }
+            stmts.push(self.db.prepare(sql).bind(&args).map_err(db_err)?);
+        }
+        if !stmts.is_empty() {
+            self.db.batch(stmts).await.map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    pub async fn remaining(&self, session_id: &str) -> ApiResult<i64> {
+        let row = self
+            .db
+            .prepare("SELECT COUNT(*) AS n FROM upload_session_files WHERE session_id = ?1 AND uploaded_at IS NULL")
+            .bind(&[session_id.into()])
+            .map_err(db_err)?
+            .first::<CountRow>(None)
+            .await
+            .map_err(db_err)?;
+        Ok(row.map(|r| r.n).unwrap_or(0))
+    }
+
+    /// Expired sessions of a project (for cleanup): (id, manifest key).
+    pub async fn expired(&self, project_id: &str, now: i64) -> ApiResult<Vec<(String, String)>> {
+        #[derive(Deserialize)]
+        struct Row {
+            id: String,
+            manifest_key: String,
+        }
+        let rows = self
+            .db
+            .prepare("SELECT id, manifest_key FROM upload_sessions WHERE project_id = ?1 AND expires_at < ?2 LIMIT 50")
+            .bind(&[project_id.into(), num(now)])
+            .map_err(db_err)?
+            .all()
+            .await
+            .map_err(db_err)?
+            .results::<Row>()
+            .map_err(db_err)?;
+        Ok(rows.into_iter().map(|r| (r.id, r.manifest_key)).collect())
+    }
+
+    pub async fn delete_sessions(&self, ids: &[String]) -> ApiResult<()> {
+        let mut stmts = Vec::new();
+        for id in ids {
+            stmts.push(
+                self.db
+                    .prepare("DELETE FROM upload_session_files WHERE session_id = ?1")
+                    .bind(&[id.as_str().into()])
+                    .map_err(db_err)?,
+            );
+            stmts.push(
+                self.db
+                    .prepare("DELETE FROM upload_sessions WHERE id = ?1")
+                    .bind(&[id.as_str().into()])
+                    .map_err(db_err)?,
+            );
+        }
+        if !stmts.is_empty() {
+            self.db.batch(stmts).await.map_err(db_err)?;
+        }
+        Ok(())
+    }
+}

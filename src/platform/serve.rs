@@ -1,0 +1,160 @@
+//! Serving a project's site to visitors: one routing-record read (ROUTES_KV), the deployment
+//! manifest from isolate memory (keyed by the immutable deployment id; ROUTES_KV on a miss),
+//! a pure plan (assets::plan_asset_request), then at most one body read (ASSETS_KV, streamed).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use worker::{Env, Headers, Request, Response, ResponseBody};
+
+use super::d1::database;
+use super::storage::{KvAssets, KvRoutes};
+use crate::assets::{
+    base_asset_headers, if_none_match_matches, plan_asset_request, prefix_location, AssetPlan, AssetRequest,
+};
+use crate::deploy::DeploymentManifest;
+use crate::error::{ApiError, ApiResult};
+use crate::routing::ProjectRef;
+
+/// Manifests are immutable per deployment id, so caching them needs no invalidation; the cap
+/// only bounds memory in an isolate that serves many projects.
+const CACHE_CAP: usize = 64;
+
+thread_local! {
+    static MANIFESTS: RefCell<HashMap<String, Rc<DeploymentManifest>>> = RefCell::new(HashMap::new());
+}
+
+async fn manifest(routes: &KvRoutes, deployment_id: &str) -> ApiResult<Option<Rc<DeploymentManifest>>> {
+    if let Some(m) = MANIFESTS.with(|c| c.borrow().get(deployment_id).cloned()) {
+        return Ok(Some(m));
+    }
+    let Some(text) = routes.manifest_text(deployment_id).await? else { return Ok(None) };
+    let m: Rc<DeploymentManifest> = Rc::new(
+        serde_json::from_str(&text)
+            .map_err(|e| ApiError::internal(format!("manifest {deployment_id}: {e}")))?,
+    );
+    MANIFESTS.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= CACHE_CAP {
+            c.clear();
+        }
+        c.insert(deployment_id.to_string(), m.clone());
+    });
+    Ok(Some(m))
+}
+
+/// A deployment of `project_id` whose id starts with `prefix` and that once went live
+/// (previews of exact deployments; D1 is only read on this path).
+async fn preview_deployment(env: &Env, project_id: &str, prefix: &str) -> ApiResult<Option<String>> {
+    if prefix.len() < 8 || !prefix.bytes().all(|c| c.is_ascii_hexdigit() || c == b'-') {
+        return Ok(None);
+    }
+    #[derive(serde::Deserialize)]
+    struct Row {
+        id: String,
+    }
+    let rows = database(env)?
+        .prepare(
+            "SELECT id FROM deployments WHERE project_id = ?1 AND substr(id, 1, length(?2)) = ?2 \
+             AND status IN ('completed', 'superseded', 'rolled_back') LIMIT 2",
+        )
+        .bind(&[project_id.into(), prefix.into()])
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .all()
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .results::<Row>()
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    // An ambiguous prefix serves nothing rather than a guess.
+    Ok(if rows.len() == 1 { rows.into_iter().next().map(|r| r.id) } else { None })
+}
+
+/// `Ok(None)` means "no such site": the caller renders the platform 404 page.
+pub async fn serve(
+    req: &Request,
+    env: &Env,
+    project: &ProjectRef,
+    prefix: &str,
+    path: &str,
+) -> ApiResult<Option<Response>> {
+    let routes = KvRoutes::new(env)?;
+    let Some(record) = routes.route(&project.key).await? else { return Ok(None) };
+    if !record.enabled {
+        return Ok(None);
+    }
+    let deployment_id = match &project.deployment_prefix {
+        Some(p) => match preview_deployment(env, &record.project_id, p).await? {
+            Some(id) => id,
+            None => return Ok(None),
+        },
+        None => match record.serving() {
+            Some(id) => id.to_string(),
+            None => return Ok(None),
+        },
+    };
+    let Some(m) = manifest(&routes, &deployment_id).await? else { return Ok(None) };
+
+    let url = req.url().map_err(|e| ApiError::internal(e.to_string()))?;
+    let search = url.query().map(|q| format!("?{q}")).unwrap_or_default();
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let method = req.method().to_string();
+    let request = AssetRequest {
+        method: &method,
+        raw_path: path,
+        search: &search,
+        is_navigation: header("sec-fetch-mode").as_deref() == Some("navigate"),
+    };
+    let lookup = |p: &str| m.lookup(p).map(|(h, _, _)| h.as_str());
+    let plan = plan_asset_request(&m.config, &m.redirects, &request, &lookup, false);
+
+    let mut headers: Vec<(String, String)> = Vec::new();
+    let (status, body) = match plan {
+        AssetPlan::Serve { path: file, status } => {
+            let Some((hash, content_type, _size)) = m.lookup(&file) else {
+                return Err(ApiError::internal(format!("plan chose {file}, which the manifest lacks")));
+            };
+            let cacheable = header("authorization").is_none() && header("range").is_none();
+            let ct = (!content_type.is_empty()).then_some(content_type.as_str());
+            headers = base_asset_headers(hash, ct, cacheable);
+            let etag = crate::assets::etag_for(hash);
+            let not_modified = status == 200
+                && header("if-none-match").map(|h| if_none_match_matches(&h, &etag)).unwrap_or(false);
+            if not_modified {
+                headers.retain(|(k, _)| !k.eq_ignore_ascii_case("content-type"));
+                (304, None)
+            } else if method == "HEAD" {
+                (status, None)
+            } else {
+                let body = KvAssets::new(env)?
+                    .body(&m.project_id, hash)
+                    .await?
+                    .ok_or_else(|| ApiError::internal(format!("asset body {hash} missing from ASSETS_KV")))?;
+                (status, Some(body))
+            }
+        }
+        AssetPlan::Redirect { location, status } => {
+            headers.push(("Location".into(), prefix_location(prefix, &location)));
+            (status, None)
+        }
+        AssetPlan::MethodNotAllowed => {
+            headers.push(("Allow".into(), "GET, HEAD".into()));
+            (405, None)
+        }
+        AssetPlan::NotFound | AssetPlan::NoMatch => (404, None),
+    };
+    // _headers rules apply to whatever the assets answer: bodies, redirects and 304s.
+    let hostname = url.host_str().unwrap_or("").to_string();
+    m.headers.apply(&hostname, path, &mut headers);
+
+    let out = Headers::new();
+    for (k, v) in &headers {
+        out.append(k, v).map_err(|e| ApiError::internal(e.to_string()))?;
+    }
+    let resp = match body {
+        Some(b) => Response::from_body(b),
+        None => Response::from_body(ResponseBody::Empty),
+    }
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Some(resp.with_status(status).with_headers(out)))
+}

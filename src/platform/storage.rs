@@ -1,0 +1,147 @@
+//! KV, R2 and queue adapters: asset bodies (`ASSETS_KV`), routing records and immutable
+//! deployment manifests (`ROUTES_KV`), upload manifests (`BLOBS`), deploy jobs (`DEPLOY_QUEUE`).
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use worker::{Bucket, Env, KvStore};
+
+use super::bindings;
+use crate::error::{ApiError, ApiResult};
+use crate::routing::{asset_key, manifest_key, route_key, RouteRecord};
+
+fn kv_err(e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(format!("KV: {e}"))
+}
+
+fn r2_err(e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(format!("R2: {e}"))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AssetMeta {
+    pub size: u64,
+    #[serde(rename = "contentType", default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+}
+
+pub struct KvAssets {
+    kv: KvStore,
+}
+
+impl KvAssets {
+    pub fn new(env: &Env) -> ApiResult<KvAssets> {
+        Ok(KvAssets { kv: env.kv(bindings::ASSETS_KV).map_err(kv_err)? })
+    }
+
+    pub async fn put(&self, project_id: &str, hash: &str, bytes: &[u8], meta: &AssetMeta) -> ApiResult<()> {
+        self.kv
+            .put_bytes(&asset_key(project_id, hash), bytes)
+            .map_err(kv_err)?
+            .metadata(meta)
+            .map_err(kv_err)?
+            .execute()
+            .await
+            .map_err(kv_err)
+    }
+
+    pub async fn text(&self, project_id: &str, hash: &str) -> ApiResult<Option<String>> {
+        self.kv.get(&asset_key(project_id, hash)).text().await.map_err(kv_err)
+    }
+
+    pub async fn exists(&self, project_id: &str, hash: &str) -> ApiResult<bool> {
+        // KV has no HEAD; a streamed get that we drop reads no body.
+        Ok(self.kv.get(&asset_key(project_id, hash)).stream().await.map_err(kv_err)?.is_some())
+    }
+
+    /// The body as a stream (never buffered in wasm memory).
+    pub async fn body(&self, project_id: &str, hash: &str) -> ApiResult<Option<worker::ResponseBody>> {
+        Ok(self
+            .kv
+            .get(&asset_key(project_id, hash))
+            .stream()
+            .await
+            .map_err(kv_err)?
+            .map(worker::ResponseBody::Stream))
+    }
+}
+
+pub struct KvRoutes {
+    kv: KvStore,
+}
+
+impl KvRoutes {
+    pub fn new(env: &Env) -> ApiResult<KvRoutes> {
+        Ok(KvRoutes { kv: env.kv(bindings::ROUTES_KV).map_err(kv_err)? })
+    }
+
+    pub async fn route(&self, slug_or_id: &str) -> ApiResult<Option<RouteRecord>> {
+        self.kv.get(&route_key(slug_or_id)).json::<RouteRecord>().await.map_err(kv_err)
+    }
+
+    /// Writes the record under both the slug and the id.
+    pub async fn put_route(&self, rec: &RouteRecord) -> ApiResult<()> {
+        let body = serde_json::to_string(rec).map_err(kv_err)?;
+        for key in [route_key(&rec.slug), route_key(&rec.project_id)] {
+            self.kv.put(&key, body.as_str()).map_err(kv_err)?.execute().await.map_err(kv_err)?;
+        }
+        Ok(())
+    }
+
+    pub async fn delete_route(&self, slug: &str, project_id: &str) -> ApiResult<()> {
+        self.kv.delete(&route_key(slug)).await.map_err(kv_err)?;
+        self.kv.delete(&route_key(project_id)).await.map_err(kv_err)
+    }
+
+    pub async fn put_manifest(&self, deployment_id: &str, body: &str) -> ApiResult<()> {
+        self.kv.put(&manifest_key(deployment_id), body).map_err(kv_err)?.execute().await.map_err(kv_err)
+    }
+
+    pub async fn manifest_text(&self, deployment_id: &str) -> ApiResult<Option<String>> {
+        self.kv.get(&manifest_key(deployment_id)).text().await.map_err(kv_err)
+    }
+}
+
+pub struct R2Blobs {
+    bucket: Bucket,
+}
+
+impl R2Blobs {
+    pub fn new(env: &Env) -> ApiResult<R2Blobs> {
+        Ok(R2Blobs { bucket: env.bucket(bindings::BLOBS).map_err(r2_err)? })
+    }
+
+    pub async fn put_json<T: Serialize>(&self, key: &str, value: &T) -> ApiResult<()> {
+        let body = serde_json::to_vec(value).map_err(r2_err)?;
+        self.bucket.put(key, body).execute().await.map_err(r2_err)?;
+        Ok(())
+    }
+
+    pub async fn get_json<T: DeserializeOwned>(&self, key: &str) -> ApiResult<Option<T>> {
+        let Some(obj) = self.bucket.get(key).execute().await.map_err(r2_err)? else { return Ok(None) };
+        let Some(body) = obj.body() else { return Ok(None) };
+        let bytes = body.bytes().await.map_err(r2_err)?;
+        serde_json::from_slice(&bytes).map(Some).map_err(r2_err)
+    }
+
+    pub async fn delete(&self, key: &str) -> ApiResult<()> {
+        self.bucket.delete(key).await.map_err(r2_err)
+    }
+}
+
+/// A deploy job on `DEPLOY_QUEUE`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeployJob {
+    #[serde(rename = "deploymentId")]
+    pub deployment_id: String,
+}
+
+pub async fn enqueue(env: &Env, job: &DeployJob) -> ApiResult<()> {
+    env.queue(bindings::DEPLOY_QUEUE)
+        .map_err(|e| ApiError::internal(format!("queue: {e}")))?
+        .send(job)
+        .await
+        .map_err(|e| ApiError::internal(format!("queue send: {e}")))
+}
+
+pub fn upload_manifest_key(project_id: &str, session_id: &str) -> String {
+    format!("uploads/{project_id}/{session_id}.json")
+}
