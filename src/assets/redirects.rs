@@ -220,7 +220,8 @@ pub fn parse_redirects(text: &str) -> ParsedRedirects {
 /// Grammar (Cloudflare Pages / Workers): one `from to [status]` per line; blank lines and `#`
 /// comments ignored (`#` starts a comment at the start of a line or after whitespace, so
 /// `/a /b#frag` keeps its fragment). `from` is a path (a missing leading `/` is added; absolute
-/// URLs are rejected); `to` is a path or an `https://` URL; status defaults to 302.
+/// URLs are rejected); `to` is a path or an `https://` URL; status defaults to 302, and a
+/// numeric status other than 200/301/302/303/307/308 is served as 302.
 pub fn parse_redirects_for(text: &str, html_handling: HtmlHandling) -> ParsedRedirects {
     let lines: Vec<&str> = text.split('\n').collect();
     let mut state = ParseState::new(html_handling);
@@ -444,10 +445,10 @@ impl ParseState {
             Err(message) => return self.reject(line, message),
         };
         let status_text = status.unwrap_or("302");
-        let status = match js_number(status_text) {
-            Some(n) => REDIRECT_STATUSES.iter().copied().find(|s| f64::from(*s) == n),
-            None => None,
-        };
+        // A numeric status outside the supported set is served as 302 (the product contract;
+        // Cloudflare's parser drops such lines). A non-numeric status is an invalid line.
+        let status = js_number(status_text)
+            .map(|n| REDIRECT_STATUSES.iter().copied().find(|s| f64::from(*s) == n).unwrap_or(302));
         let Some(status) = status else {
             return self.reject(
                 line,
@@ -602,7 +603,10 @@ https://example.com/a /b
 /n/:x/:x /o
 ";
         let parsed = parse_redirects(text);
-        assert_eq!(rules_of(&parsed), vec![("/f", "/g", 301, 7), ("/j", "/k", 301, 12)]);
+        assert_eq!(
+            rules_of(&parsed),
+            vec![("/d", "/e", 302, 6), ("/f", "/g", 301, 7), ("/j", "/k", 301, 12)]
+        );
         let loop_msg = "Infinite loop detected in this rule and has been ignored. This will cause a redirect to strip `.html` or `/index` and end up triggering this rule again. Please fix or remove this rule to silence this warning.";
         let https_msg = "URLs should either be relative (e.g. begin with a forward-slash), or use HTTPS (e.g. begin with \"https://\").";
         assert_eq!(
@@ -613,7 +617,6 @@ https://example.com/a /b
                 (3, "Only relative URLs are allowed. Skipping absolute URL https://example.com/a."),
                 (4, https_msg),
                 (5, https_msg),
-                (6, "Valid status codes are 200, 301, 302 (default), 303, 307, or 308. Got 418."),
                 (8, "Ignoring duplicate rule for path /f."),
                 (9, loop_msg),
                 (10, loop_msg),
@@ -729,8 +732,9 @@ https://example.com/a /b
         )
         .unwrap();
         let parsed = input.parse(HtmlHandling::default());
-        assert_eq!(rules_of(&parsed), vec![("/a", "/b", 302, 1), ("/c", "/d", 301, 2)]);
-        assert_eq!(parsed.invalid.iter().map(|e| e.line).collect::<Vec<_>>(), vec![3, 4]);
+        // An unsupported status is served as 302, in JSON as in `_redirects`.
+        assert_eq!(rules_of(&parsed), vec![("/a", "/b", 302, 1), ("/c", "/d", 301, 2), ("/f", "/g", 302, 4)]);
+        assert_eq!(parsed.invalid.iter().map(|e| e.line).collect::<Vec<_>>(), vec![3]);
 
         let text: RedirectsInput = serde_json::from_str(r#""/x /y 308""#).unwrap();
         assert_eq!(rules_of(&text.parse(HtmlHandling::default())), vec![("/x", "/y", 308, 1)]);

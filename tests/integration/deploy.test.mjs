@@ -1,0 +1,195 @@
+// Deployments through the queue workflow over real HTTP: both routing modes, redeploys with
+// partial changes and an atomic switch, async deploys with polling, failures that leave the
+// previous deployment serving, rule validation, and the deployment records.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { api, freshProject, expectError } from '../lib/client.mjs';
+import { deploySite, upload, visit, sleep } from '../lib/site.mjs';
+
+const site = (v) => ({
+  '/index.html': `<h1>home ${v}</h1>`,
+  '/about/index.html': `<h1>about ${v}</h1>`,
+  '/style.css': `body { color: ${v === 1 ? 'red' : 'blue'} }`,
+  '/logo.svg': '<svg xmlns="http://www.w3.org/2000/svg"/>',
+});
+
+async function waitFor(depId, statuses, timeoutMs = 30_000) {
+  const t0 = Date.now();
+  while (Date.now() - t0 < timeoutMs) {
+    const r = await api.getDeployment(depId);
+    assert.equal(r.status, 200, r.text);
+    if (statuses.includes(r.body.deployment.status)) return r.body.deployment;
+    await sleep(200);
+  }
+  throw new Error(`deployment ${depId} did not reach ${statuses} in ${timeoutMs} ms`);
+}
+
+test('upload -> deploy -> serve, in path mode and subdomain mode', async () => {
+  const p = await freshProject('full');
+  const { deploy } = await deploySite(p.id, site(1));
+  assert.equal(deploy.deployment.status, 'completed');
+  assert.equal(deploy.deployedAssets, 4);
+  assert.equal(deploy.newAssets, 4);
+  assert.equal(deploy.skippedAssets, 0);
+  assert.ok(deploy.url.includes(p.slug));
+  for (const step of ['validate', 'stage', 'verify', 'activate', 'cleanup']) {
+    assert.equal(deploy.deployment.steps[step].status, 'completed', step);
+    assert.ok(deploy.deployment.steps[step].startedAt && deploy.deployment.steps[step].finishedAt, step);
+  }
+  assert.equal(deploy.deployment.progress, 100);
+  assert.ok(deploy.deployment.logs.length >= 6);
+
+  const pathMode = await visit(`/__project/${p.slug}/`);
+  assert.equal(pathMode.status, 200);
+  assert.equal(pathMode.body, '<h1>home 1</h1>');
+  assert.equal(pathMode.headers['content-type'], 'text/html; charset=utf-8');
+  const byId = await visit(`/__project/${p.id}/about/`);
+  assert.equal(byId.body, '<h1>about 1</h1>');
+  const sub = await visit('/style.css', { host: `${p.slug}.localhost` });
+  assert.equal(sub.status, 200);
+  assert.equal(sub.body, 'body { color: red }');
+  assert.equal(sub.headers['content-type'], 'text/css; charset=utf-8');
+  const svg = await visit('/logo.svg', { host: `${p.slug}.localhost` });
+  assert.equal(svg.headers['content-type'], 'image/svg+xml');
+  // Subdomain mode owns every path, /__api included.
+  const ownApi = await visit('/__api/projects', { host: `${p.slug}.localhost` });
+  assert.equal(ownApi.status, 404);
+  // The project record points at the deployment.
+  const got = await api.getProject(p.id);
+  assert.equal(got.body.project.activeDeploymentId, deploy.deployment.id);
+  assert.equal(got.body.project.assetsCount, 4);
+});
+
+test('redeploy uploads only changed files and switches atomically', async () => {
+  const p = await freshProject('redeploy');
+  const first = await deploySite(p.id, site(1));
+  const second = await deploySite(p.id, site(2));
+  // index.html, about/index.html and style.css changed; logo.svg did not.
+  assert.equal(second.uploaded.length, 3);
+  assert.equal(second.deploy.newAssets, 3);
+  assert.equal(second.deploy.skippedAssets, 1);
+  // Every page now comes from the second deployment: no mix of old and new.
+  const pages = await Promise.all(['/', '/about/', '/style.css'].map((x) => visit(`/__project/${p.slug}${x}`)));
+  assert.deepEqual(pages.map((r) => r.body), ['<h1>home 2</h1>', '<h1>about 2</h1>', 'body { color: blue }']);
+  const history = await api.listDeployments(p.id);
+  assert.equal(history.status, 200);
+  const [newest, older] = history.body.deployments;
+  assert.equal(newest.id, second.deploy.deployment.id);
+  assert.equal(newest.status, 'completed');
+  assert.equal(newest.active, true);
+  assert.equal(older.id, first.deploy.deployment.id);
+  assert.equal(older.status, 'superseded');
+  // The superseded deployment stays reachable at its preview URL.
+  const preview = await visit(`/__project/${p.slug}@${first.deploy.deployment.id.slice(0, 8)}/`);
+  assert.equal(preview.body, '<h1>home 1</h1>');
+  const previewHost = await visit('/', { host: `${first.deploy.deployment.id.slice(0, 8)}--${p.slug}.localhost` });
+  assert.equal(previewHost.body, '<h1>home 1</h1>');
+});
+
+test('visitors never see a mix while a redeploy activates', async () => {
+  const p = await freshProject('atomic');
+  await deploySite(p.id, site(1));
+  let stop = false;
+  const seen = [];
+  const poll = (async () => {
+    while (!stop) {
+      const [a, b] = await Promise.all([visit(`/__project/${p.slug}/`), visit(`/__project/${p.slug}/about/`)]);
+      seen.push([a.body, b.body]);
+    }
+  })();
+  await deploySite(p.id, site(2));
+  await sleep(300);
+  stop = true;
+  await poll;
+  for (const [a, b] of seen) {
+    const va = a.match(/home (\d)/)[1];
+    const vb = b.match(/about (\d)/)[1];
+    // A pair fetched concurrently can straddle the switch, but each page is whole and
+    // from one deployment; after the switch nothing old is served.
+    assert.ok(['1', '2'].includes(va) && ['1', '2'].includes(vb));
+  }
+  const last = seen.at(-1);
+  assert.deepEqual(last, ['<h1>home 2</h1>', '<h1>about 2</h1>']);
+});
+
+test('Prefer: respond-async answers 202 at once; polling shows the steps to completion', async () => {
+  const p = await freshProject('async');
+  const { jwt } = await upload(p.id, site(1));
+  const r = await api.deploy(p.id, { completionJwt: jwt }, { headers: { prefer: 'respond-async' } });
+  assert.equal(r.status, 202, r.text);
+  assert.ok(['queued', 'in_progress'].includes(r.body.deployment.status));
+  assert.equal(r.body.statusUrl, `/__api/deployments/${r.body.deployment.id}`);
+  assert.equal(r.headers.get('location'), r.body.statusUrl);
+  const done = await waitFor(r.body.deployment.id, ['completed', 'failed']);
+  assert.equal(done.status, 'completed');
+  assert.equal(done.progress, 100);
+  assert.equal(done.currentStep, 'cleanup');
+  assert.equal((await visit(`/__project/${p.slug}/`)).body, '<h1>home 1</h1>');
+});
+
+test('a failing deployment is retried, then marked failed; the previous one keeps serving', async () => {
+  const p = await freshProject('failing');
+  const good = await deploySite(p.id, site(1));
+  const { jwt } = await upload(p.id, site(2));
+  // FAULT_INJECTION is enabled for the test server only: the verify step throws every time.
+  const r = await api.deploy(p.id, { completionJwt: jwt, fault: 'verify' }, { headers: { prefer: 'respond-async' } });
+  assert.equal(r.status, 202, r.text);
+  const failed = await waitFor(r.body.deployment.id, ['failed', 'completed'], 60_000);
+  assert.equal(failed.status, 'failed');
+  assert.match(failed.error, /injected fault in verify/);
+  assert.equal(failed.attempts, 3, 'one try plus two retries');
+  assert.equal(failed.steps.verify.status, 'failed');
+  assert.equal(failed.steps.activate.status, 'skipped');
+  assert.equal(failed.steps.validate.status, 'completed');
+  // The old deployment still serves and is still the active one.
+  assert.equal((await visit(`/__project/${p.slug}/`)).body, '<h1>home 1</h1>');
+  const project = await api.getProject(p.id);
+  assert.equal(project.body.project.activeDeploymentId, good.deploy.deployment.id);
+  // A synchronous deploy that fails answers 422 with the record.
+  const sync = await api.deploy(p.id, { completionJwt: jwt, fault: 'stage' });
+  const e = expectError(assert, sync, 422, 'unprocessable');
+  assert.equal(e.details.deployment.status, 'failed');
+  assert.equal((await visit(`/__project/${p.slug}/`)).body, '<h1>home 1</h1>');
+});
+
+test('deploy validation: bad config, invalid rules with line numbers, serverCode, incomplete uploads', async () => {
+  const p = await freshProject('validation');
+  const { jwt } = await upload(p.id, { '/index.html': 'x' });
+  const cases = [
+    [{ completionJwt: jwt, config: { html_handling: 'sometimes' } }, 'config.html_handling'],
+    [{ completionJwt: jwt, config: { not_found_handling: '404' } }, 'config.not_found_handling'],
+    [{ completionJwt: jwt, config: { redirects: 5 } }, 'config.redirects'],
+    [{ completionJwt: jwt, config: { redirects: '/ok /fine\nbroken-line\n' } }, 'config.redirects'],
+    [{ completionJwt: jwt, config: { headers: '  X-Orphan: 1\n' } }, 'config.headers'],
+    [{ completionJwt: jwt, env: { 'bad-name': 'x' } }, 'env.bad-name'],
+    [{}, 'completionJwt'],
+  ];
+  for (const [body, field] of cases) expectError(assert, await api.deploy(p.id, body), 400, 'bad_request', field);
+  const rules = await api.deploy(p.id, { completionJwt: jwt, config: { redirects: '/ok /fine\nbroken-line\n' } });
+  assert.equal(rules.body.details.errors[0].line, 2);
+  // A _redirects file with an invalid line fails the deploy too, naming the file and line.
+  const withFile = await upload(p.id, { '/index.html': 'x', '/_redirects': '# comment\n/a /b 301\n/c\n' });
+  const fileErr = await api.deploy(p.id, { completionJwt: withFile.jwt });
+  expectError(assert, fileErr, 400, 'bad_request', '_redirects');
+  assert.equal(fileErr.body.details.errors[0].line, 3);
+  expectError(assert, await api.deploy(p.id, { completionJwt: jwt, serverCode: {} }), 501, 'not_implemented');
+  // Nothing was created by the rejected requests.
+  const history = await api.listDeployments(p.id);
+  assert.equal(history.body.deployments.length, 0);
+  expectError(assert, await api.getDeployment('00000000-0000-4000-8000-000000000000'), 404, 'not_found');
+});
+
+test('disabled and deleted projects stop serving at once', async () => {
+  const p = await freshProject('lifecycle');
+  await deploySite(p.id, site(1));
+  assert.equal((await visit(`/__project/${p.slug}/`)).status, 200);
+  await api.updateProject(p.id, { enabled: false });
+  const off = await visit(`/__project/${p.slug}/`, { headers: { accept: 'application/json' } });
+  assert.equal(off.status, 404);
+  assert.equal(JSON.parse(off.body).error, 'not_found');
+  await api.updateProject(p.id, { enabled: true });
+  assert.equal((await visit(`/__project/${p.slug}/`)).status, 200);
+  await api.deleteProject(p.id);
+  assert.equal((await visit(`/__project/${p.slug}/`)).status, 404);
+  assert.equal((await visit('/', { host: `${p.slug}.localhost` })).status, 404);
+});
