@@ -9,6 +9,7 @@ use crate::domain::UrlBase;
 use crate::error::ApiError;
 use crate::platform::bindings::{self, now_ms};
 use crate::platform::http::{self, RequestMeta};
+use crate::platform::serve::Served;
 use crate::platform::storage::DeployJob;
 use crate::platform::{health, serve, workflow};
 use crate::routing::{platform_page, route_request, Target};
@@ -26,9 +27,30 @@ async fn queue(batch: MessageBatch<DeployJob>, env: Env, _ctx: Context) -> Resul
     workflow::handle_batch(batch, &env).await
 }
 
+/// Set by src/js/main.mjs on requests that arrive through a deployment's `ASSETS` binding.
+struct AssetsFor {
+    deployment_id: String,
+    project_id: String,
+}
+
+fn assets_for(env: &Env) -> Option<AssetsFor> {
+    let v = js_sys::Reflect::get(env, &"__FLOTILLA_ASSETS_FOR".into()).ok()?;
+    if v.is_undefined() {
+        return None;
+    }
+    let field = |k: &str| js_sys::Reflect::get(&v, &k.into()).ok().and_then(|x| x.as_string());
+    Some(AssetsFor { deployment_id: field("deploymentId")?, project_id: field("projectId")? })
+}
+
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let meta = RequestMeta::new(&req);
+    if let Some(scope) = assets_for(&env) {
+        return match serve::serve_binding(&req, &env, &scope.project_id, &scope.deployment_id).await {
+            Ok(r) => Ok(r),
+            Err(e) => http::error(&e, &meta),
+        };
+    }
     let method = req.method().to_string();
     let path = req.path();
     let resp = match handle(req, &env, &meta).await {
@@ -90,8 +112,15 @@ async fn handle(req: Request, env: &Env, meta: &RequestMeta) -> std::result::Res
         Target::NotFound => Err(ApiError::not_found("Route")),
         Target::Project { project, prefix, path } => {
             match serve::serve(&req, env, &project, &prefix, &path).await? {
-                Some(resp) => Ok(resp),
-                None => page(404, &req, meta),
+                Served::Response(resp) => Ok(resp),
+                Served::NoSite => page(404, &req, meta),
+                Served::UserCodeFailed { status, detail } => {
+                    // The visitor's page names nothing internal; the reason goes to the log.
+                    let fields =
+                        json!({ "msg": "server code failed", "project": project.key, "detail": detail });
+                    http::log("warn", &meta.request_id, fields);
+                    page(status, &req, meta)
+                }
             }
         }
         // Custom domains arrive with the domains API; until then they are unknown sites.

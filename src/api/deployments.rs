@@ -18,6 +18,7 @@ use crate::platform::d1::D1Projects;
 use crate::platform::d1_deployments::{render, D1Deployments};
 use crate::platform::d1_uploads::D1Uploads;
 use crate::platform::http;
+use crate::platform::loader::bundle_key;
 use crate::platform::storage::{enqueue, DeployJob, KvAssets, R2Blobs};
 
 /// How long a synchronous deploy waits for the workflow before answering 202 instead.
@@ -38,7 +39,10 @@ pub fn stored_config(
         "assets": req.config,
         "redirects": redirects,
         "headers": headers,
-        "env": req.env,
+        "server": req.server_code.as_ref().map(|b| crate::deploy::ServerInfo {
+            digest: b.digest(),
+            run_worker_first: req.run_worker_first.clone(),
+        }),
         "projectName": req.project_name.as_ref().map(|n| n.as_str()),
         "fault": req.fault,
     })
@@ -60,9 +64,6 @@ async fn rule_file(
 pub async fn deploy(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let faults = bindings::var_or(ctx.env, "FAULT_INJECTION", "") == "enabled";
     let input = parse_deploy_request(&read_body(req, MAX_JSON_BODY).await?, faults)?;
-    if input.server_code.is_some() {
-        return Err(ApiError::NotImplemented { what: "Server code (`serverCode`)".into() });
-    }
     let projects = D1Projects::new(ctx.env)?;
     let project = load(&projects, key).await?;
     let secret = bindings::secret(ctx.env, bindings::JWT_SECRET);
@@ -97,11 +98,20 @@ pub async fn deploy(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Re
     let id = new_uuid();
     let now = now_ms() as i64;
     let stats = json!({
+        "serverCode": input.server_code.as_ref().map(|b| json!({
+            "modules": b.modules.len(),
+            "bytes": b.total_bytes(),
+            "envVars": b.env.keys().collect::<Vec<_>>(),
+        })),
         "files": session.file_count,
         "uniqueHashes": session.unique_count,
         "newAssets": session.missing_count,
         "skippedAssets": session.unique_count - session.missing_count,
     });
+    if let Some(bundle) = &input.server_code {
+        // Immutable per deployment id and invisible until activation; kept for rollback.
+        R2Blobs::new(ctx.env)?.put_json(&bundle_key(&project.id, &id), bundle).await?;
+    }
     let deployments = D1Deployments::new(ctx.env)?;
     let config = stored_config(&session.id, &session.manifest_key, &input, &redirects, &headers);
     deployments.create(&id, &project.id, &session.id, &config, &stats, now).await?;

@@ -86,14 +86,20 @@ pub async fn update(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Re
     let store = D1Projects::new(ctx.env)?;
     let row = load(&store, key).await?;
     let now = now_ms() as i64;
-    store.update(&row.id, input.name.as_ref().map(|n| n.as_str()), input.enabled, now).await?;
+    store
+        .update(&row.id, input.name.as_ref().map(|n| n.as_str()), input.enabled, input.outbound, now)
+        .await?;
     store
         .audit(
             now,
             &ctx.meta.request_id,
             "project.update",
             Some(&row.id),
-            &json!({ "name": input.name.as_ref().map(|n| n.as_str()), "enabled": input.enabled }),
+            &json!({
+                "name": input.name.as_ref().map(|n| n.as_str()),
+                "enabled": input.enabled,
+                "outbound": input.outbound,
+            }),
         )
         .await?;
     // Visitors follow the routing record: disabling must stop serving at once.

@@ -173,6 +173,18 @@ pub struct DeploymentManifest {
     #[serde(default)]
     pub headers: crate::assets::HeaderRules,
     pub files: BTreeMap<String, (String, String, u64)>,
+    /// Present when the deployment has server code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerInfo>,
+}
+
+/// What serving needs to know about a deployment's server code without loading it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerInfo {
+    /// Digest of the bundle (part of the isolate id).
+    pub digest: String,
+    #[serde(rename = "runWorkerFirst", default)]
+    pub run_worker_first: super::RunWorkerFirst,
 }
 
 impl DeploymentManifest {

@@ -4,9 +4,11 @@
 mod manifest;
 mod request;
 mod rules;
+mod server_code;
 mod workflow;
 
 pub use manifest::*;
 pub use request::*;
 pub use rules::*;
+pub use server_code::*;
 pub use workflow::*;

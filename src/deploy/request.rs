@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
+use super::server_code::{parse_run_worker_first, parse_server_code, RunWorkerFirst, ServerBundle};
 use crate::assets::{AssetConfig, HeadersInput, HtmlHandling, NotFoundHandling, RedirectsInput};
 use crate::domain::{JsonObject, ProjectName};
 use crate::error::ApiError;
@@ -24,8 +25,8 @@ pub struct DeployRequest {
     pub config: AssetConfig,
     pub redirects: Option<RedirectsInput>,
     pub headers: Option<HeadersInput>,
-    pub env: BTreeMap<String, String>,
-    pub server_code: Option<Value>,
+    pub server_code: Option<ServerBundle>,
+    pub run_worker_first: RunWorkerFirst,
     pub fault: Option<String>,
 }
 
@@ -136,16 +137,31 @@ pub fn parse_deploy_request(body: &[u8], faults_enabled: bool) -> Result<DeployR
         .map_err(|e| ApiError::bad("projectName", e.0))?;
     let (config, redirects, headers) = parse_config(o.opt_object("config")?)?;
     let env = parse_env(o.opt_object("env")?)?;
-    let server_code = o.get("serverCode").cloned();
-    if o.get("run_worker_first").is_some() && server_code.is_none() {
-        return Err(ApiError::bad("run_worker_first", "only applies to deployments with serverCode"));
+    let server_code = o.get("serverCode").map(|v| parse_server_code(v, &env)).transpose()?;
+    if server_code.is_none() {
+        if o.get("run_worker_first").is_some() {
+            return Err(ApiError::bad("run_worker_first", "only applies to deployments with serverCode"));
+        }
+        if !env.is_empty() {
+            return Err(ApiError::bad("env", "only applies to deployments with serverCode"));
+        }
     }
+    let run_worker_first = parse_run_worker_first(o.get("run_worker_first"))?;
     let fault = match o.opt_str("fault")? {
         Some(f) if FAULT_STEPS.contains(&f) => Some(f.to_string()),
         Some(_) => return Err(ApiError::bad("fault", format!("must be one of {}", FAULT_STEPS.join(", ")))),
         None => None,
     };
-    Ok(DeployRequest { completion_jwt, project_name, config, redirects, headers, env, server_code, fault })
+    Ok(DeployRequest {
+        completion_jwt,
+        project_name,
+        config,
+        redirects,
+        headers,
+        server_code,
+        run_worker_first,
+        fault,
+    })
 }
 
 #[cfg(test)]
@@ -167,6 +183,8 @@ mod tests {
             br#"{"completionJwt":"t","config":{"html_handling":"none","not_found_handling":"single-page-application",
                 "redirects":[{"from":"/a","to":"/b","status":301},{"from":"/c","to":"/d"}],
                 "headers":{"/*":{"X-Frame-Options":"DENY","X-Powered-By":null}}},
+                "serverCode":{"entrypoint":"a.js","compatibilityDate":"2026-10-01","modules":{"a.js":"ZXhwb3J0IGRlZmF1bHQge30="}},
+                "run_worker_first":["/api/*"],
                 "env":{"API_URL":"https://x"}}"#,
             false,
         )
@@ -175,7 +193,10 @@ mod tests {
         assert_eq!(r.config.not_found_handling, NotFoundHandling::SinglePageApplication);
         assert!(matches!(r.redirects, Some(RedirectsInput::Entries(ref e)) if e.len() == 2));
         assert!(matches!(r.headers, Some(HeadersInput::Rules(ref h)) if h.len() == 1));
-        assert_eq!(r.env["API_URL"], "https://x");
+        let bundle = r.server_code.unwrap();
+        assert_eq!(bundle.env["API_URL"], "https://x");
+        assert_eq!(bundle.modules["a.js"].content, "export default {}");
+        assert!(r.run_worker_first.applies("/api/x"));
     }
 
     #[test]
@@ -203,6 +224,8 @@ mod tests {
             (r#"{"completionJwt":"t","env":{"ASSETS":"x"}}"#, "env.ASSETS"),
             (r#"{"completionJwt":"t","projectName":""}"#, "projectName"),
             (r#"{"completionJwt":"t","run_worker_first":true}"#, "run_worker_first"),
+            (r#"{"completionJwt":"t","env":{"OK":"x"}}"#, "env"),
+            (r#"{"completionJwt":"t","serverCode":{}}"#, "serverCode.modules"),
         ];
         for (body, field) in cases {
             assert_eq!(field_of(parse_deploy_request(body.as_bytes(), false).unwrap_err()), *field, "{body}");

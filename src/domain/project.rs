@@ -91,16 +91,24 @@ pub fn parse_create_project(body: &[u8]) -> Result<CreateProject, ApiError> {
 pub struct UpdateProject {
     pub name: Option<ProjectName>,
     pub enabled: Option<bool>,
+    /// Outbound network for the project's server code: "allow" or "block".
+    pub outbound: Option<&'static str>,
 }
 
 pub fn parse_update_project(body: &[u8]) -> Result<UpdateProject, ApiError> {
     let o = JsonObject::parse(body, false)?;
-    o.only(&["name", "enabled"])?;
+    o.only(&["name", "enabled", "outbound"])?;
     let name =
         o.opt_str("name")?.map(ProjectName::parse).transpose().map_err(|e| ApiError::bad("name", e.0))?;
-    let update = UpdateProject { name, enabled: o.opt_bool("enabled")? };
+    let outbound = match o.opt_str("outbound")? {
+        None => None,
+        Some("allow") => Some("allow"),
+        Some("block") => Some("block"),
+        Some(_) => return Err(ApiError::bad("outbound", "must be \"allow\" or \"block\"")),
+    };
+    let update = UpdateProject { name, enabled: o.opt_bool("enabled")?, outbound };
     if update == UpdateProject::default() {
-        return Err(ApiError::bad("body", "nothing to update; give `name` and/or `enabled`"));
+        return Err(ApiError::bad("body", "nothing to update; give `name`, `enabled` and/or `outbound`"));
     }
     Ok(update)
 }
@@ -194,11 +202,13 @@ mod tests {
     fn update_inputs() {
         let u = parse_update_project(br#"{"enabled": false}"#).unwrap();
         assert_eq!(u.enabled, Some(false));
+        assert_eq!(parse_update_project(br#"{"outbound": "allow"}"#).unwrap().outbound, Some("allow"));
         for (body, field) in [
             (&b"{}"[..], "body"),
             (b"", "body"),
             (br#"{"enabled": "no"}"#, "enabled"),
             (br#"{"slug": "x"}"#, "slug"),
+            (br#"{"outbound": "sometimes"}"#, "outbound"),
         ] {
             assert_eq!(field_of(parse_update_project(body).unwrap_err()), field);
         }

@@ -121,18 +121,20 @@ impl D1Projects {
         id: &str,
         name: Option<&str>,
         enabled: Option<bool>,
+        outbound: Option<&str>,
         now: i64,
     ) -> ApiResult<()> {
         self.db
             .prepare(
                 "UPDATE projects SET name = COALESCE(?2, name), enabled = COALESCE(?3, enabled), \
-                 updated_at = ?4 WHERE id = ?1 AND deleted_at IS NULL",
+                 outbound = COALESCE(?5, outbound), updated_at = ?4 WHERE id = ?1 AND deleted_at IS NULL",
             )
             .bind(&[
                 id.into(),
                 opt_str(name),
                 enabled.map(|b| num(b as i64)).unwrap_or(JsValue::NULL),
                 num(now),
+                opt_str(outbound),
             ])
             .map_err(db_err)?
             .run()
@@ -167,6 +169,7 @@ impl D1Projects {
         project_id: &str,
         deployment_id: &str,
         assets_count: i64,
+        has_server_code: bool,
         rename: Option<&str>,
         now: i64,
     ) -> ApiResult<bool> {
@@ -183,7 +186,8 @@ impl D1Projects {
                 self.db
                     .prepare(
                         "UPDATE projects SET active_deployment_id = ?2, assets_count = ?3, \
-                         name = COALESCE(?4, name), updated_at = ?5 WHERE id = ?1 AND deleted_at IS NULL",
+                         name = COALESCE(?4, name), updated_at = ?5, has_server_code = ?6 \
+                         WHERE id = ?1 AND deleted_at IS NULL",
                     )
                     .bind(&[
                         project_id.into(),
@@ -191,6 +195,7 @@ impl D1Projects {
                         num(assets_count),
                         opt_str(rename),
                         num(now),
+                        num(has_server_code as i64),
                     ])
                     .map_err(db_err)?,
             ])

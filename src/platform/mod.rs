@@ -7,6 +7,7 @@ pub mod d1_deployments;
 pub mod d1_uploads;
 pub mod health;
 pub mod http;
+pub mod loader;
 pub mod mcp_session;
 pub mod serve;
 pub mod storage;

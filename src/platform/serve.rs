@@ -1,14 +1,17 @@
 //! Serving a project's site to visitors: one routing-record read (ROUTES_KV), the deployment
 //! manifest from isolate memory (keyed by the immutable deployment id; ROUTES_KV on a miss),
-//! a pure plan (assets::plan_asset_request), then at most one body read (ASSETS_KV, streamed).
+//! a pure plan (assets::plan_asset_request), then at most one body read (ASSETS_KV, streamed)
+//! or, when the plan leaves the request to server code, one Worker Loader dispatch.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use worker::{Env, Headers, Request, Response, ResponseBody};
+use worker::{Env, Headers, Method, Request, RequestInit, Response, ResponseBody};
 
+use super::bindings::var_or;
 use super::d1::database;
+use super::loader::{dispatch, Target};
 use super::storage::{KvAssets, KvRoutes};
 use crate::assets::{
     base_asset_headers, if_none_match_matches, plan_asset_request, prefix_location, AssetPlan, AssetRequest,
@@ -70,44 +73,132 @@ async fn preview_deployment(env: &Env, project_id: &str, prefix: &str) -> ApiRes
     Ok(if rows.len() == 1 { rows.into_iter().next().map(|r| r.id) } else { None })
 }
 
-/// `Ok(None)` means "no such site": the caller renders the platform 404 page.
+/// What serving a visitor request came to.
+pub enum Served {
+    Response(Response),
+    /// No such site (unknown, disabled, nothing active): the platform 404 page.
+    NoSite,
+    /// The site's server code failed; the visitor gets a platform error page with `status`.
+    UserCodeFailed {
+        status: u16,
+        detail: String,
+    },
+}
+
+/// Serves a visitor request for `project` (path already stripped of any path-mode `prefix`).
 pub async fn serve(
     req: &Request,
     env: &Env,
     project: &ProjectRef,
     prefix: &str,
     path: &str,
-) -> ApiResult<Option<Response>> {
+) -> ApiResult<Served> {
     let routes = KvRoutes::new(env)?;
-    let Some(record) = routes.route(&project.key).await? else { return Ok(None) };
+    let Some(record) = routes.route(&project.key).await? else { return Ok(Served::NoSite) };
     if !record.enabled {
-        return Ok(None);
+        return Ok(Served::NoSite);
     }
     let deployment_id = match &project.deployment_prefix {
         Some(p) => match preview_deployment(env, &record.project_id, p).await? {
             Some(id) => id,
-            None => return Ok(None),
+            None => return Ok(Served::NoSite),
         },
         None => match record.serving() {
             Some(id) => id.to_string(),
-            None => return Ok(None),
+            None => return Ok(Served::NoSite),
         },
     };
-    let Some(m) = manifest(&routes, &deployment_id).await? else { return Ok(None) };
+    let Some(m) = manifest(&routes, &deployment_id).await? else { return Ok(Served::NoSite) };
 
+    let Some(server) = &m.server else {
+        let plan = plan_for(req, &m, path, false)?;
+        return Ok(Served::Response(respond(req, env, &m, plan, path, prefix).await?));
+    };
+    if !server.run_worker_first.applies(path) {
+        let plan = plan_for(req, &m, path, true)?;
+        if plan != AssetPlan::NoMatch {
+            return Ok(Served::Response(respond(req, env, &m, plan, path, prefix).await?));
+        }
+    }
+    let target = Target {
+        project_id: m.project_id.clone(),
+        deployment_id: m.deployment_id.clone(),
+        digest: server.digest.clone(),
+        outbound_allowed: record.outbound_allowed,
+    };
+    let forwarded = forward_request(req, path, prefix)?;
+    let timeout = var_or(env, "USER_CODE_TIMEOUT_MS", "30000").parse::<i32>().unwrap_or(30_000);
+    Ok(match dispatch(env, &target, forwarded, timeout).await {
+        Ok(resp) => Served::Response(resp),
+        Err(e) => Served::UserCodeFailed { status: e.status(), detail: e.message().to_string() },
+    })
+}
+
+/// `env.ASSETS.fetch(...)` from a deployment's server code: that deployment's assets only,
+/// with the same semantics as a direct visit (not_found_handling always applies).
+pub async fn serve_binding(
+    req: &Request,
+    env: &Env,
+    project_id: &str,
+    deployment_id: &str,
+) -> ApiResult<Response> {
+    let routes = KvRoutes::new(env)?;
+    let m = manifest(&routes, deployment_id)
+        .await?
+        .filter(|m| m.project_id == project_id)
+        .ok_or_else(|| ApiError::internal(format!("asset binding for unknown deployment {deployment_id}")))?;
+    let path = req.path();
+    let plan = plan_for(req, &m, &path, false)?;
+    respond(req, env, &m, plan, &path, "").await
+}
+
+/// The request user code sees: the visitor's method, headers and (streamed) body, with the
+/// path-mode prefix stripped from the URL and named in `X-Forwarded-Prefix`.
+fn forward_request(req: &Request, path: &str, prefix: &str) -> ApiResult<Request> {
+    let err = |e: worker::Error| ApiError::internal(e.to_string());
+    let mut url = req.url().map_err(err)?;
+    url.set_path(path);
+    let headers = req.headers().clone();
+    if !prefix.is_empty() {
+        headers.set("x-forwarded-prefix", prefix).map_err(err)?;
+    }
+    let method = req.method();
+    let mut init = RequestInit::new();
+    init.with_method(method.clone()).with_headers(headers);
+    if !matches!(method, Method::Get | Method::Head) {
+        if let Some(body) = req.inner().body() {
+            init.with_body(Some(body.into()));
+        }
+    }
+    Request::new_with_init(url.as_str(), &init).map_err(err)
+}
+
+fn plan_for(
+    req: &Request,
+    m: &DeploymentManifest,
+    path: &str,
+    has_server_code: bool,
+) -> ApiResult<AssetPlan> {
     let url = req.url().map_err(|e| ApiError::internal(e.to_string()))?;
     let search = url.query().map(|q| format!("?{q}")).unwrap_or_default();
-    let header = |name: &str| req.headers().get(name).ok().flatten();
     let method = req.method().to_string();
-    let request = AssetRequest {
-        method: &method,
-        raw_path: path,
-        search: &search,
-        is_navigation: header("sec-fetch-mode").as_deref() == Some("navigate"),
-    };
+    let navigate = req.headers().get("sec-fetch-mode").ok().flatten().as_deref() == Some("navigate");
+    let request = AssetRequest { method: &method, raw_path: path, search: &search, is_navigation: navigate };
     let lookup = |p: &str| m.lookup(p).map(|(h, _, _)| h.as_str());
-    let plan = plan_asset_request(&m.config, &m.redirects, &request, &lookup, false);
+    Ok(plan_asset_request(&m.config, &m.redirects, &request, &lookup, has_server_code))
+}
 
+/// Carries out an asset plan: at most one body read, `_headers` applied to every outcome.
+async fn respond(
+    req: &Request,
+    env: &Env,
+    m: &DeploymentManifest,
+    plan: AssetPlan,
+    path: &str,
+    prefix: &str,
+) -> ApiResult<Response> {
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let method = req.method();
     let mut headers: Vec<(String, String)> = Vec::new();
     let (status, body) = match plan {
         AssetPlan::Serve { path: file, status } => {
@@ -123,7 +214,7 @@ pub async fn serve(
             if not_modified {
                 headers.retain(|(k, _)| !k.eq_ignore_ascii_case("content-type"));
                 (304, None)
-            } else if method == "HEAD" {
+            } else if method == Method::Head {
                 (status, None)
             } else {
                 let body = KvAssets::new(env)?
@@ -144,7 +235,7 @@ pub async fn serve(
         AssetPlan::NotFound | AssetPlan::NoMatch => (404, None),
     };
     // _headers rules apply to whatever the assets answer: bodies, redirects and 304s.
-    let hostname = url.host_str().unwrap_or("").to_string();
+    let hostname = req.url().ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default();
     m.headers.apply(&hostname, path, &mut headers);
 
     let out = Headers::new();
@@ -156,5 +247,5 @@ pub async fn serve(
         None => Response::from_body(ResponseBody::Empty),
     }
     .map_err(|e| ApiError::internal(e.to_string()))?;
-    Ok(Some(resp.with_status(status).with_headers(out)))
+    Ok(resp.with_status(status).with_headers(out))
 }

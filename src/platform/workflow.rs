@@ -14,14 +14,18 @@ use super::d1::D1Projects;
 use super::d1_deployments::{step_statuses, D1Deployments, DeploymentRow};
 use super::d1_uploads::D1Uploads;
 use super::http::log;
+use super::loader::{dispatch, load_bundle, Target as LoaderTarget};
 use super::storage::{DeployJob, KvAssets, KvRoutes, R2Blobs};
 use crate::assets::{content_type_for, AssetConfig, HeaderRules, RedirectRules};
 use crate::deploy::{
-    is_terminal, next_step, retry_delay_secs, unique_hashes, DeploymentManifest, Step, StepError,
+    is_terminal, next_step, retry_delay_secs, unique_hashes, DeploymentManifest, ServerInfo, Step, StepError,
     UploadManifest, RULE_FILES,
 };
 use crate::error::ApiError;
 use crate::routing::RouteRecord;
+
+/// How long the verify step waits for new server code to answer its probe request.
+const VERIFY_TIMEOUT_MS: i32 = 10_000;
 
 /// `deployments.config` as written by the deploy endpoint.
 #[derive(Debug, Deserialize)]
@@ -37,6 +41,8 @@ struct StoredConfig {
     project_name: Option<String>,
     #[serde(default)]
     fault: Option<String>,
+    #[serde(default)]
+    server: Option<ServerInfo>,
 }
 
 fn transient(e: ApiError) -> StepError {
@@ -232,6 +238,14 @@ impl StepCx<'_> {
                 (p.clone(), (e.hash.clone(), ct, e.size))
             })
             .collect();
+        if let Some(server) = &self.config.server {
+            let bundle = load_bundle(env, &project_id, &deployment_id).await.map_err(transient)?;
+            if bundle.digest() != server.digest {
+                return Err(StepError::Permanent(
+                    "the stored server bundle does not match its digest".into(),
+                ));
+            }
+        }
         let staged = DeploymentManifest {
             v: 1,
             project_id,
@@ -240,6 +254,7 @@ impl StepCx<'_> {
             redirects,
             headers,
             files,
+            server: self.config.server.clone(),
         };
         let body = serde_json::to_string(&staged).map_err(|e| StepError::Permanent(e.to_string()))?;
         KvRoutes::new(env)
@@ -282,7 +297,34 @@ impl StepCx<'_> {
                 return Err(StepError::Transient(format!("asset body {hash} not readable")));
             }
         }
-        Ok(format!("staged manifest loads and routes ({} files; / -> {root:?})", staged.files.len()))
+        let mut note = String::new();
+        if let Some(server) = &staged.server {
+            // The code must start and answer one request before any visitor can reach it.
+            let project = D1Projects::new(self.env)
+                .map_err(transient)?
+                .get(&staged.project_id)
+                .await
+                .map_err(transient)?
+                .ok_or_else(|| StepError::Permanent("the project was deleted".into()))?;
+            let target = LoaderTarget {
+                project_id: staged.project_id.clone(),
+                deployment_id: staged.deployment_id.clone(),
+                digest: server.digest.clone(),
+                outbound_allowed: project.outbound == "allow",
+            };
+            let probe = worker::Request::new("https://verify.flotilla.invalid/", worker::Method::Get)
+                .map_err(|e| StepError::Transient(e.to_string()))?;
+            match dispatch(self.env, &target, probe, VERIFY_TIMEOUT_MS).await {
+                Ok(resp) => note = format!("; server code answered {}", resp.status_code()),
+                Err(e) => {
+                    return Err(StepError::Permanent(format!(
+                        "server code failed to start: {}",
+                        e.message()
+                    )));
+                }
+            }
+        }
+        Ok(format!("staged manifest loads and routes ({} files; / -> {root:?}){note}", staged.files.len()))
     }
 
     async fn activate(&mut self) -> Result<String, StepError> {
@@ -301,10 +343,18 @@ impl StepCx<'_> {
             slug: project.slug.clone(),
             enabled: project.enabled != 0,
             active_deployment_id: Some(self.d.id.clone()),
+            outbound_allowed: project.outbound == "allow",
         };
         KvRoutes::new(self.env).map_err(transient)?.put_route(&record).await.map_err(transient)?;
         let live = projects
-            .activate(&project.id, &self.d.id, files, self.config.project_name.as_deref(), now_ms() as i64)
+            .activate(
+                &project.id,
+                &self.d.id,
+                files,
+                self.config.server.is_some(),
+                self.config.project_name.as_deref(),
+                now_ms() as i64,
+            )
             .await
             .map_err(transient)?;
         if !live {
@@ -351,6 +401,7 @@ pub async fn reconcile_route(env: &Env, project_id: &str) -> Result<(), ApiError
                     slug: p.slug.clone(),
                     enabled: p.enabled != 0,
                     active_deployment_id: p.active_deployment_id.clone(),
+                    outbound_allowed: p.outbound == "allow",
                 })
                 .await
         }

@@ -11,6 +11,9 @@ pub struct RouteRecord {
     pub enabled: bool,
     #[serde(rename = "activeDeploymentId")]
     pub active_deployment_id: Option<String>,
+    /// Whether the project's server code may make outbound requests.
+    #[serde(rename = "outboundAllowed", default)]
+    pub outbound_allowed: bool,
 }
 
 impl RouteRecord {
@@ -49,6 +52,7 @@ mod tests {
             slug: "s".into(),
             enabled: true,
             active_deployment_id: None,
+            outbound_allowed: false,
         };
         assert_eq!(r.serving(), None);
         r.active_deployment_id = Some("d".into());

@@ -1,0 +1,48 @@
+// Flotilla's main module: the Rust Worker (worker-build output) plus one entrypoint that Rust
+// cannot declare itself (workers-rs has no WorkerEntrypoint classes and no ctx.exports).
+//
+// AssetBinding is the `ASSETS` fetcher handed to each deployment's server code, created as
+// `ctx.exports.AssetBinding({ props: { deploymentId, projectId } })`. Props are set by the
+// platform when it builds the loader's env and cannot be changed by the code holding the
+// binding, so a tenant's code can only ever read its own deployment's assets.
+import { WorkerEntrypoint } from 'cloudflare:workers';
+import Flotilla from '../../build/index.js';
+
+export { McpSession } from '../../build/index.js';
+
+/** Names the Rust side reads from `env` (never present in the real env). */
+const MAKE_ASSETS = '__FLOTILLA_MAKE_ASSETS';
+const ASSETS_FOR = '__FLOTILLA_ASSETS_FOR';
+
+// Built here rather than in Rust: wasm-bindgen calls functions through `.call`, and reading
+// `.call` on an RPC stub is itself an RPC method lookup.
+function platformEnv(env, ctx) {
+  const makeAssets = (deploymentId, projectId) => ctx.exports.AssetBinding({ props: { deploymentId, projectId } });
+  return envWith(env, { [MAKE_ASSETS]: makeAssets });
+}
+
+function envWith(env, extra) {
+  const out = Object.create(env);
+  for (const [k, v] of Object.entries(extra)) Object.defineProperty(out, k, { value: v, enumerable: false });
+  return out;
+}
+
+export default class extends WorkerEntrypoint {
+  fetch(request) {
+    return new Flotilla(this.ctx, platformEnv(this.env, this.ctx)).fetch(request);
+  }
+
+  queue(batch) {
+    return new Flotilla(this.ctx, platformEnv(this.env, this.ctx)).queue(batch);
+  }
+}
+
+export class AssetBinding extends WorkerEntrypoint {
+  fetch(request) {
+    const { deploymentId, projectId } = this.ctx.props ?? {};
+    if (typeof deploymentId !== 'string' || typeof projectId !== 'string') {
+      return new Response('asset binding without a deployment', { status: 500 });
+    }
+    return new Flotilla(this.ctx, envWith(this.env, { [ASSETS_FOR]: { deploymentId, projectId } })).fetch(request);
+  }
+}

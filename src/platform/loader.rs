@@ -1,0 +1,218 @@
+//! Worker Loader adapter (binding `LOADER`, no workers-rs wrapper): runs a deployment's server
+//! code in its own isolate. The isolate id is `<deploymentId>:<bundle digest>:<outbound>`, so
+//! a warm isolate is reused only for that exact code and config. The loader callback (cold
+//! loads only) reads the bundle from R2 (`BLOBS`), cached in isolate memory by deployment id.
+//! User code gets its string vars and an `ASSETS` fetcher scoped to its own deployment, and
+//! nothing else: no platform bindings, no secrets.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use worker::js_sys::{self, Array, Object, Promise, Reflect};
+use worker::{Env, Fetcher, Request, Response};
+
+use super::storage::R2Blobs;
+use crate::deploy::{ModuleType, ServerBundle};
+use crate::error::{ApiError, ApiResult};
+
+#[wasm_bindgen]
+extern "C" {
+    type WorkerLoader;
+    #[wasm_bindgen(method, catch)]
+    fn get(this: &WorkerLoader, id: &str, get_code: &js_sys::Function) -> Result<WorkerStub, JsValue>;
+
+    type WorkerStub;
+    #[wasm_bindgen(method, catch, js_name = getEntrypoint)]
+    fn get_entrypoint(this: &WorkerStub) -> Result<JsValue, JsValue>;
+
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(f: &js_sys::Function, ms: i32) -> JsValue;
+}
+
+pub fn bundle_key(project_id: &str, deployment_id: &str) -> String {
+    format!("bundles/{project_id}/{deployment_id}.json")
+}
+
+const BUNDLE_CACHE_CAP: usize = 32;
+
+thread_local! {
+    static BUNDLES: RefCell<HashMap<String, Rc<ServerBundle>>> = RefCell::new(HashMap::new());
+}
+
+pub async fn load_bundle(env: &Env, project_id: &str, deployment_id: &str) -> ApiResult<Rc<ServerBundle>> {
+    if let Some(b) = BUNDLES.with(|c| c.borrow().get(deployment_id).cloned()) {
+        return Ok(b);
+    }
+    let bundle: ServerBundle = R2Blobs::new(env)?
+        .get_json(&bundle_key(project_id, deployment_id))
+        .await?
+        .ok_or_else(|| ApiError::internal(format!("server bundle of {deployment_id} missing from R2")))?;
+    let bundle = Rc::new(bundle);
+    BUNDLES.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= BUNDLE_CACHE_CAP {
+            c.clear();
+        }
+        c.insert(deployment_id.to_string(), bundle.clone());
+    });
+    Ok(bundle)
+}
+
+/// What a dispatch needs to know; all of it comes from the deployment manifest and project.
+#[derive(Clone)]
+pub struct Target {
+    pub project_id: String,
+    pub deployment_id: String,
+    pub digest: String,
+    pub outbound_allowed: bool,
+}
+
+impl Target {
+    fn isolate_id(&self) -> String {
+        format!(
+            "{}:{}:{}",
+            self.deployment_id,
+            self.digest,
+            if self.outbound_allowed { "allow" } else { "block" }
+        )
+    }
+}
+
+/// Why user code did not produce a response: it threw (500), or produced nothing usable in
+/// time (502). Messages are for logs and deploy records, never for visitors.
+pub enum UserCodeError {
+    Threw(String),
+    BadResponse(String),
+}
+
+impl UserCodeError {
+    pub fn message(&self) -> &str {
+        match self {
+            UserCodeError::Threw(m) | UserCodeError::BadResponse(m) => m,
+        }
+    }
+    pub fn status(&self) -> u16 {
+        match self {
+            UserCodeError::Threw(_) => 500,
+            UserCodeError::BadResponse(_) => 502,
+        }
+    }
+}
+
+fn set(obj: &Object, key: &str, value: &JsValue) -> Result<(), JsValue> {
+    Reflect::set(obj, &key.into(), value).map(|_| ())
+}
+
+/// The `WorkerCode` object the loader expects.
+fn code_object(bundle: &ServerBundle, assets: &JsValue, outbound_allowed: bool) -> Result<Object, JsValue> {
+    let code = Object::new();
+    set(&code, "compatibilityDate", &bundle.compatibility_date.as_str().into())?;
+    let flags = Array::new();
+    for f in &bundle.compatibility_flags {
+        flags.push(&f.as_str().into());
+    }
+    set(&code, "compatibilityFlags", &flags)?;
+    set(&code, "mainModule", &bundle.entrypoint.as_str().into())?;
+    let modules = Object::new();
+    for (name, m) in &bundle.modules {
+        let module = Object::new();
+        let (key, value): (&str, JsValue) = match m.kind {
+            ModuleType::Js => ("js", m.content.as_str().into()),
+            ModuleType::Cjs => ("cjs", m.content.as_str().into()),
+            ModuleType::Py => ("py", m.content.as_str().into()),
+            ModuleType::Text => ("text", m.content.as_str().into()),
+            ModuleType::Json => ("json", js_sys::JSON::parse(&m.content)?),
+            ModuleType::Data => {
+                use base64::Engine;
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(&m.content)
+                    .map_err(|e| JsValue::from_str(&e.to_string()))?;
+                ("data", js_sys::Uint8Array::from(bytes.as_slice()).buffer().into())
+            }
+        };
+        set(&module, key, &value)?;
+        set(&modules, name, &module)?;
+    }
+    set(&code, "modules", &modules)?;
+    let env = Object::new();
+    for (k, v) in &bundle.env {
+        set(&env, k, &v.as_str().into())?;
+    }
+    set(&env, "ASSETS", assets)?;
+    set(&code, "env", &env)?;
+    if !outbound_allowed {
+        // null: every fetch() from user code fails, including to the platform itself.
+        set(&code, "globalOutbound", &JsValue::NULL)?;
+    }
+    let limits = Object::new();
+    set(&limits, "cpuMs", &JsValue::from_f64(50.0))?;
+    set(&limits, "subRequests", &JsValue::from_f64(50.0))?;
+    set(&code, "limits", &limits)?;
+    Ok(code)
+}
+
+/// `ctx.exports.AssetBinding({props})` (built by src/js/main.mjs): a fetcher that serves only
+/// this deployment's assets.
+fn asset_binding(env: &Env, target: &Target) -> Result<JsValue, JsValue> {
+    let make: js_sys::Function = Reflect::get(env, &"__FLOTILLA_MAKE_ASSETS".into())?.dyn_into()?;
+    make.call2(&JsValue::NULL, &target.deployment_id.as_str().into(), &target.project_id.as_str().into())
+}
+
+fn js_message(e: &JsValue) -> String {
+    if let Some(err) = e.dyn_ref::<js_sys::Error>() {
+        return String::from(err.message());
+    }
+    e.as_string().unwrap_or_else(|| format!("{e:?}"))
+}
+
+fn timeout(ms: i32) -> Promise {
+    Promise::new(&mut |resolve, _| {
+        set_timeout(&resolve, ms);
+    })
+}
+
+/// Runs `request` through the deployment's server code, waiting at most `timeout_ms`.
+pub async fn dispatch(
+    env: &Env,
+    target: &Target,
+    request: Request,
+    timeout_ms: i32,
+) -> Result<Response, UserCodeError> {
+    let threw = |e: JsValue| UserCodeError::Threw(js_message(&e));
+    let loader: WorkerLoader = Reflect::get(env, &"LOADER".into()).map_err(threw)?.unchecked_into();
+    let assets = asset_binding(env, target)
+        .map_err(|e| UserCodeError::Threw(format!("asset binding: {}", js_message(&e))))?;
+    let (env2, t2) = (env.clone(), target.clone());
+    // Called by the loader only when it has no warm isolate for this id.
+    let callback = Closure::<dyn FnMut() -> Promise>::new(move || {
+        let (env, target, assets) = (env2.clone(), t2.clone(), assets.clone());
+        future_to_promise(async move {
+            let bundle = load_bundle(&env, &target.project_id, &target.deployment_id)
+                .await
+                .map_err(|e| JsValue::from_str(&e.log_detail()))?;
+            Ok(code_object(&bundle, &assets, target.outbound_allowed)?.into())
+        })
+    });
+    let stub = loader.get(&target.isolate_id(), callback.as_ref().unchecked_ref()).map_err(threw)?;
+    let entry = stub.get_entrypoint().map_err(threw)?;
+    let fetcher: Fetcher = entry.unchecked_into();
+    let fetch = Reflect::get(fetcher.as_ref(), &"fetch".into()).map_err(threw)?;
+    let fetch: js_sys::Function = fetch.dyn_into().map_err(threw)?;
+    let pending: Promise =
+        fetch.call1(fetcher.as_ref(), request.inner()).map_err(threw)?.dyn_into().map_err(threw)?;
+    let raced = Promise::race(&Array::of2(&pending, &timeout(timeout_ms)));
+    let result = JsFuture::from(raced).await;
+    drop(callback); // kept alive until the isolate has answered
+    let value = result.map_err(threw)?;
+    if value.is_undefined() {
+        return Err(UserCodeError::BadResponse(format!("no response within {timeout_ms} ms")));
+    }
+    let resp: worker::web_sys::Response = value.dyn_into().map_err(|v| {
+        UserCodeError::BadResponse(format!("returned a non-Response value: {}", js_message(&v)))
+    })?;
+    Ok(Response::from(resp))
+}
