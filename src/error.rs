@@ -192,6 +192,17 @@ impl From<serde_json::Error> for ApiError {
 pub type ApiResult<T> = Result<T, ApiError>;
 
 #[cfg(test)]
+impl ApiError {
+    /// The field a `BadRequest` names (tests assert on it); panics on other variants.
+    pub fn field(&self) -> String {
+        match self {
+            ApiError::BadRequest { field, .. } => field.clone(),
+            other => panic!("expected a BadRequest, got {other:?}"),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -201,13 +201,6 @@ mod tests {
     const H1: &str = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
     const H2: &str = "486ea46224d1bb4fb680f34f7c9ad96a8f24ec88be73ea8e5a6c65260e9cb8a7";
 
-    fn field_of(e: ApiError) -> String {
-        match e {
-            ApiError::BadRequest { field, .. } => field,
-            other => panic!("{other:?}"),
-        }
-    }
-
     #[test]
     fn path_rules() {
         for ok in ["/a", "/index.html", "/[boop].html", "/a b/ü.txt", "/.well-known/x", "/a/..b"] {
@@ -248,9 +241,9 @@ mod tests {
             (json!({ "/a": 5 }), "manifest[\"/a\"]"),
         ];
         for (v, field) in cases {
-            assert_eq!(field_of(parse_upload_manifest(Some(&v)).unwrap_err()), field, "{v}");
+            assert_eq!(parse_upload_manifest(Some(&v)).unwrap_err().field(), field, "{v}");
         }
-        assert_eq!(field_of(parse_upload_manifest(None).unwrap_err()), "manifest");
+        assert_eq!(parse_upload_manifest(None).unwrap_err().field(), "manifest");
     }
 
     #[test]

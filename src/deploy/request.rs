@@ -168,13 +168,6 @@ pub fn parse_deploy_request(body: &[u8], faults_enabled: bool) -> Result<DeployR
 mod tests {
     use super::*;
 
-    fn field_of(e: ApiError) -> String {
-        match e {
-            ApiError::BadRequest { field, .. } => field,
-            other => panic!("{other:?}"),
-        }
-    }
-
     #[test]
     fn minimal_and_full() {
         let r = parse_deploy_request(br#"{"completionJwt":"t"}"#, false).unwrap();
@@ -228,7 +221,7 @@ mod tests {
             (r#"{"completionJwt":"t","serverCode":{}}"#, "serverCode.modules"),
         ];
         for (body, field) in cases {
-            assert_eq!(field_of(parse_deploy_request(body.as_bytes(), false).unwrap_err()), *field, "{body}");
+            assert_eq!(parse_deploy_request(body.as_bytes(), false).unwrap_err().field(), *field, "{body}");
         }
     }
 
@@ -237,7 +230,7 @@ mod tests {
         let r = parse_deploy_request(br#"{"completionJwt":"t","fault":"verify"}"#, true).unwrap();
         assert_eq!(r.fault.as_deref(), Some("verify"));
         assert_eq!(
-            field_of(parse_deploy_request(br#"{"completionJwt":"t","fault":"x"}"#, true).unwrap_err()),
+            parse_deploy_request(br#"{"completionJwt":"t","fault":"x"}"#, true).unwrap_err().field(),
             "fault"
         );
     }

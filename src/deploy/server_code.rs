@@ -357,13 +357,6 @@ mod tests {
         STANDARD.encode(s)
     }
 
-    fn field_of(e: ApiError) -> String {
-        match e {
-            ApiError::BadRequest { field, .. } => field,
-            other => panic!("{other:?}"),
-        }
-    }
-
     #[test]
     fn module_types_by_extension_and_explicit() {
         let code = json!({
@@ -433,7 +426,7 @@ mod tests {
             ),
         ];
         for (v, field) in cases {
-            assert_eq!(field_of(parse_server_code(&v, &BTreeMap::new()).unwrap_err()), field, "{v}");
+            assert_eq!(parse_server_code(&v, &BTreeMap::new()).unwrap_err().field(), field, "{v}");
         }
     }
 
@@ -484,7 +477,7 @@ mod tests {
             (json!("yes"), "run_worker_first"),
             (json!(vec!["/a"; 101]), "run_worker_first"),
         ] {
-            assert_eq!(field_of(parse_run_worker_first(Some(&bad)).unwrap_err()), field, "{bad}");
+            assert_eq!(parse_run_worker_first(Some(&bad)).unwrap_err().field(), field, "{bad}");
         }
     }
 

@@ -93,13 +93,9 @@ mod tests {
     #[test]
     fn field_errors_name_the_field() {
         let o = JsonObject::parse(br#"{"name": 5, "enabled": "yes", "x": 1}"#, false).unwrap();
-        let field = |e: ApiError| match e {
-            ApiError::BadRequest { field, .. } => field,
-            other => panic!("{other:?}"),
-        };
-        assert_eq!(field(o.opt_str("name").unwrap_err()), "name");
-        assert_eq!(field(o.opt_bool("enabled").unwrap_err()), "enabled");
-        assert_eq!(field(o.only(&["name", "enabled"]).unwrap_err()), "x");
+        assert_eq!(o.opt_str("name").unwrap_err().field(), "name");
+        assert_eq!(o.opt_bool("enabled").unwrap_err().field(), "enabled");
+        assert_eq!(o.only(&["name", "enabled"]).unwrap_err().field(), "x");
         assert_eq!(o.opt_str("missing").unwrap(), None);
     }
 

@@ -168,13 +168,6 @@ pub fn parse_list_query(pairs: &[(String, String)]) -> Result<ListQuery, ApiErro
 mod tests {
     use super::*;
 
-    fn field_of(e: ApiError) -> String {
-        match e {
-            ApiError::BadRequest { field, .. } => field,
-            other => panic!("{other:?}"),
-        }
-    }
-
     #[test]
     fn create_inputs() {
         assert_eq!(parse_create_project(b"").unwrap(), CreateProject { name: None });
@@ -190,7 +183,7 @@ mod tests {
             (b"[]", "body"),
         ] {
             assert_eq!(
-                field_of(parse_create_project(body).unwrap_err()),
+                parse_create_project(body).unwrap_err().field(),
                 field,
                 "{}",
                 String::from_utf8_lossy(body)
@@ -210,7 +203,7 @@ mod tests {
             (br#"{"slug": "x"}"#, "slug"),
             (br#"{"outbound": "sometimes"}"#, "outbound"),
         ] {
-            assert_eq!(field_of(parse_update_project(body).unwrap_err()), field);
+            assert_eq!(parse_update_project(body).unwrap_err().field(), field);
         }
     }
 
@@ -219,7 +212,7 @@ mod tests {
         let c = ListCursor { created_at: 1_700_000_000_000, id: "abc".into() };
         assert_eq!(ListCursor::decode(&c.encode()).unwrap(), c);
         for bad in ["!!", "Zm9v", "YWJjOmRlZg", ""] {
-            assert_eq!(field_of(ListCursor::decode(bad).unwrap_err()), "cursor", "{bad}");
+            assert_eq!(ListCursor::decode(bad).unwrap_err().field(), "cursor", "{bad}");
         }
     }
 
@@ -229,9 +222,9 @@ mod tests {
         assert_eq!(parse_list_query(&[]).unwrap().limit, 20);
         assert_eq!(parse_list_query(&p("limit", "100")).unwrap().limit, 100);
         for bad in ["0", "101", "-1", "x", ""] {
-            assert_eq!(field_of(parse_list_query(&p("limit", bad)).unwrap_err()), "limit", "{bad}");
+            assert_eq!(parse_list_query(&p("limit", bad)).unwrap_err().field(), "limit", "{bad}");
         }
-        assert_eq!(field_of(parse_list_query(&p("cursor", "%%%")).unwrap_err()), "cursor");
+        assert_eq!(parse_list_query(&p("cursor", "%%%")).unwrap_err().field(), "cursor");
     }
 
     #[test]

@@ -172,7 +172,7 @@ test('deploy validation: bad config, invalid rules with line numbers, serverCode
   const fileErr = await api.deploy(p.id, { completionJwt: withFile.jwt });
   expectError(assert, fileErr, 400, 'bad_request', '_redirects');
   assert.equal(fileErr.body.details.errors[0].line, 3);
-  expectError(assert, await api.deploy(p.id, { completionJwt: jwt, serverCode: {} }), 501, 'not_implemented');
+  expectError(assert, await api.deploy(p.id, { completionJwt: jwt, serverCode: {} }), 400, 'bad_request', 'serverCode.modules');
   // Nothing was created by the rejected requests.
   const history = await api.listDeployments(p.id);
   assert.equal(history.body.deployments.length, 0);
