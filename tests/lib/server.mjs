@@ -46,9 +46,14 @@ export async function startWorker({ config = 'wrangler.toml', extraArgs = [], qu
   const inspector = await freePort();
   const state = mkdtempSync(join(tmpdir(), 'flotilla-state-'));
   const env = { ...process.env, CI: 'true', FLOTILLA_SKIP_BUILD: '1' };
-  execFileSync(WRANGLER, ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', state, '-c', config], {
-    cwd: ROOT, env, stdio: quiet ? 'pipe' : 'inherit',
-  });
+  try {
+    execFileSync(WRANGLER, ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', state, '-c', config], {
+      cwd: ROOT, env, stdio: quiet ? 'pipe' : 'inherit',
+    });
+  } catch (e) {
+    rmSync(state, { recursive: true, force: true });
+    throw e;
+  }
   const child = spawn(WRANGLER, [
     'dev', '-c', config, '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector),
     '--persist-to', state, '--log-level', quiet ? 'warn' : 'info', ...extraArgs,
