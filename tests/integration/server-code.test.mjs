@@ -236,3 +236,23 @@ test('serverCode validation names the module; limits are 413', async () => {
   expectError(assert, await api.deploy(p.id, { completionJwt: jwt, serverCode: { entrypoint: 'm0.js', compatibilityDate: '2026-10-01', modules: many } }), 413, 'payload_too_large');
   assert.equal((await api.listDeployments(p.id)).body.deployments.length, 0, 'nothing was created');
 });
+
+test('WebSocket upgrades pass through to server code', async () => {
+  const p = await freshProject('websocket');
+  await deployCode(p, `export default { fetch(req) {
+      if (req.headers.get('upgrade') !== 'websocket') return new Response('plain');
+      const [client, server] = Object.values(new WebSocketPair());
+      server.accept();
+      server.addEventListener('message', (e) => server.send('echo:' + e.data));
+      return new Response(null, { status: 101, webSocket: client });
+    } };`, { run_worker_first: true });
+  const ws = new WebSocket(`${BASE.replace('http', 'ws')}/__project/${p.slug}/ws`);
+  const reply = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no WebSocket reply in 10 s')), 10_000);
+    ws.addEventListener('open', () => ws.send('hello'));
+    ws.addEventListener('message', (e) => { clearTimeout(timer); resolve(e.data); });
+    ws.addEventListener('error', (e) => { clearTimeout(timer); reject(new Error(`WebSocket error: ${e.message ?? e.type}`)); });
+  });
+  ws.close();
+  assert.equal(reply, 'echo:hello');
+});
