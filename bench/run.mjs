@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Flotilla load benchmark: ours (the Rust Worker serving a deployed site) against Cloudflare's own
-// asset serving (an assets-only Worker on the same files) and a constant-response ceiling Worker,
-// all under `wrangler dev` on this machine, one server at a time. Prints a report and writes
+// asset serving (an assets-only Worker on the same files) and a constant-response ceiling Worker;
+// plus dynamic requests: a deployment's server code run by ours through the Worker Loader against
+// the same code as a plain Worker. All under `wrangler dev` on this machine, one server at a time. Prints a report and writes
 // bench/results/latest.json. No assertions on timings; exits 1 only when something functionally
 // broke (a deploy step failed, a file served wrong bytes, a scenario got unexpected statuses).
 // Knobs: see bench/README.md.
@@ -34,9 +35,14 @@ const CFG = {
   mode: env.BENCH_MODE === 'path' ? 'path' : 'subdomain',
   targets: (env.BENCH_TARGETS ?? 'ours,reference,ceiling').split(',').map((s) => s.trim()).filter(Boolean),
   keepSite: env.BENCH_KEEP_SITE === '1',
+  static: env.BENCH_STATIC !== '0',
+  dynamic: env.BENCH_DYNAMIC !== '0',
 };
 const ASSET_CONFIG = { html_handling: 'auto-trailing-slash', not_found_handling: 'single-page-application' };
 const COMPAT_DATE = '2026-10-01';
+// Dynamic scenario: the server code both sides run, and the one URL every request asks for.
+const DYNAMIC_WORKER = join(BENCH, 'dynamic', 'worker.js');
+const DYNAMIC_PATH = '/api/item/42?x=1';
 
 const problems = [];
 const problem = (msg) => {
@@ -138,6 +144,38 @@ function scenariosFor(t, site, etags) {
       check: (s, n, head) => s === 200 && n === index.size && head.subarray(0, 64).equals(indexHead),
     })),
   };
+}
+
+/**
+ * What bench/dynamic/worker.js answers for DYNAMIC_PATH, computed by running the module itself in
+ * this Node process (imported from the same bytes that are deployed): {src, status, body}.
+ */
+async function dynamicExpectation() {
+  const src = readFileSync(DYNAMIC_WORKER);
+  const mod = await import(`data:text/javascript;base64,${src.toString('base64')}`);
+  const r = await mod.default.fetch(new Request(`http://bench.invalid${DYNAMIC_PATH}`));
+  return { src, status: r.status, contentType: r.headers.get('content-type'), body: Buffer.from(await r.arrayBuffer()) };
+}
+
+function dynamicScenario(t, exp) {
+  return {
+    dynamic: (direct) => [{
+      path: t.prefix + DYNAMIC_PATH,
+      headers: t.headers(direct),
+      fullBody: true,
+      check: (s, n, body) => s === exp.status && body.equals(exp.body),
+    }],
+  };
+}
+
+/** Functional check before loading the dynamic scenario: status and exact JSON bytes. */
+async function verifyDynamic(t, exp) {
+  const r = await get(t.server.port, t.prefix + DYNAMIC_PATH, t.headers(false));
+  if (r.status !== exp.status || !r.body.equals(exp.body)) {
+    throw new Error(`GET ${t.prefix}${DYNAMIC_PATH} -> ${r.status} ${JSON.stringify(r.body.toString('utf8', 0, 300))}; `
+      + `expected ${exp.status} ${JSON.stringify(exp.body.toString())}`);
+  }
+  log(`  verified: GET ${t.prefix}${DYNAMIC_PATH} -> ${r.status} ${r.headers['content-type']}, the worker's exact ${r.body.length} B of JSON`);
 }
 
 async function collectEtags(t, site) {
@@ -297,7 +335,16 @@ function oursConfig() {
   return out;
 }
 
-async function benchOurs(site, results) {
+/** Runs one part of a target; a failure is recorded (results.errors[key] + a problem) and yields no rows. */
+async function part(results, key, fn) {
+  try { return await fn(); } catch (e) {
+    results.errors[key] = e.stack ?? String(e);
+    problem(`${key}: ${e.message.split('\n').slice(0, 6).join(' | ')}`);
+    return [];
+  }
+}
+
+async function benchOurs(site, results, exp) {
   log('\n== ours: Flotilla (build/ as it is, wrangler dev, local bindings)');
   const wasm = join(ROOT, 'build', 'index_bg.wasm');
   if (existsSync(wasm)) {
@@ -313,43 +360,10 @@ async function benchOurs(site, results) {
   });
   log(`  started in ${((performance.now() - t0) / 1000).toFixed(1)} s on ${server.url} (wrangler pid ${server.pid}; config ${relative(ROOT, config)})`);
   try {
-    const project = await createProject(server.url, token, 'bench');
-    log(`  project ${project.slug} (${project.id})`);
-    const siteBytes = site.reduce((s, f) => s + f.size, 0);
-    const full = await deploy(server.url, token, project.id, site, { concurrency: CFG.uploadConcurrency, config: ASSET_CONFIG });
-    log(`  full deploy:      ${fmtMs(full.totalMs)} ms  (session ${fmtMs(full.sessionMs)}, upload ${fmtMs(full.uploadMs)} in ${full.buckets} buckets x${CFG.uploadConcurrency}, deploy ${fmtMs(full.deployMs)})  `
-      + `${full.uploadedFiles} files ${fmtB(full.uploadedBytes)}, ${fmtB(full.requestBytes)} base64 JSON; status ${full.status}; new ${full.newAssets} skipped ${full.skippedAssets}`);
-    const again = await deploy(server.url, token, project.id, site, { concurrency: CFG.uploadConcurrency, config: ASSET_CONFIG });
-    log(`  no-change deploy: ${fmtMs(again.totalMs)} ms  (session ${fmtMs(again.sessionMs)}, deploy ${fmtMs(again.deployMs)})  `
-      + `${again.buckets} buckets, ${again.uploadedFiles} files uploaded; status ${again.status}; new ${again.newAssets} skipped ${again.skippedAssets}`);
-    results.deploy = { files: site.length, siteBytes, full, noChange: again };
-    if (full.uploadedFiles !== site.length) problem(`ours: full deploy uploaded ${full.uploadedFiles} of ${new Set(site.map((f) => f.hash)).size} distinct files`);
-    if (full.status !== 'completed') problem(`ours: full deploy status ${full.status}`);
-    if (again.status !== 'completed') problem(`ours: no-change deploy status ${again.status}`);
-    if (again.buckets !== 0 || again.uploadedFiles !== 0) problem(`ours: no-change redeploy asked for ${again.uploadedFiles} files in ${again.buckets} buckets (expected none)`);
-
-    let mode = CFG.mode;
-    const mk = (m) => ({
-      name: 'ours', server, mode: m,
-      prefix: m === 'path' ? `/__project/${project.slug}` : '',
-      headers: (direct) => (m === 'subdomain' ? { host: direct ? `${project.slug}.localhost` : `${project.slug}.localhost:${server.port}` } : {}),
-    });
-    let t = mk(mode);
-    const probe = await get(server.port, `${t.prefix}/`, t.headers(false));
-    if (probe.status !== 200 && mode === 'subdomain') {
-      const tp = mk('path');
-      const p2 = await get(server.port, `${tp.prefix}/`, tp.headers(false));
-      problem(`ours: subdomain mode GET / answered ${probe.status}${p2.status === 200 ? '; falling back to path mode' : ` (path mode: ${p2.status})`}`);
-      if (p2.status === 200) { mode = 'path'; t = tp; }
-    }
-    log(`  visitors: ${mode} mode (${mode === 'path' ? `GET ${t.prefix}/…` : `Host: ${project.slug}.localhost`})`);
-    results.oursMode = mode;
-    const wrong = await verifySite(t, site);
-    if (wrong === site.length) throw new Error('no file served correctly; skipping load');
-    const etags = await collectEtags(t, site);
-    const idn = await identify(t, '/');
-    results.processes.ours = summarizeProcs(idn);
-    return await runScenarios(t, scenariosFor(t, site, etags), '/');
+    const out = [];
+    if (CFG.static) out.push(...await part(results, 'ours', () => oursStatic(server, token, site, results)));
+    if (CFG.dynamic) out.push(...await part(results, 'ours-dynamic', () => oursDynamic(server, token, results, exp)));
+    return out;
   } finally {
     server.stop();
     if (results.wasm && existsSync(wasm) && statSync(wasm).mtime.toISOString() !== results.wasm.built) {
@@ -360,7 +374,79 @@ async function benchOurs(site, results) {
   }
 }
 
-async function benchReference(site, siteDir, work, results) {
+/** Static site on ours: full + no-change deploy timed, byte-exact check, hits/conditional/spa. */
+async function oursStatic(server, token, site, results) {
+  const project = await createProject(server.url, token, 'bench');
+  log(`  project ${project.slug} (${project.id})`);
+  const siteBytes = site.reduce((s, f) => s + f.size, 0);
+  const full = await deploy(server.url, token, project.id, site, { concurrency: CFG.uploadConcurrency, config: ASSET_CONFIG });
+  log(`  full deploy:      ${fmtMs(full.totalMs)} ms  (session ${fmtMs(full.sessionMs)}, upload ${fmtMs(full.uploadMs)} in ${full.buckets} buckets x${CFG.uploadConcurrency}, deploy ${fmtMs(full.deployMs)})  `
+    + `${full.uploadedFiles} files ${fmtB(full.uploadedBytes)}, ${fmtB(full.requestBytes)} base64 JSON; status ${full.status}; new ${full.newAssets} skipped ${full.skippedAssets}`);
+  const again = await deploy(server.url, token, project.id, site, { concurrency: CFG.uploadConcurrency, config: ASSET_CONFIG });
+  log(`  no-change deploy: ${fmtMs(again.totalMs)} ms  (session ${fmtMs(again.sessionMs)}, deploy ${fmtMs(again.deployMs)})  `
+    + `${again.buckets} buckets, ${again.uploadedFiles} files uploaded; status ${again.status}; new ${again.newAssets} skipped ${again.skippedAssets}`);
+  results.deploy = { files: site.length, siteBytes, full, noChange: again };
+  if (full.uploadedFiles !== site.length) problem(`ours: full deploy uploaded ${full.uploadedFiles} of ${new Set(site.map((f) => f.hash)).size} distinct files`);
+  if (full.status !== 'completed') problem(`ours: full deploy status ${full.status}`);
+  if (again.status !== 'completed') problem(`ours: no-change deploy status ${again.status}`);
+  if (again.buckets !== 0 || again.uploadedFiles !== 0) problem(`ours: no-change redeploy asked for ${again.uploadedFiles} files in ${again.buckets} buckets (expected none)`);
+
+  let mode = CFG.mode;
+  const mk = (m) => ({
+    name: 'ours', server, mode: m,
+    prefix: m === 'path' ? `/__project/${project.slug}` : '',
+    headers: (direct) => (m === 'subdomain' ? { host: direct ? `${project.slug}.localhost` : `${project.slug}.localhost:${server.port}` } : {}),
+  });
+  let t = mk(mode);
+  const probe = await get(server.port, `${t.prefix}/`, t.headers(false));
+  if (probe.status !== 200 && mode === 'subdomain') {
+    const tp = mk('path');
+    const p2 = await get(server.port, `${tp.prefix}/`, tp.headers(false));
+    problem(`ours: subdomain mode GET / answered ${probe.status}${p2.status === 200 ? '; falling back to path mode' : ` (path mode: ${p2.status})`}`);
+    if (p2.status === 200) { mode = 'path'; t = tp; }
+  }
+  log(`  visitors: ${mode} mode (${mode === 'path' ? `GET ${t.prefix}/…` : `Host: ${project.slug}.localhost`})`);
+  results.oursMode = mode;
+  const wrong = await verifySite(t, site);
+  if (wrong === site.length) throw new Error('no file served correctly; skipping load');
+  const etags = await collectEtags(t, site);
+  const idn = await identify(t, '/');
+  results.processes.ours = summarizeProcs(idn);
+  return await runScenarios(t, scenariosFor(t, site, etags), '/');
+}
+
+/**
+ * Dynamic requests on ours: a second project whose deployment carries bench/dynamic/worker.js as
+ * server code with run_worker_first = true (a one-file site for the upload phase), addressed in
+ * path mode. Every request: our Worker -> routing lookup -> Worker Loader -> the user isolate.
+ */
+async function oursDynamic(server, token, results, exp) {
+  log(`\n  -- ours, dynamic: ${relative(ROOT, DYNAMIC_WORKER)} deployed as server code (run_worker_first = true), through the Worker Loader`);
+  const project = await createProject(server.url, token, 'bench-dynamic');
+  const html = Buffer.from('<!doctype html><title>dynamic</title><h1>static index (never served: run_worker_first)</h1>\n');
+  const files = [{ path: '/index.html', buf: html, size: html.length, hash: createHash('sha256').update(html).digest('hex') }];
+  const serverCode = { entrypoint: 'index.js', compatibilityDate: COMPAT_DATE, modules: { 'index.js': exp.src.toString('base64') } };
+  const d = await deploy(server.url, token, project.id, files, { concurrency: 1, extra: { serverCode, run_worker_first: true } });
+  log(`  project ${project.slug} (${project.id}); deploy with server code: ${fmtMs(d.totalMs)} ms (session ${fmtMs(d.sessionMs)}, upload ${fmtMs(d.uploadMs)}, `
+    + `deploy ${fmtMs(d.deployMs)}); status ${d.status}; code ${exp.src.length} B`);
+  results.dynamic.ours = { slug: project.slug, projectId: project.id, mode: 'path', deploy: d };
+  if (d.status !== 'completed') throw new Error(`deploy with server code: status ${d.status}`);
+  const t = { name: 'ours', server, mode: 'path', prefix: `/__project/${project.slug}`, headers: () => ({}) };
+  log(`  visitors: path mode (GET ${t.prefix}${DYNAMIC_PATH}; the code sees ${DYNAMIC_PATH})`);
+  await verifyDynamic(t, exp);
+  const idn = await identify(t, DYNAMIC_PATH);
+  results.processes['ours-dynamic'] = summarizeProcs(idn);
+  return await runScenarios(t, dynamicScenario(t, exp), DYNAMIC_PATH);
+}
+
+async function benchReference(site, siteDir, work, results, exp) {
+  const out = [];
+  if (CFG.static) out.push(...await part(results, 'reference', () => referenceStatic(site, siteDir, work, results)));
+  if (CFG.dynamic) out.push(...await part(results, 'reference-dynamic', () => referenceDynamic(work, results, exp)));
+  return out;
+}
+
+async function referenceStatic(site, siteDir, work, results) {
   log('\n== reference: Cloudflare asset serving (assets-only Worker, same files, same asset config)');
   const dir = join(work, 'reference');
   mkdirSync(dir, { recursive: true });
@@ -384,6 +470,31 @@ async function benchReference(site, siteDir, work, results) {
     const idn = await identify(t, '/');
     results.processes.reference = summarizeProcs(idn);
     return await runScenarios(t, scenariosFor(t, site, etags), '/');
+  } finally {
+    await server.stop();
+  }
+}
+
+/** The same server code as a plain Worker (`main` = bench/dynamic/worker.js), no platform in front. */
+async function referenceDynamic(work, results, exp) {
+  log(`\n== reference, dynamic: ${relative(ROOT, DYNAMIC_WORKER)} as a plain Worker`);
+  const dir = join(work, 'dynamic');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'wrangler.toml'), [
+    'name = "flotilla-bench-dynamic"',
+    `main = ${JSON.stringify(DYNAMIC_WORKER)}`,
+    `compatibility_date = "${COMPAT_DATE}"`,
+    '',
+  ].join('\n'));
+  const t0 = performance.now();
+  const server = await startWrangler({ cwd: dir, readyPath: DYNAMIC_PATH });
+  log(`  started in ${((performance.now() - t0) / 1000).toFixed(1)} s on ${server.url} (wrangler pid ${server.pid}; config ${join(dir, 'wrangler.toml')})`);
+  try {
+    const t = { name: 'reference', server, prefix: '', headers: () => ({}) };
+    await verifyDynamic(t, exp);
+    const idn = await identify(t, DYNAMIC_PATH);
+    results.processes['reference-dynamic'] = summarizeProcs(idn);
+    return await runScenarios(t, dynamicScenario(t, exp), DYNAMIC_PATH);
   } finally {
     await server.stop();
   }
@@ -428,7 +539,12 @@ function printSummary(results) {
     + `site ${results.site.files} files, ${fmtB(results.site.bytes)}; hits use the ${results.site.hitFiles} files <= ${fmtB(CFG.hitMaxBytes)}`);
   log('CPU columns are milliseconds of CPU per request: "runtime" = the runtime workerd (your Worker + bindings),');
   log('"workerd" = runtime + proxy workerd, "node" = wrangler\'s Node processes, "loadgen" = this process;');
-  log('"other" = cores used meanwhile by unrelated processes (noise). Ratios are ours / reference (lower is better for p50 and CPU).\n');
+  log('"other" = cores used meanwhile by unrelated processes (noise). Ratios are ours / reference (lower is better for p50 and CPU).');
+  if (CFG.dynamic) {
+    log(`"dynamic": GET ${DYNAMIC_PATH} answered by bench/dynamic/worker.js; ours = our Worker + routing + Worker Loader + the user`);
+    log('isolate, all inside the one runtime workerd (so its runtime CPU includes the user code); reference = the same code as a plain Worker.');
+  }
+  log('');
   const rows = [];
   for (const r of all) {
     rows.push([`${r.target}`, r.scenario, r.via, fmtN(r.rps), fmtMs(r.p50), fmtMs(r.p90), fmtMs(r.p99),
@@ -438,7 +554,7 @@ function printSummary(results) {
   log(table(['target', 'scenario', 'via', 'req/s', 'p50', 'p90', 'p99', 'runtime', 'proxy', 'workerd', 'node', 'loadgen', 'ok', 'bad', 'other'], rows));
 
   const cmp = []; results.comparison = [];
-  for (const scenario of ['hits', 'conditional', 'spa']) {
+  for (const scenario of ['hits', 'conditional', 'spa', 'dynamic']) {
     for (const via of ['proxy', 'direct']) {
       const o = find('ours', scenario, via); const f = find('reference', scenario, via);
       if (!o && !f) continue;
@@ -458,6 +574,15 @@ function printSummary(results) {
   }
   log('\nours vs reference');
   log(table(['scenario', 'via', 'ours req/s', 'ref req/s', 'ratio', 'ours p50', 'ref p50', 'ratio', 'ours rt-cpu', 'ref rt-cpu', 'ratio', 'workerd-cpu ratio'], cmp));
+  for (const via of ['proxy', 'direct']) {
+    const o = find('ours', 'dynamic', via); const f = find('reference', 'dynamic', via);
+    if (!o || !f) continue;
+    const dCpu = o.runtimeCpuMsPerReq != null && f.runtimeCpuMsPerReq != null ? o.runtimeCpuMsPerReq - f.runtimeCpuMsPerReq : null;
+    const over = { via, runtimeCpuMsPerReq: dCpu, p50Ms: o.p50 - f.p50 };
+    (results.dynamic.overhead ??= []).push(over);
+    log(`dynamic (${via}): the platform in front of the same code costs ${dCpu == null ? '-' : `${dCpu >= 0 ? '+' : ''}${fmtMs(dCpu)}`} ms runtime CPU/request `
+      + `(${fmtMs(o.runtimeCpuMsPerReq)} vs ${fmtMs(f.runtimeCpuMsPerReq)}) and ${over.p50Ms >= 0 ? '+' : ''}${fmtMs(over.p50Ms)} ms p50`);
+  }
   const ceil = all.filter((r) => r.target === 'ceiling');
   for (const c of ceil) log(`ceiling (${c.via}): ${fmtN(c.rps)} req/s, p50 ${fmtMs(c.p50)} ms, runtime ${fmtMs(c.runtimeCpuMsPerReq)} ms/req, workerd ${fmtMs(c.workerdCpuMsPerReq)} ms/req`);
   const d = results.deploy;
@@ -475,7 +600,7 @@ async function main() {
   const siteDir = join(work, 'site');
   const results = {
     startedAt: new Date(started).toISOString(), config: CFG, cpus: cpus().length, clockTicks: clockTicks(),
-    processes: {}, scenarios: [], errors: {}, problems,
+    processes: {}, scenarios: [], errors: {}, problems, dynamic: {},
   };
   try {
     const tg = performance.now();
@@ -489,13 +614,21 @@ async function main() {
     log(`Flotilla bench — site: ${site.length} files, ${fmtB(bytes)} (min ${fmtB(sizes[0])}, median ${fmtB(results.site.medianBytes)}, max ${fmtB(sizes.at(-1))}) `
       + `generated in ${((performance.now() - tg) / 1000).toFixed(1)} s at ${siteDir}`);
     log(`  ${Object.entries(byExt).map(([e, v]) => `${e} ${v.files} (${fmtB(v.bytes)})`).join(', ')}`);
-    log(`  load: concurrency ${CFG.concurrency}, warmup ${CFG.warmupMs / 1000} s, window ${CFG.durationMs / 1000} s, via proxy${CFG.direct ? ' and direct to the runtime' : ''}; targets ${CFG.targets.join(', ')}`);
+    log(`  load: concurrency ${CFG.concurrency}, warmup ${CFG.warmupMs / 1000} s, window ${CFG.durationMs / 1000} s, via proxy${CFG.direct ? ' and direct to the runtime' : ''}; targets ${CFG.targets.join(', ')}; `
+      + `scenarios ${[CFG.static && 'static (hits, conditional, spa)', CFG.dynamic && 'dynamic'].filter(Boolean).join(' + ') || 'none'}`);
+    let exp;
+    if (CFG.dynamic) {
+      exp = await dynamicExpectation();
+      results.dynamic = { path: DYNAMIC_PATH, worker: relative(ROOT, DYNAMIC_WORKER), codeBytes: exp.src.length,
+        expected: { status: exp.status, contentType: exp.contentType, body: exp.body.toString() } };
+      log(`  dynamic: GET ${DYNAMIC_PATH} -> ${exp.status} ${exp.body.toString()} (computed by running ${relative(ROOT, DYNAMIC_WORKER)} in Node)`);
+    }
 
     for (const target of CFG.targets) {
       try {
         let res;
-        if (target === 'ours') res = await benchOurs(site, results);
-        else if (target === 'reference') res = await benchReference(site, siteDir, work, results);
+        if (target === 'ours') res = await benchOurs(site, results, exp);
+        else if (target === 'reference') res = await benchReference(site, siteDir, work, results, exp);
         else if (target === 'ceiling') res = await benchCeiling(work, results);
         else { problem(`unknown target ${target}`); continue; }
         results.scenarios.push(...res);

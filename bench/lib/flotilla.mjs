@@ -28,9 +28,10 @@ const now = () => performance.now();
 
 /**
  * One full deploy of `files` ([{path, hash, size, buf}]). Returns timings (ms), counts and bytes.
- * `expectUploads` false asserts nothing; callers judge the counts.
+ * Asserts nothing about the counts; callers judge them. `extra` is merged into the deploy body
+ * (e.g. `{serverCode, run_worker_first}`).
  */
-export async function deploy(base, token, projectId, files, { concurrency = 4, config } = {}) {
+export async function deploy(base, token, projectId, files, { concurrency = 4, config, extra = {} } = {}) {
   const t0 = now();
   const manifest = {};
   for (const f of files) manifest[f.path] = { hash: f.hash, size: f.size };
@@ -64,7 +65,7 @@ export async function deploy(base, token, projectId, files, { concurrency = 4, c
   await Promise.all(Array.from({ length: Math.min(concurrency, buckets.length) }, worker));
   const tUpload = now();
   if (!completionJwt) throw new Error('upload: no completion token after all buckets (no response had remaining == 0 with a jwt)');
-  const d = await call(base, 'POST', `/__api/projects/${projectId}/deploy`, token, { completionJwt, config });
+  const d = await call(base, 'POST', `/__api/projects/${projectId}/deploy`, token, { completionJwt, config, ...extra });
   if (d.status !== 200 || d.body?.success !== true) throw fail('deploy', d);
   const tDeploy = now();
   return {

@@ -7,7 +7,8 @@ import http from 'node:http';
 /**
  * @param {object} o
  * @param {number} o.port                    target port on 127.0.0.1
- * @param {{path:string, headers?:object, check:(status:number, bytes:number, head:Buffer)=>boolean}[]} o.requests
+ * @param {{path:string, headers?:object, fullBody?:boolean, check:(status:number, bytes:number, head:Buffer)=>boolean}[]} o.requests
+ *   `head` is the first 256 bytes of the body, or the whole body when `fullBody` is set.
  * @param {number} o.concurrency
  * @param {number} o.warmupMs
  * @param {number} o.durationMs
@@ -27,11 +28,12 @@ export async function runLoad({ port, requests, concurrency, warmupMs, durationM
     const r = http.request({ host: '127.0.0.1', port, path: req.path, method: 'GET', headers: req.headers, agent }, (res) => {
       let n = 0; const head = [];
       let headLen = 0;
+      const keep = req.fullBody ? Infinity : 256;
       res.on('data', (c) => {
         n += c.length;
-        if (headLen < 256) { head.push(c); headLen += c.length; }
+        if (headLen < keep) { head.push(c); headLen += c.length; }
       });
-      res.on('end', () => resolve({ t0, status: res.statusCode, bytes: n, head: Buffer.concat(head).subarray(0, 256) }));
+      res.on('end', () => resolve({ t0, status: res.statusCode, bytes: n, head: req.fullBody ? Buffer.concat(head) : Buffer.concat(head).subarray(0, 256) }));
       res.on('error', (e) => resolve({ t0, error: e }));
     });
     r.on('error', (e) => resolve({ t0, error: e }));
@@ -57,7 +59,9 @@ export async function runLoad({ port, requests, concurrency, warmupMs, durationM
       if (req.check(res.status, res.bytes, res.head)) ok++;
       else {
         bad++;
-        if (badSamples.length < 5) badSamples.push(`${req.path}: ${res.status}, ${res.bytes} B`);
+        if (badSamples.length < 5) {
+          badSamples.push(`${req.path}: ${res.status}, ${res.bytes} B${req.fullBody ? ` ${JSON.stringify(res.head.toString('utf8', 0, 160))}` : ''}`);
+        }
       }
     }
   };

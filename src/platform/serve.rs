@@ -159,6 +159,9 @@ fn forward_request(req: &Request, path: &str, prefix: &str) -> ApiResult<Request
     let mut url = req.url().map_err(err)?;
     url.set_path(path);
     let headers = req.headers().clone();
+    // Only the platform says what the prefix is: a visitor-supplied value would let anyone
+    // steer the links user code builds.
+    headers.delete("x-forwarded-prefix").map_err(err)?;
     if !prefix.is_empty() {
         headers.set("x-forwarded-prefix", prefix).map_err(err)?;
     }

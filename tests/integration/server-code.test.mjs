@@ -50,8 +50,8 @@ test('env vars, request fidelity and X-Forwarded-Prefix; env holds only vars and
   assert.equal(j.prefix, `/__project/${p.slug}`);
   assert.equal(j.custom, 'c1');
   assert.deepEqual(j.keys, ['API_KEY', 'ASSETS', 'WHO']);
-  const sub = JSON.parse((await visit('/api/thing', { host: `${p.slug}.localhost` })).body);
-  assert.equal(sub.prefix, null, 'subdomain mode has no prefix');
+  const sub = JSON.parse((await visit('/api/thing', { host: `${p.slug}.localhost`, headers: { 'x-forwarded-prefix': '/evil' } })).body);
+  assert.equal(sub.prefix, null, 'subdomain mode has no prefix, whatever the visitor sends');
   assert.equal(sub.path, '/api/thing');
 });
 
