@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::platform::bindings::{self, now_ms};
 use crate::platform::http::{self, RequestMeta};
 use crate::platform::serve::Served;
-use crate::platform::storage::DeployJob;
+use crate::platform::storage::Job;
 use crate::platform::{health, serve, workflow};
 use crate::routing::{platform_page, route_request, Target};
 
@@ -23,7 +23,7 @@ fn start() {
 }
 
 #[event(queue)]
-async fn queue(batch: MessageBatch<DeployJob>, env: Env, _ctx: Context) -> Result<()> {
+async fn queue(batch: MessageBatch<Job>, env: Env, _ctx: Context) -> Result<()> {
     workflow::handle_batch(batch, &env).await
 }
 

@@ -28,7 +28,7 @@ try {
     ...files,
   ], {
     cwd: ROOT, stdio: 'inherit',
-    env: { ...process.env, FLOTILLA_URL: server.url, FLOTILLA_TOKEN: readDevVars().API_TOKEN, FLOTILLA_WORKERD_PID: String(server.pid) },
+    env: { ...process.env, FLOTILLA_URL: server.url, FLOTILLA_TOKEN: readDevVars().API_TOKEN, FLOTILLA_WORKERD_PID: String(server.pid), FLOTILLA_STATE_DIR: server.state },
   });
   status = r.status ?? 1;
 } finally {

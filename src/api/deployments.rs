@@ -19,7 +19,7 @@ use crate::platform::d1_deployments::{render, D1Deployments};
 use crate::platform::d1_uploads::D1Uploads;
 use crate::platform::http;
 use crate::platform::loader::bundle_key;
-use crate::platform::storage::{enqueue, DeployJob, KvAssets, R2Blobs};
+use crate::platform::storage::{enqueue, DeployJob, Job, KvAssets, R2Blobs};
 
 /// How long a synchronous deploy waits for the workflow before answering 202 instead.
 const WAIT_LIMIT_MS: u64 = 60_000;
@@ -124,7 +124,7 @@ pub async fn deploy(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Re
             &json!({ "deploymentId": id }),
         )
         .await?;
-    if let Err(e) = enqueue(ctx.env, &DeployJob { deployment_id: id.clone() }).await {
+    if let Err(e) = enqueue(ctx.env, &Job::Deploy(DeployJob { deployment_id: id.clone() })).await {
         // Nothing will ever run it: say so on the record instead of leaving it queued forever.
         deployments
             .finish(&id, "failed", Some("could not enqueue the deployment job"), now_ms() as i64)

@@ -12,7 +12,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::platform::bindings::{self, new_uuid, now_ms, random_bytes};
 use crate::platform::d1::{D1Projects, Inserted};
 use crate::platform::http;
-use crate::platform::storage::KvRoutes;
+use crate::platform::storage::{enqueue, Job, KvRoutes, PurgeJob};
 
 fn respond(status: u16, body: serde_json::Value) -> ApiResult<Response> {
     http::ok(status, body).map_err(internal)
@@ -113,11 +113,21 @@ pub async fn delete(key: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let row = load(&store, key).await?;
     let now = now_ms() as i64;
     store.mark_deleted(&row.id, now).await?;
-    // Stops serving now; owned data (assets, manifests, sessions) stays until a cascade job
-    // removes it.
+    // Stops serving now; everything the project owns is removed by a purge job.
     KvRoutes::new(ctx.env)?.delete_route(&row.slug, &row.id).await?;
+    let purge = match enqueue(ctx.env, &Job::Purge(PurgeJob { project_id: row.id.clone() })).await {
+        Ok(()) => "queued",
+        Err(e) => {
+            http::log(
+                "error",
+                &ctx.meta.request_id,
+                json!({ "msg": "purge not queued", "error": e.log_detail() }),
+            );
+            "not_queued"
+        }
+    };
     store
         .audit(now, &ctx.meta.request_id, "project.delete", Some(&row.id), &json!({ "slug": row.slug }))
         .await?;
-    respond(200, json!({ "deleted": { "id": row.id, "slug": row.slug } }))
+    respond(200, json!({ "deleted": { "id": row.id, "slug": row.slug }, "purge": purge }))
 }

@@ -9,6 +9,7 @@ pub mod health;
 pub mod http;
 pub mod loader;
 pub mod mcp_session;
+pub mod purge;
 pub mod serve;
 pub mod storage;
 pub mod workflow;

@@ -43,6 +43,10 @@ impl KvAssets {
             .map_err(kv_err)
     }
 
+    pub async fn delete(&self, project_id: &str, hash: &str) -> ApiResult<()> {
+        self.kv.delete(&asset_key(project_id, hash)).await.map_err(kv_err)
+    }
+
     pub async fn text(&self, project_id: &str, hash: &str) -> ApiResult<Option<String>> {
         self.kv.get(&asset_key(project_id, hash)).text().await.map_err(kv_err)
     }
@@ -95,6 +99,10 @@ impl KvRoutes {
         self.kv.put(&manifest_key(deployment_id), body).map_err(kv_err)?.execute().await.map_err(kv_err)
     }
 
+    pub async fn delete_manifest(&self, deployment_id: &str) -> ApiResult<()> {
+        self.kv.delete(&manifest_key(deployment_id)).await.map_err(kv_err)
+    }
+
     pub async fn manifest_text(&self, deployment_id: &str) -> ApiResult<Option<String>> {
         self.kv.get(&manifest_key(deployment_id)).text().await.map_err(kv_err)
     }
@@ -127,14 +135,29 @@ impl R2Blobs {
     }
 }
 
-/// A deploy job on `DEPLOY_QUEUE`.
+/// Run a deployment's workflow.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DeployJob {
     #[serde(rename = "deploymentId")]
     pub deployment_id: String,
 }
 
-pub async fn enqueue(env: &Env, job: &DeployJob) -> ApiResult<()> {
+/// Remove everything a deleted project owns (one chunk per message).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PurgeJob {
+    #[serde(rename = "purgeProjectId")]
+    pub project_id: String,
+}
+
+/// A message on `DEPLOY_QUEUE`; the two kinds have disjoint required fields.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Job {
+    Deploy(DeployJob),
+    Purge(PurgeJob),
+}
+
+pub async fn enqueue(env: &Env, job: &Job) -> ApiResult<()> {
     env.queue(bindings::DEPLOY_QUEUE)
         .map_err(|e| ApiError::internal(format!("queue: {e}")))?
         .send(job)

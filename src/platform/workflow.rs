@@ -15,7 +15,8 @@ use super::d1_deployments::{step_statuses, D1Deployments, DeploymentRow};
 use super::d1_uploads::D1Uploads;
 use super::http::log;
 use super::loader::{dispatch, load_bundle, Target as LoaderTarget};
-use super::storage::{DeployJob, KvAssets, KvRoutes, R2Blobs};
+use super::purge::{purge, Progress};
+use super::storage::{enqueue, DeployJob, Job, KvAssets, KvRoutes, PurgeJob, R2Blobs};
 use crate::assets::{content_type_for, AssetConfig, HeaderRules, RedirectRules};
 use crate::deploy::{
     is_terminal, next_step, retry_delay_secs, unique_hashes, DeploymentManifest, ServerInfo, Step, StepError,
@@ -51,7 +52,7 @@ fn transient(e: ApiError) -> StepError {
 
 /// Handles one batch from either queue. The dead-letter queue is recognised by its name
 /// ending in `-dlq` (wrangler.toml: `flotilla-deploy-dlq`).
-pub async fn handle_batch(batch: MessageBatch<DeployJob>, env: &Env) -> worker::Result<()> {
+pub async fn handle_batch(batch: MessageBatch<Job>, env: &Env) -> worker::Result<()> {
     let dead_letter = batch.queue().ends_with("-dlq");
     let messages = match batch.messages() {
         Ok(m) => m,
@@ -67,7 +68,13 @@ pub async fn handle_batch(batch: MessageBatch<DeployJob>, env: &Env) -> worker::
         }
     };
     for msg in messages {
-        let job = msg.body().clone();
+        let job = match msg.body().clone() {
+            Job::Deploy(job) => job,
+            Job::Purge(job) => {
+                handle_purge(env, &job, dead_letter, &msg).await;
+                continue;
+            }
+        };
         if dead_letter {
             if let Err(e) = give_up(env, &job).await {
                 log(
@@ -105,6 +112,43 @@ pub async fn handle_batch(batch: MessageBatch<DeployJob>, env: &Env) -> worker::
         }
     }
     Ok(())
+}
+
+/// One purge chunk; the next chunk goes out as a new message so each stays small.
+async fn handle_purge(env: &Env, job: &PurgeJob, dead_letter: bool, msg: &worker::Message<Job>) {
+    if dead_letter {
+        // Retries ran out: leave the data for a later delete/purge and say so loudly.
+        log("error", &job.project_id, serde_json::json!({ "msg": "project purge gave up; data remains" }));
+        msg.ack();
+        return;
+    }
+    match purge(env, &job.project_id).await {
+        Ok(Progress::Done) => {
+            log("info", &job.project_id, serde_json::json!({ "msg": "project purged" }));
+            msg.ack();
+        }
+        Ok(Progress::More) => match enqueue(env, &Job::Purge(job.clone())).await {
+            Ok(()) => msg.ack(),
+            Err(e) => {
+                log(
+                    "warn",
+                    &job.project_id,
+                    serde_json::json!({ "msg": "purge continuation", "error": e.log_detail() }),
+                );
+                msg.retry();
+            }
+        },
+        Err(e) => {
+            log(
+                "warn",
+                &job.project_id,
+                serde_json::json!({ "msg": "purge chunk failed; will retry", "error": e.log_detail() }),
+            );
+            msg.retry_with_options(
+                &QueueRetryOptionsBuilder::new().with_delay_seconds(retry_delay_secs(1)).build(),
+            );
+        }
+    }
 }
 
 /// Runs the remaining steps. Redelivered jobs of finished deployments do nothing.

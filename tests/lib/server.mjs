@@ -39,7 +39,7 @@ export function buildWorker() {
 
 /**
  * Starts `wrangler dev` (build skipped) and resolves once /health answers 200.
- * Returns { url, port, stop, logs() }.
+ * Returns { url, port, pid, state (the persist dir), stop, logs() }.
  */
 export async function startWorker({ config = 'wrangler.toml', extraArgs = [], quiet = true } = {}) {
   const port = await freePort();
@@ -80,7 +80,7 @@ export async function startWorker({ config = 'wrangler.toml', extraArgs = [], qu
     if (exited) throw new Error(`wrangler dev exited early:\n${output}`);
     try {
       const r = await fetch(`${url}/health`);
-      if (r.status === 200) return { url, port, pid: child.pid, stop, logs: () => output };
+      if (r.status === 200) return { url, port, pid: child.pid, state, stop, logs: () => output };
     } catch { /* not listening yet */ }
     await new Promise((r) => setTimeout(r, 250));
   }

@@ -1,0 +1,151 @@
+//! The cascade after a project is deleted (SPEC.md §3): asset bodies (ASSETS_KV), deployment
+//! manifests (ROUTES_KV), server bundles and upload manifests (BLOBS), and the project's D1
+//! rows. One queue message handles one bounded chunk (to stay within per-invocation
+//! subrequest limits) and enqueues the next; every chunk is idempotent. The project row stays
+//! as a tombstone so its slug can never be taken over by someone else.
+
+use serde::Deserialize;
+use wasm_bindgen::JsValue;
+use worker::Env;
+
+use super::d1::{database, db_err, placeholders, MAX_PARAMS};
+use super::d1_uploads::D1Uploads;
+use super::loader::bundle_key;
+use super::storage::{KvAssets, KvRoutes, R2Blobs};
+use crate::error::ApiResult;
+
+const ASSET_CHUNK: i64 = 200;
+const DEPLOYMENT_CHUNK: i64 = 25;
+const SESSION_CHUNK: i64 = 50;
+
+pub enum Progress {
+    More,
+    Done,
+}
+
+#[derive(Deserialize)]
+struct Tombstone {
+    deleted_at: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct Id {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct Hash {
+    hash: String,
+}
+
+#[derive(Deserialize)]
+struct Session {
+    id: String,
+    manifest_key: String,
+}
+
+pub async fn purge(env: &Env, project_id: &str) -> ApiResult<Progress> {
+    let db = database(env)?;
+    let pid: JsValue = project_id.into();
+    let project = db
+        .prepare("SELECT deleted_at FROM projects WHERE id = ?1")
+        .bind(std::slice::from_ref(&pid))
+        .map_err(db_err)?
+        .first::<Tombstone>(None)
+        .await
+        .map_err(db_err)?;
+    // Never purge a live project, whatever a message says.
+    if !matches!(project, Some(Tombstone { deleted_at: Some(_) })) {
+        return Ok(Progress::Done);
+    }
+
+    let hashes: Vec<String> = db
+        .prepare("SELECT hash FROM project_assets WHERE project_id = ?1 LIMIT ?2")
+        .bind(&[pid.clone(), JsValue::from_f64(ASSET_CHUNK as f64)])
+        .map_err(db_err)?
+        .all()
+        .await
+        .map_err(db_err)?
+        .results::<Hash>()
+        .map_err(db_err)?
+        .into_iter()
+        .map(|h| h.hash)
+        .collect();
+    if !hashes.is_empty() {
+        let kv = KvAssets::new(env)?;
+        for h in &hashes {
+            kv.delete(project_id, h).await?;
+        }
+        let mut stmts = Vec::new();
+        for chunk in hashes.chunks(MAX_PARAMS - 1) {
+            let sql = format!(
+                "DELETE FROM project_assets WHERE project_id = ?1 AND hash IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut args = vec![pid.clone()];
+            args.extend(chunk.iter().map(|h| JsValue::from(h.as_str())));
+            stmts.push(db.prepare(sql).bind(&args).map_err(db_err)?);
+        }
+        db.batch(stmts).await.map_err(db_err)?;
+        return Ok(Progress::More);
+    }
+
+    let deployments: Vec<String> = db
+        .prepare("SELECT id FROM deployments WHERE project_id = ?1 LIMIT ?2")
+        .bind(&[pid.clone(), JsValue::from_f64(DEPLOYMENT_CHUNK as f64)])
+        .map_err(db_err)?
+        .all()
+        .await
+        .map_err(db_err)?
+        .results::<Id>()
+        .map_err(db_err)?
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    if !deployments.is_empty() {
+        let (routes, blobs) = (KvRoutes::new(env)?, R2Blobs::new(env)?);
+        let mut stmts = Vec::new();
+        for id in &deployments {
+            routes.delete_manifest(id).await?;
+            blobs.delete(&bundle_key(project_id, id)).await?;
+            for table in ["deployment_logs", "deployment_steps"] {
+                let sql = format!("DELETE FROM {table} WHERE deployment_id = ?1");
+                stmts.push(db.prepare(sql).bind(&[id.as_str().into()]).map_err(db_err)?);
+            }
+            stmts.push(
+                db.prepare("DELETE FROM deployments WHERE id = ?1")
+                    .bind(&[id.as_str().into()])
+                    .map_err(db_err)?,
+            );
+        }
+        db.batch(stmts).await.map_err(db_err)?;
+        return Ok(Progress::More);
+    }
+
+    let sessions = db
+        .prepare("SELECT id, manifest_key FROM upload_sessions WHERE project_id = ?1 LIMIT ?2")
+        .bind(&[pid.clone(), JsValue::from_f64(SESSION_CHUNK as f64)])
+        .map_err(db_err)?
+        .all()
+        .await
+        .map_err(db_err)?
+        .results::<Session>()
+        .map_err(db_err)?;
+    if !sessions.is_empty() {
+        let blobs = R2Blobs::new(env)?;
+        for s in &sessions {
+            blobs.delete(&s.manifest_key).await?;
+        }
+        let ids: Vec<String> = sessions.into_iter().map(|s| s.id).collect();
+        D1Uploads::new(env)?.delete_sessions(&ids).await?;
+        return Ok(Progress::More);
+    }
+
+    db.prepare("DELETE FROM domains WHERE project_id = ?1")
+        .bind(&[pid])
+        .map_err(db_err)?
+        .run()
+        .await
+        .map_err(db_err)?;
+    Ok(Progress::Done)
+}
