@@ -6,7 +6,7 @@
 
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
-use worker::Env;
+use worker::{D1Database, Env};
 
 use super::d1::{database, db_err, placeholders, MAX_PARAMS};
 use super::d1_uploads::D1Uploads;
@@ -44,6 +44,23 @@ struct Session {
     manifest_key: String,
 }
 
+/// Up to `limit` rows of one of the project's tables (`?1` = project id, `?2` = limit).
+async fn chunk<T: serde::de::DeserializeOwned>(
+    db: &D1Database,
+    sql: &str,
+    pid: &JsValue,
+    limit: i64,
+) -> ApiResult<Vec<T>> {
+    db.prepare(sql)
+        .bind(&[pid.clone(), JsValue::from_f64(limit as f64)])
+        .map_err(db_err)?
+        .all()
+        .await
+        .map_err(db_err)?
+        .results::<T>()
+        .map_err(db_err)
+}
+
 pub async fn purge(env: &Env, project_id: &str) -> ApiResult<Progress> {
     let db = database(env)?;
     let pid: JsValue = project_id.into();
@@ -59,18 +76,16 @@ pub async fn purge(env: &Env, project_id: &str) -> ApiResult<Progress> {
         return Ok(Progress::Done);
     }
 
-    let hashes: Vec<String> = db
-        .prepare("SELECT hash FROM project_assets WHERE project_id = ?1 LIMIT ?2")
-        .bind(&[pid.clone(), JsValue::from_f64(ASSET_CHUNK as f64)])
-        .map_err(db_err)?
-        .all()
-        .await
-        .map_err(db_err)?
-        .results::<Hash>()
-        .map_err(db_err)?
-        .into_iter()
-        .map(|h| h.hash)
-        .collect();
+    let hashes: Vec<String> = chunk::<Hash>(
+        &db,
+        "SELECT hash FROM project_assets WHERE project_id = ?1 LIMIT ?2",
+        &pid,
+        ASSET_CHUNK,
+    )
+    .await?
+    .into_iter()
+    .map(|h| h.hash)
+    .collect();
     if !hashes.is_empty() {
         let kv = KvAssets::new(env)?;
         for h in &hashes {
@@ -90,18 +105,12 @@ pub async fn purge(env: &Env, project_id: &str) -> ApiResult<Progress> {
         return Ok(Progress::More);
     }
 
-    let deployments: Vec<String> = db
-        .prepare("SELECT id FROM deployments WHERE project_id = ?1 LIMIT ?2")
-        .bind(&[pid.clone(), JsValue::from_f64(DEPLOYMENT_CHUNK as f64)])
-        .map_err(db_err)?
-        .all()
-        .await
-        .map_err(db_err)?
-        .results::<Id>()
-        .map_err(db_err)?
-        .into_iter()
-        .map(|d| d.id)
-        .collect();
+    let deployments: Vec<String> =
+        chunk::<Id>(&db, "SELECT id FROM deployments WHERE project_id = ?1 LIMIT ?2", &pid, DEPLOYMENT_CHUNK)
+            .await?
+            .into_iter()
+            .map(|d| d.id)
+            .collect();
     if !deployments.is_empty() {
         let (routes, blobs) = (KvRoutes::new(env)?, R2Blobs::new(env)?);
         let mut stmts = Vec::new();
@@ -122,15 +131,13 @@ pub async fn purge(env: &Env, project_id: &str) -> ApiResult<Progress> {
         return Ok(Progress::More);
     }
 
-    let sessions = db
-        .prepare("SELECT id, manifest_key FROM upload_sessions WHERE project_id = ?1 LIMIT ?2")
-        .bind(&[pid.clone(), JsValue::from_f64(SESSION_CHUNK as f64)])
-        .map_err(db_err)?
-        .all()
-        .await
-        .map_err(db_err)?
-        .results::<Session>()
-        .map_err(db_err)?;
+    let sessions = chunk::<Session>(
+        &db,
+        "SELECT id, manifest_key FROM upload_sessions WHERE project_id = ?1 LIMIT ?2",
+        &pid,
+        SESSION_CHUNK,
+    )
+    .await?;
     if !sessions.is_empty() {
         let blobs = R2Blobs::new(env)?;
         for s in &sessions {
