@@ -111,7 +111,7 @@ async fn handle(req: Request, env: &Env, meta: &RequestMeta) -> std::result::Res
         }
         Target::NotFound => Err(ApiError::not_found("Route")),
         Target::Project { project, prefix, path } => {
-            match serve::serve(&req, env, &project, &prefix, &path).await? {
+            match serve::serve(&req, &url, env, &project, &prefix, &path).await? {
                 Served::Response(resp) => Ok(resp),
                 Served::NoSite => page(404, &req, meta),
                 Served::UserCodeFailed { status, detail } => {

@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use worker::{Env, Headers, Method, Request, RequestInit, Response, ResponseBody};
+use worker::{Env, Headers, Method, Request, RequestInit, Response, ResponseBody, Url};
 
 use super::bindings::var_or;
 use super::d1::database;
@@ -88,6 +88,7 @@ pub enum Served {
 /// Serves a visitor request for `project` (path already stripped of any path-mode `prefix`).
 pub async fn serve(
     req: &Request,
+    url: &Url,
     env: &Env,
     project: &ProjectRef,
     prefix: &str,
@@ -111,13 +112,13 @@ pub async fn serve(
     let Some(m) = manifest(&routes, &deployment_id).await? else { return Ok(Served::NoSite) };
 
     let Some(server) = &m.server else {
-        let plan = plan_for(req, &m, path, false)?;
-        return Ok(Served::Response(respond(req, env, &m, plan, path, prefix).await?));
+        let plan = plan_for(req, url, &m, path, false);
+        return Ok(Served::Response(respond(req, url, env, &m, plan, path, prefix).await?));
     };
     if !server.run_worker_first.applies(path) {
-        let plan = plan_for(req, &m, path, true)?;
+        let plan = plan_for(req, url, &m, path, true);
         if plan != AssetPlan::NoMatch {
-            return Ok(Served::Response(respond(req, env, &m, plan, path, prefix).await?));
+            return Ok(Served::Response(respond(req, url, env, &m, plan, path, prefix).await?));
         }
     }
     let target = Target {
@@ -126,7 +127,7 @@ pub async fn serve(
         digest: server.digest.clone(),
         outbound_allowed: record.outbound_allowed,
     };
-    let forwarded = forward_request(req, path, prefix)?;
+    let forwarded = forward_request(req, url, path, prefix)?;
     let timeout = var_or(env, "USER_CODE_TIMEOUT_MS", "30000").parse::<i32>().unwrap_or(30_000);
     Ok(match dispatch(env, &target, forwarded, timeout).await {
         Ok(resp) => Served::Response(resp),
@@ -147,16 +148,17 @@ pub async fn serve_binding(
         .await?
         .filter(|m| m.project_id == project_id)
         .ok_or_else(|| ApiError::internal(format!("asset binding for unknown deployment {deployment_id}")))?;
-    let path = req.path();
-    let plan = plan_for(req, &m, &path, false)?;
-    respond(req, env, &m, plan, &path, "").await
+    let url = req.url().map_err(|e| ApiError::internal(e.to_string()))?;
+    let path = url.path();
+    let plan = plan_for(req, &url, &m, path, false);
+    respond(req, &url, env, &m, plan, path, "").await
 }
 
 /// The request user code sees: the visitor's method, headers and (streamed) body, with the
 /// path-mode prefix stripped from the URL and named in `X-Forwarded-Prefix`.
-fn forward_request(req: &Request, path: &str, prefix: &str) -> ApiResult<Request> {
+fn forward_request(req: &Request, url: &Url, path: &str, prefix: &str) -> ApiResult<Request> {
     let err = |e: worker::Error| ApiError::internal(e.to_string());
-    let mut url = req.url().map_err(err)?;
+    let mut url = url.clone();
     url.set_path(path);
     let headers = req.headers().clone();
     // Only the platform says what the prefix is: a visitor-supplied value would let anyone
@@ -178,22 +180,23 @@ fn forward_request(req: &Request, path: &str, prefix: &str) -> ApiResult<Request
 
 fn plan_for(
     req: &Request,
+    url: &Url,
     m: &DeploymentManifest,
     path: &str,
     has_server_code: bool,
-) -> ApiResult<AssetPlan> {
-    let url = req.url().map_err(|e| ApiError::internal(e.to_string()))?;
+) -> AssetPlan {
     let search = url.query().map(|q| format!("?{q}")).unwrap_or_default();
     let method = req.method().to_string();
     let navigate = req.headers().get("sec-fetch-mode").ok().flatten().as_deref() == Some("navigate");
     let request = AssetRequest { method: &method, raw_path: path, search: &search, is_navigation: navigate };
     let lookup = |p: &str| m.lookup(p).map(|(h, _, _)| h.as_str());
-    Ok(plan_asset_request(&m.config, &m.redirects, &request, &lookup, has_server_code))
+    plan_asset_request(&m.config, &m.redirects, &request, &lookup, has_server_code)
 }
 
 /// Carries out an asset plan: at most one body read, `_headers` applied to every outcome.
 async fn respond(
     req: &Request,
+    url: &Url,
     env: &Env,
     m: &DeploymentManifest,
     plan: AssetPlan,
@@ -238,8 +241,7 @@ async fn respond(
         AssetPlan::NotFound | AssetPlan::NoMatch => (404, None),
     };
     // _headers rules apply to whatever the assets answer: bodies, redirects and 304s.
-    let hostname = req.url().ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default();
-    m.headers.apply(&hostname, path, &mut headers);
+    m.headers.apply(url.host_str().unwrap_or(""), path, &mut headers);
 
     let out = Headers::new();
     for (k, v) in &headers {
