@@ -1,5 +1,5 @@
 //! Runs Cloudflare's own html_handling and path-encoding case tables
-//! (`../shared/conformance/*.json`, from workers-sdk's `workers-shared-asset-config` fixture)
+//! (`tests/fixtures/cloudflare/*.json`, vendored from workers-sdk's `workers-shared-asset-config` fixture)
 //! against [`resolve_asset`], following redirects the way a browser would.
 
 use super::{resolve_asset, AssetConfig, AssetIntent, HtmlHandling};
@@ -19,9 +19,9 @@ struct Row {
 }
 
 fn load(name: &str) -> Vec<Row> {
-    let path = format!("{}/../shared/conformance/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/tests/fixtures/cloudflare/{name}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("conformance table {path} is missing ({e}); it must sit beside the repo"));
+        .unwrap_or_else(|e| panic!("conformance table {path} is missing ({e}); it is vendored in the repository"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 

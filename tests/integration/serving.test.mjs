@@ -156,7 +156,7 @@ test('ETag, If-None-Match, HEAD, 405 and content types', async () => {
 });
 
 test('a sample of Cloudflare conformance rows end to end', async () => {
-  const dir = join(ROOT, '..', 'shared', 'conformance');
+  const dir = join(ROOT, 'tests', 'fixtures', 'cloudflare');
   const rows = [
     ...JSON.parse(readFileSync(join(dir, 'html-handling-test-cases.json'), 'utf8')),
     ...JSON.parse(readFileSync(join(dir, 'encoding-test-cases.json'), 'utf8')),
