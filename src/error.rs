@@ -25,6 +25,12 @@ pub enum ApiError {
     Conflict {
         reason: String,
     },
+    /// A request the resource's current state forbids (409), with its own stable machine code
+    /// (e.g. `deployment_failed`, `deployment_expired`) so clients can tell the cases apart.
+    State {
+        code: &'static str,
+        reason: String,
+    },
     PayloadTooLarge {
         what: String,
         limit: u64,
@@ -76,7 +82,7 @@ impl ApiError {
             ApiError::Forbidden { .. } => 403,
             ApiError::NotFound { .. } => 404,
             ApiError::MethodNotAllowed { .. } => 405,
-            ApiError::Conflict { .. } => 409,
+            ApiError::Conflict { .. } | ApiError::State { .. } => 409,
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::Unprocessable { .. } => 422,
             ApiError::TooManyRequests { .. } => 429,
@@ -95,6 +101,7 @@ impl ApiError {
             ApiError::NotFound { .. } => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::Conflict { .. } => "conflict",
+            ApiError::State { code, .. } => code,
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Unprocessable { .. } => "unprocessable",
             ApiError::TooManyRequests { .. } => "rate_limited",
@@ -118,7 +125,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { allowed } => {
                 format!("Method not allowed here; allowed: {allowed}")
             }
-            ApiError::Conflict { reason } => reason.clone(),
+            ApiError::Conflict { reason } | ApiError::State { reason, .. } => reason.clone(),
             ApiError::PayloadTooLarge { what, limit } => {
                 format!("{what} exceeds the limit of {limit}")
             }
@@ -220,6 +227,7 @@ mod tests {
             (ApiError::not_found("Project"), 404, "not_found"),
             (ApiError::MethodNotAllowed { allowed: "GET" }, 405, "method_not_allowed"),
             (ApiError::Conflict { reason: "x".into() }, 409, "conflict"),
+            (ApiError::State { code: "deployment_failed", reason: "x".into() }, 409, "deployment_failed"),
             (ApiError::PayloadTooLarge { what: "body".into(), limit: 1 }, 413, "payload_too_large"),
             (ApiError::Unprocessable { reason: "x".into(), details: None }, 422, "unprocessable"),
             (ApiError::TooManyRequests { retry_after_secs: 3 }, 429, "rate_limited"),

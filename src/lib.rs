@@ -8,6 +8,7 @@ pub mod auth;
 pub mod deploy;
 pub mod domain;
 pub mod error;
+pub mod lifecycle;
 pub mod routing;
 
 #[cfg(target_arch = "wasm32")]

@@ -20,8 +20,9 @@ struct Row {
 
 fn load(name: &str) -> Vec<Row> {
     let path = format!("{}/tests/fixtures/cloudflare/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("conformance table {path} is missing ({e}); it is vendored in the repository"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!("conformance table {path} is missing ({e}); it is vendored in the repository")
+    });
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 

@@ -1,5 +1,8 @@
 //! The routing record visitors' requests read from ROUTES_KV (`route:<slug>` and
-//! `route:<id>`): the one pointer that activation swaps.
+//! `route:<id>`): a cache of the project's D1 row (the source of truth), stamped with the
+//! row's generation so an older write never replaces a newer one.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -14,12 +17,22 @@ pub struct RouteRecord {
     /// Whether the project's server code may make outbound requests.
     #[serde(rename = "outboundAllowed", default)]
     pub outbound_allowed: bool,
+    /// The D1 generation this record was derived from.
+    #[serde(default)]
+    pub generation: i64,
+    /// A tombstone: the project was deleted (kept until the purge removes the keys, so a
+    /// delayed older write can never bring the site back).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+    /// Named pointers: alias -> deployment id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aliases: BTreeMap<String, String>,
 }
 
 impl RouteRecord {
     /// The deployment a visitor should see, if the project serves at all.
     pub fn serving(&self) -> Option<&str> {
-        if self.enabled {
+        if self.enabled && !self.deleted {
             self.active_deployment_id.as_deref()
         } else {
             None
@@ -53,12 +66,26 @@ mod tests {
             enabled: true,
             active_deployment_id: None,
             outbound_allowed: false,
+            generation: 1,
+            deleted: false,
+            aliases: BTreeMap::new(),
         };
         assert_eq!(r.serving(), None);
         r.active_deployment_id = Some("d".into());
         assert_eq!(r.serving(), Some("d"));
+        r.deleted = true;
+        assert_eq!(r.serving(), None);
+        r.deleted = false;
         r.enabled = false;
         assert_eq!(r.serving(), None);
+    }
+
+    #[test]
+    fn records_written_before_generations_existed_still_parse() {
+        let r: RouteRecord =
+            serde_json::from_str(r#"{"projectId":"p","slug":"s","enabled":true,"activeDeploymentId":"d"}"#)
+                .unwrap();
+        assert_eq!((r.generation, r.deleted, r.aliases.len()), (0, false, 0));
     }
 
     #[test]
