@@ -141,7 +141,7 @@ impl ProjectStore for FakeStore {
             .filter(|d| d.project_id == project_id)
             .cloned()
             .collect();
-        v.sort_by(|a, b| b.seq.cmp(&a.seq));
+        v.sort_by_key(|d| std::cmp::Reverse(d.seq));
         Ok(v)
     }
 
@@ -271,13 +271,15 @@ impl ProjectStore for FakeStore {
     }
 }
 
+type PutHook = Box<dyn FnOnce(&mut BTreeMap<String, RouteRecord>)>;
+
 /// ROUTES_KV fake: one record per project id (the adapter writes it under slug and id).
 #[derive(Default)]
 pub struct FakeRoutes {
     pub records: RefCell<BTreeMap<String, RouteRecord>>,
     fail: RefCell<HashMap<&'static str, usize>>,
     /// Runs just before the next put lands (a slower writer overtaking us).
-    before_put: RefCell<Vec<Box<dyn FnOnce(&mut BTreeMap<String, RouteRecord>)>>>,
+    before_put: RefCell<Vec<PutHook>>,
     pub puts: RefCell<usize>,
     /// Every (project, deployment served) a put made visible, in order.
     pub served: RefCell<Vec<(String, Option<String>)>>,

@@ -14,7 +14,7 @@ pub fn plan_retention(
     keep: usize,
 ) -> Vec<String> {
     let mut ready: Vec<&DeploymentState> = deployments.iter().filter(|d| d.status.is_ready()).collect();
-    ready.sort_by(|a, b| b.seq.cmp(&a.seq));
+    ready.sort_by_key(|d| std::cmp::Reverse(d.seq));
     ready
         .into_iter()
         .skip(keep)
