@@ -6,7 +6,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 dotdot='\.\.'
 name='shared'
-# `../shared`, `..\shared`, and path joins such as join(ROOT, '..', 'shared').
+# A parent-relative path to that folder (either slash), and path joins of '..' then its name.
 pattern="${dotdot}[/\\\\]${name}([/\\\\\"'\`]|\$)|['\"]${dotdot}['\"] *, *['\"]${name}['\"]"
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
   files() { git ls-files -z; }

@@ -22,6 +22,12 @@ fn start() {
     console_error_panic_hook::set_once();
 }
 
+/// The cron trigger (wrangler.toml `[triggers]`): lifecycle sweep, purge retries, GC.
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    crate::platform::gc::scheduled(&env).await;
+}
+
 #[event(queue)]
 async fn queue(batch: MessageBatch<Job>, env: Env, _ctx: Context) -> Result<()> {
     workflow::handle_batch(batch, &env).await

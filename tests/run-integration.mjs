@@ -10,7 +10,14 @@ import { ROOT, buildWorker, startWorker, readDevVars } from './lib/server.mjs';
 const t0 = Date.now();
 if (process.env.FLOTILLA_SKIP_BUILD !== '1') buildWorker();
 // FAULT_INJECTION lets tests make a workflow step fail on purpose; it is off in real deployments.
-const server = await startWorker({ extraArgs: ['--var', 'FAULT_INJECTION:enabled', '--var', 'USER_CODE_TIMEOUT_MS:5000'] });
+// Retention and GC run only when a test asks (POST .../gc); their short settings make that test
+// fast without affecting the others.
+const server = await startWorker({
+  extraArgs: [
+    '--var', 'FAULT_INJECTION:enabled', '--var', 'USER_CODE_TIMEOUT_MS:5000',
+    '--var', 'RETAIN_COMPLETED:2', '--var', 'GC_GRACE_MS:1500', '--test-scheduled',
+  ],
+});
 console.log(`[integration] wrangler dev healthy at ${server.url} after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
 const only = process.argv.slice(2);

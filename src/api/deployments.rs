@@ -44,6 +44,7 @@ pub fn stored_config(
             run_worker_first: req.run_worker_first.clone(),
         }),
         "projectName": req.project_name.as_ref().map(|n| n.as_str()),
+        "activate": req.activate,
         "fault": req.fault,
     })
 }
@@ -126,9 +127,12 @@ pub async fn deploy(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Re
         .await?;
     if let Err(e) = enqueue(ctx.env, &Job::Deploy(DeployJob { deployment_id: id.clone() })).await {
         // Nothing will ever run it: say so on the record instead of leaving it queued forever.
-        deployments
-            .finish(&id, "failed", Some("could not enqueue the deployment job"), now_ms() as i64)
-            .await?;
+        let why = crate::lifecycle::StepFailure::new(
+            "enqueue_failed",
+            "The deployment job could not be queued; nothing changed, deploy again",
+        );
+        let store = crate::platform::d1_lifecycle::D1Lifecycle::new(ctx.env)?;
+        crate::lifecycle::fail_deployment(&store, &id, &why, now_ms() as i64).await?;
         return Err(e);
     }
 
@@ -160,12 +164,20 @@ async fn full_record(
     let deployments = D1Deployments::new(ctx.env)?;
     let d = deployments.get(id).await?.ok_or_else(|| ApiError::not_found("Deployment"))?;
     let steps = deployments.steps(id).await?;
-    let logs = deployments.logs(id).await?;
+    // The first 500 lines at most; GET /deployments/:id/logs pages through all of them.
+    let logs = deployments.logs(id, 0, 500).await?;
     Ok((render(&d, &steps, Some(&logs), &project.slug, &ctx.urls), d))
 }
 
 async fn finished(project: &ProjectRow, id: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let (record, d) = full_record(project, id, ctx).await?;
+    if d.status == "superseded" {
+        // Not a failure: a deployment created later went live first (activation only moves forward).
+        return Err(ApiError::State {
+            code: "deployment_superseded",
+            reason: "A newer deployment went live first; this one was superseded and never served".into(),
+        });
+    }
     if d.status != "completed" {
         return Err(ApiError::Unprocessable {
             reason: format!("Deployment failed: {}", d.error.as_deref().unwrap_or("unknown error")),

@@ -2,6 +2,7 @@
 //! per resource; handlers return `ApiResult<Response>` and errors are rendered once, upstream.
 
 mod deployments;
+mod lifecycle;
 mod projects;
 mod uploads;
 
@@ -67,6 +68,14 @@ pub async fn handle(mut req: Request, ctx: &Ctx<'_>, path: &str) -> ApiResult<Re
         ApiRoute::Deploy(id) => deployments::deploy(&mut req, &id, ctx).await,
         ApiRoute::ListDeployments(id) => deployments::list(&req, &id, ctx).await,
         ApiRoute::GetDeployment(id) => deployments::get(&id, ctx).await,
+        ApiRoute::DeploymentLogs(id) => lifecycle::logs(&req, &id, ctx).await,
+        ApiRoute::Promote(id) => lifecycle::promote(&id, ctx).await,
+        ApiRoute::Rollback(id) => lifecycle::rollback(&mut req, &id, ctx).await,
+        ApiRoute::ListAliases(id) => lifecycle::list_aliases(&id, ctx).await,
+        ApiRoute::GetAlias(id, name) => lifecycle::get_alias(&id, &name, ctx).await,
+        ApiRoute::PutAlias(id, name) => lifecycle::put_alias(&mut req, &id, &name, ctx).await,
+        ApiRoute::DeleteAlias(id, name) => lifecycle::delete_alias(&id, &name, ctx).await,
+        ApiRoute::RunGc(id) => lifecycle::run_gc(&id, ctx).await,
         ApiRoute::MethodNotAllowed(allowed) => Err(ApiError::MethodNotAllowed { allowed }),
         ApiRoute::NotFound => Err(ApiError::not_found("API route")),
     }

@@ -11,6 +11,7 @@ use crate::domain::{
 use crate::error::{ApiError, ApiResult};
 use crate::platform::bindings::{self, new_uuid, now_ms, random_bytes};
 use crate::platform::d1::{D1Projects, Inserted};
+use crate::platform::d1_lifecycle::D1Lifecycle;
 use crate::platform::http;
 use crate::platform::storage::{enqueue, Job, KvRoutes, PurgeJob};
 
@@ -46,6 +47,7 @@ pub async fn create(req: &mut Request, ctx: &Ctx<'_>) -> ApiResult<Response> {
             assets_count: 0,
             created_at: now,
             updated_at: now,
+            auto_activate: 1,
         };
         if let Inserted::Ok = store.insert(&row).await? {
             store
@@ -86,9 +88,32 @@ pub async fn update(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Re
     let store = D1Projects::new(ctx.env)?;
     let row = load(&store, key).await?;
     let now = now_ms() as i64;
-    store
-        .update(&row.id, input.name.as_ref().map(|n| n.as_str()), input.enabled, input.outbound, now)
-        .await?;
+    if input.name.is_some() || input.outbound.is_some() || input.auto_activate.is_some() {
+        store
+            .update(
+                &row.id,
+                input.name.as_ref().map(|n| n.as_str()),
+                input.outbound,
+                input.auto_activate,
+                now,
+            )
+            .await?;
+    }
+    // `enabled` changes what visitors see: the lifecycle swap, then the routing record. The
+    // other fields bumped the generation, so publishing also carries a new `outbound`.
+    let (lc, routes) = (D1Lifecycle::new(ctx.env)?, KvRoutes::new(ctx.env)?);
+    let changed = match input.enabled {
+        Some(enabled) => {
+            crate::lifecycle::set_enabled(&lc, &routes, &row.id, enabled, now).await?.route_error
+        }
+        None => crate::lifecycle::publish(&lc, &routes, &row.id)
+            .await
+            .err()
+            .map(|e| crate::lifecycle::StoreError(format!("{e:?}"))),
+    };
+    if let Some(e) = changed {
+        http::log("warn", &ctx.meta.request_id, json!({ "msg": "routing record lags D1", "error": e.0 }));
+    }
     store
         .audit(
             now,
@@ -99,11 +124,10 @@ pub async fn update(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Re
                 "name": input.name.as_ref().map(|n| n.as_str()),
                 "enabled": input.enabled,
                 "outbound": input.outbound,
+                "autoActivate": input.auto_activate,
             }),
         )
         .await?;
-    // Visitors follow the routing record: disabling must stop serving at once.
-    crate::platform::workflow::reconcile_route(ctx.env, &row.id).await?;
     let row = load(&store, &row.id).await?;
     respond(200, json!({ "project": row.to_json(&ctx.urls) }))
 }
@@ -112,18 +136,23 @@ pub async fn delete(key: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let store = D1Projects::new(ctx.env)?;
     let row = load(&store, key).await?;
     let now = now_ms() as i64;
-    store.mark_deleted(&row.id, now).await?;
-    // Stops serving now; everything the project owns is removed by a purge job.
-    KvRoutes::new(ctx.env)?.delete_route(&row.slug, &row.id).await?;
+    // One swap marks it deleted (so a racing activation loses) and the routing record becomes
+    // a tombstone; the sweep repairs the record if that write fails.
+    let (lc, routes) = (D1Lifecycle::new(ctx.env)?, KvRoutes::new(ctx.env)?);
+    let changed = crate::lifecycle::delete_project(&lc, &routes, &row.id, now).await?;
+    if let Some(e) = &changed.route_error {
+        http::log("warn", &ctx.meta.request_id, json!({ "msg": "tombstone not written yet", "error": e.0 }));
+    }
+    // Everything the project owns is removed by a purge job; the cron retries a failed enqueue.
     let purge = match enqueue(ctx.env, &Job::Purge(PurgeJob { project_id: row.id.clone() })).await {
         Ok(()) => "queued",
         Err(e) => {
             http::log(
                 "error",
                 &ctx.meta.request_id,
-                json!({ "msg": "purge not queued", "error": e.log_detail() }),
+                json!({ "msg": "purge not queued; the cron sweep retries it", "error": e.log_detail() }),
             );
-            "not_queued"
+            "retrying"
         }
     };
     store

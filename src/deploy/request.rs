@@ -15,8 +15,11 @@ pub const MAX_ENV_VARS: usize = 64;
 pub const MAX_ENV_VALUE_BYTES: usize = 5 * 1024;
 
 /// Workflow steps that a test-only fault can be injected into (when the operator enables
-/// `FAULT_INJECTION`). Off by default; ignored entirely when disabled.
-pub const FAULT_STEPS: [&str; 3] = ["stage", "verify", "activate"];
+/// `FAULT_INJECTION`): `<step>` fails every attempt, `once:<step>` only the first (the queue
+/// retries it after a backoff, so tests can make deployments finish out of order). Off by
+/// default; ignored entirely when disabled.
+pub const FAULT_STEPS: [&str; 6] =
+    ["stage", "verify", "activate", "once:stage", "once:verify", "once:activate"];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeployRequest {
@@ -27,6 +30,9 @@ pub struct DeployRequest {
     pub headers: Option<HeadersInput>,
     pub server_code: Option<ServerBundle>,
     pub run_worker_first: RunWorkerFirst,
+    /// `activate`: go live when ready (`true`), stage a preview only (`false`), or follow the
+    /// project's `autoActivate` (absent).
+    pub activate: Option<bool>,
     pub fault: Option<String>,
 }
 
@@ -120,7 +126,8 @@ fn parse_env(m: Option<&Map<String, Value>>) -> Result<BTreeMap<String, String>,
 /// Parses and validates a deploy body. `faults_enabled` is the operator's FAULT_INJECTION var.
 pub fn parse_deploy_request(body: &[u8], faults_enabled: bool) -> Result<DeployRequest, ApiError> {
     let o = JsonObject::parse(body, false)?;
-    let mut allowed = vec!["completionJwt", "projectName", "config", "serverCode", "env", "run_worker_first"];
+    let mut allowed =
+        vec!["completionJwt", "projectName", "config", "serverCode", "env", "run_worker_first", "activate"];
     if faults_enabled {
         allowed.push("fault");
     }
@@ -160,6 +167,7 @@ pub fn parse_deploy_request(body: &[u8], faults_enabled: bool) -> Result<DeployR
         headers,
         server_code,
         run_worker_first,
+        activate: o.opt_bool("activate")?,
         fault,
     })
 }
@@ -167,6 +175,15 @@ pub fn parse_deploy_request(body: &[u8], faults_enabled: bool) -> Result<DeployR
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn activate_flag() {
+        assert_eq!(parse_deploy_request(br#"{"completionJwt":"t"}"#, false).unwrap().activate, None);
+        let r = parse_deploy_request(br#"{"completionJwt":"t","activate":false}"#, false).unwrap();
+        assert_eq!(r.activate, Some(false));
+        let e = parse_deploy_request(br#"{"completionJwt":"t","activate":"no"}"#, false).unwrap_err();
+        assert_eq!(e.field(), "activate");
+    }
 
     #[test]
     fn minimal_and_full() {

@@ -61,11 +61,9 @@ impl StepStatus {
     }
 }
 
-/// Deployment status values (SPEC.md §3).
-pub const TERMINAL_STATUSES: [&str; 4] = ["completed", "failed", "superseded", "rolled_back"];
-
+/// Whether a stored status is final (SPEC.md §3); unknown text counts as not final.
 pub fn is_terminal(status: &str) -> bool {
-    TERMINAL_STATUSES.contains(&status)
+    crate::lifecycle::Status::parse(status).is_some_and(|s| s.is_terminal())
 }
 
 /// The first step not yet completed (or skipped), given each step's recorded status.
@@ -81,14 +79,34 @@ pub fn next_step(statuses: &[(Step, StepStatus)]) -> Option<Step> {
 /// retried by the queue (with backoff) until its retries run out and the DLQ takes over.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StepError {
-    Permanent(String),
+    /// A stable machine code and a sentence for the user (no binding internals).
+    Permanent { code: &'static str, message: String },
+    /// A platform dependency failed; the text is raw and goes only to the log.
     Transient(String),
 }
 
 impl StepError {
-    pub fn message(&self) -> &str {
+    pub fn permanent(code: &'static str, message: impl Into<String>) -> StepError {
+        StepError::Permanent { code, message: message.into() }
+    }
+
+    /// What the log gets (may include raw binding errors).
+    pub fn log_text(&self) -> &str {
         match self {
-            StepError::Permanent(m) | StepError::Transient(m) => m,
+            StepError::Permanent { message, .. } | StepError::Transient(message) => message,
+        }
+    }
+
+    /// What the user sees on the deployment record.
+    pub fn public(&self) -> crate::lifecycle::StepFailure {
+        match self {
+            StepError::Permanent { code, message } => {
+                crate::lifecycle::StepFailure::new(code, message.clone())
+            }
+            StepError::Transient(_) => crate::lifecycle::StepFailure::new(
+                "platform_unavailable",
+                "A platform service was temporarily unavailable; the step is retried automatically",
+            ),
         }
     }
 }
@@ -140,7 +158,18 @@ mod tests {
 
     #[test]
     fn terminal_statuses() {
-        assert!(is_terminal("completed") && is_terminal("failed"));
-        assert!(!is_terminal("queued") && !is_terminal("in_progress"));
+        assert!(is_terminal("completed") && is_terminal("failed") && is_terminal("expired"));
+        assert!(!is_terminal("queued") && !is_terminal("in_progress") && !is_terminal("bogus"));
+    }
+
+    #[test]
+    fn transient_errors_never_show_raw_text() {
+        let e = StepError::Transient("D1_ERROR: no such table: secret_stuff".into());
+        assert!(e.log_text().contains("secret_stuff"));
+        let public = e.public();
+        assert_eq!(public.code, "platform_unavailable");
+        assert!(!public.message.contains("D1") && !public.message.contains("secret"));
+        let p = StepError::permanent("files_missing", "2 file(s) are not stored");
+        assert_eq!(p.public().code, "files_missing");
     }
 }

@@ -22,6 +22,13 @@ pub struct ProjectRow {
     pub assets_count: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// 0 = locked publishing: deploys stage a preview; production moves only by promote/rollback.
+    #[serde(default = "one")]
+    pub auto_activate: i64,
+}
+
+fn one() -> i64 {
+    1
 }
 
 /// Where projects are reachable: scheme, platform domain and port of the public URLs.
@@ -64,6 +71,7 @@ impl ProjectRow {
             "createdAt": iso8601(self.created_at.max(0) as u64),
             "updatedAt": iso8601(self.updated_at.max(0) as u64),
             "activeDeploymentId": self.active_deployment_id,
+            "autoActivate": self.auto_activate != 0,
             "hasServerCode": self.has_server_code != 0,
             "assetsCount": self.assets_count,
             "url": base.project_url(&self.slug),
@@ -93,11 +101,13 @@ pub struct UpdateProject {
     pub enabled: Option<bool>,
     /// Outbound network for the project's server code: "allow" or "block".
     pub outbound: Option<&'static str>,
+    /// `autoActivate`: whether a finished deploy goes live by itself.
+    pub auto_activate: Option<bool>,
 }
 
 pub fn parse_update_project(body: &[u8]) -> Result<UpdateProject, ApiError> {
     let o = JsonObject::parse(body, false)?;
-    o.only(&["name", "enabled", "outbound"])?;
+    o.only(&["name", "enabled", "outbound", "autoActivate"])?;
     let name =
         o.opt_str("name")?.map(ProjectName::parse).transpose().map_err(|e| ApiError::bad("name", e.0))?;
     let outbound = match o.opt_str("outbound")? {
@@ -106,9 +116,17 @@ pub fn parse_update_project(body: &[u8]) -> Result<UpdateProject, ApiError> {
         Some("block") => Some("block"),
         Some(_) => return Err(ApiError::bad("outbound", "must be \"allow\" or \"block\"")),
     };
-    let update = UpdateProject { name, enabled: o.opt_bool("enabled")?, outbound };
+    let update = UpdateProject {
+        name,
+        enabled: o.opt_bool("enabled")?,
+        outbound,
+        auto_activate: o.opt_bool("autoActivate")?,
+    };
     if update == UpdateProject::default() {
-        return Err(ApiError::bad("body", "nothing to update; give `name`, `enabled` and/or `outbound`"));
+        return Err(ApiError::bad(
+            "body",
+            "nothing to update; give `name`, `enabled`, `outbound` and/or `autoActivate`",
+        ));
     }
     Ok(update)
 }

@@ -33,7 +33,7 @@ pub fn database(env: &Env) -> ApiResult<D1Database> {
 }
 
 const PROJECT_COLUMNS: &str = "id, slug, name, enabled, outbound, active_deployment_id, \
-     has_server_code, assets_count, created_at, updated_at";
+     has_server_code, assets_count, created_at, updated_at, auto_activate";
 
 pub struct D1Projects {
     db: D1Database,
@@ -116,40 +116,30 @@ impl D1Projects {
         Ok((rows, more))
     }
 
+    /// Name, outbound and autoActivate. Bumps the generation so a concurrent swap re-reads the
+    /// row and the routing record (which carries `outbound`) is re-published. `enabled` is not
+    /// here: it changes what is served, so it goes through the lifecycle swap.
     pub async fn update(
         &self,
         id: &str,
         name: Option<&str>,
-        enabled: Option<bool>,
         outbound: Option<&str>,
+        auto_activate: Option<bool>,
         now: i64,
     ) -> ApiResult<()> {
         self.db
             .prepare(
-                "UPDATE projects SET name = COALESCE(?2, name), enabled = COALESCE(?3, enabled), \
-                 outbound = COALESCE(?5, outbound), updated_at = ?4 WHERE id = ?1 AND deleted_at IS NULL",
+                "UPDATE projects SET name = COALESCE(?2, name), outbound = COALESCE(?3, outbound), \
+                 auto_activate = COALESCE(?4, auto_activate), generation = generation + 1, updated_at = ?5 \
+                 WHERE id = ?1 AND deleted_at IS NULL",
             )
             .bind(&[
                 id.into(),
                 opt_str(name),
-                enabled.map(|b| num(b as i64)).unwrap_or(JsValue::NULL),
-                num(now),
                 opt_str(outbound),
+                auto_activate.map(|b| num(b as i64)).unwrap_or(JsValue::NULL),
+                num(now),
             ])
-            .map_err(db_err)?
-            .run()
-            .await
-            .map_err(db_err)?;
-        Ok(())
-    }
-
-    /// Marks a project deleted; it disappears from the API and stops serving at once.
-    pub async fn mark_deleted(&self, id: &str, now: i64) -> ApiResult<()> {
-        self.db
-            .prepare(
-                "UPDATE projects SET deleted_at = ?2, updated_at = ?2 WHERE id = ?1 AND deleted_at IS NULL",
-            )
-            .bind(&[id.into(), num(now)])
             .map_err(db_err)?
             .run()
             .await
@@ -160,50 +150,6 @@ impl D1Projects {
     pub async fn ping(&self) -> ApiResult<()> {
         self.db.prepare("SELECT 1 AS ok").first::<serde_json::Value>(None).await.map_err(db_err)?;
         Ok(())
-    }
-
-    /// Points the project at a deployment (activation) in one transaction with superseding
-    /// the previously completed one. Returns false when the project is gone.
-    pub async fn activate(
-        &self,
-        project_id: &str,
-        deployment_id: &str,
-        assets_count: i64,
-        has_server_code: bool,
-        rename: Option<&str>,
-        now: i64,
-    ) -> ApiResult<bool> {
-        let results = self
-            .db
-            .batch(vec![
-                self.db
-                    .prepare(
-                        "UPDATE deployments SET status = 'superseded', updated_at = ?3 \
-                         WHERE project_id = ?1 AND status = 'completed' AND id != ?2",
-                    )
-                    .bind(&[project_id.into(), deployment_id.into(), num(now)])
-                    .map_err(db_err)?,
-                self.db
-                    .prepare(
-                        "UPDATE projects SET active_deployment_id = ?2, assets_count = ?3, \
-                         name = COALESCE(?4, name), updated_at = ?5, has_server_code = ?6 \
-                         WHERE id = ?1 AND deleted_at IS NULL",
-                    )
-                    .bind(&[
-                        project_id.into(),
-                        deployment_id.into(),
-                        num(assets_count),
-                        opt_str(rename),
-                        num(now),
-                        num(has_server_code as i64),
-                    ])
-                    .map_err(db_err)?,
-            ])
-            .await
-            .map_err(db_err)?;
-        let changed =
-            results.get(1).and_then(|r| r.meta().ok().flatten()).and_then(|m| m.changes).unwrap_or(0);
-        Ok(changed > 0)
     }
 
     pub async fn audit(

@@ -21,10 +21,13 @@ pub struct DeploymentRow {
     pub config: String,
     pub stats: String,
     pub error: Option<String>,
+    pub error_code: Option<String>,
     pub attempts: i64,
     pub created_at: i64,
     pub updated_at: i64,
     pub finished_at: Option<i64>,
+    pub seq: i64,
+    pub activated_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -34,10 +37,12 @@ pub struct StepRow {
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
     pub error: Option<String>,
+    pub error_code: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct LogRow {
+    pub id: i64,
     pub at: i64,
     pub level: String,
     pub step: Option<String>,
@@ -45,7 +50,7 @@ pub struct LogRow {
 }
 
 const COLUMNS: &str = "id, project_id, status, current_step, progress, upload_session_id, config, stats, \
-     error, attempts, created_at, updated_at, finished_at";
+     error, error_code, attempts, created_at, updated_at, finished_at, seq, activated_at";
 
 pub struct D1Deployments {
     db: D1Database,
@@ -56,7 +61,8 @@ impl D1Deployments {
         Ok(D1Deployments { db: database(env)? })
     }
 
-    /// Records a queued deployment with all five steps pending, in one transaction.
+    /// Records a queued deployment with all five steps pending, in one transaction; its `seq`
+    /// (creation order within the project) is handed out by the same transaction.
     pub async fn create(
         &self,
         id: &str,
@@ -66,11 +72,17 @@ impl D1Deployments {
         stats: &Value,
         now: i64,
     ) -> ApiResult<()> {
-        let mut stmts = vec![self
+        let mut stmts = vec![
+            self.db
+                .prepare("UPDATE projects SET deploy_seq = deploy_seq + 1 WHERE id = ?1")
+                .bind(&[project_id.into()])
+                .map_err(db_err)?,
+            self
             .db
             .prepare(
                 "INSERT INTO deployments (id, project_id, status, progress, upload_session_id, config, stats, \
-                 created_at, updated_at) VALUES (?1, ?2, 'queued', 0, ?3, ?4, ?5, ?6, ?6)",
+                 created_at, updated_at, has_server_code, seq) VALUES (?1, ?2, 'queued', 0, ?3, ?4, ?5, ?6, ?6, \
+                 ?7, (SELECT deploy_seq FROM projects WHERE id = ?2))",
             )
             .bind(&[
                 id.into(),
@@ -79,8 +91,10 @@ impl D1Deployments {
                 config.to_string().into(),
                 stats.to_string().into(),
                 num(now),
+                num(config.get("server").is_some_and(|v| !v.is_null()) as i64),
             ])
-            .map_err(db_err)?];
+            .map_err(db_err)?,
+        ];
         for s in STEPS {
             stmts.push(
                 self.db
@@ -125,7 +139,10 @@ impl D1Deployments {
 
     pub async fn steps(&self, id: &str) -> ApiResult<Vec<StepRow>> {
         self.db
-            .prepare("SELECT step, status, started_at, finished_at, error FROM deployment_steps WHERE deployment_id = ?1")
+            .prepare(
+                "SELECT step, status, started_at, finished_at, error, error_code FROM deployment_steps \
+                 WHERE deployment_id = ?1",
+            )
             .bind(&[id.into()])
             .map_err(db_err)?
             .all()
@@ -135,10 +152,14 @@ impl D1Deployments {
             .map_err(db_err)
     }
 
-    pub async fn logs(&self, id: &str) -> ApiResult<Vec<LogRow>> {
+    /// Log lines in order, `limit` at most, after the line with id `after` (pagination cursor).
+    pub async fn logs(&self, id: &str, after: i64, limit: u32) -> ApiResult<Vec<LogRow>> {
         self.db
-            .prepare("SELECT at, level, step, message FROM deployment_logs WHERE deployment_id = ?1 ORDER BY id LIMIT 500")
-            .bind(&[id.into()])
+            .prepare(
+                "SELECT id, at, level, step, message FROM deployment_logs WHERE deployment_id = ?1 AND id > ?2 \
+                 ORDER BY id LIMIT ?3",
+            )
+            .bind(&[id.into(), num(after), num(limit as i64)])
             .map_err(db_err)?
             .all()
             .await
@@ -206,15 +227,23 @@ impl D1Deployments {
         Ok(())
     }
 
-    pub async fn step_failed(&self, id: &str, step: Step, error: &str, now: i64) -> ApiResult<()> {
+    /// `error` is the user-facing sentence (raw binding text goes to the log, never here).
+    pub async fn step_failed(
+        &self,
+        id: &str,
+        step: Step,
+        code: &str,
+        error: &str,
+        now: i64,
+    ) -> ApiResult<()> {
         self.db
             .batch(vec![
                 self.db
                     .prepare(
-                        "UPDATE deployment_steps SET status = 'failed', finished_at = ?3, error = ?4 \
+                        "UPDATE deployment_steps SET status = 'failed', finished_at = ?3, error = ?4, error_code = ?5 \
                          WHERE deployment_id = ?1 AND step = ?2",
                     )
-                    .bind(&[id.into(), step.as_str().into(), num(now), error.into()])
+                    .bind(&[id.into(), step.as_str().into(), num(now), error.into(), code.into()])
                     .map_err(db_err)?,
                 self.log_stmt(
                     id,
@@ -223,32 +252,6 @@ impl D1Deployments {
                     Some(step.as_str()),
                     &format!("{} failed: {error}", step.as_str()),
                 )?,
-            ])
-            .await
-            .map_err(db_err)?;
-        Ok(())
-    }
-
-    /// Ends a deployment: `completed` (the activate step made it live) or `failed`.
-    pub async fn finish(&self, id: &str, status: &str, error: Option<&str>, now: i64) -> ApiResult<()> {
-        self.db
-            .batch(vec![
-                self.db
-                    .prepare(
-                        "UPDATE deployments SET status = ?2, error = ?3, finished_at = ?4, updated_at = ?4, \
-                         progress = CASE WHEN ?2 = 'completed' THEN 100 ELSE progress END \
-                         WHERE id = ?1 AND status IN ('queued', 'in_progress')",
-                    )
-                    .bind(&[id.into(), status.into(), opt_str(error), num(now)])
-                    .map_err(db_err)?,
-                self.db
-                    .prepare(
-                        "UPDATE deployment_steps SET status = 'skipped' WHERE deployment_id = ?1 AND status = 'pending' \
-                         AND ?2 = 'failed'",
-                    )
-                    .bind(&[id.into(), status.into()])
-                    .map_err(db_err)?,
-                self.log_stmt(id, now, if status == "failed" { "error" } else { "info" }, None, &format!("deployment {status}"))?,
             ])
             .await
             .map_err(db_err)?;
@@ -294,6 +297,7 @@ pub fn render(
         });
         if let Some(e) = row.and_then(|r| r.error.as_ref()) {
             v["error"] = json!(e);
+            v["errorCode"] = json!(row.and_then(|r| r.error_code.as_deref()));
         }
         step_map.insert(s.as_str().into(), v);
     }
@@ -312,18 +316,22 @@ pub fn render(
         "createdAt": ts(Some(d.created_at)),
         "updatedAt": ts(Some(d.updated_at)),
         "finishedAt": ts(d.finished_at),
+        "activatedAt": ts(d.activated_at),
+        "seq": d.seq,
         "url": urls.project_url(slug),
         "previewUrl": format!("{}@{}/", urls.path_url(slug).trim_end_matches('/'), prefix),
     });
     if let Some(e) = &d.error {
         out["error"] = json!(e);
+        out["errorCode"] = json!(d.error_code);
     }
     if let Some(logs) = logs {
-        out["logs"] = Value::Array(
-            logs.iter()
-                .map(|l| json!({ "at": iso8601(l.at.max(0) as u64), "level": l.level, "step": l.step, "message": l.message }))
-                .collect(),
-        );
+        out["logs"] = Value::Array(logs.iter().map(log_json).collect());
     }
     out
+}
+
+/// One log line as JSON (the deployment record's `logs` and the NDJSON logs endpoint).
+pub fn log_json(l: &LogRow) -> Value {
+    json!({ "id": l.id, "at": iso8601(l.at.max(0) as u64), "level": l.level, "step": l.step, "message": l.message })
 }

@@ -4,7 +4,9 @@
 pub mod bindings;
 pub mod d1;
 pub mod d1_deployments;
+pub mod d1_lifecycle;
 pub mod d1_uploads;
+pub mod gc;
 pub mod health;
 pub mod http;
 pub mod loader;

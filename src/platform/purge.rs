@@ -1,6 +1,7 @@
 //! The cascade after a project is deleted (SPEC.md §3): asset bodies (ASSETS_KV), deployment
-//! manifests (ROUTES_KV), server bundles and upload manifests (BLOBS), and the project's D1
-//! rows. One queue message handles one bounded chunk (to stay within per-invocation
+//! manifests and finally the routing tombstone (ROUTES_KV), server bundles and upload manifests
+//! (BLOBS), and the project's D1 rows. Storage is also listed by prefix, so bodies and blobs
+//! written before their D1 rows (a failed insert) are found too. One queue message handles one bounded chunk (to stay within per-invocation
 //! subrequest limits) and enqueues the next; every chunk is idempotent. The project row stays
 //! as a tombstone so its slug can never be taken over by someone else.
 
@@ -25,6 +26,7 @@ pub enum Progress {
 
 #[derive(Deserialize)]
 struct Tombstone {
+    slug: String,
     deleted_at: Option<i64>,
 }
 
@@ -65,16 +67,14 @@ pub async fn purge(env: &Env, project_id: &str) -> ApiResult<Progress> {
     let db = database(env)?;
     let pid: JsValue = project_id.into();
     let project = db
-        .prepare("SELECT deleted_at FROM projects WHERE id = ?1")
+        .prepare("SELECT slug, deleted_at FROM projects WHERE id = ?1")
         .bind(std::slice::from_ref(&pid))
         .map_err(db_err)?
         .first::<Tombstone>(None)
         .await
         .map_err(db_err)?;
     // Never purge a live project, whatever a message says.
-    if !matches!(project, Some(Tombstone { deleted_at: Some(_) })) {
-        return Ok(Progress::Done);
-    }
+    let Some(Tombstone { slug, deleted_at: Some(_) }) = project else { return Ok(Progress::Done) };
 
     let hashes: Vec<String> = chunk::<Hash>(
         &db,
@@ -148,8 +148,37 @@ pub async fn purge(env: &Env, project_id: &str) -> ApiResult<Progress> {
         return Ok(Progress::More);
     }
 
-    db.prepare("DELETE FROM domains WHERE project_id = ?1")
-        .bind(&[pid])
+    // Whatever D1 never knew about: bodies, bundles and upload manifests found by prefix.
+    let kv = KvAssets::new(env)?;
+    let stray = kv.list_hashes(project_id, ASSET_CHUNK as u64).await?;
+    let blobs = R2Blobs::new(env)?;
+    let mut stray_blobs = Vec::new();
+    for prefix in ["bundles", "uploads"] {
+        stray_blobs.extend(blobs.list(&format!("{prefix}/{project_id}/"), 200).await?);
+    }
+    if !stray.is_empty() || !stray_blobs.is_empty() {
+        for h in &stray {
+            kv.delete(project_id, h).await?;
+        }
+        for (key, _) in &stray_blobs {
+            blobs.delete(key).await?;
+        }
+        return Ok(Progress::More);
+    }
+
+    let stmts = vec![
+        db.prepare("DELETE FROM domains WHERE project_id = ?1")
+            .bind(std::slice::from_ref(&pid))
+            .map_err(db_err)?,
+        db.prepare("DELETE FROM aliases WHERE project_id = ?1")
+            .bind(std::slice::from_ref(&pid))
+            .map_err(db_err)?,
+    ];
+    db.batch(stmts).await.map_err(db_err)?;
+    // Last, the routing tombstone: until now it kept any delayed write from reviving the site.
+    KvRoutes::new(env)?.delete_route(&slug, project_id).await?;
+    db.prepare("UPDATE projects SET purged_at = ?2, routed_generation = generation WHERE id = ?1")
+        .bind(&[pid, JsValue::from_f64(super::bindings::now_ms() as f64)])
         .map_err(db_err)?
         .run()
         .await

@@ -73,6 +73,30 @@ async fn preview_deployment(env: &Env, project_id: &str, prefix: &str) -> ApiRes
     Ok(if rows.len() == 1 { rows.into_iter().next().map(|r| r.id) } else { None })
 }
 
+/// No routing record in ROUTES_KV: if D1 knows a live project by this key, re-publish its
+/// record (the cache lost it or its write failed) and serve from it. Unknown and deleted keys
+/// stay unknown.
+async fn reconcile_miss(
+    env: &Env,
+    routes: &KvRoutes,
+    key: &str,
+) -> ApiResult<Option<crate::routing::RouteRecord>> {
+    use crate::lifecycle::ProjectStore;
+    let store = super::d1_lifecycle::D1Lifecycle::new(env)?;
+    let Some(p) = store.project(key).await.map_err(|e| ApiError::internal(e.0))? else { return Ok(None) };
+    if p.deleted {
+        return Ok(None);
+    }
+    if let Err(e) = crate::lifecycle::publish(&store, routes, &p.id).await {
+        super::http::log(
+            "warn",
+            "serve",
+            serde_json::json!({ "msg": "reconcile on miss", "error": format!("{e:?}") }),
+        );
+    }
+    Ok(Some(p.route_record()))
+}
+
 /// What serving a visitor request came to.
 pub enum Served {
     Response(Response),
@@ -95,14 +119,24 @@ pub async fn serve(
     path: &str,
 ) -> ApiResult<Served> {
     let routes = KvRoutes::new(env)?;
-    let Some(record) = routes.route(&project.key).await? else { return Ok(Served::NoSite) };
-    if !record.enabled {
+    let record = match routes.route(&project.key).await? {
+        Some(r) => r,
+        None => match reconcile_miss(env, &routes, &project.key).await? {
+            Some(r) => r,
+            None => return Ok(Served::NoSite),
+        },
+    };
+    if !record.enabled || record.deleted {
         return Ok(Served::NoSite);
     }
     let deployment_id = match &project.deployment_prefix {
-        Some(p) => match preview_deployment(env, &record.project_id, p).await? {
-            Some(id) => id,
-            None => return Ok(Served::NoSite),
+        // A named alias first (`staging--<slug>`), else an exact deployment by id prefix.
+        Some(p) => match record.aliases.get(p) {
+            Some(id) => id.clone(),
+            None => match preview_deployment(env, &record.project_id, p).await? {
+                Some(id) => id,
+                None => return Ok(Served::NoSite),
+            },
         },
         None => match record.serving() {
             Some(id) => id.to_string(),

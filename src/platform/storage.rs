@@ -47,6 +47,14 @@ impl KvAssets {
         self.kv.delete(&asset_key(project_id, hash)).await.map_err(kv_err)
     }
 
+    /// Up to `limit` stored body hashes of a project, straight from KV (finds bodies whose D1
+    /// row was never written, which a D1-driven purge would miss).
+    pub async fn list_hashes(&self, project_id: &str, limit: u64) -> ApiResult<Vec<String>> {
+        let prefix = asset_key(project_id, "");
+        let page = self.kv.list().prefix(prefix.clone()).limit(limit).execute().await.map_err(kv_err)?;
+        Ok(page.keys.into_iter().filter_map(|k| k.name.strip_prefix(&prefix).map(str::to_string)).collect())
+    }
+
     pub async fn text(&self, project_id: &str, hash: &str) -> ApiResult<Option<String>> {
         self.kv.get(&asset_key(project_id, hash)).text().await.map_err(kv_err)
     }
@@ -133,6 +141,12 @@ impl R2Blobs {
     pub async fn delete(&self, key: &str) -> ApiResult<()> {
         self.bucket.delete(key).await.map_err(r2_err)
     }
+
+    /// Up to `limit` objects under `prefix`: (key, uploaded at, epoch ms).
+    pub async fn list(&self, prefix: &str, limit: u32) -> ApiResult<Vec<(String, i64)>> {
+        let objects = self.bucket.list().prefix(prefix).limit(limit).execute().await.map_err(r2_err)?;
+        Ok(objects.objects().iter().map(|o| (o.key(), o.uploaded().as_millis() as i64)).collect())
+    }
 }
 
 /// Run a deployment's workflow.
@@ -149,12 +163,20 @@ pub struct PurgeJob {
     pub project_id: String,
 }
 
-/// A message on `DEPLOY_QUEUE`; the two kinds have disjoint required fields.
+/// Retention and garbage collection for one project (one bounded run per message).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GcJob {
+    #[serde(rename = "gcProjectId")]
+    pub project_id: String,
+}
+
+/// A message on `DEPLOY_QUEUE`; the kinds have disjoint required fields.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Job {
     Deploy(DeployJob),
     Purge(PurgeJob),
+    Gc(GcJob),
 }
 
 pub async fn enqueue(env: &Env, job: &Job) -> ApiResult<()> {

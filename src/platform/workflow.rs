@@ -1,17 +1,21 @@
 //! The deployment workflow run by the `DEPLOY_QUEUE` consumer: validate -> stage -> verify ->
-//! activate -> cleanup, each step recorded in D1 as it happens. Transient failures are retried
-//! by the queue with backoff; after its retries the job lands on `DEPLOY_DLQ`, whose consumer
-//! marks the deployment failed. The previously active deployment keeps serving throughout.
+//! activate -> cleanup, each step recorded in D1 as it happens. Activation is the lifecycle's
+//! compare-and-swap (src/lifecycle); the swap itself ends the deployment (`completed`,
+//! `superseded`), so nothing after it can leave a live deployment pending or let the DLQ fail
+//! it. Transient failures are retried by the queue with backoff; after its retries the job lands
+//! on `DEPLOY_DLQ`, whose consumer marks a still-pending deployment failed. Every message of a
+//! batch is decoded, acked and retried on its own.
 
 use std::collections::BTreeSet;
 
 use serde::Deserialize;
 
-use worker::{Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder};
+use worker::{Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage};
 
 use super::bindings::now_ms;
 use super::d1::D1Projects;
 use super::d1_deployments::{step_statuses, D1Deployments, DeploymentRow};
+use super::d1_lifecycle::D1Lifecycle;
 use super::d1_uploads::D1Uploads;
 use super::http::log;
 use super::loader::{dispatch, load_bundle, Target as LoaderTarget};
@@ -19,11 +23,11 @@ use super::purge::{purge, Progress};
 use super::storage::{enqueue, DeployJob, Job, KvAssets, KvRoutes, PurgeJob, R2Blobs};
 use crate::assets::{content_type_for, AssetConfig, HeaderRules, RedirectRules};
 use crate::deploy::{
-    is_terminal, next_step, retry_delay_secs, unique_hashes, DeploymentManifest, ServerInfo, Step, StepError,
+    next_step, retry_delay_secs, unique_hashes, DeploymentManifest, ServerInfo, Step, StepError,
     UploadManifest, RULE_FILES,
 };
 use crate::error::ApiError;
-use crate::routing::RouteRecord;
+use crate::lifecycle::{self, Activation, LifecycleError, Status, StepFailure};
 
 /// How long the verify step waits for new server code to answer its probe request.
 const VERIFY_TIMEOUT_MS: i32 = 10_000;
@@ -38,8 +42,6 @@ struct StoredConfig {
     redirects: RedirectRules,
     #[serde(default)]
     headers: HeaderRules,
-    #[serde(rename = "projectName", default)]
-    project_name: Option<String>,
     #[serde(default)]
     fault: Option<String>,
     #[serde(default)]
@@ -51,71 +53,74 @@ fn transient(e: ApiError) -> StepError {
 }
 
 /// Handles one batch from either queue. The dead-letter queue is recognised by its name
-/// ending in `-dlq` (wrangler.toml: `flotilla-deploy-dlq`).
+/// ending in `-dlq` (wrangler.toml: `flotilla-deploy-dlq`). Each message is decoded on its own:
+/// one undecodable message is acked (it can never succeed) without touching the others.
 pub async fn handle_batch(batch: MessageBatch<Job>, env: &Env) -> worker::Result<()> {
     let dead_letter = batch.queue().ends_with("-dlq");
-    let messages = match batch.messages() {
-        Ok(m) => m,
-        Err(e) => {
-            // Unparseable jobs can never succeed; retrying them would only spin.
-            log(
-                "error",
-                "queue",
-                serde_json::json!({ "msg": "undecodable queue batch", "error": e.to_string() }),
-            );
-            batch.ack_all();
-            return Ok(());
-        }
-    };
-    for msg in messages {
-        let job = match msg.body().clone() {
-            Job::Deploy(job) => job,
-            Job::Purge(job) => {
-                handle_purge(env, &job, dead_letter, &msg).await;
-                continue;
-            }
-        };
-        if dead_letter {
-            if let Err(e) = give_up(env, &job).await {
+    for msg in batch.raw_iter() {
+        let job = js_sys::JSON::stringify(&msg.body())
+            .ok()
+            .and_then(|s| s.as_string())
+            .and_then(|s| serde_json::from_str::<Job>(&s).ok());
+        match job {
+            None => {
                 log(
                     "error",
-                    &job.deployment_id,
-                    serde_json::json!({ "msg": "DLQ handling failed", "error": e.log_detail() }),
+                    "queue",
+                    serde_json::json!({ "msg": "undecodable queue message; dropped", "id": msg.id() }),
                 );
-                msg.retry();
-                continue;
-            }
-            msg.ack();
-            continue;
-        }
-        match run(env, &job).await {
-            Ok(()) => msg.ack(),
-            Err((StepError::Permanent(reason), _)) => {
-                if let Err(e) = fail(env, &job.deployment_id, &reason).await {
-                    log(
-                        "error",
-                        &job.deployment_id,
-                        serde_json::json!({ "msg": "marking failed", "error": e.log_detail() }),
-                    );
-                }
                 msg.ack();
             }
-            Err((StepError::Transient(reason), attempt)) => {
-                log(
-                    "warn",
-                    &job.deployment_id,
-                    serde_json::json!({ "msg": "step failed; will retry", "error": reason }),
-                );
-                let delay = retry_delay_secs(attempt.max(1) as u32);
-                msg.retry_with_options(&QueueRetryOptionsBuilder::new().with_delay_seconds(delay).build());
-            }
+            Some(Job::Deploy(job)) => handle_deploy(env, &job, dead_letter, &msg).await,
+            Some(Job::Purge(job)) => handle_purge(env, &job, dead_letter, &msg).await,
+            Some(Job::Gc(job)) => super::gc::handle(env, &job, dead_letter, &msg).await,
         }
     }
     Ok(())
 }
 
+async fn handle_deploy(env: &Env, job: &DeployJob, dead_letter: bool, msg: &RawMessage) {
+    if dead_letter {
+        if let Err(e) = give_up(env, job).await {
+            log(
+                "error",
+                &job.deployment_id,
+                serde_json::json!({ "msg": "DLQ handling failed", "error": e.log_detail() }),
+            );
+            msg.retry();
+            return;
+        }
+        msg.ack();
+        return;
+    }
+    match run(env, job).await {
+        Ok(()) => msg.ack(),
+        Err((e @ StepError::Permanent { .. }, _)) => {
+            if let Err(err) = fail(env, &job.deployment_id, &e.public()).await {
+                log(
+                    "error",
+                    &job.deployment_id,
+                    serde_json::json!({ "msg": "marking failed", "error": err.log_detail() }),
+                );
+                msg.retry();
+                return;
+            }
+            msg.ack();
+        }
+        Err((StepError::Transient(reason), attempt)) => {
+            log(
+                "warn",
+                &job.deployment_id,
+                serde_json::json!({ "msg": "step failed; will retry", "error": reason }),
+            );
+            let delay = retry_delay_secs(attempt.max(1) as u32);
+            msg.retry_with_options(&QueueRetryOptionsBuilder::new().with_delay_seconds(delay).build());
+        }
+    }
+}
+
 /// One purge chunk; the next chunk goes out as a new message so each stays small.
-async fn handle_purge(env: &Env, job: &PurgeJob, dead_letter: bool, msg: &worker::Message<Job>) {
+async fn handle_purge(env: &Env, job: &PurgeJob, dead_letter: bool, msg: &RawMessage) {
     if dead_letter {
         // Retries ran out: leave the data for a later delete/purge and say so loudly.
         log("error", &job.project_id, serde_json::json!({ "msg": "project purge gave up; data remains" }));
@@ -151,22 +156,36 @@ async fn handle_purge(env: &Env, job: &PurgeJob, dead_letter: bool, msg: &worker
     }
 }
 
-/// Runs the remaining steps. Redelivered jobs of finished deployments do nothing.
+/// Runs the remaining steps. Redelivered jobs of finished deployments do nothing, except that
+/// a deployment the activate step finished still gets its cleanup step.
 async fn run(env: &Env, job: &DeployJob) -> Result<(), (StepError, i64)> {
     let deployments = D1Deployments::new(env).map_err(|e| (transient(e), 0))?;
     let Some(d) = deployments.get(&job.deployment_id).await.map_err(|e| (transient(e), 0))? else {
         return Ok(()); // nothing to do for a job without a record
     };
-    if is_terminal(&d.status) {
+    let status = Status::parse(&d.status);
+    let finished = status.is_some_and(|s| s.is_terminal());
+    if finished && !matches!(status, Some(Status::Completed | Status::Superseded)) {
         return Ok(());
     }
-    let attempt = deployments.start_attempt(&d.id, now_ms() as i64).await.map_err(|e| (transient(e), 0))?;
-    let config: StoredConfig = serde_json::from_str(&d.config)
-        .map_err(|e| (StepError::Permanent(format!("stored config is unreadable: {e}")), attempt))?;
-    let mut cx = StepCx { env, d: &d, config: &config, manifest: None };
+    let attempt = if finished {
+        d.attempts
+    } else {
+        deployments.start_attempt(&d.id, now_ms() as i64).await.map_err(|e| (transient(e), 0))?
+    };
+    let config: StoredConfig = serde_json::from_str(&d.config).map_err(|_| {
+        (
+            StepError::permanent("config_unreadable", "The deployment's stored configuration is unreadable"),
+            attempt,
+        )
+    })?;
+    let mut cx = StepCx { env, d: &d, config: &config, manifest: None, attempt };
     loop {
         let rows = deployments.steps(&d.id).await.map_err(|e| (transient(e), attempt))?;
         let Some(step) = next_step(&step_statuses(&rows)) else { return Ok(()) };
+        if finished && step != Step::Cleanup {
+            return Ok(()); // finished by a swap or the sweep: only cleanup may still run
+        }
         deployments.step_started(&d.id, step, now_ms() as i64).await.map_err(|e| (transient(e), attempt))?;
         match cx.run_step(step).await {
             Ok(message) => {
@@ -174,17 +193,21 @@ async fn run(env: &Env, job: &DeployJob) -> Result<(), (StepError, i64)> {
                     .step_finished(&d.id, step, &message, now_ms() as i64)
                     .await
                     .map_err(|e| (transient(e), attempt))?;
-                if step == Step::Activate {
-                    deployments
-                        .finish(&d.id, "completed", None, now_ms() as i64)
-                        .await
-                        .map_err(|e| (transient(e), attempt))?;
-                }
             }
             Err(e) => {
-                let _ = deployments.step_failed(&d.id, step, e.message(), now_ms() as i64).await;
+                if let StepError::Transient(raw) = &e {
+                    log(
+                        "warn",
+                        &d.id,
+                        serde_json::json!({ "msg": "step error", "step": step.as_str(), "error": raw }),
+                    );
+                }
+                let public = e.public();
+                let _ =
+                    deployments.step_failed(&d.id, step, public.code, &public.message, now_ms() as i64).await;
                 if step == Step::Cleanup {
-                    // The deployment is already live; cleanup is best effort and runs again next deploy.
+                    // The deployment already finished; cleanup is best effort and the cron GC
+                    // does the same work later.
                     return Ok(());
                 }
                 return Err((e, attempt));
@@ -198,11 +221,14 @@ struct StepCx<'a> {
     d: &'a DeploymentRow,
     config: &'a StoredConfig,
     manifest: Option<UploadManifest>,
+    attempt: i64,
 }
 
 impl StepCx<'_> {
     fn injected(&self, step: Step) -> Result<(), StepError> {
-        if self.config.fault.as_deref() == Some(step.as_str()) {
+        let fault = self.config.fault.as_deref();
+        let once = fault.and_then(|f| f.strip_prefix("once:"));
+        if fault == Some(step.as_str()) || (once == Some(step.as_str()) && self.attempt <= 1) {
             return Err(StepError::Transient(format!(
                 "injected fault in {} (FAULT_INJECTION)",
                 step.as_str()
@@ -218,8 +244,9 @@ impl StepCx<'_> {
                 .get_json(&self.config.manifest_key)
                 .await
                 .map_err(transient)?;
-            self.manifest =
-                Some(m.ok_or_else(|| StepError::Permanent("the upload manifest is missing".into()))?);
+            self.manifest = Some(m.ok_or_else(|| {
+                StepError::permanent("upload_manifest_missing", "The upload session's manifest is missing")
+            })?);
         }
         Ok(self.manifest.as_ref().expect("set above")) // ok: assigned just above
     }
@@ -245,7 +272,7 @@ impl StepCx<'_> {
         let project_id = self.d.project_id.clone();
         let projects = D1Projects::new(self.env).map_err(transient)?;
         if projects.get(&project_id).await.map_err(transient)?.is_none() {
-            return Err(StepError::Permanent("the project was deleted".into()));
+            return Err(StepError::permanent("project_deleted", "The project was deleted"));
         }
         let env = self.env;
         let manifest = self.upload_manifest().await?;
@@ -258,10 +285,10 @@ impl StepCx<'_> {
             .map_err(transient)?;
         let missing: BTreeSet<&str> = hashes.iter().copied().filter(|h| !stored.contains(*h)).collect();
         if let Some((path, _)) = manifest.iter().find(|(_, e)| missing.contains(e.hash.as_str())) {
-            return Err(StepError::Permanent(format!(
-                "{} file(s) are not stored for this project (e.g. {path})",
-                missing.len()
-            )));
+            return Err(StepError::permanent(
+                "files_missing",
+                format!("{} file(s) are not stored for this project (e.g. {path})", missing.len()),
+            ));
         }
         Ok(format!("{} files ({} unique) present for this project", manifest.len(), unique.len()))
     }
@@ -285,8 +312,9 @@ impl StepCx<'_> {
         if let Some(server) = &self.config.server {
             let bundle = load_bundle(env, &project_id, &deployment_id).await.map_err(transient)?;
             if bundle.digest() != server.digest {
-                return Err(StepError::Permanent(
-                    "the stored server bundle does not match its digest".into(),
+                return Err(StepError::permanent(
+                    "bundle_mismatch",
+                    "The stored server bundle does not match its digest",
                 ));
             }
         }
@@ -300,7 +328,7 @@ impl StepCx<'_> {
             files,
             server: self.config.server.clone(),
         };
-        let body = serde_json::to_string(&staged).map_err(|e| StepError::Permanent(e.to_string()))?;
+        let body = serde_json::to_string(&staged).map_err(|e| StepError::Transient(e.to_string()))?;
         KvRoutes::new(env)
             .map_err(transient)?
             .put_manifest(&deployment_id, &body)
@@ -317,13 +345,13 @@ impl StepCx<'_> {
             .map_err(transient)?
             .ok_or_else(|| StepError::Transient("staged manifest not readable yet".into()))?;
         let staged: DeploymentManifest = serde_json::from_str(&text)
-            .map_err(|e| StepError::Permanent(format!("staged manifest does not parse: {e}")))?;
+            .map_err(|e| StepError::Transient(format!("staged manifest does not parse: {e}")))?;
         if staged.deployment_id != self.d.id || staged.project_id != self.d.project_id {
-            return Err(StepError::Permanent("staged manifest belongs to another deployment".into()));
+            return Err(StepError::Transient("staged manifest belongs to another deployment".into()));
         }
         let expected = Self::served_files(self.upload_manifest().await?).count();
         if staged.files.len() != expected {
-            return Err(StepError::Permanent(format!(
+            return Err(StepError::Transient(format!(
                 "staged {} files, expected {expected}",
                 staged.files.len()
             )));
@@ -349,7 +377,7 @@ impl StepCx<'_> {
                 .get(&staged.project_id)
                 .await
                 .map_err(transient)?
-                .ok_or_else(|| StepError::Permanent("the project was deleted".into()))?;
+                .ok_or_else(|| StepError::permanent("project_deleted", "The project was deleted"))?;
             let target = LoaderTarget {
                 project_id: staged.project_id.clone(),
                 deployment_id: staged.deployment_id.clone(),
@@ -361,50 +389,48 @@ impl StepCx<'_> {
             match dispatch(self.env, &target, probe, VERIFY_TIMEOUT_MS).await {
                 Ok(resp) => note = format!("; server code answered {}", resp.status_code()),
                 Err(e) => {
-                    return Err(StepError::Permanent(format!(
-                        "server code failed to start: {}",
-                        e.message()
-                    )));
+                    return Err(StepError::permanent(
+                        "server_code_failed",
+                        format!("The server code failed to start: {}", e.message()),
+                    ));
                 }
             }
         }
         Ok(format!("staged manifest loads and routes ({} files; / -> {root:?}){note}", staged.files.len()))
     }
 
+    /// The lifecycle's activation: one compare-and-swap in D1, then the routing record.
     async fn activate(&mut self) -> Result<String, StepError> {
-        let projects = D1Projects::new(self.env).map_err(transient)?;
-        let project = projects
-            .get(&self.d.project_id)
-            .await
-            .map_err(transient)?
-            .ok_or_else(|| StepError::Permanent("the project was deleted".into()))?;
-        let files = Self::served_files(self.upload_manifest().await?).count() as i64;
-        // The routing record is the pointer visitors follow: swap it first (the staged deployment
-        // is verified), then record the truth in D1. If D1 never succeeds, the DLQ consumer
-        // points the record back at what D1 says is active.
-        let record = RouteRecord {
-            project_id: project.id.clone(),
-            slug: project.slug.clone(),
-            enabled: project.enabled != 0,
-            active_deployment_id: Some(self.d.id.clone()),
-            outbound_allowed: project.outbound == "allow",
-        };
-        KvRoutes::new(self.env).map_err(transient)?.put_route(&record).await.map_err(transient)?;
-        let live = projects
-            .activate(
-                &project.id,
-                &self.d.id,
-                files,
-                self.config.server.is_some(),
-                self.config.project_name.as_deref(),
-                now_ms() as i64,
-            )
-            .await
-            .map_err(transient)?;
-        if !live {
-            return Err(StepError::Permanent("the project was deleted".into()));
+        let store = D1Lifecycle::new(self.env).map_err(transient)?;
+        let routes = KvRoutes::new(self.env).map_err(transient)?;
+        match lifecycle::activate_new(&store, &routes, &self.d.id, now_ms() as i64).await {
+            Ok(Activation::Activated { generation, route_error }) => {
+                if let Some(e) = &route_error {
+                    log(
+                        "warn",
+                        &self.d.id,
+                        serde_json::json!({ "msg": "routing record not written yet", "error": e.0 }),
+                    );
+                }
+                Ok(format!(
+                    "now serving this deployment (generation {generation}){}",
+                    if route_error.is_some() { "; the routing cache is being repaired" } else { "" }
+                ))
+            }
+            Ok(Activation::Superseded) => {
+                Ok("a newer deployment is already live; this one is superseded and was never served".into())
+            }
+            Ok(Activation::Staged) => {
+                Ok("staged: ready at its preview URL; production is unchanged until it is promoted".into())
+            }
+            Ok(Activation::ProjectGone) => Err(StepError::permanent(
+                "project_deleted",
+                "The project was deleted before this deployment went live",
+            )),
+            Ok(Activation::AlreadyFinished(s)) => Ok(format!("already {}", s.as_str())),
+            Err(LifecycleError::Store(e)) => Err(StepError::Transient(e.0)),
+            Err(e) => Err(StepError::Transient(format!("{e:?}"))),
         }
-        Ok(format!("now serving deployment {} for {}", self.d.id, project.slug))
     }
 
     async fn cleanup(&mut self) -> Result<String, StepError> {
@@ -423,48 +449,27 @@ impl StepCx<'_> {
     }
 }
 
-/// Marks a deployment failed and makes sure visitors follow what D1 says is active.
-async fn fail(env: &Env, deployment_id: &str, reason: &str) -> Result<(), ApiError> {
-    let deployments = D1Deployments::new(env)?;
-    deployments.finish(deployment_id, "failed", Some(reason), now_ms() as i64).await?;
-    if let Some(d) = deployments.get(deployment_id).await? {
-        reconcile_route(env, &d.project_id).await?;
-    }
+/// Marks a still-pending deployment failed (never one that already went live). KV is never
+/// ahead of D1, so nothing needs re-pointing.
+async fn fail(env: &Env, deployment_id: &str, why: &StepFailure) -> Result<(), ApiError> {
+    let store = D1Lifecycle::new(env)?;
+    lifecycle::fail_deployment(&store, deployment_id, why, now_ms() as i64).await.map_err(ApiError::from)?;
     Ok(())
 }
 
-/// Rewrites a project's routing record from D1 (the source of truth).
-pub async fn reconcile_route(env: &Env, project_id: &str) -> Result<(), ApiError> {
-    let projects = D1Projects::new(env)?;
-    let routes = KvRoutes::new(env)?;
-    match projects.get(project_id).await? {
-        Some(p) => {
-            routes
-                .put_route(&RouteRecord {
-                    project_id: p.id.clone(),
-                    slug: p.slug.clone(),
-                    enabled: p.enabled != 0,
-                    active_deployment_id: p.active_deployment_id.clone(),
-                    outbound_allowed: p.outbound == "allow",
-                })
-                .await
-        }
-        None => Ok(()),
-    }
-}
-
-/// DLQ: the job exhausted its retries. Record why, using the last step error.
+/// DLQ: the job exhausted its retries. Record why, using the last step error (already a
+/// user-facing sentence).
 async fn give_up(env: &Env, job: &DeployJob) -> Result<(), ApiError> {
     let deployments = D1Deployments::new(env)?;
     let Some(d) = deployments.get(&job.deployment_id).await? else { return Ok(()) };
-    if is_terminal(&d.status) {
+    if Status::parse(&d.status).is_some_and(|s| s.is_terminal()) {
         return Ok(());
     }
     let steps = deployments.steps(&d.id).await?;
     let last_error = steps.iter().rev().find_map(|s| s.error.clone());
     let reason = match last_error {
-        Some(e) => format!("gave up after {} attempts: {e}", d.attempts),
-        None => format!("gave up after {} attempts", d.attempts),
+        Some(e) => format!("Gave up after {} attempts: {e}", d.attempts),
+        None => format!("Gave up after {} attempts", d.attempts),
     };
-    fail(env, &d.id, &reason).await
+    fail(env, &d.id, &StepFailure::new("retries_exhausted", reason)).await
 }

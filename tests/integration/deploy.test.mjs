@@ -136,7 +136,12 @@ test('a failing deployment is retried, then marked failed; the previous one keep
   assert.equal(r.status, 202, r.text);
   const failed = await waitFor(r.body.deployment.id, ['failed', 'completed'], 60_000);
   assert.equal(failed.status, 'failed');
-  assert.match(failed.error, /injected fault in verify/);
+  // The injected fault stands for a platform failure: the user sees a stable sentence and code,
+  // never the underlying error text (that goes to the worker log).
+  assert.equal(failed.errorCode, 'retries_exhausted');
+  assert.match(failed.error, /^Gave up after 3 attempts: A platform service was temporarily unavailable/);
+  assert.equal(failed.steps.verify.errorCode, 'platform_unavailable');
+  assert.doesNotMatch(JSON.stringify(failed), /injected fault|FAULT_INJECTION/);
   assert.equal(failed.attempts, 3, 'one try plus two retries');
   assert.equal(failed.steps.verify.status, 'failed');
   assert.equal(failed.steps.activate.status, 'skipped');

@@ -28,7 +28,7 @@ function count(kind, sql, ...params) {
   return total;
 }
 
-function footprint(projectId, deploymentIds) {
+function footprint(projectId, deploymentIds, slug) {
   const d1 = (table, col = 'project_id') => count('d1/miniflare-D1DatabaseObject', `SELECT COUNT(*) AS n FROM ${table} WHERE ${col} = ?`, projectId);
   const byDeployment = (table) => deploymentIds.reduce((n, id) => n + count('d1/miniflare-D1DatabaseObject', `SELECT COUNT(*) AS n FROM ${table} WHERE deployment_id = ?`, id), 0);
   return {
@@ -40,10 +40,11 @@ function footprint(projectId, deploymentIds) {
     logs: byDeployment('deployment_logs'),
     assets: d1('project_assets'),
     sessions: d1('upload_sessions'),
+    routeKeys: slug ? count('kv/miniflare-KVNamespaceObject', 'SELECT COUNT(*) AS n FROM _mf_entries WHERE key = ? OR key = ?', `route:${slug}`, `route:${projectId}`) : 0,
   };
 }
 
-test('deleting a project purges its assets, manifests, bundles and records; others are untouched', async () => {
+test('deleting a project purges its assets, manifests, bundles, records and route keys; others are untouched', async () => {
   assert.ok(STATE && existsSync(join(STATE, 'v3')), 'the runner passes wrangler dev\'s state dir in FLOTILLA_STATE_DIR');
   const victim = await freshProject('purge-victim');
   const bystander = await freshProject('purge-bystander');
@@ -54,7 +55,7 @@ test('deleting a project purges its assets, manifests, bundles and records; othe
   await deploySite(bystander.id, { '/index.html': 'bystander' });
   const ids = [d1.deploy.deployment.id, d2.deploy.deployment.id];
 
-  const before = footprint(victim.id, ids);
+  const before = footprint(victim.id, ids, victim.slug);
   for (const [k, v] of Object.entries(before)) assert.ok(v > 0, `before delete, ${k} = ${v}`);
   const bystanderBefore = footprint(bystander.id, []);
 
@@ -66,9 +67,11 @@ test('deleting a project purges its assets, manifests, bundles and records; othe
   const t0 = Date.now();
   do {
     await sleep(500);
-    after = footprint(victim.id, ids);
+    after = footprint(victim.id, ids, victim.slug);
   } while (Object.values(after).some((v) => v > 0) && Date.now() - t0 < 60_000);
-  assert.deepEqual(after, { assetBodies: 0, manifests: 0, blobs: 0, deployments: 0, steps: 0, logs: 0, assets: 0, sessions: 0 });
+  assert.deepEqual(after, { assetBodies: 0, manifests: 0, blobs: 0, deployments: 0, steps: 0, logs: 0, assets: 0, sessions: 0, routeKeys: 0 });
+  // Gone for visitors too (the tombstone kept it unserved until the keys were removed).
+  assert.equal((await visit(`/__project/${victim.slug}/`)).status, 404);
   // The tombstone keeps the slug reserved.
   const tombstones = count('d1/miniflare-D1DatabaseObject', 'SELECT COUNT(*) AS n FROM projects WHERE id = ? AND deleted_at IS NOT NULL', victim.id);
   assert.equal(tombstones, 1);

@@ -27,6 +27,14 @@ export const api = {
   deploy: (id, body, opts) => call('POST', `/__api/projects/${id}/deploy`, { body, ...opts }),
   getDeployment: (depId, opts) => call('GET', `/__api/deployments/${depId}`, opts),
   listDeployments: (id, opts) => call('GET', `/__api/projects/${id}/deployments`, opts),
+  deploymentLogs: (depId, query = '', opts) => call('GET', `/__api/deployments/${depId}/logs${query}`, opts),
+  rollback: (id, body = {}, opts) => call('POST', `/__api/projects/${id}/rollback`, { body, ...opts }),
+  promote: (depId, opts) => call('POST', `/__api/deployments/${depId}/promote`, opts),
+  listAliases: (id, opts) => call('GET', `/__api/projects/${id}/aliases`, opts),
+  getAlias: (id, name, opts) => call('GET', `/__api/projects/${id}/aliases/${name}`, opts),
+  putAlias: (id, name, deploymentId, opts) => call('PUT', `/__api/projects/${id}/aliases/${name}`, { body: { deploymentId }, ...opts }),
+  deleteAlias: (id, name, opts) => call('DELETE', `/__api/projects/${id}/aliases/${name}`, opts),
+  gc: (id, opts) => call('POST', `/__api/projects/${id}/gc`, opts),
 };
 
 let counter = 0;

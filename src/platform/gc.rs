@@ -1,0 +1,377 @@
+//! Retention and garbage collection for one project per run (ASSETS_KV bodies, ROUTES_KV
+//! manifests, BLOBS bundles and upload manifests, D1 rows), and the cron sweep that schedules
+//! it, repairs lagging routing records, ends stuck deployments and retries purges. Every part
+//! is bounded per run, idempotent and resumable; the decisions are in `lifecycle`.
+
+use std::collections::HashSet;
+
+use serde::Deserialize;
+use serde_json::json;
+use wasm_bindgen::JsValue;
+use worker::{Env, MessageExt, RawMessage};
+
+use super::bindings::{now_ms, var_or};
+use super::d1::{database, db_err, num, placeholders, MAX_PARAMS};
+use super::d1_lifecycle::D1Lifecycle;
+use super::d1_uploads::D1Uploads;
+use super::http::log;
+use super::loader::bundle_key;
+use super::storage::{enqueue, GcJob, Job, KvAssets, KvRoutes, PurgeJob, R2Blobs};
+use crate::deploy::{DeploymentManifest, UploadManifest};
+use crate::error::{ApiError, ApiResult};
+use crate::lifecycle::{self, plan_gc, GcAction, StoredAsset};
+
+/// Bodies deleted per run (KV deletes are one subrequest each).
+const DELETE_CHUNK: usize = 100;
+/// Expired deployments whose manifest and bundle are removed per run.
+const COLLECT_CHUNK: i64 = 25;
+
+fn var_ms(env: &Env, name: &str, default: i64) -> i64 {
+    var_or(env, name, "").parse::<i64>().ok().filter(|v| *v >= 0).unwrap_or(default)
+}
+
+/// `RETAIN_COMPLETED` (default 20): ready deployments kept besides the active and aliased ones.
+fn retain(env: &Env) -> usize {
+    var_ms(env, "RETAIN_COMPLETED", 20) as usize
+}
+
+/// `GC_GRACE_MS` (default 24 h): how long a body stays unreferenced before it is deleted.
+fn grace(env: &Env) -> i64 {
+    var_ms(env, "GC_GRACE_MS", 24 * 3600 * 1000)
+}
+
+/// What one GC run did (the API returns it; the queue logs it).
+#[derive(Debug, Default, serde::Serialize)]
+pub struct GcReport {
+    pub expired: usize,
+    pub collected: usize,
+    pub marked: usize,
+    pub unmarked: usize,
+    pub deleted: usize,
+    pub orphans: usize,
+    pub more: bool,
+}
+
+#[derive(Deserialize)]
+struct Id {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct Ready {
+    id: String,
+    status: String,
+    manifest_key: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AssetRow {
+    hash: String,
+    created_at: i64,
+    unreferenced_since: Option<i64>,
+}
+
+/// One GC run for a project.
+pub async fn collect(env: &Env, project_id: &str) -> ApiResult<GcReport> {
+    let now = now_ms() as i64;
+    let db = database(env)?;
+    let pid: JsValue = project_id.into();
+    let store = D1Lifecycle::new(env)?;
+    let expired_now = lifecycle::expire_old(&store, project_id, retain(env), now).await?.len();
+    let mut report = GcReport { expired: expired_now, ..GcReport::default() };
+
+    // Expired deployments lose their manifest and bundle (their previews stop serving).
+    let routes = KvRoutes::new(env)?;
+    let blobs = R2Blobs::new(env)?;
+    let expired = db
+        .prepare(
+            "SELECT id FROM deployments WHERE project_id = ?1 AND status = 'expired' AND collected_at IS NULL LIMIT ?2",
+        )
+        .bind(&[pid.clone(), num(COLLECT_CHUNK)])
+        .map_err(db_err)?
+        .all()
+        .await
+        .map_err(db_err)?
+        .results::<Id>()
+        .map_err(db_err)?;
+    for d in &expired {
+        routes.delete_manifest(&d.id).await?;
+        blobs.delete(&bundle_key(project_id, &d.id)).await?;
+        db.prepare("UPDATE deployments SET collected_at = ?2 WHERE id = ?1")
+            .bind(&[d.id.as_str().into(), num(now)])
+            .map_err(db_err)?
+            .run()
+            .await
+            .map_err(db_err)?;
+    }
+    report.collected = expired.len();
+
+    // Every hash a kept or pending deployment, or a live upload session, names.
+    let referenced = referenced_hashes(env, project_id, now).await?;
+    let stored: Vec<StoredAsset> = db
+        .prepare("SELECT hash, created_at, unreferenced_since FROM project_assets WHERE project_id = ?1")
+        .bind(std::slice::from_ref(&pid))
+        .map_err(db_err)?
+        .all()
+        .await
+        .map_err(db_err)?
+        .results::<AssetRow>()
+        .map_err(db_err)?
+        .into_iter()
+        .map(|a| StoredAsset {
+            hash: a.hash,
+            created_at: a.created_at,
+            unreferenced_since: a.unreferenced_since,
+        })
+        .collect();
+    let refs: HashSet<&str> = referenced.iter().map(String::as_str).collect();
+    let (mut mark, mut unmark, mut delete) = (Vec::new(), Vec::new(), Vec::new());
+    for action in plan_gc(&stored, &refs, now, grace(env)) {
+        match action {
+            GcAction::Mark(h) => mark.push(h),
+            GcAction::Unmark(h) => unmark.push(h),
+            GcAction::Delete(h) => delete.push(h),
+        }
+    }
+    set_mark(&db, &pid, &mark, Some(now)).await?;
+    set_mark(&db, &pid, &unmark, None).await?;
+    report.marked = mark.len();
+    report.unmarked = unmark.len();
+    report.more = delete.len() > DELETE_CHUNK;
+    delete.truncate(DELETE_CHUNK);
+    let kv = KvAssets::new(env)?;
+    for h in &delete {
+        kv.delete(project_id, h).await?;
+    }
+    for chunk in delete.chunks(MAX_PARAMS - 1) {
+        let sql = format!(
+            "DELETE FROM project_assets WHERE project_id = ?1 AND unreferenced_since IS NOT NULL AND hash IN ({})",
+            placeholders(2, chunk.len())
+        );
+        let mut args = vec![pid.clone()];
+        args.extend(chunk.iter().map(|h| JsValue::from(h.as_str())));
+        db.prepare(sql).bind(&args).map_err(db_err)?.run().await.map_err(db_err)?;
+    }
+    report.deleted = delete.len();
+
+    // Expired upload sessions, and blobs written before a D1 row that never came.
+    let uploads = D1Uploads::new(env)?;
+    let sessions = uploads.expired(project_id, now).await?;
+    for (_, key) in &sessions {
+        blobs.delete(key).await?;
+    }
+    uploads.delete_sessions(&sessions.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>()).await?;
+    report.orphans = sessions.len() + orphan_blobs(env, project_id, now - grace(env)).await?;
+
+    db.prepare("UPDATE projects SET gc_at = ?2 WHERE id = ?1")
+        .bind(&[pid, num(now)])
+        .map_err(db_err)?
+        .run()
+        .await
+        .map_err(db_err)?;
+    Ok(report)
+}
+
+async fn set_mark(
+    db: &worker::D1Database,
+    pid: &JsValue,
+    hashes: &[String],
+    at: Option<i64>,
+) -> ApiResult<()> {
+    for chunk in hashes.chunks(MAX_PARAMS - 2) {
+        let sql = format!(
+            "UPDATE project_assets SET unreferenced_since = ?2 WHERE project_id = ?1 AND hash IN ({})",
+            placeholders(3, chunk.len())
+        );
+        let mut args = vec![pid.clone(), at.map(num).unwrap_or(JsValue::NULL)];
+        args.extend(chunk.iter().map(|h| JsValue::from(h.as_str())));
+        db.prepare(sql).bind(&args).map_err(db_err)?.run().await.map_err(db_err)?;
+    }
+    Ok(())
+}
+
+/// Hashes still needed: staged manifests of ready deployments, upload manifests of pending
+/// deployments and of live upload sessions no deployment has used yet. Any manifest that cannot be read aborts the run
+/// (deleting on a partial view could remove something a kept deployment needs).
+async fn referenced_hashes(env: &Env, project_id: &str, now: i64) -> ApiResult<HashSet<String>> {
+    let db = database(env)?;
+    let rows = db
+        .prepare(
+            "SELECT id, status, json_extract(config, '$.manifestKey') AS manifest_key FROM deployments \
+             WHERE project_id = ?1 AND status IN ('queued', 'in_progress', 'completed', 'superseded', 'rolled_back')",
+        )
+        .bind(&[project_id.into()])
+        .map_err(db_err)?
+        .all()
+        .await
+        .map_err(db_err)?
+        .results::<Ready>()
+        .map_err(db_err)?;
+    let routes = KvRoutes::new(env)?;
+    let blobs = R2Blobs::new(env)?;
+    let mut out = HashSet::new();
+    let mut upload_keys: Vec<String> = Vec::new();
+    for d in rows {
+        if matches!(d.status.as_str(), "queued" | "in_progress") {
+            upload_keys.extend(d.manifest_key);
+            continue;
+        }
+        let text = routes.manifest_text(&d.id).await?.ok_or_else(|| {
+            ApiError::internal(format!("GC: manifest of kept deployment {} is missing", d.id))
+        })?;
+        let m: DeploymentManifest = serde_json::from_str(&text)
+            .map_err(|e| ApiError::internal(format!("GC: manifest {}: {e}", d.id)))?;
+        out.extend(m.files.into_values().map(|(hash, _, _)| hash));
+    }
+    #[derive(Deserialize)]
+    struct Key {
+        manifest_key: String,
+    }
+    let live = db
+        // A session a deployment already consumed is covered by that deployment; reusing its
+        // token later for a second deploy after GC fails cleanly at validate ("files missing").
+        .prepare(
+            "SELECT manifest_key FROM upload_sessions s WHERE project_id = ?1 AND expires_at > ?2 \
+             AND NOT EXISTS (SELECT 1 FROM deployments d WHERE d.upload_session_id = s.id)",
+        )
+        .bind(&[project_id.into(), num(now)])
+        .map_err(db_err)?
+        .all()
+        .await
+        .map_err(db_err)?
+        .results::<Key>()
+        .map_err(db_err)?;
+    upload_keys.extend(live.into_iter().map(|k| k.manifest_key));
+    for key in upload_keys {
+        // A pending deployment's session manifest may be gone once the session expired; its
+        // files were then all stored and are named by project_assets' young-body grace.
+        if let Some(m) = blobs.get_json::<UploadManifest>(&key).await? {
+            out.extend(m.values().map(|e| e.hash.clone()));
+        }
+    }
+    Ok(out)
+}
+
+/// Bundles and upload manifests in BLOBS with no D1 row (written first, then the row insert
+/// failed), older than `before`. Returns how many were deleted.
+async fn orphan_blobs(env: &Env, project_id: &str, before: i64) -> ApiResult<usize> {
+    let blobs = R2Blobs::new(env)?;
+    let db = database(env)?;
+    let mut deleted = 0;
+    for (prefix, table) in [("bundles", "deployments"), ("uploads", "upload_sessions")] {
+        for (key, uploaded) in blobs.list(&format!("{prefix}/{project_id}/"), 200).await? {
+            if uploaded > before {
+                continue;
+            }
+            let Some(id) = key.rsplit('/').next().and_then(|f| f.strip_suffix(".json")) else { continue };
+            let sql = format!("SELECT id FROM {table} WHERE id = ?1");
+            let row = db
+                .prepare(sql)
+                .bind(&[id.into()])
+                .map_err(db_err)?
+                .first::<Id>(None)
+                .await
+                .map_err(db_err)?;
+            if row.is_none() {
+                blobs.delete(&key).await?;
+                deleted += 1;
+            }
+        }
+    }
+    Ok(deleted)
+}
+
+/// A GC job from the queue; a run that left deletions enqueues the next.
+pub async fn handle(env: &Env, job: &GcJob, dead_letter: bool, msg: &RawMessage) {
+    if dead_letter {
+        log("error", &job.project_id, json!({ "msg": "GC gave up for now; the next cron run retries" }));
+        msg.ack();
+        return;
+    }
+    match collect(env, &job.project_id).await {
+        Ok(report) => {
+            log("info", &job.project_id, json!({ "msg": "gc", "report": report }));
+            if report.more && enqueue(env, &Job::Gc(job.clone())).await.is_err() {
+                msg.retry();
+                return;
+            }
+            msg.ack();
+        }
+        Err(e) => {
+            log("warn", &job.project_id, json!({ "msg": "gc failed; will retry", "error": e.log_detail() }));
+            msg.retry();
+        }
+    }
+}
+
+/// `DEPLOY_DEADLINE_MS` (default 15 min): a deployment pending longer is failed by the sweep.
+fn deadline(env: &Env) -> i64 {
+    var_ms(env, "DEPLOY_DEADLINE_MS", 15 * 60 * 1000)
+}
+
+/// The cron trigger: lifecycle sweep, purge retries, GC scheduling. Each part runs even if an
+/// earlier one failed; failures go to the log.
+pub async fn scheduled(env: &Env) {
+    let now = now_ms() as i64;
+    let sweep = async {
+        let store = D1Lifecycle::new(env)?;
+        let routes = KvRoutes::new(env)?;
+        lifecycle::sweep(&store, &routes, now, deadline(env), 50).await.map_err(ApiError::from)
+    };
+    match sweep.await {
+        Ok(r) => log(
+            "info",
+            "cron",
+            json!({ "msg": "sweep", "routesRepaired": r.routes_repaired, "routesFailed": r.routes_failed,
+                    "stuckFailed": r.stuck_failed }),
+        ),
+        Err(e) => log("error", "cron", json!({ "msg": "sweep failed", "error": e.log_detail() })),
+    }
+    if let Err(e) = schedule_jobs(env, now).await {
+        log("error", "cron", json!({ "msg": "scheduling purges/GC failed", "error": e.log_detail() }));
+    }
+}
+
+async fn schedule_jobs(env: &Env, now: i64) -> ApiResult<()> {
+    let db = database(env)?;
+    let ids = |sql: &'static str| {
+        let db = &db;
+        async move {
+            db.prepare(sql)
+                .bind(&[num(now)])
+                .map_err(db_err)?
+                .all()
+                .await
+                .map_err(db_err)?
+                .results::<Id>()
+                .map_err(db_err)
+        }
+    };
+    // Purges whose enqueue failed or whose chain broke: asked for over 10 minutes ago, not done.
+    for p in ids("SELECT id FROM projects WHERE deleted_at IS NOT NULL AND purged_at IS NULL \
+         AND COALESCE(purge_requested_at, 0) < ?1 - 600000 LIMIT 20")
+    .await?
+    {
+        enqueue(env, &Job::Purge(PurgeJob { project_id: p.id.clone() })).await?;
+        db.prepare("UPDATE projects SET purge_requested_at = ?2 WHERE id = ?1")
+            .bind(&[p.id.as_str().into(), num(now)])
+            .map_err(db_err)?
+            .run()
+            .await
+            .map_err(db_err)?;
+    }
+    // GC: the projects that waited longest, at most once an hour each.
+    for p in ids("SELECT id FROM projects WHERE deleted_at IS NULL AND COALESCE(gc_at, 0) < ?1 - 3600000 \
+         ORDER BY COALESCE(gc_at, 0) LIMIT 10")
+    .await?
+    {
+        enqueue(env, &Job::Gc(GcJob { project_id: p.id.clone() })).await?;
+        db.prepare("UPDATE projects SET gc_at = ?2 WHERE id = ?1")
+            .bind(&[p.id.as_str().into(), num(now)])
+            .map_err(db_err)?
+            .run()
+            .await
+            .map_err(db_err)?;
+    }
+    Ok(())
+}
