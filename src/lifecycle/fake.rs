@@ -21,6 +21,34 @@ pub fn block_on<F: Future>(f: F) -> F::Output {
     }
 }
 
+/// Per-operation failure injection shared by both fakes: op name -> how many more calls fail.
+#[derive(Default)]
+pub struct Faults {
+    left: RefCell<HashMap<&'static str, usize>>,
+    binding: &'static str,
+}
+
+impl Faults {
+    fn new(binding: &'static str) -> Faults {
+        Faults { left: RefCell::default(), binding }
+    }
+
+    pub fn fail(&self, op: &'static str, times: usize) {
+        self.left.borrow_mut().insert(op, times);
+    }
+
+    fn check(&self, op: &'static str) -> StoreResult<()> {
+        let mut f = self.left.borrow_mut();
+        match f.get_mut(op) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                Err(StoreError(format!("{}: injected failure in {op}", self.binding)))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct World {
     pub projects: BTreeMap<String, ProjectState>,
@@ -31,11 +59,9 @@ pub struct World {
 
 type Hook = Box<dyn FnOnce(&mut World)>;
 
-#[derive(Default)]
 pub struct FakeStore {
     pub world: RefCell<World>,
-    /// op name -> how many more calls fail.
-    fail: RefCell<HashMap<&'static str, usize>>,
+    faults: Faults,
     /// Runs (once each) just before the next swap is applied: a concurrent writer.
     before_swap: RefCell<Vec<Hook>>,
     next_seq: RefCell<BTreeMap<String, i64>>,
@@ -44,20 +70,26 @@ pub struct FakeStore {
     pub swaps: RefCell<usize>,
 }
 
+impl Default for FakeStore {
+    fn default() -> Self {
+        FakeStore {
+            world: RefCell::default(),
+            faults: Faults::new("D1_ERROR"),
+            before_swap: RefCell::default(),
+            next_seq: RefCell::default(),
+            contend: RefCell::default(),
+            swaps: RefCell::default(),
+        }
+    }
+}
+
 impl FakeStore {
     pub fn fail(&self, op: &'static str, times: usize) {
-        self.fail.borrow_mut().insert(op, times);
+        self.faults.fail(op, times);
     }
 
     fn check(&self, op: &'static str) -> StoreResult<()> {
-        let mut f = self.fail.borrow_mut();
-        match f.get_mut(op) {
-            Some(n) if *n > 0 => {
-                *n -= 1;
-                Err(StoreError(format!("D1_ERROR: injected failure in {op}")))
-            }
-            _ => Ok(()),
-        }
+        self.faults.check(op)
     }
 
     pub fn before_next_swap(&self, hook: impl FnOnce(&mut World) + 'static) {
@@ -274,10 +306,9 @@ impl ProjectStore for FakeStore {
 type PutHook = Box<dyn FnOnce(&mut BTreeMap<String, RouteRecord>)>;
 
 /// ROUTES_KV fake: one record per project id (the adapter writes it under slug and id).
-#[derive(Default)]
 pub struct FakeRoutes {
     pub records: RefCell<BTreeMap<String, RouteRecord>>,
-    fail: RefCell<HashMap<&'static str, usize>>,
+    faults: Faults,
     /// Runs just before the next put lands (a slower writer overtaking us).
     before_put: RefCell<Vec<PutHook>>,
     pub puts: RefCell<usize>,
@@ -285,20 +316,25 @@ pub struct FakeRoutes {
     pub served: RefCell<Vec<(String, Option<String>)>>,
 }
 
+impl Default for FakeRoutes {
+    fn default() -> Self {
+        FakeRoutes {
+            records: RefCell::default(),
+            faults: Faults::new("KV"),
+            before_put: RefCell::default(),
+            puts: RefCell::default(),
+            served: RefCell::default(),
+        }
+    }
+}
+
 impl FakeRoutes {
     pub fn fail(&self, op: &'static str, times: usize) {
-        self.fail.borrow_mut().insert(op, times);
+        self.faults.fail(op, times);
     }
 
     fn check(&self, op: &'static str) -> StoreResult<()> {
-        let mut f = self.fail.borrow_mut();
-        match f.get_mut(op) {
-            Some(n) if *n > 0 => {
-                *n -= 1;
-                Err(StoreError(format!("KV PUT failed: injected failure in {op}")))
-            }
-            _ => Ok(()),
-        }
+        self.faults.check(op)
     }
 
     pub fn before_next_put(&self, hook: impl FnOnce(&mut BTreeMap<String, RouteRecord>) + 'static) {

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { api, freshProject, expectError } from '../lib/client.mjs';
-import { deploySite, upload, visit, sleep } from '../lib/site.mjs';
+import { deploySite, upload, visit, sleep, waitFor } from '../lib/site.mjs';
 
 const site = (v) => ({
   '/index.html': `<h1>home ${v}</h1>`,
@@ -12,17 +12,6 @@ const site = (v) => ({
   '/style.css': `body { color: ${v === 1 ? 'red' : 'blue'} }`,
   '/logo.svg': '<svg xmlns="http://www.w3.org/2000/svg"/>',
 });
-
-async function waitFor(depId, statuses, timeoutMs = 30_000) {
-  const t0 = Date.now();
-  while (Date.now() - t0 < timeoutMs) {
-    const r = await api.getDeployment(depId);
-    assert.equal(r.status, 200, r.text);
-    if (statuses.includes(r.body.deployment.status)) return r.body.deployment;
-    await sleep(200);
-  }
-  throw new Error(`deployment ${depId} did not reach ${statuses} in ${timeoutMs} ms`);
-}
 
 test('upload -> deploy -> serve, in path mode and subdomain mode', async () => {
   const p = await freshProject('full');

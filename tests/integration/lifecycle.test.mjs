@@ -8,20 +8,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { api, freshProject, expectError } from '../lib/client.mjs';
-import { deploySite, upload, visit, sleep, sha256 } from '../lib/site.mjs';
-
-const TERMINAL = ['completed', 'failed', 'superseded', 'rolled_back', 'expired'];
-
-async function waitFor(depId, statuses = TERMINAL, timeoutMs = 40_000) {
-  const t0 = Date.now();
-  while (Date.now() - t0 < timeoutMs) {
-    const r = await api.getDeployment(depId);
-    assert.equal(r.status, 200, r.text);
-    if (statuses.includes(r.body.deployment.status)) return r.body.deployment;
-    await sleep(200);
-  }
-  throw new Error(`deployment ${depId} did not reach ${statuses} in ${timeoutMs} ms`);
-}
+import { deploySite, upload, visit, sleep, sha256, waitFor, TERMINAL } from '../lib/site.mjs';
 
 /** Uploads `files` and starts an async deploy; returns the deployment id. */
 async function startDeploy(projectId, files, extra = {}) {

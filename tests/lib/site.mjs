@@ -80,3 +80,17 @@ export function signJwt(claims, secret) {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export const TERMINAL = ['completed', 'failed', 'superseded', 'rolled_back', 'expired'];
+
+/** Polls a deployment until its status is one of `statuses`; returns the record. */
+export async function waitFor(depId, statuses = TERMINAL, timeoutMs = 40_000) {
+  const t0 = Date.now();
+  while (Date.now() - t0 < timeoutMs) {
+    const r = await api.getDeployment(depId);
+    if (r.status !== 200) throw new Error(`getDeployment ${depId}: ${r.status} ${r.text}`);
+    if (statuses.includes(r.body.deployment.status)) return r.body.deployment;
+    await sleep(200);
+  }
+  throw new Error(`deployment ${depId} did not reach ${statuses} in ${timeoutMs} ms`);
+}
