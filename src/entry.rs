@@ -109,7 +109,8 @@ async fn handle(req: Request, env: &Env, meta: &RequestMeta) -> std::result::Res
             Ok(r)
         }
         Target::Docs => Response::from_html(DOCS_HTML).map_err(api::internal),
-        Target::Mcp => Err(ApiError::NotImplemented { what: "The MCP endpoint".into() }),
+        Target::Mcp => crate::platform::mcp_http::handle(req, &ctx, &host).await,
+        Target::ProtectedResource => crate::platform::mcp_http::protected_resource(&req),
         Target::Redirect { location } => {
             let mut r = Response::empty().map_err(api::internal)?.with_status(308);
             r.headers_mut().set("location", &location).map_err(api::internal)?;

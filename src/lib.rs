@@ -9,6 +9,7 @@ pub mod deploy;
 pub mod domain;
 pub mod error;
 pub mod lifecycle;
+pub mod mcp;
 pub mod routing;
 
 #[cfg(target_arch = "wasm32")]

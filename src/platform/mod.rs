@@ -10,6 +10,7 @@ pub mod gc;
 pub mod health;
 pub mod http;
 pub mod loader;
+pub mod mcp_http;
 pub mod mcp_session;
 pub mod purge;
 pub mod serve;

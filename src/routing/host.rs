@@ -24,6 +24,8 @@ pub enum Target {
         path: String,
     },
     Mcp,
+    /// RFC 9728 protected-resource metadata for the MCP endpoint.
+    ProtectedResource,
     Health,
     OpenApi,
     Docs,
@@ -133,6 +135,9 @@ pub fn route_request(host: &str, path: &str, query: &str, platform_domain: &str)
         "/openapi.json" => Target::OpenApi,
         "/docs" => Target::Docs,
         "/mcp" => Target::Mcp,
+        "/.well-known/oauth-protected-resource" | "/.well-known/oauth-protected-resource/mcp" => {
+            Target::ProtectedResource
+        }
         _ => match path.strip_prefix("/__api") {
             Some(rest) if rest.is_empty() || rest.starts_with('/') => {
                 Target::Api { path: if rest.is_empty() { "/".into() } else { rest.to_string() } }

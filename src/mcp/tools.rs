@@ -1,0 +1,574 @@
+//! The MCP tools (pure): their definitions (JSON Schema 2020-12 input and output schemas,
+//! titles, annotations), one small validator that checks arguments against the very schema we
+//! advertise, and the typed [`ToolCall`] the binding layer carries out through the same API
+//! code as the HTTP flow.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::jsonrpc::RpcError;
+
+/// Inline deploys are bounded so one tool call stays well under the request-body limit.
+pub const MAX_INLINE_FILES: usize = 500;
+pub const MAX_INLINE_BYTES: usize = 20 * 1024 * 1024;
+
+fn s(desc: &str) -> Value {
+    json!({ "type": "string", "minLength": 1, "description": desc })
+}
+
+fn obj(props: Value, required: &[&str]) -> Value {
+    json!({ "type": "object", "properties": props, "required": required, "additionalProperties": false })
+}
+
+fn out(props: Value, required: &[&str]) -> Value {
+    json!({ "type": "object", "properties": props, "required": required })
+}
+
+const PROJECT: &str = "Project id or slug";
+const DEPLOYMENT: &str = "Deployment id";
+
+struct Def {
+    name: &'static str,
+    title: &'static str,
+    description: &'static str,
+    input: Value,
+    output: Value,
+    read_only: bool,
+    destructive: bool,
+    idempotent: bool,
+}
+
+fn defs() -> Vec<Def> {
+    let project = || json!({ "type": "object", "description": "A project record (id, slug, name, url, activeDeploymentId, ...)" });
+    let deployment = || json!({ "type": "object", "description": "A deployment record (id, status, steps, url, previewUrl, ...)" });
+    let switched = out(
+        json!({ "project": project(), "activeDeploymentId": { "type": "string" },
+                "previousDeploymentId": { "type": ["string", "null"] }, "generation": { "type": "integer" } }),
+        &["project", "activeDeploymentId"],
+    );
+    vec![
+        Def {
+            name: "list_projects",
+            title: "List projects",
+            description: "Lists projects, newest first. Pass the returned `cursor` to get the next page.",
+            input: obj(
+                json!({ "limit": { "type": "integer", "minimum": 1, "maximum": 100 },
+                        "cursor": { "type": "string", "description": "From a previous page" } }),
+                &[],
+            ),
+            output: out(
+                json!({ "projects": { "type": "array", "items": project() }, "cursor": { "type": ["string", "null"] } }),
+                &["projects"],
+            ),
+            read_only: true,
+            destructive: false,
+            idempotent: true,
+        },
+        Def {
+            name: "create_project",
+            title: "Create a project",
+            description: "Creates a project. Its slug (name plus a random suffix) gives its permanent URL.",
+            input: obj(json!({ "name": { "type": "string", "minLength": 1, "maxLength": 100 } }), &[]),
+            output: out(json!({ "project": project() }), &["project"]),
+            read_only: false,
+            destructive: false,
+            idempotent: false,
+        },
+        Def {
+            name: "get_project",
+            title: "Get a project",
+            description: "One project by id or slug, with its URL and active deployment.",
+            input: obj(json!({ "project": s(PROJECT) }), &["project"]),
+            output: out(json!({ "project": project() }), &["project"]),
+            read_only: true,
+            destructive: false,
+            idempotent: true,
+        },
+        Def {
+            name: "delete_project",
+            title: "Delete a project",
+            description: "Deletes a project: it stops serving at once and all its data is purged. Cannot be undone.",
+            input: obj(json!({ "project": s(PROJECT) }), &["project"]),
+            output: out(json!({ "deleted": { "type": "object" }, "purge": { "type": "string" } }), &["deleted"]),
+            read_only: false,
+            destructive: true,
+            idempotent: true,
+        },
+        Def {
+            name: "deploy",
+            title: "Deploy files",
+            description: "Deploys inline files (each `{text}` or `{base64}`; paths like `/index.html`; `_redirects` and \
+                          `_headers` are honoured) with optional server code, config and env, through the same upload \
+                          and workflow as the HTTP API. Only changed files are uploaded. With `wait: false` it returns \
+                          at once; poll `get_deployment`. At most 500 files and 20 MiB.",
+            input: obj(
+                json!({
+                    "project": s(PROJECT),
+                    "files": {
+                        "type": "object", "minProperties": 1, "maxProperties": MAX_INLINE_FILES,
+                        "description": "Path -> {text} or {base64}",
+                        "additionalProperties": {
+                            "type": "object", "minProperties": 1, "maxProperties": 1, "additionalProperties": false,
+                            "properties": { "text": { "type": "string" }, "base64": { "type": "string" } }
+                        }
+                    },
+                    "config": { "type": "object", "description": "html_handling, not_found_handling, redirects, headers" },
+                    "serverCode": { "type": "object", "description": "{entrypoint, modules: {name: base64}, compatibilityDate, compatibilityFlags?}" },
+                    "env": { "type": "object", "additionalProperties": { "type": "string" }, "description": "String vars for the server code" },
+                    "run_worker_first": { "type": ["boolean", "array"], "items": { "type": "string" } },
+                    "activate": { "type": "boolean", "description": "false: stage a preview only (promote later)" },
+                    "wait": { "type": "boolean", "description": "Wait for the workflow (default true)" }
+                }),
+                &["project", "files"],
+            ),
+            output: out(
+                json!({ "deploymentId": { "type": "string" }, "status": { "type": "string" },
+                        "url": { "type": "string" }, "pathUrl": { "type": ["string", "null"] }, "previewUrl": { "type": "string" },
+                        "deployment": deployment() }),
+                &["deploymentId", "status", "deployment"],
+            ),
+            read_only: false,
+            destructive: false,
+            idempotent: false,
+        },
+        Def {
+            name: "get_deployment",
+            title: "Get a deployment",
+            description: "A deployment's status (queued, in_progress, completed, failed, superseded, rolled_back, expired), \
+                          steps, progress, error and URLs.",
+            input: obj(json!({ "deployment": s(DEPLOYMENT) }), &["deployment"]),
+            output: out(json!({ "deployment": deployment() }), &["deployment"]),
+            read_only: true,
+            destructive: false,
+            idempotent: true,
+        },
+        Def {
+            name: "list_deployments",
+            title: "List deployments",
+            description: "A project's deployment history, newest first; `active` marks the live one.",
+            input: obj(
+                json!({ "project": s(PROJECT), "limit": { "type": "integer", "minimum": 1, "maximum": 100 } }),
+                &["project"],
+            ),
+            output: out(json!({ "deployments": { "type": "array", "items": deployment() } }), &["deployments"]),
+            read_only: true,
+            destructive: false,
+            idempotent: true,
+        },
+        Def {
+            name: "get_deployment_logs",
+            title: "Get deployment logs",
+            description: "A deployment's log lines, oldest first. Pass `nextCursor` as `after` for more.",
+            input: obj(
+                json!({ "deployment": s(DEPLOYMENT), "after": { "type": "integer", "minimum": 0 },
+                        "limit": { "type": "integer", "minimum": 1, "maximum": 1000 } }),
+                &["deployment"],
+            ),
+            output: out(
+                json!({ "lines": { "type": "array", "items": { "type": "object" } },
+                        "nextCursor": { "type": ["integer", "null"] } }),
+                &["lines"],
+            ),
+            read_only: true,
+            destructive: false,
+            idempotent: true,
+        },
+        Def {
+            name: "rollback",
+            title: "Roll back",
+            description: "Instantly serves an earlier ready deployment (default: the previous live one). The one rolled \
+                          away from stays reachable at its preview URL.",
+            input: obj(json!({ "project": s(PROJECT), "deploymentId": s("Target deployment (optional)") }), &["project"]),
+            output: switched.clone(),
+            read_only: false,
+            destructive: true,
+            idempotent: false,
+        },
+        Def {
+            name: "promote",
+            title: "Promote a deployment",
+            description: "Makes a ready deployment (e.g. a staged one, deployed with `activate: false`) the live one.",
+            input: obj(json!({ "deployment": s(DEPLOYMENT) }), &["deployment"]),
+            output: switched,
+            read_only: false,
+            destructive: false,
+            idempotent: true,
+        },
+        Def {
+            name: "set_alias",
+            title: "Point an alias",
+            description: "Points a named alias (e.g. `staging`, `pr-42`) at a ready deployment; it is served at \
+                          `<alias>--<slug>.<domain>`.",
+            input: obj(
+                json!({ "project": s(PROJECT), "name": { "type": "string", "minLength": 1, "maxLength": 32 },
+                        "deploymentId": s(DEPLOYMENT) }),
+                &["project", "name", "deploymentId"],
+            ),
+            output: out(json!({ "alias": { "type": "object" } }), &["alias"]),
+            read_only: false,
+            destructive: false,
+            idempotent: true,
+        },
+    ]
+}
+
+/// The `tools/list` result.
+pub fn tool_list() -> Value {
+    let tools: Vec<Value> = defs()
+        .into_iter()
+        .map(|d| {
+            let mut input = d.input;
+            input["$schema"] = json!("https://json-schema.org/draft/2020-12/schema");
+            json!({
+                "name": d.name,
+                "title": d.title,
+                "description": d.description,
+                "inputSchema": input,
+                "outputSchema": d.output,
+                "annotations": {
+                    "title": d.title,
+                    "readOnlyHint": d.read_only,
+                    "destructiveHint": d.destructive,
+                    "idempotentHint": d.idempotent,
+                    "openWorldHint": false,
+                },
+            })
+        })
+        .collect();
+    json!({ "tools": tools })
+}
+
+/// Validates `v` against the subset of JSON Schema our tool schemas use. Returns where and why
+/// the first violation is.
+pub fn validate(schema: &Value, v: &Value, at: &str) -> Result<(), String> {
+    let here = if at.is_empty() { "arguments".to_string() } else { at.to_string() };
+    if let Some(t) = schema.get("type") {
+        let types: Vec<&str> = match t {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        let ok = types.iter().any(|t| match *t {
+            "string" => v.is_string(),
+            "integer" => v.is_i64() || v.is_u64(),
+            "number" => v.is_number(),
+            "boolean" => v.is_boolean(),
+            "object" => v.is_object(),
+            "array" => v.is_array(),
+            "null" => v.is_null(),
+            _ => false,
+        });
+        if !ok {
+            return Err(format!("{here} must be of type {}", types.join(" or ")));
+        }
+    }
+    if let Some(n) = v.as_i64() {
+        if schema.get("minimum").and_then(Value::as_i64).is_some_and(|m| n < m) {
+            return Err(format!("{here} must be at least {}", schema["minimum"]));
+        }
+        if schema.get("maximum").and_then(Value::as_i64).is_some_and(|m| n > m) {
+            return Err(format!("{here} must be at most {}", schema["maximum"]));
+        }
+    }
+    if let Some(text) = v.as_str() {
+        let len = text.chars().count() as u64;
+        if schema.get("minLength").and_then(Value::as_u64).is_some_and(|m| len < m) {
+            return Err(format!("{here} must not be empty"));
+        }
+        if schema.get("maxLength").and_then(Value::as_u64).is_some_and(|m| len > m) {
+            return Err(format!("{here} must be at most {} characters", schema["maxLength"]));
+        }
+    }
+    if let Some(items) = v.as_array() {
+        if let Some(item_schema) = schema.get("items") {
+            for (i, item) in items.iter().enumerate() {
+                validate(item_schema, item, &format!("{here}[{i}]"))?;
+            }
+        }
+    }
+    if let Some(o) = v.as_object() {
+        let count = o.len() as u64;
+        if schema.get("minProperties").and_then(Value::as_u64).is_some_and(|m| count < m) {
+            return Err(format!(
+                "{here} needs at least {} entr{}",
+                schema["minProperties"],
+                if count == 0 { "y" } else { "ies" }
+            ));
+        }
+        if schema.get("maxProperties").and_then(Value::as_u64).is_some_and(|m| count > m) {
+            return Err(format!("{here} may have at most {} entries", schema["maxProperties"]));
+        }
+        let props = schema.get("properties").and_then(Value::as_object);
+        for req in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
+            if let Some(name) = req.as_str() {
+                if !o.contains_key(name) {
+                    return Err(format!("{here}.{name} is required"));
+                }
+            }
+        }
+        for (k, val) in o {
+            let path = format!("{here}.{k}");
+            match props.and_then(|p| p.get(k)) {
+                Some(ps) => validate(ps, val, &path)?,
+                None => match schema.get("additionalProperties") {
+                    Some(Value::Bool(false)) => return Err(format!("{path} is not a known argument")),
+                    Some(extra @ Value::Object(_)) => validate(extra, val, &path)?,
+                    _ => {}
+                },
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One inline file, decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InlineFile {
+    pub path: String,
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeployArgs {
+    pub project: String,
+    pub files: Vec<InlineFile>,
+    /// The deploy body's other fields, passed through unchanged (config, serverCode, env,
+    /// run_worker_first, activate): the HTTP API validates them, once.
+    pub deploy_fields: Map<String, Value>,
+    pub wait: bool,
+}
+
+impl DeployArgs {
+    /// The upload-session manifest and the bodies by hash.
+    pub fn manifest(&self) -> (Value, Vec<(String, String)>) {
+        let mut manifest = Map::new();
+        let mut bodies: Vec<(String, String)> = Vec::new();
+        for f in &self.files {
+            let hash: String = Sha256::digest(&f.bytes).iter().map(|b| format!("{b:02x}")).collect();
+            manifest.insert(f.path.clone(), json!({ "hash": hash, "size": f.bytes.len() }));
+            if !bodies.iter().any(|(h, _)| *h == hash) {
+                bodies.push((hash, STANDARD.encode(&f.bytes)));
+            }
+        }
+        (Value::Object(manifest), bodies)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ToolCall {
+    ListProjects { limit: Option<i64>, cursor: Option<String> },
+    CreateProject { name: Option<String> },
+    GetProject { project: String },
+    DeleteProject { project: String },
+    Deploy(DeployArgs),
+    GetDeployment { deployment: String },
+    ListDeployments { project: String, limit: Option<i64> },
+    GetDeploymentLogs { deployment: String, after: Option<i64>, limit: Option<i64> },
+    Rollback { project: String, deployment_id: Option<String> },
+    Promote { deployment: String },
+    SetAlias { project: String, name: String, deployment_id: String },
+}
+
+/// Validates a `tools/call` and turns it into a [`ToolCall`]. Unknown tools and arguments that
+/// break the schema are JSON-RPC -32602; bad file contents are operation errors (`Ok(Err)`),
+/// which the agent sees as an `isError` result it can act on.
+pub fn parse_tool_call(params: Option<&Value>) -> Result<Result<ToolCall, String>, RpcError> {
+    let p = params
+        .and_then(Value::as_object)
+        .ok_or_else(|| RpcError::invalid_params("params must be an object"))?;
+    let name = p
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| RpcError::invalid_params("params.name is required"))?;
+    let def = defs()
+        .into_iter()
+        .find(|d| d.name == name)
+        .ok_or_else(|| RpcError::invalid_params(format!("Unknown tool: {name}")))?;
+    let empty = json!({});
+    let args = p.get("arguments").unwrap_or(&empty);
+    validate(&def.input, args, "").map_err(RpcError::invalid_params)?;
+    let str_of = |k: &str| args.get(k).and_then(Value::as_str).map(str::to_string);
+    let req = |k: &str| str_of(k).unwrap_or_default(); // presence checked by the schema
+    let int_of = |k: &str| args.get(k).and_then(Value::as_i64);
+    Ok(Ok(match name {
+        "list_projects" => ToolCall::ListProjects { limit: int_of("limit"), cursor: str_of("cursor") },
+        "create_project" => ToolCall::CreateProject { name: str_of("name") },
+        "get_project" => ToolCall::GetProject { project: req("project") },
+        "delete_project" => ToolCall::DeleteProject { project: req("project") },
+        "get_deployment" => ToolCall::GetDeployment { deployment: req("deployment") },
+        "list_deployments" => ToolCall::ListDeployments { project: req("project"), limit: int_of("limit") },
+        "get_deployment_logs" => ToolCall::GetDeploymentLogs {
+            deployment: req("deployment"),
+            after: int_of("after"),
+            limit: int_of("limit"),
+        },
+        "rollback" => ToolCall::Rollback { project: req("project"), deployment_id: str_of("deploymentId") },
+        "promote" => ToolCall::Promote { deployment: req("deployment") },
+        "set_alias" => ToolCall::SetAlias {
+            project: req("project"),
+            name: req("name"),
+            deployment_id: req("deploymentId"),
+        },
+        "deploy" => match deploy_args(args) {
+            Ok(d) => ToolCall::Deploy(d),
+            Err(message) => return Ok(Err(message)),
+        },
+        other => return Err(RpcError::invalid_params(format!("Unknown tool: {other}"))),
+    }))
+}
+
+fn deploy_args(args: &Value) -> Result<DeployArgs, String> {
+    let mut files = Vec::new();
+    let mut total = 0usize;
+    for (path, entry) in args["files"].as_object().into_iter().flatten() {
+        let bytes = match (entry.get("text"), entry.get("base64")) {
+            (Some(Value::String(t)), None) => t.as_bytes().to_vec(),
+            (None, Some(Value::String(b))) => {
+                STANDARD.decode(b.trim()).map_err(|_| format!("files[{path}].base64 is not valid base64"))?
+            }
+            _ => return Err(format!("files[{path}] must be {{\"text\": ...}} or {{\"base64\": ...}}")),
+        };
+        total += bytes.len();
+        if total > MAX_INLINE_BYTES {
+            return Err(format!(
+                "inline files exceed {MAX_INLINE_BYTES} bytes in total; deploy large sites with the CLI or the HTTP API"
+            ));
+        }
+        let path = if path.starts_with('/') { path.clone() } else { format!("/{path}") };
+        files.push(InlineFile { path, bytes });
+    }
+    let mut deploy_fields = Map::new();
+    for k in ["config", "serverCode", "env", "run_worker_first", "activate"] {
+        if let Some(v) = args.get(k) {
+            deploy_fields.insert(k.to_string(), v.clone());
+        }
+    }
+    Ok(DeployArgs {
+        project: args["project"].as_str().unwrap_or_default().to_string(),
+        files,
+        deploy_fields,
+        wait: args.get("wait").and_then(Value::as_bool).unwrap_or(true),
+    })
+}
+
+/// A successful tool result: structured content mirrored as a JSON text block.
+pub fn tool_result(structured: Value) -> Value {
+    json!({
+        "content": [{ "type": "text", "text": structured.to_string() }],
+        "structuredContent": structured,
+        "isError": false,
+    })
+}
+
+/// An operation failure the agent can act on (not a protocol error).
+pub fn tool_error(message: &str) -> Value {
+    json!({ "content": [{ "type": "text", "text": message }], "isError": true })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(name: &str, args: Value) -> Result<Result<ToolCall, String>, RpcError> {
+        parse_tool_call(Some(&json!({ "name": name, "arguments": args })))
+    }
+
+    #[test]
+    fn every_tool_is_well_formed() {
+        let list = tool_list();
+        let tools = list["tools"].as_array().unwrap();
+        assert_eq!(tools.len(), 11);
+        for t in tools {
+            assert_eq!(t["inputSchema"]["type"], "object", "{}", t["name"]);
+            assert_eq!(t["inputSchema"]["additionalProperties"], false, "{}", t["name"]);
+            assert_eq!(t["outputSchema"]["type"], "object");
+            assert!(t["title"].is_string() && t["description"].is_string());
+            assert!(t["annotations"]["readOnlyHint"].is_boolean());
+        }
+        let names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
+        for n in ["list_projects", "deploy", "rollback", "promote", "get_deployment_logs", "set_alias"] {
+            assert!(names.contains(&n), "{n}");
+        }
+        let ro = |n: &str| tools.iter().find(|t| t["name"] == n).unwrap()["annotations"].clone();
+        assert_eq!(ro("get_project")["readOnlyHint"], true);
+        assert_eq!(ro("delete_project")["destructiveHint"], true);
+        assert_eq!(ro("rollback")["destructiveHint"], true);
+    }
+
+    #[test]
+    fn arguments_are_checked_against_the_advertised_schema() {
+        assert_eq!(
+            call("get_project", json!({ "project": "p" })).unwrap(),
+            Ok(ToolCall::GetProject { project: "p".into() })
+        );
+        let bad = |name: &str, args: Value| call(name, args).unwrap_err().code;
+        assert_eq!(bad("get_project", json!({})), -32602);
+        assert_eq!(bad("get_project", json!({ "project": "" })), -32602);
+        assert_eq!(bad("get_project", json!({ "project": 5 })), -32602);
+        assert_eq!(bad("get_project", json!({ "project": "p", "extra": 1 })), -32602);
+        assert_eq!(bad("list_projects", json!({ "limit": 0 })), -32602);
+        assert_eq!(bad("list_projects", json!({ "limit": 1.5 })), -32602);
+        assert_eq!(bad("nope", json!({})), -32602);
+        assert_eq!(parse_tool_call(None).unwrap_err().code, -32602);
+        assert_eq!(parse_tool_call(Some(&json!({ "arguments": {} }))).unwrap_err().code, -32602);
+        let e = call("get_project", json!({ "project": "p", "x": 1 })).unwrap_err();
+        assert!(e.message.contains("arguments.x"), "{}", e.message);
+        // Missing arguments object = empty arguments.
+        assert!(parse_tool_call(Some(&json!({ "name": "list_projects" }))).unwrap().is_ok());
+    }
+
+    #[test]
+    fn deploy_files_decode_and_dedupe() {
+        let r = call(
+            "deploy",
+            json!({ "project": "p", "files": { "index.html": { "text": "hi" }, "/a.bin": { "base64": "AAEC" },
+                    "/b.html": { "text": "hi" } }, "activate": false, "wait": false }),
+        )
+        .unwrap()
+        .unwrap();
+        let ToolCall::Deploy(d) = r else { panic!() };
+        assert!(!d.wait);
+        assert_eq!(d.deploy_fields.get("activate"), Some(&json!(false)));
+        let (manifest, bodies) = d.manifest();
+        assert_eq!(manifest.as_object().unwrap().len(), 3);
+        assert!(manifest.get("/index.html").is_some(), "paths get a leading slash");
+        assert_eq!(bodies.len(), 2, "identical contents upload once");
+        assert_eq!(manifest["/a.bin"]["size"], 3);
+        // Bad contents are operation errors, not protocol errors.
+        let e = call("deploy", json!({ "project": "p", "files": { "/x": { "base64": "!!" } } }))
+            .unwrap()
+            .unwrap_err();
+        assert!(e.contains("base64"));
+        assert_eq!(call("deploy", json!({ "project": "p", "files": {} })).unwrap_err().code, -32602);
+        let both = json!({ "project": "p", "files": { "/x": { "text": "a", "base64": "YQ==" } } });
+        assert_eq!(call("deploy", both).unwrap_err().code, -32602);
+    }
+
+    #[test]
+    fn inline_deploys_are_bounded() {
+        let big = "x".repeat(MAX_INLINE_BYTES / 2 + 1);
+        let e = call(
+            "deploy",
+            json!({ "project": "p", "files": { "/a": { "text": big.clone() }, "/b": { "text": big } } }),
+        )
+        .unwrap()
+        .unwrap_err();
+        assert!(e.contains("exceed"));
+        let many: Map<String, Value> =
+            (0..=MAX_INLINE_FILES).map(|i| (format!("/f{i}"), json!({ "text": "x" }))).collect();
+        assert_eq!(call("deploy", json!({ "project": "p", "files": many })).unwrap_err().code, -32602);
+    }
+
+    #[test]
+    fn results_mirror_structured_content() {
+        let r = tool_result(json!({ "a": 1 }));
+        assert_eq!(r["structuredContent"]["a"], 1);
+        assert_eq!(
+            serde_json::from_str::<Value>(r["content"][0]["text"].as_str().unwrap()).unwrap(),
+            json!({ "a": 1 })
+        );
+        assert_eq!(tool_error("no")["isError"], true);
+    }
+}

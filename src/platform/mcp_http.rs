@@ -1,0 +1,435 @@
+//! `/mcp` over Streamable HTTP: CORS, the Origin guard, bearer auth, header checks, one
+//! JSON-RPC message per POST, the session object per `Mcp-Session-Id`, and tool calls carried
+//! out by the management API's own handlers in-process (the same validation, upload, dedupe and
+//! workflow code as the HTTP flow; no second implementation). Protocol decisions are `crate::mcp`.
+
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+use worker::{Headers, Method, Request, RequestInit, Response};
+
+use super::bindings::{self, random_bytes};
+use super::http::{self, log};
+use super::mcp_session::command;
+use crate::api::{self, Ctx};
+use crate::auth::{bearer_token, check_admin};
+use crate::error::{ApiError, ApiResult};
+use crate::mcp::jsonrpc::{
+    self, parse_message, Incoming, RpcError, FORBIDDEN, INVALID_REQUEST, SERVER_ERROR, SESSION_NOT_FOUND,
+};
+use crate::mcp::server::{dispatch, initialize_result, Dispatch};
+use crate::mcp::session::{SessionCommand, SessionReply};
+use crate::mcp::tools::{tool_error, tool_result, DeployArgs, ToolCall};
+use crate::mcp::transport::{
+    check_post_headers, check_version_header, origin_allowed, session_id_from_bytes, valid_session_id,
+};
+
+/// Inline deploys are bounded at 20 MiB of file bytes; base64 and JSON add about a third.
+const MAX_MCP_BODY: usize = 32 * 1024 * 1024;
+
+fn internal(e: worker::Error) -> ApiError {
+    ApiError::internal(e.to_string())
+}
+
+fn cors(headers: &Headers, origin: Option<&str>) -> worker::Result<()> {
+    headers.set("access-control-allow-origin", origin.unwrap_or("*"))?;
+    headers.set("access-control-expose-headers", "Mcp-Session-Id, WWW-Authenticate, MCP-Protocol-Version")?;
+    if origin.is_some() {
+        headers.set("vary", "Origin")?;
+    }
+    Ok(())
+}
+
+fn rpc_response(status: u16, body: &Value, origin: Option<&str>) -> ApiResult<Response> {
+    let resp = http::json(status, body).map_err(internal)?;
+    let headers = resp.headers().clone();
+    cors(&headers, origin).map_err(internal)?;
+    Ok(resp.with_headers(headers))
+}
+
+fn rpc_error(status: u16, id: &Value, e: &RpcError, origin: Option<&str>) -> ApiResult<Response> {
+    rpc_response(status, &jsonrpc::error(id, e), origin)
+}
+
+fn empty(status: u16, origin: Option<&str>) -> ApiResult<Response> {
+    let resp = Response::empty().map_err(internal)?.with_status(status);
+    let headers = Headers::new();
+    cors(&headers, origin).map_err(internal)?;
+    Ok(resp.with_headers(headers))
+}
+
+/// The public origin the request came in on (for the protected-resource metadata URLs).
+fn public_origin(req: &Request) -> String {
+    let url = req.url().ok();
+    let scheme = url.as_ref().map(|u| u.scheme().to_string()).unwrap_or_else(|| "https".into());
+    let host = req.headers().get("host").ok().flatten().unwrap_or_default();
+    format!("{scheme}://{host}")
+}
+
+/// RFC 9728 protected-resource metadata (`/.well-known/oauth-protected-resource[/mcp]`).
+pub fn protected_resource(req: &Request) -> ApiResult<Response> {
+    let origin = public_origin(req);
+    let body = json!({
+        "resource": format!("{origin}/mcp"),
+        "authorization_servers": [],
+        "bearer_methods_supported": ["header"],
+        "resource_name": "Flotilla MCP",
+        "resource_documentation": format!("{origin}/docs"),
+    });
+    rpc_response(200, &body, None)
+}
+
+pub async fn handle(mut req: Request, ctx: &Ctx<'_>, host: &str) -> ApiResult<Response> {
+    let origin = req.headers().get("origin").ok().flatten();
+    let domain = bindings::var_or(ctx.env, bindings::PLATFORM_DOMAIN, "localhost");
+    if !origin_allowed(origin.as_deref(), host, &domain) {
+        let e = RpcError::new(FORBIDDEN, "Forbidden: this Origin may not use the MCP endpoint");
+        return rpc_error(403, &Value::Null, &e, None);
+    }
+    let origin = origin.as_deref();
+    if req.method() == Method::Options {
+        let resp = empty(204, origin)?;
+        let h = resp.headers().clone();
+        let set = |k: &str, v: &str| h.set(k, v).map_err(internal);
+        set("access-control-allow-methods", "GET, POST, DELETE, OPTIONS")?;
+        set(
+            "access-control-allow-headers",
+            "Authorization, Content-Type, Accept, Mcp-Session-Id, MCP-Protocol-Version, Last-Event-ID",
+        )?;
+        set("access-control-max-age", "86400")?;
+        return Ok(resp.with_headers(h));
+    }
+    let auth = req.headers().get("authorization").ok().flatten();
+    if check_admin(auth.as_deref(), &bindings::secret(ctx.env, bindings::API_TOKEN)).is_err() {
+        let e = RpcError::new(SERVER_ERROR, "Unauthorized: send Authorization: Bearer <Flotilla API token>");
+        let resp = rpc_error(401, &Value::Null, &e, origin)?;
+        let meta = format!("{}/.well-known/oauth-protected-resource/mcp", public_origin(&req));
+        let h = resp.headers().clone();
+        h.set("www-authenticate", &format!("Bearer resource_metadata=\"{meta}\"")).map_err(internal)?;
+        return Ok(resp.with_headers(h));
+    }
+    let token = bearer_token(auth.as_deref()).unwrap_or_default().to_string();
+    let owner: String = Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    let session = req.headers().get("mcp-session-id").ok().flatten();
+    match req.method() {
+        Method::Post => {}
+        Method::Delete => return terminate(ctx, session.as_deref(), &owner, origin).await,
+        Method::Get => {
+            // No server-initiated stream: every response comes back on its POST.
+            let resp = empty(405, origin)?;
+            resp.headers().set("allow", "POST, DELETE, OPTIONS").map_err(internal)?;
+            return Ok(resp);
+        }
+        _ => {
+            let resp = empty(405, origin)?;
+            resp.headers().set("allow", "GET, POST, DELETE, OPTIONS").map_err(internal)?;
+            return Ok(resp);
+        }
+    }
+    let h = |k: &str| req.headers().get(k).ok().flatten();
+    if let Err((status, e)) = check_post_headers(h("accept").as_deref(), h("content-type").as_deref()) {
+        return rpc_error(status, &Value::Null, &e, origin);
+    }
+    let version_header = h("mcp-protocol-version");
+    let body = api::read_body(&mut req, MAX_MCP_BODY).await?;
+    let msg = match parse_message(&body) {
+        Ok(m) => m,
+        Err((id, e)) => return rpc_error(400, &id, &e, origin),
+    };
+    if let Incoming::Request { id, method, params } = &msg {
+        if method == "initialize" {
+            if session.is_some() {
+                let e = RpcError::new(
+                    INVALID_REQUEST,
+                    "Bad Request: initialize must not carry an Mcp-Session-Id",
+                );
+                return rpc_error(400, id, &e, origin);
+            }
+            return initialize(ctx, id, params.as_ref(), &owner, origin).await;
+        }
+    }
+    if let Err(e) = check_version_header(version_header.as_deref()) {
+        return rpc_error(400, &Value::Null, &e, origin);
+    }
+    let id_of = |m: &Incoming| match m {
+        Incoming::Request { id, .. } => id.clone(),
+        _ => Value::Null,
+    };
+    let Some(session) = session else {
+        let e =
+            RpcError::new(SERVER_ERROR, "Bad Request: Mcp-Session-Id header is required (initialize first)");
+        return rpc_error(400, &id_of(&msg), &e, origin);
+    };
+    let initialized = msg.method() == Some("notifications/initialized");
+    match use_session(ctx, &session, &owner, initialized).await? {
+        SessionReply::Ok { .. } => {}
+        SessionReply::Forbidden => {
+            let e = RpcError::new(FORBIDDEN, "Forbidden: this session belongs to another principal");
+            return rpc_error(403, &id_of(&msg), &e, origin);
+        }
+        _ => {
+            let e = RpcError::new(
+                SESSION_NOT_FOUND,
+                "Session not found: it expired or was terminated; initialize again",
+            );
+            return rpc_error(404, &id_of(&msg), &e, origin);
+        }
+    }
+    let Incoming::Request { id, method, params } = msg else {
+        return empty(202, origin); // notifications and responses
+    };
+    let result = match dispatch(&method, params.as_ref()) {
+        Dispatch::Reply(v) => v,
+        Dispatch::Error(e) => return rpc_error(200, &id, &e, origin),
+        Dispatch::ToolError(message) => tool_error(&message),
+        Dispatch::Call(call) => run_tool(ctx, &token, *call).await,
+    };
+    let resp = rpc_response(200, &jsonrpc::result(&id, result), origin)?;
+    resp.headers().set("mcp-session-id", &session).map_err(internal)?;
+    Ok(resp)
+}
+
+async fn use_session(
+    ctx: &Ctx<'_>,
+    session: &str,
+    owner: &str,
+    initialized: bool,
+) -> ApiResult<SessionReply> {
+    if !valid_session_id(session) {
+        return Ok(SessionReply::NotFound); // never reaches an object
+    }
+    let cmd = SessionCommand::Use { owner: owner.to_string(), initialized };
+    command(ctx.env, session, &cmd).await.map_err(internal)
+}
+
+async fn initialize(
+    ctx: &Ctx<'_>,
+    id: &Value,
+    params: Option<&Value>,
+    owner: &str,
+    origin: Option<&str>,
+) -> ApiResult<Response> {
+    let (version, result) = initialize_result(params);
+    let session = session_id_from_bytes(&random_bytes::<32>());
+    let client_info = params.and_then(|p| p.get("clientInfo")).cloned().unwrap_or(Value::Null);
+    let cmd = SessionCommand::Create { owner: owner.to_string(), protocol_version: version, client_info };
+    match command(ctx.env, &session, &cmd).await.map_err(internal)? {
+        SessionReply::Ok { .. } => {}
+        other => return Err(ApiError::internal(format!("session create answered {other:?}"))),
+    }
+    let resp = rpc_response(200, &jsonrpc::result(id, result), origin)?;
+    resp.headers().set("mcp-session-id", &session).map_err(internal)?;
+    Ok(resp)
+}
+
+async fn terminate(
+    ctx: &Ctx<'_>,
+    session: Option<&str>,
+    owner: &str,
+    origin: Option<&str>,
+) -> ApiResult<Response> {
+    let Some(session) = session else {
+        let e = RpcError::new(SERVER_ERROR, "Bad Request: Mcp-Session-Id header is required");
+        return rpc_error(400, &Value::Null, &e, origin);
+    };
+    let reply = if valid_session_id(session) {
+        command(ctx.env, session, &SessionCommand::Terminate { owner: owner.to_string() })
+            .await
+            .map_err(internal)?
+    } else {
+        SessionReply::NotFound
+    };
+    match reply {
+        SessionReply::Ok { .. } => empty(204, origin),
+        SessionReply::Forbidden => rpc_error(
+            403,
+            &Value::Null,
+            &RpcError::new(FORBIDDEN, "Forbidden: another principal's session"),
+            origin,
+        ),
+        _ => rpc_error(404, &Value::Null, &RpcError::new(SESSION_NOT_FOUND, "Session not found"), origin),
+    }
+}
+
+/// One in-process call to the management API, authenticated as the MCP caller.
+struct Api<'a, 'b> {
+    ctx: &'a Ctx<'b>,
+    auth: String,
+}
+
+impl Api<'_, '_> {
+    async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        query: &str,
+        body: Option<&Value>,
+        prefer_async: bool,
+    ) -> ApiResult<Response> {
+        let headers = Headers::new();
+        headers.set("authorization", &self.auth).map_err(internal)?;
+        headers.set("content-type", "application/json").map_err(internal)?;
+        if prefer_async {
+            headers.set("prefer", "respond-async").map_err(internal)?;
+        }
+        let mut init = RequestInit::new();
+        init.with_method(method).with_headers(headers);
+        if let Some(b) = body {
+            init.with_body(Some(b.to_string().into()));
+        }
+        let req = Request::new_with_init(&format!("https://mcp.internal/__api{path}{query}"), &init)
+            .map_err(internal)?;
+        api::handle(req, self.ctx, path).await
+    }
+
+    async fn json(&self, method: Method, path: &str, query: &str, body: Option<&Value>) -> ApiResult<Value> {
+        let mut resp = self.raw(method, path, query, body, false).await?;
+        let mut v: Value = resp.json().await.map_err(internal)?;
+        if let Some(o) = v.as_object_mut() {
+            o.remove("success");
+        }
+        Ok(v)
+    }
+}
+
+/// Path segments come from the agent: anything that could change the route is refused.
+fn seg(v: &str) -> ApiResult<&str> {
+    if v.is_empty() || v.contains(['/', '?', '#', '%']) || v == "." || v == ".." {
+        return Err(ApiError::bad("id", format!("`{v}` is not a valid id or slug")));
+    }
+    Ok(v)
+}
+
+fn query(pairs: &[(&str, Option<String>)]) -> String {
+    let parts: Vec<String> = pairs
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", v.replace(['&', '#', ' '], ""))))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", parts.join("&"))
+    }
+}
+
+async fn run_tool(ctx: &Ctx<'_>, token: &str, call: ToolCall) -> Value {
+    let api = Api { ctx, auth: format!("Bearer {token}") };
+    match call_tool(&api, call).await {
+        Ok(v) => tool_result(v),
+        Err(e) => {
+            if e.status() >= 500 {
+                log(
+                    "error",
+                    &ctx.meta.request_id,
+                    json!({ "msg": "mcp tool failed", "detail": e.log_detail() }),
+                );
+            }
+            let mut message = e.message();
+            if let ApiError::BadRequest { field, .. } = &e {
+                message = format!("{message} (field `{field}`)");
+            }
+            tool_error(&format!("{message} [{}]", e.code()))
+        }
+    }
+}
+
+async fn call_tool(api: &Api<'_, '_>, call: ToolCall) -> ApiResult<Value> {
+    let n = |v: Option<i64>| v.map(|n| n.to_string());
+    match call {
+        ToolCall::ListProjects { limit, cursor } => {
+            api.json(Method::Get, "/projects", &query(&[("limit", n(limit)), ("cursor", cursor)]), None).await
+        }
+        ToolCall::CreateProject { name } => {
+            let body = match name {
+                Some(n) => json!({ "name": n }),
+                None => json!({}),
+            };
+            api.json(Method::Post, "/projects", "", Some(&body)).await
+        }
+        ToolCall::GetProject { project } => {
+            api.json(Method::Get, &format!("/projects/{}", seg(&project)?), "", None).await
+        }
+        ToolCall::DeleteProject { project } => {
+            api.json(Method::Delete, &format!("/projects/{}", seg(&project)?), "", None).await
+        }
+        ToolCall::GetDeployment { deployment } => {
+            api.json(Method::Get, &format!("/deployments/{}", seg(&deployment)?), "", None).await
+        }
+        ToolCall::ListDeployments { project, limit } => {
+            let path = format!("/projects/{}/deployments", seg(&project)?);
+            api.json(Method::Get, &path, &query(&[("limit", n(limit))]), None).await
+        }
+        ToolCall::GetDeploymentLogs { deployment, after, limit } => {
+            let path = format!("/deployments/{}/logs", seg(&deployment)?);
+            let mut resp = api
+                .raw(Method::Get, &path, &query(&[("after", n(after)), ("limit", n(limit))]), None, false)
+                .await?;
+            let next = resp.headers().get("x-next-cursor").ok().flatten().and_then(|c| c.parse::<i64>().ok());
+            let text = resp.text().await.map_err(internal)?;
+            let lines: Vec<Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+            Ok(json!({ "lines": lines, "nextCursor": next }))
+        }
+        ToolCall::Rollback { project, deployment_id } => {
+            let body = match deployment_id {
+                Some(d) => json!({ "deploymentId": d }),
+                None => json!({}),
+            };
+            api.json(Method::Post, &format!("/projects/{}/rollback", seg(&project)?), "", Some(&body)).await
+        }
+        ToolCall::Promote { deployment } => {
+            api.json(Method::Post, &format!("/deployments/{}/promote", seg(&deployment)?), "", None).await
+        }
+        ToolCall::SetAlias { project, name, deployment_id } => {
+            let path = format!("/projects/{}/aliases/{}", seg(&project)?, seg(&name)?);
+            api.json(Method::Put, &path, "", Some(&json!({ "deploymentId": deployment_id }))).await
+        }
+        ToolCall::Deploy(args) => deploy(api, args).await,
+    }
+}
+
+/// The three-phase upload and the deploy, exactly as an HTTP client would run them.
+async fn deploy(api: &Api<'_, '_>, args: DeployArgs) -> ApiResult<Value> {
+    let project = seg(&args.project)?.to_string();
+    let (manifest, bodies) = args.manifest();
+    let session = api
+        .json(
+            Method::Post,
+            &format!("/projects/{project}/assets-upload-session"),
+            "",
+            Some(&json!({ "manifest": manifest })),
+        )
+        .await?;
+    let mut completion = session["result"]["jwt"].as_str().unwrap_or_default().to_string();
+    let upload_auth = format!("Bearer {completion}");
+    let buckets = session["result"]["buckets"].as_array().cloned().unwrap_or_default();
+    let uploader = Api { ctx: api.ctx, auth: upload_auth };
+    for bucket in &buckets {
+        let mut body = Map::new();
+        for hash in bucket.as_array().into_iter().flatten().filter_map(Value::as_str) {
+            if let Some((_, b64)) = bodies.iter().find(|(h, _)| h == hash) {
+                body.insert(hash.to_string(), Value::String(b64.clone()));
+            }
+        }
+        let r = uploader
+            .json(Method::Post, &format!("/projects/{project}/assets/upload"), "", Some(&Value::Object(body)))
+            .await?;
+        if let Some(jwt) = r["result"]["jwt"].as_str() {
+            completion = jwt.to_string();
+        }
+    }
+    let mut deploy_body = args.deploy_fields.clone();
+    deploy_body.insert("completionJwt".into(), Value::String(completion));
+    let path = format!("/projects/{project}/deploy");
+    let mut resp = api.raw(Method::Post, &path, "", Some(&Value::Object(deploy_body)), !args.wait).await?;
+    let v: Value = resp.json().await.map_err(internal)?;
+    let d = v["deployment"].clone();
+    Ok(json!({
+        "deploymentId": d["id"],
+        "status": d["status"],
+        "url": d["url"],
+        "pathUrl": v.get("pathUrl").cloned().unwrap_or(Value::Null),
+        "previewUrl": d["previewUrl"],
+        "newAssets": v.get("newAssets").cloned().unwrap_or(Value::Null),
+        "skippedAssets": v.get("skippedAssets").cloned().unwrap_or(Value::Null),
+        "deployment": d,
+    }))
+}
