@@ -41,17 +41,18 @@ export function buildWorker() {
  * Starts `wrangler dev` (build skipped) and resolves once /health answers 200.
  * Returns { url, port, pid, state (the persist dir), stop, logs() }.
  */
-export async function startWorker({ config = 'wrangler.toml', extraArgs = [], quiet = true } = {}) {
+export async function startWorker({ config = 'wrangler.toml', extraArgs = [], quiet = true, state: given } = {}) {
   const port = await freePort();
   const inspector = await freePort();
-  const state = mkdtempSync(join(tmpdir(), 'flotilla-state-'));
+  // A given state dir is the caller's (e.g. to restart on the same local storage): kept on stop.
+  const state = given ?? mkdtempSync(join(tmpdir(), 'flotilla-state-'));
   const env = { ...process.env, CI: 'true', FLOTILLA_SKIP_BUILD: '1' };
   try {
     execFileSync(WRANGLER, ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', state, '-c', config], {
       cwd: ROOT, env, stdio: quiet ? 'pipe' : 'inherit',
     });
   } catch (e) {
-    rmSync(state, { recursive: true, force: true });
+    if (!given) rmSync(state, { recursive: true, force: true });
     throw e;
   }
   const child = spawn(WRANGLER, [
@@ -62,14 +63,16 @@ export async function startWorker({ config = 'wrangler.toml', extraArgs = [], qu
   child.stdout.on('data', (d) => { output += d; });
   child.stderr.on('data', (d) => { output += d; });
   let exited = false;
-  child.on('exit', () => { exited = true; });
+  const exitedP = new Promise((resolve) => child.on('exit', () => { exited = true; resolve(); }));
 
   const stop = () => {
     if (!exited) {
       try { process.kill(-child.pid, 'SIGTERM'); } catch { /* already gone */ }
       setTimeout(() => { try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ } }, 3000).unref();
     }
-    try { rmSync(state, { recursive: true, force: true }); } catch { /* best effort */ }
+    if (!given) {
+      try { rmSync(state, { recursive: true, force: true }); } catch { /* best effort */ }
+    }
   };
   for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => { stop(); process.exit(130); });
   process.once('exit', stop);
@@ -80,7 +83,7 @@ export async function startWorker({ config = 'wrangler.toml', extraArgs = [], qu
     if (exited) throw new Error(`wrangler dev exited early:\n${output}`);
     try {
       const r = await fetch(`${url}/health`);
-      if (r.status === 200) return { url, port, pid: child.pid, state, stop, logs: () => output };
+      if (r.status === 200) return { url, port, pid: child.pid, state, stop, logs: () => output, exited: () => exitedP };
     } catch { /* not listening yet */ }
     await new Promise((r) => setTimeout(r, 250));
   }
