@@ -346,7 +346,7 @@ impl DeployArgs {
         let mut manifest = Map::new();
         let mut bodies: Vec<(String, String)> = Vec::new();
         for f in &self.files {
-            let hash: String = Sha256::digest(&f.bytes).iter().map(|b| format!("{b:02x}")).collect();
+            let hash: String = crate::domain::hex_lower(&Sha256::digest(&f.bytes));
             manifest.insert(f.path.clone(), json!({ "hash": hash, "size": f.bytes.len() }));
             if !bodies.iter().any(|(h, _)| *h == hash) {
                 bodies.push((hash, STANDARD.encode(&f.bytes)));

@@ -76,7 +76,7 @@ pub fn valid_session_id(id: &str) -> bool {
 }
 
 pub fn session_id_from_bytes(bytes: &[u8; 32]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::domain::hex_lower(bytes)
 }
 
 /// The Durable Object name for a session (a prefix keeps the namespace ours alone).

@@ -163,13 +163,19 @@ pub async fn collect(env: &Env, project_id: &str) -> ApiResult<GcReport> {
     uploads.delete_sessions(&sessions.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>()).await?;
     report.orphans = sessions.len() + orphan_blobs(env, project_id, now - grace(env)).await?;
 
-    db.prepare("UPDATE projects SET gc_at = ?2 WHERE id = ?1")
-        .bind(&[pid, num(now)])
+    stamp(&db, "gc_at", project_id, now).await?;
+    Ok(report)
+}
+
+/// Records when a project was last scheduled or collected (`column` is one of ours, never input).
+async fn stamp(db: &worker::D1Database, column: &'static str, project_id: &str, now: i64) -> ApiResult<()> {
+    db.prepare(format!("UPDATE projects SET {column} = ?2 WHERE id = ?1"))
+        .bind(&[project_id.into(), num(now)])
         .map_err(db_err)?
         .run()
         .await
         .map_err(db_err)?;
-    Ok(report)
+    Ok(())
 }
 
 async fn set_mark(
@@ -353,12 +359,7 @@ async fn schedule_jobs(env: &Env, now: i64) -> ApiResult<()> {
     .await?
     {
         enqueue(env, &Job::Purge(PurgeJob { project_id: p.id.clone() })).await?;
-        db.prepare("UPDATE projects SET purge_requested_at = ?2 WHERE id = ?1")
-            .bind(&[p.id.as_str().into(), num(now)])
-            .map_err(db_err)?
-            .run()
-            .await
-            .map_err(db_err)?;
+        stamp(&db, "purge_requested_at", &p.id, now).await?;
     }
     // GC: the projects that waited longest, at most once an hour each.
     for p in ids("SELECT id FROM projects WHERE deleted_at IS NULL AND COALESCE(gc_at, 0) < ?1 - 3600000 \
@@ -366,12 +367,7 @@ async fn schedule_jobs(env: &Env, now: i64) -> ApiResult<()> {
     .await?
     {
         enqueue(env, &Job::Gc(GcJob { project_id: p.id.clone() })).await?;
-        db.prepare("UPDATE projects SET gc_at = ?2 WHERE id = ?1")
-            .bind(&[p.id.as_str().into(), num(now)])
-            .map_err(db_err)?
-            .run()
-            .await
-            .map_err(db_err)?;
+        stamp(&db, "gc_at", &p.id, now).await?;
     }
     Ok(())
 }

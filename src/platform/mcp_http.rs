@@ -108,7 +108,7 @@ pub async fn handle(mut req: Request, ctx: &Ctx<'_>, host: &str) -> ApiResult<Re
         return Ok(resp.with_headers(h));
     }
     let token = bearer_token(auth.as_deref()).unwrap_or_default().to_string();
-    let owner: String = Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    let owner: String = crate::domain::hex_lower(&Sha256::digest(token.as_bytes()));
     let session = req.headers().get("mcp-session-id").ok().flatten();
     match req.method() {
         Method::Post => {}
