@@ -85,7 +85,7 @@ async fn handle(req: Request, env: &Env, meta: &RequestMeta) -> std::result::Res
         req.headers().get("host").ok().flatten().unwrap_or_else(|| url.host_str().unwrap_or("").to_string());
     let query = url.query().map(|q| format!("?{q}")).unwrap_or_default();
     let target = route_request(&host, url.path(), &query, &domain);
-    let ctx = api::Ctx { env, meta, urls: url_base(&url, &domain) };
+    let ctx = api::Ctx::new(env, meta, url_base(&url, &domain));
     match target {
         Target::Api { path } => api::handle(req, &ctx, &path).await,
         Target::Health => {

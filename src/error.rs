@@ -39,8 +39,10 @@ pub enum ApiError {
         reason: String,
         details: Option<Value>,
     },
+    /// A quota or rate limit; `reason` names the limit and its value.
     TooManyRequests {
         retry_after_secs: u32,
+        reason: String,
     },
     /// Something on our side failed. `detail` is logged with the request id, never sent.
     Internal {
@@ -130,8 +132,8 @@ impl ApiError {
                 format!("{what} exceeds the limit of {limit}")
             }
             ApiError::Unprocessable { reason, .. } => reason.clone(),
-            ApiError::TooManyRequests { retry_after_secs } => {
-                format!("Too many requests; retry after {retry_after_secs} s")
+            ApiError::TooManyRequests { retry_after_secs, reason } => {
+                format!("{reason}; retry after {retry_after_secs} s")
             }
             ApiError::Internal { .. } => "An internal error occurred".into(),
             ApiError::Unavailable { .. } => "A platform dependency is unavailable".into(),
@@ -157,7 +159,7 @@ impl ApiError {
     /// Extra response headers this error requires (e.g. `Retry-After`, `Allow`).
     pub fn headers(&self) -> Vec<(&'static str, String)> {
         match self {
-            ApiError::TooManyRequests { retry_after_secs } => {
+            ApiError::TooManyRequests { retry_after_secs, .. } => {
                 vec![("retry-after", retry_after_secs.to_string())]
             }
             ApiError::MethodNotAllowed { allowed } => vec![("allow", (*allowed).to_string())],
@@ -230,7 +232,7 @@ mod tests {
             (ApiError::State { code: "deployment_failed", reason: "x".into() }, 409, "deployment_failed"),
             (ApiError::PayloadTooLarge { what: "body".into(), limit: 1 }, 413, "payload_too_large"),
             (ApiError::Unprocessable { reason: "x".into(), details: None }, 422, "unprocessable"),
-            (ApiError::TooManyRequests { retry_after_secs: 3 }, 429, "rate_limited"),
+            (ApiError::TooManyRequests { retry_after_secs: 3, reason: "x".into() }, 429, "rate_limited"),
             (ApiError::internal("db exploded"), 500, "internal_error"),
             (ApiError::Unavailable { detail: "kv".into() }, 503, "service_unavailable"),
             (ApiError::NotImplemented { what: "x".into() }, 501, "not_implemented"),
@@ -264,7 +266,7 @@ mod tests {
     #[test]
     fn retry_after_and_allow_headers() {
         assert_eq!(
-            ApiError::TooManyRequests { retry_after_secs: 7 }.headers(),
+            ApiError::TooManyRequests { retry_after_secs: 7, reason: "x".into() }.headers(),
             vec![("retry-after", "7".to_string())]
         );
         assert_eq!(

@@ -3,6 +3,7 @@
 //! Pure modules (`domain`, `routing`, `assets`, `auth`, `error`) compile and test natively;
 //! everything that touches a binding lives under `platform`/`api` and is wasm-only.
 
+pub mod access;
 pub mod assets;
 pub mod auth;
 pub mod deploy;

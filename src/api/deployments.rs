@@ -15,7 +15,7 @@ use crate::domain::ProjectRow;
 use crate::error::{ApiError, ApiResult};
 use crate::platform::bindings::{self, new_uuid, now_ms};
 use crate::platform::d1::D1Projects;
-use crate::platform::d1_deployments::{render, D1Deployments};
+use crate::platform::d1_deployments::{render, D1Deployments, NewDeployment};
 use crate::platform::d1_uploads::D1Uploads;
 use crate::platform::http;
 use crate::platform::loader::bundle_key;
@@ -70,6 +70,15 @@ pub async fn deploy(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Re
     let secret = bindings::secret(ctx.env, bindings::JWT_SECRET);
     let claims =
         verify_token(secret.as_bytes(), &input.completion_jwt, TokenKind::Completion, &project.id, now_ms())?;
+    if claims.prn != ctx.principal.id() {
+        return Err(ApiError::Forbidden {
+            reason: "This upload was started by another principal; only it can deploy it".into(),
+        });
+    }
+    let quotas = ctx.quotas();
+    if let Some(b) = &input.server_code {
+        quotas.check_server_code(b.modules.len() as u64, b.total_bytes() as u64)?;
+    }
 
     let uploads = D1Uploads::new(ctx.env)?;
     let session =
@@ -109,22 +118,24 @@ pub async fn deploy(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Re
         "newAssets": session.missing_count,
         "skippedAssets": session.unique_count - session.missing_count,
     });
+    // Counted once everything is validated: a refused deploy wrote nothing.
+    ctx.consume(&quotas.deploys, &project.id, 1).await?;
     if let Some(bundle) = &input.server_code {
         // Immutable per deployment id and invisible until activation; kept for rollback.
         R2Blobs::new(ctx.env)?.put_json(&bundle_key(&project.id, &id), bundle).await?;
     }
     let deployments = D1Deployments::new(ctx.env)?;
     let config = stored_config(&session.id, &session.manifest_key, &input, &redirects, &headers);
-    deployments.create(&id, &project.id, &session.id, &config, &stats, now).await?;
-    projects
-        .audit(
-            now,
-            &ctx.meta.request_id,
-            "deployment.create",
-            Some(&project.id),
-            &json!({ "deploymentId": id }),
-        )
-        .await?;
+    let new = NewDeployment {
+        id: &id,
+        project_id: &project.id,
+        session_id: &session.id,
+        config: &config,
+        stats: &stats,
+        created_by: ctx.principal.id(),
+    };
+    deployments.create(&new, now).await?;
+    ctx.note(&project.id, json!({ "deploymentId": id }));
     if let Err(e) = enqueue(ctx.env, &Job::Deploy(DeployJob { deployment_id: id.clone() })).await {
         // Nothing will ever run it: say so on the record instead of leaving it queued forever.
         let why = crate::lifecycle::StepFailure::new(

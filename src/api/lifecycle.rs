@@ -30,15 +30,10 @@ fn note_route_error(ctx: &Ctx<'_>, e: &Option<lifecycle::StoreError>) {
 async fn switched(ctx: &Ctx<'_>, action: &str, out: Switched) -> ApiResult<Response> {
     note_route_error(ctx, &out.route_error);
     let projects = D1Projects::new(ctx.env)?;
-    projects
-        .audit(
-            now_ms() as i64,
-            &ctx.meta.request_id,
-            action,
-            Some(&out.project_id),
-            &json!({ "from": out.from, "to": out.to, "generation": out.generation }),
-        )
-        .await?;
+    ctx.note(
+        &out.project_id,
+        json!({ "action": action, "from": out.from, "to": out.to, "generation": out.generation }),
+    );
     let project = load(&projects, &out.project_id).await?;
     http::ok(
         200,
@@ -118,15 +113,7 @@ pub async fn get_alias(key: &str, name: &str, ctx: &Ctx<'_>) -> ApiResult<Respon
 async fn alias_changed(ctx: &Ctx<'_>, action: &str, name: &AliasName, out: Changed) -> ApiResult<Value> {
     note_route_error(ctx, &out.route_error);
     let target = out.project.aliases.get(name.as_str()).cloned();
-    D1Projects::new(ctx.env)?
-        .audit(
-            now_ms() as i64,
-            &ctx.meta.request_id,
-            action,
-            Some(&out.project.id),
-            &json!({ "alias": name.as_str(), "deploymentId": target }),
-        )
-        .await?;
+    ctx.note(&out.project.id, json!({ "action": action, "alias": name.as_str(), "deploymentId": target }));
     Ok(match target {
         Some(t) => alias_json(&out.project.slug, name.as_str(), &t, ctx),
         None => json!({ "name": name.as_str() }),

@@ -4,15 +4,22 @@
 mod deployments;
 mod lifecycle;
 mod projects;
+mod tokens;
 mod uploads;
 
+use std::cell::RefCell;
+
+use serde_json::{json, Value};
 use worker::{Env, Request, Response};
 
-use crate::auth::check_admin;
+use crate::access::quota::{Quotas, Rate};
+use crate::access::{policy, Need, Principal};
 use crate::domain::UrlBase;
 use crate::error::{ApiError, ApiResult};
-use crate::platform::bindings;
-use crate::platform::http::RequestMeta;
+use crate::platform::bindings::now_ms;
+use crate::platform::d1::D1Projects;
+use crate::platform::d1_access::{AuditEntry, D1Access};
+use crate::platform::http::{self, RequestMeta};
 use crate::routing::{match_api, ApiRoute};
 
 /// Largest JSON body the management endpoints read (uploads have their own limit).
@@ -22,6 +29,54 @@ pub struct Ctx<'a> {
     pub env: &'a Env,
     pub meta: &'a RequestMeta,
     pub urls: UrlBase,
+    /// Who is calling; `Anonymous` until `handle` has authenticated the request.
+    pub principal: Principal,
+    /// What the audit row of this call records besides the route (set by handlers).
+    pub note: RefCell<Note>,
+}
+
+#[derive(Default)]
+pub struct Note {
+    pub project_id: Option<String>,
+    pub detail: Option<Value>,
+    /// The principal when the call was authorised by something else than an API token (the
+    /// upload JWT carries the principal that opened the session).
+    pub principal: Option<String>,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(env: &'a Env, meta: &'a RequestMeta, urls: UrlBase) -> Ctx<'a> {
+        Ctx { env, meta, urls, principal: Principal::Anonymous, note: RefCell::default() }
+    }
+
+    /// Records the project and what changed for this call's audit row. Never put secrets here.
+    pub fn note(&self, project_id: &str, detail: Value) {
+        let mut n = self.note.borrow_mut();
+        n.project_id = Some(project_id.to_string());
+        n.detail = Some(detail);
+    }
+
+    pub fn quotas(&self) -> Quotas {
+        crate::platform::bindings::quotas(self.env)
+    }
+
+    /// Takes `amount` of `rate` from the project and, for a token, from the token; refuses with
+    /// 429 naming the limit when either is spent (and gives back what it already took).
+    pub async fn consume(&self, rate: &Rate, project_id: &str, amount: u64) -> ApiResult<()> {
+        let access = D1Access::new(self.env)?;
+        let now = now_ms();
+        let project = format!("project:{project_id}");
+        if !access.consume(&project, rate, amount, now).await? {
+            return Err(rate.exceeded("this project", now));
+        }
+        if let Principal::Token(g) = &self.principal {
+            if !access.consume(&format!("token:{}", g.token_id), rate, amount, now).await? {
+                access.refund(&project, rate, amount, now).await?;
+                return Err(rate.exceeded("this token", now));
+            }
+        }
+        Ok(())
+    }
 }
 
 pub fn internal(e: worker::Error) -> ApiError {
@@ -49,33 +104,128 @@ pub fn query_pairs(req: &Request) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-pub async fn handle(mut req: Request, ctx: &Ctx<'_>, path: &str) -> ApiResult<Response> {
+/// Authenticates, checks the route's scope and project, runs the handler, and writes one audit
+/// row for every call that changes something.
+pub async fn handle(mut req: Request, outer: &Ctx<'_>, path: &str) -> ApiResult<Response> {
     let route = match_api(req.method().as_ref(), path);
-    // Bucket uploads carry the session's upload JWT instead of the admin token.
-    if let ApiRoute::UploadAssets(id) = &route {
-        return uploads::upload(&mut req, id, ctx).await;
+    let (need, action) = policy(&route);
+    let env = outer.env;
+    let principal = match need {
+        // Bucket uploads carry the session's upload JWT instead of an API token.
+        Need::UploadJwt => Principal::Anonymous,
+        _ => {
+            let auth = req.headers().get("authorization").ok().flatten();
+            D1Access::new(env)?.authenticate(env, auth.as_deref(), now_ms() as i64).await?
+        }
+    };
+    let ctx = Ctx::new(env, outer.meta, outer.urls.clone());
+    let ctx = Ctx { principal, ..ctx };
+    let result = match authorize(&ctx, &need).await {
+        Ok(()) => dispatch(&mut req, &ctx, route).await,
+        Err(e) => Err(e),
+    };
+    if let Some(action) = action {
+        audit(&ctx, action, &result).await;
     }
-    let auth = req.headers().get("authorization").ok().flatten();
-    check_admin(auth.as_deref(), &bindings::secret(ctx.env, bindings::API_TOKEN))?;
+    result
+}
+
+/// The route's requirement against the principal. Project-bound calls resolve the project (so
+/// a token for A naming B by slug is refused, and the audit row knows the project id).
+async fn authorize(ctx: &Ctx<'_>, need: &Need) -> ApiResult<()> {
+    let p = &ctx.principal;
+    match need {
+        Need::Nothing | Need::UploadJwt => Ok(()),
+        Need::Any(scope) => p.require_scope(*scope),
+        Need::AllProjects(scope) => {
+            p.require_scope(*scope)?;
+            p.require_all_projects()
+        }
+        Need::Project(key, scope) => {
+            p.require_scope(*scope)?;
+            let project = D1Projects::new(ctx.env)?.get(key).await?;
+            match project {
+                Some(row) => {
+                    p.require_project(&row.id, key)?;
+                    ctx.note.borrow_mut().project_id = Some(row.id);
+                    Ok(())
+                }
+                // The handler answers the 404 for root; a token learns nothing either way.
+                None if *p == Principal::Root => Ok(()),
+                None => Err(ApiError::not_found("Project")),
+            }
+        }
+        Need::Deployment(id, scope) => {
+            p.require_scope(*scope)?;
+            match D1Access::new(ctx.env)?.deployment_project(id).await? {
+                Some(project_id) => {
+                    p.require_project(&project_id, &project_id)?;
+                    ctx.note.borrow_mut().project_id = Some(project_id);
+                    Ok(())
+                }
+                None if *p == Principal::Root => Ok(()),
+                None => Err(ApiError::not_found("Deployment")),
+            }
+        }
+    }
+}
+
+/// One audit row: who, what, which project, the request id and the outcome. A failure to write
+/// it is logged; the call itself already happened and its answer stands.
+async fn audit(ctx: &Ctx<'_>, action: &str, result: &ApiResult<Response>) {
+    let note = std::mem::take(&mut *ctx.note.borrow_mut());
+    let actor = note.principal.as_deref().unwrap_or(ctx.principal.id());
+    if actor == "anonymous" {
+        return; // refused before anyone was identified: nothing changed
+    }
+    let (status, outcome) = match result {
+        Ok(r) => (r.status_code(), "ok"),
+        Err(e) => (e.status(), e.code()),
+    };
+    let entry = AuditEntry {
+        at: now_ms() as i64,
+        request_id: &ctx.meta.request_id,
+        actor,
+        action,
+        project_id: note.project_id.as_deref(),
+        detail: note.detail.as_ref(),
+        status,
+        outcome,
+    };
+    let written = match D1Access::new(ctx.env) {
+        Ok(a) => a.audit(&entry).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = written {
+        let fields = json!({ "msg": "audit row not written", "action": action, "error": e.log_detail() });
+        http::log("error", &ctx.meta.request_id, fields);
+    }
+}
+
+async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: ApiRoute) -> ApiResult<Response> {
     match route {
-        ApiRoute::ListProjects => projects::list(&req, ctx).await,
-        ApiRoute::CreateProject => projects::create(&mut req, ctx).await,
+        ApiRoute::ListProjects => projects::list(req, ctx).await,
+        ApiRoute::CreateProject => projects::create(req, ctx).await,
         ApiRoute::GetProject(id) => projects::get(&id, ctx).await,
-        ApiRoute::UpdateProject(id) => projects::update(&mut req, &id, ctx).await,
+        ApiRoute::UpdateProject(id) => projects::update(req, &id, ctx).await,
         ApiRoute::DeleteProject(id) => projects::delete(&id, ctx).await,
-        ApiRoute::CreateUploadSession(id) => uploads::create_session(&mut req, &id, ctx).await,
-        ApiRoute::UploadAssets(_) => Err(ApiError::internal("upload routed past its handler")),
-        ApiRoute::Deploy(id) => deployments::deploy(&mut req, &id, ctx).await,
-        ApiRoute::ListDeployments(id) => deployments::list(&req, &id, ctx).await,
+        ApiRoute::CreateUploadSession(id) => uploads::create_session(req, &id, ctx).await,
+        ApiRoute::UploadAssets(id) => uploads::upload(req, &id, ctx).await,
+        ApiRoute::Deploy(id) => deployments::deploy(req, &id, ctx).await,
+        ApiRoute::ListDeployments(id) => deployments::list(req, &id, ctx).await,
         ApiRoute::GetDeployment(id) => deployments::get(&id, ctx).await,
-        ApiRoute::DeploymentLogs(id) => lifecycle::logs(&req, &id, ctx).await,
+        ApiRoute::DeploymentLogs(id) => lifecycle::logs(req, &id, ctx).await,
         ApiRoute::Promote(id) => lifecycle::promote(&id, ctx).await,
-        ApiRoute::Rollback(id) => lifecycle::rollback(&mut req, &id, ctx).await,
+        ApiRoute::Rollback(id) => lifecycle::rollback(req, &id, ctx).await,
         ApiRoute::ListAliases(id) => lifecycle::list_aliases(&id, ctx).await,
         ApiRoute::GetAlias(id, name) => lifecycle::get_alias(&id, &name, ctx).await,
-        ApiRoute::PutAlias(id, name) => lifecycle::put_alias(&mut req, &id, &name, ctx).await,
+        ApiRoute::PutAlias(id, name) => lifecycle::put_alias(req, &id, &name, ctx).await,
         ApiRoute::DeleteAlias(id, name) => lifecycle::delete_alias(&id, &name, ctx).await,
         ApiRoute::RunGc(id) => lifecycle::run_gc(&id, ctx).await,
+        ApiRoute::CreateToken => tokens::create(req, ctx).await,
+        ApiRoute::ListTokens => tokens::list(ctx).await,
+        ApiRoute::RevokeToken(id) => tokens::revoke(&id, ctx).await,
+        ApiRoute::ListAudit => tokens::audit(req, ctx).await,
         ApiRoute::MethodNotAllowed(allowed) => Err(ApiError::MethodNotAllowed { allowed }),
         ApiRoute::NotFound => Err(ApiError::not_found("API route")),
     }

@@ -33,6 +33,10 @@ pub async fn create(req: &mut Request, ctx: &Ctx<'_>) -> ApiResult<Response> {
         "allow" => "allow",
         _ => "block",
     };
+    let limit = match ctx.principal {
+        crate::access::Principal::Token(_) => Some(ctx.quotas().projects_per_token),
+        _ => None,
+    };
     // Slugs carry 6 random base-36 characters; a collision is rare, so a few tries suffice.
     for _ in 0..4 {
         let slug = Slug::derive(name.as_deref().unwrap_or("project"), random_bytes::<6>());
@@ -49,17 +53,22 @@ pub async fn create(req: &mut Request, ctx: &Ctx<'_>) -> ApiResult<Response> {
             updated_at: now,
             auto_activate: 1,
         };
-        if let Inserted::Ok = store.insert(&row).await? {
-            store
-                .audit(
-                    now,
-                    &ctx.meta.request_id,
-                    "project.create",
-                    Some(&row.id),
-                    &json!({ "slug": row.slug }),
-                )
-                .await?;
-            return respond(201, json!({ "project": row.to_json(&ctx.urls) }));
+        match store.insert(&row, ctx.principal.id(), limit).await? {
+            Inserted::Ok => {
+                ctx.note(&row.id, json!({ "slug": row.slug }));
+                return respond(201, json!({ "project": row.to_json(&ctx.urls) }));
+            }
+            Inserted::OverQuota => {
+                return Err(ApiError::TooManyRequests {
+                    // Counts live projects: it frees up when one is deleted, not with time.
+                    retry_after_secs: 3600,
+                    reason: format!(
+                        "Quota exceeded: this token may have {} live projects; delete one first",
+                        limit.unwrap_or_default()
+                    ),
+                });
+            }
+            Inserted::SlugTaken => {}
         }
     }
     Err(ApiError::internal("could not allocate a unique slug after 4 attempts"))
@@ -68,7 +77,11 @@ pub async fn create(req: &mut Request, ctx: &Ctx<'_>) -> ApiResult<Response> {
 pub async fn list(req: &Request, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let q = parse_list_query(&query_pairs(req))?;
     let store = D1Projects::new(ctx.env)?;
-    let (rows, more) = store.list(q.limit, q.cursor.as_ref()).await?;
+    let only = match ctx.principal.projects() {
+        crate::access::Projects::All => None,
+        crate::access::Projects::Only(ids) => Some(ids),
+    };
+    let (rows, more) = store.list(q.limit, q.cursor.as_ref(), only.as_deref()).await?;
     let cursor = match (more, rows.last()) {
         (true, Some(last)) => Some(ListCursor { created_at: last.created_at, id: last.id.clone() }.encode()),
         _ => None,
@@ -114,20 +127,15 @@ pub async fn update(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Re
     if let Some(e) = changed {
         http::log("warn", &ctx.meta.request_id, json!({ "msg": "routing record lags D1", "error": e.0 }));
     }
-    store
-        .audit(
-            now,
-            &ctx.meta.request_id,
-            "project.update",
-            Some(&row.id),
-            &json!({
-                "name": input.name.as_ref().map(|n| n.as_str()),
-                "enabled": input.enabled,
-                "outbound": input.outbound,
-                "autoActivate": input.auto_activate,
-            }),
-        )
-        .await?;
+    ctx.note(
+        &row.id,
+        json!({
+            "name": input.name.as_ref().map(|n| n.as_str()),
+            "enabled": input.enabled,
+            "outbound": input.outbound,
+            "autoActivate": input.auto_activate,
+        }),
+    );
     let row = load(&store, &row.id).await?;
     respond(200, json!({ "project": row.to_json(&ctx.urls) }))
 }
@@ -155,8 +163,6 @@ pub async fn delete(key: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
             "retrying"
         }
     };
-    store
-        .audit(now, &ctx.meta.request_id, "project.delete", Some(&row.id), &json!({ "slug": row.slug }))
-        .await?;
+    ctx.note(&row.id, json!({ "slug": row.slug }));
     respond(200, json!({ "deleted": { "id": row.id, "slug": row.slug }, "purge": purge }))
 }

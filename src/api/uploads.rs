@@ -19,6 +19,7 @@ use crate::domain::{ContentHash, JsonObject};
 use crate::error::{ApiError, ApiResult};
 use crate::platform::bindings::{self, new_uuid, now_ms};
 use crate::platform::d1::D1Projects;
+use crate::platform::d1_access::D1Access;
 use crate::platform::d1_uploads::{D1Uploads, SessionRow};
 use crate::platform::http;
 use crate::platform::storage::{upload_manifest_key, AssetMeta, KvAssets, R2Blobs};
@@ -49,6 +50,15 @@ pub async fn create_session(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiR
     let hashes: Vec<&str> = unique.iter().map(|(h, _)| h.as_str()).collect();
     let stored = uploads.stored_hashes(&project.id, &hashes).await?;
     let missing: Vec<(String, u64)> = unique.iter().filter(|(h, _)| !stored.contains(h)).cloned().collect();
+    // Limits first, then the quota for what will actually be sent: a refusal writes nothing.
+    let quotas = ctx.quotas();
+    let total: u64 = manifest.values().map(|e| e.size).sum();
+    let largest = manifest.values().map(|e| e.size).max().unwrap_or(0);
+    quotas.check_manifest(manifest.len() as u64, total, largest)?;
+    let sending: u64 = missing.iter().map(|(_, s)| *s).sum();
+    if sending > 0 {
+        ctx.consume(&quotas.upload_bytes, &project.id, sending).await?;
+    }
     let content_type_of =
         |hash: &str| manifest.values().find(|e| e.hash == hash).and_then(|e| e.content_type.clone());
 
@@ -61,6 +71,7 @@ pub async fn create_session(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiR
         unique_count: unique.len() as i64,
         missing_count: missing.len() as i64,
         expires_at: (now + TOKEN_TTL_SECS as u64 * 1000) as i64,
+        principal: ctx.principal.id().to_string(),
     };
     let session = SessionRow { manifest_key: upload_manifest_key(&project.id, &session.id), ..session };
     // The manifest goes to R2 first: a session row never points at a missing manifest.
@@ -71,7 +82,11 @@ pub async fn create_session(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiR
 
     let buckets = plan_buckets(&missing, BUCKET_MAX_FILES, BUCKET_MAX_BYTES);
     let kind = if buckets.is_empty() { TokenKind::Completion } else { TokenKind::Upload };
-    let jwt = issue_token(&secret, kind, &project.id, &session.id, now)?;
+    let jwt = issue_token(&secret, kind, &project.id, &session.id, ctx.principal.id(), now)?;
+    ctx.note(
+        &project.id,
+        json!({ "sessionId": session.id, "files": manifest.len(), "missing": missing.len() }),
+    );
     http::ok(
         200,
         json!({
@@ -98,6 +113,14 @@ pub async fn upload(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Re
         other => other,
     })?;
     let claims = verify_token(&secret, token, TokenKind::Upload, &project.id, now_ms())?;
+    ctx.note.borrow_mut().principal = Some(claims.prn.clone());
+    ctx.note(&project.id, json!({ "sessionId": claims.sid }));
+    // The JWT outlives a revoked or expired API token only by the time it takes to check.
+    if !D1Access::new(ctx.env)?.principal_live(&claims.prn, now_ms() as i64).await? {
+        return Err(ApiError::unauthorized(
+            "The API token that opened this upload session is no longer valid",
+        ));
+    }
 
     let body = read_body(req, MAX_UPLOAD_BODY).await?;
     let o = JsonObject::parse(&body, false)?;
@@ -146,8 +169,14 @@ pub async fn upload(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Re
     let remaining = uploads.remaining(&claims.sid).await?;
     let mut result = json!({ "uploaded": verified.len(), "alreadyStored": keys.len() - verified.len(), "remaining": remaining });
     if remaining == 0 {
-        result["jwt"] =
-            json!(issue_token(&secret, TokenKind::Completion, &project.id, &claims.sid, now_ms())?);
+        result["jwt"] = json!(issue_token(
+            &secret,
+            TokenKind::Completion,
+            &project.id,
+            &claims.sid,
+            &claims.prn,
+            now_ms()
+        )?);
     }
     http::ok(200, json!({ "result": result })).map_err(internal)
 }

@@ -26,6 +26,13 @@ pub struct UploadClaims {
     pub pid: String,
     /// Upload session id.
     pub sid: String,
+    /// The principal (`root` or a token id) that opened the session: only it may finish it.
+    #[serde(default = "root_principal")]
+    pub prn: String,
+}
+
+fn root_principal() -> String {
+    crate::access::ROOT_ID.into()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,16 +71,18 @@ fn time_options(now_ms: u64) -> TimeOptions<impl Fn() -> DateTime<Utc>> {
     TimeOptions::new(TimeDelta::seconds(30), move || now)
 }
 
-/// Issues a token of `kind` for project `pid` and session `sid`, valid for one hour.
+/// Issues a token of `kind` for project `pid`, session `sid` and principal `prn`, valid for
+/// one hour.
 pub fn issue_token(
     secret: &[u8],
     kind: TokenKind,
     pid: &str,
     sid: &str,
+    prn: &str,
     now_ms: u64,
 ) -> Result<String, ApiError> {
     let key = Hs256Key::new(secret);
-    let claims = Claims::new(UploadClaims { kind, pid: pid.into(), sid: sid.into() })
+    let claims = Claims::new(UploadClaims { kind, pid: pid.into(), sid: sid.into(), prn: prn.into() })
         .set_duration_and_issuance(&time_options(now_ms), TimeDelta::seconds(TOKEN_TTL_SECS));
     Hs256
         .token(&Header::empty().with_token_type("JWT"), &claims, &key)
@@ -115,15 +124,18 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let t = issue_token(KEY, TokenKind::Upload, "p1", "s1", T0).unwrap();
+        let t = issue_token(KEY, TokenKind::Upload, "p1", "s1", "tok_a", T0).unwrap();
         let c = verify_token(KEY, &t, TokenKind::Upload, "p1", T0 + 1000).unwrap();
-        assert_eq!(c, UploadClaims { kind: TokenKind::Upload, pid: "p1".into(), sid: "s1".into() });
+        assert_eq!(
+            c,
+            UploadClaims { kind: TokenKind::Upload, pid: "p1".into(), sid: "s1".into(), prn: "tok_a".into() }
+        );
     }
 
     #[test]
     fn every_misuse_is_rejected() {
-        let up = issue_token(KEY, TokenKind::Upload, "p1", "s1", T0).unwrap();
-        let done = issue_token(KEY, TokenKind::Completion, "p1", "s1", T0).unwrap();
+        let up = issue_token(KEY, TokenKind::Upload, "p1", "s1", "tok_a", T0).unwrap();
+        let done = issue_token(KEY, TokenKind::Completion, "p1", "s1", "tok_a", T0).unwrap();
         assert_eq!(verify_token(KEY, &up, TokenKind::Upload, "p2", T0), Err(TokenError::WrongProject));
         assert_eq!(
             verify_token(KEY, &up, TokenKind::Completion, "p1", T0),
@@ -144,7 +156,7 @@ mod tests {
         assert_eq!(verify_token(KEY, "garbage", TokenKind::Upload, "p1", T0), Err(TokenError::Malformed));
         // Tampered payload: swap the project id inside the token.
         let parts: Vec<&str> = up.split('.').collect();
-        let forged = issue_token(b"attacker", TokenKind::Upload, "p2", "s1", T0).unwrap();
+        let forged = issue_token(b"attacker", TokenKind::Upload, "p2", "s1", "tok_a", T0).unwrap();
         let forged_payload = forged.split('.').nth(1).unwrap();
         let tampered = format!("{}.{}.{}", parts[0], forged_payload, parts[2]);
         assert_eq!(verify_token(KEY, &tampered, TokenKind::Upload, "p2", T0), Err(TokenError::BadSignature));

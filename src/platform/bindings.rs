@@ -26,6 +26,11 @@ pub fn secret(env: &Env, name: &str) -> String {
     env.secret(name).map(|v| v.to_string()).unwrap_or_default()
 }
 
+/// The operator's quotas and limits (vars, with SPEC.md §8's defaults).
+pub fn quotas(env: &Env) -> crate::access::quota::Quotas {
+    crate::access::quota::Quotas::from_vars(|name| env.var(name).ok().map(|v| v.to_string()))
+}
+
 pub fn now_ms() -> u64 {
     js_sys::Date::now() as u64
 }

@@ -1,4 +1,4 @@
-//! D1 adapters (binding `DB`): projects and the audit log. SQL lives here and only here.
+//! D1 adapters (binding `DB`): projects. SQL lives here and only here.
 
 use wasm_bindgen::JsValue;
 use worker::{D1Database, Env};
@@ -43,6 +43,8 @@ pub struct D1Projects {
 pub enum Inserted {
     Ok,
     SlugTaken,
+    /// `created_by` already has `limit` live projects.
+    OverQuota,
 }
 
 impl D1Projects {
@@ -50,12 +52,20 @@ impl D1Projects {
         Ok(D1Projects { db: env.d1(bindings::DB).map_err(db_err)? })
     }
 
-    pub async fn insert(&self, row: &ProjectRow) -> ApiResult<Inserted> {
+    /// Inserts unless `created_by` already has `limit` live projects (one statement, so two
+    /// concurrent creates cannot both pass the count).
+    pub async fn insert(
+        &self,
+        row: &ProjectRow,
+        created_by: &str,
+        limit: Option<u64>,
+    ) -> ApiResult<Inserted> {
         let stmt = self
             .db
             .prepare(
-                "INSERT INTO projects (id, slug, name, enabled, outbound, created_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                "INSERT INTO projects (id, slug, name, enabled, outbound, created_at, updated_at, created_by) \
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7 WHERE ?8 IS NULL OR \
+                 (SELECT COUNT(*) FROM projects WHERE created_by = ?7 AND deleted_at IS NULL) < ?8",
             )
             .bind(&[
                 row.id.as_str().into(),
@@ -64,9 +74,14 @@ impl D1Projects {
                 num(row.enabled),
                 row.outbound.as_str().into(),
                 num(row.created_at),
+                created_by.into(),
+                limit.map(|n| num(n as i64)).unwrap_or(JsValue::NULL),
             ])
             .map_err(db_err)?;
         match stmt.run().await {
+            Ok(r) if r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0) == 0 => {
+                Ok(Inserted::OverQuota)
+            }
             Ok(_) => Ok(Inserted::Ok),
             Err(e) if e.to_string().contains("UNIQUE") && e.to_string().contains("slug") => {
                 Ok(Inserted::SlugTaken)
@@ -89,27 +104,30 @@ impl D1Projects {
             .map_err(db_err)
     }
 
-    /// Newest first; returns up to `limit` rows plus whether more exist.
-    pub async fn list(&self, limit: u32, after: Option<&ListCursor>) -> ApiResult<(Vec<ProjectRow>, bool)> {
+    /// Newest first; returns up to `limit` rows plus whether more exist. `only` (project ids)
+    /// narrows the list to what a project-scoped token may see.
+    pub async fn list(
+        &self,
+        limit: u32,
+        after: Option<&ListCursor>,
+        only: Option<&[String]>,
+    ) -> ApiResult<(Vec<ProjectRow>, bool)> {
         let fetch = (limit + 1) as i64;
-        let stmt = match after {
-            None => self
-                .db
-                .prepare(format!(
-                    "SELECT {PROJECT_COLUMNS} FROM projects WHERE deleted_at IS NULL \
-                     ORDER BY created_at DESC, id DESC LIMIT ?1"
-                ))
-                .bind(&[num(fetch)]),
-            Some(c) => self
-                .db
-                .prepare(format!(
-                    "SELECT {PROJECT_COLUMNS} FROM projects WHERE deleted_at IS NULL \
-                     AND (created_at < ?1 OR (created_at = ?1 AND id < ?2)) \
-                     ORDER BY created_at DESC, id DESC LIMIT ?3"
-                ))
-                .bind(&[num(c.created_at), c.id.as_str().into(), num(fetch)]),
-        }
-        .map_err(db_err)?;
+        let only = only.map(|ids| JsValue::from(serde_json::json!(ids).to_string())).unwrap_or(JsValue::NULL);
+        let (created, id) = match after {
+            Some(c) => (num(c.created_at), JsValue::from(c.id.as_str())),
+            None => (JsValue::NULL, JsValue::NULL),
+        };
+        let stmt = self
+            .db
+            .prepare(format!(
+                "SELECT {PROJECT_COLUMNS} FROM projects WHERE deleted_at IS NULL \
+                 AND (?1 IS NULL OR created_at < ?1 OR (created_at = ?1 AND id < ?2)) \
+                 AND (?4 IS NULL OR id IN (SELECT value FROM json_each(?4))) \
+                 ORDER BY created_at DESC, id DESC LIMIT ?3"
+            ))
+            .bind(&[created, id, num(fetch), only])
+            .map_err(db_err)?;
         let mut rows = stmt.all().await.map_err(db_err)?.results::<ProjectRow>().map_err(db_err)?;
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
@@ -149,33 +167,6 @@ impl D1Projects {
 
     pub async fn ping(&self) -> ApiResult<()> {
         self.db.prepare("SELECT 1 AS ok").first::<serde_json::Value>(None).await.map_err(db_err)?;
-        Ok(())
-    }
-
-    pub async fn audit(
-        &self,
-        now: i64,
-        request_id: &str,
-        action: &str,
-        project_id: Option<&str>,
-        detail: &serde_json::Value,
-    ) -> ApiResult<()> {
-        self.db
-            .prepare(
-                "INSERT INTO audit_log (at, request_id, actor, action, project_id, detail) \
-                 VALUES (?1, ?2, 'admin', ?3, ?4, ?5)",
-            )
-            .bind(&[
-                num(now),
-                request_id.into(),
-                action.into(),
-                opt_str(project_id),
-                detail.to_string().into(),
-            ])
-            .map_err(db_err)?
-            .run()
-            .await
-            .map_err(db_err)?;
         Ok(())
     }
 }

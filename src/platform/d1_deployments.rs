@@ -56,6 +56,18 @@ pub struct D1Deployments {
     db: D1Database,
 }
 
+/// What `create` records.
+#[derive(Clone, Copy)]
+pub struct NewDeployment<'a> {
+    pub id: &'a str,
+    pub project_id: &'a str,
+    pub session_id: &'a str,
+    pub config: &'a Value,
+    pub stats: &'a Value,
+    /// The principal (`root` or a token id) that asked for it.
+    pub created_by: &'a str,
+}
+
 impl D1Deployments {
     pub fn new(env: &Env) -> ApiResult<D1Deployments> {
         Ok(D1Deployments { db: database(env)? })
@@ -63,15 +75,8 @@ impl D1Deployments {
 
     /// Records a queued deployment with all five steps pending, in one transaction; its `seq`
     /// (creation order within the project) is handed out by the same transaction.
-    pub async fn create(
-        &self,
-        id: &str,
-        project_id: &str,
-        session_id: &str,
-        config: &Value,
-        stats: &Value,
-        now: i64,
-    ) -> ApiResult<()> {
+    pub async fn create(&self, new: &NewDeployment<'_>, now: i64) -> ApiResult<()> {
+        let NewDeployment { id, project_id, session_id, config, stats, created_by } = *new;
         let mut stmts = vec![
             self.db
                 .prepare("UPDATE projects SET deploy_seq = deploy_seq + 1 WHERE id = ?1")
@@ -81,8 +86,8 @@ impl D1Deployments {
             .db
             .prepare(
                 "INSERT INTO deployments (id, project_id, status, progress, upload_session_id, config, stats, \
-                 created_at, updated_at, has_server_code, seq) VALUES (?1, ?2, 'queued', 0, ?3, ?4, ?5, ?6, ?6, \
-                 ?7, (SELECT deploy_seq FROM projects WHERE id = ?2))",
+                 created_at, updated_at, has_server_code, seq, created_by) VALUES (?1, ?2, 'queued', 0, ?3, ?4, ?5, ?6, \
+                 ?6, ?7, (SELECT deploy_seq FROM projects WHERE id = ?2), ?8)",
             )
             .bind(&[
                 id.into(),
@@ -92,6 +97,7 @@ impl D1Deployments {
                 stats.to_string().into(),
                 num(now),
                 num(config.get("server").is_some_and(|v| !v.is_null()) as i64),
+                created_by.into(),
             ])
             .map_err(db_err)?,
         ];

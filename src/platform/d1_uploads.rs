@@ -20,6 +20,9 @@ pub struct SessionRow {
     pub unique_count: i64,
     pub missing_count: i64,
     pub expires_at: i64,
+    /// Who opened the session (`root` or a token id).
+    #[serde(default)]
+    pub principal: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -84,7 +87,7 @@ impl D1Uploads {
             .db
             .prepare(
                 "INSERT INTO upload_sessions (id, project_id, manifest_key, file_count, unique_count, \
-                 missing_count, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 missing_count, created_at, expires_at, principal) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )
             .bind(&[
                 session.id.as_str().into(),
@@ -95,6 +98,7 @@ impl D1Uploads {
                 num(session.missing_count),
                 num(now),
                 num(session.expires_at),
+                session.principal.as_str().into(),
             ])
             .map_err(db_err)?];
         // 4 parameters per row; ?1 is the session id.

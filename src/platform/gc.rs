@@ -336,6 +336,14 @@ pub async fn scheduled(env: &Env) {
     if let Err(e) = schedule_jobs(env, now).await {
         log("error", "cron", json!({ "msg": "scheduling purges/GC failed", "error": e.log_detail() }));
     }
+    // Quota counters of windows long past are dead weight.
+    let q = crate::platform::bindings::quotas(env);
+    let longest = q.deploys.window_secs.max(q.upload_bytes.window_secs) as i64 * 1000;
+    let pruned =
+        async { crate::platform::d1_access::D1Access::new(env)?.prune_counters(now - 2 * longest).await };
+    if let Err(e) = pruned.await {
+        log("error", "cron", json!({ "msg": "pruning quota counters failed", "error": e.log_detail() }));
+    }
 }
 
 async fn schedule_jobs(env: &Env, now: i64) -> ApiResult<()> {

@@ -11,7 +11,7 @@ use super::bindings::{self, random_bytes};
 use super::http::{self, log};
 use super::mcp_session::command;
 use crate::api::{self, Ctx};
-use crate::auth::{bearer_token, check_admin};
+use crate::auth::bearer_token;
 use crate::error::{ApiError, ApiResult};
 use crate::mcp::jsonrpc::{
     self, parse_message, Incoming, RpcError, FORBIDDEN, INVALID_REQUEST, SERVER_ERROR, SESSION_NOT_FOUND,
@@ -99,7 +99,10 @@ pub async fn handle(mut req: Request, ctx: &Ctx<'_>, host: &str) -> ApiResult<Re
         return Ok(resp.with_headers(h));
     }
     let auth = req.headers().get("authorization").ok().flatten();
-    if check_admin(auth.as_deref(), &bindings::secret(ctx.env, bindings::API_TOKEN)).is_err() {
+    // Root or a scoped token; the tools then run through the API, which checks its scopes.
+    let access = crate::platform::d1_access::D1Access::new(ctx.env)?;
+    let now = crate::platform::bindings::now_ms() as i64;
+    if access.authenticate(ctx.env, auth.as_deref(), now).await.is_err() {
         let e = RpcError::new(SERVER_ERROR, "Unauthorized: send Authorization: Bearer <Flotilla API token>");
         let resp = rpc_error(401, &Value::Null, &e, origin)?;
         let meta = format!("{}/.well-known/oauth-protected-resource/mcp", public_origin(&req));

@@ -3,6 +3,7 @@
 
 pub mod bindings;
 pub mod d1;
+pub mod d1_access;
 pub mod d1_deployments;
 pub mod d1_lifecycle;
 pub mod d1_uploads;

@@ -22,6 +22,10 @@ pub enum ApiRoute {
     GetAlias(String, String),
     DeleteAlias(String, String),
     RunGc(String),
+    CreateToken,
+    ListTokens,
+    RevokeToken(String),
+    ListAudit,
     MethodNotAllowed(&'static str),
     NotFound,
 }
@@ -70,6 +74,16 @@ pub fn match_api(method: &str, path: &str) -> ApiRoute {
                 _ => None,
             },
         ),
+        ["tokens"] => (
+            "GET, POST",
+            match method {
+                "GET" => Some(ListTokens),
+                "POST" => Some(CreateToken),
+                _ => None,
+            },
+        ),
+        ["tokens", _] => ("DELETE", (method == "DELETE").then(|| RevokeToken(id(1)))),
+        ["audit"] => ("GET", (method == "GET").then_some(ListAudit)),
         _ => return NotFound,
     };
     // HEAD is GET without a body wherever GET is allowed.
@@ -112,6 +126,11 @@ mod tests {
             ("PUT", "/projects", MethodNotAllowed("GET, POST")),
             ("POST", "/projects/abc", MethodNotAllowed("GET, PATCH, DELETE")),
             ("GET", "/projects/abc/deploy", MethodNotAllowed("POST")),
+            ("POST", "/tokens", CreateToken),
+            ("GET", "/tokens", ListTokens),
+            ("DELETE", "/tokens/tok_1", RevokeToken("tok_1".into())),
+            ("GET", "/tokens/tok_1", MethodNotAllowed("DELETE")),
+            ("GET", "/audit", ListAudit),
             ("GET", "/", NotFound),
             ("GET", "/nope", NotFound),
             ("GET", "/projects/a/b/c/d", NotFound),

@@ -1,0 +1,93 @@
+//! What each management route needs, and what the audit trail calls it. One exhaustive table:
+//! a new route does not compile until it says which scope it needs.
+
+use super::Scope;
+use crate::routing::ApiRoute;
+
+/// The check `api::handle` runs before a handler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Need {
+    /// A scope, no particular project (the handler narrows what it shows to the token's projects).
+    Any(Scope),
+    /// A scope and a token for every project (`"*"`).
+    AllProjects(Scope),
+    /// A scope on the project named (id or slug) in the path.
+    Project(String, Scope),
+    /// A scope on the project that owns the deployment named in the path.
+    Deployment(String, Scope),
+    /// Authorised by the upload JWT in the request instead of an API token.
+    UploadJwt,
+    /// Nothing to check (the route does not exist).
+    Nothing,
+}
+
+/// The route's requirement and, for calls that change something, its audit action name.
+pub fn policy(route: &ApiRoute) -> (Need, Option<&'static str>) {
+    use ApiRoute::*;
+    use Scope::{Admin, Manage, Read};
+    let deploy = Scope::Deploy;
+    let p = |key: &String, s: Scope| Need::Project(key.clone(), s);
+    let d = |id: &String, s: Scope| Need::Deployment(id.clone(), s);
+    match route {
+        ListProjects => (Need::Any(Read), None),
+        CreateProject => (Need::AllProjects(Manage), Some("project.create")),
+        GetProject(k) => (p(k, Read), None),
+        UpdateProject(k) => (p(k, Manage), Some("project.update")),
+        DeleteProject(k) => (p(k, Manage), Some("project.delete")),
+        CreateUploadSession(k) => (p(k, deploy), Some("upload.session")),
+        UploadAssets(_) => (Need::UploadJwt, Some("upload.assets")),
+        Deploy(k) => (p(k, deploy), Some("deployment.create")),
+        ListDeployments(k) => (p(k, Read), None),
+        GetDeployment(id) => (d(id, Read), None),
+        DeploymentLogs(id) => (d(id, Read), None),
+        Promote(id) => (d(id, deploy), Some("deployment.promote")),
+        Rollback(k) => (p(k, deploy), Some("project.rollback")),
+        ListAliases(k) => (p(k, Read), None),
+        GetAlias(k, _) => (p(k, Read), None),
+        PutAlias(k, _) => (p(k, Manage), Some("alias.put")),
+        DeleteAlias(k, _) => (p(k, Manage), Some("alias.delete")),
+        RunGc(k) => (p(k, Manage), Some("project.gc")),
+        CreateToken => (Need::Any(Admin), Some("token.create")),
+        ListTokens => (Need::Any(Admin), None),
+        RevokeToken(_) => (Need::Any(Admin), Some("token.revoke")),
+        ListAudit => (Need::Any(Admin), None),
+        MethodNotAllowed(_) | NotFound => (Need::Nothing, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routing::match_api;
+
+    #[test]
+    fn reads_are_not_audited_and_writes_are() {
+        let cases = [
+            ("GET", "/projects", Need::Any(Scope::Read), None),
+            ("POST", "/projects", Need::AllProjects(Scope::Manage), Some("project.create")),
+            ("GET", "/projects/a", Need::Project("a".into(), Scope::Read), None),
+            ("DELETE", "/projects/a", Need::Project("a".into(), Scope::Manage), Some("project.delete")),
+            (
+                "POST",
+                "/projects/a/deploy",
+                Need::Project("a".into(), Scope::Deploy),
+                Some("deployment.create"),
+            ),
+            ("POST", "/projects/a/assets/upload", Need::UploadJwt, Some("upload.assets")),
+            ("GET", "/deployments/d", Need::Deployment("d".into(), Scope::Read), None),
+            (
+                "POST",
+                "/deployments/d/promote",
+                Need::Deployment("d".into(), Scope::Deploy),
+                Some("deployment.promote"),
+            ),
+            ("POST", "/tokens", Need::Any(Scope::Admin), Some("token.create")),
+            ("DELETE", "/tokens/tok_1", Need::Any(Scope::Admin), Some("token.revoke")),
+            ("GET", "/audit", Need::Any(Scope::Admin), None),
+            ("GET", "/nope", Need::Nothing, None),
+        ];
+        for (m, path, need, action) in cases {
+            assert_eq!(policy(&match_api(m, path)), (need, action), "{m} {path}");
+        }
+    }
+}
