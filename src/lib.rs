@@ -1,6 +1,6 @@
 //! Flotilla: a multi-tenant deployment platform in one Cloudflare Worker.
 //!
-//! Pure modules (`domain`, `routing`, `assets`, `auth`, `error`) compile and test natively;
+//! Pure modules (`domain`, `routing`, `assets`, `auth`, `access`, `error`) compile and test natively;
 //! everything that touches a binding lives under `platform`/`api` and is wasm-only.
 
 pub mod access;
