@@ -2,6 +2,7 @@
 //! per resource; handlers return `ApiResult<Response>` and errors are rendered once, upstream.
 
 mod deployments;
+mod domains;
 mod lifecycle;
 mod projects;
 mod uploads;
@@ -76,6 +77,11 @@ pub async fn handle(mut req: Request, ctx: &Ctx<'_>, path: &str) -> ApiResult<Re
         ApiRoute::PutAlias(id, name) => lifecycle::put_alias(&mut req, &id, &name, ctx).await,
         ApiRoute::DeleteAlias(id, name) => lifecycle::delete_alias(&id, &name, ctx).await,
         ApiRoute::RunGc(id) => lifecycle::run_gc(&id, ctx).await,
+        ApiRoute::ListDomains(id) => domains::list(&id, ctx).await,
+        ApiRoute::AddDomain(id) => domains::add(&mut req, &id, ctx).await,
+        ApiRoute::GetDomain(id, host) => domains::get(&id, &host, ctx).await,
+        ApiRoute::VerifyDomain(id, host) => domains::verify(&id, &host, ctx).await,
+        ApiRoute::DeleteDomain(id, host) => domains::delete(&id, &host, ctx).await,
         ApiRoute::MethodNotAllowed(allowed) => Err(ApiError::MethodNotAllowed { allowed }),
         ApiRoute::NotFound => Err(ApiError::not_found("API route")),
     }

@@ -4,8 +4,10 @@
 pub mod bindings;
 pub mod d1;
 pub mod d1_deployments;
+pub mod d1_domains;
 pub mod d1_lifecycle;
 pub mod d1_uploads;
+pub mod domains;
 pub mod gc;
 pub mod health;
 pub mod http;
