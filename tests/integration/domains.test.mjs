@@ -4,13 +4,15 @@
 // projects. The stubs (tests/lib/stubs.mjs) run in the runner; no mocks inside the Worker.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import http from 'node:http';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { api, call, freshProject, expectError } from '../lib/client.mjs';
 import { deploySite, visit, sleep } from '../lib/site.mjs';
 import { stub, STUB_CF_TOKEN, STUB_ZONE } from '../lib/stubs.mjs';
+import { startWorker, readDevVars } from '../lib/server.mjs';
 
 const rand = () => randomBytes(4).toString('hex');
 const b64 = (s) => Buffer.from(s).toString('base64');
@@ -237,4 +239,63 @@ test('a project with nothing deployed, a disabled project and a deleted project:
   assert.ok(calls.some((c) => c.method === 'DELETE' && c.id === d.ssl.customHostnameId), 'purge removed the SaaS hostname');
   assert.equal((await visit('/', { host })).status, 404);
   assert.equal((await api.addDomain(other.id, host)).status, 201, 'free again after the purge');
+});
+
+test('with ALLOW_WILDCARD_DOMAINS=true a verified *.name serves one level below it, exact domains win; no SaaS configured', { timeout: 180_000 }, async () => {
+  // A second Worker with wildcards enabled and Cloudflare for SaaS left unset (the default).
+  const server = await startWorker({ extraArgs: ['--var', 'ALLOW_WILDCARD_DOMAINS:true', '--var', `DNS_RESOLVER_URL:${stub.url()}/dns-query`] });
+  try {
+    const token = readDevVars().API_TOKEN;
+    const j = async (method, path, body, bearer = token) => {
+      const res = await fetch(server.url + path, { method, headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' }, body: body && JSON.stringify(body) });
+      return { status: res.status, body: await res.json() };
+    };
+    const site = async (name, html) => {
+      const p = (await j('POST', '/__api/projects', { name })).body.project;
+      const buf = Buffer.from(html);
+      const hash = createHash('sha256').update(buf).digest('hex');
+      const s = (await j('POST', `/__api/projects/${p.id}/assets-upload-session`, { manifest: { '/index.html': { hash, size: buf.length } } })).body.result;
+      let jwt = s.jwt;
+      if (s.buckets.length) jwt = (await j('POST', `/__api/projects/${p.id}/assets/upload`, { [hash]: buf.toString('base64') }, s.jwt)).body.result.jwt;
+      assert.equal((await j('POST', `/__api/projects/${p.id}/deploy`, { completionJwt: jwt })).status, 200);
+      return p;
+    };
+    const get = (host) => new Promise((resolve, reject) => {
+      const u = new URL(server.url);
+      http.get({ hostname: u.hostname, port: u.port, path: '/', headers: { host } }, (res) => {
+        let b = '';
+        res.on('data', (c) => { b += c; });
+        res.on('end', () => resolve({ status: res.statusCode, body: b }));
+      }).on('error', reject);
+    });
+    const attach = async (p, hostname) => {
+      const add = await j('POST', `/__api/projects/${p.id}/domains`, { hostname });
+      assert.equal(add.status, 201, JSON.stringify(add.body));
+      await stub.setTxt(add.body.domain.verification.name, [JSON.stringify(add.body.domain.verification.value)]);
+      const v = await j('POST', `/__api/projects/${p.id}/domains/${encodeURIComponent(hostname)}/verify`);
+      assert.equal(v.status, 200, JSON.stringify(v.body));
+      return add.body.domain;
+    };
+    const zone = `${rand()}.example.com`;
+    const a = await site('wild a', 'wild A');
+    const b = await site('exact b', 'exact B');
+    const wild = await attach(a, `*.${zone}`);
+    assert.equal(wild.hostname, `*.${zone}`);
+    assert.equal(wild.verification.name, `_flotilla-challenge.${zone}`, 'a wildcard is proven on its parent');
+    assert.equal(wild.ssl, null, 'no Cloudflare for SaaS without CF_ZONE_ID');
+    await attach(b, `exact.${zone}`);
+
+    assert.equal((await get(`foo.${zone}`)).body, 'wild A');
+    assert.equal((await get(`exact.${zone}`)).body, 'exact B', 'an exact domain beats the wildcard');
+    assert.equal((await get(`a.b.${zone}`)).status, 404, 'one level only');
+    assert.equal((await get(zone)).status, 404, 'the apex is not covered');
+    assert.equal((await j('POST', `/__api/projects/${b.id}/domains`, { hostname: `*.${zone}` })).status, 409);
+
+    assert.equal((await j('DELETE', `/__api/projects/${a.id}/domains/%2A.${zone}`)).status, 200);
+    assert.equal((await get(`foo.${zone}`)).status, 404, 'deleting the wildcard stops it at once');
+    assert.equal((await get(`exact.${zone}`)).body, 'exact B');
+  } finally {
+    server.stop();
+    await server.exited();
+  }
 });
