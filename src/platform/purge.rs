@@ -1,9 +1,10 @@
 //! The cascade after a project is deleted (SPEC.md §3): asset bodies (ASSETS_KV), deployment
 //! manifests and finally the routing tombstone (ROUTES_KV), server bundles and upload manifests
-//! (BLOBS), custom-domain routing records (ROUTES_KV) and SaaS hostnames, and the project's D1 rows. Storage is also listed by prefix, so bodies and blobs
-//! written before their D1 rows (a failed insert) are found too. One queue message handles one bounded chunk (to stay within per-invocation
-//! subrequest limits) and enqueues the next; every chunk is idempotent. The project row stays
-//! as a tombstone so its slug can never be taken over by someone else.
+//! (BLOBS), custom-domain `host:` records (ROUTES_KV) and Cloudflare for SaaS hostnames, and the
+//! project's D1 rows. Storage is also listed by prefix, so bodies and blobs written before their
+//! D1 rows (a failed insert) are found too. One queue message handles one bounded chunk (to stay
+//! within per-invocation subrequest limits) and enqueues the next; every chunk is idempotent.
+//! The project row stays as a tombstone so its slug can never be taken over by someone else.
 
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
