@@ -12,7 +12,7 @@ use crate::platform::http::{self, RequestMeta};
 use crate::platform::serve::Served;
 use crate::platform::storage::Job;
 use crate::platform::{health, serve, workflow};
-use crate::routing::{platform_page, route_request, Target};
+use crate::routing::{platform_page, route_request, ProjectRef, Target};
 
 const OPENAPI: &str = include_str!("../openapi.json");
 const DOCS_HTML: &str = include_str!("docs.html");
@@ -130,8 +130,38 @@ async fn handle(req: Request, env: &Env, meta: &RequestMeta) -> std::result::Res
                 }
             }
         }
-        // Custom domains arrive with the domains API; until then they are unknown sites.
-        Target::CustomDomain { .. } => page(404, &req, meta),
+        // A verified custom domain serves its project exactly like the subdomain URL.
+        Target::CustomDomain { host, path } => {
+            match crate::platform::domains::project_for_host(env, &host).await? {
+                Some(project_id) => {
+                    let project = ProjectRef { key: project_id, deployment_prefix: None };
+                    site(&req, &url, env, meta, &project, "", &path).await
+                }
+                None => page(404, &req, meta),
+            }
+        }
+    }
+}
+
+/// Serves a project's site (the custom-domain arm; the same outcomes as `Target::Project`).
+async fn site(
+    req: &Request,
+    url: &Url,
+    env: &Env,
+    meta: &RequestMeta,
+    project: &ProjectRef,
+    prefix: &str,
+    path: &str,
+) -> std::result::Result<Response, ApiError> {
+    match serve::serve(req, url, env, project, prefix, path).await? {
+        Served::Response(resp) => Ok(resp),
+        Served::NoSite => page(404, req, meta),
+        Served::UserCodeFailed { status, detail } => {
+            // The visitor's page names nothing internal; the reason goes to the log.
+            let fields = json!({ "msg": "server code failed", "project": project.key, "detail": detail });
+            http::log("warn", &meta.request_id, fields);
+            page(status, req, meta)
+        }
     }
 }
 

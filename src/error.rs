@@ -52,6 +52,12 @@ pub enum ApiError {
     Unavailable {
         detail: String,
     },
+    /// An outside service the request needed (the DNS resolver, the Cloudflare API) failed or
+    /// answered nonsense (502). `service` names it for the user; `detail` is only logged.
+    Upstream {
+        service: &'static str,
+        detail: String,
+    },
     /// Rules (`_redirects`, `_headers`, or their config forms) with invalid lines.
     InvalidRules {
         field: String,
@@ -90,6 +96,7 @@ impl ApiError {
             ApiError::TooManyRequests { .. } => 429,
             ApiError::Internal { .. } => 500,
             ApiError::Unavailable { .. } => 503,
+            ApiError::Upstream { .. } => 502,
             ApiError::NotImplemented { .. } => 501,
         }
     }
@@ -109,6 +116,7 @@ impl ApiError {
             ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::Internal { .. } => "internal_error",
             ApiError::Unavailable { .. } => "service_unavailable",
+            ApiError::Upstream { .. } => "upstream_error",
             ApiError::NotImplemented { .. } => "not_implemented",
         }
     }
@@ -137,6 +145,9 @@ impl ApiError {
             }
             ApiError::Internal { .. } => "An internal error occurred".into(),
             ApiError::Unavailable { .. } => "A platform dependency is unavailable".into(),
+            ApiError::Upstream { service, .. } => {
+                format!("Could not get a usable answer from {service}; try again later")
+            }
             ApiError::NotImplemented { what } => format!("{what} is not available in this version"),
         }
     }
@@ -172,6 +183,7 @@ impl ApiError {
     pub fn log_detail(&self) -> String {
         match self {
             ApiError::Internal { detail } | ApiError::Unavailable { detail } => detail.clone(),
+            ApiError::Upstream { service, detail } => format!("{service}: {detail}"),
             other => other.message(),
         }
     }
@@ -235,6 +247,7 @@ mod tests {
             (ApiError::TooManyRequests { retry_after_secs: 3, reason: "x".into() }, 429, "rate_limited"),
             (ApiError::internal("db exploded"), 500, "internal_error"),
             (ApiError::Unavailable { detail: "kv".into() }, 503, "service_unavailable"),
+            (ApiError::Upstream { service: "the DNS resolver", detail: "x".into() }, 502, "upstream_error"),
             (ApiError::NotImplemented { what: "x".into() }, 501, "not_implemented"),
         ];
         for (err, status, code) in cases {
@@ -261,6 +274,10 @@ mod tests {
         let v = e.envelope("r", "t").to_string();
         assert!(!v.contains("secret table"));
         assert!(e.log_detail().contains("secret table"));
+        let e = ApiError::Upstream { service: "the Cloudflare API", detail: "HTTP 500 <html>".into() };
+        let v = e.envelope("r", "t").to_string();
+        assert!(v.contains("the Cloudflare API") && !v.contains("<html>"), "{v}");
+        assert!(e.log_detail().contains("<html>"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! per resource; handlers return `ApiResult<Response>` and errors are rendered once, upstream.
 
 mod deployments;
+mod domains;
 mod lifecycle;
 mod projects;
 mod tokens;
@@ -226,6 +227,11 @@ async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: ApiRoute) -> ApiResul
         ApiRoute::ListTokens => tokens::list(ctx).await,
         ApiRoute::RevokeToken(id) => tokens::revoke(&id, ctx).await,
         ApiRoute::ListAudit => tokens::audit(req, ctx).await,
+        ApiRoute::ListDomains(id) => domains::list(&id, ctx).await,
+        ApiRoute::AddDomain(id) => domains::add(req, &id, ctx).await,
+        ApiRoute::GetDomain(id, host) => domains::get(&id, &host, ctx).await,
+        ApiRoute::VerifyDomain(id, host) => domains::verify(&id, &host, ctx).await,
+        ApiRoute::DeleteDomain(id, host) => domains::delete(&id, &host, ctx).await,
         ApiRoute::MethodNotAllowed(allowed) => Err(ApiError::MethodNotAllowed { allowed }),
         ApiRoute::NotFound => Err(ApiError::not_found("API route")),
     }

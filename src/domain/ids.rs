@@ -152,32 +152,6 @@ impl fmt::Display for ContentHash {
     }
 }
 
-/// A custom hostname: lowercase DNS name of >= 2 labels, each a valid label, <= 253 chars.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Hostname(String);
-
-impl Hostname {
-    pub fn parse(s: &str) -> Result<Hostname, ParseError> {
-        let h = s.trim().trim_end_matches('.').to_ascii_lowercase();
-        if h.is_empty() || h.len() > 253 {
-            return err("must be 1-253 characters");
-        }
-        let labels: Vec<&str> = h.split('.').collect();
-        if labels.len() < 2 {
-            return err("must have at least two labels (e.g. www.example.com)");
-        }
-        for l in &labels {
-            if Slug::parse(l).is_err() {
-                return err(format!("label `{l}` is not a valid DNS label"));
-            }
-        }
-        Ok(Hostname(h))
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
 /// Constant-time byte comparison: the time taken depends only on the lengths, never on where
 /// the first difference is. Lengths are not secret (tokens have a fixed format).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -262,14 +236,6 @@ mod tests {
         assert!(ContentHash::parse(h.as_str()).is_ok());
         assert!(ContentHash::parse(&h.as_str().to_uppercase()).is_err());
         assert!(ContentHash::parse("abc").is_err());
-    }
-
-    #[test]
-    fn hostname_rules() {
-        assert_eq!(Hostname::parse("WWW.Example.com.").unwrap().as_str(), "www.example.com");
-        for bad in ["localhost", "", "a..b", "-a.com", "a_b.com", "exa mple.com"] {
-            assert!(Hostname::parse(bad).is_err(), "{bad}");
-        }
     }
 
     #[test]

@@ -43,6 +43,7 @@ struct Def {
 fn defs() -> Vec<Def> {
     let project = || json!({ "type": "object", "description": "A project record (id, slug, name, url, activeDeploymentId, ...)" });
     let deployment = || json!({ "type": "object", "description": "A deployment record (id, status, steps, url, previewUrl, ...)" });
+    let domain = || json!({ "type": "object", "description": "A custom domain (hostname, status, verification {type, name, value}, ssl, ...)" });
     let switched = out(
         json!({ "project": project(), "activeDeploymentId": { "type": "string" },
                 "previousDeploymentId": { "type": ["string", "null"] }, "generation": { "type": "integer" } }),
@@ -211,6 +212,45 @@ fn defs() -> Vec<Def> {
             destructive: false,
             idempotent: true,
         },
+        Def {
+            name: "add_domain",
+            title: "Attach a custom domain",
+            description: "Attaches a hostname (e.g. `www.example.com`) to a project. It stays `pending` until its owner \
+                          publishes the returned TXT record (`verification.name` = `verification.value`) and \
+                          `verify_domain` finds it.",
+            input: obj(
+                json!({ "project": s(PROJECT), "hostname": { "type": "string", "minLength": 1, "maxLength": 253 } }),
+                &["project", "hostname"],
+            ),
+            output: out(json!({ "domain": domain() }), &["domain"]),
+            read_only: false,
+            destructive: false,
+            idempotent: false,
+        },
+        Def {
+            name: "list_domains",
+            title: "List custom domains",
+            description: "A project's custom domains with their status (`pending` or `active`) and TXT challenge.",
+            input: obj(json!({ "project": s(PROJECT) }), &["project"]),
+            output: out(json!({ "domains": { "type": "array", "items": domain() } }), &["domains"]),
+            read_only: true,
+            destructive: false,
+            idempotent: true,
+        },
+        Def {
+            name: "verify_domain",
+            title: "Verify a custom domain",
+            description: "Looks up the domain's TXT record over DNS-over-HTTPS; when it matches, the domain turns \
+                          `active` and serves the project. Otherwise the error says what was expected and found.",
+            input: obj(
+                json!({ "project": s(PROJECT), "hostname": { "type": "string", "minLength": 1, "maxLength": 253 } }),
+                &["project", "hostname"],
+            ),
+            output: out(json!({ "domain": domain(), "verified": { "type": "boolean" } }), &["domain"]),
+            read_only: false,
+            destructive: false,
+            idempotent: true,
+        },
     ]
 }
 
@@ -369,6 +409,9 @@ pub enum ToolCall {
     Rollback { project: String, deployment_id: Option<String> },
     Promote { deployment: String },
     SetAlias { project: String, name: String, deployment_id: String },
+    AddDomain { project: String, hostname: String },
+    ListDomains { project: String },
+    VerifyDomain { project: String, hostname: String },
 }
 
 /// Validates a `tools/call` and turns it into a [`ToolCall`]. Unknown tools and arguments that
@@ -411,6 +454,9 @@ pub fn parse_tool_call(params: Option<&Value>) -> Result<Result<ToolCall, String
             name: req("name"),
             deployment_id: req("deploymentId"),
         },
+        "add_domain" => ToolCall::AddDomain { project: req("project"), hostname: req("hostname") },
+        "list_domains" => ToolCall::ListDomains { project: req("project") },
+        "verify_domain" => ToolCall::VerifyDomain { project: req("project"), hostname: req("hostname") },
         "deploy" => match deploy_args(args) {
             Ok(d) => ToolCall::Deploy(d),
             Err(message) => return Ok(Err(message)),
@@ -479,7 +525,7 @@ mod tests {
     fn every_tool_is_well_formed() {
         let list = tool_list();
         let tools = list["tools"].as_array().unwrap();
-        assert_eq!(tools.len(), 11);
+        assert_eq!(tools.len(), 14);
         for t in tools {
             assert_eq!(t["inputSchema"]["type"], "object", "{}", t["name"]);
             assert_eq!(t["inputSchema"]["additionalProperties"], false, "{}", t["name"]);
@@ -488,13 +534,46 @@ mod tests {
             assert!(t["annotations"]["readOnlyHint"].is_boolean());
         }
         let names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
-        for n in ["list_projects", "deploy", "rollback", "promote", "get_deployment_logs", "set_alias"] {
+        for n in [
+            "list_projects",
+            "deploy",
+            "rollback",
+            "promote",
+            "get_deployment_logs",
+            "set_alias",
+            "add_domain",
+            "list_domains",
+            "verify_domain",
+        ] {
             assert!(names.contains(&n), "{n}");
         }
         let ro = |n: &str| tools.iter().find(|t| t["name"] == n).unwrap()["annotations"].clone();
         assert_eq!(ro("get_project")["readOnlyHint"], true);
         assert_eq!(ro("delete_project")["destructiveHint"], true);
         assert_eq!(ro("rollback")["destructiveHint"], true);
+        assert_eq!(ro("list_domains")["readOnlyHint"], true);
+        assert_eq!(ro("add_domain")["readOnlyHint"], false);
+    }
+
+    #[test]
+    fn domain_tools_parse() {
+        assert_eq!(
+            call("add_domain", json!({ "project": "p", "hostname": "www.a.com" })).unwrap(),
+            Ok(ToolCall::AddDomain { project: "p".into(), hostname: "www.a.com".into() })
+        );
+        assert_eq!(
+            call("list_domains", json!({ "project": "p" })).unwrap(),
+            Ok(ToolCall::ListDomains { project: "p".into() })
+        );
+        assert_eq!(
+            call("verify_domain", json!({ "project": "p", "hostname": "www.a.com" })).unwrap(),
+            Ok(ToolCall::VerifyDomain { project: "p".into(), hostname: "www.a.com".into() })
+        );
+        assert_eq!(call("add_domain", json!({ "project": "p" })).unwrap_err().code, -32602);
+        assert_eq!(
+            call("verify_domain", json!({ "project": "p", "hostname": "" })).unwrap_err().code,
+            -32602
+        );
     }
 
     #[test]

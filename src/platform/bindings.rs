@@ -15,6 +15,12 @@ pub const API_TOKEN: &str = "API_TOKEN";
 #[allow(dead_code)] // used by upload tokens
 pub const JWT_SECRET: &str = "JWT_SECRET";
 pub const PLATFORM_DOMAIN: &str = "PLATFORM_DOMAIN";
+// Custom domains: the DoH resolver, wildcards, and optional Cloudflare for SaaS.
+pub const DNS_RESOLVER_URL: &str = "DNS_RESOLVER_URL";
+pub const ALLOW_WILDCARD_DOMAINS: &str = "ALLOW_WILDCARD_DOMAINS";
+pub const CF_ZONE_ID: &str = "CF_ZONE_ID";
+pub const CF_API_TOKEN: &str = "CF_API_TOKEN";
+pub const CF_API_BASE_URL: &str = "CF_API_BASE_URL";
 
 /// A var's value, or `default` when unset.
 pub fn var_or(env: &Env, name: &str, default: &str) -> String {

@@ -385,6 +385,18 @@ async fn call_tool(api: &Api<'_, '_>, call: ToolCall) -> ApiResult<Value> {
             let path = format!("/projects/{}/aliases/{}", seg(&project)?, seg(&name)?);
             api.json(Method::Put, &path, "", Some(&json!({ "deploymentId": deployment_id }))).await
         }
+        ToolCall::AddDomain { project, hostname } => {
+            let path = format!("/projects/{}/domains", seg(&project)?);
+            api.json(Method::Post, &path, "", Some(&json!({ "hostname": hostname }))).await
+        }
+        ToolCall::ListDomains { project } => {
+            api.json(Method::Get, &format!("/projects/{}/domains", seg(&project)?), "", None).await
+        }
+        ToolCall::VerifyDomain { project, hostname } => {
+            let host = seg(&hostname).map_err(|_| ApiError::bad("hostname", "must be a hostname"))?;
+            let path = format!("/projects/{}/domains/{host}/verify", seg(&project)?);
+            api.json(Method::Post, &path, "", None).await
+        }
         ToolCall::Deploy(args) => deploy(api, args).await,
     }
 }

@@ -1,9 +1,10 @@
 //! The cascade after a project is deleted (SPEC.md §3): asset bodies (ASSETS_KV), deployment
 //! manifests and finally the routing tombstone (ROUTES_KV), server bundles and upload manifests
-//! (BLOBS), and the project's D1 rows. Storage is also listed by prefix, so bodies and blobs
-//! written before their D1 rows (a failed insert) are found too. One queue message handles one bounded chunk (to stay within per-invocation
-//! subrequest limits) and enqueues the next; every chunk is idempotent. The project row stays
-//! as a tombstone so its slug can never be taken over by someone else.
+//! (BLOBS), custom-domain `host:` records (ROUTES_KV) and Cloudflare for SaaS hostnames, and the
+//! project's D1 rows. Storage is also listed by prefix, so bodies and blobs written before their
+//! D1 rows (a failed insert) are found too. One queue message handles one bounded chunk (to stay
+//! within per-invocation subrequest limits) and enqueues the next; every chunk is idempotent.
+//! The project row stays as a tombstone so its slug can never be taken over by someone else.
 
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
@@ -166,6 +167,9 @@ pub async fn purge(env: &Env, project_id: &str) -> ApiResult<Progress> {
         return Ok(Progress::More);
     }
 
+    // Custom domains: their routing records (the tombstone already stopped them serving) and
+    // any Cloudflare for SaaS registrations go before the rows that name them.
+    super::domains::release_project_domains(env, project_id).await?;
     let stmts = vec![
         db.prepare("DELETE FROM domains WHERE project_id = ?1")
             .bind(std::slice::from_ref(&pid))

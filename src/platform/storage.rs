@@ -1,12 +1,12 @@
 //! KV, R2 and queue adapters: asset bodies (`ASSETS_KV`), routing records and immutable
-//! deployment manifests (`ROUTES_KV`), upload manifests (`BLOBS`), deploy jobs (`DEPLOY_QUEUE`).
+//! deployment manifests and custom-domain records (`ROUTES_KV`), upload manifests (`BLOBS`), deploy jobs (`DEPLOY_QUEUE`).
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use worker::{Bucket, Env, KvStore};
 
 use super::bindings;
 use crate::error::{ApiError, ApiResult};
-use crate::routing::{asset_key, manifest_key, route_key, RouteRecord};
+use crate::routing::{asset_key, host_key, manifest_key, route_key, HostRecord, RouteRecord};
 
 fn kv_err(e: impl std::fmt::Display) -> ApiError {
     ApiError::internal(format!("KV: {e}"))
@@ -101,6 +101,20 @@ impl KvRoutes {
     pub async fn delete_route(&self, slug: &str, project_id: &str) -> ApiResult<()> {
         self.kv.delete(&route_key(slug)).await.map_err(kv_err)?;
         self.kv.delete(&route_key(project_id)).await.map_err(kv_err)
+    }
+
+    /// The project a verified custom domain routes to (`host:<hostname>`).
+    pub async fn host(&self, hostname: &str) -> ApiResult<Option<HostRecord>> {
+        self.kv.get(&host_key(hostname)).json::<HostRecord>().await.map_err(kv_err)
+    }
+
+    pub async fn put_host(&self, hostname: &str, rec: &HostRecord) -> ApiResult<()> {
+        let body = serde_json::to_string(rec).map_err(kv_err)?;
+        self.kv.put(&host_key(hostname), body).map_err(kv_err)?.execute().await.map_err(kv_err)
+    }
+
+    pub async fn delete_host(&self, hostname: &str) -> ApiResult<()> {
+        self.kv.delete(&host_key(hostname)).await.map_err(kv_err)
     }
 
     pub async fn put_manifest(&self, deployment_id: &str, body: &str) -> ApiResult<()> {

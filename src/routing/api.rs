@@ -26,6 +26,12 @@ pub enum ApiRoute {
     ListTokens,
     RevokeToken(String),
     ListAudit,
+    ListDomains(String),
+    AddDomain(String),
+    /// (project, hostname as written in the path)
+    GetDomain(String, String),
+    DeleteDomain(String, String),
+    VerifyDomain(String, String),
     MethodNotAllowed(&'static str),
     NotFound,
 }
@@ -84,6 +90,25 @@ pub fn match_api(method: &str, path: &str) -> ApiRoute {
         ),
         ["tokens", _] => ("DELETE", (method == "DELETE").then(|| RevokeToken(id(1)))),
         ["audit"] => ("GET", (method == "GET").then_some(ListAudit)),
+        ["projects", _, "domains"] => (
+            "GET, POST",
+            match method {
+                "GET" => Some(ListDomains(id(1))),
+                "POST" => Some(AddDomain(id(1))),
+                _ => None,
+            },
+        ),
+        ["projects", _, "domains", _] => (
+            "GET, DELETE",
+            match method {
+                "GET" => Some(GetDomain(id(1), id(3))),
+                "DELETE" => Some(DeleteDomain(id(1), id(3))),
+                _ => None,
+            },
+        ),
+        ["projects", _, "domains", _, "verify"] => {
+            ("POST", (method == "POST").then(|| VerifyDomain(id(1), id(3))))
+        }
         _ => return NotFound,
     };
     // HEAD is GET without a body wherever GET is allowed.
@@ -123,6 +148,17 @@ mod tests {
             ("DELETE", "/projects/abc/aliases/staging", DeleteAlias("abc".into(), "staging".into())),
             ("POST", "/projects/abc/aliases/staging", MethodNotAllowed("GET, PUT, DELETE")),
             ("GET", "/projects/abc/rollback", MethodNotAllowed("POST")),
+            ("GET", "/projects/abc/domains", ListDomains("abc".into())),
+            ("POST", "/projects/abc/domains", AddDomain("abc".into())),
+            ("GET", "/projects/abc/domains/www.a.com", GetDomain("abc".into(), "www.a.com".into())),
+            ("DELETE", "/projects/abc/domains/www.a.com", DeleteDomain("abc".into(), "www.a.com".into())),
+            (
+                "POST",
+                "/projects/abc/domains/www.a.com/verify",
+                VerifyDomain("abc".into(), "www.a.com".into()),
+            ),
+            ("PUT", "/projects/abc/domains/www.a.com", MethodNotAllowed("GET, DELETE")),
+            ("GET", "/projects/abc/domains/www.a.com/verify", MethodNotAllowed("POST")),
             ("PUT", "/projects", MethodNotAllowed("GET, POST")),
             ("POST", "/projects/abc", MethodNotAllowed("GET, PATCH, DELETE")),
             ("GET", "/projects/abc/deploy", MethodNotAllowed("POST")),

@@ -1,6 +1,7 @@
 //! The routing record visitors' requests read from ROUTES_KV (`route:<slug>` and
 //! `route:<id>`): a cache of the project's D1 row (the source of truth), stamped with the
-//! row's generation so an older write never replaces a newer one.
+//! row's generation so an older write never replaces a newer one. Verified custom domains add
+//! `host:<hostname>` -> project id (D1's `domains` table stays the truth).
 
 use std::collections::BTreeMap;
 
@@ -42,6 +43,18 @@ impl RouteRecord {
 
 pub fn route_key(slug_or_id: &str) -> String {
     format!("route:{}", slug_or_id.to_ascii_lowercase())
+}
+
+/// ROUTES_KV record of a verified custom domain: only the project id, so everything else a
+/// visit needs comes from the project's own routing record (one source per project).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostRecord {
+    #[serde(rename = "projectId")]
+    pub project_id: String,
+}
+
+pub fn host_key(hostname: &str) -> String {
+    format!("host:{}", hostname.to_ascii_lowercase())
 }
 
 pub fn manifest_key(deployment_id: &str) -> String {
@@ -93,5 +106,6 @@ mod tests {
         assert_eq!(route_key("Blog"), "route:blog");
         assert_eq!(asset_key("p1", "ab"), "p1:ab");
         assert_eq!(manifest_key("d1"), "manifest:d1");
+        assert_eq!(host_key("WWW.Example.com"), "host:www.example.com");
     }
 }

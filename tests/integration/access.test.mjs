@@ -126,6 +126,8 @@ test('a token for project A can neither see nor touch project B', async () => {
     expectError(assert, await api.updateProject(key, { enabled: false }, { token: secret }), 403, 'forbidden');
     expectError(assert, await api.rollback(key, {}, { token: secret }), 403, 'forbidden');
     expectError(assert, await api.deleteProject(key, { token: secret }), 403, 'forbidden');
+    expectError(assert, await call('POST', `/__api/projects/${key}/domains`, { body: { hostname: 'evil.example.com' }, token: secret }), 403, 'forbidden');
+    expectError(assert, await call('GET', `/__api/projects/${key}/domains`, { token: secret }), 403, 'forbidden');
     const { manifest } = prepare({ '/evil.html': 'evil' });
     expectError(assert, await api.uploadSession(key, manifest, { token: secret }), 403, 'forbidden');
   }

@@ -16,12 +16,15 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { BASE, TOKEN } from '../lib/client.mjs';
 import { ROOT } from '../lib/server.mjs';
+import { stub } from '../lib/stubs.mjs';
+import { visit } from '../lib/site.mjs';
 
 const MCP_URL = new URL('/mcp', BASE);
 const AUTH = { authorization: `Bearer ${TOKEN}` };
 const TOOLS = [
   'list_projects', 'create_project', 'get_project', 'delete_project', 'deploy', 'get_deployment',
   'list_deployments', 'get_deployment_logs', 'rollback', 'promote', 'set_alias',
+  'add_domain', 'list_domains', 'verify_domain',
 ];
 // The PNG signature followed by every byte value (much of it not valid UTF-8).
 const PNG = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from([...Array(256).keys()])]);
@@ -153,8 +156,24 @@ test('TypeScript SDK: create, deploy text + binary, serve, redeploy, roll back, 
     assert.ok((await served(project.slug, '/logo.png')).body.equals(PNG));
     assert.equal((await callOk(client, 'get_project', { project: project.id })).project.activeDeploymentId, d1.deploymentId);
 
+    // A custom domain through the tools: pending, refused before its TXT exists, then active.
+    const hostname = `mcp-${randomUUID().slice(0, 8)}.example.com`;
+    const { domain } = await callOk(client, 'add_domain', { project: project.slug, hostname });
+    assert.equal(domain.status, 'pending');
+    assert.equal(domain.verification.name, `_flotilla-challenge.${hostname}`);
+    const early = await client.callTool({ name: 'verify_domain', arguments: { project: project.slug, hostname } });
+    assert.equal(early.isError, true, JSON.stringify(early));
+    assert.match(early.content[0].text, /NXDOMAIN/);
+    await stub.setTxt(domain.verification.name, [JSON.stringify(domain.verification.value)]);
+    const verified = await callOk(client, 'verify_domain', { project: project.slug, hostname });
+    assert.equal(verified.domain.status, 'active');
+    const listedDomains = await callOk(client, 'list_domains', { project: project.id });
+    assert.deepEqual(listedDomains.domains.map((d) => [d.hostname, d.status]), [[hostname, 'active']]);
+    assert.equal((await visit('/', { host: hostname })).body, '<h1>ts v1</h1>', 'served on the custom domain');
+
     const del = await callOk(client, 'delete_project', { project: project.id });
     assert.deepEqual(del.deleted, { id: project.id, slug: project.slug });
+    assert.equal((await visit('/', { host: hostname })).status, 404, 'the domain stops with the project');
     const gone = await client.callTool({ name: 'get_project', arguments: { project: project.id } });
     assert.equal(gone.isError, true, 'deleted project is gone');
     assert.equal((await served(project.slug, '/')).status, 404);

@@ -154,7 +154,7 @@ test('tools over raw JSON-RPC: list, call, operation errors, bad arguments', asy
   const { session } = await initialize();
   const call = async (name, args, id = 1) => (await post(rpc(id, 'tools/call', { name, arguments: args }), { session })).json;
   const list = (await post(rpc(1, 'tools/list'), { session })).json.result.tools;
-  assert.ok(list.length >= 11);
+  assert.ok(list.length >= 14);
   for (const t of list) {
     assert.equal(t.inputSchema.type, 'object');
     assert.equal(t.inputSchema.additionalProperties, false, t.name);

@@ -35,6 +35,11 @@ export const api = {
   putAlias: (id, name, deploymentId, opts) => call('PUT', `/__api/projects/${id}/aliases/${name}`, { body: { deploymentId }, ...opts }),
   deleteAlias: (id, name, opts) => call('DELETE', `/__api/projects/${id}/aliases/${name}`, opts),
   gc: (id, opts) => call('POST', `/__api/projects/${id}/gc`, opts),
+  addDomain: (id, hostname, opts) => call('POST', `/__api/projects/${id}/domains`, { body: { hostname }, ...opts }),
+  listDomains: (id, opts) => call('GET', `/__api/projects/${id}/domains`, opts),
+  getDomain: (id, hostname, opts) => call('GET', `/__api/projects/${id}/domains/${hostname}`, opts),
+  verifyDomain: (id, hostname, opts) => call('POST', `/__api/projects/${id}/domains/${hostname}/verify`, opts),
+  deleteDomain: (id, hostname, opts) => call('DELETE', `/__api/projects/${id}/domains/${hostname}`, opts),
 };
 
 let counter = 0;

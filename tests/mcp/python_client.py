@@ -21,6 +21,7 @@ from mcp.client.streamable_http import create_mcp_http_client, streamable_http_c
 EXPECTED_TOOLS = {
     "list_projects", "create_project", "get_project", "delete_project", "deploy", "get_deployment",
     "list_deployments", "get_deployment_logs", "rollback", "promote", "set_alias",
+    "add_domain", "list_domains", "verify_domain",
 }
 # The 8-byte PNG signature followed by arbitrary bytes, including ones that are not valid UTF-8.
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))

@@ -1,0 +1,202 @@
+//! Custom-domain I/O: TXT lookups over DNS-over-HTTPS (`DNS_RESOLVER_URL`), the optional
+//! Cloudflare for SaaS client (`CF_API_BASE_URL`, `CF_ZONE_ID`, secret `CF_API_TOKEN`), and
+//! which project a visitor's custom host routes to (ROUTES_KV `host:<name>`, D1 on a miss).
+//! The decisions are `crate::domain`'s; this file only fetches.
+
+use wasm_bindgen::prelude::*;
+use worker::{Env, Fetch, Headers, Method, Request, RequestInit};
+
+use super::bindings::{self, var_or};
+use super::d1_domains::D1Domains;
+use super::http;
+use super::storage::KvRoutes;
+use crate::domain::{
+    doh_query_url, parse_doh_txt, parse_saas_answer, wildcard_of, Hostname, HostnameRules, SaasAnswer,
+    TxtLookup,
+};
+use crate::error::{ApiError, ApiResult};
+use crate::routing::HostRecord;
+
+pub const DEFAULT_RESOLVER: &str = "https://cloudflare-dns.com/dns-query";
+pub const DEFAULT_CF_API: &str = "https://api.cloudflare.com/client/v4";
+/// An outside service gets this long before the request fails with a clear 502.
+const UPSTREAM_TIMEOUT_MS: u32 = 8000;
+const RESOLVER: &str = "the DNS resolver";
+const CLOUDFLARE: &str = "the Cloudflare API";
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = AbortSignal, js_name = timeout)]
+    fn abort_after(ms: u32) -> worker::web_sys::AbortSignal;
+}
+
+/// One outbound call: (HTTP status, body bytes). Transport failures are `Upstream` errors
+/// whose detail (logged only) never contains the headers, hence never a token.
+async fn send(
+    service: &'static str,
+    method: Method,
+    url: &str,
+    headers: Headers,
+    body: Option<String>,
+) -> ApiResult<(u16, Vec<u8>)> {
+    let upstream = |detail: String| ApiError::Upstream { service, detail };
+    let mut init = RequestInit::new();
+    init.with_method(method).with_headers(headers);
+    if let Some(b) = body {
+        init.with_body(Some(JsValue::from_str(&b)));
+    }
+    let req = Request::new_with_init(url, &init).map_err(|e| upstream(format!("bad URL {url}: {e}")))?;
+    let signal = worker::AbortSignal::from(abort_after(UPSTREAM_TIMEOUT_MS));
+    let mut resp = Fetch::Request(req)
+        .send_with_signal(&signal)
+        .await
+        .map_err(|e| upstream(format!("fetch {url}: {e}")))?;
+    let status = resp.status_code();
+    let bytes = resp.bytes().await.map_err(|e| upstream(format!("reading {url}: {e}")))?;
+    Ok((status, bytes))
+}
+
+/// The TXT values at `name`, as the configured resolver sees them.
+pub async fn lookup_txt(env: &Env, name: &str) -> ApiResult<TxtLookup> {
+    let resolver = var_or(env, bindings::DNS_RESOLVER_URL, DEFAULT_RESOLVER);
+    let url = doh_query_url(resolver.trim(), name);
+    let headers = Headers::new();
+    headers.set("accept", "application/dns-json").map_err(|e| ApiError::internal(e.to_string()))?;
+    let (status, body) = send(RESOLVER, Method::Get, &url, headers, None).await?;
+    if status != 200 {
+        return Err(ApiError::Upstream { service: RESOLVER, detail: format!("HTTP {status} from {url}") });
+    }
+    parse_doh_txt(&body).map_err(|detail| ApiError::Upstream { service: RESOLVER, detail })
+}
+
+/// The Cloudflare for SaaS client, present when the operator set `CF_ZONE_ID` and the
+/// `CF_API_TOKEN` secret.
+pub struct Saas {
+    base: String,
+    zone: String,
+    token: String,
+}
+
+impl Saas {
+    pub fn from_env(env: &Env) -> Option<Saas> {
+        let zone = var_or(env, bindings::CF_ZONE_ID, "").trim().to_string();
+        let token = bindings::secret(env, bindings::CF_API_TOKEN).trim().to_string();
+        if zone.is_empty() || token.is_empty() {
+            return None;
+        }
+        let base =
+            var_or(env, bindings::CF_API_BASE_URL, DEFAULT_CF_API).trim().trim_end_matches('/').to_string();
+        Some(Saas { base, zone, token })
+    }
+
+    async fn call(&self, method: Method, tail: &str, body: Option<String>) -> ApiResult<(u16, Vec<u8>)> {
+        let url = format!("{}/zones/{}/custom_hostnames{tail}", self.base, self.zone);
+        let headers = Headers::new();
+        let set = |k: &str, v: &str| headers.set(k, v).map_err(|e| ApiError::internal(e.to_string()));
+        set("authorization", &format!("Bearer {}", self.token))?;
+        set("accept", "application/json")?;
+        if body.is_some() {
+            set("content-type", "application/json")?;
+        }
+        send(CLOUDFLARE, method, &url, headers, body).await
+    }
+
+    /// Interprets an answer: refusals with a 4xx are the caller's to report; anything else
+    /// unusable is an `Upstream` error.
+    fn answer(status: u16, body: &[u8]) -> ApiResult<SaasAnswer> {
+        match parse_saas_answer(body) {
+            Ok(SaasAnswer::Refused(why)) if !(400..500).contains(&status) => {
+                Err(ApiError::Upstream { service: CLOUDFLARE, detail: format!("HTTP {status}: {why}") })
+            }
+            Ok(a) => Ok(a),
+            Err(detail) => {
+                Err(ApiError::Upstream { service: CLOUDFLARE, detail: format!("HTTP {status}: {detail}") })
+            }
+        }
+    }
+
+    pub async fn create(&self, hostname: &str) -> ApiResult<SaasAnswer> {
+        let body = serde_json::json!({ "hostname": hostname, "ssl": { "method": "http", "type": "dv" } });
+        let (status, bytes) = self.call(Method::Post, "", Some(body.to_string())).await?;
+        Self::answer(status, &bytes)
+    }
+
+    pub async fn get(&self, id: &str) -> ApiResult<SaasAnswer> {
+        let (status, bytes) = self.call(Method::Get, &format!("/{id}"), None).await?;
+        Self::answer(status, &bytes)
+    }
+
+    /// Deletes the custom hostname; one Cloudflare no longer knows counts as deleted.
+    pub async fn delete(&self, id: &str) -> ApiResult<()> {
+        let (status, bytes) = self.call(Method::Delete, &format!("/{id}"), None).await?;
+        if status == 404 || (200..300).contains(&status) {
+            return Ok(());
+        }
+        Err(ApiError::Upstream {
+            service: CLOUDFLARE,
+            detail: format!(
+                "delete answered HTTP {status}: {}",
+                String::from_utf8_lossy(&bytes[..bytes.len().min(300)])
+            ),
+        })
+    }
+}
+
+/// The project id a visitor's custom host routes to: ROUTES_KV first (the exact name, then
+/// its one-level wildcard when the operator allows wildcards), D1 on a miss (re-publishing
+/// the record it finds). Only `active` domains of live projects ever route.
+pub async fn project_for_host(env: &Env, host: &str) -> ApiResult<Option<String>> {
+    // A host no tenant could ever attach (an IP literal, `localhost`, a name under the platform
+    // domain, junk) costs no storage read.
+    let rules = HostnameRules {
+        platform_domain: var_or(env, bindings::PLATFORM_DOMAIN, "localhost"),
+        allow_wildcards: false,
+    };
+    let Ok(host) = Hostname::parse(host, &rules) else { return Ok(None) };
+    let host = host.as_str();
+    let routes = KvRoutes::new(env)?;
+    let wildcard = (var_or(env, bindings::ALLOW_WILDCARD_DOMAINS, "false") == "true")
+        .then(|| wildcard_of(host))
+        .flatten();
+    if let Some(r) = routes.host(host).await? {
+        return Ok(Some(r.project_id));
+    }
+    if let Some(w) = &wildcard {
+        if let Some(r) = routes.host(w).await? {
+            return Ok(Some(r.project_id));
+        }
+    }
+    let mut candidates = vec![host];
+    candidates.extend(wildcard.as_deref());
+    let Some((hostname, project_id)) = D1Domains::new(env)?.active_owner(&candidates).await? else {
+        return Ok(None);
+    };
+    let rec = HostRecord { project_id: project_id.clone() };
+    if let Err(e) = routes.put_host(&hostname, &rec).await {
+        http::log(
+            "warn",
+            "serve",
+            serde_json::json!({ "msg": "host record not re-published", "error": e.log_detail() }),
+        );
+    }
+    Ok(Some(project_id))
+}
+
+/// For the purge of a deleted project: removes each of its domains' `host:` records (only
+/// where they still name this project) and, best effort, its Cloudflare for SaaS hostnames.
+pub async fn release_project_domains(env: &Env, project_id: &str) -> ApiResult<()> {
+    let routes = KvRoutes::new(env)?;
+    let saas = Saas::from_env(env);
+    for d in D1Domains::new(env)?.list(project_id).await? {
+        if routes.host(&d.hostname).await?.is_some_and(|r| r.project_id == project_id) {
+            routes.delete_host(&d.hostname).await?;
+        }
+        if let (Some(saas), Some(id)) = (&saas, d.saas_id.as_deref()) {
+            if let Err(e) = saas.delete(id).await {
+                let fields = serde_json::json!({ "msg": "custom hostname not removed from Cloudflare", "error": e.log_detail() });
+                http::log("warn", "purge", fields);
+            }
+        }
+    }
+    Ok(())
+}

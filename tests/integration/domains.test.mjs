@@ -1,0 +1,301 @@
+// Verified custom domains over real HTTP: attach (pending) -> the TXT proof is checked through a
+// local DNS-over-HTTPS stub -> active -> the hostname serves the project by Host -> delete ->
+// 404; uniqueness, validation, resolver and Cloudflare for SaaS failures, disabled and deleted
+// projects. The stubs (tests/lib/stubs.mjs) run in the runner; no mocks inside the Worker.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import http from 'node:http';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { api, call, freshProject, expectError } from '../lib/client.mjs';
+import { deploySite, visit, sleep } from '../lib/site.mjs';
+import { stub, STUB_CF_TOKEN, STUB_ZONE } from '../lib/stubs.mjs';
+import { startWorker, readDevVars } from '../lib/server.mjs';
+
+const rand = () => randomBytes(4).toString('hex');
+const b64 = (s) => Buffer.from(s).toString('base64');
+const CODE = {
+  entrypoint: 'index.js',
+  compatibilityDate: '2026-10-01',
+  modules: { 'index.js': b64('export default { fetch(req) { const u = new URL(req.url); return new Response(`code:${u.hostname}${u.pathname}`); } };') },
+};
+
+/** Attaches `hostname`, publishes its TXT proof in the stub and verifies it. */
+async function attachVerified(project, hostname) {
+  const add = await api.addDomain(project.id, hostname);
+  assert.equal(add.status, 201, add.text);
+  const { name, value } = add.body.domain.verification;
+  await stub.setTxt(name, [JSON.stringify(value)]);
+  const v = await api.verifyDomain(project.id, hostname);
+  assert.equal(v.status, 200, v.text);
+  assert.equal(v.body.domain.status, 'active');
+  return add.body.domain;
+}
+
+/** Counts rows in wrangler dev's local storage (like purge.test.mjs). */
+function stored(kind, sql, ...params) {
+  const dir = join(process.env.FLOTILLA_STATE_DIR, 'v3', kind);
+  let n = 0;
+  for (const f of readdirSync(dir)) {
+    if (!f.endsWith('.sqlite') || f === 'metadata.sqlite') continue;
+    const db = new DatabaseSync(join(dir, f), { readOnly: true });
+    try { n += db.prepare(sql).get(...params).n; } catch (e) { if (!/no such table/.test(e.message)) throw e; } finally { db.close(); }
+  }
+  return n;
+}
+const hostKeys = (h) => stored('kv/miniflare-KVNamespaceObject', 'SELECT COUNT(*) AS n FROM _mf_entries WHERE key = ?', `host:${h}`);
+const domainRows = (h) => stored('d1/miniflare-D1DatabaseObject', 'SELECT COUNT(*) AS n FROM domains WHERE hostname = ?', h);
+
+test('a domain goes pending -> unverified -> verified by TXT -> serves files and server code by Host -> deleted -> 404', async () => {
+  const p = await freshProject('custom-domain');
+  await deploySite(p.id, { '/index.html': '<h1>custom home</h1>', '/about.txt': 'about us' }, { extra: { serverCode: CODE } });
+  const host = `www.${rand()}.example.com`;
+  assert.equal((await visit('/', { host })).status, 404, 'an unattached host is no site');
+
+  const add = await api.addDomain(p.id, host.toUpperCase() + '.');
+  assert.equal(add.status, 201, add.text);
+  const d = add.body.domain;
+  assert.equal(add.body.success, true);
+  assert.equal(d.hostname, host, 'stored lowercase, trailing dot stripped');
+  assert.equal(d.projectId, p.id);
+  assert.equal(d.status, 'pending');
+  assert.equal(d.verification.type, 'txt');
+  assert.equal(d.verification.name, `_flotilla-challenge.${host}`);
+  assert.match(d.verification.value, /^flotilla-verify-[0-9a-f]{32}$/);
+  assert.ok(!Number.isNaN(Date.parse(d.createdAt)) && !Number.isNaN(Date.parse(d.updatedAt)));
+  assert.equal(d.verifiedAt, null);
+  assert.equal(d.ssl?.status, 'pending_validation', 'Cloudflare for SaaS registered it');
+  const other = await api.addDomain(p.id, `api.${rand()}.example.com`);
+  assert.notEqual(other.body.domain.verification.value, d.verification.value, 'every challenge is fresh');
+
+  assert.equal((await visit('/', { host })).status, 404, 'a pending domain does not route');
+  const listed = await api.listDomains(p.id);
+  assert.equal(listed.status, 200);
+  assert.equal(listed.body.count, 2);
+  assert.equal(listed.body.domains.find((x) => x.hostname === host).status, 'pending');
+
+  // Before the TXT record exists: a clear 409 naming the record, the value and what was found.
+  const early = expectError(assert, await api.verifyDomain(p.id, host), 409, 'domain_unverified');
+  for (const part of [d.verification.name, d.verification.value, 'NXDOMAIN']) assert.ok(early.message.includes(part), early.message);
+  const checked = (await api.getDomain(p.id, host)).body.domain;
+  assert.equal(checked.status, 'pending');
+  assert.ok(checked.checkedAt, 'checkedAt recorded');
+  assert.match(checked.lastError, /NXDOMAIN/);
+
+  await stub.setTxt(d.verification.name, ['"someone-elses-value"']);
+  const wrong = expectError(assert, await api.verifyDomain(p.id, host), 409, 'domain_unverified');
+  assert.ok(wrong.message.includes('someone-elses-value') && wrong.message.includes(d.verification.value), wrong.message);
+  assert.equal((await visit('/', { host })).status, 404);
+
+  // The right value among others, split into two quoted strings, behind a CNAME.
+  const v = d.verification.value;
+  await stub.setTxt(d.verification.name, ['"v=spf1 -all"', `"${v.slice(0, 10)}" "${v.slice(10)}"`], { cname: 'proof.example.net' });
+  const ok = await api.verifyDomain(p.id, host);
+  assert.equal(ok.status, 200, ok.text);
+  assert.equal(ok.body.domain.status, 'active');
+  assert.ok(ok.body.domain.verifiedAt);
+  assert.equal(ok.body.domain.lastError, null);
+  const q = (await stub.log()).dnsQueries.filter((x) => x.name === d.verification.name);
+  assert.ok(q.length >= 3 && q.every((x) => x.type === 'TXT' && x.accept === 'application/dns-json'), JSON.stringify(q));
+
+  const home = await visit('/', { host });
+  assert.equal(home.status, 200);
+  assert.equal(home.body, '<h1>custom home</h1>');
+  const about = await visit('/about.txt', { host: `${host.toUpperCase()}:8787` });
+  assert.equal(about.status, 200, 'Host is matched case-insensitively, port ignored');
+  assert.equal(about.body, 'about us');
+  const dyn = await visit('/dyn/x?y=1', { host });
+  assert.equal(dyn.status, 200);
+  assert.equal(dyn.body, `code:${host}/dyn/x`, 'server code runs on the custom domain');
+  assert.equal((await visit('/', { host: `${p.slug}.localhost` })).body, '<h1>custom home</h1>', 'the subdomain still works');
+  assert.equal((await api.verifyDomain(p.id, host)).status, 200, 'verifying an active domain again is fine');
+
+  await stub.setSsl(host, 'active');
+  assert.equal((await api.getDomain(p.id, host)).body.domain.ssl.status, 'active', 'GET refreshes the SSL status');
+
+  const del = await api.deleteDomain(p.id, host);
+  assert.equal(del.status, 200, del.text);
+  assert.deepEqual(del.body.deleted, { hostname: host });
+  assert.equal((await visit('/', { host })).status, 404, 'routing stops at once');
+  assert.equal((await visit('/dyn', { host })).status, 404);
+  expectError(assert, await api.getDomain(p.id, host), 404, 'not_found');
+  assert.equal(hostKeys(host), 0, 'the host: routing record is gone');
+  assert.equal(domainRows(host), 0);
+  assert.equal((await api.listDomains(p.id)).body.count, 1);
+
+  const calls = (await stub.log()).saasCalls.filter((c) => c.body?.hostname === host || c.id === d.ssl.customHostnameId);
+  const create = calls.find((c) => c.method === 'POST');
+  assert.deepEqual(create.body, { hostname: host, ssl: { method: 'http', type: 'dv' } });
+  assert.equal(create.zone, STUB_ZONE);
+  assert.ok(calls.every((c) => c.authorization === `Bearer ${STUB_CF_TOKEN}`), 'every call carries the bearer token');
+  assert.ok(calls.some((c) => c.method === 'DELETE' && c.id === d.ssl.customHostnameId), 'the SaaS hostname is deleted');
+  for (const r of [add, listed, ok, del]) assert.ok(!r.text.includes(STUB_CF_TOKEN), 'the token never appears in a response');
+});
+
+test('hostnames are unique across projects: 409 for the same and for another project', async () => {
+  const a = await freshProject('unique-a');
+  const b = await freshProject('unique-b');
+  const host = `shop.${rand()}.example.org`;
+  assert.equal((await api.addDomain(a.id, host)).status, 201);
+  const same = expectError(assert, await api.addDomain(a.id, host), 409, 'conflict');
+  assert.match(same.message, /this project/);
+  const otherProject = expectError(assert, await api.addDomain(b.slug, `${host.toUpperCase()}.`), 409, 'conflict');
+  assert.match(otherProject.message, /another project/);
+  assert.ok(!otherProject.message.includes(a.id) && !otherProject.message.includes(a.slug), 'the owner is not revealed');
+  expectError(assert, await api.getDomain(b.id, host), 404, 'not_found');
+  expectError(assert, await api.verifyDomain(b.id, host), 404, 'not_found');
+  expectError(assert, await api.deleteDomain(b.id, host), 404, 'not_found');
+  assert.equal((await api.getDomain(a.id, host)).status, 200, 'still attached to its owner');
+});
+
+test('invalid hostnames are refused with a 400 naming `hostname` and why', async () => {
+  const p = await freshProject('invalid-hosts');
+  const cases = [
+    ['192.168.1.1', /IP address/],
+    ['[::1]', /IP address/],
+    ['2001:db8::1', /IP address/],
+    ['localhost', /two labels/],
+    ['app.localhost', /localhost/],
+    [`${p.slug}.localhost`, /localhost/],
+    ['bad_label.example.com', /a-z, 0-9/],
+    ['-dash.example.com', /start or end/],
+    ['a..b.example.com', /empty labels/],
+    [`${'a'.repeat(64)}.example.com`, /longer than 63/],
+    [`${Array(5).fill('a'.repeat(60)).join('.')}.com`, /at most 253/],
+    ['*.example.com', /wildcard/],
+    ['example', /two labels/],
+    ['example.123', /all digits/],
+    ['x.workers.dev', /workers\.dev/],
+    ['bücher.example', /punycode/],
+  ];
+  for (const [hostname, why] of cases) {
+    const e = expectError(assert, await api.addDomain(p.id, hostname), 400, 'bad_request', 'hostname');
+    assert.match(e.details.reason, why, `${hostname}: ${e.details.reason}`);
+  }
+  expectError(assert, await api.addDomain(p.id, 5), 400, 'bad_request', 'hostname');
+  expectError(assert, await call('POST', `/__api/projects/${p.id}/domains`, { body: {} }), 400, 'bad_request', 'hostname');
+  expectError(assert, await call('POST', `/__api/projects/${p.id}/domains`, { body: { hostname: 'a.example.com', x: 1 } }), 400, 'bad_request', 'x');
+  assert.equal((await api.listDomains(p.id)).body.count, 0, 'nothing was attached');
+});
+
+test('resolver failures are a 502 that leaks nothing; a Cloudflare for SaaS failure leaves nothing attached', async () => {
+  const p = await freshProject('upstream-failures');
+  const host = `app.${rand()}.example.net`;
+  const d = (await api.addDomain(p.id, host)).body.domain;
+  await stub.setTxt(d.verification.name, null, { raw: '<html>resolver exploded: internal-detail-xyz</html>' });
+  const e1 = expectError(assert, await api.verifyDomain(p.id, host), 502, 'upstream_error');
+  assert.match(e1.message, /DNS resolver/);
+  assert.ok(!e1.message.includes('internal-detail-xyz'));
+  await stub.setTxt(d.verification.name, [], { status: 2 });
+  expectError(assert, await api.verifyDomain(p.id, host), 502, 'upstream_error');
+  const after = (await api.getDomain(p.id, host)).body.domain;
+  assert.equal(after.status, 'pending');
+  assert.match(after.lastError, /resolver/);
+
+  const down = `saas-down.${rand()}.example.net`;
+  const e2 = expectError(assert, await api.addDomain(p.id, down), 502, 'upstream_error');
+  assert.match(e2.message, /Cloudflare API/);
+  assert.ok(!JSON.stringify(e2).includes(STUB_CF_TOKEN));
+  expectError(assert, await api.getDomain(p.id, down), 404, 'not_found');
+  assert.equal(domainRows(down), 0, 'no half-attached row');
+  const refused = `saas-refuse.${rand()}.example.net`;
+  const e3 = expectError(assert, await api.addDomain(p.id, refused), 409, 'saas_rejected');
+  assert.match(e3.message, /Duplicate custom hostname/);
+  assert.equal(domainRows(refused), 0);
+  assert.deepEqual((await api.listDomains(p.id)).body.domains.map((x) => x.hostname), [host]);
+});
+
+test('a project with nothing deployed, a disabled project and a deleted project: their verified domains answer 404', async () => {
+  const empty = await freshProject('domain-empty');
+  const emptyHost = `${rand()}.example.com`;
+  await attachVerified(empty, emptyHost);
+  assert.equal((await visit('/', { host: emptyHost })).status, 404, 'no deployment -> 404 page');
+
+  const p = await freshProject('domain-lifecycle');
+  const { deploy } = await deploySite(p.id, { '/index.html': 'live site' });
+  const host = `www.${rand()}.example.com`;
+  const d = await attachVerified(p, host);
+  assert.equal((await visit('/', { host })).body, 'live site');
+  assert.equal(hostKeys(host), 1, 'verify wrote the host: record');
+
+  assert.equal((await api.updateProject(p.id, { enabled: false })).status, 200);
+  assert.equal((await visit('/', { host })).status, 404, 'disabled project');
+  assert.equal((await api.updateProject(p.id, { enabled: true })).status, 200);
+  assert.equal((await visit('/', { host })).body, 'live site');
+  assert.ok(deploy.deployment.id);
+
+  assert.equal((await api.deleteProject(p.id)).status, 200);
+  assert.equal((await visit('/', { host })).status, 404, 'a deleted project stops serving on its domain at once');
+  const other = await freshProject('domain-takeover');
+  expectError(assert, await api.addDomain(other.id, host), 409, 'conflict');
+  // The purge removes the host record, the row and the SaaS hostname; the name is then free.
+  const deadline = Date.now() + 30_000;
+  while ((hostKeys(host) > 0 || domainRows(host) > 0) && Date.now() < deadline) await sleep(250);
+  assert.equal(hostKeys(host), 0, 'purge removed the host: record');
+  assert.equal(domainRows(host), 0, 'purge removed the row');
+  const calls = (await stub.log()).saasCalls;
+  assert.ok(calls.some((c) => c.method === 'DELETE' && c.id === d.ssl.customHostnameId), 'purge removed the SaaS hostname');
+  assert.equal((await visit('/', { host })).status, 404);
+  assert.equal((await api.addDomain(other.id, host)).status, 201, 'free again after the purge');
+});
+
+test('with ALLOW_WILDCARD_DOMAINS=true a verified *.name serves one level below it, exact domains win; no SaaS configured', { timeout: 180_000 }, async () => {
+  // A second Worker with wildcards enabled and Cloudflare for SaaS left unset (the default).
+  const server = await startWorker({ extraArgs: ['--var', 'ALLOW_WILDCARD_DOMAINS:true', '--var', `DNS_RESOLVER_URL:${stub.url()}/dns-query`] });
+  try {
+    const token = readDevVars().API_TOKEN;
+    const j = async (method, path, body, bearer = token) => {
+      const res = await fetch(server.url + path, { method, headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' }, body: body && JSON.stringify(body) });
+      return { status: res.status, body: await res.json() };
+    };
+    const site = async (name, html) => {
+      const p = (await j('POST', '/__api/projects', { name })).body.project;
+      const buf = Buffer.from(html);
+      const hash = createHash('sha256').update(buf).digest('hex');
+      const s = (await j('POST', `/__api/projects/${p.id}/assets-upload-session`, { manifest: { '/index.html': { hash, size: buf.length } } })).body.result;
+      let jwt = s.jwt;
+      if (s.buckets.length) jwt = (await j('POST', `/__api/projects/${p.id}/assets/upload`, { [hash]: buf.toString('base64') }, s.jwt)).body.result.jwt;
+      assert.equal((await j('POST', `/__api/projects/${p.id}/deploy`, { completionJwt: jwt })).status, 200);
+      return p;
+    };
+    const get = (host) => new Promise((resolve, reject) => {
+      const u = new URL(server.url);
+      http.get({ hostname: u.hostname, port: u.port, path: '/', headers: { host } }, (res) => {
+        let b = '';
+        res.on('data', (c) => { b += c; });
+        res.on('end', () => resolve({ status: res.statusCode, body: b }));
+      }).on('error', reject);
+    });
+    const attach = async (p, hostname) => {
+      const add = await j('POST', `/__api/projects/${p.id}/domains`, { hostname });
+      assert.equal(add.status, 201, JSON.stringify(add.body));
+      await stub.setTxt(add.body.domain.verification.name, [JSON.stringify(add.body.domain.verification.value)]);
+      const v = await j('POST', `/__api/projects/${p.id}/domains/${encodeURIComponent(hostname)}/verify`);
+      assert.equal(v.status, 200, JSON.stringify(v.body));
+      return add.body.domain;
+    };
+    const zone = `${rand()}.example.com`;
+    const a = await site('wild a', 'wild A');
+    const b = await site('exact b', 'exact B');
+    const wild = await attach(a, `*.${zone}`);
+    assert.equal(wild.hostname, `*.${zone}`);
+    assert.equal(wild.verification.name, `_flotilla-challenge.${zone}`, 'a wildcard is proven on its parent');
+    assert.equal(wild.ssl, null, 'no Cloudflare for SaaS without CF_ZONE_ID');
+    await attach(b, `exact.${zone}`);
+
+    assert.equal((await get(`foo.${zone}`)).body, 'wild A');
+    assert.equal((await get(`exact.${zone}`)).body, 'exact B', 'an exact domain beats the wildcard');
+    assert.equal((await get(`a.b.${zone}`)).status, 404, 'one level only');
+    assert.equal((await get(zone)).status, 404, 'the apex is not covered');
+    assert.equal((await j('POST', `/__api/projects/${b.id}/domains`, { hostname: `*.${zone}` })).status, 409);
+
+    assert.equal((await j('DELETE', `/__api/projects/${a.id}/domains/%2A.${zone}`)).status, 200);
+    assert.equal((await get(`foo.${zone}`)).status, 404, 'deleting the wildcard stops it at once');
+    assert.equal((await get(`exact.${zone}`)).body, 'exact B');
+  } finally {
+    server.stop();
+    await server.exited();
+  }
+});
