@@ -3,6 +3,7 @@
 
 mod deployments;
 mod lifecycle;
+mod previews;
 mod projects;
 mod uploads;
 
@@ -76,6 +77,7 @@ pub async fn handle(mut req: Request, ctx: &Ctx<'_>, path: &str) -> ApiResult<Re
         ApiRoute::PutAlias(id, name) => lifecycle::put_alias(&mut req, &id, &name, ctx).await,
         ApiRoute::DeleteAlias(id, name) => lifecycle::delete_alias(&id, &name, ctx).await,
         ApiRoute::RunGc(id) => lifecycle::run_gc(&id, ctx).await,
+        ApiRoute::PreviewLink(id) => previews::create_link(&mut req, &id, ctx).await,
         ApiRoute::MethodNotAllowed(allowed) => Err(ApiError::MethodNotAllowed { allowed }),
         ApiRoute::NotFound => Err(ApiError::not_found("API route")),
     }

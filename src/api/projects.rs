@@ -48,6 +48,7 @@ pub async fn create(req: &mut Request, ctx: &Ctx<'_>) -> ApiResult<Response> {
             created_at: now,
             updated_at: now,
             auto_activate: 1,
+            preview_access: "public".into(),
         };
         if let Inserted::Ok = store.insert(&row).await? {
             store
@@ -88,13 +89,18 @@ pub async fn update(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Re
     let store = D1Projects::new(ctx.env)?;
     let row = load(&store, key).await?;
     let now = now_ms() as i64;
-    if input.name.is_some() || input.outbound.is_some() || input.auto_activate.is_some() {
+    if input.name.is_some()
+        || input.outbound.is_some()
+        || input.auto_activate.is_some()
+        || input.preview_access.is_some()
+    {
         store
             .update(
                 &row.id,
                 input.name.as_ref().map(|n| n.as_str()),
                 input.outbound,
                 input.auto_activate,
+                input.preview_access,
                 now,
             )
             .await?;
@@ -125,6 +131,7 @@ pub async fn update(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Re
                 "enabled": input.enabled,
                 "outbound": input.outbound,
                 "autoActivate": input.auto_activate,
+                "previewAccess": input.preview_access,
             }),
         )
         .await?;

@@ -15,6 +15,8 @@ pub const API_TOKEN: &str = "API_TOKEN";
 #[allow(dead_code)] // used by upload tokens
 pub const JWT_SECRET: &str = "JWT_SECRET";
 pub const PLATFORM_DOMAIN: &str = "PLATFORM_DOMAIN";
+/// `"local"` (default: path mode only on localhost/127.0.0.1/[::1]) or `"enabled"`.
+pub const PATH_MODE: &str = "PATH_MODE";
 
 /// A var's value, or `default` when unset.
 pub fn var_or(env: &Env, name: &str, default: &str) -> String {
