@@ -106,18 +106,17 @@ fn percent_decode_once(s: &[u8]) -> Vec<u8> {
 }
 
 /// True when a raw path-mode target (everything after `/__project/`) is safe to route: no
-/// dot segment (`.`/`..`), no backslash and no separator appears at any decoding depth. A
-/// raw target that only decodes to such a thing (`%2E%2E`, `.%2E`, `..%2F`, `%5C`, `%252e`)
-/// is how one tenant's prefix would reach another's files, so it is refused, not resolved.
+/// dot segment (`.`/`..`) appears at any decoding depth, with `/` and `\` (raw or decoded
+/// from `%2F`/`%5C`) both counting as separators. A raw target that only decodes to one
+/// (`%2E%2E`, `.%2E`, `..%2F`, `%5C..%5C`, `%252e%252e`) is how a request under one tenant's
+/// prefix would climb into another's, so it is refused, not resolved. An encoded separator
+/// without dots (`/bin%2F`, a file name) cannot leave the prefix and stays allowed: the
+/// Cloudflare asset semantics give it a meaning.
 pub fn path_mode_target_is_safe(raw: &str) -> bool {
     let mut cur = raw.as_bytes().to_vec();
-    let raw_slashes = cur.iter().filter(|&&c| c == b'/').count();
     // Doubled (and deeper) encodings: decode until nothing changes (bounded).
     for _ in 0..4 {
-        if cur.contains(&b'\\') || cur.iter().filter(|&&c| c == b'/').count() != raw_slashes {
-            return false;
-        }
-        if cur.split(|&c| c == b'/').any(|seg| seg == b"." || seg == b"..") {
+        if cur.split(|&c| c == b'/' || c == b'\\').any(|seg| seg == b"." || seg == b"..") {
             return false;
         }
         let next = percent_decode_once(&cur);
@@ -396,8 +395,12 @@ mod tests {
             let got = route_request("localhost", path, "", D);
             assert_eq!(got, Target::BadPath, "{path}");
         }
-        // Ordinary encodings stay fine: an encoded dot inside a name, spaces, a percent sign.
+        // Ordinary encodings stay fine: an encoded dot inside a name, spaces, a percent sign,
+        // an encoded separator without dots (it cannot leave the prefix).
         for (path, tail) in [
+            ("/__project/a/bin%2F", "/bin%2F"),
+            ("/__project/a/%2Fb%5Csecret.txt", "/%2Fb%5Csecret.txt"),
+            ("/__project/a/bin%252F", "/bin%252F"),
             ("/__project/a/file%2Etxt", "/file%2Etxt"),
             ("/__project/a/my%20page/", "/my%20page/"),
             ("/__project/a/100%25.html", "/100%25.html"),
@@ -409,6 +412,8 @@ mod tests {
         // A reference with characters no slug, id or alias has is not a project.
         assert_eq!(route_request("localhost", "/__project/a%41/x", "", D), Target::NotFound);
         assert_eq!(route_request("localhost", "/__project/a@b@c/x", "", D), Target::NotFound);
+        assert_eq!(route_request("localhost", "/__project/a%2Fb/secret.txt", "", D), Target::NotFound);
+        assert_eq!(route_request("localhost", "/__project/a%5Cb/secret.txt", "", D), Target::NotFound);
         assert_eq!(route_request("localhost", "/__project/a@%2e%2e/b/secret.txt", "", D), Target::NotFound);
     }
 

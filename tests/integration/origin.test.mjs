@@ -156,12 +156,18 @@ test('encoded traversal from one project prefix never returns another project fi
     assert.equal(r.status, 400, `${form}: ${r.status} ${r.body.slice(0, 80)}`);
   }
   // The same forms in the project reference itself.
-  for (const form of [`${a.slug}%2F..%2F${b.slug}`, `${a.slug}%5C..%5C${b.slug}`, `%2e%2e`]) {
+  for (const form of [`${a.slug}%2F..%2F${b.slug}`, `${a.slug}%5C..%5C${b.slug}`, `%2e%2e`, `${a.slug}%2F${b.slug}`, `${a.slug}%5C${b.slug}`, `${b.slug}%2F`]) {
     const r = await rawGet(PORT, `/__project/${form}/secret.txt`);
     assert.ok([400, 404].includes(r.status), `${form}: ${r.status}`);
     assert.ok(!r.body.includes('B-SECRET'), form);
   }
 
+  // Encoded separators without dots cannot leave A's prefix: they stay A's paths (A's 404).
+  for (const form of [`%2F${b.slug}%2Fsecret.txt`, `%5C${b.slug}%5Csecret.txt`, `%2F%2F${b.slug}/secret.txt`]) {
+    const r = await rawGet(PORT, `/__project/${a.slug}/${form}`);
+    assert.ok(!r.body.includes('B-SECRET'), `${form} leaked B's file`);
+    assert.equal(r.status, 404, `${form}: ${r.status}`);
+  }
   // Dot segments the URL parser folds before any Worker code runs (workerd, like every
   // browser and Cloudflare's edge normalisation, turns `%2E%2E` into `..` and removes it): the
   // Worker receives B's own URL, so the answer is exactly B's direct answer and every platform
