@@ -12,7 +12,7 @@ use crate::platform::http::{self, RequestMeta};
 use crate::platform::serve::Served;
 use crate::platform::storage::Job;
 use crate::platform::{health, serve, workflow};
-use crate::routing::{platform_page, route_request, ProjectRef, Target};
+use crate::routing::{platform_page, route_request_with, PathMode, ProjectRef, Target};
 
 const OPENAPI: &str = include_str!("../openapi.json");
 const DOCS_HTML: &str = include_str!("docs.html");
@@ -84,8 +84,10 @@ async fn handle(req: Request, env: &Env, meta: &RequestMeta) -> std::result::Res
     let host =
         req.headers().get("host").ok().flatten().unwrap_or_else(|| url.host_str().unwrap_or("").to_string());
     let query = url.query().map(|q| format!("?{q}")).unwrap_or_default();
-    let target = route_request(&host, url.path(), &query, &domain);
-    let ctx = api::Ctx::new(env, meta, url_base(&url, &domain));
+    let path_mode = PathMode::parse(env.var(bindings::PATH_MODE).ok().map(|v| v.to_string()).as_deref());
+    let target = route_request_with(&host, url.path(), &query, &domain, path_mode);
+    let urls = url_base(&url, &domain).with_path_mode(path_mode.answers_on(&domain));
+    let ctx = api::Ctx::new(env, meta, urls);
     match target {
         Target::Api { path } => api::handle(req, &ctx, &path).await,
         Target::Health => {
@@ -99,7 +101,8 @@ async fn handle(req: Request, env: &Env, meta: &RequestMeta) -> std::result::Res
                 "version": env!("CARGO_PKG_VERSION"),
                 "platformDomain": domain,
                 "endpoints": { "api": "/__api", "health": "/health", "openapi": "/openapi.json",
-                               "docs": "/docs", "mcp": "/mcp", "pathMode": "/__project/<id-or-slug>/" },
+                               "docs": "/docs", "mcp": "/mcp",
+                               "pathMode": path_mode.answers_on(&host).then_some("/__project/<id-or-slug>/") },
             }),
         )
         .map_err(api::internal),
@@ -117,20 +120,9 @@ async fn handle(req: Request, env: &Env, meta: &RequestMeta) -> std::result::Res
             Ok(r)
         }
         Target::NotFound => Err(ApiError::not_found("Route")),
-        Target::Project { project, prefix, path } => {
-            match serve::serve(&req, &url, env, &project, &prefix, &path).await? {
-                Served::Response(resp) => Ok(resp),
-                Served::NoSite => page(404, &req, meta),
-                Served::UserCodeFailed { status, detail } => {
-                    // The visitor's page names nothing internal; the reason goes to the log.
-                    let fields =
-                        json!({ "msg": "server code failed", "project": project.key, "detail": detail });
-                    http::log("warn", &meta.request_id, fields);
-                    page(status, &req, meta)
-                }
-            }
-        }
-        // A verified custom domain serves its project exactly like the subdomain URL.
+        // Encoded dot segments or separators in a path-mode target: refused, never resolved.
+        Target::BadPath => page(400, &req, meta),
+        Target::Project { project, prefix, path } => site(&req, &url, env, meta, &project, &prefix, &path).await,
         Target::CustomDomain { host, path } => {
             match crate::platform::domains::project_for_host(env, &host).await? {
                 Some(project_id) => {
@@ -143,7 +135,7 @@ async fn handle(req: Request, env: &Env, meta: &RequestMeta) -> std::result::Res
     }
 }
 
-/// Serves a project's site (the custom-domain arm; the same outcomes as `Target::Project`).
+/// Serves a project's site (subdomain, path mode and custom domains): one place maps the outcomes.
 async fn site(
     req: &Request,
     url: &Url,
@@ -156,6 +148,11 @@ async fn site(
     match serve::serve(req, url, env, project, prefix, path).await? {
         Served::Response(resp) => Ok(resp),
         Served::NoSite => page(404, req, meta),
+        Served::Denied(reason) => {
+            let fields = json!({ "msg": "preview refused", "project": project.key, "reason": reason });
+            http::log("info", &meta.request_id, fields);
+            page(401, req, meta)
+        }
         Served::UserCodeFailed { status, detail } => {
             // The visitor's page names nothing internal; the reason goes to the log.
             let fields = json!({ "msg": "server code failed", "project": project.key, "detail": detail });

@@ -52,6 +52,7 @@ pub fn policy(route: &ApiRoute) -> (Need, Option<&'static str>) {
         AddDomain(k) => (p(k, Manage), Some("domain.add")),
         VerifyDomain(k, _) => (p(k, Manage), Some("domain.verify")),
         DeleteDomain(k, _) => (p(k, Manage), Some("domain.delete")),
+        PreviewLink(id) => (d(id, deploy), Some("preview.link")),
         CreateToken => (Need::Any(Admin), Some("token.create")),
         ListTokens => (Need::Any(Admin), None),
         RevokeToken(_) => (Need::Any(Admin), Some("token.revoke")),

@@ -196,18 +196,15 @@ async fn finished(project: &ProjectRow, id: &str, ctx: &Ctx<'_>) -> ApiResult<Re
         });
     }
     let stats = &record["stats"];
-    http::ok(
-        200,
-        json!({
-            "deployment": record,
-            "deployedAssets": stats["files"],
-            "newAssets": stats["newAssets"],
-            "skippedAssets": stats["skippedAssets"],
-            "url": ctx.urls.project_url(&project.slug),
-            "pathUrl": ctx.urls.path_url(&project.slug),
-        }),
-    )
-    .map_err(internal)
+    let mut out = json!({
+        "deployment": record,
+        "deployedAssets": stats["files"],
+        "newAssets": stats["newAssets"],
+        "skippedAssets": stats["skippedAssets"],
+        "url": ctx.urls.project_url(&project.slug),
+    });
+    ctx.urls.add_path_url(&mut out, "pathUrl", &project.slug);
+    http::ok(200, out).map_err(internal)
 }
 
 async fn accepted(project: &ProjectRow, id: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {

@@ -76,13 +76,13 @@ fn alias_name(name: &str) -> ApiResult<AliasName> {
 }
 
 fn alias_json(project_slug: &str, name: &str, deployment_id: &str, ctx: &Ctx<'_>) -> Value {
-    let sub = ctx.urls.project_url(&format!("{name}--{project_slug}"));
-    json!({
+    let mut out = json!({
         "name": name,
         "deploymentId": deployment_id,
-        "url": sub,
-        "pathUrl": format!("{}@{name}/", ctx.urls.path_url(project_slug).trim_end_matches('/')),
-    })
+        "url": ctx.urls.alias_url(name, project_slug),
+    });
+    ctx.urls.add_path_url(&mut out, "pathUrl", &format!("{project_slug}@{name}"));
+    out
 }
 
 async fn aliases_of(key: &str, ctx: &Ctx<'_>) -> ApiResult<(lifecycle::ProjectState, Vec<Value>)> {

@@ -4,6 +4,7 @@
 mod deployments;
 mod domains;
 mod lifecycle;
+mod previews;
 mod projects;
 mod tokens;
 mod uploads;
@@ -232,6 +233,7 @@ async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: ApiRoute) -> ApiResul
         ApiRoute::GetDomain(id, host) => domains::get(&id, &host, ctx).await,
         ApiRoute::VerifyDomain(id, host) => domains::verify(&id, &host, ctx).await,
         ApiRoute::DeleteDomain(id, host) => domains::delete(&id, &host, ctx).await,
+        ApiRoute::PreviewLink(id) => previews::create_link(req, &id, ctx).await,
         ApiRoute::MethodNotAllowed(allowed) => Err(ApiError::MethodNotAllowed { allowed }),
         ApiRoute::NotFound => Err(ApiError::not_found("API route")),
     }

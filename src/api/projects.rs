@@ -52,6 +52,7 @@ pub async fn create(req: &mut Request, ctx: &Ctx<'_>) -> ApiResult<Response> {
             created_at: now,
             updated_at: now,
             auto_activate: 1,
+            preview_access: "public".into(),
         };
         match store.insert(&row, ctx.principal.id(), limit).await? {
             Inserted::Ok => {
@@ -101,13 +102,18 @@ pub async fn update(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Re
     let store = D1Projects::new(ctx.env)?;
     let row = load(&store, key).await?;
     let now = now_ms() as i64;
-    if input.name.is_some() || input.outbound.is_some() || input.auto_activate.is_some() {
+    if input.name.is_some()
+        || input.outbound.is_some()
+        || input.auto_activate.is_some()
+        || input.preview_access.is_some()
+    {
         store
             .update(
                 &row.id,
                 input.name.as_ref().map(|n| n.as_str()),
                 input.outbound,
                 input.auto_activate,
+                input.preview_access,
                 now,
             )
             .await?;
@@ -134,6 +140,7 @@ pub async fn update(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Re
             "enabled": input.enabled,
             "outbound": input.outbound,
             "autoActivate": input.auto_activate,
+            "previewAccess": input.preview_access,
         }),
     );
     let row = load(&store, &row.id).await?;

@@ -2,6 +2,7 @@
 //! HS256 upload/completion JWTs of the three-phase upload. Keys and time are passed in.
 
 mod jwt;
+pub mod preview;
 
 pub use jwt::*;
 

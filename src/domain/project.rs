@@ -25,6 +25,13 @@ pub struct ProjectRow {
     /// 0 = locked publishing: deploys stage a preview; production moves only by promote/rollback.
     #[serde(default = "one")]
     pub auto_activate: i64,
+    /// `public` or `link` (previews and aliases need a signed preview link).
+    #[serde(default = "public")]
+    pub preview_access: String,
+}
+
+fn public() -> String {
+    "public".into()
 }
 
 fn one() -> i64 {
@@ -38,6 +45,9 @@ pub struct UrlBase {
     pub domain: String,
     /// `:8787` in local dev, empty in production.
     pub port: String,
+    /// Whether path mode answers on the platform domain (var `PATH_MODE`, local hosts):
+    /// only then do responses carry `pathUrl`s.
+    pub path_mode: bool,
 }
 
 impl UrlBase {
@@ -48,21 +58,48 @@ impl UrlBase {
             scheme: scheme.to_string(),
             domain: domain.to_string(),
             port: if default_port { String::new() } else { format!(":{}", port.unwrap_or(0)) },
+            path_mode: false,
         }
+    }
+    /// The same base, saying whether path mode answers on the platform domain.
+    pub fn with_path_mode(mut self, answers: bool) -> UrlBase {
+        self.path_mode = answers;
+        self
+    }
+    /// The host of a project site label (`<slug>`, `<dep8>--<slug>`, `<alias>--<slug>`).
+    pub fn site_host(&self, label: &str) -> String {
+        format!("{}.{}", label, self.domain)
     }
     /// The subdomain URL of a project (production mode).
     pub fn project_url(&self, slug: &str) -> String {
         format!("{}://{}.{}{}/", self.scheme, slug, self.domain, self.port)
     }
-    /// The path-mode URL on the platform host (previews and local use).
-    pub fn path_url(&self, slug: &str) -> String {
-        format!("{}://{}{}/__project/{}/", self.scheme, self.domain, self.port, slug)
+    /// A deployment's preview URL: `<dep8>--<slug>.<domain>` (its own origin).
+    pub fn preview_url(&self, deployment_id: &str, slug: &str) -> String {
+        let prefix: String = deployment_id.chars().take(8).collect();
+        self.project_url(&format!("{prefix}--{slug}"))
+    }
+    /// An alias URL: `<alias>--<slug>.<domain>`.
+    pub fn alias_url(&self, alias: &str, slug: &str) -> String {
+        self.project_url(&format!("{alias}--{slug}"))
+    }
+    /// The path-mode URL on the platform host (`<ref>` = slug, or `slug@<dep8|alias>`), only
+    /// where path mode answers (local hosts, or `PATH_MODE = "enabled"`).
+    pub fn path_url(&self, reference: &str) -> Option<String> {
+        self.path_mode
+            .then(|| format!("{}://{}{}/__project/{}/", self.scheme, self.domain, self.port, reference))
+    }
+    /// Writes `pathUrl` into `out` when path mode answers; leaves it out otherwise.
+    pub fn add_path_url(&self, out: &mut Value, key: &str, reference: &str) {
+        if let (Some(url), Some(o)) = (self.path_url(reference), out.as_object_mut()) {
+            o.insert(key.to_string(), Value::String(url));
+        }
     }
 }
 
 impl ProjectRow {
     pub fn to_json(&self, base: &UrlBase) -> Value {
-        json!({
+        let mut out = json!({
             "id": self.id,
             "slug": self.slug,
             "name": self.name,
@@ -74,9 +111,11 @@ impl ProjectRow {
             "autoActivate": self.auto_activate != 0,
             "hasServerCode": self.has_server_code != 0,
             "assetsCount": self.assets_count,
+            "previewAccess": self.preview_access,
             "url": base.project_url(&self.slug),
-            "pathUrl": base.path_url(&self.slug),
-        })
+        });
+        base.add_path_url(&mut out, "pathUrl", &self.slug);
+        out
     }
 }
 
@@ -103,11 +142,13 @@ pub struct UpdateProject {
     pub outbound: Option<&'static str>,
     /// `autoActivate`: whether a finished deploy goes live by itself.
     pub auto_activate: Option<bool>,
+    /// `previewAccess`: "public" or "link".
+    pub preview_access: Option<&'static str>,
 }
 
 pub fn parse_update_project(body: &[u8]) -> Result<UpdateProject, ApiError> {
     let o = JsonObject::parse(body, false)?;
-    o.only(&["name", "enabled", "outbound", "autoActivate"])?;
+    o.only(&["name", "enabled", "outbound", "autoActivate", "previewAccess"])?;
     let name =
         o.opt_str("name")?.map(ProjectName::parse).transpose().map_err(|e| ApiError::bad("name", e.0))?;
     let outbound = match o.opt_str("outbound")? {
@@ -116,16 +157,23 @@ pub fn parse_update_project(body: &[u8]) -> Result<UpdateProject, ApiError> {
         Some("block") => Some("block"),
         Some(_) => return Err(ApiError::bad("outbound", "must be \"allow\" or \"block\"")),
     };
+    let preview_access = match o.opt_str("previewAccess")? {
+        None => None,
+        Some("public") => Some("public"),
+        Some("link") => Some("link"),
+        Some(_) => return Err(ApiError::bad("previewAccess", "must be \"public\" or \"link\"")),
+    };
     let update = UpdateProject {
         name,
         enabled: o.opt_bool("enabled")?,
         outbound,
         auto_activate: o.opt_bool("autoActivate")?,
+        preview_access,
     };
     if update == UpdateProject::default() {
         return Err(ApiError::bad(
             "body",
-            "nothing to update; give `name`, `enabled`, `outbound` and/or `autoActivate`",
+            "nothing to update; give `name`, `enabled`, `outbound`, `autoActivate` and/or `previewAccess`",
         ));
     }
     Ok(update)
@@ -214,12 +262,18 @@ mod tests {
         let u = parse_update_project(br#"{"enabled": false}"#).unwrap();
         assert_eq!(u.enabled, Some(false));
         assert_eq!(parse_update_project(br#"{"outbound": "allow"}"#).unwrap().outbound, Some("allow"));
+        for v in ["public", "link"] {
+            let body = format!(r#"{{"previewAccess": "{v}"}}"#);
+            assert_eq!(parse_update_project(body.as_bytes()).unwrap().preview_access, Some(v));
+        }
         for (body, field) in [
             (&b"{}"[..], "body"),
             (b"", "body"),
             (br#"{"enabled": "no"}"#, "enabled"),
             (br#"{"slug": "x"}"#, "slug"),
             (br#"{"outbound": "sometimes"}"#, "outbound"),
+            (br#"{"previewAccess": "private"}"#, "previewAccess"),
+            (br#"{"previewAccess": true}"#, "previewAccess"),
         ] {
             assert_eq!(parse_update_project(body).unwrap_err().field(), field);
         }
@@ -247,11 +301,19 @@ mod tests {
 
     #[test]
     fn urls() {
-        let dev = UrlBase::new("http", "localhost", Some(8787));
+        let dev = UrlBase::new("http", "localhost", Some(8787)).with_path_mode(true);
         assert_eq!(dev.project_url("blog-x"), "http://blog-x.localhost:8787/");
-        assert_eq!(dev.path_url("blog-x"), "http://localhost:8787/__project/blog-x/");
+        assert_eq!(dev.path_url("blog-x").unwrap(), "http://localhost:8787/__project/blog-x/");
+        assert_eq!(dev.preview_url("0123456789abcdef", "blog-x"), "http://01234567--blog-x.localhost:8787/");
         let prod = UrlBase::new("https", "example.dev", None);
         assert_eq!(prod.project_url("blog-x"), "https://blog-x.example.dev/");
+        assert_eq!(prod.preview_url("0123456789abcdef", "blog-x"), "https://01234567--blog-x.example.dev/");
+        assert_eq!(prod.alias_url("staging", "blog-x"), "https://staging--blog-x.example.dev/");
+        // Path mode off: no path URL anywhere, in the JSON either.
+        assert_eq!(prod.path_url("blog-x"), None);
+        let mut v = serde_json::json!({});
+        prod.add_path_url(&mut v, "pathUrl", "blog-x");
+        assert!(v.get("pathUrl").is_none());
         assert_eq!(UrlBase::new("https", "example.dev", Some(443)).port, "");
     }
 }

@@ -108,6 +108,7 @@ impl FakeStore {
             activated_seq: 0,
             outbound_allowed: false,
             auto_activate: true,
+            preview_link: false,
             aliases: BTreeMap::new(),
         };
         self.world.borrow_mut().projects.insert(id.into(), p);

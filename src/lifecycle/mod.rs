@@ -91,6 +91,8 @@ pub struct ProjectState {
     pub outbound_allowed: bool,
     /// `false` = locked publishing: deploys stage a preview; only promote/rollback go live.
     pub auto_activate: bool,
+    /// `previewAccess = "link"` (protected previews).
+    pub preview_link: bool,
     pub aliases: BTreeMap<String, String>,
 }
 
@@ -105,6 +107,7 @@ impl ProjectState {
             outbound_allowed: self.outbound_allowed,
             generation: self.generation,
             deleted: self.deleted,
+            preview_link: self.preview_link,
             aliases: if self.deleted { BTreeMap::new() } else { self.aliases.clone() },
         }
     }

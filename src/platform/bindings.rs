@@ -21,6 +21,8 @@ pub const ALLOW_WILDCARD_DOMAINS: &str = "ALLOW_WILDCARD_DOMAINS";
 pub const CF_ZONE_ID: &str = "CF_ZONE_ID";
 pub const CF_API_TOKEN: &str = "CF_API_TOKEN";
 pub const CF_API_BASE_URL: &str = "CF_API_BASE_URL";
+/// `"local"` (default: path mode only on localhost/127.0.0.1/[::1]) or `"enabled"`.
+pub const PATH_MODE: &str = "PATH_MODE";
 
 /// A var's value, or `default` when unset.
 pub fn var_or(env: &Env, name: &str, default: &str) -> String {

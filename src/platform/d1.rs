@@ -33,7 +33,7 @@ pub fn database(env: &Env) -> ApiResult<D1Database> {
 }
 
 const PROJECT_COLUMNS: &str = "id, slug, name, enabled, outbound, active_deployment_id, \
-     has_server_code, assets_count, created_at, updated_at, auto_activate";
+     has_server_code, assets_count, created_at, updated_at, auto_activate, preview_access";
 
 pub struct D1Projects {
     db: D1Database,
@@ -143,13 +143,14 @@ impl D1Projects {
         name: Option<&str>,
         outbound: Option<&str>,
         auto_activate: Option<bool>,
+        preview_access: Option<&str>,
         now: i64,
     ) -> ApiResult<()> {
         self.db
             .prepare(
                 "UPDATE projects SET name = COALESCE(?2, name), outbound = COALESCE(?3, outbound), \
-                 auto_activate = COALESCE(?4, auto_activate), generation = generation + 1, updated_at = ?5 \
-                 WHERE id = ?1 AND deleted_at IS NULL",
+                 auto_activate = COALESCE(?4, auto_activate), generation = generation + 1, updated_at = ?5, \
+                 preview_access = COALESCE(?6, preview_access) WHERE id = ?1 AND deleted_at IS NULL",
             )
             .bind(&[
                 id.into(),
@@ -157,6 +158,7 @@ impl D1Projects {
                 opt_str(outbound),
                 auto_activate.map(|b| num(b as i64)).unwrap_or(JsValue::NULL),
                 num(now),
+                opt_str(preview_access),
             ])
             .map_err(db_err)?
             .run()

@@ -325,8 +325,10 @@ pub fn render(
         "activatedAt": ts(d.activated_at),
         "seq": d.seq,
         "url": urls.project_url(slug),
-        "previewUrl": format!("{}@{}/", urls.path_url(slug).trim_end_matches('/'), prefix),
+        // Each preview is its own origin; the path-mode form only where path mode answers.
+        "previewUrl": urls.preview_url(&d.id, slug),
     });
+    urls.add_path_url(&mut out, "previewPathUrl", &format!("{slug}@{prefix}"));
     if let Some(e) = &d.error {
         out["error"] = json!(e);
         out["errorCode"] = json!(d.error_code);

@@ -29,7 +29,7 @@ fn statuses(list: &[Status]) -> JsValue {
 
 const PROJECT_STATE: &str =
     "SELECT p.id, p.slug, p.enabled, p.deleted_at, p.active_deployment_id, p.generation, \
-     p.routed_generation, p.activated_seq, p.outbound, p.auto_activate, \
+     p.routed_generation, p.activated_seq, p.outbound, p.auto_activate, p.preview_access, \
      (SELECT json_group_object(a.name, a.deployment_id) FROM aliases a WHERE a.project_id = p.id) AS aliases \
      FROM projects p";
 
@@ -45,6 +45,7 @@ struct ProjectStateRow {
     activated_seq: i64,
     outbound: String,
     auto_activate: i64,
+    preview_access: String,
     aliases: Option<String>,
 }
 
@@ -63,6 +64,7 @@ impl From<ProjectStateRow> for ProjectState {
             activated_seq: r.activated_seq,
             outbound_allowed: r.outbound == "allow",
             auto_activate: r.auto_activate != 0,
+            preview_link: r.preview_access == "link",
             aliases,
         }
     }

@@ -9,16 +9,17 @@ use std::rc::Rc;
 
 use worker::{Env, Headers, Method, Request, RequestInit, Response, ResponseBody, Url};
 
-use super::bindings::var_or;
+use super::bindings::{now_ms, secret, var_or, JWT_SECRET};
 use super::d1::database;
 use super::loader::{dispatch, Target};
 use super::storage::{KvAssets, KvRoutes};
 use crate::assets::{
     base_asset_headers, if_none_match_matches, plan_asset_request, prefix_location, AssetPlan, AssetRequest,
 };
+use crate::auth::preview::{decide, Access, Denied, PreviewTarget, Visit};
 use crate::deploy::DeploymentManifest;
 use crate::error::{ApiError, ApiResult};
-use crate::routing::ProjectRef;
+use crate::routing::{normalize_host, ProjectRef};
 
 /// Manifests are immutable per deployment id, so caching them needs no invalidation; the cap
 /// only bounds memory in an isolate that serves many projects.
@@ -102,6 +103,9 @@ pub enum Served {
     Response(Response),
     /// No such site (unknown, disabled, nothing active): the platform 404 page.
     NoSite,
+    /// A link-protected preview without a valid link or cookie: the platform 401 page
+    /// (the reason is for the log only).
+    Denied(&'static str),
     /// The site's server code failed; the visitor gets a platform error page with `status`.
     UserCodeFailed {
         status: u16,
@@ -129,20 +133,35 @@ pub async fn serve(
     if !record.enabled || record.deleted {
         return Ok(Served::NoSite);
     }
-    let deployment_id = match &project.deployment_prefix {
+    // (deployment id, whether the URL names an alias)
+    let (deployment_id, alias) = match &project.deployment_prefix {
         // A named alias first (`staging--<slug>`), else an exact deployment by id prefix.
         Some(p) => match record.aliases.get(p) {
-            Some(id) => id.clone(),
+            Some(id) => (id.clone(), Some(p.as_str())),
             None => match preview_deployment(env, &record.project_id, p).await? {
-                Some(id) => id,
+                Some(id) => (id, None),
                 None => return Ok(Served::NoSite),
             },
         },
         None => match record.serving() {
-            Some(id) => id.to_string(),
+            Some(id) => (id.to_string(), None),
             None => return Ok(Served::NoSite),
         },
     };
+    // Protected previews: decided before any asset or server code runs.
+    if record.preview_link && project.deployment_prefix.is_some() {
+        let target = match alias {
+            Some(name) => PreviewTarget::Alias(name),
+            None => PreviewTarget::Deployment(&deployment_id),
+        };
+        match preview_access(req, url, env, &record.project_id, target, prefix)? {
+            Access::Serve => {}
+            Access::Redirect { location, set_cookie } => {
+                return Ok(Served::Response(redirect(&location, &set_cookie)?))
+            }
+            Access::Deny(d) => return Ok(Served::Denied(denied_reason(d))),
+        }
+    }
     let Some(m) = manifest(&routes, &deployment_id).await? else { return Ok(Served::NoSite) };
 
     let Some(server) = &m.server else {
@@ -167,6 +186,55 @@ pub async fn serve(
         Ok(resp) => Served::Response(resp),
         Err(e) => Served::UserCodeFailed { status: e.status(), detail: e.message().to_string() },
     })
+}
+
+fn preview_access(
+    req: &Request,
+    url: &Url,
+    env: &Env,
+    project_id: &str,
+    target: PreviewTarget<'_>,
+    prefix: &str,
+) -> ApiResult<Access> {
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let host = normalize_host(&header("host").unwrap_or_else(|| url.host_str().unwrap_or("").to_string()));
+    let cookie = header("cookie");
+    let secret = secret(env, JWT_SECRET);
+    let visit = Visit {
+        protected: true,
+        project_id,
+        target: Some(target),
+        host: &host,
+        path: url.path(),
+        query: url.query().unwrap_or(""),
+        cookie_header: cookie.as_deref(),
+        cookie_path: if prefix.is_empty() { "/" } else { prefix },
+        https: url.scheme() == "https",
+        now_ms: now_ms(),
+    };
+    Ok(decide(secret.as_bytes(), &visit))
+}
+
+fn denied_reason(d: Denied) -> &'static str {
+    match d {
+        Denied::NoCredential => "no link or cookie",
+        Denied::Malformed => "malformed token",
+        Denied::BadSignature => "bad signature",
+        Denied::Expired => "expired",
+        Denied::WrongBinding => "token for another project, host or target",
+        Denied::NoSecret => "JWT_SECRET unset",
+    }
+}
+
+/// 303 to the clean URL, trading the link for the cookie; never cached.
+fn redirect(location: &str, set_cookie: &str) -> ApiResult<Response> {
+    let err = |e: worker::Error| ApiError::internal(e.to_string());
+    let headers = Headers::new();
+    headers.set("location", location).map_err(err)?;
+    headers.set("set-cookie", set_cookie).map_err(err)?;
+    headers.set("cache-control", "no-store").map_err(err)?;
+    headers.set("referrer-policy", "no-referrer").map_err(err)?;
+    Ok(Response::empty().map_err(err)?.with_status(303).with_headers(headers))
 }
 
 /// `env.ASSETS.fetch(...)` from a deployment's server code: that deployment's assets only,

@@ -32,6 +32,8 @@ pub enum ApiRoute {
     GetDomain(String, String),
     DeleteDomain(String, String),
     VerifyDomain(String, String),
+    /// `POST /deployments/:id/preview-link`
+    PreviewLink(String),
     MethodNotAllowed(&'static str),
     NotFound,
 }
@@ -68,6 +70,7 @@ pub fn match_api(method: &str, path: &str) -> ApiRoute {
         ["deployments", _] => ("GET", (method == "GET").then(|| GetDeployment(id(1)))),
         ["deployments", _, "logs"] => ("GET", (method == "GET").then(|| DeploymentLogs(id(1)))),
         ["deployments", _, "promote"] => ("POST", (method == "POST").then(|| Promote(id(1)))),
+        ["deployments", _, "preview-link"] => ("POST", (method == "POST").then(|| PreviewLink(id(1)))),
         ["projects", _, "rollback"] => ("POST", (method == "POST").then(|| Rollback(id(1)))),
         ["projects", _, "gc"] => ("POST", (method == "POST").then(|| RunGc(id(1)))),
         ["projects", _, "aliases"] => ("GET", (method == "GET").then(|| ListAliases(id(1)))),
@@ -140,6 +143,8 @@ mod tests {
             ("GET", "/deployments/d1", GetDeployment("d1".into())),
             ("GET", "/deployments/d1/logs", DeploymentLogs("d1".into())),
             ("POST", "/deployments/d1/promote", Promote("d1".into())),
+            ("POST", "/deployments/d1/preview-link", PreviewLink("d1".into())),
+            ("GET", "/deployments/d1/preview-link", MethodNotAllowed("POST")),
             ("POST", "/projects/abc/rollback", Rollback("abc".into())),
             ("POST", "/projects/abc/gc", RunGc("abc".into())),
             ("GET", "/projects/abc/aliases", ListAliases("abc".into())),

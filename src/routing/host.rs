@@ -47,8 +47,93 @@ pub enum Target {
     Redirect {
         location: String,
     },
-    /// Nothing on the platform host matched.
+    /// A path-mode request whose raw target hides dot segments or separators behind
+    /// percent-encoding (or a literal backslash): refused (400), never resolved.
+    BadPath,
+    /// Nothing on the platform host matched (also path mode where it is off).
     NotFound,
+}
+
+/// Where path mode (`/__project/<ref>/...` on the platform host) answers (var `PATH_MODE`).
+/// Path mode puts every tenant on one origin, so by default it answers only on local hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathMode {
+    /// Only on `localhost`, `127.0.0.1` and `[::1]` (the default).
+    Local,
+    /// On every platform host, including the real domain (shared origin: not recommended).
+    Enabled,
+}
+
+impl PathMode {
+    /// Parses the `PATH_MODE` var: `"enabled"` turns it on everywhere; anything else
+    /// (unset, `"local"`, a typo) keeps the safe default.
+    pub fn parse(var: Option<&str>) -> PathMode {
+        match var.map(|v| v.trim().to_ascii_lowercase()) {
+            Some(v) if v == "enabled" => PathMode::Enabled,
+            _ => PathMode::Local,
+        }
+    }
+
+    /// Whether path mode answers on `host` (a Host header value; port and case ignored).
+    pub fn answers_on(self, host: &str) -> bool {
+        self == PathMode::Enabled || is_local_host(&normalize_host(host))
+    }
+}
+
+/// `localhost`, `127.0.0.1` or `[::1]` (already normalised: no port, lowercase).
+pub fn is_local_host(host: &str) -> bool {
+    matches!(host, "localhost" | "127.0.0.1" | "[::1]")
+}
+
+/// Decodes `%XX` escapes once (invalid escapes stay as they are). Bytes, so it never panics
+/// on non-UTF-8 results.
+fn percent_decode_once(s: &[u8]) -> Vec<u8> {
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        if s[i] == b'%' && i + 2 < s.len() {
+            if let (Some(h), Some(l)) = (hex(s[i + 1]), hex(s[i + 2])) {
+                out.push(h * 16 + l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(s[i]);
+        i += 1;
+    }
+    out
+}
+
+/// True when a raw path-mode target (everything after `/__project/`) is safe to route: no
+/// dot segment (`.`/`..`) appears at any decoding depth, with `/` and `\` (raw or decoded
+/// from `%2F`/`%5C`) both counting as separators. A raw target that only decodes to one
+/// (`%2E%2E`, `.%2E`, `..%2F`, `%5C..%5C`, `%252e%252e`) is how a request under one tenant's
+/// prefix would climb into another's, so it is refused, not resolved. An encoded separator
+/// without dots (`/bin%2F`, a file name) cannot leave the prefix and stays allowed: the
+/// Cloudflare asset semantics give it a meaning.
+pub fn path_mode_target_is_safe(raw: &str) -> bool {
+    let mut cur = raw.as_bytes().to_vec();
+    // Doubled (and deeper) encodings: decode until nothing changes (bounded).
+    for _ in 0..4 {
+        if cur.split(|&c| c == b'/' || c == b'\\').any(|seg| seg == b"." || seg == b"..") {
+            return false;
+        }
+        let next = percent_decode_once(&cur);
+        if next == cur {
+            return true;
+        }
+        cur = next;
+    }
+    // Still decoding after four rounds: nobody writes URLs like that by accident.
+    false
+}
+
+/// A path-mode project reference (`<slug-or-id>` or `<slug-or-id>@<deployment-or-alias>`)
+/// contains only letters, digits, `-`, `_` and one `@`.
+fn is_valid_ref(key: &str) -> bool {
+    key.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'@')
+        && key.bytes().filter(|&c| c == b'@').count() <= 1
 }
 
 /// Strips the port and lowercases a Host header value; handles `[::1]:8787`.
@@ -83,9 +168,20 @@ fn label_ref(label: &str) -> ProjectRef {
     }
 }
 
+/// Decides the target of a request with path mode on local hosts only (the default).
+pub fn route_request(host: &str, path: &str, query: &str, platform_domain: &str) -> Target {
+    route_request_with(host, path, query, platform_domain, PathMode::Local)
+}
+
 /// Decides the target of a request. `host` is the raw Host header, `path` the raw
 /// (percent-encoded) URL pathname, `query` the raw search string including `?` (or empty).
-pub fn route_request(host: &str, path: &str, query: &str, platform_domain: &str) -> Target {
+pub fn route_request_with(
+    host: &str,
+    path: &str,
+    query: &str,
+    platform_domain: &str,
+    path_mode: PathMode,
+) -> Target {
     let host = normalize_host(host);
     let domain = platform_domain.trim().to_ascii_lowercase();
 
@@ -110,11 +206,18 @@ pub fn route_request(host: &str, path: &str, query: &str, platform_domain: &str)
     }
 
     if let Some(rest) = path.strip_prefix("/__project/") {
+        // Off here: the platform's own origin serves no tenant content (one origin per tenant).
+        if !path_mode.answers_on(&host) {
+            return Target::NotFound;
+        }
+        if !path_mode_target_is_safe(rest) {
+            return Target::BadPath;
+        }
         let (key, tail) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
         };
-        if key.is_empty() {
+        if key.is_empty() || !is_valid_ref(key) {
             return Target::NotFound;
         }
         if tail.is_empty() {
@@ -229,6 +332,106 @@ mod tests {
                 path: "/x".into()
             }
         );
+    }
+
+    #[test]
+    fn path_mode_is_local_only_unless_enabled() {
+        let on_domain = |host: &str, mode| route_request_with(host, "/__project/blog/x", "", D, mode);
+        for host in ["example.dev", "EXAMPLE.DEV:443", "flotilla.acme.workers.dev"] {
+            assert_eq!(on_domain(host, PathMode::Local), Target::NotFound, "{host}");
+            assert_eq!(
+                on_domain(host, PathMode::Enabled),
+                project("blog", "/__project/blog", "/x"),
+                "{host}"
+            );
+            // The redirect to the slash form is path mode too.
+            assert_eq!(route_request(host, "/__project/blog", "", D), Target::NotFound, "{host}");
+        }
+        for host in ["localhost", "localhost:8787", "127.0.0.1:9", "[::1]:8787"] {
+            assert_eq!(on_domain(host, PathMode::Local), project("blog", "/__project/blog", "/x"), "{host}");
+        }
+        // Subdomain URLs are unaffected by the setting.
+        assert_eq!(
+            route_request_with("blog.example.dev", "/x", "", D, PathMode::Local),
+            project("blog", "", "/x")
+        );
+        assert_eq!(PathMode::parse(None), PathMode::Local);
+        assert_eq!(PathMode::parse(Some("local")), PathMode::Local);
+        assert_eq!(PathMode::parse(Some("yes")), PathMode::Local);
+        assert_eq!(PathMode::parse(Some(" Enabled ")), PathMode::Enabled);
+    }
+
+    /// Every encoded way of climbing out of `/__project/a/` into `b` is refused, whatever
+    /// layer (ours, the assets resolver, user code) would decode it later.
+    #[test]
+    fn encoded_traversal_is_refused() {
+        let forms = [
+            "/__project/a/%2e%2e/b/secret.txt",
+            "/__project/a/%2E%2E/b/secret.txt",
+            "/__project/a/%2e%2E/b/secret.txt",
+            "/__project/a/.%2E/b/secret.txt",
+            "/__project/a/%2E./b/secret.txt",
+            "/__project/a/.%2e/b/secret.txt",
+            "/__project/a/..%2Fb/secret.txt",
+            "/__project/a/..%2fb/secret.txt",
+            "/__project/a/%2E%2E%2Fb/secret.txt",
+            "/__project/a%2F..%2Fb/secret.txt",
+            "/__project/a/x%2F..%2F..%2Fb/secret.txt",
+            "/__project/a/..%5Cb/secret.txt",
+            "/__project/a/%5C..%5Cb/secret.txt",
+            "/__project/a/%5c..%5cb/secret.txt",
+            "/__project/a/..\\b/secret.txt",
+            "/__project/a/%252e%252e/b/secret.txt",
+            "/__project/a/%252E%252E/b/secret.txt",
+            "/__project/a/%25252e%25252e/b/secret.txt",
+            "/__project/a/..%252Fb/secret.txt",
+            "/__project/a/%2e%2e%252fb/secret.txt",
+            "/__project/a/../b/secret.txt",
+            "/__project/a/./b/secret.txt",
+            "/__project/a/%2e/b/secret.txt",
+            "/__project/%2e%2e/b/secret.txt",
+        ];
+        for path in forms {
+            let got = route_request("localhost", path, "", D);
+            assert_eq!(got, Target::BadPath, "{path}");
+        }
+        // Ordinary encodings stay fine: an encoded dot inside a name, spaces, a percent sign,
+        // an encoded separator without dots (it cannot leave the prefix).
+        for (path, tail) in [
+            ("/__project/a/bin%2F", "/bin%2F"),
+            ("/__project/a/%2Fb%5Csecret.txt", "/%2Fb%5Csecret.txt"),
+            ("/__project/a/bin%252F", "/bin%252F"),
+            ("/__project/a/file%2Etxt", "/file%2Etxt"),
+            ("/__project/a/my%20page/", "/my%20page/"),
+            ("/__project/a/100%25.html", "/100%25.html"),
+            ("/__project/a/..x/.y/", "/..x/.y/"),
+            ("/__project/a/caf%C3%A9", "/caf%C3%A9"),
+        ] {
+            assert_eq!(route_request("localhost", path, "", D), project("a", "/__project/a", tail), "{path}");
+        }
+        // A reference with characters no slug, id or alias has is not a project.
+        assert_eq!(route_request("localhost", "/__project/a%41/x", "", D), Target::NotFound);
+        assert_eq!(route_request("localhost", "/__project/a@b@c/x", "", D), Target::NotFound);
+        assert_eq!(route_request("localhost", "/__project/a%2Fb/secret.txt", "", D), Target::NotFound);
+        assert_eq!(route_request("localhost", "/__project/a%5Cb/secret.txt", "", D), Target::NotFound);
+        assert_eq!(route_request("localhost", "/__project/a@%2e%2e/b/secret.txt", "", D), Target::NotFound);
+    }
+
+    #[test]
+    fn traversal_check_never_panics() {
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let alphabet = b"%25eEfF2./\\ab\xc3\xa9";
+        for _ in 0..5000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 40) as usize;
+            let bytes: Vec<u8> =
+                (0..len).map(|i| alphabet[((seed >> (i % 50)) as usize) % alphabet.len()]).collect();
+            let s = String::from_utf8_lossy(&bytes);
+            let _ = path_mode_target_is_safe(&s);
+            let _ = route_request("localhost", &format!("/__project/{s}"), "", D);
+        }
     }
 
     #[test]

@@ -10,6 +10,12 @@ pub fn wants_json(accept: Option<&str>) -> bool {
 /// (content type, body) of a platform page with `status`.
 pub fn platform_page(status: u16, accept: Option<&str>, request_id: &str) -> (&'static str, String) {
     let (code, title, text) = match status {
+        400 => ("bad_request", "Bad request", "This address is not valid."),
+        401 => (
+            "preview_protected",
+            "Protected preview",
+            "This preview is protected. Open it through a preview link from the project's owner.",
+        ),
         404 => ("not_found", "Not found", "There is nothing deployed at this address."),
         502 => ("bad_gateway", "Bad gateway", "The site's server code did not produce a valid response."),
         503 => ("unavailable", "Unavailable", "This site is temporarily unavailable."),

@@ -25,6 +25,9 @@ pub struct RouteRecord {
     /// delayed older write can never bring the site back).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deleted: bool,
+    /// `previewAccess = "link"`: preview and alias URLs need a signed preview link.
+    #[serde(rename = "previewLink", default, skip_serializing_if = "std::ops::Not::not")]
+    pub preview_link: bool,
     /// Named pointers: alias -> deployment id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub aliases: BTreeMap<String, String>,
@@ -81,6 +84,7 @@ mod tests {
             outbound_allowed: false,
             generation: 1,
             deleted: false,
+            preview_link: false,
             aliases: BTreeMap::new(),
         };
         assert_eq!(r.serving(), None);

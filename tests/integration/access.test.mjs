@@ -101,6 +101,8 @@ test('a read-only token reads but cannot deploy, manage or create', async () => 
   const t = expectError(assert, await createToken({ name: 'x', projects: [p.id], scopes: ['read'] }, secret), 403, 'forbidden');
   assert.match(t.message, /`admin` scope/);
   expectError(assert, await call('GET', '/__api/audit', { token: secret }), 403, 'forbidden');
+  const link = expectError(assert, await call('POST', `/__api/deployments/${deps.body.deployments[0].id}/preview-link`, { body: {}, token: secret }), 403, 'forbidden');
+  assert.match(link.message, /`deploy` scope/);
 });
 
 test('a token for project A can neither see nor touch project B', async () => {
@@ -135,6 +137,7 @@ test('a token for project A can neither see nor touch project B', async () => {
   expectError(assert, await api.getDeployment(depId, { token: secret }), 403, 'forbidden');
   expectError(assert, await api.deploymentLogs(depId, '', { token: secret }), 403, 'forbidden');
   expectError(assert, await api.promote(depId, { token: secret }), 403, 'forbidden');
+  expectError(assert, await call('POST', `/__api/deployments/${depId}/preview-link`, { body: {}, token: secret }), 403, 'forbidden');
   // A project-scoped token cannot create projects or mint a wider token.
   const c = expectError(assert, await api.createProject({ name: 'x' }, { token: secret }), 403, 'forbidden');
   assert.match(c.message, /creating projects/);
