@@ -320,7 +320,7 @@ async fn respond(
             let not_modified = status == 200
                 && header("if-none-match").map(|h| if_none_match_matches(&h, &etag)).unwrap_or(false);
             if not_modified {
-                headers.retain(|(k, _)| !k.eq_ignore_ascii_case("content-type"));
+                // Like Cloudflare's asset serving: a 304 keeps the Content-Type the 200 would have.
                 (304, None)
             } else if method == Method::Head {
                 (status, None)
