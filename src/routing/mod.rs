@@ -3,6 +3,8 @@
 
 mod api;
 mod host;
+#[cfg(test)]
+mod openapi_tests;
 mod pages;
 mod record;
 

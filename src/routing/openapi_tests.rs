@@ -1,0 +1,132 @@
+//! openapi.json and the management route table cannot drift apart: every documented `/__api`
+//! operation routes to a handler, every documented path allows exactly the documented methods,
+//! and every route is reached by some documented operation.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use super::api::{match_api, ApiRoute};
+
+const OPENAPI: &str = include_str!("../../openapi.json");
+
+/// One of every route. The match below stops compiling when a variant is added: add it to the
+/// list too, and to openapi.json.
+fn every_route() -> Vec<ApiRoute> {
+    use ApiRoute::*;
+    let s = String::new;
+    let all = vec![
+        ListProjects,
+        CreateProject,
+        GetProject(s()),
+        UpdateProject(s()),
+        DeleteProject(s()),
+        CreateUploadSession(s()),
+        UploadAssets(s()),
+        Deploy(s()),
+        ListDeployments(s()),
+        GetDeployment(s()),
+        DeploymentLogs(s()),
+        Promote(s()),
+        Rollback(s()),
+        ListAliases(s()),
+        PutAlias(s(), s()),
+        GetAlias(s(), s()),
+        DeleteAlias(s(), s()),
+        RunGc(s()),
+        CreateToken,
+        ListTokens,
+        RevokeToken(s()),
+        ListAudit,
+        ListDomains(s()),
+        AddDomain(s()),
+        GetDomain(s(), s()),
+        DeleteDomain(s(), s()),
+        VerifyDomain(s(), s()),
+        PreviewLink(s()),
+    ];
+    for r in &all {
+        match r {
+            ListProjects
+            | CreateProject
+            | GetProject(_)
+            | UpdateProject(_)
+            | DeleteProject(_)
+            | CreateUploadSession(_)
+            | UploadAssets(_)
+            | Deploy(_)
+            | ListDeployments(_)
+            | GetDeployment(_)
+            | DeploymentLogs(_)
+            | Promote(_)
+            | Rollback(_)
+            | ListAliases(_)
+            | PutAlias(..)
+            | GetAlias(..)
+            | DeleteAlias(..)
+            | RunGc(_)
+            | CreateToken
+            | ListTokens
+            | RevokeToken(_)
+            | ListAudit
+            | ListDomains(_)
+            | AddDomain(_)
+            | GetDomain(..)
+            | DeleteDomain(..)
+            | VerifyDomain(..)
+            | PreviewLink(_) => {}
+            MethodNotAllowed(_) | NotFound => unreachable!("not a route"),
+        }
+    }
+    all
+}
+
+fn variant(r: &ApiRoute) -> String {
+    let d = format!("{r:?}");
+    d.split('(').next().unwrap_or_default().to_string()
+}
+
+/// `/__api/projects/{id}/aliases/{name}` -> `/projects/p1/aliases/p3`.
+fn concrete(template: &str) -> String {
+    let rest = template.strip_prefix("/__api").unwrap_or(template);
+    rest.split('/')
+        .enumerate()
+        .map(|(i, seg)| if seg.starts_with('{') { format!("p{i}") } else { seg.to_string() })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[test]
+fn openapi_and_the_route_table_agree() {
+    let doc: Value = serde_json::from_str(OPENAPI).expect("openapi.json is JSON");
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut reached = BTreeSet::new();
+    for (template, ops) in paths.iter().filter(|(p, _)| p.starts_with("/__api/")) {
+        let path = concrete(template);
+        let documented: BTreeSet<String> = ops
+            .as_object()
+            .expect("operations")
+            .keys()
+            .filter(|k| ["get", "post", "put", "patch", "delete"].contains(&k.as_str()))
+            .map(|k| k.to_ascii_uppercase())
+            .collect();
+        assert!(!documented.is_empty(), "{template} documents no operation");
+        for method in &documented {
+            let route = match_api(method, &path);
+            assert!(
+                !matches!(route, ApiRoute::NotFound | ApiRoute::MethodNotAllowed(_)),
+                "documented {method} {template} does not route ({route:?})"
+            );
+            reached.insert(variant(&route));
+        }
+        let ApiRoute::MethodNotAllowed(allowed) = match_api("BOGUS", &path) else {
+            panic!("{template}: the router does not know this path");
+        };
+        let allowed: BTreeSet<String> = allowed.split(", ").map(str::to_string).collect();
+        assert_eq!(allowed, documented, "{template}: methods the router allows vs the documented ones");
+    }
+    let all: BTreeSet<String> = every_route().iter().map(variant).collect();
+    let missing: Vec<_> = all.difference(&reached).collect();
+    assert!(missing.is_empty(), "routes no documented operation reaches: {missing:?}");
+}
