@@ -28,6 +28,9 @@ pub enum AssetPlan {
     /// redirects. `location` is ready to send (query included); prefix it in path mode with
     /// [`prefix_location`](super::prefix_location).
     Redirect { location: String, status: u16 },
+    /// Redirect to a protocol-relative `location` the owner wrote (`//other.example/x`): sent
+    /// as `<request scheme>:<location>`, never prefixed.
+    RedirectOtherHost { location: String, status: u16 },
     /// 405: an asset matched but the method is not GET or HEAD.
     MethodNotAllowed,
     /// 404 decided by assets: a `_redirects` 200 rewrite pointed at nothing. Server code does
@@ -78,6 +81,7 @@ fn plan(
     };
     let (pathname, rewritten) = match redirects.find(request.raw_path, &search) {
         Some(m) if m.status == 200 => (m.to, true),
+        Some(m) if m.other_host => return AssetPlan::RedirectOtherHost { location: m.to, status: m.status },
         Some(m) => return AssetPlan::Redirect { location: m.to, status: m.status },
         None => (request.raw_path.to_string(), false),
     };

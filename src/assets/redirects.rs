@@ -93,6 +93,9 @@ pub struct RedirectMatch {
     /// the URL the visitor sees does not change.
     pub to: String,
     pub status: u16,
+    /// `to` is a protocol-relative URL the owner wrote (`//other.example/x`): send it with the
+    /// request's scheme, and never under a path-mode prefix.
+    pub other_host: bool,
 }
 
 impl From<Vec<RedirectRule>> for RedirectRules {
@@ -155,7 +158,8 @@ pub fn match_redirect(rules: &RedirectRules, raw_path: &str, search: &str) -> Op
             let rule = rules.rules.get(*i)?;
             let target = js_trim(&substitute(&rule.to, &captures)).to_string();
             // Relative targets lose repeated slashes; external ones are kept as written.
-            let target = if has_scheme_prefix(&target) { target } else { collapse_slashes(&target) };
+            let external = has_scheme_prefix(&target) || is_network_path(&rule.to);
+            let target = if external { target } else { collapse_slashes(&target) };
             Some((rule, target))
         })?
     };
@@ -167,9 +171,14 @@ pub fn match_redirect(rules: &RedirectRules, raw_path: &str, search: &str) -> Op
     };
     if rule.status == 200 {
         let rewritten = parse_path_ref(&target, true).path;
-        return Some(RedirectMatch { to: defang_leading_slashes(&rewritten), status: 200 });
+        return Some(RedirectMatch {
+            to: defang_leading_slashes(&rewritten),
+            status: 200,
+            other_host: false,
+        });
     }
-    let to = if has_scheme_prefix(&target) {
+    let other_host = is_network_path(&rule.to);
+    let to = if has_scheme_prefix(&target) || other_host {
         let (rest, hash) = split_keep(&target, '#');
         let (base, own_search) = split_keep(rest, '?');
         let own_search = if own_search.len() > 1 { own_search } else { "" };
@@ -180,7 +189,19 @@ pub fn match_redirect(rules: &RedirectRules, raw_path: &str, search: &str) -> Op
         let query = if dest.search.is_empty() { &search } else { &dest.search };
         format!("{}{query}{}", defang_leading_slashes(&dest.path), dest.hash)
     };
-    Some(RedirectMatch { to, status: rule.status })
+    Some(RedirectMatch { to, status: rule.status, other_host })
+}
+
+/// A protocol-relative target with a host written literally (`//other.example/x`, port digits
+/// allowed): no placeholder, splat or backslash can decide which host it names.
+pub(crate) fn is_network_path(to: &str) -> bool {
+    let Some(rest) = to.strip_prefix("//") else { return false };
+    let host = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let (name, port) = host.split_once(':').unwrap_or((host, "0"));
+    !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && !port.is_empty()
+        && port.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Splits at the first `sep`, keeping it on the right part (`""` when absent).
@@ -467,12 +488,15 @@ impl ParseState {
                 "Infinite loop detected in this rule and has been ignored. This will cause a redirect to strip `.html` or `/index` and end up triggering this rule again. Please fix or remove this rule to silence this warning.".to_string(),
             );
         }
-        // Not in Cloudflare: a target like `//evil.com` or `/\evil.com` is an open redirect
-        // (browsers read it as another host), so it is refused outright.
-        if relative && (to.starts_with("//") || to.starts_with("/\\")) {
+        // A protocol-relative target the owner wrote (`//other.example/path`) is accepted, as
+        // Cloudflare does, and answered with the request's scheme. One whose host a placeholder
+        // or splat would fill, a `/\` form, or a 200 rewrite to another host would be an open
+        // redirect or a proxy, and is refused.
+        let network = is_network_path(&to) && status != 200;
+        if relative && !network && (to.starts_with("//") || to.starts_with("/\\")) {
             return self.reject(
                 line,
-                format!("Redirect targets must not start with two slashes (a protocol-relative URL to another site). Got {to}."),
+                format!("A protocol-relative target (another site) must name its host literally, not through a placeholder or splat, and cannot be a 200 rewrite. Got {to}."),
             );
         }
         if let Err(e) = Pattern::compile(&from) {
@@ -601,11 +625,19 @@ https://example.com/a /b
 /l //evil.com
 /m /\\evil.com
 /n/:x/:x /o
+/p/:host //:host/x
+/q //other.example/x 200
 ";
         let parsed = parse_redirects(text);
         assert_eq!(
             rules_of(&parsed),
-            vec![("/d", "/e", 302, 6), ("/f", "/g", 301, 7), ("/j", "/k", 301, 12)]
+            // A literal protocol-relative target is accepted, as Cloudflare does.
+            vec![
+                ("/d", "/e", 302, 6),
+                ("/f", "/g", 301, 7),
+                ("/j", "/k", 301, 12),
+                ("/l", "//evil.com", 302, 13)
+            ]
         );
         let loop_msg = "Infinite loop detected in this rule and has been ignored. This will cause a redirect to strip `.html` or `/index` and end up triggering this rule again. Please fix or remove this rule to silence this warning.";
         let https_msg = "URLs should either be relative (e.g. begin with a forward-slash), or use HTTPS (e.g. begin with \"https://\").";
@@ -621,9 +653,10 @@ https://example.com/a /b
                 (9, loop_msg),
                 (10, loop_msg),
                 (11, "Proxy (200) redirects can only point to relative paths. Got https://example.com/"),
-                (13, "Redirect targets must not start with two slashes (a protocol-relative URL to another site). Got //evil.com."),
-                (14, "Redirect targets must not start with two slashes (a protocol-relative URL to another site). Got /\\evil.com."),
+                (14, "A protocol-relative target (another site) must name its host literally, not through a placeholder or splat, and cannot be a 200 rewrite. Got /\\evil.com."),
                 (15, "The path /n/:x/:x uses :x (or *) more than once, so it can never match."),
+                (16, "A protocol-relative target (another site) must name its host literally, not through a placeholder or splat, and cannot be a 200 rewrite. Got //:host/x."),
+                (17, "A protocol-relative target (another site) must name its host literally, not through a placeholder or splat, and cannot be a 200 rewrite. Got //other.example/x."),
             ]
         );
         // `/ /index` is fine when html_handling is none
@@ -710,6 +743,21 @@ https://example.com/a /b
     }
 
     #[test]
+    fn literal_protocol_relative_targets_keep_their_host() {
+        let parsed = parse_redirects("/l //other.example/path 301\n/go/* //other.example:8443/:splat\n");
+        assert!(parsed.invalid.is_empty(), "{:?}", parsed.invalid);
+        let m = parsed.rules.find("/l", "?q=1").unwrap();
+        assert_eq!((m.to.as_str(), m.status, m.other_host), ("//other.example/path?q=1", 301, true));
+        let m = parsed.rules.find("/go/a//b", "").unwrap();
+        assert_eq!((m.to.as_str(), m.other_host), ("//other.example:8443/a//b", true));
+        assert!(!parse_redirects("/x /y").rules.find("/x", "").unwrap().other_host);
+        for bad in ["//:x/y", "//*/y", "//a\\b/c", "//", "///x", "//a:b/c"] {
+            assert!(!is_network_path(bad), "{bad}");
+        }
+        assert!(is_network_path("//a.b-c.example"));
+    }
+
+    #[test]
     fn substituted_targets_never_become_protocol_relative() {
         let parsed = parse_redirects("/go/* /:splat\n/r/:a /:a/x 200\n/h/* /x/..//:splat");
         // `/x/..//:splat` normalises to `//:splat` at parse time and is refused there
@@ -728,7 +776,7 @@ https://example.com/a /b
     #[test]
     fn structured_entries_use_the_same_validation() {
         let input: RedirectsInput = serde_json::from_str(
-            r#"[{"from":"/a","to":"/b"},{"from":"/c","to":"/d","status":301},{"from":"/e","to":"//evil.com"},{"from":"/f","to":"/g","status":404}]"#,
+            r#"[{"from":"/a","to":"/b"},{"from":"/c","to":"/d","status":301},{"from":"/e","to":"//:x"},{"from":"/f","to":"/g","status":404}]"#,
         )
         .unwrap();
         let parsed = input.parse(HtmlHandling::default());

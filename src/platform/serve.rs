@@ -336,6 +336,10 @@ async fn respond(
             headers.push(("Location".into(), prefix_location(prefix, &location)));
             (status, None)
         }
+        AssetPlan::RedirectOtherHost { location, status } => {
+            headers.push(("Location".into(), format!("{}:{location}", url.scheme())));
+            (status, None)
+        }
         AssetPlan::MethodNotAllowed => {
             headers.push(("Allow".into(), "GET, HEAD".into()));
             (405, None)

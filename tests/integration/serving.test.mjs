@@ -73,6 +73,7 @@ test('_redirects file and config rules: statuses, placeholders, splats, rewrites
       '/rewrite /b/ 200',
       '/ext https://example.com/landing 302',
       '/evil/* /:splat 302',
+      '/elsewhere //other.example/path 301',
     ].join('\n'),
   };
   const { get, prefix } = await siteWith(files, { redirects: [{ from: '/from-config', to: '/a', status: 308 }] });
@@ -87,6 +88,8 @@ test('_redirects file and config rules: statuses, placeholders, splats, rewrites
     ['/docs/x/y', 302, `${prefix}/manual/x/y`],
     ['/old?keep=1', 301, `${prefix}/a?keep=1`],
     ['/ext', 302, 'https://example.com/landing'],
+    // A protocol-relative target the owner wrote: the request's scheme, never the prefix.
+    ['/elsewhere?x=1', 301, 'http://other.example/path?x=1'],
   ];
   for (const [path, status, location] of cases) {
     const r = await get(path);
