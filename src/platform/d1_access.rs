@@ -11,8 +11,7 @@ use super::bindings;
 use super::d1::{db_err, num, opt_str};
 use crate::access::quota::Rate;
 use crate::access::{hash_secret, looks_like_secret, Principal, Projects, TokenRow};
-use crate::auth::bearer_token;
-use crate::domain::constant_time_eq;
+use crate::auth::{bearer_token, check_admin};
 use crate::error::{ApiError, ApiResult};
 
 const TOKEN_COLUMNS: &str =
@@ -34,11 +33,10 @@ impl D1Access {
     /// Who the `Authorization` header names. The root secret is compared in constant time; a
     /// scoped token is found by the hash of its secret, so the secret itself is never stored.
     pub async fn authenticate(&self, env: &Env, header: Option<&str>, now: i64) -> ApiResult<Principal> {
-        let token = bearer_token(header).ok_or_else(unauthorized)?;
-        let root = bindings::secret(env, bindings::API_TOKEN);
-        if !root.is_empty() && constant_time_eq(token.as_bytes(), root.as_bytes()) {
+        if check_admin(header, &bindings::secret(env, bindings::API_TOKEN)).is_ok() {
             return Ok(Principal::Root);
         }
+        let token = bearer_token(header).ok_or_else(unauthorized)?;
         if !looks_like_secret(token) {
             return Err(unauthorized());
         }
