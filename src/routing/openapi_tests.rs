@@ -1,12 +1,14 @@
-//! openapi.json and the management route table cannot drift apart: every documented `/__api`
-//! operation routes to a handler, every documented path allows exactly the documented methods,
-//! and every route is reached by some documented operation.
+//! openapi.json and the route tables cannot drift apart: every documented `/__api` operation
+//! routes to a handler, every documented path allows exactly the documented methods, every route
+//! is reached by some documented operation, and every platform endpoint outside `/__api` is
+//! documented (and every documented one exists).
 
 use std::collections::BTreeSet;
 
 use serde_json::Value;
 
 use super::api::{match_api, ApiRoute};
+use super::host::{route_request_with, PathMode, Target};
 
 const OPENAPI: &str = include_str!("../../openapi.json");
 
@@ -129,4 +131,51 @@ fn openapi_and_the_route_table_agree() {
     let all: BTreeSet<String> = every_route().iter().map(variant).collect();
     let missing: Vec<_> = all.difference(&reached).collect();
     assert!(missing.is_empty(), "routes no documented operation reaches: {missing:?}");
+}
+
+/// The platform host's own endpoints (everything outside `/__api`) and the paths openapi.json
+/// documents for them. The match stops compiling when a `Target` is added: decide whether it is
+/// a documented service endpoint.
+fn service_target_name(t: &Target) -> Option<&'static str> {
+    match t {
+        Target::Mcp => Some("Mcp"),
+        Target::ProtectedResource => Some("ProtectedResource"),
+        Target::Health => Some("Health"),
+        Target::OpenApi => Some("OpenApi"),
+        Target::Docs => Some("Docs"),
+        Target::ServiceInfo => Some("ServiceInfo"),
+        // Covered by the route-table test above, or not a platform endpoint at all.
+        Target::Api { .. }
+        | Target::Project { .. }
+        | Target::CustomDomain { .. }
+        | Target::Redirect { .. }
+        | Target::BadPath
+        | Target::NotFound => None,
+    }
+}
+
+#[test]
+fn openapi_documents_every_platform_endpoint() {
+    let doc: Value = serde_json::from_str(OPENAPI).expect("openapi.json is JSON");
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut reached = BTreeSet::new();
+    for template in paths.keys().filter(|p| !p.starts_with("/__api/")) {
+        assert!(!template.contains('{'), "{template}: service paths take no parameters");
+        let target = route_request_with("localhost:8787", template, "", "localhost", PathMode::Local);
+        let name = service_target_name(&target)
+            .unwrap_or_else(|| panic!("documented {template} is not a platform endpoint ({target:?})"));
+        reached.insert(name);
+    }
+    let all = [
+        Target::Mcp,
+        Target::ProtectedResource,
+        Target::Health,
+        Target::OpenApi,
+        Target::Docs,
+        Target::ServiceInfo,
+    ];
+    for t in &all {
+        let name = service_target_name(t).expect("a service target");
+        assert!(reached.contains(name), "{name} is not documented in openapi.json");
+    }
 }
