@@ -5,9 +5,8 @@
 // through a small local proxy that adds the bearer token. See tests/mcp/README.md.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import http from 'node:http';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { randomUUID } from 'node:crypto';
@@ -17,6 +16,7 @@ import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { BASE, TOKEN } from '../lib/client.mjs';
 import { ROOT } from '../lib/server.mjs';
 import { stub } from '../lib/stubs.mjs';
+import { run, ensureVenv } from '../lib/python.mjs';
 import { visit } from '../lib/site.mjs';
 
 const MCP_URL = new URL('/mcp', BASE);
@@ -256,40 +256,17 @@ test('raw HTTP: bearer token required (401 + WWW-Authenticate), GET is 405, DELE
 
 // ---------- Python SDK ----------
 
-const VENV = join(ROOT, 'target', 'mcp-venv');
-const VENV_PY = join(VENV, 'bin', 'python');
 const REQUIREMENTS = join(ROOT, 'tests', 'mcp', 'requirements.txt');
 
-/** Runs a command; resolves { code, stdout, stderr } (never rejects on a non-zero exit). */
-function run(cmd, args, { env = process.env, timeoutMs = 120_000 } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => { stdout += c; });
-    child.stderr.on('data', (c) => { stderr += c; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', (e) => { clearTimeout(timer); reject(e); });
-    child.on('close', (code, signal) => { clearTimeout(timer); resolve({ code: code ?? signal, stdout, stderr }); });
-  });
-}
-
 /** Creates target/mcp-venv with the pinned `mcp` once; reuses it while that version imports. */
-async function ensureVenv() {
+async function ensureMcpVenv() {
   const pin = readFileSync(REQUIREMENTS, 'utf8').match(/^mcp==(\S+)$/m)[1];
-  const probe = ['-c', `import importlib.metadata as m, mcp.client.streamable_http; assert m.version("mcp") == "${pin}"`];
-  if (existsSync(VENV_PY) && (await run(VENV_PY, probe)).code === 0) return;
-  const mk = await run('python3', ['-m', 'venv', '--clear', VENV]);
-  assert.equal(mk.code, 0, `python3 -m venv failed (Debian: apt-get install python3-venv): ${mk.stderr}`);
-  const pip = await run(VENV_PY, ['-m', 'pip', 'install', '--no-cache-dir', '--disable-pip-version-check', '-q', '-r', REQUIREMENTS], { timeoutMs: 300_000 });
-  assert.equal(pip.code, 0, `pip install: ${pip.stderr}`);
-  const check = await run(VENV_PY, probe);
-  assert.equal(check.code, 0, `mcp ${pin} not importable: ${check.stderr}`);
+  return ensureVenv('mcp-venv', REQUIREMENTS, `import importlib.metadata as m, mcp.client.streamable_http; assert m.version("mcp") == "${pin}"`);
 }
 
 test('Python SDK: connect, list tools, deploy inline files, serve, roll back, terminate', { timeout: 420_000 }, async () => {
-  await ensureVenv();
-  const r = await run(VENV_PY, [join(ROOT, 'tests', 'mcp', 'python_client.py')], {
+  const py = await ensureMcpVenv();
+  const r = await run(py, [join(ROOT, 'tests', 'mcp', 'python_client.py')], {
     env: { ...process.env, FLOTILLA_URL: BASE, FLOTILLA_TOKEN: TOKEN, PYTHONDONTWRITEBYTECODE: '1' },
   });
   assert.equal(r.code, 0, `python_client.py exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
