@@ -151,13 +151,12 @@ pub fn manifest_of(files: &[HashedFile]) -> (Map<String, Value>, crate::upload::
     (manifest, sources)
 }
 
-fn say(json: bool, line: &str) {
-    // Human narration goes to stderr so stdout carries only the result (or the JSON).
-    let _ = json;
+/// Human narration goes to stderr, so stdout carries only the result (or the JSON).
+fn say(line: &str) {
     eprintln!("{line}");
 }
 
-pub fn run(client: &Client, args: &DeployArgs, json_out: bool) -> Result<Output, CliError> {
+pub fn run(client: &Client, args: &DeployArgs) -> Result<Output, CliError> {
     let t0 = Instant::now();
     if args.project.is_none() && args.create.is_none() {
         return Err(CliError::Usage("deploy needs --project <id|slug> or --create <name>".into()));
@@ -178,7 +177,7 @@ pub fn run(client: &Client, args: &DeployArgs, json_out: bool) -> Result<Output,
         (Some(p), _) => client.get(&format!("/__api/projects/{}", seg(p)))?,
         (None, Some(name)) => {
             let v = client.post("/__api/projects", &json!({ "name": name }))?;
-            say(json_out, &format!("created project {}", v["project"]["slug"].as_str().unwrap_or("?")));
+            say(&format!("created project {}", v["project"]["slug"].as_str().unwrap_or("?")));
             v
         }
         (None, None) => unreachable_usage()?,
@@ -194,7 +193,7 @@ pub fn run(client: &Client, args: &DeployArgs, json_out: bool) -> Result<Output,
     let hashed = hash_all(&files, threads).map_err(CliError::Failed)?;
     let total_bytes: u64 = hashed.iter().map(|f| f.file.size).sum();
     let (manifest, sources) = manifest_of(&hashed);
-    say(json_out, &format!("{} files ({}) hashed for {slug}", hashed.len(), human_bytes(total_bytes)));
+    say(&format!("{} files ({}) hashed for {slug}", hashed.len(), human_bytes(total_bytes)));
 
     let session_body = json!({ "manifest": manifest });
     let session = client
@@ -217,20 +216,21 @@ pub fn run(client: &Client, args: &DeployArgs, json_out: bool) -> Result<Output,
     let missing_bytes: u64 = buckets.iter().flatten().filter_map(|h| sources.get(h)).map(|(_, s)| *s).sum();
 
     let (completion, uploaded_files, uploaded_bytes, dropped) = if buckets.is_empty() {
-        say(json_out, "nothing to upload: the project already stores every file");
+        say("nothing to upload: the project already stores every file");
         (jwt, 0, 0, false)
     } else {
-        say(
-            json_out,
-            &format!(
-                "uploading {missing} of {} unique files ({}) in {} buckets, {} at a time",
-                sources.len(),
-                human_bytes(missing_bytes),
-                buckets.len(),
-                args.concurrency
-            ),
+        say(&format!(
+            "uploading {missing} of {} unique files ({}) in {} buckets, {} at a time",
+            sources.len(),
+            human_bytes(missing_bytes),
+            buckets.len(),
+            args.concurrency
+        ));
+        let progress = Progress::new(
+            std::io::stdout().is_terminal() && std::io::stderr().is_terminal(),
+            missing,
+            missing_bytes,
         );
-        let progress = Progress::new(std::io::stdout().is_terminal(), missing, missing_bytes);
         match crate::upload::upload_buckets(
             client,
             &pid,
@@ -287,7 +287,7 @@ pub fn run(client: &Client, args: &DeployArgs, json_out: bool) -> Result<Output,
         .as_str()
         .ok_or_else(|| CliError::Failed("the deploy answer has no deployment id".into()))?
         .to_string();
-    say(json_out, &format!("deployment {dep_id} queued"));
+    say(&format!("deployment {dep_id} queued"));
 
     let uploaded = json!({ "files": uploaded_files, "bytes": uploaded_bytes, "droppedToOneStream": dropped });
     let summary = |deployment: &Value, alias: Option<&Value>| {
@@ -325,7 +325,7 @@ pub fn run(client: &Client, args: &DeployArgs, json_out: bool) -> Result<Output,
         return Ok(Output { json: v, human });
     }
 
-    deployment = follow(client, &dep_id, deployment, json_out)?;
+    deployment = follow(client, &dep_id, deployment)?;
     let status = deployment["status"].as_str().unwrap_or("unknown").to_string();
     if status != "completed" {
         let why = deployment["error"].as_str().unwrap_or("no reason given");
@@ -377,11 +377,21 @@ fn unreachable_usage() -> Result<Value, CliError> {
 }
 
 /// Polls the deployment until it ends, narrating step changes and new log lines on stderr.
-fn follow(client: &Client, dep_id: &str, mut deployment: Value, json_out: bool) -> Result<Value, CliError> {
+fn follow(client: &Client, dep_id: &str, mut deployment: Value) -> Result<Value, CliError> {
     let started = Instant::now();
     let mut step_seen: HashMap<String, String> = HashMap::new();
     let mut logs_seen = 0usize;
     loop {
+        if let Some(logs) = deployment["logs"].as_array() {
+            for l in logs.iter().skip(logs_seen) {
+                say(&format!(
+                    "    [{}] {}",
+                    l["level"].as_str().unwrap_or("info"),
+                    l["message"].as_str().unwrap_or("")
+                ));
+            }
+            logs_seen = logs_seen.max(logs.len());
+        }
         if let Some(steps) = deployment["steps"].as_object() {
             for (name, s) in steps {
                 let st = s["status"].as_str().unwrap_or("?").to_string();
@@ -390,23 +400,10 @@ fn follow(client: &Client, dep_id: &str, mut deployment: Value, json_out: bool) 
                     if let Some(e) = s["error"].as_str() {
                         line.push_str(&format!(" ({e})"));
                     }
-                    say(json_out, &line);
+                    say(&line);
                 }
                 step_seen.insert(name.clone(), st);
             }
-        }
-        if let Some(logs) = deployment["logs"].as_array() {
-            for l in logs.iter().skip(logs_seen) {
-                say(
-                    json_out,
-                    &format!(
-                        "    [{}] {}",
-                        l["level"].as_str().unwrap_or("info"),
-                        l["message"].as_str().unwrap_or("")
-                    ),
-                );
-            }
-            logs_seen = logs_seen.max(logs.len());
         }
         let status = deployment["status"].as_str().unwrap_or("");
         if TERMINAL.contains(&status) {

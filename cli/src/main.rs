@@ -43,7 +43,7 @@ fn run(args: &cli::Cli) -> Result<Output, CliError> {
     let s = settings(args)?;
     let client = client::Client::new(&s.url, &s.token);
     match &args.command {
-        cli::Command::Deploy(d) => deploy::run(&client, d, args.json),
+        cli::Command::Deploy(d) => deploy::run(&client, d),
         other => commands::run(&client, other),
     }
 }

@@ -1,5 +1,5 @@
-//! Upload progress on stderr: an indicatif bar (files, bytes, rate, ETA) when stdout is a
-//! terminal, otherwise one plain line per finished bucket, so CI logs stay readable.
+//! Upload progress on stderr: an indicatif bar (files, bytes, rate, ETA) when stdout (and
+//! stderr) is a terminal, otherwise one plain line per finished bucket, so CI logs stay readable.
 
 use std::sync::Mutex;
 use std::time::Instant;
@@ -39,7 +39,7 @@ impl Progress {
         if tty {
             let bar = ProgressBar::with_draw_target(Some(total_bytes), ProgressDrawTarget::stderr());
             let style = ProgressStyle::with_template(
-                "uploading [{bar:30.cyan/blue}] {percent:>3}% {msg} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+                "[{bar:16.cyan/blue}] {percent:>3}% {msg} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");
@@ -65,8 +65,8 @@ impl Progress {
             Progress::Bar { bar, files: f } => {
                 let mut g = f.lock().unwrap_or_else(|e| e.into_inner());
                 g.0 += files;
-                bar.set_message(format!("files {}/{}", g.0, g.1));
                 bar.inc(bytes);
+                bar.set_message(format!("files {}/{}", g.0, g.1));
             }
             Progress::Plain { state } => {
                 let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
@@ -96,12 +96,15 @@ impl Progress {
     pub fn finish(&self) {
         if let Progress::Bar { bar, .. } = self {
             bar.finish();
+            // The finished bar stays on screen (at 100%); later narration starts below it.
+            eprintln!();
         }
     }
 
     pub fn abandon(&self) {
         if let Progress::Bar { bar, .. } = self {
             bar.abandon();
+            eprintln!();
         }
     }
 }

@@ -5,7 +5,8 @@
 // pseudo-TTY (`script`).
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import http from 'node:http';
 import { mkdtempSync, mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -267,9 +268,102 @@ test('under a pseudo-TTY the progress bar renders and ends at 100%', { skip: !ex
     },
   });
   assert.equal(r.status, 0, r.stdout + r.stderr);
-  const out = r.stdout;
-  assert.match(out, /uploading \[/, 'a bar was drawn');
-  assert.match(out, /100% files 31\/31/, out.slice(-2000));
+  const out = r.stdout.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
+  assert.match(out, /\[[= >]*\] +\d+% files \d+\/31 /, 'a bar was drawn');
+  assert.match(out, /\[=+\] 100% files 31\/31 /, out.slice(-2000));
   assert.doesNotMatch(out, /^uploaded \d+\/\d+ files/m, 'no plain progress lines on a TTY');
   assert.match(out, /URL: +http/);
+});
+
+/** Runs the CLI without blocking this process (the fault proxy below lives in it). */
+function cliAsync(args, env = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(BIN, args, {
+      env: { PATH: process.env.PATH, HOME: home, FLOTILLA_CONFIG: join(home, 'none.json'), FLOTILLA_TOKEN: TOKEN, ...env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      let json;
+      try { json = JSON.parse(stdout); } catch { json = undefined; }
+      resolve({ code, stdout, stderr, json });
+    });
+  });
+}
+
+/** A loopback proxy to the Worker that answers chosen requests itself (faults). */
+async function faultProxy(fault) {
+  const target = new URL(BASE);
+  const seen = [];
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      seen.push({ method: req.method, path: req.url, at: Date.now() });
+      const f = fault(req, seen);
+      if (f) {
+        res.writeHead(f.status, { 'content-type': 'application/json', 'x-request-id': 'proxy-fault', ...(f.headers || {}) });
+        res.end(JSON.stringify({ success: false, error: 'injected', message: `injected ${f.status}`, requestId: 'proxy-fault' }));
+        return;
+      }
+      const up = http.request({ hostname: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode, r.headers);
+        r.pipe(res);
+      });
+      up.on('error', () => { res.writeHead(502); res.end(); });
+      up.end(Buffer.concat(chunks));
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${server.address().port}`, seen, close: () => new Promise((r) => server.close(r)) };
+}
+
+test('retries honour Retry-After and repeated 5xx drop the upload to one stream', async () => {
+  // 450 files -> 3 buckets (200 files per bucket), uploaded 3 at a time until the faults.
+  const files = {};
+  for (let i = 0; i < 450; i++) files[`f/${i}.txt`] = `file ${i}`;
+  const dir = siteDir(files);
+  const slug = (await api.createProject({ name: name('faults') })).body.project.slug;
+  let sessions = 0;
+  let uploads = 0;
+  const proxy = await faultProxy((req) => {
+    if (req.url.endsWith('/assets-upload-session') && ++sessions === 1) {
+      return { status: 429, headers: { 'retry-after': '1' } };
+    }
+    if (req.url.endsWith('/assets/upload') && ++uploads <= 2) return { status: 503 };
+    return null;
+  });
+  try {
+    const r = await cliAsync(['deploy', dir, '--project', slug, '--json'], { FLOTILLA_URL: proxy.url });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.json.deployment.status, 'completed');
+    assert.equal(r.json.uploaded.files, 450);
+    assert.equal(r.json.uploaded.droppedToOneStream, true);
+    assert.match(r.stderr, /one upload at a time/);
+    const s = proxy.seen.filter((x) => x.path.endsWith('/assets-upload-session'));
+    assert.equal(s.length, 2, 'the 429 was retried once');
+    assert.ok(s[1].at - s[0].at >= 950, `waited ${s[1].at - s[0].at} ms for Retry-After: 1`);
+    // 3 buckets + 2 failed attempts, each bucket finally sent.
+    assert.equal(proxy.seen.filter((x) => x.path.endsWith('/assets/upload')).length, 5);
+  } finally {
+    await proxy.close();
+  }
+  assert.equal((await api.listDeployments(slug)).body.deployments.length, 1);
+
+  // A server that keeps failing: bounded attempts, the server's message, exit 1.
+  const dead = await faultProxy((req) => (req.url.endsWith('/assets-upload-session') ? { status: 500 } : null));
+  try {
+    writeFileSync(join(dir, 'new.txt'), 'new');
+    const r = await cliAsync(['deploy', dir, '--project', slug], { FLOTILLA_URL: dead.url });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /injected 500/);
+    assert.match(r.stderr, /request id: proxy-fault/);
+    assert.equal(dead.seen.filter((x) => x.path.endsWith('/assets-upload-session')).length, 5);
+  } finally {
+    await dead.close();
+  }
 });
