@@ -12,6 +12,7 @@ import { join, dirname } from 'node:path';
 import { tmpdir } from 'node:os';
 import { ROOT } from '../lib/server.mjs';
 import { api, BASE, TOKEN } from '../lib/client.mjs';
+import { stub } from '../lib/stubs.mjs';
 
 const targetDir = process.env.CARGO_TARGET_DIR || join(ROOT, 'target');
 const BIN = join(targetDir, 'debug', 'flotilla');
@@ -366,4 +367,46 @@ test('retries honour Retry-After and repeated 5xx drop the upload to one stream'
   } finally {
     await dead.close();
   }
+});
+
+test('server code from --server with --env, and custom domains through the CLI', async () => {
+  const root = siteDir({
+    'public/index.html': '<h1>static</h1>',
+    'worker/index.js': `import { greet } from './lib.js';
+export default { async fetch(req, env) {
+  const u = new URL(req.url);
+  if (u.pathname === '/api') return new Response(greet(env.GREETING));
+  return env.ASSETS.fetch(req);
+} };`,
+    'worker/lib.js': 'export const greet = (g) => `api says ${g}`;',
+  });
+  const d = cli(['deploy', join(root, 'public'), '--create', name('code'), '--server', join(root, 'worker'),
+    '--env', 'GREETING=hello', '--json']);
+  assert.equal(d.code, 0, d.stderr);
+  const slug = d.json.project.slug;
+  assert.equal(d.json.deployment.status, 'completed');
+  assert.equal(await (await fetch(`${BASE}/__project/${slug}/api`)).text(), 'api says hello');
+  assert.equal(await (await fetch(`${BASE}/__project/${slug}/`)).text(), '<h1>static</h1>');
+  // Two modules and no --entry named index.js/main.js: the CLI asks for --entry (usage, 2).
+  const amb = siteDir({ 'a.js': 'export default {}', 'b.js': 'export default {}' });
+  assert.equal(cli(['deploy', join(root, 'public'), '--project', slug, '--server', amb]).code, 2);
+
+  const host = `cli-${process.pid}-${seq}.example.com`;
+  const add = cli(['domains', 'add', '--project', slug, host, '--json']);
+  assert.equal(add.code, 0, add.stderr);
+  assert.equal(add.json.domain.status, 'pending');
+  const { name: txtName, value } = add.json.domain.verification;
+  const human = cli(['domains', 'list', '--project', slug]);
+  assert.match(human.stdout, new RegExp(`create TXT ${txtName.replace(/\./g, '\\.')} = ${value}`));
+  const early = cli(['domains', 'verify', '--project', slug, host]);
+  assert.equal(early.code, 1, early.stderr);
+  assert.match(early.stderr, /domain_unverified/);
+  assert.match(early.stderr, /request id: \S+/);
+  await stub.setTxt(txtName, [JSON.stringify(value)]);
+  const ok = cli(['domains', 'verify', '--project', slug, host, '--json']);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal(ok.json.domain.status, 'active');
+  assert.equal(cli(['domains', 'list', '--project', slug, '--json']).json.domains.length, 1);
+  assert.equal(cli(['domains', 'rm', '--project', slug, host]).code, 0);
+  assert.equal(cli(['domains', 'list', '--project', slug, '--json']).json.domains.length, 0);
 });
