@@ -28,7 +28,7 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "URL")]
     pub url: Option<String>,
     /// API token (default: $FLOTILLA_TOKEN, then the config file; prefer the env var: flags show up in `ps`)
-    #[arg(long, global = true, value_name = "TOKEN", hide_env_values = true)]
+    #[arg(long, global = true, value_name = "TOKEN")]
     pub token: Option<String>,
     /// Print machine-readable JSON on stdout (progress and notes go to stderr)
     #[arg(long, global = true)]
@@ -45,9 +45,13 @@ pub enum Command {
     )]
     Deploy(DeployArgs),
     /// List, create or delete projects
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  flotilla projects list --json\n  flotilla projects create \"My Site\"\n  flotilla projects delete my-site-x1y2z3"
+    )]
     Projects(ProjectsCmd),
     /// A project's deployments, newest first
+    #[command(after_help = "Example:\n  flotilla deployments --project my-site --limit 5")]
     Deployments {
         #[arg(long, short)]
         project: String,
@@ -55,8 +59,12 @@ pub enum Command {
         limit: u32,
     },
     /// Every log line of a deployment
+    #[command(after_help = "Example:\n  flotilla logs 3f2a9c1e-0b7d-4c1a-9e55-2d0c6f1b8a90 --json")]
     Logs { deployment: String },
     /// Serve an earlier deployment again (default: the previous good one)
+    #[command(
+        after_help = "Examples:\n  flotilla rollback --project my-site\n  flotilla rollback --project my-site --to 3f2a9c1e-0b7d-4c1a-9e55-2d0c6f1b8a90"
+    )]
     Rollback {
         #[arg(long, short)]
         project: String,
@@ -65,17 +73,30 @@ pub enum Command {
         to: Option<String>,
     },
     /// Make a ready deployment (e.g. one deployed with --no-activate) production
+    #[command(
+        after_help = "Example:\n  flotilla deploy ./dist -p my-site --no-activate --json   # note deployment.id\n  flotilla promote 3f2a9c1e-0b7d-4c1a-9e55-2d0c6f1b8a90"
+    )]
     Promote { deployment: String },
     /// Named pointers to deployments (<alias>--<slug>.<domain>)
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  flotilla alias set --project my-site staging 3f2a9c1e-0b7d-4c1a-9e55-2d0c6f1b8a90\n  flotilla alias rm --project my-site staging"
+    )]
     Alias(AliasCmd),
     /// Custom domains
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  flotilla domains add --project my-site www.example.com   # prints the TXT record to create\n  flotilla domains verify --project my-site www.example.com"
+    )]
     Domains(DomainsCmd),
     /// Scoped API tokens
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  flotilla tokens create --name ci --projects my-site --scopes deploy\n  flotilla tokens list\n  flotilla tokens revoke tok_0123456789abcdef"
+    )]
     Tokens(TokensCmd),
     /// The audit trail, newest first
+    #[command(after_help = "Example:\n  flotilla audit --project my-site --limit 20")]
     Audit {
         #[arg(long, short)]
         project: Option<String>,
@@ -106,8 +127,10 @@ pub struct DeployArgs {
     /// Single-page application: unknown navigations serve /index.html
     #[arg(long, conflicts_with = "not_found")]
     pub spa: bool,
+    /// Trailing-slash behaviour of HTML pages (default: auto-trailing-slash)
     #[arg(long, value_parser = ["auto-trailing-slash", "force-trailing-slash", "drop-trailing-slash", "none"])]
     pub html_handling: Option<String>,
+    /// What an unknown path answers (default: none, a plain 404)
     #[arg(long = "not-found", value_parser = ["none", "404-page", "single-page-application"])]
     pub not_found: Option<String>,
     /// A variable for the server code (repeatable)

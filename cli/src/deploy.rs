@@ -159,7 +159,7 @@ fn say(line: &str) {
 pub fn run(client: &Client, args: &DeployArgs) -> Result<Output, CliError> {
     let t0 = Instant::now();
     if args.project.is_none() && args.create.is_none() {
-        return Err(CliError::Usage("deploy needs --project <id|slug> or --create <name>".into()));
+        return Err(needs_project());
     }
     let env = parse_env(&args.env)?;
     let files = walk(&args.dir).map_err(CliError::Failed)?;
@@ -180,7 +180,7 @@ pub fn run(client: &Client, args: &DeployArgs) -> Result<Output, CliError> {
             say(&format!("created project {}", v["project"]["slug"].as_str().unwrap_or("?")));
             v
         }
-        (None, None) => unreachable_usage()?,
+        (None, None) => return Err(needs_project()),
     };
     let project = project.get("project").cloned().unwrap_or(Value::Null);
     let pid = project["id"]
@@ -372,8 +372,8 @@ pub fn run(client: &Client, args: &DeployArgs) -> Result<Output, CliError> {
     Ok(Output { json: v, human })
 }
 
-fn unreachable_usage() -> Result<Value, CliError> {
-    Err(CliError::Usage("deploy needs --project <id|slug> or --create <name>".into()))
+fn needs_project() -> CliError {
+    CliError::Usage("deploy needs --project <id|slug> or --create <name>".into())
 }
 
 /// Polls the deployment until it ends, narrating step changes and new log lines on stderr.
