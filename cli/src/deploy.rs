@@ -153,7 +153,8 @@ pub fn manifest_of(files: &[HashedFile]) -> (Map<String, Value>, crate::upload::
 
 /// Human narration goes to stderr, so stdout carries only the result (or the JSON).
 fn say(line: &str) {
-    eprintln!("{line}");
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 pub fn run(client: &Client, args: &DeployArgs) -> Result<Output, CliError> {

@@ -48,6 +48,19 @@ fn run(args: &cli::Cli) -> Result<Output, CliError> {
     }
 }
 
+/// Writes to stdout, ignoring a closed pipe (`flotilla projects list | head -1` must not panic).
+fn print_out(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
+    let _ = out.flush();
+}
+
+fn print_err(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
+
 fn main() {
     let args = match cli::Cli::try_parse() {
         Ok(a) => a,
@@ -57,17 +70,17 @@ fn main() {
     let code = match run(&args) {
         Ok(out) => {
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&out.json).unwrap_or_else(|_| "{}".into()));
+                print_out(&serde_json::to_string_pretty(&out.json).unwrap_or_else(|_| "{}".into()));
             } else if !out.human.is_empty() {
-                println!("{}", out.human);
+                print_out(&out.human);
             }
             error::EXIT_OK
         }
         Err(e) => {
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&e.to_json()).unwrap_or_else(|_| "{}".into()));
+                print_out(&serde_json::to_string_pretty(&e.to_json()).unwrap_or_else(|_| "{}".into()));
             }
-            eprintln!("{}", e.human());
+            print_err(&e.human());
             e.exit_code()
         }
     };

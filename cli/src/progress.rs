@@ -1,6 +1,7 @@
 //! Upload progress on stderr: an indicatif bar (files, bytes, rate, ETA) when stdout (and
 //! stderr) is a terminal, otherwise one plain line per finished bucket, so CI logs stay readable.
 
+use std::io::Write;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -74,7 +75,8 @@ impl Progress {
                 s.bytes += bytes;
                 let secs = s.started.elapsed().as_secs_f64().max(0.001);
                 let pct = (s.bytes.saturating_mul(100)).checked_div(s.total_bytes).unwrap_or(100);
-                eprintln!(
+                let _ = writeln!(
+                    std::io::stderr().lock(),
                     "uploaded {}/{} files, {}/{} ({pct}%), {}/s",
                     s.files,
                     s.total_files,
@@ -89,7 +91,9 @@ impl Progress {
     pub fn note(&self, line: &str) {
         match self {
             Progress::Bar { bar, .. } => bar.println(line),
-            Progress::Plain { .. } => eprintln!("{line}"),
+            Progress::Plain { .. } => {
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
+            }
         }
     }
 
@@ -97,14 +101,14 @@ impl Progress {
         if let Progress::Bar { bar, .. } = self {
             bar.finish();
             // The finished bar stays on screen (at 100%); later narration starts below it.
-            eprintln!();
+            let _ = writeln!(std::io::stderr());
         }
     }
 
     pub fn abandon(&self) {
         if let Progress::Bar { bar, .. } = self {
             bar.abandon();
-            eprintln!();
+            let _ = writeln!(std::io::stderr());
         }
     }
 }
