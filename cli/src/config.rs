@@ -78,12 +78,10 @@ pub fn resolve(
     get_env: &dyn Fn(&str) -> Option<String>,
     file: &FileConfig,
 ) -> Result<Settings, ConfigError> {
+    // An empty value (`FLOTILLA_TOKEN=`) counts as unset, so the next source is consulted.
+    let clean = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
     let pick = |flag: Option<&str>, env: &str, file: &Option<String>| {
-        flag.map(str::to_string)
-            .or_else(|| get_env(env))
-            .or_else(|| file.clone())
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
+        clean(flag.map(str::to_string)).or_else(|| clean(get_env(env))).or_else(|| clean(file.clone()))
     };
     let url = pick(flag_url, "FLOTILLA_URL", &file.url).ok_or(ConfigError::MissingUrl)?;
     if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -115,6 +113,9 @@ mod tests {
         assert_eq!((s.url.as_str(), s.token.as_str()), ("https://file.example", "ftok"));
         let s = resolve(None, Some("flagtok"), &env(&[]), &file).unwrap();
         assert_eq!(s.token, "flagtok");
+        let empty = env(&[("FLOTILLA_URL", ""), ("FLOTILLA_TOKEN", " ")]);
+        let s = resolve(Some(""), None, &empty, &file).unwrap();
+        assert_eq!((s.url.as_str(), s.token.as_str()), ("https://file.example", "ftok"));
     }
 
     #[test]

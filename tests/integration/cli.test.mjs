@@ -201,6 +201,17 @@ test('exit codes: bad or missing token 3, insufficient scope 3, usage 2', async 
   assert.equal(none.code, 3, none.stderr);
   assert.match(none.stderr, /FLOTILLA_TOKEN/);
 
+  // The config file is the last source; a malformed one is a usage error (2).
+  const cfg = join(home, 'config.json');
+  writeFileSync(cfg, JSON.stringify({ url: BASE, token: TOKEN }));
+  const viaFile = cli(['projects', 'list', '--json'], { env: { FLOTILLA_CONFIG: cfg, FLOTILLA_URL: '', FLOTILLA_TOKEN: '' } });
+  assert.equal(viaFile.code, 0, viaFile.stderr);
+  assert.ok(Array.isArray(viaFile.json.projects));
+  writeFileSync(cfg, '{"url": ');
+  const broken = cli(['projects', 'list'], { env: { FLOTILLA_CONFIG: cfg, FLOTILLA_URL: '', FLOTILLA_TOKEN: '' } });
+  assert.equal(broken.code, 2, broken.stderr);
+  assert.match(broken.stderr, /config file/);
+
   assert.equal(cli(['deploy']).code, 2);
   assert.equal(cli(['rollback']).code, 2);
   assert.equal(cli(['frobnicate']).code, 2);
