@@ -28,7 +28,11 @@ fn project_line(p: &Value) -> String {
         "{:<28} {}  active={}  {}",
         s(p, "slug"),
         s(p, "id"),
-        p.get("activeDeploymentId").and_then(Value::as_str).map(|d| &d[..d.len().min(8)]).unwrap_or("-"),
+        // chars, not bytes: the id comes from the server and must not panic a slice.
+        p.get("activeDeploymentId")
+            .and_then(Value::as_str)
+            .map(|d| d.chars().take(8).collect::<String>())
+            .unwrap_or_else(|| "-".into()),
         s(p, "url")
     )
 }
@@ -267,6 +271,7 @@ mod tests {
     fn csv_and_rendering_helpers_tolerate_missing_fields() {
         assert_eq!(csv(" read, deploy ,,"), vec!["read", "deploy"]);
         assert!(project_line(&json!({})).contains('-'));
+        assert!(project_line(&json!({"activeDeploymentId": "ééééééééé"})).contains("active=éééééééé"));
         assert!(deployment_line(&json!({"id": "d", "active": true})).contains("(active)"));
         let d = domain_human(&json!({"hostname": "a.com", "status": "pending",
             "verification": {"name": "_flotilla-challenge.a.com", "value": "v"}}));

@@ -352,7 +352,7 @@ pub fn run(client: &Client, args: &DeployArgs) -> Result<Output, CliError> {
         "deployed {} files ({} uploaded, {} already stored) in {:.1} s\n",
         hashed.len(),
         uploaded_files,
-        sources.len() as u64 - uploaded_files,
+        (sources.len() as u64).saturating_sub(uploaded_files),
         t0.elapsed().as_secs_f64()
     );
     if args.no_activate {
