@@ -173,6 +173,13 @@ pub fn run(client: &Client, args: &DeployArgs) -> Result<Output, CliError> {
     let headers = rule_text(&files, "/_headers")?;
     check_rules(redirects.as_deref(), headers.as_deref(), html).map_err(CliError::Rules)?;
     let server = server_code(args)?;
+    // All local work (reading and hashing) happens before the first request, so a bad file
+    // never leaves a half-made deploy (or a fresh --create project) behind.
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let hashed = hash_all(&files, threads).map_err(CliError::Failed)?;
+    let total_bytes: u64 = hashed.iter().map(|f| f.file.size).sum();
+    let (manifest, sources) = manifest_of(&hashed);
+    say(&format!("{} files ({}) hashed", hashed.len(), human_bytes(total_bytes)));
 
     let project = match (&args.project, &args.create) {
         (Some(p), _) => client.get(&format!("/__api/projects/{}", seg(p)))?,
@@ -189,12 +196,6 @@ pub fn run(client: &Client, args: &DeployArgs) -> Result<Output, CliError> {
         .ok_or_else(|| CliError::Failed("the server's project record has no id".into()))?
         .to_string();
     let slug = project["slug"].as_str().unwrap_or(&pid).to_string();
-
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-    let hashed = hash_all(&files, threads).map_err(CliError::Failed)?;
-    let total_bytes: u64 = hashed.iter().map(|f| f.file.size).sum();
-    let (manifest, sources) = manifest_of(&hashed);
-    say(&format!("{} files ({}) hashed for {slug}", hashed.len(), human_bytes(total_bytes)));
 
     let session_body = json!({ "manifest": manifest });
     let session = client
