@@ -1,0 +1,277 @@
+//! Command-line grammar (clap derive). Usage errors exit 2 (clap's default).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const EXAMPLES: &str = "\
+Examples:
+  export FLOTILLA_URL=https://example.dev FLOTILLA_TOKEN=flt_...
+  flotilla deploy ./dist --project my-site
+  flotilla deploy ./dist --create \"My Site\" --spa
+  flotilla deploy ./public --project api --server ./worker --entry main.js --env API_URL=https://x
+  flotilla deploy ./dist --project my-site --no-activate --alias staging --json
+  flotilla deployments --project my-site
+  flotilla rollback --project my-site
+  flotilla promote 3f2a9c1e-...
+  flotilla logs 3f2a9c1e-...
+
+Configuration: --url/--token, else FLOTILLA_URL/FLOTILLA_TOKEN, else a JSON file
+{\"url\": \"...\", \"token\": \"...\"} at $FLOTILLA_CONFIG or ~/.config/flotilla/config.json.
+
+Exit codes: 0 ok, 1 failure, 2 usage, 3 authentication (missing, bad or insufficient token).";
+
+#[derive(Debug, Parser)]
+#[command(name = "flotilla", version, about = "Deploy and manage sites on a Flotilla platform", after_help = EXAMPLES)]
+pub struct Cli {
+    /// Platform URL, e.g. https://example.dev (default: $FLOTILLA_URL, then the config file)
+    #[arg(long, global = true, value_name = "URL")]
+    pub url: Option<String>,
+    /// API token (default: $FLOTILLA_TOKEN, then the config file; prefer the env var: flags show up in `ps`)
+    #[arg(long, global = true, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Print machine-readable JSON on stdout (progress and notes go to stderr)
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Upload a directory and deploy it (only files the project lacks are uploaded)
+    #[command(
+        after_help = "Examples:\n  flotilla deploy ./dist --project my-site\n  flotilla deploy ./dist --create blog --spa --json\n  flotilla deploy ./dist --project my-site --no-activate --alias preview"
+    )]
+    Deploy(DeployArgs),
+    /// List, create or delete projects
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  flotilla projects list --json\n  flotilla projects create \"My Site\"\n  flotilla projects delete my-site-x1y2z3"
+    )]
+    Projects(ProjectsCmd),
+    /// A project's deployments, newest first
+    #[command(after_help = "Example:\n  flotilla deployments --project my-site --limit 5")]
+    Deployments {
+        #[arg(long, short)]
+        project: String,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Every log line of a deployment
+    #[command(after_help = "Example:\n  flotilla logs 3f2a9c1e-0b7d-4c1a-9e55-2d0c6f1b8a90 --json")]
+    Logs { deployment: String },
+    /// Serve an earlier deployment again (default: the previous good one)
+    #[command(
+        after_help = "Examples:\n  flotilla rollback --project my-site\n  flotilla rollback --project my-site --to 3f2a9c1e-0b7d-4c1a-9e55-2d0c6f1b8a90"
+    )]
+    Rollback {
+        #[arg(long, short)]
+        project: String,
+        /// Deployment id to activate
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Make a ready deployment (e.g. one deployed with --no-activate) production
+    #[command(
+        after_help = "Example:\n  flotilla deploy ./dist -p my-site --no-activate --json   # note deployment.id\n  flotilla promote 3f2a9c1e-0b7d-4c1a-9e55-2d0c6f1b8a90"
+    )]
+    Promote { deployment: String },
+    /// Named pointers to deployments (<alias>--<slug>.<domain>)
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  flotilla alias set --project my-site staging 3f2a9c1e-0b7d-4c1a-9e55-2d0c6f1b8a90\n  flotilla alias rm --project my-site staging"
+    )]
+    Alias(AliasCmd),
+    /// Custom domains
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  flotilla domains add --project my-site www.example.com   # prints the TXT record to create\n  flotilla domains verify --project my-site www.example.com"
+    )]
+    Domains(DomainsCmd),
+    /// Scoped API tokens
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  flotilla tokens create --name ci --projects my-site --scopes deploy\n  flotilla tokens list\n  flotilla tokens revoke tok_0123456789abcdef"
+    )]
+    Tokens(TokensCmd),
+    /// The audit trail, newest first
+    #[command(after_help = "Example:\n  flotilla audit --project my-site --limit 20")]
+    Audit {
+        #[arg(long, short)]
+        project: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// Directory of static assets to deploy
+    pub dir: PathBuf,
+    /// Project id or slug
+    #[arg(long, short, conflicts_with = "create")]
+    pub project: Option<String>,
+    /// Create a new project with this name and deploy to it
+    #[arg(long, value_name = "NAME")]
+    pub create: Option<String>,
+    /// Server code: a module file, or a directory of modules
+    #[arg(long, value_name = "DIR|FILE")]
+    pub server: Option<PathBuf>,
+    /// Entry module of --server (default: the file itself, or index.js/main.js/worker.js)
+    #[arg(long, value_name = "MODULE", requires = "server")]
+    pub entry: Option<String>,
+    /// Compatibility date for the server code
+    #[arg(long, default_value = "2026-10-01", requires = "server")]
+    pub compatibility_date: String,
+    /// Single-page application: unknown navigations serve /index.html
+    #[arg(long, conflicts_with = "not_found")]
+    pub spa: bool,
+    /// Trailing-slash behaviour of HTML pages (default: auto-trailing-slash)
+    #[arg(long, value_parser = ["auto-trailing-slash", "force-trailing-slash", "drop-trailing-slash", "none"])]
+    pub html_handling: Option<String>,
+    /// What an unknown path answers (default: none, a plain 404)
+    #[arg(long = "not-found", value_parser = ["none", "404-page", "single-page-application"])]
+    pub not_found: Option<String>,
+    /// A variable for the server code (repeatable)
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Stage the deployment without making it production (promote it later)
+    #[arg(long)]
+    pub no_activate: bool,
+    /// Point this alias at the new deployment once it is ready
+    #[arg(long, value_name = "NAME")]
+    pub alias: Option<String>,
+    /// Return as soon as the deployment is queued (do not follow the workflow)
+    #[arg(long = "async")]
+    pub no_wait: bool,
+    /// Buckets uploaded in parallel
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub concurrency: u16,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectsCmd {
+    /// Every project the token can see
+    List,
+    /// Create a project
+    Create { name: Option<String> },
+    /// Delete a project and everything it owns
+    Delete { project: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AliasCmd {
+    /// Point NAME at a deployment
+    Set {
+        #[arg(long, short)]
+        project: String,
+        name: String,
+        deployment: String,
+    },
+    /// Remove an alias
+    Rm {
+        #[arg(long, short)]
+        project: String,
+        name: String,
+    },
+    /// List a project's aliases
+    List {
+        #[arg(long, short)]
+        project: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DomainsCmd {
+    /// Attach a hostname (pending until its TXT record is verified)
+    Add {
+        #[arg(long, short)]
+        project: String,
+        hostname: String,
+    },
+    /// Check the TXT proof of a pending hostname
+    Verify {
+        #[arg(long, short)]
+        project: String,
+        hostname: String,
+    },
+    /// List a project's domains
+    List {
+        #[arg(long, short)]
+        project: String,
+    },
+    /// Detach a hostname
+    Rm {
+        #[arg(long, short)]
+        project: String,
+        hostname: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokensCmd {
+    /// Mint a token (its secret is shown once)
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Project ids/slugs, comma-separated, or `*` for all
+        #[arg(long, default_value = "*")]
+        projects: String,
+        /// Comma-separated: read, deploy, manage, admin
+        #[arg(long, default_value = "deploy")]
+        scopes: String,
+        /// Expiry (RFC 3339 timestamp)
+        #[arg(long)]
+        expires_at: Option<String>,
+    },
+    /// List tokens (metadata only)
+    List,
+    /// Revoke a token at once
+    Revoke { token_id: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn grammar_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn usage_errors_exit_2() {
+        for argv in [
+            vec!["flotilla"],
+            vec!["flotilla", "deploy"],
+            vec!["flotilla", "deploy", "d", "--project", "a", "--create", "b"],
+            vec!["flotilla", "deploy", "d", "--concurrency", "0"],
+            vec!["flotilla", "deploy", "d", "--html-handling", "bogus"],
+            vec!["flotilla", "deploy", "d", "--entry", "x.js"],
+            vec!["flotilla", "rollback"],
+            vec!["flotilla", "nope"],
+        ] {
+            let e = Cli::try_parse_from(&argv).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{argv:?}");
+        }
+        assert_eq!(Cli::try_parse_from(["flotilla", "--help"]).unwrap_err().exit_code(), 0);
+    }
+
+    #[test]
+    fn global_flags_anywhere() {
+        let c = Cli::try_parse_from(["flotilla", "projects", "list", "--json", "--url", "http://x"]).unwrap();
+        assert!(c.json);
+        assert_eq!(c.url.as_deref(), Some("http://x"));
+        let c = Cli::try_parse_from(["flotilla", "deploy", "d", "-p", "s", "--env", "A=1", "--env", "B=2"])
+            .unwrap();
+        match c.command {
+            Command::Deploy(d) => {
+                assert_eq!(d.env, vec!["A=1", "B=2"]);
+                assert_eq!(d.concurrency, 3);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! Every command besides deploy: one API call (or a paged loop) each, rendered for a person
+//! or, with `--json`, passed through as the server's JSON.
+
+use serde_json::{json, Value};
+
+use crate::cli::{AliasCmd, Command, DomainsCmd, ProjectsCmd, TokensCmd};
+use crate::client::{seg, Client, Failure, Req};
+use crate::error::CliError;
+use crate::Output;
+
+fn s<'a>(v: &'a Value, k: &str) -> &'a str {
+    v.get(k).and_then(Value::as_str).unwrap_or("-")
+}
+
+fn rows(items: &[Value], empty: &str, line: impl Fn(&Value) -> String) -> String {
+    if items.is_empty() {
+        return empty.to_string();
+    }
+    items.iter().map(line).collect::<Vec<_>>().join("\n")
+}
+
+fn list<'a>(v: &'a Value, k: &str) -> &'a [Value] {
+    v.get(k).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+}
+
+fn project_line(p: &Value) -> String {
+    format!(
+        "{:<28} {}  active={}  {}",
+        s(p, "slug"),
+        s(p, "id"),
+        // chars, not bytes: the id comes from the server and must not panic a slice.
+        p.get("activeDeploymentId")
+            .and_then(Value::as_str)
+            .map(|d| d.chars().take(8).collect::<String>())
+            .unwrap_or_else(|| "-".into()),
+        s(p, "url")
+    )
+}
+
+fn deployment_line(d: &Value) -> String {
+    format!(
+        "{} {:<11} {:>3}% {}{}  {}",
+        s(d, "id"),
+        s(d, "status"),
+        d.get("progress").and_then(Value::as_u64).unwrap_or(0),
+        s(d, "createdAt"),
+        if d.get("active") == Some(&json!(true)) { "  (active)" } else { "" },
+        s(d, "previewUrl")
+    )
+}
+
+fn lifecycle_human(v: &Value, verb: &str) -> String {
+    format!(
+        "{verb}: {} now serves {} (was {})",
+        v.pointer("/project/slug").and_then(Value::as_str).unwrap_or("project"),
+        s(v, "activeDeploymentId"),
+        s(v, "previousDeploymentId")
+    )
+}
+
+fn domain_human(d: &Value) -> String {
+    let mut out = format!("{} {}", s(d, "hostname"), s(d, "status"));
+    if let Some(ver) = d.get("verification") {
+        if s(d, "status") != "active" {
+            out.push_str(&format!("\n  create TXT {} = {}", s(ver, "name"), s(ver, "value")));
+        }
+    }
+    out
+}
+
+fn paged(client: &Client, base: &str, key: &str, max: Option<usize>) -> Result<Vec<Value>, CliError> {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let path = match &cursor {
+            Some(c) => format!("{base}{sep}cursor={}", seg(c)),
+            None => base.to_string(),
+        };
+        let v = client.get(&path)?;
+        out.extend(list(&v, key).iter().cloned());
+        cursor = v.get("cursor").and_then(Value::as_str).map(str::to_string);
+        if cursor.is_none() || max.is_some_and(|m| out.len() >= m) {
+            break;
+        }
+    }
+    if let Some(m) = max {
+        out.truncate(m);
+    }
+    Ok(out)
+}
+
+/// Reads every NDJSON log line, following `x-next-cursor`.
+fn logs(client: &Client, dep: &str) -> Result<Vec<Value>, CliError> {
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut path = format!("/__api/deployments/{}/logs?limit=1000", seg(dep));
+        if let Some(a) = &after {
+            path.push_str(&format!("&after={}", seg(a)));
+        }
+        let reply = client.send(&Req::new("GET", &path))?;
+        for line in reply.body.lines().filter(|l| !l.trim().is_empty()) {
+            let v: Value = serde_json::from_str(line).map_err(|e| Failure {
+                status: Some(reply.status),
+                code: "bad_response".into(),
+                message: format!("a log line is not JSON ({e})"),
+                request_id: None,
+                details: None,
+            })?;
+            out.push(v);
+        }
+        match reply.next_cursor {
+            Some(c) if Some(&c) != after.as_ref() => after = Some(c),
+            _ => break,
+        }
+    }
+    Ok(out)
+}
+
+fn csv(s: &str) -> Vec<String> {
+    s.split(',').map(str::trim).filter(|x| !x.is_empty()).map(str::to_string).collect()
+}
+
+pub fn run(client: &Client, command: &Command) -> Result<Output, CliError> {
+    let p = |id: &str| format!("/__api/projects/{}", seg(id));
+    Ok(match command {
+        Command::Deploy(_) => return Err(CliError::Usage("deploy is handled elsewhere".into())),
+        Command::Projects(ProjectsCmd::List) => {
+            let items = paged(client, "/__api/projects?limit=100", "projects", None)?;
+            let human = rows(&items, "no projects", project_line);
+            Output { json: json!({ "success": true, "projects": items, "count": items.len() }), human }
+        }
+        Command::Projects(ProjectsCmd::Create { name }) => {
+            let body = match name {
+                Some(n) => json!({ "name": n }),
+                None => json!({}),
+            };
+            let v = client.post("/__api/projects", &body)?;
+            let human = format!("created {}", project_line(&v["project"]));
+            Output { json: v, human }
+        }
+        Command::Projects(ProjectsCmd::Delete { project }) => {
+            let v = client.delete(&p(project))?;
+            Output { human: format!("deleted {project}"), json: v }
+        }
+        Command::Deployments { project, limit } => {
+            let v = client.get(&format!("{}/deployments?limit={limit}", p(project)))?;
+            let human = rows(list(&v, "deployments"), "no deployments", deployment_line);
+            Output { json: v, human }
+        }
+        Command::Logs { deployment } => {
+            let lines = logs(client, deployment)?;
+            let human = rows(&lines, "no log lines", |l| {
+                format!("{} [{}] {}: {}", s(l, "at"), s(l, "level"), s(l, "step"), s(l, "message"))
+            });
+            Output { json: json!({ "success": true, "logs": lines, "count": lines.len() }), human }
+        }
+        Command::Rollback { project, to } => {
+            let body = match to {
+                Some(d) => json!({ "deploymentId": d }),
+                None => json!({}),
+            };
+            let v = client.post(&format!("{}/rollback", p(project)), &body)?;
+            Output { human: lifecycle_human(&v, "rolled back"), json: v }
+        }
+        Command::Promote { deployment } => {
+            let v = client
+                .send(&Req::new("POST", &format!("/__api/deployments/{}/promote", seg(deployment))))?
+                .json()?;
+            Output { human: lifecycle_human(&v, "promoted"), json: v }
+        }
+        Command::Alias(AliasCmd::Set { project, name, deployment }) => {
+            let v = client.put(
+                &format!("{}/aliases/{}", p(project), seg(name)),
+                &json!({ "deploymentId": deployment }),
+            )?;
+            let a = &v["alias"];
+            Output {
+                human: format!("{} -> {}  {}", s(a, "name"), s(a, "deploymentId"), s(a, "url")),
+                json: v,
+            }
+        }
+        Command::Alias(AliasCmd::Rm { project, name }) => {
+            let v = client.delete(&format!("{}/aliases/{}", p(project), seg(name)))?;
+            Output { human: format!("removed alias {name}"), json: v }
+        }
+        Command::Alias(AliasCmd::List { project }) => {
+            let v = client.get(&format!("{}/aliases", p(project)))?;
+            let human = rows(list(&v, "aliases"), "no aliases", |a| {
+                format!("{} -> {}  {}", s(a, "name"), s(a, "deploymentId"), s(a, "url"))
+            });
+            Output { json: v, human }
+        }
+        Command::Domains(DomainsCmd::Add { project, hostname }) => {
+            let v = client.post(&format!("{}/domains", p(project)), &json!({ "hostname": hostname }))?;
+            Output { human: domain_human(&v["domain"]), json: v }
+        }
+        Command::Domains(DomainsCmd::Verify { project, hostname }) => {
+            let v = client.post(&format!("{}/domains/{}/verify", p(project), seg(hostname)), &json!({}))?;
+            Output { human: domain_human(&v["domain"]), json: v }
+        }
+        Command::Domains(DomainsCmd::List { project }) => {
+            let v = client.get(&format!("{}/domains", p(project)))?;
+            let human = rows(list(&v, "domains"), "no domains", domain_human);
+            Output { json: v, human }
+        }
+        Command::Domains(DomainsCmd::Rm { project, hostname }) => {
+            let v = client.delete(&format!("{}/domains/{}", p(project), seg(hostname)))?;
+            Output { human: format!("detached {hostname}"), json: v }
+        }
+        Command::Tokens(TokensCmd::Create { name, projects, scopes, expires_at }) => {
+            let projects = if projects.trim() == "*" { json!("*") } else { json!(csv(projects)) };
+            let mut body = json!({ "name": name, "projects": projects, "scopes": csv(scopes) });
+            if let Some(e) = expires_at {
+                body["expiresAt"] = json!(e);
+            }
+            let v = client.post("/__api/tokens", &body)?;
+            // The one place a secret is printed: the user asked to mint it, and it is shown once.
+            let human = format!(
+                "token {} ({})\nsecret (shown once, store it now): {}",
+                s(&v["token"], "id"),
+                s(&v["token"], "name"),
+                s(&v, "secret")
+            );
+            Output { json: v, human }
+        }
+        Command::Tokens(TokensCmd::List) => {
+            let v = client.get("/__api/tokens")?;
+            let human = rows(list(&v, "tokens"), "no tokens", |t| {
+                format!(
+                    "{} {:<20} scopes={} projects={} {}",
+                    s(t, "id"),
+                    s(t, "name"),
+                    t.get("scopes").map(Value::to_string).unwrap_or_default(),
+                    t.get("projects").map(Value::to_string).unwrap_or_default(),
+                    if t.get("revokedAt").is_some_and(|r| !r.is_null()) { "revoked" } else { "" }
+                )
+            });
+            Output { json: v, human }
+        }
+        Command::Tokens(TokensCmd::Revoke { token_id }) => {
+            let v = client.delete(&format!("/__api/tokens/{}", seg(token_id)))?;
+            Output { human: format!("revoked {token_id}"), json: v }
+        }
+        Command::Audit { project, limit } => {
+            let mut base = format!("/__api/audit?limit={}", (*limit).clamp(1, 100));
+            if let Some(pr) = project {
+                base.push_str(&format!("&project={}", seg(pr)));
+            }
+            let items = paged(client, &base, "entries", Some(*limit as usize))?;
+            let human = rows(&items, "no audit entries", |e| {
+                format!(
+                    "{} {:<24} {} {}",
+                    s(e, "at"),
+                    s(e, "action"),
+                    s(e, "principal"),
+                    e.get("projectId").and_then(Value::as_str).unwrap_or("")
+                )
+            });
+            Output { json: json!({ "success": true, "entries": items, "count": items.len() }), human }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_and_rendering_helpers_tolerate_missing_fields() {
+        assert_eq!(csv(" read, deploy ,,"), vec!["read", "deploy"]);
+        assert!(project_line(&json!({})).contains('-'));
+        assert!(project_line(&json!({"activeDeploymentId": "ééééééééé"})).contains("active=éééééééé"));
+        assert!(deployment_line(&json!({"id": "d", "active": true})).contains("(active)"));
+        let d = domain_human(&json!({"hostname": "a.com", "status": "pending",
+            "verification": {"name": "_flotilla-challenge.a.com", "value": "v"}}));
+        assert!(d.contains("TXT _flotilla-challenge.a.com = v"), "{d}");
+        assert_eq!(rows(&[], "none", |_| String::new()), "none");
+    }
+}
