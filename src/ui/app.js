@@ -5,6 +5,8 @@
 
 const KEY = 'flotilla.token';
 const PENDING = new Set(['queued', 'in_progress']);
+// Built and still kept: each has a preview and may become production again (promote).
+const READY = new Set(['completed', 'superseded', 'rolled_back']);
 const STEPS = ['validate', 'stage', 'verify', 'activate', 'cleanup'];
 const $ = (id) => document.getElementById(id);
 let token = sessionStorage.getItem(KEY);
@@ -300,7 +302,7 @@ function deploymentRow(d, projectId, openLogs, refresh) {
     if (details.open) { openLogs.add(d.id); loadLogs(); } else openLogs.delete(d.id);
   });
   if (details.open) loadLogs();
-  const promote = d.status === 'completed' && !d.active
+  const promote = READY.has(d.status) && !d.active
     ? h('button', { type: 'button', class: 'promote' }, 'Promote') : null;
   if (promote) {
     promote.addEventListener('click', async () => {
@@ -321,8 +323,8 @@ function deploymentRow(d, projectId, openLogs, refresh) {
     steps,
     d.error ? h('p', { class: 'error' }, `${d.errorCode ? d.errorCode + ': ' : ''}${d.error}`) : null,
     h('div', { class: 'row' },
-      d.status === 'completed' ? ext(d.previewUrl, 'Preview') : null,
-      d.status === 'completed' && d.previewPathUrl ? ext(d.previewPathUrl, 'Preview (path)') : null,
+      READY.has(d.status) ? ext(d.previewUrl, 'Preview') : null,
+      READY.has(d.status) && d.previewPathUrl ? ext(d.previewPathUrl, 'Preview (path)') : null,
       promote),
     details);
 }

@@ -11,6 +11,9 @@ function h(tag, attrs, ...kids) {
   return el;
 }
 
+/** Text with `code` spans as <code> (the document's descriptions use Markdown backticks). */
+const md = (text) => String(text || '').split(/`([^`]+)`/).map((part, i) => (i % 2 ? h('code', {}, part) : part));
+
 let spec;
 const deref = (s) => {
   for (let i = 0; s && s.$ref && i < 20; i++) {
@@ -83,7 +86,7 @@ function paramsTable(params) {
       return h('tr', {}, h('td', {}, h('code', {}, p.name), p.required ? ' *' : ''), h('td', {}, p.in),
         h('td', {}, h('code', {}, [].concat(s.type || (s.enum ? 'enum' : 'any')).join('|'),
           s.enum ? ` ${s.enum.join(', ')}` : '', s.minimum !== undefined ? ` ≥${s.minimum}` : '', s.maximum !== undefined ? ` ≤${s.maximum}` : '')),
-        h('td', {}, p.description || s.description || ''));
+        h('td', {}, md(p.description || s.description)));
     })));
 }
 
@@ -101,7 +104,7 @@ function operation(path, method, op, item) {
   const req = op.requestBody ? deref(op.requestBody) : null;
   const reqExample = req ? example(req.content) : undefined;
   const parts = [
-    op.description ? h('p', { class: 'desc' }, op.description) : null,
+    op.description ? h('p', { class: 'desc' }, md(op.description)) : null,
     paramsTable(params),
     h('h3', {}, 'Example request'),
     h('pre', { tabindex: 0 }, curl(method, path, op, req && req.content && req.content['application/json'] ? reqExample : undefined)),
@@ -114,13 +117,13 @@ function operation(path, method, op, item) {
   for (const [status, r0] of Object.entries(op.responses || {})) {
     const r = deref(r0);
     const ex = example(r.content);
-    const d = h('details', { open: /^2/.test(status) ? '' : null }, h('summary', {}, h('strong', {}, status), ' ', r.description || ''));
+    const d = h('details', { open: /^2/.test(status) ? '' : null }, h('summary', {}, h('strong', {}, status), ' ', md(r.description)));
     if (r.headers) d.append(h('p', { class: 'meta' }, 'Headers: ', Object.keys(r.headers).join(', ')));
     d.append(ex === undefined ? h('p', { class: 'meta' }, 'No body.') : h('pre', { tabindex: 0 }, typeof ex === 'string' ? ex : pretty(ex)));
     parts.push(d);
   }
   return h('details', { class: 'card op', id },
-    h('summary', {}, h('span', { class: `m ${method}` }, method.toUpperCase()), h('code', {}, path), h('span', {}, op.summary || '')),
+    h('summary', {}, h('span', { class: `m ${method}` }, method.toUpperCase()), h('code', {}, path), h('span', {}, md(op.summary))),
     parts);
 }
 
@@ -128,7 +131,7 @@ fetch('/openapi.json').then((r) => r.json()).then((doc) => {
   spec = doc;
   document.title = `${doc.info.title} API ${doc.info.version}`;
   $('title').textContent = `${doc.info.title} API`;
-  $('desc').textContent = doc.info.description || '';
+  $('desc').replaceChildren(...md(doc.info.description));
   const ops = $('ops');
   ops.replaceChildren();
   for (const [path, item] of Object.entries(doc.paths)) {

@@ -46,7 +46,7 @@ async function signIn(page, token = TOKEN) {
   await page.getByRole('button', { name: 'Sign in' }).click();
 }
 
-const shot = (page, name) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+const shot = (page, name, fullPage = true) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage });
 
 test('the dashboard is served on the platform host with a strict CSP, versioned assets and ETags', async () => {
   const r = await fetch(DASH);
@@ -111,7 +111,7 @@ test('sign in, watch a deployment complete, read its logs, roll back and see the
   const first = await deploySite(p.id, { '/index.html': '<h1>one</h1>' });
   const v1 = first.deploy.deployment.id;
 
-  const { context, page, problems } = await openPage();
+  const { context, page, problems } = await openPage({ width: 960, height: 620 });
   await signIn(page);
   await page.getByRole('link', { name: p.name }).click();
   await page.getByRole('heading', { name: p.name }).waitFor();
@@ -133,6 +133,8 @@ test('sign in, watch a deployment complete, read its logs, roll back and see the
   const preview = row(v2).getByRole('link', { name: 'Preview', exact: true });
   assert.match(await preview.getAttribute('href'), new RegExp(`^http://${v2.slice(0, 8)}--${p.slug}\\.`));
 
+  await shot(page, 'deployments-viewport', false); // the README's docs/dashboard.png is one of these
+
   await row(v2).locator('summary', { hasText: 'Logs' }).click();
   await row(v2).locator('pre.logs').getByText(/activate/).waitFor();
   await shot(page, 'deployments');
@@ -147,6 +149,7 @@ test('sign in, watch a deployment complete, read its logs, roll back and see the
   await row(v1).locator('.active-marker').waitFor();
   assert.equal(await row(v2).locator('.active-marker').count(), 0);
   assert.equal((await api.getProject(p.id)).body.project.activeDeploymentId, v1);
+  await page.locator(`#deployments li[data-id="${v2}"][data-status="rolled_back"]`).waitFor();
 
   // Promote moves it back, again behind the dialog.
   await row(v2).getByRole('button', { name: 'Promote' }).click();
