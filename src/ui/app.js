@@ -268,7 +268,8 @@ async function projectView(view, id) {
     try {
       pending = await loadDeps();
     } catch (e) { fail(e); }
-    if (mine === gen) timer = setTimeout(poll, pending ? 1000 : 5000);
+    // A background tab polls slowly: nobody is watching, and each poll is a few D1 reads.
+    if (mine === gen) timer = setTimeout(poll, document.hidden ? 15000 : pending ? 1000 : 5000);
   };
   try {
     await Promise.all([loadProject(), loadAliases(), loadDomains()]);

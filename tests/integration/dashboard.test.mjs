@@ -110,6 +110,7 @@ test('sign in, watch a deployment complete, read its logs, roll back and see the
   const p = await freshProject('dash flow');
   const first = await deploySite(p.id, { '/index.html': '<h1>one</h1>' });
   const v1 = first.deploy.deployment.id;
+  assert.equal((await api.putAlias(p.id, 'staging', v1)).status, 200);
 
   const { context, page, problems } = await openPage({ width: 960, height: 620 });
   await signIn(page);
@@ -117,6 +118,8 @@ test('sign in, watch a deployment complete, read its logs, roll back and see the
   await page.getByRole('heading', { name: p.name }).waitFor();
   const row = (id) => page.locator(`#deployments li[data-id="${id}"]`);
   await row(v1).locator('.active-marker').waitFor();
+  const alias = page.locator('#aliases li', { hasText: 'staging' }).getByRole('link', { name: 'open' });
+  assert.match(await alias.getAttribute('href'), new RegExp(`^http://staging--${p.slug}\\.`));
 
   // The token lives in this tab's sessionStorage only: never in the URL or localStorage.
   assert.equal(await page.evaluate(() => sessionStorage.getItem('flotilla.token')), TOKEN);
@@ -171,6 +174,30 @@ test('sign in, watch a deployment complete, read its logs, roll back and see the
   await context.close();
 });
 
+test('a failing deployment shows its steps live, then the failure; the active one stays', async () => {
+  const p = await freshProject('dash failing');
+  const good = (await deploySite(p.id, { '/index.html': '<h1>good</h1>' })).deploy.deployment.id;
+  const { context, page, problems } = await openPage();
+  await signIn(page);
+  await page.goto(`${DASH}#/p/${p.id}`);
+  await page.locator(`#deployments li[data-id="${good}"] .active-marker`).waitFor();
+  // FAULT_INJECTION (test server only): verify throws on every attempt, retried with backoff.
+  const bad = (await deploySite(p.id, { '/index.html': '<h1>bad</h1>' }, {
+    expect: 202, headers: { prefer: 'respond-async' }, extra: { fault: 'verify' },
+  })).deploy.deployment.id;
+  const row = page.locator(`#deployments li[data-id="${bad}"]`);
+  // Seen while it runs: the poll shows it pending with its steps, before it ends.
+  await page.locator(`#deployments li[data-id="${bad}"]:is([data-status="queued"], [data-status="in_progress"])`).waitFor({ timeout: 15_000 });
+  await page.locator(`#deployments li[data-id="${bad}"][data-status="failed"]`).waitFor({ timeout: 90_000 });
+  assert.match(await row.locator('.step.failed').textContent(), /verify: failed/);
+  assert.match(await row.locator('p.error').textContent(), /retries_exhausted/);
+  assert.equal(await row.getByRole('button', { name: 'Promote' }).count(), 0, 'a failed deployment cannot be promoted');
+  assert.equal(await page.locator(`#deployments li[data-id="${good}"] .active-marker`).count(), 1);
+  await shot(page, 'failed');
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
 test('tokens: a new secret is shown once, then only its metadata is listed', async () => {
   const { context, page, problems } = await openPage();
   await signIn(page);
@@ -184,8 +211,16 @@ test('tokens: a new secret is shown once, then only its metadata is listed', asy
   const item = page.locator('#tokens li', { hasText: name });
   await item.waitFor();
   assert.ok(!(await item.textContent()).includes(secret), 'the list never shows the secret');
-  // The new token works (read scope).
+  // The new token works (read scope), and the dashboard says what it may not do.
   assert.equal((await api.listProjects('', { token: secret })).status, 200);
+  {
+    const reader = await openPage();
+    await signIn(reader.page, secret);
+    await reader.page.getByRole('link', { name: 'Tokens' }).click();
+    await reader.page.locator('#tokens li.error', { hasText: '403' }).waitFor();
+    assert.match(await reader.page.locator('#status').textContent(), /admin/);
+    await reader.context.close();
+  }
   await item.getByRole('button', { name: 'Revoke' }).click();
   await page.locator('#confirm-ok').click();
   await item.locator('.badge', { hasText: 'revoked' }).waitFor();
