@@ -92,7 +92,7 @@ function confirmDialog(text, okLabel = 'Confirm') {
 
 /** Runs an action from a button: disabled while it runs, errors shown, then `after`. */
 async function act(btn, fn, after) {
-  btn.disabled = true;
+  if (btn) btn.disabled = true;
   try {
     const msg = await fn();
     if (msg) say(msg, 'ok');
@@ -100,7 +100,7 @@ async function act(btn, fn, after) {
   } catch (e) {
     fail(e);
   } finally {
-    btn.disabled = false;
+    if (btn) btn.disabled = false;
   }
 }
 
@@ -221,7 +221,8 @@ async function projectView(view, id) {
         project.enabled ? '' : ' · disabled', project.autoActivate ? '' : ' · manual promote'));
   };
   rollback.addEventListener('click', async () => {
-    if (!await confirmDialog(`Roll ${project.name} back to the previous good deployment?`, 'Roll back')) return;
+    const what = project ? project.name : id;
+    if (!await confirmDialog(`Roll ${what} back to the previous good deployment?`, 'Roll back')) return;
     act(rollback, async () => {
       const r = await api('POST', `/projects/${encodeURIComponent(id)}/rollback`, {});
       return `Rolled back: ${short(r.activeDeploymentId)} is active`;
@@ -243,7 +244,9 @@ async function projectView(view, id) {
       return el;
     });
     for (const k of rows.keys()) if (!seen.has(k)) rows.delete(k);
-    deps.replaceChildren(...(els.length ? els : [h('li', { class: 'empty' }, 'No deployments yet.')]));
+    // Untouched when nothing changed, so the live region announces only real changes.
+    const same = els.length === deps.children.length && els.every((el, i) => deps.children[i] === el);
+    if (!same) deps.replaceChildren(...(els.length ? els : [h('li', { class: 'empty' }, 'No deployments yet.')]));
     return r.deployments.some((d) => PENDING.has(d.status));
   };
   const loadAliases = async () => {
