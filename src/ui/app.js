@@ -245,7 +245,7 @@ async function projectView(view, id) {
     });
     for (const k of rows.keys()) if (!seen.has(k)) rows.delete(k);
     // Untouched when nothing changed, so the live region announces only real changes.
-    const same = els.length === deps.children.length && els.every((el, i) => deps.children[i] === el);
+    const same = els.length > 0 && els.length === deps.children.length && els.every((el, i) => deps.children[i] === el);
     if (!same) deps.replaceChildren(...(els.length ? els : [h('li', { class: 'empty' }, 'No deployments yet.')]));
     return r.deployments.some((d) => PENDING.has(d.status));
   };
