@@ -269,6 +269,7 @@ test('keyboard only: sign in and open a project without a mouse', async () => {
   await link.focus();
   await page.keyboard.press('Enter');
   await page.getByRole('heading', { name: p.name }).waitFor();
+  await page.locator('#deployments').getByText('No deployments yet.').waitFor();
   // The confirmation dialog takes focus and Escape cancels it.
   await page.locator('#rollback').focus();
   await page.keyboard.press('Enter');
