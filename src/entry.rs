@@ -15,7 +15,6 @@ use crate::platform::{health, serve, workflow};
 use crate::routing::{platform_page, route_request_with, PathMode, ProjectRef, Target};
 
 const OPENAPI: &str = include_str!("../openapi.json");
-const DOCS_HTML: &str = include_str!("docs.html");
 
 #[event(start)]
 fn start() {
@@ -101,7 +100,7 @@ async fn handle(req: Request, env: &Env, meta: &RequestMeta) -> std::result::Res
                 "version": env!("CARGO_PKG_VERSION"),
                 "platformDomain": domain,
                 "endpoints": { "api": "/__api", "health": "/health", "openapi": "/openapi.json",
-                               "docs": "/docs", "mcp": "/mcp",
+                               "docs": "/docs", "mcp": "/mcp", "dashboard": "/__dashboard",
                                "pathMode": path_mode.answers_on(&host).then_some("/__project/<id-or-slug>/") },
             }),
         )
@@ -111,7 +110,8 @@ async fn handle(req: Request, env: &Env, meta: &RequestMeta) -> std::result::Res
             r.headers_mut().set("content-type", "application/json").map_err(api::internal)?;
             Ok(r)
         }
-        Target::Docs => Response::from_html(DOCS_HTML).map_err(api::internal),
+        Target::Docs => ui_page(&req, &url, "/docs", meta),
+        Target::Dashboard { path } => ui_page(&req, &url, &path, meta),
         Target::Mcp => crate::platform::mcp_http::handle(req, &ctx, &host).await,
         Target::ProtectedResource => crate::platform::mcp_http::protected_resource(&req),
         Target::Redirect { location } => {
@@ -160,6 +160,27 @@ async fn site(
             page(status, req, meta)
         }
     }
+}
+
+/// The dashboard and the docs (decided by `crate::ui`; unknown files get the 404 page).
+fn ui_page(
+    req: &Request,
+    url: &Url,
+    path: &str,
+    meta: &RequestMeta,
+) -> std::result::Result<Response, ApiError> {
+    let inm = req.headers().get("if-none-match").ok().flatten();
+    let method = req.method().to_string();
+    let Some(r) = crate::ui::resolve(&method, path, url.query().unwrap_or(""), inm.as_deref()) else {
+        return page(404, req, meta);
+    };
+    let mut resp = if r.body.is_empty() { Response::empty() } else { Response::ok(r.body) }
+        .map_err(api::internal)?
+        .with_status(r.status);
+    for (k, v) in &r.headers {
+        resp.headers_mut().set(k, v).map_err(api::internal)?;
+    }
+    Ok(resp)
 }
 
 fn page(status: u16, req: &Request, meta: &RequestMeta) -> std::result::Result<Response, ApiError> {

@@ -12,6 +12,7 @@ pub mod error;
 pub mod lifecycle;
 pub mod mcp;
 pub mod routing;
+pub mod ui;
 
 #[cfg(target_arch = "wasm32")]
 mod api;

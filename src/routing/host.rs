@@ -29,6 +29,10 @@ pub enum Target {
     Health,
     OpenApi,
     Docs,
+    /// `/__dashboard` and its assets (`path` is the whole path): platform host only.
+    Dashboard {
+        path: String,
+    },
     /// `GET /` on the platform host: service info.
     ServiceInfo,
     /// A project's site. `prefix` is the path-mode prefix (`/__project/<ref>`), empty in
@@ -237,6 +241,7 @@ pub fn route_request_with(
         "/health" => Target::Health,
         "/openapi.json" => Target::OpenApi,
         "/docs" => Target::Docs,
+        p if p == "/__dashboard" || p.starts_with("/__dashboard/") => Target::Dashboard { path: p.into() },
         "/mcp" => Target::Mcp,
         "/.well-known/oauth-protected-resource" | "/.well-known/oauth-protected-resource/mcp" => {
             Target::ProtectedResource
@@ -272,6 +277,13 @@ mod tests {
             ("example.dev", "/__api", Target::Api { path: "/".into() }),
             ("example.dev", "/__apix", Target::NotFound),
             ("example.dev", "/nope", Target::NotFound),
+            ("example.dev", "/__dashboard", Target::Dashboard { path: "/__dashboard".into() }),
+            (
+                "localhost:8787",
+                "/__dashboard/app.js",
+                Target::Dashboard { path: "/__dashboard/app.js".into() },
+            ),
+            ("example.dev", "/__dashboardx", Target::NotFound),
         ];
         for (host, path, want) in cases {
             assert_eq!(route_request(host, path, "", D), want, "{host}{path}");
@@ -285,6 +297,16 @@ mod tests {
             project("blog-x1", "", "/__api/projects")
         );
         assert_eq!(route_request("blog-x1.localhost:8787", "/a/b", "", D), project("blog-x1", "", "/a/b"));
+        // The operator dashboard is the platform's, never a tenant origin's: a project may
+        // have its own `/__dashboard` page, and must not get the operator's token-holding one.
+        assert_eq!(
+            route_request("blog-x1.example.dev", "/__dashboard", "", D),
+            project("blog-x1", "", "/__dashboard")
+        );
+        assert_eq!(
+            route_request("www.customer.com", "/__dashboard/app.js", "", D),
+            Target::CustomDomain { host: "www.customer.com".into(), path: "/__dashboard/app.js".into() }
+        );
         assert_eq!(
             route_request("abc123--blog.example.dev", "/", "", D),
             Target::Project {

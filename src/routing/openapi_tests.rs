@@ -144,6 +144,7 @@ fn service_target_name(t: &Target) -> Option<&'static str> {
         Target::OpenApi => Some("OpenApi"),
         Target::Docs => Some("Docs"),
         Target::ServiceInfo => Some("ServiceInfo"),
+        Target::Dashboard { .. } => Some("Dashboard"),
         // Covered by the route-table test above, or not a platform endpoint at all.
         Target::Api { .. }
         | Target::Project { .. }
@@ -173,9 +174,13 @@ fn openapi_documents_every_platform_endpoint() {
         Target::OpenApi,
         Target::Docs,
         Target::ServiceInfo,
+        Target::Dashboard { path: String::new() },
     ];
     for t in &all {
         let name = service_target_name(t).expect("a service target");
         assert!(reached.contains(name), "{name} is not documented in openapi.json");
+    }
+    for path in crate::ui::paths() {
+        assert!(paths.contains_key(path), "the embedded UI file {path} is not documented in openapi.json");
     }
 }

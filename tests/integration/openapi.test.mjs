@@ -44,6 +44,12 @@ test('every documented operation answers as its schema says (one live sample eac
   ok(await op('GET', '/health', '/health', anon), 200);
   ok(await op('GET', '/openapi.json', '/openapi.json', anon), 200);
   ok(await op('GET', '/docs', '/docs', anon), 200);
+  for (const path of ['/__dashboard', '/__dashboard/app.js', '/__dashboard/app.css', '/__dashboard/docs.js']) {
+    const page = await op('GET', path, path, anon);
+    ok(page, 200);
+    const again = await op('GET', path, path, { ...anon, headers: { 'if-none-match': page.headers.get('etag') } });
+    ok(again, 304);
+  }
   ok(await op('GET', '/.well-known/oauth-protected-resource', '/.well-known/oauth-protected-resource', anon), 200);
   ok(await op('GET', '/.well-known/oauth-protected-resource/mcp', '/.well-known/oauth-protected-resource/mcp', anon), 200);
 
