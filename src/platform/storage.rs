@@ -4,7 +4,7 @@
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use worker::{Bucket, Env, KvStore};
 
-use super::bindings;
+use super::{bindings, cache};
 use crate::error::{ApiError, ApiResult};
 use crate::routing::{asset_key, host_key, manifest_key, route_key, HostRecord, RouteRecord};
 
@@ -92,15 +92,26 @@ impl KvRoutes {
     /// Writes the record under both the slug and the id.
     pub async fn put_route(&self, rec: &RouteRecord) -> ApiResult<()> {
         let body = serde_json::to_string(rec).map_err(kv_err)?;
+        let mut out = Ok(());
         for key in [route_key(&rec.slug), route_key(&rec.project_id)] {
-            self.kv.put(&key, body.as_str()).map_err(kv_err)?.execute().await.map_err(kv_err)?;
+            out = self.kv.put(&key, body.as_str()).map_err(kv_err)?.execute().await.map_err(kv_err);
+            if out.is_err() {
+                break;
+            }
         }
-        Ok(())
+        // After the write (a visitor read racing it is refused by the cache's epoch), and
+        // also when it failed: what KV holds is then unknown.
+        cache::forget_route(&[&rec.slug, &rec.project_id]);
+        out
     }
 
     pub async fn delete_route(&self, slug: &str, project_id: &str) -> ApiResult<()> {
-        self.kv.delete(&route_key(slug)).await.map_err(kv_err)?;
-        self.kv.delete(&route_key(project_id)).await.map_err(kv_err)
+        let out = match self.kv.delete(&route_key(slug)).await.map_err(kv_err) {
+            Ok(()) => self.kv.delete(&route_key(project_id)).await.map_err(kv_err),
+            Err(e) => Err(e),
+        };
+        cache::forget_route(&[slug, project_id]);
+        out
     }
 
     /// The project a verified custom domain routes to (`host:<hostname>`).
@@ -110,11 +121,15 @@ impl KvRoutes {
 
     pub async fn put_host(&self, hostname: &str, rec: &HostRecord) -> ApiResult<()> {
         let body = serde_json::to_string(rec).map_err(kv_err)?;
-        self.kv.put(&host_key(hostname), body).map_err(kv_err)?.execute().await.map_err(kv_err)
+        let out = self.kv.put(&host_key(hostname), body).map_err(kv_err)?.execute().await.map_err(kv_err);
+        cache::forget_hosts();
+        out
     }
 
     pub async fn delete_host(&self, hostname: &str) -> ApiResult<()> {
-        self.kv.delete(&host_key(hostname)).await.map_err(kv_err)
+        let out = self.kv.delete(&host_key(hostname)).await.map_err(kv_err);
+        cache::forget_hosts();
+        out
     }
 
     pub async fn put_manifest(&self, deployment_id: &str, body: &str) -> ApiResult<()> {
@@ -122,7 +137,9 @@ impl KvRoutes {
     }
 
     pub async fn delete_manifest(&self, deployment_id: &str) -> ApiResult<()> {
-        self.kv.delete(&manifest_key(deployment_id)).await.map_err(kv_err)
+        let out = self.kv.delete(&manifest_key(deployment_id)).await.map_err(kv_err);
+        cache::forget_deployment(deployment_id);
+        out
     }
 
     pub async fn manifest_text(&self, deployment_id: &str) -> ApiResult<Option<String>> {
