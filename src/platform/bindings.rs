@@ -70,9 +70,13 @@ pub const MANIFEST_CACHE_BYTES: &str = "MANIFEST_CACHE_BYTES";
 pub const LOG_SAMPLE_RATE: &str = "LOG_SAMPLE_RATE";
 pub const LOG_SLOW_MS: &str = "LOG_SLOW_MS";
 pub const USER_CODE_TIMEOUT_MS: &str = "USER_CODE_TIMEOUT_MS";
+/// `ASSET_CACHE_BYTES`: isolate memory for small asset bodies (content-addressed, so never
+/// stale); files up to 1/16 of it (at most 256 KiB) are kept. 0 = always read ASSETS_KV.
+pub const ASSET_CACHE_BYTES: &str = "ASSET_CACHE_BYTES";
 
 pub const DEFAULT_ROUTE_CACHE_TTL_MS: u64 = 3000;
 pub const DEFAULT_MANIFEST_CACHE_BYTES: usize = 16 * 1024 * 1024;
+pub const DEFAULT_ASSET_CACHE_BYTES: usize = 16 * 1024 * 1024;
 
 /// The vars every visitor request needs, read once per isolate (a Worker's vars are fixed for
 /// the life of its isolate: changing them deploys a new version).
@@ -82,6 +86,7 @@ pub struct Settings {
     pub user_code_timeout_ms: i32,
     pub route_cache_ttl_ms: u64,
     pub manifest_cache_bytes: usize,
+    pub asset_cache_bytes: usize,
     pub log: crate::routing::LogPolicy,
 }
 
@@ -105,6 +110,9 @@ pub fn settings(env: &Env) -> std::rc::Rc<Settings> {
                 manifest_cache_bytes: var(MANIFEST_CACHE_BYTES)
                     .and_then(|v| v.trim().parse().ok())
                     .unwrap_or(DEFAULT_MANIFEST_CACHE_BYTES),
+                asset_cache_bytes: var(ASSET_CACHE_BYTES)
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(DEFAULT_ASSET_CACHE_BYTES),
                 log: crate::routing::LogPolicy::from_vars(
                     var(LOG_SAMPLE_RATE).as_deref(),
                     var(LOG_SLOW_MS).as_deref(),

@@ -1,7 +1,8 @@
 //! This isolate's copies of the visitor hot path's storage reads (rules in
 //! `crate::routing::cache`): routing records and custom-host owners from ROUTES_KV and preview
 //! prefixes from D1 for at most `ROUTE_CACHE_TTL_MS`; immutable deployment manifests in a
-//! byte-bounded LRU (`MANIFEST_CACHE_BYTES`). The storage adapters call the `forget_*`
+//! byte-bounded LRU (`MANIFEST_CACHE_BYTES`), and small asset bodies, immutable per
+//! `<projectId>:<sha256>`, in another (`ASSET_CACHE_BYTES`). The storage adapters call the `forget_*`
 //! functions whenever this isolate writes what an entry stands for, so the isolate that
 //! activates, rolls back, disables or deletes never serves its own stale copy.
 
@@ -24,6 +25,7 @@ struct Caches {
     hosts: TtlCache<Option<String>>,
     previews: TtlCache<String>,
     manifests: ByteLru<Rc<DeploymentManifest>>,
+    bodies: ByteLru<Rc<Vec<u8>>>,
 }
 
 thread_local! {
@@ -33,6 +35,7 @@ thread_local! {
         hosts: TtlCache::new(0, HOST_ENTRIES),
         previews: TtlCache::new(0, PREVIEW_ENTRIES),
         manifests: ByteLru::new(0),
+        bodies: ByteLru::new(0),
     });
 }
 
@@ -45,6 +48,7 @@ fn with<T>(s: &Settings, f: impl FnOnce(&mut Caches) -> T) -> T {
             c.hosts.set_ttl(s.route_cache_ttl_ms);
             c.previews.set_ttl(s.route_cache_ttl_ms);
             c.manifests.set_max_bytes(s.manifest_cache_bytes);
+            c.bodies.set_max_bytes(s.asset_cache_bytes);
         }
         f(&mut c)
     })
@@ -129,4 +133,25 @@ pub fn forget_deployment(deployment_id: &str) {
         c.manifests.remove(deployment_id);
         c.previews.retain(|_, id| id != deployment_id);
     });
+}
+
+/// Largest body kept: a sixteenth of the budget, at most 256 KiB (big files stream from KV).
+pub fn body_cacheable(s: &Settings, size: u64) -> bool {
+    s.asset_cache_bytes > 0 && size <= (s.asset_cache_bytes / 16).min(256 * 1024) as u64
+}
+
+/// The cached body of `key` (`<projectId>:<sha256>`: content-addressed, never stale).
+pub fn body(s: &Settings, key: &str) -> Option<Rc<Vec<u8>>> {
+    with(s, |c| c.bodies.get(key))
+}
+
+pub fn put_body(s: &Settings, key: &str, bytes: Rc<Vec<u8>>) {
+    // The key and bookkeeping cost something too (and keep empty bodies from being free).
+    let cost = bytes.len() + 128;
+    with(s, |c| c.bodies.insert(key, bytes, cost));
+}
+
+/// A body was deleted from ASSETS_KV (GC, purge).
+pub fn forget_body(key: &str) {
+    with_any(|c| c.bodies.remove(key));
 }

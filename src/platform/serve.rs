@@ -343,7 +343,7 @@ async fn respond(
     let mut headers: Vec<(String, String)> = Vec::new();
     let (status, body) = match plan {
         AssetPlan::Serve { path: file, status } => {
-            let Some((hash, content_type, _size)) = m.lookup(&file) else {
+            let Some((hash, content_type, size)) = m.lookup(&file) else {
                 return Err(ApiError::internal(format!("plan chose {file}, which the manifest lacks")));
             };
             let cacheable = header("authorization").is_none() && header("range").is_none();
@@ -358,10 +358,14 @@ async fn respond(
             } else if method == Method::Head {
                 (status, None)
             } else {
-                let body = KvAssets::new(env)?
-                    .body(&m.project_id, hash)
-                    .await?
-                    .ok_or_else(|| ApiError::internal(format!("asset body {hash} missing from ASSETS_KV")))?;
+                let missing = || ApiError::internal(format!("asset body {hash} missing from ASSETS_KV"));
+                let kv = KvAssets::new(env)?;
+                let s = settings(env);
+                let body = if cache::body_cacheable(&s, *size) {
+                    ResponseBody::Body(kv.small_body(&s, &m.project_id, hash).await?.ok_or_else(missing)?)
+                } else {
+                    kv.body(&m.project_id, hash).await?.ok_or_else(missing)?
+                };
                 (status, Some(body))
             }
         }

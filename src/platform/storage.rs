@@ -44,7 +44,10 @@ impl KvAssets {
     }
 
     pub async fn delete(&self, project_id: &str, hash: &str) -> ApiResult<()> {
-        self.kv.delete(&asset_key(project_id, hash)).await.map_err(kv_err)
+        let key = asset_key(project_id, hash);
+        let out = self.kv.delete(&key).await.map_err(kv_err);
+        cache::forget_body(&key);
+        out
     }
 
     /// Up to `limit` stored body hashes of a project, straight from KV (finds bodies whose D1
@@ -62,6 +65,24 @@ impl KvAssets {
     pub async fn exists(&self, project_id: &str, hash: &str) -> ApiResult<bool> {
         // KV has no HEAD; a streamed get that we drop reads no body.
         Ok(self.kv.get(&asset_key(project_id, hash)).stream().await.map_err(kv_err)?.is_some())
+    }
+
+    /// A small body, from this isolate's memory when it was read before (bodies are immutable
+    /// per content hash), else read whole from KV and kept.
+    pub async fn small_body(
+        &self,
+        s: &bindings::Settings,
+        project_id: &str,
+        hash: &str,
+    ) -> ApiResult<Option<Vec<u8>>> {
+        let key = asset_key(project_id, hash);
+        if let Some(b) = cache::body(s, &key) {
+            return Ok(Some(b.as_ref().clone()));
+        }
+        let Some(bytes) = self.kv.get(&key).bytes().await.map_err(kv_err)? else { return Ok(None) };
+        let bytes = std::rc::Rc::new(bytes);
+        cache::put_body(s, &key, bytes.clone());
+        Ok(Some(std::rc::Rc::try_unwrap(bytes).unwrap_or_else(|b| b.as_ref().clone())))
     }
 
     /// The body as a stream (never buffered in wasm memory).
