@@ -7,12 +7,12 @@ use worker::*;
 use crate::api;
 use crate::domain::UrlBase;
 use crate::error::ApiError;
-use crate::platform::bindings::{self, now_ms};
+use crate::platform::bindings;
 use crate::platform::http::{self, RequestMeta};
 use crate::platform::serve::Served;
 use crate::platform::storage::Job;
 use crate::platform::{health, serve, workflow};
-use crate::routing::{platform_page, route_request_with, PathMode, ProjectRef, Target};
+use crate::routing::{platform_page, route_request_with, ProjectRef, Target};
 
 const OPENAPI: &str = include_str!("../openapi.json");
 
@@ -56,39 +56,58 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             Err(e) => http::error(&e, &meta),
         };
     }
-    let method = req.method().to_string();
-    let path = req.path();
-    let resp = match handle(req, &env, &meta).await {
-        Ok(r) => r,
-        Err(e) => http::error(&e, &meta)?,
+    let settings = bindings::settings(&env);
+    let method = req.method();
+    // Parsed once; everything below borrows it.
+    let url = match req.url() {
+        Ok(u) => u,
+        Err(e) => return http::with_request_id(http::error(&api::internal(e), &meta)?, &meta.request_id),
     };
-    http::log(
-        "info",
-        &meta.request_id,
-        json!({
-            "method": method, "path": path, "status": resp.status_code(),
-            "ms": now_ms().saturating_sub(meta.started_ms),
-        }),
-    );
+    let (resp, visitor) = match handle(req, &url, &env, &settings, &meta).await {
+        (Ok(r), visitor) => (r, visitor),
+        (Err(e), visitor) => (http::error(&e, &meta)?, visitor),
+    };
+    http::log_request(&settings.log, &meta, visitor, method.as_ref(), url.path(), resp.status_code());
     http::with_request_id(resp, &meta.request_id)
 }
 
-fn url_base(url: &Url, domain: &str) -> UrlBase {
-    UrlBase::new(url.scheme(), domain, url.port())
+fn url_base(url: &Url, settings: &bindings::Settings) -> UrlBase {
+    UrlBase::new(url.scheme(), &settings.platform_domain, url.port())
+        .with_path_mode(settings.path_mode.answers_on(&settings.platform_domain))
 }
 
-async fn handle(req: Request, env: &Env, meta: &RequestMeta) -> std::result::Result<Response, ApiError> {
-    let url = req.url().map_err(api::internal)?;
-    let domain = bindings::var_or(env, bindings::PLATFORM_DOMAIN, "localhost");
+/// The response, and whether the request was a visitor's (a site) rather than a management call.
+async fn handle(
+    req: Request,
+    url: &Url,
+    env: &Env,
+    settings: &bindings::Settings,
+    meta: &RequestMeta,
+) -> (std::result::Result<Response, ApiError>, bool) {
+    let domain = settings.platform_domain.as_str();
+    let path_mode = settings.path_mode;
     let host =
         req.headers().get("host").ok().flatten().unwrap_or_else(|| url.host_str().unwrap_or("").to_string());
-    let query = url.query().map(|q| format!("?{q}")).unwrap_or_default();
-    let path_mode = PathMode::parse(env.var(bindings::PATH_MODE).ok().map(|v| v.to_string()).as_deref());
-    let target = route_request_with(&host, url.path(), &query, &domain, path_mode);
-    let urls = url_base(&url, &domain).with_path_mode(path_mode.answers_on(&domain));
-    let ctx = api::Ctx::new(env, meta, urls);
+    let target = route_request_with(&host, url.path(), serve::search(url), domain, path_mode);
+    let visitor = matches!(target, Target::Project { .. } | Target::CustomDomain { .. });
+    (dispatch(req, url, env, settings, meta, &host, target).await, visitor)
+}
+
+async fn dispatch(
+    req: Request,
+    url: &Url,
+    env: &Env,
+    settings: &bindings::Settings,
+    meta: &RequestMeta,
+    host: &str,
+    target: Target,
+) -> std::result::Result<Response, ApiError> {
+    let domain = settings.platform_domain.as_str();
+    let path_mode = settings.path_mode;
     match target {
-        Target::Api { path } => api::handle(req, &ctx, &path).await,
+        Target::Api { path } => {
+            api::handle(req, &api::Ctx::new(env, meta, url_base(url, settings)), &path).await
+        }
         Target::Health => {
             let (ok, body) = health::run(env).await;
             http::json(if ok { 200 } else { 503 }, &body).map_err(api::internal)
@@ -101,7 +120,7 @@ async fn handle(req: Request, env: &Env, meta: &RequestMeta) -> std::result::Res
                 "platformDomain": domain,
                 "endpoints": { "api": "/__api", "health": "/health", "openapi": "/openapi.json",
                                "docs": "/docs", "mcp": "/mcp", "dashboard": "/__dashboard",
-                               "pathMode": path_mode.answers_on(&host).then_some("/__project/<id-or-slug>/") },
+                               "pathMode": path_mode.answers_on(host).then_some("/__project/<id-or-slug>/") },
             }),
         )
         .map_err(api::internal),
@@ -110,9 +129,12 @@ async fn handle(req: Request, env: &Env, meta: &RequestMeta) -> std::result::Res
             r.headers_mut().set("content-type", "application/json").map_err(api::internal)?;
             Ok(r)
         }
-        Target::Docs => ui_page(&req, &url, "/docs", meta),
-        Target::Dashboard { path } => ui_page(&req, &url, &path, meta),
-        Target::Mcp => crate::platform::mcp_http::handle(req, &ctx, &host).await,
+        Target::Docs => ui_page(&req, url, "/docs", meta),
+        Target::Dashboard { path } => ui_page(&req, url, &path, meta),
+        Target::Mcp => {
+            crate::platform::mcp_http::handle(req, &api::Ctx::new(env, meta, url_base(url, settings)), host)
+                .await
+        }
         Target::ProtectedResource => crate::platform::mcp_http::protected_resource(&req),
         Target::Redirect { location } => {
             let mut r = Response::empty().map_err(api::internal)?.with_status(308);
@@ -122,12 +144,14 @@ async fn handle(req: Request, env: &Env, meta: &RequestMeta) -> std::result::Res
         Target::NotFound => Err(ApiError::not_found("Route")),
         // Encoded dot segments or separators in a path-mode target: refused, never resolved.
         Target::BadPath => page(400, &req, meta),
-        Target::Project { project, prefix, path } => site(&req, &url, env, meta, &project, &prefix, &path).await,
+        Target::Project { project, prefix, path } => {
+            site(&req, url, env, meta, &project, &prefix, &path).await
+        }
         Target::CustomDomain { host, path } => {
             match crate::platform::domains::project_for_host(env, &host).await? {
                 Some(project_id) => {
                     let project = ProjectRef { key: project_id, deployment_prefix: None };
-                    site(&req, &url, env, meta, &project, "", &path).await
+                    site(&req, url, env, meta, &project, "", &path).await
                 }
                 None => page(404, &req, meta),
             }

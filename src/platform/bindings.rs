@@ -59,3 +59,66 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 pub fn new_uuid() -> String {
     crate::domain::uuid_v4(random_bytes::<16>())
 }
+
+/// `ROUTE_CACHE_TTL_MS`: how long this isolate may reuse a routing record, custom-host owner
+/// or preview prefix it read (0 = read storage on every request). KV itself may serve a value
+/// up to ~60 s old at the edge; the isolate that changes a record drops its copy at once.
+pub const ROUTE_CACHE_TTL_MS: &str = "ROUTE_CACHE_TTL_MS";
+/// `MANIFEST_CACHE_BYTES`: isolate memory for deployment manifests (their JSON size).
+pub const MANIFEST_CACHE_BYTES: &str = "MANIFEST_CACHE_BYTES";
+/// `LOG_SAMPLE_RATE` (0..1) and `LOG_SLOW_MS`: which visitor requests get a log line.
+pub const LOG_SAMPLE_RATE: &str = "LOG_SAMPLE_RATE";
+pub const LOG_SLOW_MS: &str = "LOG_SLOW_MS";
+pub const USER_CODE_TIMEOUT_MS: &str = "USER_CODE_TIMEOUT_MS";
+/// `ASSET_CACHE_BYTES`: isolate memory for small asset bodies (content-addressed, so never
+/// stale); files up to 1/16 of it (at most 256 KiB) are kept. 0 = always read ASSETS_KV.
+pub const ASSET_CACHE_BYTES: &str = "ASSET_CACHE_BYTES";
+
+pub const DEFAULT_ROUTE_CACHE_TTL_MS: u64 = 3000;
+pub const DEFAULT_MANIFEST_CACHE_BYTES: usize = 16 * 1024 * 1024;
+pub const DEFAULT_ASSET_CACHE_BYTES: usize = 16 * 1024 * 1024;
+
+/// The vars every visitor request needs, read once per isolate (a Worker's vars are fixed for
+/// the life of its isolate: changing them deploys a new version).
+pub struct Settings {
+    pub platform_domain: String,
+    pub path_mode: crate::routing::PathMode,
+    pub user_code_timeout_ms: i32,
+    pub route_cache_ttl_ms: u64,
+    pub manifest_cache_bytes: usize,
+    pub asset_cache_bytes: usize,
+    pub log: crate::routing::LogPolicy,
+}
+
+thread_local! {
+    static SETTINGS: std::cell::OnceCell<std::rc::Rc<Settings>> = const { std::cell::OnceCell::new() };
+}
+
+pub fn settings(env: &Env) -> std::rc::Rc<Settings> {
+    SETTINGS.with(|s| {
+        s.get_or_init(|| {
+            let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
+            std::rc::Rc::new(Settings {
+                platform_domain: var(PLATFORM_DOMAIN).unwrap_or_else(|| "localhost".into()),
+                path_mode: crate::routing::PathMode::parse(var(PATH_MODE).as_deref()),
+                user_code_timeout_ms: var(USER_CODE_TIMEOUT_MS)
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(30_000),
+                route_cache_ttl_ms: var(ROUTE_CACHE_TTL_MS)
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(DEFAULT_ROUTE_CACHE_TTL_MS),
+                manifest_cache_bytes: var(MANIFEST_CACHE_BYTES)
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(DEFAULT_MANIFEST_CACHE_BYTES),
+                asset_cache_bytes: var(ASSET_CACHE_BYTES)
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(DEFAULT_ASSET_CACHE_BYTES),
+                log: crate::routing::LogPolicy::from_vars(
+                    var(LOG_SAMPLE_RATE).as_deref(),
+                    var(LOG_SLOW_MS).as_deref(),
+                ),
+            })
+        })
+        .clone()
+    })
+}

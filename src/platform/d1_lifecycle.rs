@@ -339,6 +339,8 @@ impl ProjectStore for D1Lifecycle {
     }
 
     async fn expire(&self, id: &str, now: i64) -> StoreResult<bool> {
+        // Its previews stop here at once (other isolates within ROUTE_CACHE_TTL_MS).
+        super::cache::forget_deployment(id);
         let results = self
             .db
             .batch(vec![

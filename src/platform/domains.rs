@@ -7,6 +7,7 @@ use wasm_bindgen::prelude::*;
 use worker::{Env, Fetch, Headers, Method, Request, RequestInit};
 
 use super::bindings::{self, var_or};
+use super::cache;
 use super::d1_domains::D1Domains;
 use super::http;
 use super::storage::KvRoutes;
@@ -148,12 +149,21 @@ impl Saas {
 pub async fn project_for_host(env: &Env, host: &str) -> ApiResult<Option<String>> {
     // A host no tenant could ever attach (an IP literal, `localhost`, a name under the platform
     // domain, junk) costs no storage read.
-    let rules = HostnameRules {
-        platform_domain: var_or(env, bindings::PLATFORM_DOMAIN, "localhost"),
-        allow_wildcards: false,
-    };
+    let settings = bindings::settings(env);
+    let rules = HostnameRules { platform_domain: settings.platform_domain.clone(), allow_wildcards: false };
     let Ok(host) = Hostname::parse(host, &rules) else { return Ok(None) };
     let host = host.as_str();
+    let now = bindings::now_ms();
+    let epoch = match cache::host(&settings, host, now) {
+        cache::Lookup::Hit(owner) => return Ok(owner),
+        cache::Lookup::Miss(epoch) => epoch,
+    };
+    let owner = lookup_host_owner(env, host).await?;
+    cache::put_host(&settings, epoch, host, owner.clone(), now);
+    Ok(owner)
+}
+
+async fn lookup_host_owner(env: &Env, host: &str) -> ApiResult<Option<String>> {
     let routes = KvRoutes::new(env)?;
     let wildcard = (var_or(env, bindings::ALLOW_WILDCARD_DOMAINS, "false") == "true")
         .then(|| wildcard_of(host))

@@ -6,6 +6,7 @@ use worker::{Headers, Request, Response, Result};
 
 use crate::domain::iso8601;
 use crate::error::ApiError;
+use crate::routing::{request_line, LogPolicy};
 
 use super::bindings::{now_ms, random_bytes};
 
@@ -69,6 +70,33 @@ pub fn log(level: &str, request_id: &str, fields: Value) {
         "error" => worker::console_error!("{}", line),
         "warn" => worker::console_warn!("{}", line),
         _ => worker::console_log!("{}", line),
+    }
+}
+
+thread_local! {
+    /// Requests this isolate has handled: the sampling counter of [`log_request`].
+    static SEQ: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// The per-request line, for the requests `policy` keeps (errors, slow ones, management
+/// calls, a sample of visitor traffic), written without building a JSON value.
+pub fn log_request(
+    policy: &LogPolicy,
+    meta: &RequestMeta,
+    visitor: bool,
+    method: &str,
+    path: &str,
+    status: u16,
+) {
+    let now = now_ms();
+    let ms = now.saturating_sub(meta.started_ms);
+    let seq = SEQ.with(|c| {
+        c.set(c.get().wrapping_add(1));
+        c.get()
+    });
+    if policy.should_log(visitor, status, ms, seq) {
+        let line = request_line("info", &meta.request_id, &iso8601(now), method, path, status, ms);
+        worker::console_log!("{}", line);
     }
 }
 

@@ -31,6 +31,9 @@ extern "C" {
 
     #[wasm_bindgen(js_name = setTimeout)]
     fn set_timeout(f: &js_sys::Function, ms: i32) -> JsValue;
+
+    #[wasm_bindgen(js_name = clearTimeout)]
+    fn clear_timeout(id: &JsValue);
 }
 
 pub fn bundle_key(project_id: &str, deployment_id: &str) -> String {
@@ -169,10 +172,14 @@ fn js_message(e: &JsValue) -> String {
     e.as_string().unwrap_or_else(|| format!("{e:?}"))
 }
 
-fn timeout(ms: i32) -> Promise {
-    Promise::new(&mut |resolve, _| {
-        set_timeout(&resolve, ms);
-    })
+/// A promise that resolves (to `undefined`) after `ms`, and the timer's id to clear it with:
+/// a timer left pending per request would keep `USER_CODE_TIMEOUT_MS` of timers alive.
+fn timeout(ms: i32) -> (Promise, JsValue) {
+    let mut id = JsValue::UNDEFINED;
+    let p = Promise::new(&mut |resolve, _| {
+        id = set_timeout(&resolve, ms);
+    });
+    (p, id)
 }
 
 /// Runs `request` through the deployment's server code, waiting at most `timeout_ms`.
@@ -184,13 +191,14 @@ pub async fn dispatch(
 ) -> Result<Response, UserCodeError> {
     let threw = |e: JsValue| UserCodeError::Threw(js_message(&e));
     let loader: WorkerLoader = Reflect::get(env, &"LOADER".into()).map_err(threw)?.unchecked_into();
-    let assets = asset_binding(env, target)
-        .map_err(|e| UserCodeError::Threw(format!("asset binding: {}", js_message(&e))))?;
     let (env2, t2) = (env.clone(), target.clone());
-    // Called by the loader only when it has no warm isolate for this id.
+    // Called by the loader only when it has no warm isolate for this id, so the ASSETS stub
+    // and the code object are built only then (not on every request).
     let callback = Closure::<dyn FnMut() -> Promise>::new(move || {
-        let (env, target, assets) = (env2.clone(), t2.clone(), assets.clone());
+        let (env, target) = (env2.clone(), t2.clone());
         future_to_promise(async move {
+            let assets = asset_binding(&env, &target)
+                .map_err(|e| JsValue::from_str(&format!("asset binding: {}", js_message(&e))))?;
             let bundle = load_bundle(&env, &target.project_id, &target.deployment_id)
                 .await
                 .map_err(|e| JsValue::from_str(&e.log_detail()))?;
@@ -204,8 +212,10 @@ pub async fn dispatch(
     let fetch: js_sys::Function = fetch.dyn_into().map_err(threw)?;
     let pending: Promise =
         fetch.call1(fetcher.as_ref(), request.inner()).map_err(threw)?.dyn_into().map_err(threw)?;
-    let raced = Promise::race(&Array::of2(&pending, &timeout(timeout_ms)));
+    let (timer, timer_id) = timeout(timeout_ms);
+    let raced = Promise::race(&Array::of2(&pending, &timer));
     let result = JsFuture::from(raced).await;
+    clear_timeout(&timer_id);
     drop(callback); // kept alive until the isolate has answered
     let value = result.map_err(threw)?;
     if value.is_undefined() {
@@ -214,5 +224,14 @@ pub async fn dispatch(
     let resp: worker::web_sys::Response = value.dyn_into().map_err(|v| {
         UserCodeError::BadResponse(format!("returned a non-Response value: {}", js_message(&v)))
     })?;
-    Ok(Response::from(resp))
+    // A fetched response's headers are immutable; one copy here (a single call) lets the
+    // platform add `x-request-id` without copying them over one by one. A 101 keeps its own
+    // (its webSocket must travel with the original object).
+    let copy =
+        (resp.status() != 101).then(|| worker::web_sys::Headers::new_with_headers(&resp.headers()).ok());
+    let out = Response::from(resp);
+    Ok(match copy.flatten() {
+        Some(h) => out.with_headers(worker::Headers(h)),
+        None => out,
+    })
 }

@@ -2,6 +2,7 @@
 //! decision needs, call it, carry out the result.
 
 pub mod bindings;
+pub mod cache;
 pub mod d1;
 pub mod d1_access;
 pub mod d1_deployments;

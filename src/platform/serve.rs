@@ -3,13 +3,12 @@
 //! a pure plan (assets::plan_asset_request), then at most one body read (ASSETS_KV, streamed)
 //! or, when the plan leaves the request to server code, one Worker Loader dispatch.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use worker::{Env, Headers, Method, Request, RequestInit, Response, ResponseBody, Url};
 
-use super::bindings::{now_ms, secret, var_or, JWT_SECRET};
+use super::bindings::{now_ms, secret, settings, Settings, JWT_SECRET};
+use super::cache::{self, Lookup};
 use super::d1::database;
 use super::loader::{dispatch, Target};
 use super::storage::{KvAssets, KvRoutes};
@@ -19,18 +18,22 @@ use crate::assets::{
 use crate::auth::preview::{decide, Access, Denied, PreviewTarget, Visit};
 use crate::deploy::DeploymentManifest;
 use crate::error::{ApiError, ApiResult};
-use crate::routing::{normalize_host, ProjectRef};
+use crate::routing::{normalize_host, ProjectRef, RouteRecord};
 
-/// Manifests are immutable per deployment id, so caching them needs no invalidation; the cap
-/// only bounds memory in an isolate that serves many projects.
-const CACHE_CAP: usize = 64;
-
-thread_local! {
-    static MANIFESTS: RefCell<HashMap<String, Rc<DeploymentManifest>>> = RefCell::new(HashMap::new());
+/// The query string as the URL has it, with its `?` (empty when there is none): a slice, not
+/// a new string per request.
+pub fn search(url: &Url) -> &str {
+    &url[worker::url::Position::AfterPath..worker::url::Position::AfterQuery]
 }
 
-async fn manifest(routes: &KvRoutes, deployment_id: &str) -> ApiResult<Option<Rc<DeploymentManifest>>> {
-    if let Some(m) = MANIFESTS.with(|c| c.borrow().get(deployment_id).cloned()) {
+/// Manifests are immutable per deployment id, so the cache needs no invalidation beyond the
+/// deployment being collected; its byte budget bounds memory in an isolate serving many projects.
+async fn manifest(
+    s: &Settings,
+    routes: &KvRoutes,
+    deployment_id: &str,
+) -> ApiResult<Option<Rc<DeploymentManifest>>> {
+    if let Some(m) = cache::manifest(s, deployment_id) {
         return Ok(Some(m));
     }
     let Some(text) = routes.manifest_text(deployment_id).await? else { return Ok(None) };
@@ -38,14 +41,44 @@ async fn manifest(routes: &KvRoutes, deployment_id: &str) -> ApiResult<Option<Rc
         serde_json::from_str(&text)
             .map_err(|e| ApiError::internal(format!("manifest {deployment_id}: {e}")))?,
     );
-    MANIFESTS.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.len() >= CACHE_CAP {
-            c.clear();
-        }
-        c.insert(deployment_id.to_string(), m.clone());
-    });
+    cache::put_manifest(s, deployment_id, m.clone(), text.len());
     Ok(Some(m))
+}
+
+/// The routing record for a slug or id: this isolate's copy when younger than
+/// `ROUTE_CACHE_TTL_MS`, else ROUTES_KV (D1 when KV lost it). `None`: no such live project.
+async fn route_record(
+    s: &Settings,
+    env: &Env,
+    routes: &KvRoutes,
+    key: &str,
+) -> ApiResult<Option<Rc<RouteRecord>>> {
+    let now = now_ms();
+    let epoch = match cache::route(s, key, now) {
+        Lookup::Hit(r) => return Ok(r),
+        Lookup::Miss(epoch) => epoch,
+    };
+    let rec = match routes.route(key).await? {
+        Some(r) => Some(r),
+        None => reconcile_miss(env, routes, key).await?,
+    }
+    .map(Rc::new);
+    cache::put_route(s, epoch, key, rec.clone(), now);
+    Ok(rec)
+}
+
+/// An exact deployment by id prefix, cached while it stays servable (expiry drops it).
+async fn preview(s: &Settings, env: &Env, project_id: &str, prefix: &str) -> ApiResult<Option<String>> {
+    let now = now_ms();
+    let epoch = match cache::preview(s, project_id, prefix, now) {
+        Lookup::Hit(id) => return Ok(id),
+        Lookup::Miss(epoch) => epoch,
+    };
+    let found = preview_deployment(env, project_id, prefix).await?;
+    if let Some(id) = &found {
+        cache::put_preview(s, epoch, project_id, prefix, id, now);
+    }
+    Ok(found)
 }
 
 /// A deployment of `project_id` whose id starts with `prefix` and that once went live
@@ -122,13 +155,10 @@ pub async fn serve(
     prefix: &str,
     path: &str,
 ) -> ApiResult<Served> {
+    let s = settings(env);
     let routes = KvRoutes::new(env)?;
-    let record = match routes.route(&project.key).await? {
-        Some(r) => r,
-        None => match reconcile_miss(env, &routes, &project.key).await? {
-            Some(r) => r,
-            None => return Ok(Served::NoSite),
-        },
+    let Some(record) = route_record(&s, env, &routes, &project.key).await? else {
+        return Ok(Served::NoSite);
     };
     if !record.enabled || record.deleted {
         return Ok(Served::NoSite);
@@ -138,7 +168,7 @@ pub async fn serve(
         // A named alias first (`staging--<slug>`), else an exact deployment by id prefix.
         Some(p) => match record.aliases.get(p) {
             Some(id) => (id.clone(), Some(p.as_str())),
-            None => match preview_deployment(env, &record.project_id, p).await? {
+            None => match preview(&s, env, &record.project_id, p).await? {
                 Some(id) => (id, None),
                 None => return Ok(Served::NoSite),
             },
@@ -162,7 +192,7 @@ pub async fn serve(
             Access::Deny(d) => return Ok(Served::Denied(denied_reason(d))),
         }
     }
-    let Some(m) = manifest(&routes, &deployment_id).await? else { return Ok(Served::NoSite) };
+    let Some(m) = manifest(&s, &routes, &deployment_id).await? else { return Ok(Served::NoSite) };
 
     let Some(server) = &m.server else {
         let plan = plan_for(req, url, &m, path, false);
@@ -181,8 +211,7 @@ pub async fn serve(
         outbound_allowed: record.outbound_allowed,
     };
     let forwarded = forward_request(req, url, path, prefix)?;
-    let timeout = var_or(env, "USER_CODE_TIMEOUT_MS", "30000").parse::<i32>().unwrap_or(30_000);
-    Ok(match dispatch(env, &target, forwarded, timeout).await {
+    Ok(match dispatch(env, &target, forwarded, s.user_code_timeout_ms).await {
         Ok(resp) => Served::Response(resp),
         Err(e) => Served::UserCodeFailed { status: e.status(), detail: e.message().to_string() },
     })
@@ -246,7 +275,7 @@ pub async fn serve_binding(
     deployment_id: &str,
 ) -> ApiResult<Response> {
     let routes = KvRoutes::new(env)?;
-    let m = manifest(&routes, deployment_id)
+    let m = manifest(&settings(env), &routes, deployment_id)
         .await?
         .filter(|m| m.project_id == project_id)
         .ok_or_else(|| ApiError::internal(format!("asset binding for unknown deployment {deployment_id}")))?;
@@ -287,10 +316,14 @@ fn plan_for(
     path: &str,
     has_server_code: bool,
 ) -> AssetPlan {
-    let search = url.query().map(|q| format!("?{q}")).unwrap_or_default();
-    let method = req.method().to_string();
+    let method = req.method();
     let navigate = req.headers().get("sec-fetch-mode").ok().flatten().as_deref() == Some("navigate");
-    let request = AssetRequest { method: &method, raw_path: path, search: &search, is_navigation: navigate };
+    let request = AssetRequest {
+        method: method.as_ref(),
+        raw_path: path,
+        search: search(url),
+        is_navigation: navigate,
+    };
     let lookup = |p: &str| m.lookup(p).map(|(h, _, _)| h.as_str());
     plan_asset_request(&m.config, &m.redirects, &request, &lookup, has_server_code)
 }
@@ -310,7 +343,7 @@ async fn respond(
     let mut headers: Vec<(String, String)> = Vec::new();
     let (status, body) = match plan {
         AssetPlan::Serve { path: file, status } => {
-            let Some((hash, content_type, _size)) = m.lookup(&file) else {
+            let Some((hash, content_type, size)) = m.lookup(&file) else {
                 return Err(ApiError::internal(format!("plan chose {file}, which the manifest lacks")));
             };
             let cacheable = header("authorization").is_none() && header("range").is_none();
@@ -325,10 +358,14 @@ async fn respond(
             } else if method == Method::Head {
                 (status, None)
             } else {
-                let body = KvAssets::new(env)?
-                    .body(&m.project_id, hash)
-                    .await?
-                    .ok_or_else(|| ApiError::internal(format!("asset body {hash} missing from ASSETS_KV")))?;
+                let missing = || ApiError::internal(format!("asset body {hash} missing from ASSETS_KV"));
+                let kv = KvAssets::new(env)?;
+                let s = settings(env);
+                let body = if cache::body_cacheable(&s, *size) {
+                    ResponseBody::Body(kv.small_body(&s, &m.project_id, hash).await?.ok_or_else(missing)?)
+                } else {
+                    kv.body(&m.project_id, hash).await?.ok_or_else(missing)?
+                };
                 (status, Some(body))
             }
         }

@@ -4,7 +4,7 @@
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use worker::{Bucket, Env, KvStore};
 
-use super::bindings;
+use super::{bindings, cache};
 use crate::error::{ApiError, ApiResult};
 use crate::routing::{asset_key, host_key, manifest_key, route_key, HostRecord, RouteRecord};
 
@@ -44,7 +44,10 @@ impl KvAssets {
     }
 
     pub async fn delete(&self, project_id: &str, hash: &str) -> ApiResult<()> {
-        self.kv.delete(&asset_key(project_id, hash)).await.map_err(kv_err)
+        let key = asset_key(project_id, hash);
+        let out = self.kv.delete(&key).await.map_err(kv_err);
+        cache::forget_body(&key);
+        out
     }
 
     /// Up to `limit` stored body hashes of a project, straight from KV (finds bodies whose D1
@@ -62,6 +65,24 @@ impl KvAssets {
     pub async fn exists(&self, project_id: &str, hash: &str) -> ApiResult<bool> {
         // KV has no HEAD; a streamed get that we drop reads no body.
         Ok(self.kv.get(&asset_key(project_id, hash)).stream().await.map_err(kv_err)?.is_some())
+    }
+
+    /// A small body, from this isolate's memory when it was read before (bodies are immutable
+    /// per content hash), else read whole from KV and kept.
+    pub async fn small_body(
+        &self,
+        s: &bindings::Settings,
+        project_id: &str,
+        hash: &str,
+    ) -> ApiResult<Option<Vec<u8>>> {
+        let key = asset_key(project_id, hash);
+        if let Some(b) = cache::body(s, &key) {
+            return Ok(Some(b.as_ref().clone()));
+        }
+        let Some(bytes) = self.kv.get(&key).bytes().await.map_err(kv_err)? else { return Ok(None) };
+        let bytes = std::rc::Rc::new(bytes);
+        cache::put_body(s, &key, bytes.clone());
+        Ok(Some(std::rc::Rc::try_unwrap(bytes).unwrap_or_else(|b| b.as_ref().clone())))
     }
 
     /// The body as a stream (never buffered in wasm memory).
@@ -92,15 +113,26 @@ impl KvRoutes {
     /// Writes the record under both the slug and the id.
     pub async fn put_route(&self, rec: &RouteRecord) -> ApiResult<()> {
         let body = serde_json::to_string(rec).map_err(kv_err)?;
+        let mut out = Ok(());
         for key in [route_key(&rec.slug), route_key(&rec.project_id)] {
-            self.kv.put(&key, body.as_str()).map_err(kv_err)?.execute().await.map_err(kv_err)?;
+            out = self.kv.put(&key, body.as_str()).map_err(kv_err)?.execute().await.map_err(kv_err);
+            if out.is_err() {
+                break;
+            }
         }
-        Ok(())
+        // After the write (a visitor read racing it is refused by the cache's epoch), and
+        // also when it failed: what KV holds is then unknown.
+        cache::forget_route(&[&rec.slug, &rec.project_id]);
+        out
     }
 
     pub async fn delete_route(&self, slug: &str, project_id: &str) -> ApiResult<()> {
-        self.kv.delete(&route_key(slug)).await.map_err(kv_err)?;
-        self.kv.delete(&route_key(project_id)).await.map_err(kv_err)
+        let out = match self.kv.delete(&route_key(slug)).await.map_err(kv_err) {
+            Ok(()) => self.kv.delete(&route_key(project_id)).await.map_err(kv_err),
+            Err(e) => Err(e),
+        };
+        cache::forget_route(&[slug, project_id]);
+        out
     }
 
     /// The project a verified custom domain routes to (`host:<hostname>`).
@@ -110,11 +142,15 @@ impl KvRoutes {
 
     pub async fn put_host(&self, hostname: &str, rec: &HostRecord) -> ApiResult<()> {
         let body = serde_json::to_string(rec).map_err(kv_err)?;
-        self.kv.put(&host_key(hostname), body).map_err(kv_err)?.execute().await.map_err(kv_err)
+        let out = self.kv.put(&host_key(hostname), body).map_err(kv_err)?.execute().await.map_err(kv_err);
+        cache::forget_hosts();
+        out
     }
 
     pub async fn delete_host(&self, hostname: &str) -> ApiResult<()> {
-        self.kv.delete(&host_key(hostname)).await.map_err(kv_err)
+        let out = self.kv.delete(&host_key(hostname)).await.map_err(kv_err);
+        cache::forget_hosts();
+        out
     }
 
     pub async fn put_manifest(&self, deployment_id: &str, body: &str) -> ApiResult<()> {
@@ -122,7 +158,9 @@ impl KvRoutes {
     }
 
     pub async fn delete_manifest(&self, deployment_id: &str) -> ApiResult<()> {
-        self.kv.delete(&manifest_key(deployment_id)).await.map_err(kv_err)
+        let out = self.kv.delete(&manifest_key(deployment_id)).await.map_err(kv_err);
+        cache::forget_deployment(deployment_id);
+        out
     }
 
     pub async fn manifest_text(&self, deployment_id: &str) -> ApiResult<Option<String>> {

@@ -1,0 +1,157 @@
+//! This isolate's copies of the visitor hot path's storage reads (rules in
+//! `crate::routing::cache`): routing records and custom-host owners from ROUTES_KV and preview
+//! prefixes from D1 for at most `ROUTE_CACHE_TTL_MS`; immutable deployment manifests in a
+//! byte-bounded LRU (`MANIFEST_CACHE_BYTES`), and small asset bodies, immutable per
+//! `<projectId>:<sha256>`, in another (`ASSET_CACHE_BYTES`). The storage adapters call the `forget_*`
+//! functions whenever this isolate writes what an entry stands for, so the isolate that
+//! activates, rolls back, disables or deletes never serves its own stale copy.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use super::bindings::Settings;
+use crate::deploy::DeploymentManifest;
+use crate::routing::cache::{ByteLru, TtlCache};
+use crate::routing::{route_key, RouteRecord};
+
+/// Bounds for isolates that see many projects (each entry is small).
+const ROUTE_ENTRIES: usize = 4096;
+const HOST_ENTRIES: usize = 4096;
+const PREVIEW_ENTRIES: usize = 1024;
+
+struct Caches {
+    configured: bool,
+    routes: TtlCache<Option<Rc<RouteRecord>>>,
+    hosts: TtlCache<Option<String>>,
+    previews: TtlCache<String>,
+    manifests: ByteLru<Rc<DeploymentManifest>>,
+    bodies: ByteLru<Rc<Vec<u8>>>,
+}
+
+thread_local! {
+    static CACHES: RefCell<Caches> = RefCell::new(Caches {
+        configured: false,
+        routes: TtlCache::new(0, ROUTE_ENTRIES),
+        hosts: TtlCache::new(0, HOST_ENTRIES),
+        previews: TtlCache::new(0, PREVIEW_ENTRIES),
+        manifests: ByteLru::new(0),
+        bodies: ByteLru::new(0),
+    });
+}
+
+fn with<T>(s: &Settings, f: impl FnOnce(&mut Caches) -> T) -> T {
+    CACHES.with(|c| {
+        let mut c = c.borrow_mut();
+        if !c.configured {
+            c.configured = true;
+            c.routes.set_ttl(s.route_cache_ttl_ms);
+            c.hosts.set_ttl(s.route_cache_ttl_ms);
+            c.previews.set_ttl(s.route_cache_ttl_ms);
+            c.manifests.set_max_bytes(s.manifest_cache_bytes);
+            c.bodies.set_max_bytes(s.asset_cache_bytes);
+        }
+        f(&mut c)
+    })
+}
+
+/// Invalidations run in any isolate, configured or not (the entries are then simply absent).
+fn with_any(f: impl FnOnce(&mut Caches)) {
+    CACHES.with(|c| f(&mut c.borrow_mut()));
+}
+
+/// A cached lookup: the hit, or the epoch to pass to the matching `put_*` after reading.
+pub enum Lookup<V> {
+    Hit(V),
+    Miss(u64),
+}
+
+pub fn route(s: &Settings, key: &str, now: u64) -> Lookup<Option<Rc<RouteRecord>>> {
+    with(s, |c| match c.routes.get(&route_key(key), now) {
+        Some(v) => Lookup::Hit(v),
+        None => Lookup::Miss(c.routes.epoch()),
+    })
+}
+
+pub fn put_route(s: &Settings, epoch: u64, key: &str, rec: Option<Rc<RouteRecord>>, now: u64) {
+    with(s, |c| c.routes.insert(epoch, &route_key(key), rec, now));
+}
+
+/// The routing record stored under these keys (slug and id) changed in this isolate.
+pub fn forget_route(keys: &[&str]) {
+    with_any(|c| {
+        for k in keys {
+            c.routes.remove(&route_key(k));
+        }
+    });
+}
+
+pub fn host(s: &Settings, host: &str, now: u64) -> Lookup<Option<String>> {
+    with(s, |c| match c.hosts.get(host, now) {
+        Some(v) => Lookup::Hit(v),
+        None => Lookup::Miss(c.hosts.epoch()),
+    })
+}
+
+pub fn put_host(s: &Settings, epoch: u64, host: &str, owner: Option<String>, now: u64) {
+    with(s, |c| c.hosts.insert(epoch, host, owner, now));
+}
+
+/// A `host:` record changed: all host answers go (a wildcard covers names not known here).
+pub fn forget_hosts() {
+    with_any(|c| c.hosts.clear());
+}
+
+fn preview_key(project_id: &str, prefix: &str) -> String {
+    format!("{project_id}/{prefix}")
+}
+
+pub fn preview(s: &Settings, project_id: &str, prefix: &str, now: u64) -> Lookup<Option<String>> {
+    with(s, |c| match c.previews.get(&preview_key(project_id, prefix), now) {
+        Some(v) => Lookup::Hit(Some(v)),
+        None => Lookup::Miss(c.previews.epoch()),
+    })
+}
+
+/// Only found deployments are cached: a prefix that matches nothing yet may match a
+/// deployment that completes a moment later.
+pub fn put_preview(s: &Settings, epoch: u64, project_id: &str, prefix: &str, id: &str, now: u64) {
+    with(s, |c| c.previews.insert(epoch, &preview_key(project_id, prefix), id.to_string(), now));
+}
+
+pub fn manifest(s: &Settings, deployment_id: &str) -> Option<Rc<DeploymentManifest>> {
+    with(s, |c| c.manifests.get(deployment_id))
+}
+
+pub fn put_manifest(s: &Settings, deployment_id: &str, m: Rc<DeploymentManifest>, cost: usize) {
+    with(s, |c| c.manifests.insert(deployment_id, m, cost));
+}
+
+/// A deployment stopped being servable here (expired, collected, purged): its manifest and
+/// every preview prefix naming it go.
+pub fn forget_deployment(deployment_id: &str) {
+    with_any(|c| {
+        c.manifests.remove(deployment_id);
+        c.previews.retain(|_, id| id != deployment_id);
+    });
+}
+
+/// Largest body kept: a sixteenth of the budget, at most 256 KiB (big files stream from KV).
+pub fn body_cacheable(s: &Settings, size: u64) -> bool {
+    s.asset_cache_bytes > 0 && size <= (s.asset_cache_bytes / 16).min(256 * 1024) as u64
+}
+
+/// The cached body of `key` (`<projectId>:<sha256>`: content-addressed, never stale).
+pub fn body(s: &Settings, key: &str) -> Option<Rc<Vec<u8>>> {
+    with(s, |c| c.bodies.get(key))
+}
+
+pub fn put_body(s: &Settings, key: &str, bytes: Rc<Vec<u8>>) {
+    // The key and bookkeeping cost something too (and keep empty bodies from being free).
+    let cost = bytes.len() + 128;
+    with(s, |c| c.bodies.insert(key, bytes, cost));
+}
+
+/// A body was deleted from ASSETS_KV (GC, purge).
+pub fn forget_body(key: &str) {
+    with_any(|c| c.bodies.remove(key));
+}
