@@ -90,6 +90,7 @@ async fn handle(req: Request, env: &Env, meta: &RequestMeta) -> std::result::Res
     let ctx = api::Ctx::new(env, meta, urls);
     match target {
         Target::Api { path } => api::handle(req, &ctx, &path).await,
+        Target::ClientV4 { path } => api::cf_handle(req, &ctx, &path).await,
         Target::Health => {
             let (ok, body) = health::run(env).await;
             http::json(if ok { 200 } else { 503 }, &body).map_err(api::internal)
