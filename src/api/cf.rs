@@ -232,6 +232,10 @@ async fn project_for_deploy(name: &str, ctx: &Ctx<'_>) -> ApiResult<ProjectRow> 
     let slug = Slug::parse(name)
         .map_err(|e| ApiError::bad("name", format!("a Worker name here is a project slug: {}", e.0)))?;
     let row = create_with_slug(&slug, ctx).await?;
+    // Its own audit row, as `POST /__api/projects` writes; the call's own row follows.
+    ctx.note(&row.id, json!({ "slug": row.slug, "via": "wrangler" }));
+    let created = Response::empty().map(|r| r.with_status(201)).map_err(internal);
+    audit(ctx, "project.create", &created).await;
     ctx.note.borrow_mut().project_id = Some(row.id.clone());
     Ok(row)
 }

@@ -176,6 +176,24 @@ mod tests {
         }
     }
 
+    /// openapi.json documents exactly the supported `/client/v4` operations.
+    #[test]
+    fn openapi_and_the_cf_route_table_agree() {
+        let doc: serde_json::Value = serde_json::from_str(include_str!("../../openapi.json")).unwrap();
+        let mut documented = std::collections::BTreeSet::new();
+        for (path, ops) in doc["paths"].as_object().unwrap() {
+            let Some(rest) = path.strip_prefix("/client/v4") else { continue };
+            for m in ops.as_object().unwrap().keys() {
+                if ["get", "post", "put", "patch", "delete"].contains(&m.as_str()) {
+                    documented.insert((m.to_ascii_uppercase(), rest.to_string()));
+                }
+            }
+        }
+        let table: std::collections::BTreeSet<(String, String)> =
+            CF_ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+        assert_eq!(documented, table);
+    }
+
     #[test]
     fn names_and_params() {
         assert_eq!(match_cf("GET", "/accounts/a/workers/services/site"), CfRoute::GetService("site".into()));

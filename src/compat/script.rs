@@ -116,12 +116,14 @@ pub fn parse_metadata(bytes: &[u8]) -> Result<ScriptMetadata, ApiError> {
                 }
                 m.assets_binding = Some(name.into());
             }
-            other => return Err(bad_binding(
-                name,
-                format!(
+            other => {
+                return Err(bad_binding(
+                    name,
+                    format!(
                     "has type `{other}`, which Flotilla does not support (supported: {SUPPORTED_BINDINGS})"
                 ),
-            )),
+                ))
+            }
         }
     }
     if seen.len() > MAX_ENV_VARS {

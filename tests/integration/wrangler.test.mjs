@@ -9,7 +9,7 @@ import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { api, BASE, TOKEN } from '../lib/client.mjs';
+import { api, call, BASE, TOKEN } from '../lib/client.mjs';
 import { visit } from '../lib/site.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -155,6 +155,14 @@ test('Worker + assets: modules, vars, run_worker_first, env.ASSETS, redeploys, s
   assert.match(list.out, /API_SECRET/);
   assert.doesNotMatch(list.out, /s3cr3t-value/);
 
+  const audit = await call('GET', `/__api/audit?project=${name}&limit=100`);
+  assert.equal(audit.status, 200, audit.text);
+  const actions = audit.body.entries.map((e) => e.action);
+  for (const a of ['project.create', 'upload.session', 'upload.assets', 'deployment.create', 'secret.put']) {
+    assert.ok(actions.includes(a), `${a} in ${actions}`);
+  }
+  assert.ok(!audit.text.includes('s3cr3t-value'));
+
   const deps = await wrangler(dir, ['deployments', 'list']);
   assert.equal(deps.code, 0, deps.out);
   for (const id of [fourth, third]) assert.ok(deps.out.includes(id), deps.out);
@@ -193,4 +201,52 @@ test('unsupported calls answer a Cloudflare error naming them; unsupported bindi
   assert.notEqual(d.code, 0, d.out);
   assert.match(d.out, /CACHE/, d.out);
   assert.match(d.out, /kv_namespace/, d.out);
+});
+
+test('scoped tokens: the same scope and project policy as /__api', async () => {
+  const name = `wr-scoped-${run}`;
+  const dir = project({
+    'wrangler.toml': `name = "${name}"\ncompatibility_date = "2026-10-01"\n[assets]\ndirectory = "./public"\n`,
+    'public/index.html': 'v1\n',
+  });
+  const mint = async (body) => {
+    const r = await call('POST', '/__api/tokens', { body: { name: 'wrangler', ...body } });
+    assert.equal(r.status, 201, r.text);
+    return r.body.secret;
+  };
+  // Creating a project needs manage on every project: a read token gets wrangler's auth error.
+  const reader = await mint({ projects: '*', scopes: ['read'] });
+  const refused = await wrangler(dir, ['deploy'], { token: reader });
+  assert.notEqual(refused.code, 0, refused.out);
+  assert.match(refused.out, /\[code: 10000\]/, refused.out);
+  assert.equal((await api.getProject(name)).status, 404);
+
+  assert.equal((await wrangler(dir, ['deploy'])).code, 0);
+  const before = await active(name);
+  // A deploy token for this project deploys it, and its calls are audited under its id.
+  const deployer = await mint({ projects: [name], scopes: ['deploy'] });
+  writeFileSync(join(dir, 'public/index.html'), 'v2\n');
+  const d = await wrangler(dir, ['deploy'], { token: deployer });
+  assert.equal(d.code, 0, d.out);
+  assert.notEqual(await active(name), before);
+  assert.equal((await visit('/', host(name))).body, 'v2\n');
+  // Secrets need manage.
+  const s = await wrangler(dir, ['secret', 'put', 'X'], { token: deployer, input: 'v\n' });
+  assert.notEqual(s.code, 0, s.out);
+  assert.match(s.out, /\[code: 10000\]/, s.out);
+  const other = await mint({ projects: [`wr-assets-${run}`], scopes: ['manage'] });
+  const foreign = await wrangler(dir, ['deploy'], { token: other });
+  assert.notEqual(foreign.code, 0, foreign.out);
+  assert.match(foreign.out, /\[code: 10000\]|\[code: 10007\]/, foreign.out);
+});
+
+test('whoami and token verification', async () => {
+  const ok = await (await fetch(`${BASE}/client/v4/user/tokens/verify`, { headers: { authorization: `Bearer ${TOKEN}` } })).json();
+  assert.equal(ok.success, true);
+  assert.equal(ok.result.status, 'active');
+  const bad = await fetch(`${BASE}/client/v4/user/tokens/verify`, { headers: { authorization: 'Bearer nope' } });
+  assert.equal(bad.status, 401);
+  const body = await bad.json();
+  assert.equal(body.errors[0].code, 10000);
+  assert.equal(bad.headers.get('content-type'), 'application/json');
 });
