@@ -15,6 +15,7 @@ use super::projects::{create_with_slug, load};
 use super::uploads::{jwt_secret, open_session};
 use super::{audit, authorize, internal, read_body, Ctx, Note, MAX_JSON_BODY};
 use crate::access::{Need, Principal, Scope};
+
 use crate::auth::{bearer_token, issue_token, verify_any_project, verify_token, TokenKind};
 use crate::compat::*;
 use crate::deploy::{
@@ -75,36 +76,6 @@ pub async fn handle(mut req: Request, outer: &Ctx<'_>, path: &str) -> ApiResult<
             }
             Ok(resp)
         }
-    }
-}
-
-/// The route's requirement (as `access::policy` is for `/__api`) and its audit action.
-fn cf_policy(route: &CfRoute) -> (Need, Option<&'static str>) {
-    use CfRoute::*;
-    use Scope::{Deploy, Manage, Read};
-    let p = |k: &String, s: Scope| Need::Project(k.clone(), s);
-    match route {
-        VerifyToken | ListAccounts | AccountSubdomain | KvNamespaces => (Need::Any(Read), None),
-        TailsByConsumer(k)
-        | References(k)
-        | GetService(k)
-        | GetWorker(k)
-        | ScriptSettings(k)
-        | ScriptSubdomain(k)
-        | ListSecrets(k)
-        | ListDeployments(k)
-        | ListVersions(k)
-        | GetVersion(k, _) => (p(k, Read), None),
-        // A new name also needs the right to create projects: checked in `project_for_deploy`.
-        AssetsUploadSession(k) => (p(k, Deploy), Some("upload.session")),
-        PutScript(k) | UploadVersion(k) => (p(k, Deploy), Some("deployment.create")),
-        PatchScriptSettings(k) => (p(k, Deploy), None),
-        AssetsUpload => (Need::UploadJwt, Some("upload.assets")),
-        PutSecret(k) => (p(k, Manage), Some("secret.put")),
-        DeleteSecret(k, _) => (p(k, Manage), Some("secret.delete")),
-        CreateDeployment(k) => (p(k, Deploy), Some("project.rollback")),
-        DeleteService(k) => (p(k, Manage), Some("project.delete")),
-        Unsupported { .. } => (Need::Any(Read), None),
     }
 }
 

@@ -1,5 +1,8 @@
 //! The `/client/v4` route table: method + path (below `/client/v4`) -> `CfRoute`. Anything else
-//! is `Unsupported`, answered with a Cloudflare-shaped error that names the call.
+//! is `Unsupported`, answered with a Cloudflare-shaped error that names the call. `cf_policy`
+//! says what each route needs, with the scopes `/__api` uses for the same operation.
+
+use crate::access::{Need, Scope};
 
 /// Worker-scoped routes carry the script name (the project slug); the account id is ignored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +69,36 @@ pub const CF_ROUTES: &[(&str, &str)] = &[
     ("GET", "/accounts/{account}/workers/tails/by-consumer/{name}"),
     ("GET", "/accounts/{account}/storage/kv/namespaces"),
 ];
+
+/// The route's requirement (as `access::policy` is for `/__api`) and its audit action.
+pub fn cf_policy(route: &CfRoute) -> (Need, Option<&'static str>) {
+    use CfRoute::*;
+    use Scope::{Deploy, Manage, Read};
+    let p = |k: &String, s: Scope| Need::Project(k.clone(), s);
+    match route {
+        VerifyToken | ListAccounts | AccountSubdomain | KvNamespaces => (Need::Any(Read), None),
+        TailsByConsumer(k)
+        | References(k)
+        | GetService(k)
+        | GetWorker(k)
+        | ScriptSettings(k)
+        | ScriptSubdomain(k)
+        | ListSecrets(k)
+        | ListDeployments(k)
+        | ListVersions(k)
+        | GetVersion(k, _) => (p(k, Read), None),
+        // A new name also needs the right to create projects: checked in `project_for_deploy`.
+        AssetsUploadSession(k) => (p(k, Deploy), Some("upload.session")),
+        PutScript(k) | UploadVersion(k) => (p(k, Deploy), Some("deployment.create")),
+        PatchScriptSettings(k) => (p(k, Deploy), None),
+        AssetsUpload => (Need::UploadJwt, Some("upload.assets")),
+        PutSecret(k) => (p(k, Manage), Some("secret.put")),
+        DeleteSecret(k, _) => (p(k, Manage), Some("secret.delete")),
+        CreateDeployment(k) => (p(k, Deploy), Some("project.rollback")),
+        DeleteService(k) => (p(k, Manage), Some("project.delete")),
+        Unsupported { .. } => (Need::Any(Read), None),
+    }
+}
 
 /// Percent-decodes a path segment (wrangler encodes secret names); invalid escapes stay as is.
 fn decode(seg: &str) -> String {
@@ -192,6 +225,33 @@ mod tests {
         let table: std::collections::BTreeSet<(String, String)> =
             CF_ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
         assert_eq!(documented, table);
+    }
+
+    #[test]
+    fn policy_matches_the_native_operations() {
+        let name = || "site".to_string();
+        let cases = [
+            (CfRoute::PutScript(name()), Need::Project(name(), Scope::Deploy), Some("deployment.create")),
+            (CfRoute::UploadVersion(name()), Need::Project(name(), Scope::Deploy), Some("deployment.create")),
+            (CfRoute::AssetsUpload, Need::UploadJwt, Some("upload.assets")),
+            (CfRoute::PutSecret(name()), Need::Project(name(), Scope::Manage), Some("secret.put")),
+            (CfRoute::DeleteService(name()), Need::Project(name(), Scope::Manage), Some("project.delete")),
+            (
+                CfRoute::CreateDeployment(name()),
+                Need::Project(name(), Scope::Deploy),
+                Some("project.rollback"),
+            ),
+            (CfRoute::ListSecrets(name()), Need::Project(name(), Scope::Read), None),
+            // Unsupported calls still authenticate first: a wrong token gets the auth error.
+            (CfRoute::Unsupported { method: "GET".into(), path: "/x".into() }, Need::Any(Scope::Read), None),
+        ];
+        for (route, need, action) in cases {
+            assert_eq!(cf_policy(&route), (need, action), "{route:?}");
+        }
+        for (m, t) in CF_ROUTES {
+            let (need, _) = cf_policy(&match_cf(m, &fill(t)));
+            assert_ne!(need, Need::Nothing, "{m} {t}");
+        }
     }
 
     #[test]
