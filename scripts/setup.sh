@@ -43,5 +43,10 @@ if [ ! -f .dev.vars ]; then
     echo "JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
   } > .dev.vars
 fi
+# Added later than the others: existing .dev.vars files get it on the next setup run.
+if ! grep -q '^SECRETS_KEY=' .dev.vars; then
+  say "adding SECRETS_KEY (encrypts project secrets at rest) to .dev.vars"
+  echo "SECRETS_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >> .dev.vars
+fi
 
 say "ready in $(( $(date +%s) - t0 )) s"

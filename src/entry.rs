@@ -108,6 +108,9 @@ async fn dispatch(
         Target::Api { path } => {
             api::handle(req, &api::Ctx::new(env, meta, url_base(url, settings)), &path).await
         }
+        Target::ClientV4 { path } => {
+            api::cf_handle(req, &api::Ctx::new(env, meta, url_base(url, settings)), &path).await
+        }
         Target::Health => {
             let (ok, body) = health::run(env).await;
             http::json(if ok { 200 } else { 503 }, &body).map_err(api::internal)

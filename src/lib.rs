@@ -6,6 +6,7 @@
 pub mod access;
 pub mod assets;
 pub mod auth;
+pub mod compat;
 pub mod deploy;
 pub mod domain;
 pub mod error;

@@ -65,8 +65,38 @@ async fn rule_file(
 pub async fn deploy(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let faults = bindings::var_or(ctx.env, "FAULT_INJECTION", "") == "enabled";
     let input = parse_deploy_request(&read_body(req, MAX_JSON_BODY).await?, faults)?;
-    let projects = D1Projects::new(ctx.env)?;
-    let project = load(&projects, key).await?;
+    let project = load(&D1Projects::new(ctx.env)?, key).await?;
+    let prepared = prepare(&project, &input, ctx).await?;
+    let prefer_async = req
+        .headers()
+        .get("prefer")
+        .ok()
+        .flatten()
+        .map(|p| p.to_ascii_lowercase().contains("respond-async"))
+        .unwrap_or(false);
+    let (id, done) = launch(&project, prepared, !prefer_async, ctx).await?;
+    if done {
+        finished(&project, &id, ctx).await
+    } else {
+        accepted(&project, &id, ctx).await
+    }
+}
+
+/// A validated deployment, ready to be recorded and run: what the workflow reads back.
+pub struct Prepared {
+    pub session_id: String,
+    pub config: Value,
+    pub stats: Value,
+    pub bundle: Option<crate::deploy::ServerBundle>,
+}
+
+/// Checks a deploy request against its upload session (completion JWT, principal, every file
+/// stored, rule files, server code limits); writes nothing.
+pub async fn prepare(
+    project: &ProjectRow,
+    input: &crate::deploy::DeployRequest,
+    ctx: &Ctx<'_>,
+) -> ApiResult<Prepared> {
     let secret = bindings::secret(ctx.env, bindings::JWT_SECRET);
     let claims =
         verify_token(secret.as_bytes(), &input.completion_jwt, TokenKind::Completion, &project.id, now_ms())?;
@@ -104,34 +134,46 @@ pub async fn deploy(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Re
         input.headers.as_ref(),
         input.config.html_handling,
     )?;
-
-    let id = new_uuid();
-    let now = now_ms() as i64;
     let stats = json!({
         "serverCode": input.server_code.as_ref().map(|b| json!({
             "modules": b.modules.len(),
             "bytes": b.total_bytes(),
-            "envVars": b.env.keys().collect::<Vec<_>>(),
+            "envVars": b.env.keys().chain(b.json_env.keys()).collect::<Vec<_>>(),
+            "secrets": b.secrets.keys().collect::<Vec<_>>(),
         })),
         "files": session.file_count,
         "uniqueHashes": session.unique_count,
         "newAssets": session.missing_count,
         "skippedAssets": session.unique_count - session.missing_count,
     });
+    let config = stored_config(&session.id, &session.manifest_key, input, &redirects, &headers);
+    Ok(Prepared { session_id: session.id, config, stats, bundle: input.server_code.clone() })
+}
+
+/// Records a prepared deployment, stores its bundle, queues the workflow and, with `wait`,
+/// waits for it. Returns the deployment id and whether it reached a terminal status.
+pub async fn launch(
+    project: &ProjectRow,
+    p: Prepared,
+    wait: bool,
+    ctx: &Ctx<'_>,
+) -> ApiResult<(String, bool)> {
+    let quotas = ctx.quotas();
+    let id = new_uuid();
+    let now = now_ms() as i64;
     // Counted once everything is validated: a refused deploy wrote nothing.
     ctx.consume(&quotas.deploys, &project.id, 1).await?;
-    if let Some(bundle) = &input.server_code {
+    if let Some(bundle) = &p.bundle {
         // Immutable per deployment id and invisible until activation; kept for rollback.
         R2Blobs::new(ctx.env)?.put_json(&bundle_key(&project.id, &id), bundle).await?;
     }
     let deployments = D1Deployments::new(ctx.env)?;
-    let config = stored_config(&session.id, &session.manifest_key, &input, &redirects, &headers);
     let new = NewDeployment {
         id: &id,
         project_id: &project.id,
-        session_id: &session.id,
-        config: &config,
-        stats: &stats,
+        session_id: &p.session_id,
+        config: &p.config,
+        stats: &p.stats,
         created_by: ctx.principal.id(),
     };
     deployments.create(&new, now).await?;
@@ -146,25 +188,17 @@ pub async fn deploy(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Re
         crate::lifecycle::fail_deployment(&store, &id, &why, now_ms() as i64).await?;
         return Err(e);
     }
-
-    let prefer_async = req
-        .headers()
-        .get("prefer")
-        .ok()
-        .flatten()
-        .map(|p| p.to_ascii_lowercase().contains("respond-async"))
-        .unwrap_or(false);
     let started = now_ms();
-    if !prefer_async {
+    if wait {
         while now_ms() - started < WAIT_LIMIT_MS {
             Delay::from(Duration::from_millis(POLL_MS)).await;
             let Some(d) = deployments.get(&id).await? else { break };
             if is_terminal(&d.status) {
-                return finished(&project, &id, ctx).await;
+                return Ok((id, true));
             }
         }
     }
-    accepted(&project, &id, ctx).await
+    Ok((id, false))
 }
 
 async fn full_record(

@@ -1,6 +1,7 @@
 //! Management API (`/__api`): authenticate, match the route (pure), run the handler. One file
 //! per resource; handlers return `ApiResult<Response>` and errors are rendered once, upstream.
 
+mod cf;
 mod deployments;
 mod domains;
 mod lifecycle;
@@ -8,6 +9,8 @@ mod previews;
 mod projects;
 mod tokens;
 mod uploads;
+
+pub use cf::handle as cf_handle;
 
 use std::cell::RefCell;
 
@@ -135,7 +138,7 @@ pub async fn handle(mut req: Request, outer: &Ctx<'_>, path: &str) -> ApiResult<
 /// The route's requirement against the principal. Project-bound calls resolve the project (so
 /// a token for A naming B by slug is refused, and the audit row knows the project id); root
 /// reads skip that lookup, their handlers load the project anyway.
-async fn authorize(ctx: &Ctx<'_>, need: &Need, audited: bool) -> ApiResult<()> {
+pub(super) async fn authorize(ctx: &Ctx<'_>, need: &Need, audited: bool) -> ApiResult<()> {
     let p = &ctx.principal;
     if *p == Principal::Root && !audited {
         return Ok(());
@@ -178,7 +181,7 @@ async fn authorize(ctx: &Ctx<'_>, need: &Need, audited: bool) -> ApiResult<()> {
 
 /// One audit row: who, what, which project, the request id and the outcome. A failure to write
 /// it is logged; the call itself already happened and its answer stands.
-async fn audit(ctx: &Ctx<'_>, action: &str, result: &ApiResult<Response>) {
+pub(super) async fn audit(ctx: &Ctx<'_>, action: &str, result: &ApiResult<Response>) {
     let note = std::mem::take(&mut *ctx.note.borrow_mut());
     let actor = note.principal.as_deref().unwrap_or(ctx.principal.id());
     if actor == "anonymous" {

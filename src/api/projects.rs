@@ -29,50 +29,84 @@ pub async fn create(req: &mut Request, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let store = D1Projects::new(ctx.env)?;
     let now = now_ms() as i64;
     let name = input.name.as_ref().map(|n| n.as_str().to_string());
-    let outbound = match bindings::var_or(ctx.env, "DEFAULT_OUTBOUND", "block").as_str() {
-        "allow" => "allow",
-        _ => "block",
-    };
-    let limit = match ctx.principal {
-        crate::access::Principal::Token(_) => Some(ctx.quotas().projects_per_token),
-        _ => None,
-    };
+    let outbound = default_outbound(ctx);
+    let limit = project_limit(ctx);
     // Slugs carry 6 random base-36 characters; a collision is rare, so a few tries suffice.
     for _ in 0..4 {
         let slug = Slug::derive(name.as_deref().unwrap_or("project"), random_bytes::<6>());
-        let row = ProjectRow {
-            id: new_uuid(),
-            name: name.clone().unwrap_or_else(|| slug.to_string()),
-            slug: slug.to_string(),
-            enabled: 1,
-            outbound: outbound.into(),
-            active_deployment_id: None,
-            has_server_code: 0,
-            assets_count: 0,
-            created_at: now,
-            updated_at: now,
-            auto_activate: 1,
-            preview_access: "public".into(),
-        };
-        match store.insert(&row, ctx.principal.id(), limit).await? {
-            Inserted::Ok => {
-                ctx.note(&row.id, json!({ "slug": row.slug }));
-                return respond(201, json!({ "project": row.to_json(&ctx.urls) }));
-            }
-            Inserted::OverQuota => {
-                return Err(ApiError::TooManyRequests {
-                    // Counts live projects: it frees up when one is deleted, not with time.
-                    retry_after_secs: 3600,
-                    reason: format!(
-                        "Quota exceeded: this token may have {} live projects; delete one first",
-                        limit.unwrap_or_default()
-                    ),
-                });
-            }
-            Inserted::SlugTaken => {}
+        let row = new_row(name.clone().unwrap_or_else(|| slug.to_string()), slug.to_string(), outbound, now);
+        if insert_row(&store, &row, limit, ctx).await? {
+            ctx.note(&row.id, json!({ "slug": row.slug }));
+            return respond(201, json!({ "project": row.to_json(&ctx.urls) }));
         }
     }
     Err(ApiError::internal("could not allocate a unique slug after 4 attempts"))
+}
+
+fn new_row(name: String, slug: String, outbound: &str, now: i64) -> ProjectRow {
+    ProjectRow {
+        id: new_uuid(),
+        name,
+        slug,
+        enabled: 1,
+        outbound: outbound.into(),
+        active_deployment_id: None,
+        has_server_code: 0,
+        assets_count: 0,
+        created_at: now,
+        updated_at: now,
+        auto_activate: 1,
+        preview_access: "public".into(),
+    }
+}
+
+fn default_outbound(ctx: &Ctx<'_>) -> &'static str {
+    match bindings::var_or(ctx.env, "DEFAULT_OUTBOUND", "block").as_str() {
+        "allow" => "allow",
+        _ => "block",
+    }
+}
+
+fn project_limit(ctx: &Ctx<'_>) -> Option<u64> {
+    match ctx.principal {
+        crate::access::Principal::Token(_) => Some(ctx.quotas().projects_per_token),
+        _ => None,
+    }
+}
+
+/// Inserts a new project row; `false` when the slug is taken. Refuses past the token's quota.
+async fn insert_row(
+    store: &D1Projects,
+    row: &ProjectRow,
+    limit: Option<u64>,
+    ctx: &Ctx<'_>,
+) -> ApiResult<bool> {
+    match store.insert(row, ctx.principal.id(), limit).await? {
+        Inserted::Ok => Ok(true),
+        Inserted::OverQuota => Err(ApiError::TooManyRequests {
+            // Counts live projects: it frees up when one is deleted, not with time.
+            retry_after_secs: 3600,
+            reason: format!(
+                "Quota exceeded: this token may have {} live projects; delete one first",
+                limit.unwrap_or_default()
+            ),
+        }),
+        Inserted::SlugTaken => Ok(false),
+    }
+}
+
+/// Creates a project whose slug is exactly `slug` (wrangler's Worker name); 409 if taken.
+pub async fn create_with_slug(slug: &Slug, ctx: &Ctx<'_>) -> ApiResult<ProjectRow> {
+    let store = D1Projects::new(ctx.env)?;
+    let row = new_row(slug.to_string(), slug.to_string(), default_outbound(ctx), now_ms() as i64);
+    if !insert_row(&store, &row, project_limit(ctx), ctx).await? {
+        return Err(ApiError::Conflict {
+            reason: format!(
+                "The slug `{slug}` belongs to another (possibly deleted) project; rename the Worker"
+            ),
+        });
+    }
+    Ok(row)
 }
 
 pub async fn list(req: &Request, ctx: &Ctx<'_>) -> ApiResult<Response> {

@@ -12,10 +12,11 @@ use worker::{Request, Response};
 use super::projects::load;
 use super::{internal, read_body, Ctx};
 use crate::auth::{bearer_token, issue_token, verify_token, TokenKind, TOKEN_TTL_SECS};
+use crate::deploy::UploadManifest;
 use crate::deploy::{
     parse_upload_manifest, plan_buckets, unique_hashes, BUCKET_MAX_BYTES, BUCKET_MAX_FILES, MAX_FILE_BYTES,
 };
-use crate::domain::{ContentHash, JsonObject};
+use crate::domain::{ContentHash, JsonObject, ProjectRow};
 use crate::error::{ApiError, ApiResult};
 use crate::platform::bindings::{self, new_uuid, now_ms};
 use crate::platform::d1::D1Projects;
@@ -29,7 +30,7 @@ const MAX_MANIFEST_BODY: usize = 8 * 1024 * 1024;
 /// The largest bucket: one file of the maximum size, base64-encoded, plus JSON framing.
 const MAX_UPLOAD_BODY: usize = (MAX_FILE_BYTES as usize) * 4 / 3 + 64 * 1024;
 
-fn jwt_secret(ctx: &Ctx<'_>) -> ApiResult<Vec<u8>> {
+pub fn jwt_secret(ctx: &Ctx<'_>) -> ApiResult<Vec<u8>> {
     let s = bindings::secret(ctx.env, bindings::JWT_SECRET);
     if s.len() < 16 {
         return Err(ApiError::internal("JWT_SECRET is missing or shorter than 16 bytes"));
@@ -43,14 +44,48 @@ pub async fn create_session(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiR
     o.only(&["manifest"])?;
     let manifest = parse_upload_manifest(o.get("manifest"))?;
     let project = load(&D1Projects::new(ctx.env)?, key).await?;
-    let secret = jwt_secret(ctx)?;
+    let opened = open_session(&project, &manifest, ctx).await?;
+    ctx.note(
+        &project.id,
+        json!({ "sessionId": opened.session.id, "files": manifest.len(), "missing": opened.missing }),
+    );
+    http::ok(
+        200,
+        json!({
+            "result": { "jwt": opened.jwt, "buckets": opened.buckets },
+            "sessionId": opened.session.id,
+            "files": manifest.len(),
+            "uniqueHashes": opened.unique,
+            "missingHashes": opened.missing,
+            "expiresInSeconds": TOKEN_TTL_SECS,
+        }),
+    )
+    .map_err(internal)
+}
 
-    let unique = unique_hashes(&manifest);
+/// An upload session as opened: its row, what is missing (in buckets) and its JWT (the
+/// completion token already when nothing is missing).
+pub struct Opened {
+    pub session: SessionRow,
+    pub unique: usize,
+    pub missing: usize,
+    pub buckets: Vec<Vec<String>>,
+    pub jwt: String,
+}
+
+/// Opens an upload session for a validated manifest (SHA-256 hashes): limits and the upload
+/// quota first, so a refusal writes nothing; then the manifest to R2 and the rows to D1.
+pub async fn open_session(
+    project: &ProjectRow,
+    manifest: &UploadManifest,
+    ctx: &Ctx<'_>,
+) -> ApiResult<Opened> {
+    let secret = jwt_secret(ctx)?;
+    let unique = unique_hashes(manifest);
     let uploads = D1Uploads::new(ctx.env)?;
     let hashes: Vec<&str> = unique.iter().map(|(h, _)| h.as_str()).collect();
     let stored = uploads.stored_hashes(&project.id, &hashes).await?;
     let missing: Vec<(String, u64)> = unique.iter().filter(|(h, _)| !stored.contains(h)).cloned().collect();
-    // Limits first, then the quota for what will actually be sent: a refusal writes nothing.
     let quotas = ctx.quotas();
     let total: u64 = manifest.values().map(|e| e.size).sum();
     let largest = manifest.values().map(|e| e.size).max().unwrap_or(0);
@@ -75,7 +110,7 @@ pub async fn create_session(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiR
     };
     let session = SessionRow { manifest_key: upload_manifest_key(&project.id, &session.id), ..session };
     // The manifest goes to R2 first: a session row never points at a missing manifest.
-    R2Blobs::new(ctx.env)?.put_json(&session.manifest_key, &manifest).await?;
+    R2Blobs::new(ctx.env)?.put_json(&session.manifest_key, manifest).await?;
     let rows: Vec<(String, u64, Option<String>)> =
         missing.iter().map(|(h, s)| (h.clone(), *s, content_type_of(h))).collect();
     uploads.create_session(&session, &rows, now as i64).await?;
@@ -83,22 +118,7 @@ pub async fn create_session(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiR
     let buckets = plan_buckets(&missing, BUCKET_MAX_FILES, BUCKET_MAX_BYTES);
     let kind = if buckets.is_empty() { TokenKind::Completion } else { TokenKind::Upload };
     let jwt = issue_token(&secret, kind, &project.id, &session.id, ctx.principal.id(), now)?;
-    ctx.note(
-        &project.id,
-        json!({ "sessionId": session.id, "files": manifest.len(), "missing": missing.len() }),
-    );
-    http::ok(
-        200,
-        json!({
-            "result": { "jwt": jwt, "buckets": buckets },
-            "sessionId": session.id,
-            "files": manifest.len(),
-            "uniqueHashes": unique.len(),
-            "missingHashes": missing.len(),
-            "expiresInSeconds": TOKEN_TTL_SECS,
-        }),
-    )
-    .map_err(internal)
+    Ok(Opened { session, unique: unique.len(), missing: missing.len(), buckets, jwt })
 }
 
 /// Authorised by the session's upload JWT (not the admin token).

@@ -97,6 +97,21 @@ pub fn verify_token(
     pid: &str,
     now_ms: u64,
 ) -> Result<UploadClaims, TokenError> {
+    let claims = verify_any_project(secret, token, kind, now_ms)?;
+    if claims.pid != pid {
+        return Err(TokenError::WrongProject);
+    }
+    Ok(claims)
+}
+
+/// Verifies signature, expiry and kind, and returns the claims naming the project: for
+/// wrangler's bucket upload, whose URL names no project (only the token binds it).
+pub fn verify_any_project(
+    secret: &[u8],
+    token: &str,
+    kind: TokenKind,
+    now_ms: u64,
+) -> Result<UploadClaims, TokenError> {
     let key = Hs256Key::new(secret);
     let untrusted = UntrustedToken::new(token).map_err(|_| TokenError::Malformed)?;
     let token: Token<UploadClaims> = Hs256.validator(&key).validate(&untrusted).map_err(|e| match e {
@@ -106,9 +121,6 @@ pub fn verify_token(
     let claims = token.claims();
     claims.validate_expiration(&time_options(now_ms)).map_err(|_| TokenError::Expired)?;
     let custom = &claims.custom;
-    if custom.pid != pid {
-        return Err(TokenError::WrongProject);
-    }
     if custom.kind != kind {
         return Err(TokenError::WrongKind { expected: kind });
     }

@@ -94,6 +94,14 @@ fn prefix_field(e: ApiError, prefix: &str) -> ApiError {
     }
 }
 
+/// An `env` name user code can read: `[A-Za-z_][A-Za-z0-9_]*`, at most 128 bytes.
+pub fn valid_env_name(k: &str) -> bool {
+    !k.is_empty()
+        && k.len() <= 128
+        && k.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
+        && !k.as_bytes()[0].is_ascii_digit()
+}
+
 fn parse_env(m: Option<&Map<String, Value>>) -> Result<BTreeMap<String, String>, ApiError> {
     let mut out = BTreeMap::new();
     let Some(m) = m else { return Ok(out) };
@@ -101,11 +109,7 @@ fn parse_env(m: Option<&Map<String, Value>>) -> Result<BTreeMap<String, String>,
         return Err(ApiError::bad("env", format!("at most {MAX_ENV_VARS} variables")));
     }
     for (k, v) in m {
-        let valid_name = !k.is_empty()
-            && k.len() <= 128
-            && k.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
-            && !k.as_bytes()[0].is_ascii_digit();
-        if !valid_name {
+        if !valid_env_name(k) {
             return Err(ApiError::bad(format!("env.{k}"), "name must match [A-Za-z_][A-Za-z0-9_]*"));
         }
         if k == "ASSETS" {

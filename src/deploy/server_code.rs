@@ -90,6 +90,17 @@ pub struct ServerBundle {
     /// String vars for the code's `env` (never echoed back by the API).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// JSON vars (wrangler `json` bindings) as JSON text; user code gets the parsed value.
+    /// Skipped when empty so bundles without them keep their digest.
+    #[serde(rename = "jsonEnv", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub json_env: BTreeMap<String, String>,
+    /// Secrets, encrypted (`platform::secrets`, bound to project and name); decrypted only
+    /// when the loader builds the isolate.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, String>,
+    /// The name user code reads its assets fetcher under (wrangler's `assets` binding).
+    #[serde(rename = "assetsBinding", default, skip_serializing_if = "Option::is_none")]
+    pub assets_binding: Option<String>,
 }
 
 impl ServerBundle {
@@ -259,7 +270,16 @@ pub fn parse_server_code(v: &Value, env: &BTreeMap<String, String>) -> Result<Se
         }
         Some(_) => return Err(ApiError::bad("serverCode.compatibilityFlags", "must be an array of strings")),
     }
-    Ok(ServerBundle { entrypoint, modules, compatibility_date, compatibility_flags, env: env.clone() })
+    Ok(ServerBundle {
+        entrypoint,
+        modules,
+        compatibility_date,
+        compatibility_flags,
+        env: env.clone(),
+        json_env: BTreeMap::new(),
+        secrets: BTreeMap::new(),
+        assets_binding: None,
+    })
 }
 
 /// `run_worker_first`: whether server code runs before assets for a path.

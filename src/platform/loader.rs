@@ -3,7 +3,7 @@
 //! a warm isolate is reused only for that exact code and config. The loader callback (cold
 //! loads only) reads the bundle from R2 (`BLOBS`), cached in isolate memory by deployment id.
 //! User code gets its string vars and an `ASSETS` fetcher scoped to its own deployment, and
-//! nothing else: no platform bindings, no secrets.
+//! nothing else: no platform bindings, no platform secrets (its own secrets, decrypted here).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -65,6 +65,23 @@ pub async fn load_bundle(env: &Env, project_id: &str, deployment_id: &str) -> Ap
     Ok(bundle)
 }
 
+/// Decrypts the bundle's secrets for a cold isolate start (nothing is cached in plain text).
+async fn open_secrets(
+    env: &Env,
+    project_id: &str,
+    bundle: &ServerBundle,
+) -> ApiResult<Vec<(String, String)>> {
+    if bundle.secrets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sealer = super::secrets::Sealer::new(env).await?;
+    let mut out = Vec::with_capacity(bundle.secrets.len());
+    for (name, sealed) in &bundle.secrets {
+        out.push((name.clone(), sealer.open(project_id, name, sealed).await?));
+    }
+    Ok(out)
+}
+
 /// What a dispatch needs to know; all of it comes from the deployment manifest and project.
 #[derive(Clone)]
 pub struct Target {
@@ -111,7 +128,12 @@ fn set(obj: &Object, key: &str, value: &JsValue) -> Result<(), JsValue> {
 }
 
 /// The `WorkerCode` object the loader expects.
-fn code_object(bundle: &ServerBundle, assets: &JsValue, outbound_allowed: bool) -> Result<Object, JsValue> {
+fn code_object(
+    bundle: &ServerBundle,
+    secrets: &[(String, String)],
+    assets: &JsValue,
+    outbound_allowed: bool,
+) -> Result<Object, JsValue> {
     let code = Object::new();
     set(&code, "compatibilityDate", &bundle.compatibility_date.as_str().into())?;
     let flags = Array::new();
@@ -145,7 +167,13 @@ fn code_object(bundle: &ServerBundle, assets: &JsValue, outbound_allowed: bool) 
     for (k, v) in &bundle.env {
         set(&env, k, &v.as_str().into())?;
     }
-    set(&env, "ASSETS", assets)?;
+    for (k, v) in &bundle.json_env {
+        set(&env, k, &js_sys::JSON::parse(v)?)?;
+    }
+    for (k, v) in secrets {
+        set(&env, k, &v.as_str().into())?;
+    }
+    set(&env, bundle.assets_binding.as_deref().unwrap_or("ASSETS"), assets)?;
     set(&code, "env", &env)?;
     if !outbound_allowed {
         // null: every fetch() from user code fails, including to the platform itself.
@@ -202,7 +230,10 @@ pub async fn dispatch(
             let bundle = load_bundle(&env, &target.project_id, &target.deployment_id)
                 .await
                 .map_err(|e| JsValue::from_str(&e.log_detail()))?;
-            Ok(code_object(&bundle, &assets, target.outbound_allowed)?.into())
+            let secrets = open_secrets(&env, &target.project_id, &bundle)
+                .await
+                .map_err(|e| JsValue::from_str(&e.log_detail()))?;
+            Ok(code_object(&bundle, &secrets, &assets, target.outbound_allowed)?.into())
         })
     });
     let stub = loader.get(&target.isolate_id(), callback.as_ref().unchecked_ref()).map_err(threw)?;

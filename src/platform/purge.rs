@@ -154,7 +154,7 @@ pub async fn purge(env: &Env, project_id: &str) -> ApiResult<Progress> {
     let stray = kv.list_hashes(project_id, ASSET_CHUNK as u64).await?;
     let blobs = R2Blobs::new(env)?;
     let mut stray_blobs = Vec::new();
-    for prefix in ["bundles", "uploads"] {
+    for prefix in ["bundles", "uploads", "wrangler"] {
         stray_blobs.extend(blobs.list(&format!("{prefix}/{project_id}/"), 200).await?);
     }
     if !stray.is_empty() || !stray_blobs.is_empty() {
@@ -175,6 +175,12 @@ pub async fn purge(env: &Env, project_id: &str) -> ApiResult<Progress> {
             .bind(std::slice::from_ref(&pid))
             .map_err(db_err)?,
         db.prepare("DELETE FROM aliases WHERE project_id = ?1")
+            .bind(std::slice::from_ref(&pid))
+            .map_err(db_err)?,
+        db.prepare("DELETE FROM wrangler_assets WHERE project_id = ?1")
+            .bind(std::slice::from_ref(&pid))
+            .map_err(db_err)?,
+        db.prepare("DELETE FROM project_secrets WHERE project_id = ?1")
             .bind(std::slice::from_ref(&pid))
             .map_err(db_err)?,
     ];

@@ -23,6 +23,10 @@ pub enum Target {
     Api {
         path: String,
     },
+    /// `/client/v4/...` on the platform host (the wrangler-compatible API); prefix stripped.
+    ClientV4 {
+        path: String,
+    },
     Mcp,
     /// RFC 9728 protected-resource metadata for the MCP endpoint.
     ProtectedResource,
@@ -250,7 +254,12 @@ pub fn route_request_with(
             Some(rest) if rest.is_empty() || rest.starts_with('/') => {
                 Target::Api { path: if rest.is_empty() { "/".into() } else { rest.to_string() } }
             }
-            _ => Target::NotFound,
+            _ => match path.strip_prefix("/client/v4") {
+                Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+                    Target::ClientV4 { path: if rest.is_empty() { "/".into() } else { rest.to_string() } }
+                }
+                _ => Target::NotFound,
+            },
         },
     }
 }
@@ -275,6 +284,9 @@ mod tests {
             ("flotilla.acme.workers.dev", "/mcp", Target::Mcp),
             ("EXAMPLE.DEV", "/__api/projects", Target::Api { path: "/projects".into() }),
             ("example.dev", "/__api", Target::Api { path: "/".into() }),
+            ("example.dev", "/client/v4/accounts", Target::ClientV4 { path: "/accounts".into() }),
+            ("localhost:8787", "/client/v4", Target::ClientV4 { path: "/".into() }),
+            ("example.dev", "/client/v40", Target::NotFound),
             ("example.dev", "/__apix", Target::NotFound),
             ("example.dev", "/nope", Target::NotFound),
             ("example.dev", "/__dashboard", Target::Dashboard { path: "/__dashboard".into() }),

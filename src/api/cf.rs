@@ -1,0 +1,569 @@
+//! The wrangler-compatible API (`/client/v4`, SPEC.md §3a): authenticate with a Flotilla
+//! token, apply the same scope/project policy and audit row as `/__api`, and map each call onto
+//! the native services (upload sessions, `deployments::prepare`/`launch`, lifecycle rollback,
+//! project delete). Decisions live in `crate::compat`; every answer is Cloudflare's envelope.
+//! Touches D1, ASSETS_KV, BLOBS and DEPLOY_QUEUE through the native services.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{json, Value};
+use wasm_bindgen::JsValue;
+use worker::{FormData, FormEntry, Request, Response};
+
+use super::deployments::{launch, prepare, Prepared};
+use super::projects::{create_with_slug, load};
+use super::uploads::{jwt_secret, open_session};
+use super::{audit, authorize, internal, read_body, Ctx, Note, MAX_JSON_BODY};
+use crate::access::{Need, Principal, Scope};
+
+use crate::auth::{bearer_token, issue_token, verify_any_project, verify_token, TokenKind};
+use crate::compat::*;
+use crate::deploy::{
+    parse_deploy_request, parse_upload_manifest, plan_buckets, BUCKET_MAX_BYTES, BUCKET_MAX_FILES,
+};
+use crate::domain::{iso8601, ContentHash, ProjectRow, Slug};
+use crate::error::{ApiError, ApiResult};
+use crate::platform::bindings::{new_uuid, now_ms};
+use crate::platform::d1::D1Projects;
+use crate::platform::d1_access::D1Access;
+use crate::platform::d1_deployments::{D1Deployments, DeploymentRow};
+use crate::platform::d1_lifecycle::D1Lifecycle;
+use crate::platform::d1_uploads::D1Uploads;
+use crate::platform::d1_wrangler::D1Wrangler;
+use crate::platform::http;
+use crate::platform::secrets::Sealer;
+use crate::platform::storage::{AssetMeta, KvAssets, KvRoutes, R2Blobs};
+
+const MAX_MANIFEST_BODY: usize = 8 * 1024 * 1024;
+/// A bucket: at most BUCKET_MAX_BYTES of files, base64 (4/3) plus multipart framing.
+const MAX_BUCKET_BODY: usize = (BUCKET_MAX_BYTES as usize) * 4 / 3 + 1024 * 1024;
+/// Server code (10 MiB) plus metadata and framing.
+const MAX_SCRIPT_BODY: usize = 12 * 1024 * 1024;
+
+fn wrangler_manifest_key(project_id: &str, session_id: &str) -> String {
+    format!("wrangler/{project_id}/{session_id}.json")
+}
+
+fn respond(status: u16, body: &Value) -> ApiResult<Response> {
+    http::json(status, body).map_err(internal)
+}
+
+fn ok(result: Value) -> ApiResult<Response> {
+    respond(200, &cf_success(result))
+}
+
+/// Every `/client/v4` request: never a native envelope, an HTML page or a bare 500.
+pub async fn handle(mut req: Request, outer: &Ctx<'_>, path: &str) -> ApiResult<Response> {
+    let route = match_cf(req.method().as_ref(), path);
+    let ctx = Ctx::new(outer.env, outer.meta, outer.urls.clone());
+    let result = run(&mut req, ctx, &route).await;
+    match result {
+        Ok(r) => Ok(r),
+        Err(e) => {
+            if e.status() >= 500 {
+                let fields =
+                    json!({ "error": e.code(), "detail": e.log_detail(), "route": format!("{route:?}") });
+                http::log("error", &outer.meta.request_id, fields);
+            }
+            let (status, mut body) = cf_error(&e);
+            // A first deploy: wrangler expects exactly this code for "no such Worker".
+            if matches!(route, CfRoute::GetService(_)) && status == 404 {
+                body = cf_failure(CF_WORKER_NOT_FOUND, "This Worker does not exist on your account.");
+            }
+            let mut resp = http::json(status, &body).map_err(internal)?;
+            for (k, v) in e.headers() {
+                resp.headers_mut().set(k, &v).map_err(internal)?;
+            }
+            Ok(resp)
+        }
+    }
+}
+
+async fn run(req: &mut Request, ctx: Ctx<'_>, route: &CfRoute) -> ApiResult<Response> {
+    let (need, action) = cf_policy(route);
+    let principal = match need {
+        Need::UploadJwt => Principal::Anonymous,
+        _ => {
+            let auth = req.headers().get("authorization").ok().flatten();
+            D1Access::new(ctx.env)?.authenticate(ctx.env, auth.as_deref(), now_ms() as i64).await?
+        }
+    };
+    let ctx = Ctx { principal, ..ctx };
+    let result = match authorize(&ctx, &need, action.is_some()).await {
+        Ok(()) => dispatch(req, &ctx, route).await,
+        Err(e) => Err(e),
+    };
+    if let Some(action) = action {
+        audit(&ctx, action, &result).await;
+    }
+    result
+}
+
+async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: &CfRoute) -> ApiResult<Response> {
+    use CfRoute::*;
+    match route {
+        VerifyToken => ok(json!({ "id": ctx.principal.id(), "status": "active" })),
+        ListAccounts => respond(200, &cf_list(vec![json!({ "id": "flotilla", "name": "Flotilla" })])),
+        AccountSubdomain => ok(json!({ "subdomain": ctx.urls.domain })),
+        KvNamespaces => respond(200, &cf_list(Vec::new())),
+        TailsByConsumer(_) => ok(json!([])),
+        References(name) => {
+            existing(name, ctx).await?;
+            ok(json!({}))
+        }
+        GetService(name) => service(&existing(name, ctx).await?),
+        GetWorker(name) => {
+            let p = existing(name, ctx).await?;
+            ok(json!({ "id": p.slug, "name": p.slug, "created_on": iso(p.created_at), "updated_on": iso(p.updated_at),
+                       "subdomain": { "enabled": true, "previews_enabled": false }, "logpush": false,
+                       "observability": { "enabled": false }, "tags": [] }))
+        }
+        ScriptSettings(name) => {
+            existing(name, ctx).await?;
+            ok(json!({ "bindings": [], "compatibility_flags": [], "placement": {}, "tail_consumers": [],
+                       "logpush": false, "observability": { "enabled": false }, "tags": [] }))
+        }
+        // The project's URL is always on; nothing to switch.
+        ScriptSubdomain(_) => ok(json!({ "enabled": true, "previews_enabled": false })),
+        AssetsUploadSession(name) => upload_session(req, name, ctx).await,
+        AssetsUpload => upload(req, ctx).await,
+        PutScript(name) => {
+            let (project, id, has_assets, has_code) = put_script(req, name, true, ctx).await?;
+            let now = iso(now_ms() as i64);
+            ok(json!({ "id": project.slug, "etag": id, "deployment_id": id, "startup_time_ms": 0,
+                       "has_assets": has_assets, "has_modules": has_code,
+                       "handlers": if has_code { json!(["fetch"]) } else { json!([]) },
+                       "created_on": now, "modified_on": now }))
+        }
+        UploadVersion(name) => {
+            let (_, id, _, has_code) = put_script(req, name, false, ctx).await?;
+            let mut v = render_version(&VersionView {
+                id: &id, number: 0, created_ms: now_ms() as i64, author: "flotilla", has_server_code: has_code,
+            });
+            v["resources"]["script"]["etag"] = json!(id);
+            v["startup_time_ms"] = json!(0);
+            ok(v)
+        }
+        // Tail consumers, logpush, observability and tags have no Flotilla meaning: accepted, unchanged.
+        PatchScriptSettings(name) => {
+            existing(name, ctx).await?;
+            ok(json!({}))
+        }
+        ListSecrets(name) => {
+            let p = existing(name, ctx).await?;
+            let rows = D1Wrangler::new(ctx.env)?.secrets(&p.id).await?;
+            ok(Value::Array(rows.iter().map(|r| json!({ "name": r.name, "type": "secret_text" })).collect()))
+        }
+        PutSecret(name) => put_secret(req, name, ctx).await,
+        DeleteSecret(name, secret) => delete_secret(name, secret, ctx).await,
+        ListDeployments(name) => list_deployments(name, ctx).await,
+        ListVersions(name) => {
+            let p = existing(name, ctx).await?;
+            let rows = deployable(&p, ctx).await?;
+            ok(json!({ "items": rows.iter().map(version).collect::<Vec<_>>() }))
+        }
+        GetVersion(name, id) => {
+            let p = existing(name, ctx).await?;
+            let rows = deployable(&p, ctx).await?;
+            let row = rows.iter().find(|d| d.id == *id).ok_or_else(|| ApiError::not_found("Version"))?;
+            ok(version(row))
+        }
+        CreateDeployment(name) => create_deployment(req, name, ctx).await,
+        DeleteService(name) => {
+            existing(name, ctx).await?;
+            super::projects::delete(name, ctx).await?;
+            ok(json!(null))
+        }
+        Unsupported { method, path } => Err(ApiError::NotImplemented {
+            what: format!("`{method} /client/v4{path}` (Flotilla's wrangler API covers deploy, secrets, deployments, versions, rollback and delete)"),
+        }),
+    }
+}
+
+fn iso(ms: i64) -> String {
+    iso8601(ms.max(0) as u64)
+}
+
+/// The project a Worker name names, or 404 (answered as 10090 on the services route).
+async fn existing(name: &str, ctx: &Ctx<'_>) -> ApiResult<ProjectRow> {
+    load(&D1Projects::new(ctx.env)?, name).await.map_err(|e| match e {
+        ApiError::NotFound { .. } => ApiError::not_found(format!("Worker `{name}`")),
+        other => other,
+    })
+}
+
+/// The Worker's project, created on first deploy with the name as its slug. Creating needs
+/// the same right as `POST /__api/projects` (manage on every project).
+async fn project_for_deploy(name: &str, ctx: &Ctx<'_>) -> ApiResult<ProjectRow> {
+    if let Some(p) = D1Projects::new(ctx.env)?.get(name).await? {
+        return Ok(p);
+    }
+    ctx.principal.require_scope(Scope::Manage)?;
+    ctx.principal.require_all_projects()?;
+    let slug = Slug::parse(name)
+        .map_err(|e| ApiError::bad("name", format!("a Worker name here is a project slug: {}", e.0)))?;
+    let row = create_with_slug(&slug, ctx).await?;
+    // Its own audit row, as `POST /__api/projects` writes; the call's own row follows.
+    ctx.note(&row.id, json!({ "slug": row.slug, "via": "wrangler" }));
+    let created = Response::empty().map(|r| r.with_status(201)).map_err(internal);
+    audit(ctx, "project.create", &created).await;
+    ctx.note.borrow_mut().project_id = Some(row.id.clone());
+    Ok(row)
+}
+
+fn service(p: &ProjectRow) -> ApiResult<Response> {
+    let script = json!({ "id": p.slug, "tag": p.id, "etag": p.active_deployment_id, "handlers": ["fetch"],
+                         "last_deployed_from": "wrangler", "created_on": iso(p.created_at), "modified_on": iso(p.updated_at) });
+    ok(json!({ "id": p.slug, "created_on": iso(p.created_at), "modified_on": iso(p.updated_at),
+               "default_environment": { "environment": "production", "created_on": iso(p.created_at),
+                                        "modified_on": iso(p.updated_at), "script": script } }))
+}
+
+/// `POST /scripts/:name/assets-upload-session`: which of wrangler's hashes the project lacks.
+async fn upload_session(req: &mut Request, name: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
+    let body = read_body(req, MAX_MANIFEST_BODY).await?;
+    let o = crate::domain::JsonObject::parse(&body, false)?;
+    let manifest = parse_wrangler_manifest(o.get("manifest"))?;
+    let project = project_for_deploy(name, ctx).await?;
+    let unique = wrangler_unique(&manifest);
+    let hashes: Vec<&str> = unique.keys().copied().collect();
+    let known = D1Wrangler::new(ctx.env)?.known(&project.id, &hashes).await?;
+    let missing: Vec<(String, u64)> = unique
+        .iter()
+        .filter(|(h, _)| !known.contains_key(**h))
+        .map(|(h, (_, s))| (h.to_string(), *s))
+        .collect();
+    let quotas = ctx.quotas();
+    let total: u64 = manifest.values().map(|e| e.size).sum();
+    let largest = manifest.values().map(|e| e.size).max().unwrap_or(0);
+    quotas.check_manifest(manifest.len() as u64, total, largest)?;
+    let sending: u64 = missing.iter().map(|(_, s)| *s).sum();
+    if sending > 0 {
+        ctx.consume(&quotas.upload_bytes, &project.id, sending).await?;
+    }
+    let sid = new_uuid();
+    R2Blobs::new(ctx.env)?.put_json(&wrangler_manifest_key(&project.id, &sid), &manifest).await?;
+    let buckets = plan_buckets(&missing, BUCKET_MAX_FILES, BUCKET_MAX_BYTES);
+    let kind = if buckets.is_empty() { TokenKind::Completion } else { TokenKind::Upload };
+    let jwt = issue_token(&jwt_secret(ctx)?, kind, &project.id, &sid, ctx.principal.id(), now_ms())?;
+    ctx.note(&project.id, json!({ "sessionId": sid, "files": manifest.len(), "missing": missing.len() }));
+    ok(json!({ "jwt": jwt, "buckets": buckets }))
+}
+
+fn form_names(form: &JsValue) -> ApiResult<Vec<String>> {
+    let keys = js_sys::Reflect::get(form, &"keys".into())
+        .and_then(|f| js_sys::Function::from(f).call0(form))
+        .map_err(|_| ApiError::internal("FormData.keys failed"))?;
+    let mut out = BTreeSet::new();
+    if let Ok(Some(it)) = js_sys::try_iter(&keys) {
+        for k in it.flatten() {
+            if let Some(s) = k.as_string() {
+                out.insert(s);
+            }
+        }
+    }
+    Ok(out.into_iter().collect())
+}
+
+async fn read_form(req: &mut Request, limit: usize) -> ApiResult<(FormData, Vec<String>)> {
+    if let Ok(Some(len)) = req.headers().get("content-length") {
+        if len.trim().parse::<u64>().map(|n| n > limit as u64).unwrap_or(false) {
+            return Err(ApiError::PayloadTooLarge { what: "Request body".into(), limit: limit as u64 });
+        }
+    }
+    let form = req.form_data().await.map_err(|_| ApiError::bad("body", "must be multipart/form-data"))?;
+    let js: JsValue = form.into();
+    let names = form_names(&js)?;
+    Ok((FormData::from(js), names))
+}
+
+async fn entry_bytes(e: FormEntry) -> ApiResult<(Vec<u8>, String)> {
+    match e {
+        FormEntry::Field(s) => Ok((s.into_bytes(), String::new())),
+        FormEntry::File(f) => {
+            let ct = f.type_();
+            Ok((f.bytes().await.map_err(internal)?, ct))
+        }
+    }
+}
+
+/// `POST /workers/assets/upload?base64=true`: one bucket, authorised by the session's upload
+/// JWT. Every part is checked against wrangler's hash before anything is written.
+async fn upload(req: &mut Request, ctx: &Ctx<'_>) -> ApiResult<Response> {
+    let secret = jwt_secret(ctx)?;
+    let auth = req.headers().get("authorization").ok().flatten();
+    let token =
+        bearer_token(auth.as_deref()).ok_or_else(|| ApiError::unauthorized("An upload token is required"))?;
+    let claims = verify_any_project(&secret, token, TokenKind::Upload, now_ms())?;
+    ctx.note.borrow_mut().principal = Some(claims.prn.clone());
+    let project = load(&D1Projects::new(ctx.env)?, &claims.pid)
+        .await
+        .map_err(|_| ApiError::unauthorized("Token was issued for a project that no longer exists"))?;
+    ctx.note(&project.id, json!({ "sessionId": claims.sid }));
+    if !D1Access::new(ctx.env)?.principal_live(&claims.prn, now_ms() as i64).await? {
+        return Err(ApiError::unauthorized(
+            "The API token that opened this upload session is no longer valid",
+        ));
+    }
+    let manifest: WranglerManifest = R2Blobs::new(ctx.env)?
+        .get_json(&wrangler_manifest_key(&project.id, &claims.sid))
+        .await?
+        .ok_or_else(|| ApiError::bad("jwt", "its upload session no longer exists; deploy again"))?;
+    let unique = wrangler_unique(&manifest);
+    let (form, names) = read_form(req, MAX_BUCKET_BODY).await?;
+    if names.is_empty() {
+        return Err(ApiError::bad("body", "must hold at least one file part"));
+    }
+    let mut verified = Vec::with_capacity(names.len());
+    for hash in &names {
+        let Some(entry) = form.get(hash) else { continue };
+        let (bytes, _) = entry_bytes(entry).await?;
+        let text =
+            String::from_utf8(bytes).map_err(|_| ApiError::bad(hash.as_str(), "must be base64 text"))?;
+        let body = verify_part(&unique, hash, &text)?;
+        verified.push((hash.clone(), body));
+    }
+    let kv = KvAssets::new(ctx.env)?;
+    let shas: Vec<String> = verified.iter().map(|(_, b)| ContentHash::of(b).as_str().to_string()).collect();
+    let sha_refs: Vec<&str> = shas.iter().map(String::as_str).collect();
+    let stored = D1Uploads::new(ctx.env)?.stored_hashes(&project.id, &sha_refs).await?;
+    let mut rows = Vec::with_capacity(verified.len());
+    for ((hash, body), sha) in verified.iter().zip(&shas) {
+        if !stored.contains(sha) {
+            kv.put(&project.id, sha, body, &AssetMeta { size: body.len() as u64, content_type: None })
+                .await?;
+        }
+        rows.push((hash.clone(), sha.clone(), body.len() as i64));
+    }
+    // Recorded only after the bodies are in KV: a crash in between means a harmless re-upload.
+    let store = D1Wrangler::new(ctx.env)?;
+    store.record(&project.id, &rows, now_ms() as i64).await?;
+    let hashes: Vec<&str> = unique.keys().copied().collect();
+    let known = store.known(&project.id, &hashes).await?;
+    if known.len() < hashes.len() {
+        return respond(202, &cf_success(json!({})));
+    }
+    let jwt = issue_token(&secret, TokenKind::Completion, &project.id, &claims.sid, &claims.prn, now_ms())?;
+    respond(201, &cf_success(json!({ "jwt": jwt })))
+}
+
+/// The native manifest (SHA-256 addresses) for a finished wrangler upload.
+async fn native_manifest(
+    project: &ProjectRow,
+    jwt: &str,
+    ctx: &Ctx<'_>,
+) -> ApiResult<crate::deploy::UploadManifest> {
+    let claims = verify_token(&jwt_secret(ctx)?, jwt, TokenKind::Completion, &project.id, now_ms())?;
+    if claims.prn != ctx.principal.id() {
+        return Err(ApiError::Forbidden {
+            reason: "This upload was started by another principal; only it can deploy it".into(),
+        });
+    }
+    let manifest: WranglerManifest = R2Blobs::new(ctx.env)?
+        .get_json(&wrangler_manifest_key(&project.id, &claims.sid))
+        .await?
+        .ok_or_else(|| ApiError::bad("assets.jwt", "its upload session no longer exists; deploy again"))?;
+    let hashes: Vec<&str> = wrangler_unique(&manifest).keys().copied().collect();
+    let known = D1Wrangler::new(ctx.env)?.known(&project.id, &hashes).await?;
+    let mut native = serde_json::Map::new();
+    for (path, e) in &manifest {
+        let sha = known.get(&e.hash).ok_or_else(|| {
+            ApiError::bad("assets.jwt", format!("the upload is incomplete: {path} is missing"))
+        })?;
+        native.insert(path.clone(), json!({ "hash": sha, "size": e.size }));
+    }
+    parse_upload_manifest(Some(&Value::Object(native)))
+}
+
+/// Current secrets, sealed, for a bundle.
+async fn sealed_secrets(project_id: &str, ctx: &Ctx<'_>) -> ApiResult<BTreeMap<String, String>> {
+    let rows = D1Wrangler::new(ctx.env)?.secrets(project_id).await?;
+    Ok(rows.into_iter().map(|r| (r.name, r.ciphertext)).collect())
+}
+
+async fn seal_all(project_id: &str, plain: &BTreeMap<String, String>, ctx: &Ctx<'_>) -> ApiResult<()> {
+    if plain.is_empty() {
+        return Ok(());
+    }
+    let sealer = Sealer::new(ctx.env).await?;
+    let mut rows = Vec::with_capacity(plain.len());
+    for (k, v) in plain {
+        rows.push((k.clone(), sealer.seal(project_id, k, v).await?));
+    }
+    D1Wrangler::new(ctx.env)?.put_secrets(project_id, &rows, now_ms() as i64).await
+}
+
+/// `PUT /scripts/:name`: the script upload becomes a native deploy request, and runs through
+/// `deployments::prepare` + `launch` like `POST /__api/projects/:id/deploy`.
+/// Returns the project, the deployment id, and whether it has assets and server code.
+async fn put_script(
+    req: &mut Request,
+    name: &str,
+    activate: bool,
+    ctx: &Ctx<'_>,
+) -> ApiResult<(ProjectRow, String, bool, bool)> {
+    let (form, names) = read_form(req, MAX_SCRIPT_BODY).await?;
+    let meta_entry = form.get("metadata").ok_or_else(|| ApiError::bad("metadata", "part is required"))?;
+    let meta = parse_metadata(&entry_bytes(meta_entry).await?.0)?;
+    let mut modules = Vec::new();
+    for n in names.iter().filter(|n| n.as_str() != "metadata") {
+        let Some(entry) = form.get(n) else { continue };
+        let (bytes, ct) = entry_bytes(entry).await?;
+        if let Some(kind) = module_kind(n, &ct)? {
+            modules.push(ModulePart { name: n.clone(), kind, bytes });
+        }
+    }
+    let project = project_for_deploy(name, ctx).await?;
+    let manifest = match &meta.assets_jwt {
+        Some(jwt) => native_manifest(&project, jwt, ctx).await?,
+        None => Default::default(),
+    };
+    let opened = open_session(&project, &manifest, ctx).await?;
+    let body = deploy_body(&meta, &opened.jwt, &modules, activate)?;
+    let mut input = parse_deploy_request(body.to_string().as_bytes(), false)?;
+    seal_all(&project.id, &meta.secrets, ctx).await?;
+    if let Some(b) = input.server_code.as_mut() {
+        b.json_env = meta.json_vars.clone();
+        b.assets_binding = meta.assets_binding.clone().filter(|n| n != "ASSETS");
+        b.secrets = sealed_secrets(&project.id, ctx).await?;
+    }
+    let prepared = prepare(&project, &input, ctx).await?;
+    let id = go_live(&project, prepared, ctx).await?;
+    Ok((project, id, !manifest.is_empty(), input.server_code.is_some()))
+}
+
+/// Launches and waits; a deployment that did not go live is an error with its reason.
+async fn go_live(project: &ProjectRow, prepared: Prepared, ctx: &Ctx<'_>) -> ApiResult<String> {
+    let (id, done) = launch(project, prepared, true, ctx).await?;
+    let d = D1Deployments::new(ctx.env)?.get(&id).await?.ok_or_else(|| ApiError::not_found("Deployment"))?;
+    match (done, d.status.as_str()) {
+        (true, "completed") => Ok(id),
+        (true, "superseded") => Err(ApiError::Conflict {
+            reason: format!("Deployment {id} was superseded: a newer deployment went live first"),
+        }),
+        (true, _) => Err(ApiError::Unprocessable {
+            reason: format!("Deployment {id} failed: {}", d.error.as_deref().unwrap_or("unknown error")),
+            details: None,
+        }),
+        (false, _) => Err(ApiError::Unavailable { detail: format!("deployment {id} still running") }),
+    }
+}
+
+/// A secret change rolls out as a new deployment with the active one's assets and code.
+async fn roll_out_secrets(project: &ProjectRow, ctx: &Ctx<'_>) -> ApiResult<Option<String>> {
+    let Some(active) = project.active_deployment_id.as_deref() else { return Ok(None) };
+    let d =
+        D1Deployments::new(ctx.env)?.get(active).await?.ok_or_else(|| ApiError::not_found("Deployment"))?;
+    let mut config: Value = serde_json::from_str(&d.config).map_err(|e| ApiError::internal(e.to_string()))?;
+    if config.get("server").map(Value::is_null).unwrap_or(true) {
+        return Ok(None); // assets only: no code reads secrets
+    }
+    let bundle = crate::platform::loader::load_bundle(ctx.env, &project.id, active).await?;
+    let mut bundle = (*bundle).clone();
+    bundle.secrets = sealed_secrets(&project.id, ctx).await?;
+    config["server"]["digest"] = json!(bundle.digest());
+    config["activate"] = json!(true);
+    let stats: Value = serde_json::from_str(&d.stats).unwrap_or(json!({}));
+    let prepared = Prepared {
+        session_id: d.upload_session_id.clone().unwrap_or_default(),
+        config,
+        stats,
+        bundle: Some(bundle),
+    };
+    Ok(Some(go_live(project, prepared, ctx).await?))
+}
+
+async fn put_secret(req: &mut Request, name: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
+    let (secret, value) = parse_secret(&read_body(req, MAX_JSON_BODY).await?)?;
+    let project = existing(name, ctx).await?;
+    seal_all(&project.id, &BTreeMap::from([(secret.clone(), value)]), ctx).await?;
+    let deployment = roll_out_secrets(&project, ctx).await?;
+    ctx.note(&project.id, json!({ "secret": secret, "deploymentId": deployment }));
+    ok(json!({ "name": secret, "type": "secret_text" }))
+}
+
+async fn delete_secret(name: &str, secret: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
+    let project = existing(name, ctx).await?;
+    if !D1Wrangler::new(ctx.env)?.delete_secret(&project.id, secret).await? {
+        return Err(ApiError::not_found(format!("Secret `{secret}`")));
+    }
+    let deployment = roll_out_secrets(&project, ctx).await?;
+    ctx.note(&project.id, json!({ "secret": secret, "deleted": true, "deploymentId": deployment }));
+    ok(json!(null))
+}
+
+/// Deployments that can serve (ready, or served before), newest first.
+async fn deployable(project: &ProjectRow, ctx: &Ctx<'_>) -> ApiResult<Vec<DeploymentRow>> {
+    let rows = D1Deployments::new(ctx.env)?.list(&project.id, 100).await?;
+    Ok(rows
+        .into_iter()
+        .filter(|d| matches!(d.status.as_str(), "completed" | "superseded" | "rolled_back"))
+        .collect())
+}
+
+fn version(d: &DeploymentRow) -> Value {
+    let has_code =
+        serde_json::from_str::<Value>(&d.config).ok().map(|c| !c["server"].is_null()).unwrap_or(false);
+    render_version(&VersionView {
+        id: &d.id,
+        number: d.seq,
+        created_ms: d.created_at,
+        author: "flotilla",
+        has_server_code: has_code,
+    })
+}
+
+/// Cloudflare deployments are activations: the active one first (latest), then every other
+/// deployment that went live, by when it did. `wrangler rollback` picks the second.
+async fn list_deployments(name: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
+    let project = existing(name, ctx).await?;
+    let rows = deployable(&project, ctx).await?;
+    let mut past: Vec<&DeploymentRow> = rows
+        .iter()
+        .filter(|d| {
+            d.activated_at.is_some() && project.active_deployment_id.as_deref() != Some(d.id.as_str())
+        })
+        .collect();
+    past.sort_by_key(|d| std::cmp::Reverse(d.activated_at));
+    let mut out = Vec::new();
+    if let Some(active) = rows.iter().find(|d| project.active_deployment_id.as_deref() == Some(d.id.as_str()))
+    {
+        let latest = past.first().and_then(|d| d.activated_at).unwrap_or(0);
+        let at = project.updated_at.max(active.activated_at.unwrap_or(0)).max(latest + 1);
+        out.push(render_deployment(&active.id, at, "flotilla", None));
+    }
+    out.extend(
+        past.iter()
+            .map(|d| render_deployment(&d.id, d.activated_at.unwrap_or(d.created_at), "flotilla", None)),
+    );
+    ok(json!({ "deployments": out }))
+}
+
+/// `POST /scripts/:name/deployments` (from `wrangler deploy` after a version upload, and from
+/// `wrangler rollback`): instant, like `POST /__api/projects/:id/rollback {deploymentId}`.
+async fn create_deployment(req: &mut Request, name: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
+    let target = parse_cf_deployment(&read_body(req, MAX_JSON_BODY).await?)?;
+    let project = existing(name, ctx).await?;
+    // Newer than what serves: a version going live (deploy); older: a rollback.
+    let deployments = D1Deployments::new(ctx.env)?;
+    let seq = |d: Option<DeploymentRow>| d.filter(|d| d.project_id == project.id).map(|d| d.seq);
+    let target_seq = seq(deployments.get(&target).await?).ok_or_else(|| ApiError::not_found("Version"))?;
+    let active_seq = match project.active_deployment_id.as_deref() {
+        Some(a) => seq(deployments.get(a).await?).unwrap_or(0),
+        None => 0,
+    };
+    let kind = if target_seq > active_seq {
+        crate::lifecycle::Explicit::Promote
+    } else {
+        crate::lifecycle::Explicit::Rollback
+    };
+    let (store, routes) = (D1Lifecycle::new(ctx.env)?, KvRoutes::new(ctx.env)?);
+    let now = now_ms() as i64;
+    let out = crate::lifecycle::switch_to(&store, &routes, &project.id, Some(&target), kind, now).await?;
+    *ctx.note.borrow_mut() = Note {
+        project_id: Some(project.id.clone()),
+        detail: Some(json!({ "from": out.from, "to": out.to })),
+        principal: None,
+    };
+    ok(render_deployment(&out.to, now, "flotilla", None))
+}

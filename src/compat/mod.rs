@@ -1,0 +1,45 @@
+//! The wrangler-compatible surface at `/client/v4` (pure): Cloudflare's response envelope, the
+//! route table, wrangler's asset hash and manifest, and the script upload metadata mapped onto
+//! a native deploy request. The thin handlers are in `api/cf.rs`.
+//!
+//! What wrangler 4.164 calls (observed against a logging server, in this order):
+//!
+//! `wrangler deploy` (assets only): `GET /accounts/:a/workers/services/:name` (404 + code 10090
+//! means "new Worker") · `GET /accounts/:a/workers/subdomain` · `GET .../scripts/:name/deployments`
+//! · `POST .../scripts/:name/assets-upload-session {manifest: {"/path": {hash, size}}}` (answer
+//! `{jwt, buckets}`) · per bucket `POST /accounts/:a/workers/assets/upload?base64=true` (multipart,
+//! one part per hash whose body is the file's base64 text, `Authorization: Bearer <upload jwt>`;
+//! the response of the last bucket carries the completion `jwt`) · `PUT .../scripts/:name?
+//! excludeScript=true&bindings_inherit=strict` (multipart: a `metadata` JSON part
+//! `{assets: {jwt, config}, compatibility_date, compatibility_flags}`) · `GET
+//! .../workers/workers/:name` · `GET .../workers/subdomain` · `POST .../scripts/:name/subdomain
+//! {enabled: true}`.
+//!
+//! `wrangler deploy` (Worker + assets) adds `GET .../scripts/:name/secrets` after the services
+//! call and `GET .../scripts/:name/settings` before the PUT, whose metadata then also holds
+//! `main_module`, `bindings` (`plain_text`, `json`, `assets`, ...), `keep_bindings:
+//! ["secret_text", "secret_key"]`, `code_update_strategy`, `assets.config.{html_handling,
+//! not_found_handling, run_worker_first, _redirects, _headers}`, followed by one part per module
+//! (`application/javascript+module`, `text/plain`, ... and `application/source-map` for maps).
+//!
+//! `wrangler secret put` -> `PUT .../scripts/:name/secrets {name, text, type: "secret_text"}`;
+//! `secret list` -> `GET .../secrets`; `secret delete` -> `DELETE .../secrets/:secret`;
+//! `deployments list` -> `GET .../scripts/:name/deployments` then `GET .../versions/:id` each;
+//! `versions list` -> `GET .../versions?deployable=true`; `rollback [id]` -> `GET
+//! .../deployments`, `GET .../versions/:id`, `POST .../deployments {strategy: "percentage",
+//! versions: [{version_id, percentage: 100}], annotations}`; `delete` -> `GET
+//! .../scripts/:name/references`, `GET .../workers/tails/by-consumer/:name`, `DELETE
+//! .../workers/services/:name?force=false`, `GET .../storage/kv/namespaces`. With no account id
+//! wrangler first calls `GET /accounts`; `whoami` calls `GET /user/tokens/verify`.
+
+mod assets;
+mod envelope;
+mod routes;
+mod script;
+mod secrets;
+
+pub use assets::*;
+pub use envelope::*;
+pub use routes::*;
+pub use script::*;
+pub use secrets::*;

@@ -1,0 +1,292 @@
+//! The `/client/v4` route table: method + path (below `/client/v4`) -> `CfRoute`. Anything else
+//! is `Unsupported`, answered with a Cloudflare-shaped error that names the call. `cf_policy`
+//! says what each route needs, with the scopes `/__api` uses for the same operation.
+
+use crate::access::{Need, Scope};
+
+/// Worker-scoped routes carry the script name (the project slug); the account id is ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CfRoute {
+    VerifyToken,
+    ListAccounts,
+    AccountSubdomain,
+    GetService(String),
+    DeleteService(String),
+    GetWorker(String),
+    ScriptSettings(String),
+    ScriptSubdomain(String),
+    PutScript(String),
+    /// `POST /scripts/:name/versions`: what `wrangler deploy` sends for an existing Worker (then
+    /// `CreateDeployment` makes it live).
+    UploadVersion(String),
+    PatchScriptSettings(String),
+    AssetsUploadSession(String),
+    AssetsUpload,
+    ListSecrets(String),
+    PutSecret(String),
+    /// (script, secret name)
+    DeleteSecret(String, String),
+    ListDeployments(String),
+    CreateDeployment(String),
+    ListVersions(String),
+    /// (script, version id)
+    GetVersion(String, String),
+    References(String),
+    TailsByConsumer(String),
+    KvNamespaces,
+    Unsupported {
+        method: String,
+        path: String,
+    },
+}
+
+/// Every supported (method, path template) pair; openapi.json documents exactly these (a native
+/// test keeps them in step), and each template matches its route.
+pub const CF_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/user/tokens/verify"),
+    ("GET", "/accounts"),
+    ("GET", "/accounts/{account}/workers/subdomain"),
+    ("GET", "/accounts/{account}/workers/services/{name}"),
+    ("DELETE", "/accounts/{account}/workers/services/{name}"),
+    ("GET", "/accounts/{account}/workers/workers/{name}"),
+    ("PUT", "/accounts/{account}/workers/scripts/{name}"),
+    ("DELETE", "/accounts/{account}/workers/scripts/{name}"),
+    ("POST", "/accounts/{account}/workers/scripts/{name}/versions"),
+    ("PATCH", "/accounts/{account}/workers/scripts/{name}/script-settings"),
+    ("GET", "/accounts/{account}/workers/scripts/{name}/settings"),
+    ("GET", "/accounts/{account}/workers/scripts/{name}/subdomain"),
+    ("POST", "/accounts/{account}/workers/scripts/{name}/subdomain"),
+    ("POST", "/accounts/{account}/workers/scripts/{name}/assets-upload-session"),
+    ("POST", "/accounts/{account}/workers/assets/upload"),
+    ("GET", "/accounts/{account}/workers/scripts/{name}/secrets"),
+    ("PUT", "/accounts/{account}/workers/scripts/{name}/secrets"),
+    ("DELETE", "/accounts/{account}/workers/scripts/{name}/secrets/{secret}"),
+    ("GET", "/accounts/{account}/workers/scripts/{name}/deployments"),
+    ("POST", "/accounts/{account}/workers/scripts/{name}/deployments"),
+    ("GET", "/accounts/{account}/workers/scripts/{name}/versions"),
+    ("GET", "/accounts/{account}/workers/scripts/{name}/versions/{version}"),
+    ("GET", "/accounts/{account}/workers/scripts/{name}/references"),
+    ("GET", "/accounts/{account}/workers/tails/by-consumer/{name}"),
+    ("GET", "/accounts/{account}/storage/kv/namespaces"),
+];
+
+/// The route's requirement (as `access::policy` is for `/__api`) and its audit action.
+pub fn cf_policy(route: &CfRoute) -> (Need, Option<&'static str>) {
+    use CfRoute::*;
+    use Scope::{Deploy, Manage, Read};
+    let p = |k: &String, s: Scope| Need::Project(k.clone(), s);
+    match route {
+        VerifyToken | ListAccounts | AccountSubdomain | KvNamespaces => (Need::Any(Read), None),
+        TailsByConsumer(k)
+        | References(k)
+        | GetService(k)
+        | GetWorker(k)
+        | ScriptSettings(k)
+        | ScriptSubdomain(k)
+        | ListSecrets(k)
+        | ListDeployments(k)
+        | ListVersions(k)
+        | GetVersion(k, _) => (p(k, Read), None),
+        // A new name also needs the right to create projects: checked in `project_for_deploy`.
+        AssetsUploadSession(k) => (p(k, Deploy), Some("upload.session")),
+        PutScript(k) | UploadVersion(k) => (p(k, Deploy), Some("deployment.create")),
+        PatchScriptSettings(k) => (p(k, Deploy), None),
+        AssetsUpload => (Need::UploadJwt, Some("upload.assets")),
+        PutSecret(k) => (p(k, Manage), Some("secret.put")),
+        DeleteSecret(k, _) => (p(k, Manage), Some("secret.delete")),
+        CreateDeployment(k) => (p(k, Deploy), Some("project.rollback")),
+        DeleteService(k) => (p(k, Manage), Some("project.delete")),
+        Unsupported { .. } => (Need::Any(Read), None),
+    }
+}
+
+/// Percent-decodes a path segment (wrangler encodes secret names); invalid escapes stay as is.
+fn decode(seg: &str) -> String {
+    let b = seg.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|_| seg.to_string())
+}
+
+/// Matches a request below `/client/v4` (`path` without the query string).
+pub fn match_cf(method: &str, path: &str) -> CfRoute {
+    use CfRoute::*;
+    let segs: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    let s = |i: usize| decode(segs[i]);
+    let route = match (method, segs.as_slice()) {
+        ("GET", ["user", "tokens", "verify"]) => Some(VerifyToken),
+        ("GET", ["accounts"]) => Some(ListAccounts),
+        ("GET", ["accounts", _, "workers", "subdomain"]) => Some(AccountSubdomain),
+        ("GET", ["accounts", _, "workers", "services", _]) => Some(GetService(s(4))),
+        ("DELETE", ["accounts", _, "workers", "services", _]) => Some(DeleteService(s(4))),
+        ("DELETE", ["accounts", _, "workers", "scripts", _]) => Some(DeleteService(s(4))),
+        ("GET", ["accounts", _, "workers", "workers", _]) => Some(GetWorker(s(4))),
+        ("PUT", ["accounts", _, "workers", "scripts", _]) => Some(PutScript(s(4))),
+        ("GET", ["accounts", _, "workers", "scripts", _, "settings"]) => Some(ScriptSettings(s(4))),
+        ("GET" | "POST", ["accounts", _, "workers", "scripts", _, "subdomain"]) => {
+            Some(ScriptSubdomain(s(4)))
+        }
+        ("POST", ["accounts", _, "workers", "scripts", _, "assets-upload-session"]) => {
+            Some(AssetsUploadSession(s(4)))
+        }
+        ("POST", ["accounts", _, "workers", "assets", "upload"]) => Some(AssetsUpload),
+        ("GET", ["accounts", _, "workers", "scripts", _, "secrets"]) => Some(ListSecrets(s(4))),
+        ("PUT", ["accounts", _, "workers", "scripts", _, "secrets"]) => Some(PutSecret(s(4))),
+        ("DELETE", ["accounts", _, "workers", "scripts", _, "secrets", _]) => Some(DeleteSecret(s(4), s(6))),
+        ("GET", ["accounts", _, "workers", "scripts", _, "deployments"]) => Some(ListDeployments(s(4))),
+        ("POST", ["accounts", _, "workers", "scripts", _, "deployments"]) => Some(CreateDeployment(s(4))),
+        ("GET", ["accounts", _, "workers", "scripts", _, "versions"]) => Some(ListVersions(s(4))),
+        ("POST", ["accounts", _, "workers", "scripts", _, "versions"]) => Some(UploadVersion(s(4))),
+        ("PATCH", ["accounts", _, "workers", "scripts", _, "script-settings"]) => {
+            Some(PatchScriptSettings(s(4)))
+        }
+        ("GET", ["accounts", _, "workers", "scripts", _, "versions", _]) => Some(GetVersion(s(4), s(6))),
+        ("GET", ["accounts", _, "workers", "scripts", _, "references"]) => Some(References(s(4))),
+        ("GET", ["accounts", _, "workers", "tails", "by-consumer", _]) => Some(TailsByConsumer(s(5))),
+        ("GET", ["accounts", _, "storage", "kv", "namespaces"]) => Some(KvNamespaces),
+        _ => None,
+    };
+    route.unwrap_or_else(|| Unsupported { method: method.to_string(), path: path.to_string() })
+}
+
+impl CfRoute {
+    /// The script (project slug) a route is about, if any.
+    pub fn script(&self) -> Option<&str> {
+        use CfRoute::*;
+        match self {
+            GetService(n)
+            | DeleteService(n)
+            | GetWorker(n)
+            | ScriptSettings(n)
+            | ScriptSubdomain(n)
+            | PutScript(n)
+            | UploadVersion(n)
+            | PatchScriptSettings(n)
+            | AssetsUploadSession(n)
+            | ListSecrets(n)
+            | PutSecret(n)
+            | DeleteSecret(n, _)
+            | ListDeployments(n)
+            | CreateDeployment(n)
+            | ListVersions(n)
+            | GetVersion(n, _)
+            | References(n)
+            | TailsByConsumer(n) => Some(n),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fill(template: &str) -> String {
+        template
+            .replace("{account}", "acc")
+            .replace("{name}", "site")
+            .replace("{secret}", "KEY")
+            .replace("{version}", "v1")
+    }
+
+    #[test]
+    fn every_template_matches_a_route() {
+        for (m, t) in CF_ROUTES {
+            let r = match_cf(m, &fill(t));
+            assert!(!matches!(r, CfRoute::Unsupported { .. }), "{m} {t}");
+        }
+    }
+
+    /// openapi.json documents exactly the supported `/client/v4` operations.
+    #[test]
+    fn openapi_and_the_cf_route_table_agree() {
+        let doc: serde_json::Value = serde_json::from_str(include_str!("../../openapi.json")).unwrap();
+        let mut documented = std::collections::BTreeSet::new();
+        for (path, ops) in doc["paths"].as_object().unwrap() {
+            let Some(rest) = path.strip_prefix("/client/v4") else { continue };
+            for m in ops.as_object().unwrap().keys() {
+                if ["get", "post", "put", "patch", "delete"].contains(&m.as_str()) {
+                    documented.insert((m.to_ascii_uppercase(), rest.to_string()));
+                }
+            }
+        }
+        let table: std::collections::BTreeSet<(String, String)> =
+            CF_ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+        assert_eq!(documented, table);
+    }
+
+    #[test]
+    fn policy_matches_the_native_operations() {
+        let name = || "site".to_string();
+        let cases = [
+            (CfRoute::PutScript(name()), Need::Project(name(), Scope::Deploy), Some("deployment.create")),
+            (CfRoute::UploadVersion(name()), Need::Project(name(), Scope::Deploy), Some("deployment.create")),
+            (CfRoute::AssetsUpload, Need::UploadJwt, Some("upload.assets")),
+            (CfRoute::PutSecret(name()), Need::Project(name(), Scope::Manage), Some("secret.put")),
+            (CfRoute::DeleteService(name()), Need::Project(name(), Scope::Manage), Some("project.delete")),
+            (
+                CfRoute::CreateDeployment(name()),
+                Need::Project(name(), Scope::Deploy),
+                Some("project.rollback"),
+            ),
+            (CfRoute::ListSecrets(name()), Need::Project(name(), Scope::Read), None),
+            // Unsupported calls still authenticate first: a wrong token gets the auth error.
+            (CfRoute::Unsupported { method: "GET".into(), path: "/x".into() }, Need::Any(Scope::Read), None),
+        ];
+        for (route, need, action) in cases {
+            assert_eq!(cf_policy(&route), (need, action), "{route:?}");
+        }
+        for (m, t) in CF_ROUTES {
+            let (need, _) = cf_policy(&match_cf(m, &fill(t)));
+            assert_ne!(need, Need::Nothing, "{m} {t}");
+        }
+    }
+
+    #[test]
+    fn names_and_params() {
+        assert_eq!(match_cf("GET", "/accounts/a/workers/services/site"), CfRoute::GetService("site".into()));
+        assert_eq!(
+            match_cf("DELETE", "/accounts/a/workers/scripts/site/secrets/MY%5FKEY"),
+            CfRoute::DeleteSecret("site".into(), "MY_KEY".into())
+        );
+        assert_eq!(
+            match_cf("GET", "/accounts/a/workers/scripts/site/versions/abc/"),
+            CfRoute::GetVersion("site".into(), "abc".into())
+        );
+        assert_eq!(match_cf("POST", "/accounts/a/workers/assets/upload"), CfRoute::AssetsUpload);
+        assert_eq!(match_cf("PUT", "/accounts/a/workers/scripts/x").script(), Some("x"));
+    }
+
+    #[test]
+    fn unknown_is_unsupported_never_a_panic() {
+        for (m, p) in [
+            ("GET", "/accounts/a/d1/database"),
+            ("PATCH", "/accounts/a/workers/scripts/x/settings"),
+            ("GET", ""),
+            ("GET", "/"),
+            ("GET", "/accounts/a/workers/scripts/x/secrets/%"),
+            ("GET", "/accounts/a/workers/scripts/x/secrets/%4"),
+        ] {
+            let r = match_cf(m, p);
+            if p.contains("secrets/%") {
+                continue; // GET on a secret is not a route; what matters is no panic
+            }
+            assert!(matches!(r, CfRoute::Unsupported { .. }), "{m} {p}");
+        }
+        assert_eq!(decode("%4"), "%4");
+        assert_eq!(decode("a%"), "a%");
+        assert_eq!(decode("%ff"), "%ff");
+    }
+}

@@ -1,0 +1,499 @@
+//! A wrangler script upload (`PUT /scripts/:name`, multipart) mapped onto the native deploy
+//! request, so both go through `deploy::parse_deploy_request` and one workflow: the `metadata`
+//! part (bindings -> env vars, JSON vars, secrets or a clear 400; `assets.config` -> deployment
+//! config) and module parts by content type. Also the secret, rollback and listing shapes.
+
+use std::collections::BTreeMap;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde_json::{json, Map, Value};
+
+use crate::deploy::{valid_env_name, MAX_ENV_VALUE_BYTES, MAX_ENV_VARS};
+use crate::domain::{iso8601, JsonObject};
+use crate::error::ApiError;
+
+pub const SUPPORTED_BINDINGS: &str = "plain_text, json, secret_text, assets";
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ScriptMetadata {
+    pub main_module: Option<String>,
+    pub compatibility_date: Option<String>,
+    pub compatibility_flags: Vec<String>,
+    pub vars: BTreeMap<String, String>,
+    /// `json` bindings, as JSON text (user code gets the parsed value).
+    pub json_vars: BTreeMap<String, String>,
+    /// `secret_text` bindings in plain text: encrypted by the caller before anything is stored.
+    pub secrets: BTreeMap<String, String>,
+    /// The name of the `assets` binding (`env.ASSETS` unless the project chose another).
+    pub assets_binding: Option<String>,
+    /// The completion JWT of the asset upload.
+    pub assets_jwt: Option<String>,
+    pub assets_config: Map<String, Value>,
+}
+
+fn bad_binding(name: &str, reason: impl Into<String>) -> ApiError {
+    ApiError::bad(format!("metadata.bindings[{name:?}]"), reason)
+}
+
+fn check_name(name: &str, seen: &mut Vec<String>) -> Result<(), ApiError> {
+    if !valid_env_name(name) {
+        return Err(bad_binding(name, "name must match [A-Za-z_][A-Za-z0-9_]*"));
+    }
+    if seen.iter().any(|n| n == name) {
+        return Err(bad_binding(name, "is bound twice"));
+    }
+    seen.push(name.to_string());
+    Ok(())
+}
+
+fn check_value(name: &str, v: &str) -> Result<(), ApiError> {
+    if v.len() > MAX_ENV_VALUE_BYTES {
+        return Err(bad_binding(name, format!("value must be at most {MAX_ENV_VALUE_BYTES} bytes")));
+    }
+    Ok(())
+}
+
+/// Parses the `metadata` part. Unknown binding types are refused by name.
+pub fn parse_metadata(bytes: &[u8]) -> Result<ScriptMetadata, ApiError> {
+    let o =
+        JsonObject::parse(bytes, false).map_err(|_| ApiError::bad("metadata", "must be a JSON object"))?;
+    let mut m = ScriptMetadata {
+        main_module: o.opt_str("main_module")?.map(str::to_string),
+        compatibility_date: o.opt_str("compatibility_date")?.map(str::to_string),
+        ..ScriptMetadata::default()
+    };
+    if let Some(flags) = o.get("compatibility_flags") {
+        let flags =
+            flags.as_array().ok_or_else(|| ApiError::bad("compatibility_flags", "must be an array"))?;
+        for f in flags {
+            let f = f.as_str().ok_or_else(|| ApiError::bad("compatibility_flags", "must be strings"))?;
+            m.compatibility_flags.push(f.to_string());
+        }
+    }
+    if o.get("body_part").is_some() {
+        return Err(ApiError::bad(
+            "metadata.body_part",
+            "service-worker syntax is not supported; use ES modules",
+        ));
+    }
+    let mut seen = Vec::new();
+    let bindings = match o.get("bindings") {
+        None | Some(Value::Null) => &[][..],
+        Some(Value::Array(a)) => a.as_slice(),
+        Some(_) => return Err(ApiError::bad("metadata.bindings", "must be an array")),
+    };
+    for b in bindings {
+        let name = b.get("name").and_then(Value::as_str).unwrap_or("");
+        let kind = b.get("type").and_then(Value::as_str).unwrap_or("");
+        check_name(name, &mut seen)?;
+        match kind {
+            "plain_text" => {
+                let text = b
+                    .get("text")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| bad_binding(name, "text is required"))?;
+                check_value(name, text)?;
+                m.vars.insert(name.into(), text.into());
+            }
+            "json" => {
+                let v = b.get("json").ok_or_else(|| bad_binding(name, "json is required"))?;
+                let text = v.to_string();
+                check_value(name, &text)?;
+                m.json_vars.insert(name.into(), text);
+            }
+            "secret_text" => {
+                let text = b
+                    .get("text")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| bad_binding(name, "text is required"))?;
+                check_value(name, text)?;
+                m.secrets.insert(name.into(), text.into());
+            }
+            "assets" => {
+                if m.assets_binding.is_some() {
+                    return Err(bad_binding(name, "only one assets binding is supported"));
+                }
+                m.assets_binding = Some(name.into());
+            }
+            other => {
+                return Err(bad_binding(
+                    name,
+                    format!(
+                    "has type `{other}`, which Flotilla does not support (supported: {SUPPORTED_BINDINGS})"
+                ),
+                ))
+            }
+        }
+    }
+    if seen.len() > MAX_ENV_VARS {
+        return Err(ApiError::bad("metadata.bindings", format!("at most {MAX_ENV_VARS} bindings")));
+    }
+    if let Some(keep) = o.get("keep_bindings").and_then(Value::as_array) {
+        // Anything besides secrets (which Flotilla keeps anyway) would keep a binding it cannot have.
+        if let Some(k) =
+            keep.iter().filter_map(Value::as_str).find(|k| !["secret_text", "secret_key"].contains(k))
+        {
+            return Err(ApiError::bad("metadata.keep_bindings", format!("`{k}` bindings are not supported")));
+        }
+    }
+    if let Some(a) = o.opt_object("assets")? {
+        m.assets_jwt = a.get("jwt").and_then(Value::as_str).map(str::to_string);
+        if let Some(c) = a.get("config") {
+            m.assets_config = c
+                .as_object()
+                .cloned()
+                .ok_or_else(|| ApiError::bad("metadata.assets.config", "must be an object"))?;
+        }
+    }
+    Ok(m)
+}
+
+/// The loader's module kind for a part's content type; `None` for parts that are not modules
+/// (source maps, kept out of the isolate).
+pub fn module_kind(name: &str, content_type: &str) -> Result<Option<&'static str>, ApiError> {
+    let ct = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    Ok(Some(match ct.as_str() {
+        "application/javascript+module" => "js",
+        "application/javascript" | "text/javascript" => "cjs",
+        "text/plain" => "text",
+        "application/octet-stream" => "data",
+        "application/json" => "json",
+        "text/x-python" => "py",
+        "application/source-map" => return Ok(None),
+        "application/wasm" => {
+            return Err(ApiError::bad(
+                name,
+                "WebAssembly modules are not supported by the Worker Loader here",
+            ))
+        }
+        other => return Err(ApiError::bad(name, format!("module content type `{other}` is not supported"))),
+    }))
+}
+
+/// One module part of the upload.
+pub struct ModulePart {
+    pub name: String,
+    pub kind: &'static str,
+    pub bytes: Vec<u8>,
+}
+
+fn config_str<'a>(c: &'a Map<String, Value>, k: &str) -> Result<Option<&'a str>, ApiError> {
+    match c.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(ApiError::bad(format!("assets.config.{k}"), "must be a string")),
+    }
+}
+
+/// The native deploy body for this upload (`POST /__api/projects/:id/deploy`), so validation
+/// and the workflow are the native ones.
+/// `activate: false` stages the deployment without serving it (a Cloudflare version upload,
+/// made live by a later `POST /deployments`).
+pub fn deploy_body(
+    m: &ScriptMetadata,
+    completion_jwt: &str,
+    modules: &[ModulePart],
+    activate: bool,
+) -> Result<Value, ApiError> {
+    let c = &m.assets_config;
+    let allowed = [
+        "html_handling",
+        "not_found_handling",
+        "run_worker_first",
+        "_redirects",
+        "_headers",
+        "serve_directly",
+    ];
+    if let Some(k) = c.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(ApiError::bad(format!("assets.config.{k}"), "is not supported"));
+    }
+    let mut config = Map::new();
+    for (from, to) in [
+        ("html_handling", "html_handling"),
+        ("not_found_handling", "not_found_handling"),
+        ("_redirects", "redirects"),
+        ("_headers", "headers"),
+    ] {
+        if let Some(v) = config_str(c, from)? {
+            config.insert(to.into(), json!(v));
+        }
+    }
+    let mut body = json!({ "completionJwt": completion_jwt, "config": config });
+    if !activate {
+        body["activate"] = json!(false);
+    }
+    // `serve_directly: false` is the older spelling of `run_worker_first: true`.
+    let rwf = match (c.get("run_worker_first"), c.get("serve_directly")) {
+        (Some(v), _) if !v.is_null() => Some(v.clone()),
+        (_, Some(Value::Bool(false))) => Some(json!(true)),
+        _ => None,
+    };
+    match &m.main_module {
+        Some(main) => {
+            let mods: Map<String, Value> = modules
+                .iter()
+                .map(|p| (p.name.clone(), json!({ "type": p.kind, "content": STANDARD.encode(&p.bytes) })))
+                .collect();
+            body["serverCode"] = json!({
+                "entrypoint": main,
+                "modules": mods,
+                "compatibilityDate": m.compatibility_date,
+                "compatibilityFlags": m.compatibility_flags,
+            });
+            if !m.vars.is_empty() {
+                body["env"] = json!(m.vars);
+            }
+            if let Some(r) = rwf.filter(|r| r != &json!(false)) {
+                body["run_worker_first"] = r;
+            }
+        }
+        None => {
+            if !modules.is_empty() {
+                return Err(ApiError::bad("metadata.main_module", "is required when modules are uploaded"));
+            }
+            if !m.vars.is_empty() || !m.json_vars.is_empty() || !m.secrets.is_empty() {
+                return Err(ApiError::bad("metadata.bindings", "vars and secrets need a Worker (`main`)"));
+            }
+        }
+    }
+    Ok(body)
+}
+
+/// `PUT /scripts/:name/secrets {name, text, type}` -> (name, value).
+pub fn parse_secret(body: &[u8]) -> Result<(String, String), ApiError> {
+    let o = JsonObject::parse(body, false)?;
+    let name = o.opt_str("name")?.unwrap_or("");
+    if !valid_env_name(name) {
+        return Err(ApiError::bad("name", "must match [A-Za-z_][A-Za-z0-9_]*"));
+    }
+    match o.opt_str("type")?.unwrap_or("secret_text") {
+        "secret_text" => {}
+        other => {
+            return Err(ApiError::bad(
+                "type",
+                format!("`{other}` secrets are not supported (only secret_text)"),
+            ))
+        }
+    }
+    let text = o.opt_str("text")?.ok_or_else(|| ApiError::bad("text", "is required"))?;
+    check_value(name, text)
+        .map_err(|_| ApiError::bad("text", format!("must be at most {MAX_ENV_VALUE_BYTES} bytes")))?;
+    Ok((name.to_string(), text.to_string()))
+}
+
+/// `POST /scripts/:name/deployments` (what `wrangler rollback` sends) -> the version to serve.
+pub fn parse_cf_deployment(body: &[u8]) -> Result<String, ApiError> {
+    let o = JsonObject::parse(body, false)?;
+    if let Some(s) = o.opt_str("strategy")? {
+        if s != "percentage" {
+            return Err(ApiError::bad("strategy", "only `percentage` is supported"));
+        }
+    }
+    let versions = o
+        .get("versions")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ApiError::bad("versions", "is required"))?;
+    match versions.as_slice() {
+        [v] if v.get("percentage").and_then(Value::as_f64) == Some(100.0) => v
+            .get("version_id")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| ApiError::bad("versions[0].version_id", "is required")),
+        _ => Err(ApiError::bad(
+            "versions",
+            "gradual deployments are not supported: give exactly one version at 100%",
+        )),
+    }
+}
+
+/// What a Flotilla deployment looks like as a Cloudflare version and deployment.
+pub struct VersionView<'a> {
+    pub id: &'a str,
+    pub number: i64,
+    pub created_ms: i64,
+    pub author: &'a str,
+    pub has_server_code: bool,
+}
+
+pub fn render_version(v: &VersionView) -> Value {
+    let at = iso8601(v.created_ms.max(0) as u64);
+    json!({
+        "id": v.id,
+        "number": v.number,
+        "metadata": { "created_on": at, "modified_on": at, "source": "wrangler", "author_id": v.author, "author_email": v.author, "hasPreview": false },
+        "annotations": { "workers/triggered_by": "upload" },
+        "resources": { "script": { "handlers": if v.has_server_code { json!(["fetch"]) } else { json!([]) } }, "bindings": [] },
+    })
+}
+
+/// A deployment serving one version at 100%; `at_ms` is when it went live.
+pub fn render_deployment(version_id: &str, at_ms: i64, author: &str, message: Option<&str>) -> Value {
+    let mut annotations = json!({});
+    if let Some(m) = message {
+        annotations["workers/message"] = json!(m);
+    }
+    json!({
+        "id": version_id,
+        "source": "wrangler",
+        "strategy": "percentage",
+        "author_email": author,
+        "created_on": iso8601(at_ms.max(0) as u64),
+        "annotations": annotations,
+        "versions": [{ "version_id": version_id, "percentage": 100.0 }],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deploy::parse_deploy_request;
+
+    // The metadata wrangler 4.164 sent for a Worker + assets project (observed).
+    const OBSERVED: &str = r#"{"main_module":"index.js","bindings":[{"name":"GREETING","type":"plain_text","text":"hello"},{"name":"CONF","type":"json","json":{"a":1}},{"name":"ASSETS","type":"assets"}],"compatibility_date":"2026-10-01","compatibility_flags":[],"code_update_strategy":{"mode":"deferred","max_delay":300},"keep_bindings":["secret_text","secret_key"],"assets":{"jwt":"COMPLETEJWT","config":{"not_found_handling":"single-page-application","run_worker_first":["/api/*"],"_redirects":"/old /new 301\n","_headers":"/*\n  X-Test: 1\n"}}}"#;
+
+    fn parts() -> Vec<ModulePart> {
+        vec![
+            ModulePart {
+                name: "index.js".into(),
+                kind: "js",
+                bytes: b"import {h} from './lib.js'; export default {fetch(){return new Response(h())}}"
+                    .to_vec(),
+            },
+            ModulePart { name: "lib.js".into(), kind: "js", bytes: b"export const h = () => 'x';".to_vec() },
+            ModulePart { name: "msg.txt".into(), kind: "text", bytes: b"hello".to_vec() },
+        ]
+    }
+
+    #[test]
+    fn observed_worker_upload_maps_to_a_native_deploy() {
+        let m = parse_metadata(OBSERVED.as_bytes()).unwrap();
+        assert_eq!(m.vars["GREETING"], "hello");
+        assert_eq!(m.json_vars["CONF"], r#"{"a":1}"#);
+        assert_eq!(m.assets_binding.as_deref(), Some("ASSETS"));
+        assert_eq!(m.assets_jwt.as_deref(), Some("COMPLETEJWT"));
+        let body = deploy_body(&m, "COMPLETEJWT", &parts(), true).unwrap();
+        let req = parse_deploy_request(body.to_string().as_bytes(), false).unwrap();
+        let bundle = req.server_code.unwrap();
+        assert_eq!(bundle.entrypoint, "index.js");
+        assert_eq!(bundle.modules.len(), 3);
+        assert_eq!(bundle.modules["msg.txt"].content, "hello");
+        assert_eq!(bundle.env["GREETING"], "hello");
+        assert!(req.run_worker_first.applies("/api/x"));
+        assert!(!req.run_worker_first.applies("/x"));
+        assert_eq!(req.config.not_found_handling, crate::assets::NotFoundHandling::SinglePageApplication);
+        assert!(req.redirects.is_some() && req.headers.is_some());
+    }
+
+    #[test]
+    fn observed_assets_only_upload() {
+        let m = parse_metadata(br#"{"assets":{"jwt":"J","config":{}},"compatibility_date":"2026-10-01","compatibility_flags":[]}"#).unwrap();
+        let body = deploy_body(&m, "J", &[], true).unwrap();
+        let req = parse_deploy_request(body.to_string().as_bytes(), false).unwrap();
+        assert!(req.server_code.is_none());
+        assert_eq!(req.completion_jwt, "J");
+        assert_eq!(req.activate, None);
+        let staged = deploy_body(&m, "J", &[], false).unwrap();
+        assert_eq!(parse_deploy_request(staged.to_string().as_bytes(), false).unwrap().activate, Some(false));
+    }
+
+    #[test]
+    fn unsupported_bindings_are_named() {
+        for (t, name) in [
+            ("kv_namespace", "MY_KV"),
+            ("d1", "DB"),
+            ("r2_bucket", "B"),
+            ("durable_object_namespace", "D"),
+            ("service", "S"),
+        ] {
+            let meta = format!(r#"{{"main_module":"a.js","bindings":[{{"name":"{name}","type":"{t}"}}]}}"#);
+            let e = parse_metadata(meta.as_bytes()).unwrap_err();
+            assert_eq!(e.status(), 400);
+            assert!(e.message().contains(t) && e.message().contains(name), "{}", e.message());
+        }
+        let e =
+            parse_metadata(br#"{"bindings":[{"name":"1X","type":"plain_text","text":"a"}]}"#).unwrap_err();
+        assert!(e.message().contains("1X"));
+        let e = parse_metadata(br#"{"bindings":[{"name":"A","type":"plain_text","text":"a"},{"name":"A","type":"json","json":1}]}"#).unwrap_err();
+        assert!(e.message().contains("twice"));
+        assert!(parse_metadata(br#"{"keep_bindings":["kv_namespace"]}"#).is_err());
+        assert!(parse_metadata(b"[]").is_err());
+        assert!(parse_metadata(b"\xff").is_err());
+    }
+
+    #[test]
+    fn secrets_come_from_secret_text_bindings() {
+        let m = parse_metadata(
+            br#"{"main_module":"a.js","bindings":[{"name":"TOKEN","type":"secret_text","text":"s3"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(m.secrets["TOKEN"], "s3");
+        assert!(m.vars.is_empty());
+    }
+
+    #[test]
+    fn module_kinds_by_content_type() {
+        assert_eq!(module_kind("a", "application/javascript+module").unwrap(), Some("js"));
+        assert_eq!(module_kind("a", "application/javascript").unwrap(), Some("cjs"));
+        assert_eq!(module_kind("a", "text/javascript; charset=utf-8").unwrap(), Some("cjs"));
+        assert_eq!(module_kind("a", "text/plain").unwrap(), Some("text"));
+        assert_eq!(module_kind("a", "application/octet-stream").unwrap(), Some("data"));
+        assert_eq!(module_kind("a", "application/json").unwrap(), Some("json"));
+        assert_eq!(module_kind("a.map", "application/source-map").unwrap(), None);
+        assert!(module_kind("a.wasm", "application/wasm").unwrap_err().message().contains("WebAssembly"));
+        assert!(module_kind("a", "image/png").is_err());
+    }
+
+    #[test]
+    fn assets_config_mapping() {
+        let mut m = ScriptMetadata {
+            assets_config: serde_json::from_str(
+                r#"{"html_handling":"drop-trailing-slash","not_found_handling":"404-page"}"#,
+            )
+            .unwrap(),
+            ..ScriptMetadata::default()
+        };
+        let req =
+            parse_deploy_request(deploy_body(&m, "J", &[], true).unwrap().to_string().as_bytes(), false)
+                .unwrap();
+        assert_eq!(req.config.html_handling, crate::assets::HtmlHandling::DropTrailingSlash);
+        m.assets_config = serde_json::from_str(r#"{"colour":"red"}"#).unwrap();
+        assert_eq!(deploy_body(&m, "J", &[], true).unwrap_err().field(), "assets.config.colour");
+        m.assets_config = serde_json::from_str(r#"{"html_handling":5}"#).unwrap();
+        assert!(deploy_body(&m, "J", &[], true).is_err());
+        // Modules without a main module, or vars without a Worker, are refused.
+        let m = ScriptMetadata::default();
+        assert!(deploy_body(&m, "J", &parts(), true).is_err());
+    }
+
+    #[test]
+    fn secret_and_rollback_bodies() {
+        assert_eq!(
+            parse_secret(br#"{"name":"K","text":"v","type":"secret_text"}"#).unwrap(),
+            ("K".into(), "v".into())
+        );
+        assert!(parse_secret(br#"{"name":"K","text":"v","type":"secret_key"}"#).is_err());
+        assert!(parse_secret(br#"{"name":"1","text":"v"}"#).is_err());
+        assert!(parse_secret(br#"{"name":"K"}"#).is_err());
+        let ok = br#"{"strategy":"percentage","versions":[{"version_id":"v1","percentage":100}],"annotations":{}}"#;
+        assert_eq!(parse_cf_deployment(ok).unwrap(), "v1");
+        let split = br#"{"strategy":"percentage","versions":[{"version_id":"a","percentage":50},{"version_id":"b","percentage":50}]}"#;
+        assert!(parse_cf_deployment(split).unwrap_err().message().contains("gradual"));
+        assert!(parse_cf_deployment(br#"{"versions":[]}"#).is_err());
+    }
+
+    #[test]
+    fn listing_shapes() {
+        let v = render_version(&VersionView {
+            id: "d1",
+            number: 3,
+            created_ms: 0,
+            author: "root",
+            has_server_code: true,
+        });
+        assert_eq!(v["metadata"]["created_on"], "1970-01-01T00:00:00.000Z");
+        let d = render_deployment("d1", 0, "root", Some("Rollback"));
+        assert_eq!(d["versions"][0]["percentage"], 100.0);
+        assert_eq!(d["annotations"]["workers/message"], "Rollback");
+    }
+}

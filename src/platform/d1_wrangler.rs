@@ -1,0 +1,132 @@
+//! D1 adapter for the wrangler-compatible API (migration 0007): wrangler hash -> SHA-256 content
+//! address per project, and encrypted project secrets. Binding: `DB`.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use wasm_bindgen::JsValue;
+use worker::{D1Database, Env};
+
+use super::d1::{database, db_err, num, placeholders, MAX_PARAMS};
+use crate::error::ApiResult;
+
+pub struct D1Wrangler {
+    db: D1Database,
+}
+
+#[derive(Deserialize)]
+struct MapRow {
+    hash: String,
+    sha256: String,
+}
+
+#[derive(Deserialize)]
+pub struct SecretRow {
+    pub name: String,
+    pub ciphertext: String,
+}
+
+impl D1Wrangler {
+    pub fn new(env: &Env) -> ApiResult<D1Wrangler> {
+        Ok(D1Wrangler { db: database(env)? })
+    }
+
+    /// Wrangler hashes whose body the project still stores -> their SHA-256.
+    pub async fn known(&self, project_id: &str, hashes: &[&str]) -> ApiResult<BTreeMap<String, String>> {
+        let mut out = BTreeMap::new();
+        if hashes.is_empty() {
+            return Ok(out);
+        }
+        let mut stmts = Vec::new();
+        for chunk in hashes.chunks(MAX_PARAMS - 1) {
+            // Joined with project_assets: a body GC has collected is missing again.
+            let sql = format!(
+                "SELECT w.hash, w.sha256 FROM wrangler_assets w JOIN project_assets p \
+                 ON p.project_id = w.project_id AND p.hash = w.sha256 \
+                 WHERE w.project_id = ?1 AND w.hash IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut args: Vec<JsValue> = vec![project_id.into()];
+            args.extend(chunk.iter().map(|h| JsValue::from(*h)));
+            stmts.push(self.db.prepare(sql).bind(&args).map_err(db_err)?);
+        }
+        for r in self.db.batch(stmts).await.map_err(db_err)? {
+            out.extend(r.results::<MapRow>().map_err(db_err)?.into_iter().map(|r| (r.hash, r.sha256)));
+        }
+        Ok(out)
+    }
+
+    /// Records verified uploads: (wrangler hash, sha256, size). Also marks the bodies as owned
+    /// by the project, as a native upload does.
+    pub async fn record(&self, project_id: &str, rows: &[(String, String, i64)], now: i64) -> ApiResult<()> {
+        let mut stmts = Vec::new();
+        for (hash, sha, size) in rows {
+            stmts.push(
+                self.db
+                    .prepare(
+                        "INSERT OR IGNORE INTO project_assets (project_id, hash, size, created_at) VALUES (?1, ?2, ?3, ?4)",
+                    )
+                    .bind(&[project_id.into(), sha.as_str().into(), num(*size), num(now)])
+                    .map_err(db_err)?,
+            );
+            stmts.push(
+                self.db
+                    .prepare(
+                        "INSERT INTO wrangler_assets (project_id, hash, sha256, size, created_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+                         ON CONFLICT (project_id, hash) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size",
+                    )
+                    .bind(&[project_id.into(), hash.as_str().into(), sha.as_str().into(), num(*size), num(now)])
+                    .map_err(db_err)?,
+            );
+        }
+        if !stmts.is_empty() {
+            self.db.batch(stmts).await.map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    pub async fn secrets(&self, project_id: &str) -> ApiResult<Vec<SecretRow>> {
+        let r = self
+            .db
+            .prepare("SELECT name, ciphertext FROM project_secrets WHERE project_id = ?1 ORDER BY name")
+            .bind(&[project_id.into()])
+            .map_err(db_err)?
+            .all()
+            .await
+            .map_err(db_err)?;
+        r.results::<SecretRow>().map_err(db_err)
+    }
+
+    pub async fn put_secrets(&self, project_id: &str, rows: &[(String, String)], now: i64) -> ApiResult<()> {
+        let mut stmts = Vec::new();
+        for (name, ct) in rows {
+            stmts.push(
+                self.db
+                    .prepare(
+                        "INSERT INTO project_secrets (project_id, name, ciphertext, created_at, updated_at) \
+                         VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (project_id, name) DO UPDATE SET \
+                         ciphertext = excluded.ciphertext, updated_at = excluded.updated_at",
+                    )
+                    .bind(&[project_id.into(), name.as_str().into(), ct.as_str().into(), num(now)])
+                    .map_err(db_err)?,
+            );
+        }
+        if !stmts.is_empty() {
+            self.db.batch(stmts).await.map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    /// Returns whether the secret existed.
+    pub async fn delete_secret(&self, project_id: &str, name: &str) -> ApiResult<bool> {
+        let r = self
+            .db
+            .prepare("DELETE FROM project_secrets WHERE project_id = ?1 AND name = ?2")
+            .bind(&[project_id.into(), name.into()])
+            .map_err(db_err)?
+            .run()
+            .await
+            .map_err(db_err)?;
+        Ok(r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0) > 0)
+    }
+}

@@ -1,0 +1,252 @@
+// The real wrangler (the devDependency) against the live Worker's /client/v4: deploy an assets
+// project and a Worker + assets project unchanged, redeploy with no change and with one changed
+// file, secrets reaching user code, deployments/versions lists, rollback, delete, and a wrong
+// token failing with wrangler's own auth error while nothing changes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { api, call, BASE, TOKEN } from '../lib/client.mjs';
+import { visit } from '../lib/site.mjs';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const WRANGLER = join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js');
+const run = Date.now().toString(36);
+
+/** Runs wrangler (on this Node, which is 22) in `dir`; resolves {code, out}. */
+function wrangler(dir, args, { token = TOKEN, input } = {}) {
+  return new Promise((resolve) => {
+    const env = {
+      ...process.env,
+      CLOUDFLARE_API_BASE_URL: `${BASE}/client/v4`,
+      CLOUDFLARE_API_TOKEN: token,
+      CLOUDFLARE_ACCOUNT_ID: 'acc',
+      WRANGLER_SEND_METRICS: 'false',
+      CI: 'true',
+      NO_COLOR: '1',
+      FORCE_COLOR: '0',
+    };
+    const child = execFile(process.execPath, [WRANGLER, ...args], { cwd: dir, env, timeout: 120_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (err.code ?? 1) : 0, out: `${stdout}\n${stderr}` });
+    });
+    if (input !== undefined) child.stdin.end(input);
+  });
+}
+
+function project(files) {
+  const dir = mkdtempSync(join(tmpdir(), 'flotilla-wrangler-'));
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, path)), { recursive: true });
+    writeFileSync(join(dir, path), text);
+  }
+  return dir;
+}
+
+const host = (name) => ({ host: `${name}.localhost` });
+
+async function active(name) {
+  const r = await api.getProject(name);
+  assert.equal(r.status, 200, r.text);
+  return r.body.project.activeDeploymentId;
+}
+
+test('assets-only project: deploy, serve, and a wrong token changes nothing', async () => {
+  const name = `wr-assets-${run}`;
+  const dir = project({
+    'wrangler.toml': `name = "${name}"\ncompatibility_date = "2026-10-01"\n[assets]\ndirectory = "./public"\n`,
+    'public/index.html': '<h1>hello from wrangler</h1>\n',
+    'public/style.css': 'body { color: red }\n',
+  });
+  const d = await wrangler(dir, ['deploy']);
+  assert.equal(d.code, 0, d.out);
+  assert.match(d.out, /Uploaded 2 of 2 assets/, d.out);
+  const p = (await api.getProject(name)).body.project;
+  assert.equal(p.slug, name);
+  const home = await visit('/', host(name));
+  assert.equal(home.status, 200);
+  assert.match(home.body, /hello from wrangler/);
+  assert.equal((await visit('/style.css', host(name))).body, 'body { color: red }\n');
+
+  const before = p.activeDeploymentId;
+  writeFileSync(join(dir, 'public/index.html'), '<h1>changed by an intruder</h1>\n');
+  const bad = await wrangler(dir, ['deploy'], { token: 'not-a-flotilla-token' });
+  assert.notEqual(bad.code, 0, bad.out);
+  assert.match(bad.out, /Authentication error|\[code: 10000\]/, bad.out);
+  assert.match(bad.out, /custom API token set in an environment variable/, bad.out);
+  assert.equal(await active(name), before);
+  assert.match((await visit('/', host(name))).body, /hello from wrangler/);
+});
+
+test('Worker + assets: modules, vars, run_worker_first, env.ASSETS, redeploys, secrets, history, rollback, delete', async () => {
+  const name = `wr-worker-${run}`;
+  const dir = project({
+    'wrangler.toml': [
+      `name = "${name}"`,
+      'main = "src/index.js"',
+      'compatibility_date = "2026-10-01"',
+      'no_bundle = true',
+      'find_additional_modules = true',
+      'rules = [ { type = "ESModule", globs = ["**/*.js"] }, { type = "Text", globs = ["**/*.txt"] } ]',
+      '[vars]',
+      'GREETING = "hello"',
+      'CONF = { level = 3 }',
+      '[assets]',
+      'directory = "./public"',
+      'binding = "ASSETS"',
+      'run_worker_first = ["/api/*"]',
+      '',
+    ].join('\n'),
+    'src/index.js': [
+      'import { shout } from "./lib.js";',
+      'import note from "./note.txt";',
+      'export default { async fetch(req, env) {',
+      '  const u = new URL(req.url);',
+      '  if (u.pathname === "/api/hello") return new Response(`${shout(env.GREETING)}|${env.CONF.level}|${note.trim()}`);',
+      '  if (u.pathname === "/api/secret") return new Response(env.API_SECRET ?? "none");',
+      '  if (u.pathname === "/api/asset") return env.ASSETS.fetch(new URL("/data.txt", req.url));',
+      '  return new Response("worker", { status: 418 });',
+      '} };',
+      '',
+    ].join('\n'),
+    'src/lib.js': 'export const shout = (s) => s.toUpperCase() + "!";\n',
+    'src/note.txt': 'from a text module\n',
+    'public/index.html': '<h1>worker site</h1>\n',
+    'public/data.txt': 'data v1\n',
+  });
+  const d1 = await wrangler(dir, ['deploy']);
+  assert.equal(d1.code, 0, d1.out);
+  assert.match(d1.out, /Uploaded 2 of 2 assets/, d1.out);
+  assert.equal((await visit('/api/hello', host(name))).body, 'HELLO!|3|from a text module');
+  assert.equal((await visit('/api/asset', host(name))).body, 'data v1\n');
+  const home = await visit('/', host(name));
+  assert.equal(home.status, 200);
+  assert.match(home.body, /worker site/);
+  const first = await active(name);
+
+  // No change: wrangler finds nothing to upload; still a new deployment.
+  const d2 = await wrangler(dir, ['deploy']);
+  assert.equal(d2.code, 0, d2.out);
+  assert.match(d2.out, /No updated asset files to upload/, d2.out);
+  const second = await active(name);
+  assert.notEqual(second, first);
+
+  // One changed file: exactly one uploaded.
+  writeFileSync(join(dir, 'public/data.txt'), 'data v2\n');
+  const d3 = await wrangler(dir, ['deploy']);
+  assert.equal(d3.code, 0, d3.out);
+  assert.match(d3.out, /Found 1 new or modified static asset to upload/, d3.out);
+  assert.match(d3.out, /Uploaded 1 of 1 asset/, d3.out);
+  assert.equal((await visit('/api/asset', host(name))).body, 'data v2\n');
+  const third = await active(name);
+
+  // A secret rolls out as a new deployment with the same code and assets.
+  assert.equal((await visit('/api/secret', host(name))).body, 'none');
+  const s = await wrangler(dir, ['secret', 'put', 'API_SECRET'], { input: 's3cr3t-value\n' });
+  assert.equal(s.code, 0, s.out);
+  assert.equal((await visit('/api/secret', host(name))).body, 's3cr3t-value');
+  assert.equal((await visit('/api/asset', host(name))).body, 'data v2\n');
+  const fourth = await active(name);
+  assert.notEqual(fourth, third);
+  const list = await wrangler(dir, ['secret', 'list']);
+  assert.equal(list.code, 0, list.out);
+  assert.match(list.out, /API_SECRET/);
+  assert.doesNotMatch(list.out, /s3cr3t-value/);
+
+  const audit = await call('GET', `/__api/audit?project=${name}&limit=100`);
+  assert.equal(audit.status, 200, audit.text);
+  const actions = audit.body.entries.map((e) => e.action);
+  for (const a of ['project.create', 'upload.session', 'upload.assets', 'deployment.create', 'secret.put']) {
+    assert.ok(actions.includes(a), `${a} in ${actions}`);
+  }
+  assert.ok(!audit.text.includes('s3cr3t-value'));
+
+  const deps = await wrangler(dir, ['deployments', 'list']);
+  assert.equal(deps.code, 0, deps.out);
+  for (const id of [fourth, third]) assert.ok(deps.out.includes(id), deps.out);
+  const versions = await wrangler(dir, ['versions', 'list']);
+  assert.equal(versions.code, 0, versions.out);
+  for (const id of [first, second, third, fourth]) assert.ok(versions.out.includes(id), versions.out);
+
+  // Rollback (default: the previous deployment) is instant: the secret-less code serves again.
+  const rb = await wrangler(dir, ['rollback', '--message', 'back', '-y']);
+  assert.equal(rb.code, 0, rb.out);
+  assert.equal(await active(name), third);
+  assert.equal((await visit('/api/secret', host(name))).body, 'none');
+  const rb2 = await wrangler(dir, ['rollback', first, '--message', 'first', '-y']);
+  assert.equal(rb2.code, 0, rb2.out);
+  assert.equal(await active(name), first);
+  assert.equal((await visit('/api/asset', host(name))).body, 'data v1\n');
+
+  const del = await wrangler(dir, ['delete']);
+  assert.equal(del.code, 0, del.out);
+  assert.match(del.out, /Successfully deleted/, del.out);
+  assert.equal((await api.getProject(name)).status, 404);
+  assert.equal((await visit('/api/hello', host(name))).status, 404);
+});
+
+test('unsupported calls answer a Cloudflare error naming them; unsupported bindings are refused', async () => {
+  const r = await fetch(`${BASE}/client/v4/accounts/acc/d1/database`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  const body = await r.json();
+  assert.equal(body.success, false);
+  assert.match(body.errors[0].message, /GET \/client\/v4\/accounts\/acc\/d1\/database/);
+  const name = `wr-kv-${run}`;
+  const dir = project({
+    'wrangler.toml': `name = "${name}"\nmain = "index.js"\ncompatibility_date = "2026-10-01"\n[[kv_namespaces]]\nbinding = "CACHE"\nid = "0123456789abcdef0123456789abcdef"\n`,
+    'index.js': 'export default { fetch() { return new Response("x") } };\n',
+  });
+  const d = await wrangler(dir, ['deploy']);
+  assert.notEqual(d.code, 0, d.out);
+  assert.match(d.out, /CACHE/, d.out);
+  assert.match(d.out, /kv_namespace/, d.out);
+});
+
+test('scoped tokens: the same scope and project policy as /__api', async () => {
+  const name = `wr-scoped-${run}`;
+  const dir = project({
+    'wrangler.toml': `name = "${name}"\ncompatibility_date = "2026-10-01"\n[assets]\ndirectory = "./public"\n`,
+    'public/index.html': 'v1\n',
+  });
+  const mint = async (body) => {
+    const r = await call('POST', '/__api/tokens', { body: { name: 'wrangler', ...body } });
+    assert.equal(r.status, 201, r.text);
+    return r.body.secret;
+  };
+  // Creating a project needs manage on every project: a read token gets wrangler's auth error.
+  const reader = await mint({ projects: '*', scopes: ['read'] });
+  const refused = await wrangler(dir, ['deploy'], { token: reader });
+  assert.notEqual(refused.code, 0, refused.out);
+  assert.match(refused.out, /\[code: 10000\]/, refused.out);
+  assert.equal((await api.getProject(name)).status, 404);
+
+  assert.equal((await wrangler(dir, ['deploy'])).code, 0);
+  const before = await active(name);
+  // A deploy token for this project deploys it, and its calls are audited under its id.
+  const deployer = await mint({ projects: [name], scopes: ['deploy'] });
+  writeFileSync(join(dir, 'public/index.html'), 'v2\n');
+  const d = await wrangler(dir, ['deploy'], { token: deployer });
+  assert.equal(d.code, 0, d.out);
+  assert.notEqual(await active(name), before);
+  assert.equal((await visit('/', host(name))).body, 'v2\n');
+  // Secrets need manage.
+  const s = await wrangler(dir, ['secret', 'put', 'X'], { token: deployer, input: 'v\n' });
+  assert.notEqual(s.code, 0, s.out);
+  assert.match(s.out, /\[code: 10000\]/, s.out);
+  const other = await mint({ projects: [`wr-assets-${run}`], scopes: ['manage'] });
+  const foreign = await wrangler(dir, ['deploy'], { token: other });
+  assert.notEqual(foreign.code, 0, foreign.out);
+  assert.match(foreign.out, /\[code: 10000\]|\[code: 10007\]/, foreign.out);
+});
+
+test('whoami and token verification', async () => {
+  const ok = await (await fetch(`${BASE}/client/v4/user/tokens/verify`, { headers: { authorization: `Bearer ${TOKEN}` } })).json();
+  assert.equal(ok.success, true);
+  assert.equal(ok.result.status, 'active');
+  const bad = await fetch(`${BASE}/client/v4/user/tokens/verify`, { headers: { authorization: 'Bearer nope' } });
+  assert.equal(bad.status, 401);
+  const body = await bad.json();
+  assert.equal(body.errors[0].code, 10000);
+  assert.equal(bad.headers.get('content-type'), 'application/json');
+});
