@@ -323,7 +323,9 @@ pub fn render_version(v: &VersionView) -> Value {
         "number": v.number,
         "metadata": { "created_on": at, "modified_on": at, "source": "wrangler", "author_id": v.author, "author_email": v.author, "hasPreview": false },
         "annotations": { "workers/triggered_by": "upload" },
-        "resources": { "script": { "handlers": if v.has_server_code { json!(["fetch"]) } else { json!([]) } }, "bindings": [] },
+        // wrangler's `versions view` reads `script_runtime` unconditionally (its fields are optional).
+        "resources": { "script": { "handlers": if v.has_server_code { json!(["fetch"]) } else { json!([]) } },
+                       "script_runtime": {}, "bindings": [] },
     })
 }
 
@@ -492,6 +494,9 @@ mod tests {
             has_server_code: true,
         });
         assert_eq!(v["metadata"]["created_on"], "1970-01-01T00:00:00.000Z");
+        // `wrangler versions view` dereferences these without a check.
+        assert!(v["resources"]["script_runtime"].is_object());
+        assert!(v["resources"]["bindings"].is_array());
         let d = render_deployment("d1", 0, "root", Some("Rollback"));
         assert_eq!(d["versions"][0]["percentage"], 100.0);
         assert_eq!(d["annotations"]["workers/message"], "Rollback");

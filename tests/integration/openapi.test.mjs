@@ -6,23 +6,25 @@
 // the route tables and the document in step.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { call } from '../lib/client.mjs';
+import http from 'node:http';
+import { call, BASE, TOKEN } from '../lib/client.mjs';
 import { ROOT } from '../lib/server.mjs';
 import { prepare, waitFor } from '../lib/site.mjs';
 import { run, ensureVenv } from '../lib/python.mjs';
+import { wrangler, project } from '../lib/wrangler.mjs';
 
 const REQUIREMENTS = join(ROOT, 'tests', 'openapi', 'requirements.txt');
 const VALIDATE = join(ROOT, 'tests', 'openapi', 'validate.py');
 const PROBE = 'import importlib.metadata as m; assert m.version("openapi-spec-validator") == "0.9.0"; import openapi_schema_validator';
 
 const samples = [];
-/** Calls the live Worker and records the response under the documented `template`. */
-async function op(method, template, path, opts = {}) {
+/** Calls the live Worker and records the response (validate.py finds its documented operation). */
+async function op(method, path, opts = {}) {
   const r = await call(method, path, opts);
-  samples.push({ method, path: template, status: r.status, contentType: r.headers.get('content-type'), body: r.body ?? null, text: r.body === undefined ? r.text : undefined });
+  samples.push({ method, path, status: r.status, contentType: r.headers.get('content-type'), body: r.body ?? null, text: r.body === undefined ? r.text : undefined });
   return r;
 }
 const ok = (r, status) => assert.equal(r.status, status, r.text.slice(0, 500));
@@ -35,50 +37,50 @@ test('openapi.json is a valid OpenAPI 3.1 document', { timeout: 360_000 }, async
   // The document the Worker serves is the file in the repository.
   const served = await call('GET', '/openapi.json', { token: null });
   assert.equal(served.status, 200);
-  assert.deepEqual(served.body, JSON.parse((await import('node:fs')).readFileSync(join(ROOT, 'openapi.json'), 'utf8')));
+  assert.deepEqual(served.body, JSON.parse(readFileSync(join(ROOT, 'openapi.json'), 'utf8')));
 });
 
 test('every documented operation answers as its schema says (one live sample each)', { timeout: 360_000 }, async () => {
   const anon = { token: null };
-  ok(await op('GET', '/', '/', anon), 200);
-  ok(await op('GET', '/health', '/health', anon), 200);
-  ok(await op('GET', '/openapi.json', '/openapi.json', anon), 200);
-  ok(await op('GET', '/docs', '/docs', anon), 200);
+  ok(await op('GET', '/', anon), 200);
+  ok(await op('GET', '/health', anon), 200);
+  ok(await op('GET', '/openapi.json', anon), 200);
+  ok(await op('GET', '/docs', anon), 200);
   for (const path of ['/__dashboard', '/__dashboard/app.js', '/__dashboard/app.css', '/__dashboard/docs.js']) {
-    const page = await op('GET', path, path, anon);
+    const page = await op('GET', path, anon);
     ok(page, 200);
-    const again = await op('GET', path, path, { ...anon, headers: { 'if-none-match': page.headers.get('etag') } });
+    const again = await op('GET', path, { ...anon, headers: { 'if-none-match': page.headers.get('etag') } });
     ok(again, 304);
   }
-  ok(await op('GET', '/.well-known/oauth-protected-resource', '/.well-known/oauth-protected-resource', anon), 200);
-  ok(await op('GET', '/.well-known/oauth-protected-resource/mcp', '/.well-known/oauth-protected-resource/mcp', anon), 200);
+  ok(await op('GET', '/.well-known/oauth-protected-resource', anon), 200);
+  ok(await op('GET', '/.well-known/oauth-protected-resource/mcp', anon), 200);
 
   // Errors use the documented envelope too.
-  ok(await op('GET', '/__api/projects', '/__api/projects', anon), 401);
-  ok(await op('GET', '/__api/projects/{id}', '/__api/projects/no-such-project-x', {}), 404);
+  ok(await op('GET', '/__api/projects', anon), 401);
+  ok(await op('GET', '/__api/projects/no-such-project-x', {}), 404);
 
-  const created = await op('POST', '/__api/projects', '/__api/projects', { body: { name: `openapi ${Date.now()}` } });
+  const created = await op('POST', '/__api/projects', { body: { name: `openapi ${Date.now()}` } });
   ok(created, 201);
   const p = created.body.project;
   const P = `/__api/projects/${p.id}`;
-  ok(await op('GET', '/__api/projects', '/__api/projects'), 200);
-  ok(await op('GET', '/__api/projects/{id}', P), 200);
-  ok(await op('PATCH', '/__api/projects/{id}', P, { body: { name: `${p.name} renamed` } }), 200);
+  ok(await op('GET', '/__api/projects'), 200);
+  ok(await op('GET', P), 200);
+  ok(await op('PATCH', P, { body: { name: `${p.name} renamed` } }), 200);
 
   // Two deployments, through the documented three phases.
   const deployOnce = async (html) => {
     const { manifest, bodies } = prepare({ '/index.html': html });
-    const s = await op('POST', '/__api/projects/{id}/assets-upload-session', `${P}/assets-upload-session`, { body: { manifest } });
+    const s = await op('POST', `${P}/assets-upload-session`, { body: { manifest } });
     ok(s, 200);
     let jwt = s.body.result.jwt;
     for (const bucket of s.body.result.buckets) {
-      const u = await op('POST', '/__api/projects/{id}/assets/upload', `${P}/assets/upload`, {
+      const u = await op('POST', `${P}/assets/upload`, {
         token: s.body.result.jwt, body: Object.fromEntries(bucket.map((h) => [h, bodies[h]])),
       });
       ok(u, 200);
       if (u.body.result.jwt) jwt = u.body.result.jwt;
     }
-    const d = await op('POST', '/__api/projects/{id}/deploy', `${P}/deploy`, { body: { completionJwt: jwt } });
+    const d = await op('POST', `${P}/deploy`, { body: { completionJwt: jwt } });
     assert.ok([200, 202].includes(d.status), d.text);
     const id = d.body.deployment.id;
     assert.equal((await waitFor(id)).status, 'completed');
@@ -87,44 +89,106 @@ test('every documented operation answers as its schema says (one live sample eac
   const first = await deployOnce('<h1>one</h1>');
   const second = await deployOnce('<h1>two</h1>');
   const D = (id) => `/__api/deployments/${id}`;
-  ok(await op('GET', '/__api/projects/{id}/deployments', `${P}/deployments`), 200);
-  ok(await op('GET', '/__api/deployments/{depId}', D(second)), 200);
-  ok(await op('GET', '/__api/deployments/{depId}/logs', `${D(second)}/logs`), 200);
-  ok(await op('POST', '/__api/deployments/{depId}/preview-link', `${D(first)}/preview-link`, { body: {} }), 200);
-  ok(await op('PUT', '/__api/projects/{id}/aliases/{name}', `${P}/aliases/staging`, { body: { deploymentId: first } }), 200);
-  ok(await op('GET', '/__api/projects/{id}/aliases/{name}', `${P}/aliases/staging`), 200);
-  ok(await op('GET', '/__api/projects/{id}/aliases', `${P}/aliases`), 200);
-  ok(await op('DELETE', '/__api/projects/{id}/aliases/{name}', `${P}/aliases/staging`), 200);
-  ok(await op('POST', '/__api/projects/{id}/rollback', `${P}/rollback`, { body: {} }), 200);
-  ok(await op('POST', '/__api/deployments/{depId}/promote', `${D(second)}/promote`), 200);
-  ok(await op('POST', '/__api/projects/{id}/gc', `${P}/gc`), 200);
+  ok(await op('GET', `${P}/deployments`), 200);
+  ok(await op('GET', D(second)), 200);
+  ok(await op('GET', `${D(second)}/logs`), 200);
+  ok(await op('POST', `${D(first)}/preview-link`, { body: {} }), 200);
+  ok(await op('PUT', `${P}/aliases/staging`, { body: { deploymentId: first } }), 200);
+  ok(await op('GET', `${P}/aliases/staging`), 200);
+  ok(await op('GET', `${P}/aliases`), 200);
+  ok(await op('DELETE', `${P}/aliases/staging`), 200);
+  ok(await op('POST', `${P}/rollback`, { body: {} }), 200);
+  ok(await op('POST', `${D(second)}/promote`), 200);
+  ok(await op('POST', `${P}/gc`), 200);
 
   const host = `docs-${Date.now()}.example.com`;
-  ok(await op('POST', '/__api/projects/{id}/domains', `${P}/domains`, { body: { hostname: host } }), 201);
-  ok(await op('GET', '/__api/projects/{id}/domains', `${P}/domains`), 200);
-  ok(await op('GET', '/__api/projects/{id}/domains/{hostname}', `${P}/domains/${host}`), 200);
+  ok(await op('POST', `${P}/domains`, { body: { hostname: host } }), 201);
+  ok(await op('GET', `${P}/domains`), 200);
+  ok(await op('GET', `${P}/domains/${host}`), 200);
   // No TXT proof published: verification answers with the domain still pending.
-  const v = await op('POST', '/__api/projects/{id}/domains/{hostname}/verify', `${P}/domains/${host}/verify`);
+  const v = await op('POST', `${P}/domains/${host}/verify`);
   assert.ok([200, 409].includes(v.status), v.text);
-  ok(await op('DELETE', '/__api/projects/{id}/domains/{hostname}', `${P}/domains/${host}`), 200);
+  ok(await op('DELETE', `${P}/domains/${host}`), 200);
 
-  const tok = await op('POST', '/__api/tokens', '/__api/tokens', { body: { name: 'openapi sample', scopes: ['read'], projects: '*' } });
+  const tok = await op('POST', '/__api/tokens', { body: { name: 'openapi sample', scopes: ['read'], projects: '*' } });
   ok(tok, 201);
-  ok(await op('GET', '/__api/tokens', '/__api/tokens'), 200);
-  ok(await op('DELETE', '/__api/tokens/{tokenId}', `/__api/tokens/${tok.body.token.id}`), 200);
-  ok(await op('GET', '/__api/audit', '/__api/audit?limit=5'), 200);
+  ok(await op('GET', '/__api/tokens'), 200);
+  ok(await op('DELETE', `/__api/tokens/${tok.body.token.id}`), 200);
+  ok(await op('GET', '/__api/audit?limit=5'), 200);
 
   const mcpHeaders = { accept: 'application/json, text/event-stream', 'content-type': 'application/json' };
-  const init = await op('POST', '/mcp', '/mcp', {
+  const init = await op('POST', '/mcp', {
     headers: mcpHeaders,
     raw: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'openapi-test', version: '1' } } }),
   });
   ok(init, 200);
   const session = init.headers.get('mcp-session-id');
-  ok(await op('GET', '/mcp', '/mcp', { headers: { accept: 'text/event-stream', 'mcp-session-id': session } }), 405);
-  ok(await op('DELETE', '/mcp', '/mcp', { headers: { 'mcp-session-id': session } }), 204);
+  ok(await op('GET', '/mcp', { headers: { accept: 'text/event-stream', 'mcp-session-id': session } }), 405);
+  ok(await op('DELETE', '/mcp', { headers: { 'mcp-session-id': session } }), 204);
 
-  ok(await op('DELETE', '/__api/projects/{id}', P), 200);
+  ok(await op('DELETE', P), 200);
+
+  // /client/v4: what the real wrangler gets, recorded by a loopback proxy, for a Worker + assets
+  // project's whole life; then every documented /client/v4 operation once more for a Worker that
+  // does not exist (each must answer a documented status, e.g. the Cloudflare-shaped 404).
+  const proxy = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', async () => {
+      const body = Buffer.concat(chunks);
+      const headers = { ...req.headers };
+      delete headers.host;
+      delete headers['content-length'];
+      const r = await fetch(BASE + req.url, { method: req.method, headers, body: body.length ? body : undefined, redirect: 'manual' });
+      const buf = Buffer.from(await r.arrayBuffer());
+      if (req.url.startsWith('/client/v4/')) {
+        let parsed = null;
+        try { parsed = JSON.parse(buf.toString('utf8')); } catch { /* not JSON */ }
+        samples.push({ method: req.method, path: req.url.split('?')[0], status: r.status, contentType: r.headers.get('content-type'), body: parsed });
+      }
+      const out = {};
+      r.headers.forEach((v, k) => { if (k !== 'content-encoding' && k !== 'content-length') out[k] = v; });
+      res.writeHead(r.status, out);
+      res.end(buf);
+    });
+  });
+  await new Promise((r) => proxy.listen(0, '127.0.0.1', r));
+  const via = `http://127.0.0.1:${proxy.address().port}`;
+  try {
+    const name = `openapi-wr-${Date.now().toString(36)}`;
+    const dir = project({
+      'wrangler.toml': `name = "${name}"\nmain = "index.js"\ncompatibility_date = "2026-10-01"\n[vars]\nGREETING = "hi"\n[assets]\ndirectory = "./public"\nbinding = "ASSETS"\n`,
+      'index.js': 'export default { fetch(req, env) { return new Response(env.GREETING + (env.S ?? "")); } };\n',
+      'public/index.html': '<h1>v1</h1>\n',
+    });
+    const w = async (args, input) => {
+      const r = await wrangler(dir, args, { base: via, input });
+      assert.equal(r.code, 0, `wrangler ${args.join(' ')}: ${r.out}`);
+      return r;
+    };
+    await w(['deploy']);
+    await w(['secret', 'put', 'S'], 'secret-value\n');
+    await w(['secret', 'list']);
+    writeFileSync(join(dir, 'public/index.html'), '<h1>v2</h1>\n');
+    await w(['deploy']);
+    await w(['deployments', 'list']);
+    const versions = await w(['versions', 'list', '--json']);
+    const ids = [...versions.out.matchAll(/"id":\s*"([^"]+)"/g)].map((m) => m[1]);
+    if (ids.length) await w(['versions', 'view', ids[0]]);
+    await w(['secret', 'delete', 'S']);
+    await w(['rollback', '--message', 'openapi', '-y']);
+    await w(['delete']);
+  } finally {
+    await new Promise((r) => proxy.close(r));
+  }
+  const doc = JSON.parse(readFileSync(join(ROOT, 'openapi.json'), 'utf8'));
+  for (const [template, item] of Object.entries(doc.paths).filter(([t]) => t.startsWith('/client/v4/'))) {
+    const path = template.replace('{account}', 'acc').replace(/\{[^}]+\}/g, 'openapi-no-such-worker');
+    for (const method of Object.keys(item).filter((m) => ['get', 'post', 'put', 'patch', 'delete'].includes(m))) {
+      const r = await op(method.toUpperCase(), path, { token: TOKEN });
+      assert.ok(r.status < 500, `${method} ${path}: ${r.status} ${r.text.slice(0, 300)}`);
+    }
+  }
 
   const py = await ensureVenv('openapi-venv', REQUIREMENTS, PROBE);
   const file = join(mkdtempSync(join(tmpdir(), 'flotilla-openapi-')), 'samples.json');

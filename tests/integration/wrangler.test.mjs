@@ -4,46 +4,13 @@
 // token failing with wrangler's own auth error while nothing changes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { api, call, BASE, TOKEN } from '../lib/client.mjs';
 import { visit } from '../lib/site.mjs';
+import { wrangler, project } from '../lib/wrangler.mjs';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const WRANGLER = join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js');
 const run = Date.now().toString(36);
-
-/** Runs wrangler (on this Node, which is 22) in `dir`; resolves {code, out}. */
-function wrangler(dir, args, { token = TOKEN, input } = {}) {
-  return new Promise((resolve) => {
-    const env = {
-      ...process.env,
-      CLOUDFLARE_API_BASE_URL: `${BASE}/client/v4`,
-      CLOUDFLARE_API_TOKEN: token,
-      CLOUDFLARE_ACCOUNT_ID: 'acc',
-      WRANGLER_SEND_METRICS: 'false',
-      CI: 'true',
-      NO_COLOR: '1',
-      FORCE_COLOR: '0',
-    };
-    const child = execFile(process.execPath, [WRANGLER, ...args], { cwd: dir, env, timeout: 120_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (err.code ?? 1) : 0, out: `${stdout}\n${stderr}` });
-    });
-    if (input !== undefined) child.stdin.end(input);
-  });
-}
-
-function project(files) {
-  const dir = mkdtempSync(join(tmpdir(), 'flotilla-wrangler-'));
-  for (const [path, text] of Object.entries(files)) {
-    mkdirSync(dirname(join(dir, path)), { recursive: true });
-    writeFileSync(join(dir, path), text);
-  }
-  return dir;
-}
 
 const host = (name) => ({ host: `${name}.localhost` });
 
