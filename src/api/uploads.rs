@@ -14,7 +14,8 @@ use super::{internal, read_body, Ctx};
 use crate::auth::{bearer_token, issue_token, verify_token, TokenKind, TOKEN_TTL_SECS};
 use crate::deploy::UploadManifest;
 use crate::deploy::{
-    parse_upload_manifest, plan_buckets, unique_hashes, BUCKET_MAX_BYTES, BUCKET_MAX_FILES, MAX_FILE_BYTES,
+    content_types_by_hash, parse_upload_manifest, plan_buckets, unique_hashes, BUCKET_MAX_BYTES,
+    BUCKET_MAX_FILES, MAX_FILE_BYTES,
 };
 use crate::domain::{ContentHash, JsonObject, ProjectRow};
 use crate::error::{ApiError, ApiResult};
@@ -94,8 +95,8 @@ pub async fn open_session(
     if sending > 0 {
         ctx.consume(&quotas.upload_bytes, &project.id, sending).await?;
     }
-    let content_type_of =
-        |hash: &str| manifest.values().find(|e| e.hash == hash).and_then(|e| e.content_type.clone());
+    let types = content_types_by_hash(manifest);
+    let content_type_of = |hash: &str| types.get(hash).copied().flatten().map(str::to_string);
 
     let now = now_ms();
     let session = SessionRow {
