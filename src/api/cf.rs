@@ -12,7 +12,7 @@ use worker::{FormData, FormEntry, Request, Response};
 
 use super::deployments::{launch, prepare, Prepared};
 use super::projects::{create_with_slug, load};
-use super::uploads::{jwt_secret, open_session};
+use super::uploads::{admit_manifest, jwt_secret, open_session};
 use super::{audit, authorize, internal, read_body, Ctx, Note, MAX_JSON_BODY};
 use crate::access::{Need, Principal, Scope};
 
@@ -233,14 +233,7 @@ async fn upload_session(req: &mut Request, name: &str, ctx: &Ctx<'_>) -> ApiResu
         .filter(|(h, _)| !known.contains_key(**h))
         .map(|(h, (_, s))| (h.to_string(), *s))
         .collect();
-    let quotas = ctx.quotas();
-    let total: u64 = manifest.values().map(|e| e.size).sum();
-    let largest = manifest.values().map(|e| e.size).max().unwrap_or(0);
-    quotas.check_manifest(manifest.len() as u64, total, largest)?;
-    let sending: u64 = missing.iter().map(|(_, s)| *s).sum();
-    if sending > 0 {
-        ctx.consume(&quotas.upload_bytes, &project.id, sending).await?;
-    }
+    admit_manifest(ctx, &project.id, manifest.values().map(|e| e.size), &missing).await?;
     let sid = new_uuid();
     R2Blobs::new(ctx.env)?.put_json(&wrangler_manifest_key(&project.id, &sid), &manifest).await?;
     let buckets = plan_buckets(&missing, BUCKET_MAX_FILES, BUCKET_MAX_BYTES);

@@ -74,6 +74,30 @@ pub struct Opened {
     pub jwt: String,
 }
 
+/// Per-deployment limits first (file count, total and largest size), then the upload-bytes
+/// quota for what will actually be sent (`missing`): a refusal writes nothing. Shared by the
+/// native and the wrangler-compatible upload sessions.
+pub async fn admit_manifest(
+    ctx: &Ctx<'_>,
+    project_id: &str,
+    sizes: impl Iterator<Item = u64>,
+    missing: &[(String, u64)],
+) -> ApiResult<()> {
+    let quotas = ctx.quotas();
+    let (mut files, mut total, mut largest) = (0u64, 0u64, 0u64);
+    for size in sizes {
+        files += 1;
+        total = total.saturating_add(size);
+        largest = largest.max(size);
+    }
+    quotas.check_manifest(files, total, largest)?;
+    let sending = missing.iter().fold(0u64, |n, (_, s)| n.saturating_add(*s));
+    if sending > 0 {
+        ctx.consume(&quotas.upload_bytes, project_id, sending).await?;
+    }
+    Ok(())
+}
+
 /// Opens an upload session for a validated manifest (SHA-256 hashes): limits and the upload
 /// quota first, so a refusal writes nothing; then the manifest to R2 and the rows to D1.
 pub async fn open_session(
@@ -87,14 +111,7 @@ pub async fn open_session(
     let hashes: Vec<&str> = unique.iter().map(|(h, _)| h.as_str()).collect();
     let stored = uploads.stored_hashes(&project.id, &hashes).await?;
     let missing: Vec<(String, u64)> = unique.iter().filter(|(h, _)| !stored.contains(h)).cloned().collect();
-    let quotas = ctx.quotas();
-    let total: u64 = manifest.values().map(|e| e.size).sum();
-    let largest = manifest.values().map(|e| e.size).max().unwrap_or(0);
-    quotas.check_manifest(manifest.len() as u64, total, largest)?;
-    let sending: u64 = missing.iter().map(|(_, s)| *s).sum();
-    if sending > 0 {
-        ctx.consume(&quotas.upload_bytes, &project.id, sending).await?;
-    }
+    admit_manifest(ctx, &project.id, manifest.values().map(|e| e.size), &missing).await?;
     let types = content_types_by_hash(manifest);
     let content_type_of = |hash: &str| types.get(hash).copied().flatten().map(str::to_string);
 
