@@ -374,16 +374,32 @@ async fn sealed_secrets(project_id: &str, ctx: &Ctx<'_>) -> ApiResult<BTreeMap<S
     Ok(rows.into_iter().map(|r| (r.name, r.ciphertext)).collect())
 }
 
-async fn seal_all(project_id: &str, plain: &BTreeMap<String, String>, ctx: &Ctx<'_>) -> ApiResult<()> {
+/// Encrypts `plain` (name -> value) for `project_id`; stores nothing.
+async fn seal(
+    project_id: &str,
+    plain: &BTreeMap<String, String>,
+    ctx: &Ctx<'_>,
+) -> ApiResult<Vec<(String, String)>> {
     if plain.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let sealer = Sealer::new(ctx.env).await?;
     let mut rows = Vec::with_capacity(plain.len());
     for (k, v) in plain {
         rows.push((k.clone(), sealer.seal(project_id, k, v).await?));
     }
-    D1Wrangler::new(ctx.env)?.put_secrets(project_id, &rows, now_ms() as i64).await
+    Ok(rows)
+}
+
+async fn store_sealed(project_id: &str, rows: &[(String, String)], ctx: &Ctx<'_>) -> ApiResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    D1Wrangler::new(ctx.env)?.put_secrets(project_id, rows, now_ms() as i64).await
+}
+
+async fn seal_all(project_id: &str, plain: &BTreeMap<String, String>, ctx: &Ctx<'_>) -> ApiResult<()> {
+    store_sealed(project_id, &seal(project_id, plain, ctx).await?, ctx).await
 }
 
 /// `PUT /scripts/:name`: the script upload becomes a native deploy request, and runs through
@@ -414,13 +430,18 @@ async fn put_script(
     let opened = open_session(&project, &manifest, ctx).await?;
     let body = deploy_body(&meta, &opened.jwt, &modules, activate)?;
     let mut input = parse_deploy_request(body.to_string().as_bytes(), false)?;
-    seal_all(&project.id, &meta.secrets, ctx).await?;
+    // The upload's `secret_text` bindings join the stored secrets only once the deployment is
+    // accepted: a refused upload leaves the project's secrets as they were.
+    let new_secrets = seal(&project.id, &meta.secrets, ctx).await?;
     if let Some(b) = input.server_code.as_mut() {
         b.json_env = meta.json_vars.clone();
         b.assets_binding = meta.assets_binding.clone().filter(|n| n != "ASSETS");
-        b.secrets = sealed_secrets(&project.id, ctx).await?;
+        let mut all = sealed_secrets(&project.id, ctx).await?;
+        all.extend(new_secrets.iter().cloned());
+        b.secrets = all;
     }
     let prepared = prepare(&project, &input, ctx).await?;
+    store_sealed(&project.id, &new_secrets, ctx).await?;
     let id = go_live(&project, prepared, ctx).await?;
     Ok((project, id, !manifest.is_empty(), input.server_code.is_some()))
 }
