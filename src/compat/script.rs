@@ -32,6 +32,13 @@ pub struct ScriptMetadata {
     pub assets_config: Map<String, Value>,
 }
 
+/// The checked `text` of a `plain_text` or `secret_text` binding.
+fn binding_text<'a>(b: &'a Value, name: &str) -> Result<&'a str, ApiError> {
+    let text = b.get("text").and_then(Value::as_str).ok_or_else(|| bad_binding(name, "text is required"))?;
+    check_value(name, text)?;
+    Ok(text)
+}
+
 fn bad_binding(name: &str, reason: impl Into<String>) -> ApiError {
     ApiError::bad(format!("metadata.bindings[{name:?}]"), reason)
 }
@@ -89,12 +96,7 @@ pub fn parse_metadata(bytes: &[u8]) -> Result<ScriptMetadata, ApiError> {
         check_name(name, &mut seen)?;
         match kind {
             "plain_text" => {
-                let text = b
-                    .get("text")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| bad_binding(name, "text is required"))?;
-                check_value(name, text)?;
-                m.vars.insert(name.into(), text.into());
+                m.vars.insert(name.into(), binding_text(b, name)?.into());
             }
             "json" => {
                 let v = b.get("json").ok_or_else(|| bad_binding(name, "json is required"))?;
@@ -103,12 +105,7 @@ pub fn parse_metadata(bytes: &[u8]) -> Result<ScriptMetadata, ApiError> {
                 m.json_vars.insert(name.into(), text);
             }
             "secret_text" => {
-                let text = b
-                    .get("text")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| bad_binding(name, "text is required"))?;
-                check_value(name, text)?;
-                m.secrets.insert(name.into(), text.into());
+                m.secrets.insert(name.into(), binding_text(b, name)?.into());
             }
             "assets" => {
                 if m.assets_binding.is_some() {
