@@ -134,6 +134,22 @@ test('a domain goes pending -> unverified -> verified by TXT -> serves files and
   for (const r of [add, listed, ok, del]) assert.ok(!r.text.includes(STUB_CF_TOKEN), 'the token never appears in a response');
 });
 
+test('a punycode (xn--) domain serves files and server code: the Worker parses IDN hosts without Unicode tables', async () => {
+  // Cargo.toml pins idna_adapter to its stub back end; URLs from the runtime carry hosts in
+  // punycode, which the stub still accepts. A regression here would be a 500 on every visit.
+  const p = await freshProject('idn-domain');
+  await deploySite(p.id, { '/index.html': '<h1>idn home</h1>' }, { extra: { serverCode: CODE } });
+  const host = `xn--bcher-kva.${rand()}.example`;
+  await attachVerified(p, host);
+  const home = await visit('/', { host });
+  assert.equal(home.status, 200, home.body);
+  assert.equal(home.body, '<h1>idn home</h1>');
+  const code = await visit('/code/x', { host });
+  assert.equal(code.status, 200, code.body);
+  assert.match(code.body, /^code:.*\/code\/x$/);
+  assert.equal((await visit('/', { host: `xn--bcher-kva.${rand()}.example` })).status, 404, 'an unattached IDN host is no site');
+});
+
 test('hostnames are unique across projects: 409 for the same and for another project', async () => {
   const a = await freshProject('unique-a');
   const b = await freshProject('unique-b');
