@@ -27,6 +27,35 @@ function envWith(env, extra) {
   return out;
 }
 
+/**
+ * One Worker Loader dispatch for src/platform/loader.rs, in a single call across the wasm
+ * boundary (piece by piece, the request copy, stub lookups, timer and response copy cost more
+ * than the platform's own routing). Rust decides everything; this only carries it out:
+ * - `url` (or `undefined`) replaces the request's URL, `prefix` ('' for none) becomes the only
+ *   `X-Forwarded-Prefix` (a visitor's own is dropped); untouched requests are not copied;
+ * - `loadCode(env, projectId, deploymentId, outbound)` is the Rust code builder, called by the
+ *   loader only for a cold isolate;
+ * - resolves to the user code's Response, to `undefined` after `timeoutMs`, or to whatever
+ *   else the code returned (Rust reports it); rejects when the code threw.
+ */
+globalThis.__flotillaDispatch = async function dispatch(loader, isolateId, loadCode, env, projectId, deploymentId, outbound, request, url, prefix, timeoutMs) {
+  let forwarded = request;
+  if (url !== undefined || prefix !== '' || request.headers.has('x-forwarded-prefix')) {
+    forwarded = new Request(url ?? request.url, request);
+    forwarded.headers.delete('x-forwarded-prefix');
+    if (prefix !== '') forwarded.headers.set('x-forwarded-prefix', prefix);
+  }
+  const stub = loader.get(isolateId, () => loadCode(env, projectId, deploymentId, outbound));
+  const pending = stub.getEntrypoint().fetch(forwarded);
+  let timer;
+  const expired = new Promise((resolve) => { timer = setTimeout(resolve, timeoutMs); });
+  try {
+    return await Promise.race([pending, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+};
+
 export default class extends WorkerEntrypoint {
   fetch(request) {
     return new Flotilla(this.ctx, platformEnv(this.env, this.ctx)).fetch(request);

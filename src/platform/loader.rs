@@ -13,7 +13,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use worker::js_sys::{self, Array, Object, Promise, Reflect};
-use worker::{Env, Fetcher, Request, Response};
+use worker::{Env, Request, Response};
 
 use super::storage::R2Blobs;
 use crate::deploy::{ModuleType, ServerBundle};
@@ -21,19 +21,23 @@ use crate::error::{ApiError, ApiResult};
 
 #[wasm_bindgen]
 extern "C" {
-    type WorkerLoader;
-    #[wasm_bindgen(method, catch)]
-    fn get(this: &WorkerLoader, id: &str, get_code: &js_sys::Function) -> Result<WorkerStub, JsValue>;
-
-    type WorkerStub;
-    #[wasm_bindgen(method, catch, js_name = getEntrypoint)]
-    fn get_entrypoint(this: &WorkerStub) -> Result<JsValue, JsValue>;
-
-    #[wasm_bindgen(js_name = setTimeout)]
-    fn set_timeout(f: &js_sys::Function, ms: i32) -> JsValue;
-
-    #[wasm_bindgen(js_name = clearTimeout)]
-    fn clear_timeout(id: &JsValue);
+    /// src/js/main.mjs: the forwarded request, `loader.get` and the entrypoint's `fetch` raced
+    /// against `timeout_ms`.
+    #[wasm_bindgen(js_name = __flotillaDispatch)]
+    #[allow(clippy::too_many_arguments)]
+    fn flotilla_dispatch(
+        loader: &JsValue,
+        isolate_id: &str,
+        load_code: &JsValue,
+        env: &Env,
+        project_id: &str,
+        deployment_id: &str,
+        outbound_allowed: bool,
+        request: &worker::web_sys::Request,
+        url: Option<&str>,
+        prefix: &str,
+        timeout_ms: i32,
+    ) -> Promise;
 }
 
 pub fn bundle_key(project_id: &str, deployment_id: &str) -> String {
@@ -200,55 +204,64 @@ fn js_message(e: &JsValue) -> String {
     e.as_string().unwrap_or_else(|| format!("{e:?}"))
 }
 
-/// A promise that resolves (to `undefined`) after `ms`, and the timer's id to clear it with:
-/// a timer left pending per request would keep `USER_CODE_TIMEOUT_MS` of timers alive.
-fn timeout(ms: i32) -> (Promise, JsValue) {
-    let mut id = JsValue::UNDEFINED;
-    let p = Promise::new(&mut |resolve, _| {
-        id = set_timeout(&resolve, ms);
-    });
-    (p, id)
+thread_local! {
+    /// The loader's `getCode` work, created once per isolate (a Rust closure per request would
+    /// cost a JS function and a finalizer registration on every visit). JS calls it only on a
+    /// cold isolate start, with the env of the request that needed the code.
+    static LOAD_CODE: Closure<dyn Fn(JsValue, String, String, bool) -> Promise> =
+        Closure::new(|env: JsValue, project_id: String, deployment_id: String, outbound_allowed: bool| {
+            let env: Env = env.unchecked_into();
+            let target = Target { project_id, deployment_id, digest: String::new(), outbound_allowed };
+            future_to_promise(async move {
+                let assets = asset_binding(&env, &target)
+                    .map_err(|e| JsValue::from_str(&format!("asset binding: {}", js_message(&e))))?;
+                let bundle = load_bundle(&env, &target.project_id, &target.deployment_id)
+                    .await
+                    .map_err(|e| JsValue::from_str(&e.log_detail()))?;
+                let secrets = open_secrets(&env, &target.project_id, &bundle)
+                    .await
+                    .map_err(|e| JsValue::from_str(&e.log_detail()))?;
+                Ok(code_object(&bundle, &secrets, &assets, target.outbound_allowed)?.into())
+            })
+        });
 }
 
-/// Runs `request` through the deployment's server code, waiting at most `timeout_ms`.
+/// How the visitor's request reaches user code: `url` replaces its URL when the path changed
+/// (path mode strips the `/__project/<slug>` prefix), and `prefix` is announced in
+/// `X-Forwarded-Prefix`; a visitor-supplied `X-Forwarded-Prefix` is always dropped.
+pub struct Forward<'a> {
+    pub url: Option<&'a str>,
+    pub prefix: &'a str,
+}
+
+/// Runs `request` through the deployment's server code, waiting at most `timeout_ms`. The
+/// whole loader exchange is one call into src/js/main.mjs (`__flotillaDispatch`): the request,
+/// the stub, the timer and the response never cross the wasm boundary piece by piece.
 pub async fn dispatch(
     env: &Env,
     target: &Target,
-    request: Request,
+    request: &Request,
+    forward: Forward<'_>,
     timeout_ms: i32,
 ) -> Result<Response, UserCodeError> {
     let threw = |e: JsValue| UserCodeError::Threw(js_message(&e));
-    let loader: WorkerLoader = Reflect::get(env, &"LOADER".into()).map_err(threw)?.unchecked_into();
-    let (env2, t2) = (env.clone(), target.clone());
-    // Called by the loader only when it has no warm isolate for this id, so the ASSETS stub
-    // and the code object are built only then (not on every request).
-    let callback = Closure::<dyn FnMut() -> Promise>::new(move || {
-        let (env, target) = (env2.clone(), t2.clone());
-        future_to_promise(async move {
-            let assets = asset_binding(&env, &target)
-                .map_err(|e| JsValue::from_str(&format!("asset binding: {}", js_message(&e))))?;
-            let bundle = load_bundle(&env, &target.project_id, &target.deployment_id)
-                .await
-                .map_err(|e| JsValue::from_str(&e.log_detail()))?;
-            let secrets = open_secrets(&env, &target.project_id, &bundle)
-                .await
-                .map_err(|e| JsValue::from_str(&e.log_detail()))?;
-            Ok(code_object(&bundle, &secrets, &assets, target.outbound_allowed)?.into())
-        })
+    let loader = Reflect::get(env, &"LOADER".into()).map_err(threw)?;
+    let pending = LOAD_CODE.with(|load_code| {
+        flotilla_dispatch(
+            &loader,
+            &target.isolate_id(),
+            load_code.as_ref(),
+            env,
+            &target.project_id,
+            &target.deployment_id,
+            target.outbound_allowed,
+            request.inner(),
+            forward.url,
+            forward.prefix,
+            timeout_ms,
+        )
     });
-    let stub = loader.get(&target.isolate_id(), callback.as_ref().unchecked_ref()).map_err(threw)?;
-    let entry = stub.get_entrypoint().map_err(threw)?;
-    let fetcher: Fetcher = entry.unchecked_into();
-    let fetch = Reflect::get(fetcher.as_ref(), &"fetch".into()).map_err(threw)?;
-    let fetch: js_sys::Function = fetch.dyn_into().map_err(threw)?;
-    let pending: Promise =
-        fetch.call1(fetcher.as_ref(), request.inner()).map_err(threw)?.dyn_into().map_err(threw)?;
-    let (timer, timer_id) = timeout(timeout_ms);
-    let raced = Promise::race(&Array::of2(&pending, &timer));
-    let result = JsFuture::from(raced).await;
-    clear_timeout(&timer_id);
-    drop(callback); // kept alive until the isolate has answered
-    let value = result.map_err(threw)?;
+    let value = JsFuture::from(pending).await.map_err(threw)?;
     if value.is_undefined() {
         return Err(UserCodeError::BadResponse(format!("no response within {timeout_ms} ms")));
     }
@@ -256,8 +269,8 @@ pub async fn dispatch(
         UserCodeError::BadResponse(format!("returned a non-Response value: {}", js_message(&v)))
     })?;
     // A fetched response's headers are immutable; one copy here (a single call) lets the
-    // platform add `x-request-id` without copying them over one by one. A 101 keeps its own
-    // (its webSocket must travel with the original object).
+    // platform add `x-request-id` when workers-rs rebuilds the response anyway. A 101 keeps its
+    // own (its webSocket must travel with the original object).
     let copy =
         (resp.status() != 101).then(|| worker::web_sys::Headers::new_with_headers(&resp.headers()).ok());
     let out = Response::from(resp);

@@ -5,12 +5,12 @@
 
 use std::rc::Rc;
 
-use worker::{Env, Headers, Method, Request, RequestInit, Response, ResponseBody, Url};
+use worker::{Env, Headers, Method, Request, Response, ResponseBody, Url};
 
 use super::bindings::{now_ms, secret, settings, Settings, JWT_SECRET};
 use super::cache::{self, Lookup};
 use super::d1::database;
-use super::loader::{dispatch, Target};
+use super::loader::{dispatch, Forward, Target};
 use super::storage::{KvAssets, KvRoutes};
 use crate::assets::{
     base_asset_headers, if_none_match_matches, plan_asset_request, prefix_location, AssetPlan, AssetRequest,
@@ -210,8 +210,11 @@ pub async fn serve(
         digest: server.digest.clone(),
         outbound_allowed: record.outbound_allowed,
     };
-    let forwarded = forward_request(req, url, path, prefix)?;
-    Ok(match dispatch(env, &target, forwarded, s.user_code_timeout_ms).await {
+    // The visitor's method, headers and (streamed) body; only the platform says what the
+    // prefix is (a visitor-supplied X-Forwarded-Prefix would steer the links user code builds).
+    let new_url = forwarded_url(url, path);
+    let forward = Forward { url: new_url.as_deref(), prefix };
+    Ok(match dispatch(env, &target, req, forward, s.user_code_timeout_ms).await {
         Ok(resp) => Served::Response(resp),
         Err(e) => Served::UserCodeFailed { status: e.status(), detail: e.message().to_string() },
     })
@@ -285,28 +288,14 @@ pub async fn serve_binding(
     respond(req, &url, env, &m, plan, path, "").await
 }
 
-/// The request user code sees: the visitor's method, headers and (streamed) body, with the
-/// path-mode prefix stripped from the URL and named in `X-Forwarded-Prefix`.
-fn forward_request(req: &Request, url: &Url, path: &str, prefix: &str) -> ApiResult<Request> {
-    let err = |e: worker::Error| ApiError::internal(e.to_string());
-    let mut url = url.clone();
-    url.set_path(path);
-    let headers = req.headers().clone();
-    // Only the platform says what the prefix is: a visitor-supplied value would let anyone
-    // steer the links user code builds.
-    headers.delete("x-forwarded-prefix").map_err(err)?;
-    if !prefix.is_empty() {
-        headers.set("x-forwarded-prefix", prefix).map_err(err)?;
-    }
-    let method = req.method();
-    let mut init = RequestInit::new();
-    init.with_method(method.clone()).with_headers(headers);
-    if !matches!(method, Method::Get | Method::Head) {
-        if let Some(body) = req.inner().body() {
-            init.with_body(Some(body.into()));
-        }
-    }
-    Request::new_with_init(url.as_str(), &init).map_err(err)
+/// The URL user code sees: the visitor's, with the path-mode prefix stripped (`None` when
+/// nothing changes, so the request is forwarded without a copy).
+fn forwarded_url(url: &Url, path: &str) -> Option<String> {
+    (url.path() != path).then(|| {
+        let mut url = url.clone();
+        url.set_path(path);
+        url.into()
+    })
 }
 
 fn plan_for(

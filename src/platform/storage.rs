@@ -23,17 +23,41 @@ pub struct AssetMeta {
     pub content_type: Option<String>,
 }
 
+/// A KV binding resolved on first use: workers-rs' `env.kv()` costs half a dozen calls into
+/// JS (the binding and each of its methods), which the cached visitor path should not pay.
+struct LazyKv {
+    env: Env,
+    name: &'static str,
+    kv: std::cell::OnceCell<KvStore>,
+}
+
+impl LazyKv {
+    fn new(env: &Env, name: &'static str) -> LazyKv {
+        LazyKv { env: env.clone(), name, kv: std::cell::OnceCell::new() }
+    }
+
+    fn get(&self) -> ApiResult<&KvStore> {
+        if let Some(kv) = self.kv.get() {
+            return Ok(kv);
+        }
+        let kv = self.env.kv(self.name).map_err(kv_err)?;
+        Ok(self.kv.get_or_init(|| kv))
+    }
+}
+
+/// ASSETS_KV, looked up on first use (bodies served from the isolate cache never touch it).
 pub struct KvAssets {
-    kv: KvStore,
+    kv: LazyKv,
 }
 
 impl KvAssets {
     pub fn new(env: &Env) -> ApiResult<KvAssets> {
-        Ok(KvAssets { kv: env.kv(bindings::ASSETS_KV).map_err(kv_err)? })
+        Ok(KvAssets { kv: LazyKv::new(env, bindings::ASSETS_KV) })
     }
 
     pub async fn put(&self, project_id: &str, hash: &str, bytes: &[u8], meta: &AssetMeta) -> ApiResult<()> {
         self.kv
+            .get()?
             .put_bytes(&asset_key(project_id, hash), bytes)
             .map_err(kv_err)?
             .metadata(meta)
@@ -45,7 +69,7 @@ impl KvAssets {
 
     pub async fn delete(&self, project_id: &str, hash: &str) -> ApiResult<()> {
         let key = asset_key(project_id, hash);
-        let out = self.kv.delete(&key).await.map_err(kv_err);
+        let out = self.kv.get()?.delete(&key).await.map_err(kv_err);
         cache::forget_body(&key);
         out
     }
@@ -54,17 +78,18 @@ impl KvAssets {
     /// row was never written, which a D1-driven purge would miss).
     pub async fn list_hashes(&self, project_id: &str, limit: u64) -> ApiResult<Vec<String>> {
         let prefix = asset_key(project_id, "");
-        let page = self.kv.list().prefix(prefix.clone()).limit(limit).execute().await.map_err(kv_err)?;
+        let page =
+            self.kv.get()?.list().prefix(prefix.clone()).limit(limit).execute().await.map_err(kv_err)?;
         Ok(page.keys.into_iter().filter_map(|k| k.name.strip_prefix(&prefix).map(str::to_string)).collect())
     }
 
     pub async fn text(&self, project_id: &str, hash: &str) -> ApiResult<Option<String>> {
-        self.kv.get(&asset_key(project_id, hash)).text().await.map_err(kv_err)
+        self.kv.get()?.get(&asset_key(project_id, hash)).text().await.map_err(kv_err)
     }
 
     pub async fn exists(&self, project_id: &str, hash: &str) -> ApiResult<bool> {
         // KV has no HEAD; a streamed get that we drop reads no body.
-        Ok(self.kv.get(&asset_key(project_id, hash)).stream().await.map_err(kv_err)?.is_some())
+        Ok(self.kv.get()?.get(&asset_key(project_id, hash)).stream().await.map_err(kv_err)?.is_some())
     }
 
     /// A small body, from this isolate's memory when it was read before (bodies are immutable
@@ -79,7 +104,7 @@ impl KvAssets {
         if let Some(b) = cache::body(s, &key) {
             return Ok(Some(b.as_ref().clone()));
         }
-        let Some(bytes) = self.kv.get(&key).bytes().await.map_err(kv_err)? else { return Ok(None) };
+        let Some(bytes) = self.kv.get()?.get(&key).bytes().await.map_err(kv_err)? else { return Ok(None) };
         let bytes = std::rc::Rc::new(bytes);
         cache::put_body(s, &key, bytes.clone());
         Ok(Some(std::rc::Rc::try_unwrap(bytes).unwrap_or_else(|b| b.as_ref().clone())))
@@ -89,6 +114,7 @@ impl KvAssets {
     pub async fn body(&self, project_id: &str, hash: &str) -> ApiResult<Option<worker::ResponseBody>> {
         Ok(self
             .kv
+            .get()?
             .get(&asset_key(project_id, hash))
             .stream()
             .await
@@ -97,17 +123,19 @@ impl KvAssets {
     }
 }
 
+/// ROUTES_KV, looked up on first use (a visitor request answered from the isolate caches
+/// never touches it).
 pub struct KvRoutes {
-    kv: KvStore,
+    kv: LazyKv,
 }
 
 impl KvRoutes {
     pub fn new(env: &Env) -> ApiResult<KvRoutes> {
-        Ok(KvRoutes { kv: env.kv(bindings::ROUTES_KV).map_err(kv_err)? })
+        Ok(KvRoutes { kv: LazyKv::new(env, bindings::ROUTES_KV) })
     }
 
     pub async fn route(&self, slug_or_id: &str) -> ApiResult<Option<RouteRecord>> {
-        self.kv.get(&route_key(slug_or_id)).json::<RouteRecord>().await.map_err(kv_err)
+        self.kv.get()?.get(&route_key(slug_or_id)).json::<RouteRecord>().await.map_err(kv_err)
     }
 
     /// Writes the record under both the slug and the id.
@@ -115,7 +143,7 @@ impl KvRoutes {
         let body = serde_json::to_string(rec).map_err(kv_err)?;
         let mut out = Ok(());
         for key in [route_key(&rec.slug), route_key(&rec.project_id)] {
-            out = self.kv.put(&key, body.as_str()).map_err(kv_err)?.execute().await.map_err(kv_err);
+            out = self.kv.get()?.put(&key, body.as_str()).map_err(kv_err)?.execute().await.map_err(kv_err);
             if out.is_err() {
                 break;
             }
@@ -127,8 +155,8 @@ impl KvRoutes {
     }
 
     pub async fn delete_route(&self, slug: &str, project_id: &str) -> ApiResult<()> {
-        let out = match self.kv.delete(&route_key(slug)).await.map_err(kv_err) {
-            Ok(()) => self.kv.delete(&route_key(project_id)).await.map_err(kv_err),
+        let out = match self.kv.get()?.delete(&route_key(slug)).await.map_err(kv_err) {
+            Ok(()) => self.kv.get()?.delete(&route_key(project_id)).await.map_err(kv_err),
             Err(e) => Err(e),
         };
         cache::forget_route(&[slug, project_id]);
@@ -137,34 +165,41 @@ impl KvRoutes {
 
     /// The project a verified custom domain routes to (`host:<hostname>`).
     pub async fn host(&self, hostname: &str) -> ApiResult<Option<HostRecord>> {
-        self.kv.get(&host_key(hostname)).json::<HostRecord>().await.map_err(kv_err)
+        self.kv.get()?.get(&host_key(hostname)).json::<HostRecord>().await.map_err(kv_err)
     }
 
     pub async fn put_host(&self, hostname: &str, rec: &HostRecord) -> ApiResult<()> {
         let body = serde_json::to_string(rec).map_err(kv_err)?;
-        let out = self.kv.put(&host_key(hostname), body).map_err(kv_err)?.execute().await.map_err(kv_err);
+        let out =
+            self.kv.get()?.put(&host_key(hostname), body).map_err(kv_err)?.execute().await.map_err(kv_err);
         cache::forget_hosts();
         out
     }
 
     pub async fn delete_host(&self, hostname: &str) -> ApiResult<()> {
-        let out = self.kv.delete(&host_key(hostname)).await.map_err(kv_err);
+        let out = self.kv.get()?.delete(&host_key(hostname)).await.map_err(kv_err);
         cache::forget_hosts();
         out
     }
 
     pub async fn put_manifest(&self, deployment_id: &str, body: &str) -> ApiResult<()> {
-        self.kv.put(&manifest_key(deployment_id), body).map_err(kv_err)?.execute().await.map_err(kv_err)
+        self.kv
+            .get()?
+            .put(&manifest_key(deployment_id), body)
+            .map_err(kv_err)?
+            .execute()
+            .await
+            .map_err(kv_err)
     }
 
     pub async fn delete_manifest(&self, deployment_id: &str) -> ApiResult<()> {
-        let out = self.kv.delete(&manifest_key(deployment_id)).await.map_err(kv_err);
+        let out = self.kv.get()?.delete(&manifest_key(deployment_id)).await.map_err(kv_err);
         cache::forget_deployment(deployment_id);
         out
     }
 
     pub async fn manifest_text(&self, deployment_id: &str) -> ApiResult<Option<String>> {
-        self.kv.get(&manifest_key(deployment_id)).text().await.map_err(kv_err)
+        self.kv.get()?.get(&manifest_key(deployment_id)).text().await.map_err(kv_err)
     }
 }
 

@@ -18,7 +18,7 @@ use super::d1_deployments::{step_statuses, D1Deployments, DeploymentRow};
 use super::d1_lifecycle::D1Lifecycle;
 use super::d1_uploads::D1Uploads;
 use super::http::log;
-use super::loader::{dispatch, load_bundle, Target as LoaderTarget};
+use super::loader::{dispatch, load_bundle, Forward, Target as LoaderTarget};
 use super::purge::{purge, Progress};
 use super::storage::{enqueue, DeployJob, Job, KvAssets, KvRoutes, PurgeJob, R2Blobs};
 use crate::assets::{content_type_for, AssetConfig, HeaderRules, RedirectRules};
@@ -386,7 +386,9 @@ impl StepCx<'_> {
             };
             let probe = worker::Request::new("https://verify.flotilla.invalid/", worker::Method::Get)
                 .map_err(|e| StepError::Transient(e.to_string()))?;
-            match dispatch(self.env, &target, probe, VERIFY_TIMEOUT_MS).await {
+            match dispatch(self.env, &target, &probe, Forward { url: None, prefix: "" }, VERIFY_TIMEOUT_MS)
+                .await
+            {
                 Ok(resp) => note = format!("; server code answered {}", resp.status_code()),
                 Err(e) => {
                     return Err(StepError::permanent(
