@@ -101,7 +101,7 @@ async fn handle_deploy(env: &Env, job: &DeployJob, dead_letter: bool, msg: &RawM
         Ok(Ran::Done) => msg.ack(),
         // Another runner (the deploy request's immediate run) is on it: come back later with a
         // fresh message, so waiting never uses up the queue's retries.
-        Ok(Ran::Held) => match enqueue_after(env, &Job::Deploy(job.clone()), backstop_secs(env)).await {
+        Ok(Ran::Held) => match enqueue_after(env, &Job::Deploy(job.clone()), held_delay_secs(env)).await {
             Ok(()) => msg.ack(),
             Err(e) => {
                 log(
@@ -110,7 +110,7 @@ async fn handle_deploy(env: &Env, job: &DeployJob, dead_letter: bool, msg: &RawM
                     serde_json::json!({ "msg": "deferring a held deployment", "error": e.log_detail() }),
                 );
                 msg.retry_with_options(
-                    &QueueRetryOptionsBuilder::new().with_delay_seconds(backstop_secs(env)).build(),
+                    &QueueRetryOptionsBuilder::new().with_delay_seconds(held_delay_secs(env)).build(),
                 );
             }
         },
@@ -196,7 +196,7 @@ async fn handle_purge(env: &Env, job: &PurgeJob, dead_letter: bool, msg: &RawMes
 }
 
 /// How long the durable queue message of a deployment that is also run at once waits before
-/// the consumer looks at it (var `DEPLOY_BACKSTOP_SECS`), and how long a held one is deferred.
+/// the consumer looks at it (var `DEPLOY_BACKSTOP_SECS`).
 pub fn backstop_secs(env: &Env) -> u32 {
     super::bindings::var_or(env, "DEPLOY_BACKSTOP_SECS", "2").parse().unwrap_or(2).min(3600)
 }
@@ -231,6 +231,12 @@ impl Finished {
         })
         .await
     }
+}
+
+/// How long a delivery that found the deployment held comes back later: a runner inside a step
+/// that took longer than the backstop delay is working on something big.
+fn held_delay_secs(env: &Env) -> u32 {
+    backstop_secs(env).max(5)
 }
 
 /// What a run came to when it did not fail.
