@@ -19,6 +19,8 @@ import { classify, clockTicks, cpuTicks, findRuntimeEntryPort, systemBusyTicks }
 import { runLoad } from './lib/load.mjs';
 import { startWrangler, stopAll } from './lib/wrangler.mjs';
 import { createProject, deploy } from './lib/flotilla.mjs';
+import { benchBigsite, bigsiteConfig, bigsiteSummary } from './lib/bigsite.mjs';
+import { benchColdStart, coldConfig, coldSummary } from './lib/coldstart.mjs';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
 const env = process.env;
@@ -335,6 +337,9 @@ function oursConfig() {
   return out;
 }
 
+/** wrangler dev arguments for ours besides the config. */
+const oursArgs = () => ['--show-interactive-dev-session=false', '--env-file', join(ROOT, '.dev.vars')];
+
 /** Runs one part of a target; a failure is recorded (results.errors[key] + a problem) and yields no rows. */
 async function part(results, key, fn) {
   try { return await fn(); } catch (e) {
@@ -356,7 +361,7 @@ async function benchOurs(site, results, exp) {
   const t0 = performance.now();
   const config = oursConfig();
   const server = await startWorker({
-    config, quiet: true, extraArgs: ['--show-interactive-dev-session=false', '--env-file', join(ROOT, '.dev.vars')],
+    config, quiet: true, extraArgs: oursArgs(),
   });
   log(`  started in ${((performance.now() - t0) / 1000).toFixed(1)} s on ${server.url} (wrangler pid ${server.pid}; config ${relative(ROOT, config)})`);
   try {
@@ -591,6 +596,15 @@ function printSummary(results) {
       + `${fmtB(d.full.requestBytes)} sent in ${d.full.buckets} buckets); no-change ${fmtMs(d.noChange.totalMs)} ms (session ${fmtMs(d.noChange.sessionMs)} + deploy ${fmtMs(d.noChange.deployMs)})`);
   } else if (results.errors.ours) log(`deploy: not measured (${results.errors.ours.split('\n')[0]})`);
   if (results.wasm) log(`wasm: ${fmtB(results.wasm.bytes)} raw / ${fmtB(results.wasm.gzipBytes)} gzip`);
+  if (results.coldStart) log(coldSummary(results.coldStart));
+  if (results.bigsite) log(bigsiteSummary(results.bigsite));
+}
+
+async function extra(results, key, fn) {
+  try { results[key] = await fn(); } catch (e) {
+    results.errors[key] = e.stack ?? String(e);
+    problem(`${key}: ${e.message.split('\n').slice(0, 6).join(' | ')}`);
+  }
 }
 
 async function main() {
@@ -636,6 +650,16 @@ async function main() {
         results.errors[target] = e.stack ?? String(e);
         problem(`${target}: ${e.message.split('\n').slice(0, 6).join(' | ')}`);
       }
+    }
+    // Cold start and the big site (bench/lib/coldstart.mjs, bench/lib/bigsite.mjs): each on
+    // its own fresh `wrangler dev`s. BENCH_COLD=0 / BENCH_BIGSITE=0 skip them.
+    if (coldConfig.enabled) {
+      await extra(results, 'coldStart', () => benchColdStart({ targets: CFG.targets, site, siteDir, work, assetConfig: ASSET_CONFIG,
+        compatDate: COMPAT_DATE, ceilingMain: join(BENCH, 'ceiling', 'worker.js'), oursConfig: oursConfig(), oursArgs: oursArgs(), log }));
+    }
+    if (bigsiteConfig.enabled) {
+      log(`\n== bigsite: ${bigsiteConfig.files} small files, full deploy and no-change redeploy on a fresh wrangler dev`);
+      await extra(results, 'bigsite', () => benchBigsite({ config: oursConfig(), extraArgs: oursArgs(), log }));
     }
     printSummary(results);
   } finally {

@@ -10,6 +10,7 @@ pub mod compat;
 pub mod deploy;
 pub mod domain;
 pub mod error;
+pub mod join;
 pub mod lifecycle;
 pub mod mcp;
 pub mod routing;

@@ -26,6 +26,15 @@ export async function createProject(base, token, name) {
 
 const now = () => performance.now();
 
+async function follow(base, token, id) {
+  for (let n = 0; ; n++) {
+    await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** n, 500)));
+    const r = await call(base, 'GET', `/__api/deployments/${id}`, token);
+    if (r.status !== 200) throw fail('deployment status', r);
+    if (!['queued', 'in_progress'].includes(r.body.deployment.status)) return r.body.deployment;
+  }
+}
+
 /**
  * One full deploy of `files` ([{path, hash, size, buf}]). Returns timings (ms), counts and bytes.
  * Asserts nothing about the counts; callers judge them. `extra` is merged into the deploy body
@@ -66,7 +75,10 @@ export async function deploy(base, token, projectId, files, { concurrency = 4, c
   const tUpload = now();
   if (!completionJwt) throw new Error('upload: no completion token after all buckets (no response had remaining == 0 with a jwt)');
   const d = await call(base, 'POST', `/__api/projects/${projectId}/deploy`, token, { completionJwt, config, ...extra });
-  if (d.status !== 200 || d.body?.success !== true) throw fail('deploy', d);
+  if (d.status === 202 && d.body?.deployment?.id) {
+    // Still running after the server's wait limit (big sites): follow the record.
+    d.body.deployment = await follow(base, token, d.body.deployment.id);
+  } else if (d.status !== 200 || d.body?.success !== true) throw fail('deploy', d);
   const tDeploy = now();
   return {
     totalMs: tDeploy - t0,

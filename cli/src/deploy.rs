@@ -18,8 +18,16 @@ use crate::retry::Idempotency;
 use crate::walk::{hash_all, walk, HashedFile, LocalFile};
 use crate::Output;
 
-/// How often the deployment record is polled while following the workflow.
-const POLL: Duration = Duration::from_millis(400);
+/// How often the deployment record is polled while following the workflow: soon at first (the
+/// server runs the workflow at once, so most deploys are done within a few hundred ms), then
+/// backing off to `POLL_MAX`.
+const POLL_FIRST: Duration = Duration::from_millis(50);
+const POLL_MAX: Duration = Duration::from_millis(400);
+
+/// The wait before poll number `n` (0-based): 50, 100, 200, 400, 400 ... ms.
+fn poll_delay(n: u32) -> Duration {
+    POLL_FIRST.saturating_mul(1u32 << n.min(8)).min(POLL_MAX)
+}
 /// Give up following after this long (the server's own deadline is 15 minutes).
 const FOLLOW_LIMIT: Duration = Duration::from_secs(20 * 60);
 const TERMINAL: [&str; 5] = ["completed", "failed", "superseded", "rolled_back", "expired"];
@@ -383,6 +391,7 @@ fn follow(client: &Client, dep_id: &str, mut deployment: Value) -> Result<Value,
     let started = Instant::now();
     let mut step_seen: HashMap<String, String> = HashMap::new();
     let mut logs_seen = 0usize;
+    let mut polls = 0u32;
     loop {
         if let Some(logs) = deployment["logs"].as_array() {
             for l in logs.iter().skip(logs_seen) {
@@ -417,7 +426,8 @@ fn follow(client: &Client, dep_id: &str, mut deployment: Value) -> Result<Value,
                 FOLLOW_LIMIT.as_secs()
             )));
         }
-        std::thread::sleep(POLL);
+        std::thread::sleep(poll_delay(polls));
+        polls += 1;
         let v = client.get(&format!("/__api/deployments/{}", seg(dep_id)))?;
         deployment = v.get("deployment").cloned().unwrap_or(Value::Null);
     }
@@ -427,6 +437,13 @@ fn follow(client: &Client, dep_id: &str, mut deployment: Value) -> Result<Value,
 mod tests {
     use super::*;
     use flotilla::assets::HtmlHandling;
+
+    #[test]
+    fn polling_starts_soon_and_backs_off() {
+        let ms: Vec<u128> = (0..6).map(|n| poll_delay(n).as_millis()).collect();
+        assert_eq!(ms, [50, 100, 200, 400, 400, 400]);
+        assert_eq!(poll_delay(u32::MAX), POLL_MAX);
+    }
 
     #[test]
     fn env_pairs() {

@@ -320,14 +320,20 @@ async fn upload(req: &mut Request, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let shas: Vec<String> = verified.iter().map(|(_, b)| ContentHash::of(b).as_str().to_string()).collect();
     let sha_refs: Vec<&str> = shas.iter().map(String::as_str).collect();
     let stored = D1Uploads::new(ctx.env)?.stored_hashes(&project.id, &sha_refs).await?;
-    let mut rows = Vec::with_capacity(verified.len());
-    for ((hash, body), sha) in verified.iter().zip(&shas) {
-        if !stored.contains(sha) {
-            kv.put(&project.id, sha, body, &AssetMeta { size: body.len() as u64, content_type: None })
-                .await?;
-        }
-        rows.push((hash.clone(), sha.clone(), body.len() as i64));
-    }
+    let puts =
+        verified.iter().zip(&shas).filter(|(_, sha)| !stored.contains(*sha)).map(|((_, body), sha)| {
+            let (kv, project_id) = (&kv, project.id.as_str());
+            async move {
+                kv.put(project_id, sha, body, &AssetMeta { size: body.len() as u64, content_type: None })
+                    .await
+            }
+        });
+    crate::join::try_join_limited(puts, super::uploads::KV_PUTS_IN_FLIGHT).await?;
+    let rows: Vec<(String, String, i64)> = verified
+        .iter()
+        .zip(&shas)
+        .map(|((hash, body), sha)| (hash.clone(), sha.clone(), body.len() as i64))
+        .collect();
     // Recorded only after the bodies are in KV: a crash in between means a harmless re-upload.
     let store = D1Wrangler::new(ctx.env)?;
     store.record(&project.id, &rows, now_ms() as i64).await?;

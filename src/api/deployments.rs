@@ -19,10 +19,12 @@ use crate::platform::d1_deployments::{render, D1Deployments, NewDeployment};
 use crate::platform::d1_uploads::D1Uploads;
 use crate::platform::http;
 use crate::platform::loader::bundle_key;
-use crate::platform::storage::{enqueue, DeployJob, Job, KvAssets, R2Blobs};
+use crate::platform::storage::{enqueue_after, DeployJob, Job, KvAssets, R2Blobs};
+use crate::platform::workflow;
 
 /// How long a synchronous deploy waits for the workflow before answering 202 instead.
 const WAIT_LIMIT_MS: u64 = 60_000;
+/// How often it re-reads the record once the immediate run left the deployment to the queue.
 const POLL_MS: u64 = 250;
 
 /// What the workflow reads back from `deployments.config`.
@@ -178,7 +180,14 @@ pub async fn launch(
     };
     deployments.create(&new, now).await?;
     ctx.note(&project.id, json!({ "deploymentId": id }));
-    if let Err(e) = enqueue(ctx.env, &Job::Deploy(DeployJob { deployment_id: id.clone() })).await {
+    // The workflow runs right away in this invocation (waitUntil) whenever it can; the queue
+    // message, sent first, is the durable backstop and waits `DEPLOY_BACKSTOP_SECS` so that it
+    // normally finds the work done (workflow.rs `run_now`). Without waitUntil and without a
+    // waiting client, the queue alone runs it, at once.
+    let immediate = wait || bindings::has_wait_until(ctx.env);
+    let delay = if immediate { workflow::backstop_secs(ctx.env) } else { 0 };
+    let job = Job::Deploy(DeployJob { deployment_id: id.clone() });
+    if let Err(e) = enqueue_after(ctx.env, &job, delay).await {
         // Nothing will ever run it: say so on the record instead of leaving it queued forever.
         let why = crate::lifecycle::StepFailure::new(
             "enqueue_failed",
@@ -189,13 +198,27 @@ pub async fn launch(
         return Err(e);
     }
     let started = now_ms();
+    let finished = workflow::Finished::default();
+    if immediate {
+        let (env, run_id, done) = (ctx.env.clone(), id.clone(), finished.clone());
+        let work = async move {
+            workflow::run_now(&env, &run_id).await;
+            done.set();
+        };
+        if let Err(work) = bindings::wait_until(ctx.env, work) {
+            work.await; // no waitUntil here: run it inline (only reached with `wait`)
+        }
+    }
     if wait {
+        // The immediate run normally ends the deployment; when it could not (a transient failure
+        // left to the queue's retries), follow the record like any waiting client.
+        finished.wait(WAIT_LIMIT_MS).await;
         while now_ms() - started < WAIT_LIMIT_MS {
-            Delay::from(Duration::from_millis(POLL_MS)).await;
             let Some(d) = deployments.get(&id).await? else { break };
             if is_terminal(&d.status) {
                 return Ok((id, true));
             }
+            Delay::from(Duration::from_millis(POLL_MS)).await;
         }
     }
     Ok((id, false))

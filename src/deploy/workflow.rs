@@ -116,10 +116,55 @@ pub fn retry_delay_secs(attempt: u32) -> u32 {
     2u32.saturating_pow(attempt.clamp(1, 6)).min(60)
 }
 
+/// Attempts a deployment gets in all (SPEC.md §4: one try plus two retries), whoever runs them:
+/// the deploy request's immediate run counts as the first.
+pub const MAX_ATTEMPTS: i64 = 3;
+
+/// How long a runner holds a deployment after its last step boundary while a step is still
+/// `running`: a queue delivery inside it leaves the work to that runner (and comes back later);
+/// a runner that died leaves a `running` step behind and the next delivery after this takes over.
+pub const LEASE_MS: i64 = 60_000;
+
+/// Whether another runner is working on the deployment right now: one of its steps is
+/// `running` and the record moved (`updated_at`, bumped at every step start and finish) less
+/// than [`LEASE_MS`] ago. Holding is only an optimisation against doing the work twice: every
+/// step is idempotent and activation is a compare-and-swap, so two runners stay correct.
+pub fn held_by_runner(statuses: &[(Step, StepStatus)], updated_at: i64, now: i64) -> bool {
+    statuses.iter().any(|(_, s)| *s == StepStatus::Running) && now.saturating_sub(updated_at) < LEASE_MS
+}
+
+/// What a failed attempt leads to: `true` = the attempts are used up and the deployment is
+/// failed now, `false` = the queue retries it with backoff.
+pub fn attempts_exhausted(attempt: i64) -> bool {
+    attempt >= MAX_ATTEMPTS
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use StepStatus::*;
+
+    #[test]
+    fn a_running_step_holds_the_deployment_only_within_the_lease() {
+        let running = [(Step::Validate, Completed), (Step::Stage, Running)];
+        assert!(held_by_runner(&running, 1_000, 1_000));
+        assert!(held_by_runner(&running, 1_000, 1_000 + LEASE_MS - 1));
+        assert!(!held_by_runner(&running, 1_000, 1_000 + LEASE_MS), "a dead runner's lease lapses");
+        // A clock that went backwards (another isolate) still holds, never panics.
+        assert!(held_by_runner(&running, 5_000, 1_000));
+        assert!(held_by_runner(&running, i64::MAX, i64::MIN));
+        let idle = [(Step::Validate, Completed), (Step::Stage, Failed), (Step::Verify, Pending)];
+        assert!(!held_by_runner(&idle, 1_000, 1_000), "a failed step is free to retry at once");
+        assert!(!held_by_runner(&[], 1_000, 1_000));
+    }
+
+    #[test]
+    fn three_attempts_in_all() {
+        assert!(!attempts_exhausted(1));
+        assert!(!attempts_exhausted(2));
+        assert!(attempts_exhausted(3));
+        assert!(attempts_exhausted(4));
+    }
 
     #[test]
     fn next_step_resumes_after_completed_steps() {

@@ -13,12 +13,14 @@ export { McpSession } from '../../build/index.js';
 /** Names the Rust side reads from `env` (never present in the real env). */
 const MAKE_ASSETS = '__FLOTILLA_MAKE_ASSETS';
 const ASSETS_FOR = '__FLOTILLA_ASSETS_FOR';
+/** This invocation's ctx.waitUntil: a deploy runs its workflow at once under it (Rust reads it). */
+const WAIT_UNTIL = '__FLOTILLA_WAIT_UNTIL';
 
 // Built here rather than in Rust: wasm-bindgen calls functions through `.call`, and reading
 // `.call` on an RPC stub is itself an RPC method lookup.
 function platformEnv(env, ctx) {
   const makeAssets = (deploymentId, projectId) => ctx.exports.AssetBinding({ props: { deploymentId, projectId } });
-  return envWith(env, { [MAKE_ASSETS]: makeAssets });
+  return envWith(env, { [MAKE_ASSETS]: makeAssets, [WAIT_UNTIL]: (p) => ctx.waitUntil(p) });
 }
 
 function envWith(env, extra) {

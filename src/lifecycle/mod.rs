@@ -11,6 +11,8 @@ mod service;
 #[cfg(test)]
 mod fake;
 #[cfg(test)]
+mod race_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;

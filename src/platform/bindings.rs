@@ -39,6 +39,33 @@ pub fn quotas(env: &Env) -> crate::access::quota::Quotas {
     crate::access::quota::Quotas::from_vars(|name| env.var(name).ok().map(|v| v.to_string()))
 }
 
+/// Set by src/js/main.mjs on each request's env: that request's `ctx.waitUntil`.
+const WAIT_UNTIL: &str = "__FLOTILLA_WAIT_UNTIL";
+
+/// Runs `work` under the current request's `ctx.waitUntil` (it keeps running after the response,
+/// up to the runtime's post-response limit). Hands `work` back unstarted when the env carries
+/// no `waitUntil` (an invocation main.mjs did not wrap).
+pub fn wait_until<F: std::future::Future<Output = ()> + 'static>(env: &Env, work: F) -> Result<(), F> {
+    let Some(f) = js_sys::Reflect::get(env, &WAIT_UNTIL.into())
+        .ok()
+        .and_then(|v| v.dyn_into::<js_sys::Function>().ok())
+    else {
+        return Err(work);
+    };
+    let promise = wasm_bindgen_futures::future_to_promise(async move {
+        work.await;
+        Ok(JsValue::UNDEFINED)
+    });
+    // Only fails if the invocation already ended; then nothing could run it anyway.
+    let _ = f.call1(&JsValue::UNDEFINED, &promise);
+    Ok(())
+}
+
+/// Whether [`wait_until`] can run work on this env.
+pub fn has_wait_until(env: &Env) -> bool {
+    js_sys::Reflect::get(env, &WAIT_UNTIL.into()).is_ok_and(|v| v.is_function())
+}
+
 pub fn now_ms() -> u64 {
     js_sys::Date::now() as u64
 }

@@ -195,7 +195,7 @@ impl D1Deployments {
                 self.db
                     .prepare(
                         "UPDATE deployment_steps SET status = 'running', started_at = COALESCE(started_at, ?3), \
-                         error = NULL WHERE deployment_id = ?1 AND step = ?2",
+                         error = NULL WHERE deployment_id = ?1 AND step = ?2 AND status <> 'completed'",
                     )
                     .bind(&[id.into(), step.as_str().into(), num(now)])
                     .map_err(db_err)?,
@@ -247,7 +247,7 @@ impl D1Deployments {
                 self.db
                     .prepare(
                         "UPDATE deployment_steps SET status = 'failed', finished_at = ?3, error = ?4, error_code = ?5 \
-                         WHERE deployment_id = ?1 AND step = ?2",
+                         WHERE deployment_id = ?1 AND step = ?2 AND status <> 'completed'",
                     )
                     .bind(&[id.into(), step.as_str().into(), num(now), error.into(), code.into()])
                     .map_err(db_err)?,

@@ -267,11 +267,18 @@ pub enum Job {
 }
 
 pub async fn enqueue(env: &Env, job: &Job) -> ApiResult<()> {
-    env.queue(bindings::DEPLOY_QUEUE)
-        .map_err(|e| ApiError::internal(format!("queue: {e}")))?
-        .send(job)
-        .await
-        .map_err(|e| ApiError::internal(format!("queue send: {e}")))
+    enqueue_after(env, job, 0).await
+}
+
+/// Sends a job that the consumer sees no earlier than `delay_secs` from now (0: at once).
+pub async fn enqueue_after(env: &Env, job: &Job, delay_secs: u32) -> ApiResult<()> {
+    let queue = env.queue(bindings::DEPLOY_QUEUE).map_err(|e| ApiError::internal(format!("queue: {e}")))?;
+    let sent = if delay_secs == 0 {
+        queue.send(job).await
+    } else {
+        queue.send(worker::MessageBuilder::new(job).delay_seconds(delay_secs).build()).await
+    };
+    sent.map_err(|e| ApiError::internal(format!("queue send: {e}")))
 }
 
 pub fn upload_manifest_key(project_id: &str, session_id: &str) -> String {

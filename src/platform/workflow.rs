@@ -6,7 +6,11 @@
 //! on `DEPLOY_DLQ`, whose consumer marks a still-pending deployment failed. Every message of a
 //! batch is decoded, acked and retried on its own.
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
+use std::future::Future;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
 
 use serde::Deserialize;
 
@@ -20,11 +24,11 @@ use super::d1_uploads::D1Uploads;
 use super::http::log;
 use super::loader::{dispatch, load_bundle, Forward, Target as LoaderTarget};
 use super::purge::{purge, Progress};
-use super::storage::{enqueue, DeployJob, Job, KvAssets, KvRoutes, PurgeJob, R2Blobs};
+use super::storage::{enqueue, enqueue_after, DeployJob, Job, KvAssets, KvRoutes, PurgeJob, R2Blobs};
 use crate::assets::{content_type_for, AssetConfig, HeaderRules, RedirectRules};
 use crate::deploy::{
-    next_step, retry_delay_secs, unique_hashes, DeploymentManifest, ServerInfo, Step, StepError,
-    UploadManifest, RULE_FILES,
+    attempts_exhausted, held_by_runner, next_step, retry_delay_secs, unique_hashes, DeploymentManifest,
+    ServerInfo, Step, StepError, UploadManifest, RULE_FILES,
 };
 use crate::error::ApiError;
 use crate::lifecycle::{self, Activation, LifecycleError, Status, StepFailure};
@@ -93,8 +97,23 @@ async fn handle_deploy(env: &Env, job: &DeployJob, dead_letter: bool, msg: &RawM
         msg.ack();
         return;
     }
-    match run(env, job).await {
-        Ok(()) => msg.ack(),
+    match run(env, job, true).await {
+        Ok(Ran::Done) => msg.ack(),
+        // Another runner (the deploy request's immediate run) is on it: come back later with a
+        // fresh message, so waiting never uses up the queue's retries.
+        Ok(Ran::Held) => match enqueue_after(env, &Job::Deploy(job.clone()), held_delay_secs(env)).await {
+            Ok(()) => msg.ack(),
+            Err(e) => {
+                log(
+                    "warn",
+                    &job.deployment_id,
+                    serde_json::json!({ "msg": "deferring a held deployment", "error": e.log_detail() }),
+                );
+                msg.retry_with_options(
+                    &QueueRetryOptionsBuilder::new().with_delay_seconds(held_delay_secs(env)).build(),
+                );
+            }
+        },
         Err((e @ StepError::Permanent { .. }, _)) => {
             if let Err(err) = fail(env, &job.deployment_id, &e.public()).await {
                 log(
@@ -106,6 +125,26 @@ async fn handle_deploy(env: &Env, job: &DeployJob, dead_letter: bool, msg: &RawM
                 return;
             }
             msg.ack();
+        }
+        Err((StepError::Transient(reason), attempt)) if attempts_exhausted(attempt) => {
+            // The immediate run counts as an attempt, so the budget can run out before the
+            // queue's own retries do: end it the way the DLQ would.
+            log(
+                "warn",
+                &job.deployment_id,
+                serde_json::json!({ "msg": "step failed; attempts used up", "error": reason }),
+            );
+            match give_up(env, job).await {
+                Ok(()) => msg.ack(),
+                Err(e) => {
+                    log(
+                        "error",
+                        &job.deployment_id,
+                        serde_json::json!({ "msg": "giving up failed", "error": e.log_detail() }),
+                    );
+                    msg.retry();
+                }
+            }
         }
         Err((StepError::Transient(reason), attempt)) => {
             log(
@@ -156,17 +195,110 @@ async fn handle_purge(env: &Env, job: &PurgeJob, dead_letter: bool, msg: &RawMes
     }
 }
 
+/// How long the durable queue message of a deployment that is also run at once waits before
+/// the consumer looks at it (var `DEPLOY_BACKSTOP_SECS`).
+pub fn backstop_secs(env: &Env) -> u32 {
+    super::bindings::var_or(env, "DEPLOY_BACKSTOP_SECS", "2").parse().unwrap_or(2).min(3600)
+}
+
+/// Set once by an immediate run when it ends; the deploy request that started it awaits it.
+#[derive(Clone, Default)]
+pub struct Finished(Rc<RefCell<(bool, Option<Waker>)>>);
+
+impl Finished {
+    pub fn set(&self) {
+        let waker = {
+            let mut s = self.0.borrow_mut();
+            s.0 = true;
+            s.1.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// Waits until [`Finished::set`] or `limit_ms`; returns whether it was set.
+    pub async fn wait(&self, limit_ms: u64) -> bool {
+        let mut timeout = std::pin::pin!(worker::Delay::from(std::time::Duration::from_millis(limit_ms)));
+        std::future::poll_fn(|cx| {
+            let mut s = self.0.borrow_mut();
+            if s.0 {
+                return Poll::Ready(true);
+            }
+            s.1 = Some(cx.waker().clone());
+            drop(s);
+            timeout.as_mut().poll(cx).map(|_| false)
+        })
+        .await
+    }
+}
+
+/// How long a delivery that found the deployment held comes back later: a runner inside a step
+/// that took longer than the backstop delay is working on something big.
+fn held_delay_secs(env: &Env) -> u32 {
+    backstop_secs(env).max(5)
+}
+
+/// What a run came to when it did not fail.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ran {
+    /// Every remaining step ran, or there was nothing left to do.
+    Done,
+    /// Another runner holds the deployment (a step is running, within the lease): nothing done.
+    Held,
+}
+
+/// The fast path of a deploy: runs the deployment's workflow right away, in the request that
+/// created it, instead of waiting for the queue's batch. The queue message sent before it is
+/// the durable backstop: it finds the work done and acks, resumes whatever this run could not
+/// finish (a transient failure, an isolate that went away), or defers while this run holds the
+/// deployment. Returns once the run ended; the record says how.
+pub async fn run_now(env: &Env, deployment_id: &str) {
+    let job = DeployJob { deployment_id: deployment_id.to_string() };
+    match run(env, &job, false).await {
+        Ok(_) => {}
+        Err((e @ StepError::Permanent { .. }, _)) => {
+            if let Err(err) = fail(env, deployment_id, &e.public()).await {
+                // The backstop message runs the failing step again and records it.
+                log(
+                    "warn",
+                    deployment_id,
+                    serde_json::json!({ "msg": "marking failed", "error": err.log_detail() }),
+                );
+            }
+        }
+        Err((StepError::Transient(reason), _)) => {
+            log(
+                "warn",
+                deployment_id,
+                serde_json::json!({ "msg": "step failed; the queue retries it", "error": reason }),
+            );
+        }
+    }
+}
+
 /// Runs the remaining steps. Redelivered jobs of finished deployments do nothing, except that
-/// a deployment the activate step finished still gets its cleanup step.
-async fn run(env: &Env, job: &DeployJob) -> Result<(), (StepError, i64)> {
+/// a deployment the activate step finished still gets its cleanup step. With `respect_lease`
+/// (queue deliveries) a deployment another runner is working on is left alone ([`Ran::Held`]).
+async fn run(env: &Env, job: &DeployJob, respect_lease: bool) -> Result<Ran, (StepError, i64)> {
     let deployments = D1Deployments::new(env).map_err(|e| (transient(e), 0))?;
     let Some(d) = deployments.get(&job.deployment_id).await.map_err(|e| (transient(e), 0))? else {
-        return Ok(()); // nothing to do for a job without a record
+        return Ok(Ran::Done); // nothing to do for a job without a record
     };
     let status = Status::parse(&d.status);
     let finished = status.is_some_and(|s| s.is_terminal());
     if finished && !matches!(status, Some(Status::Completed | Status::Superseded)) {
-        return Ok(());
+        return Ok(Ran::Done);
+    }
+    if respect_lease {
+        let rows = deployments.steps(&d.id).await.map_err(|e| (transient(e), 0))?;
+        let statuses = step_statuses(&rows);
+        if next_step(&statuses).is_none() {
+            return Ok(Ran::Done); // a redelivery of a finished job: ack without touching anything
+        }
+        if held_by_runner(&statuses, d.updated_at, now_ms() as i64) {
+            return Ok(Ran::Held);
+        }
     }
     let attempt = if finished {
         d.attempts
@@ -182,9 +314,9 @@ async fn run(env: &Env, job: &DeployJob) -> Result<(), (StepError, i64)> {
     let mut cx = StepCx { env, d: &d, config: &config, manifest: None, attempt };
     loop {
         let rows = deployments.steps(&d.id).await.map_err(|e| (transient(e), attempt))?;
-        let Some(step) = next_step(&step_statuses(&rows)) else { return Ok(()) };
+        let Some(step) = next_step(&step_statuses(&rows)) else { return Ok(Ran::Done) };
         if finished && step != Step::Cleanup {
-            return Ok(()); // finished by a swap or the sweep: only cleanup may still run
+            return Ok(Ran::Done); // finished by a swap or the sweep: only cleanup may still run
         }
         deployments.step_started(&d.id, step, now_ms() as i64).await.map_err(|e| (transient(e), attempt))?;
         match cx.run_step(step).await {
@@ -208,7 +340,7 @@ async fn run(env: &Env, job: &DeployJob) -> Result<(), (StepError, i64)> {
                 if step == Step::Cleanup {
                     // The deployment already finished; cleanup is best effort and the cron GC
                     // does the same work later.
-                    return Ok(());
+                    return Ok(Ran::Done);
                 }
                 return Err((e, attempt));
             }

@@ -3,7 +3,7 @@
 // previous deployment serving, rule validation, and the deployment records.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { api, freshProject, expectError } from '../lib/client.mjs';
+import { api, call, freshProject, expectError } from '../lib/client.mjs';
 import { deploySite, upload, visit, sleep, waitFor } from '../lib/site.mjs';
 
 const site = (v) => ({
@@ -114,6 +114,66 @@ test('Prefer: respond-async answers 202 at once; polling shows the steps to comp
   assert.equal(done.progress, 100);
   assert.equal(done.currentStep, 'cleanup');
   assert.equal((await visit(`/__project/${p.slug}/`)).body, '<h1>home 1</h1>');
+});
+
+// wrangler.toml DEPLOY_BACKSTOP_SECS + the consumer's max_batch_timeout, with a margin: by then the
+// queue message of a deployment the deploy request already ran has been delivered.
+const BACKSTOP_PASSED_MS = (2 + 1 + 2) * 1000;
+const started = (d, step) => d.logs.filter((l) => l.message === `${step} started`).length;
+
+test('the deploy runs its workflow at once; the queue backstop never redoes a finished one', async () => {
+  const p = await freshProject('immediate');
+  const first = (await deploySite(p.id, site(1))).deploy.deployment;
+  assert.equal(first.status, 'completed');
+  assert.equal(first.attempts, 1);
+  // A no-change redeploy still goes through the whole lifecycle: a new record, every step,
+  // the activation pointer, the previous deployment superseded, one audit row.
+  const again = (await deploySite(p.id, site(1))).deploy;
+  assert.equal(again.newAssets, 0);
+  const second = again.deployment;
+  assert.notEqual(second.id, first.id);
+  for (const step of ['validate', 'stage', 'verify', 'activate', 'cleanup']) {
+    assert.equal(second.steps[step].status, 'completed', step);
+    assert.equal(started(second, step), 1, step);
+  }
+  assert.equal((await api.getProject(p.id)).body.project.activeDeploymentId, second.id);
+  // Prefer: respond-async still answers at once, and the deployment still completes.
+  const { jwt } = await upload(p.id, site(2));
+  const r = await api.deploy(p.id, { completionJwt: jwt }, { headers: { prefer: 'respond-async' } });
+  assert.equal(r.status, 202, r.text);
+  const third = await waitFor(r.body.deployment.id, ['completed', 'failed', 'superseded']);
+  assert.equal(third.status, 'completed');
+  await sleep(BACKSTOP_PASSED_MS);
+  // The backstop messages were delivered and acked without touching anything.
+  for (const d of [first, second, third]) {
+    const now = (await api.getDeployment(d.id)).body.deployment;
+    assert.equal(now.attempts, 1, d.id);
+    for (const step of ['validate', 'stage', 'verify', 'activate', 'cleanup']) {
+      assert.equal(started(now, step), 1, `${d.id}: ${step} did not run again`);
+    }
+  }
+  const history = (await api.listDeployments(p.id)).body.deployments;
+  assert.deepEqual(history.map((d) => [d.id, d.status]), [[third.id, 'completed'], [second.id, 'superseded'], [first.id, 'superseded']]);
+  assert.equal((await api.getProject(p.id)).body.project.activeDeploymentId, third.id);
+  assert.equal((await visit(`/__project/${p.slug}/`)).body, '<h1>home 2</h1>');
+  const audit = await call('GET', `/__api/audit?project=${p.id}&limit=50`);
+  assert.equal(audit.body.entries.filter((e) => e.action === 'deployment.create').length, 3, audit.text);
+});
+
+test('when the immediate run fails transiently, the queue backstop finishes the deployment', async () => {
+  const p = await freshProject('backstop');
+  await deploySite(p.id, site(1));
+  const { jwt } = await upload(p.id, site(2));
+  // `once:stage`: the first attempt's stage step fails like a platform outage would.
+  const r = await api.deploy(p.id, { completionJwt: jwt, fault: 'once:stage' });
+  assert.equal(r.status, 200, r.text);
+  const d = r.body.deployment;
+  assert.equal(d.status, 'completed');
+  assert.equal(d.attempts, 2, 'the immediate run, then the queue message');
+  assert.equal(started(d, 'validate'), 1, 'validate ran once: the backstop resumed at the failed step');
+  assert.equal(started(d, 'stage'), 2);
+  assert.ok(d.logs.some((l) => l.level === 'error' && l.step === 'stage'), JSON.stringify(d.logs));
+  assert.equal((await visit(`/__project/${p.slug}/`)).body, '<h1>home 2</h1>');
 });
 
 test('a failing deployment is retried, then marked failed; the previous one keeps serving', async () => {
