@@ -19,6 +19,7 @@ import { classify, clockTicks, cpuTicks, findRuntimeEntryPort, systemBusyTicks }
 import { runLoad } from './lib/load.mjs';
 import { startWrangler, stopAll } from './lib/wrangler.mjs';
 import { createProject, deploy } from './lib/flotilla.mjs';
+import { BIGFILE, benchBigfile, bigfileSummary } from './lib/bigfile.mjs';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
 const env = process.env;
@@ -363,6 +364,8 @@ async function benchOurs(site, results, exp) {
     const out = [];
     if (CFG.static) out.push(...await part(results, 'ours', () => oursStatic(server, token, site, results)));
     if (CFG.dynamic) out.push(...await part(results, 'ours-dynamic', () => oursDynamic(server, token, results, exp)));
+    // Serving a large file (R2, raw upload): bench/lib/bigfile.mjs, BENCH_BIGFILE=0 skips it.
+    if (BIGFILE.enabled) out.push(...await part(results, 'ours-bigfile', () => benchBigfile(server, token, results, { log, problem })));
     return out;
   } finally {
     server.stop();
@@ -591,6 +594,7 @@ function printSummary(results) {
       + `${fmtB(d.full.requestBytes)} sent in ${d.full.buckets} buckets); no-change ${fmtMs(d.noChange.totalMs)} ms (session ${fmtMs(d.noChange.sessionMs)} + deploy ${fmtMs(d.noChange.deployMs)})`);
   } else if (results.errors.ours) log(`deploy: not measured (${results.errors.ours.split('\n')[0]})`);
   if (results.wasm) log(`wasm: ${fmtB(results.wasm.bytes)} raw / ${fmtB(results.wasm.gzipBytes)} gzip`);
+  bigfileSummary(results, log);
 }
 
 async function main() {

@@ -166,6 +166,60 @@ pub fn upload_buckets(
     Ok(UploadResult { completion_jwt, files, bytes, dropped_to_one: dropped.load(Ordering::SeqCst) })
 }
 
+/// Uploads each raw hash (files too large for a bucket) alone as its raw bytes, streamed from
+/// disk, one at a time; the progress bar moves with the bytes. Returns the completion token if
+/// one of these uploads completed the session.
+pub fn upload_raw(
+    client: &Client,
+    project: &str,
+    session_jwt: &str,
+    hashes: &[String],
+    sources: &Sources,
+    progress: &Progress,
+) -> Result<(u64, u64, Option<String>), crate::error::CliError> {
+    let mut completion = None;
+    let (mut files, mut bytes) = (0u64, 0u64);
+    for h in hashes {
+        let (file, size) = sources.get(h).ok_or_else(|| {
+            crate::error::CliError::Failed(format!("the server asked for unknown hash {h}"))
+        })?;
+        let meta = std::fs::metadata(file)
+            .map_err(|e| crate::error::CliError::Failed(format!("{}: {e}", file.display())))?;
+        // A file that changed since it was hashed is refused by the server (length or hash).
+        if meta.len() != *size {
+            return Err(crate::error::CliError::Failed(format!(
+                "{} changed while deploying; run the deploy again",
+                file.display()
+            )));
+        }
+        let path = format!("/__api/projects/{}/assets/raw/{}", seg(project), seg(h));
+        let req = Req {
+            method: "PUT",
+            path: &path,
+            body: None,
+            bearer: Some(session_jwt),
+            headers: &[],
+            idem: Idempotency::Safe,
+        };
+        let shown = std::cell::Cell::new(0u64);
+        let sent = |at: u64| {
+            if at > shown.get() {
+                progress.bytes_sent(at - shown.get());
+                shown.set(at);
+            }
+        };
+        let v = client.send_file(&req, file, *size, &sent)?.json()?;
+        progress.bytes_sent(size.saturating_sub(shown.get()));
+        progress.raw_done(*size);
+        if let Some(jwt) = v.pointer("/result/jwt").and_then(Value::as_str) {
+            completion = Some(jwt.to_string());
+        }
+        files += 1;
+        bytes += size;
+    }
+    Ok((files, bytes, completion))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

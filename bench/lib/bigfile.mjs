@@ -1,0 +1,132 @@
+// "Serving a large file" (issue 13, SPEC §8): one random BENCH_BIGFILE_MIB (default 60) MiB file
+// deployed to ours through the raw upload path (`PUT assets/raw/:hash`, streamed into R2), then
+// downloaded SEQ times one after the other and CONC times at once. Reports upload time and MiB/s,
+// download MiB/s, the runtime workerd's CPU per MiB served and its peak RSS (VmHWM; a high-water
+// mark since the runtime started, so it is printed before and after this part). Every download is
+// checked byte for byte (SHA-256). Cloudflare's own `[assets]` cannot serve files over 25 MiB, so
+// there is no reference figure. Asserts nothing about time.
+//   BENCH_BIGFILE=0 skips it; BENCH_BIGFILE_MIB, BENCH_BIGFILE_SEQ (3), BENCH_BIGFILE_CONC (4).
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import { classify, cpuTicks, clockTicks } from './procs.mjs';
+
+const env = process.env;
+const num = (v, d) => (v === undefined || v === '' || Number.isNaN(Number(v)) ? d : Number(v));
+export const BIGFILE = {
+  enabled: env.BENCH_BIGFILE !== '0',
+  mib: num(env.BENCH_BIGFILE_MIB, 60),
+  sequential: num(env.BENCH_BIGFILE_SEQ, 3),
+  concurrent: num(env.BENCH_BIGFILE_CONC, 4),
+};
+const MiB = 1024 * 1024;
+const sha256 = (b) => createHash('sha256').update(b).digest('hex');
+
+async function call(base, method, path, token, { json, raw, headers = {} } = {}) {
+  const h = { authorization: `Bearer ${token}`, ...headers };
+  let body;
+  if (json !== undefined) { body = JSON.stringify(json); h['content-type'] = 'application/json'; }
+  if (raw !== undefined) { body = raw; h['content-type'] = 'application/octet-stream'; }
+  const res = await fetch(base + path, { method, headers: h, body, redirect: 'manual' });
+  const text = await res.text();
+  let parsed;
+  try { parsed = JSON.parse(text); } catch { parsed = undefined; }
+  if (res.status >= 300) throw new Error(`${method} ${path}: HTTP ${res.status} ${text.slice(0, 300)}`);
+  return parsed;
+}
+
+/** Downloads `path` (Host = project subdomain), hashing as it streams; resolves {bytes, hash, ms}. */
+function download(port, path, host) {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const req = http.get({ host: '127.0.0.1', port, path, headers: { host }, agent: false, timeout: 120_000 }, (res) => {
+      const h = createHash('sha256');
+      let bytes = 0;
+      res.on('data', (c) => { h.update(c); bytes += c.length; });
+      res.on('end', () => resolve({ status: res.statusCode, bytes, hash: h.digest('hex'), ms: performance.now() - t0 }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+function vmHwmMiB(pids) {
+  let best = 0;
+  for (const pid of pids) {
+    try {
+      const kb = Number((readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmHWM:\s+(\d+)/m) || [])[1] || 0);
+      best = Math.max(best, kb);
+    } catch { /* gone */ }
+  }
+  return best / 1024;
+}
+
+/**
+ * Runs the part against a started `wrangler dev` of ours (`server` from tests/lib/server.mjs).
+ * Stores its figures in `results.bigfile` and reports problems through `problem`.
+ */
+export async function benchBigfile(server, token, results, { log, problem }) {
+  const size = Math.round(BIGFILE.mib * MiB);
+  const buf = randomBytes(size);
+  const hash = sha256(buf);
+  const runtime = () => classify(server.pid, server.port).runtime.map((p) => p.pid);
+  const hwmBefore = vmHwmMiB(runtime());
+  const project = await call(server.url, 'POST', '/__api/projects', token, { json: { name: `bench bigfile ${Date.now()}` } }).then((r) => r.project);
+  const t0 = performance.now();
+  const s = await call(server.url, 'POST', `/__api/projects/${project.id}/assets-upload-session`, token,
+    { json: { manifest: { '/big.bin': { hash, size } } } });
+  if (!Array.isArray(s.result.rawUploads) || !s.result.rawUploads.includes(hash)) {
+    throw new Error(`the session did not list the ${BIGFILE.mib} MiB file as a raw upload: ${JSON.stringify(s.result).slice(0, 300)}`);
+  }
+  const tUp = performance.now();
+  const up = await call(server.url, 'PUT', `/__api/projects/${project.id}/assets/raw/${hash}`, s.result.jwt, { raw: buf });
+  const uploadMs = performance.now() - tUp;
+  const d = await call(server.url, 'POST', `/__api/projects/${project.id}/deploy`, token, { json: { completionJwt: up.result.jwt } });
+  if (d.deployment?.status !== 'completed') throw new Error(`deploy: ${JSON.stringify(d).slice(0, 300)}`);
+  const deployTotalMs = performance.now() - t0;
+
+  const host = `${project.slug}.localhost`;
+  const pids = runtime();
+  const rounds = [];
+  const round = async (name, n, parallel) => {
+    const c0 = cpuTicks(pids).ticks;
+    const t = performance.now();
+    const one = () => download(server.port, '/big.bin', host);
+    let got;
+    if (parallel) got = await Promise.all(Array.from({ length: n }, one));
+    else { got = []; for (let i = 0; i < n; i++) got.push(await one()); }
+    const wall = performance.now() - t;
+    const cpuMs = ((cpuTicks(pids).ticks - c0) * 1000) / clockTicks();
+    const bad = got.filter((g) => g.status !== 200 || g.bytes !== size || g.hash !== hash).length;
+    if (bad) problem(`bigfile: ${bad} of ${n} ${name} downloads were not byte-exact (status ${got.map((g) => g.status).join(',')})`);
+    const mib = (n * size) / MiB;
+    const r = { name, downloads: n, mibPerSec: mib / (wall / 1000), wallMs: wall, runtimeCpuMsPerMiB: cpuMs / mib,
+      perDownloadMs: got.map((g) => Math.round(g.ms)), bad };
+    rounds.push(r);
+    log(`  bigfile ${name}: ${n} x ${BIGFILE.mib} MiB in ${(wall / 1000).toFixed(2)} s = ${r.mibPerSec.toFixed(0)} MiB/s; `
+      + `runtime CPU ${r.runtimeCpuMsPerMiB.toFixed(2)} ms/MiB`);
+  };
+  if (BIGFILE.sequential > 0) await round('sequential', BIGFILE.sequential, false);
+  if (BIGFILE.concurrent > 0) await round('concurrent', BIGFILE.concurrent, true);
+  const hwmAfter = vmHwmMiB(runtime());
+  results.bigfile = {
+    mib: BIGFILE.mib, bytes: size, uploadMs, uploadMibPerSec: BIGFILE.mib / (uploadMs / 1000), deployTotalMs, rounds,
+    runtimePeakRssMiB: { before: hwmBefore, after: hwmAfter },
+    reference: 'none: Cloudflare [assets] refuses files over 25 MiB',
+  };
+  log(`  bigfile upload: ${BIGFILE.mib} MiB raw in ${(uploadMs / 1000).toFixed(2)} s = ${results.bigfile.uploadMibPerSec.toFixed(0)} MiB/s `
+    + `(session + upload + deploy ${(deployTotalMs / 1000).toFixed(2)} s); runtime workerd peak RSS ${hwmBefore.toFixed(0)} -> ${hwmAfter.toFixed(0)} MiB`);
+  return [];
+}
+
+/** One summary line (nothing when the part did not run). */
+export function bigfileSummary(results, log) {
+  const b = results.bigfile;
+  if (!b) return;
+  const r = (n) => b.rounds.find((x) => x.name === n);
+  const fmt = (x) => (x ? `${x.downloads}x ${x.mibPerSec.toFixed(0)} MiB/s, ${x.runtimeCpuMsPerMiB.toFixed(2)} ms runtime CPU/MiB` : '-');
+  log(`bigfile (${b.mib} MiB, ours only: Cloudflare's [assets] cannot serve files > 25 MiB): upload ${(b.uploadMs / 1000).toFixed(2)} s `
+    + `(${b.uploadMibPerSec.toFixed(0)} MiB/s); sequential ${fmt(r('sequential'))}; concurrent ${fmt(r('concurrent'))}; `
+    + `runtime peak RSS ${b.runtimePeakRssMiB.before.toFixed(0)} -> ${b.runtimePeakRssMiB.after.toFixed(0)} MiB`);
+}

@@ -1,0 +1,172 @@
+// Files over 25 MiB (SPEC §8): the session lists them as raw uploads, their bytes stream into
+// R2 through `PUT assets/raw/:hash` (hash and length checked, nothing kept on a mismatch), and
+// visitors get them streamed back with the same ETag / 304 / HEAD behaviour as KV-served files.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { api, call, freshProject, expectError, BASE, TOKEN } from '../lib/client.mjs';
+import { prepare, sha256, waitFor } from '../lib/site.mjs';
+import { ROOT } from '../lib/server.mjs';
+
+const MiB = 1024 * 1024;
+const KV_MAX = 25 * MiB;
+const HARD_MAX = 100 * MiB;
+
+const raw = (id, jwt, hash, bytes, headers = {}) => call('PUT', `/__api/projects/${id}/assets/raw/${hash}`, {
+  token: jwt, raw: bytes, headers: { 'content-type': 'application/octet-stream', ...headers },
+});
+
+/** GET/HEAD on a project subdomain, keeping the body as bytes. */
+function get(path, host, { method = 'GET', headers = {} } = {}) {
+  const u = new URL(BASE);
+  return new Promise((resolve, reject) => {
+    const req = http.request({ hostname: u.hostname, port: u.port, path, method, headers: { host, ...headers } }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const small = Buffer.from('<h1>big files</h1>');
+const big30 = randomBytes(30 * MiB);
+const big60 = randomBytes(60 * MiB);
+let project, manifest, session;
+
+before(async () => {
+  project = await freshProject('bigfiles');
+  ({ manifest } = prepare({ '/index.html': small, '/big30.bin': big30, '/big60.bin': big60 }));
+  const s = await api.uploadSession(project.id, manifest);
+  assert.equal(s.status, 200, s.text);
+  session = s.body.result;
+});
+
+test('the session lists files over 25 MiB as raw uploads and buckets only the rest', { timeout: 60_000 }, async () => {
+  const [h30, h60, hSmall] = [sha256(big30), sha256(big60), sha256(small)];
+  assert.deepEqual([...session.rawUploads].sort(), [h30, h60].sort());
+  assert.deepEqual(session.buckets, [[hSmall]]);
+  // A bucket cannot carry a raw file (that is what kept 25 MiB of base64 JSON in memory).
+  const r = await api.upload(project.id, session.jwt, { [h30]: 'AAAA' });
+  expectError(assert, r, 400, 'bad_request', h30);
+  assert.match(r.body.message, /assets\/raw/);
+});
+
+test('a raw body is checked: content type, length and SHA-256; nothing is kept on a mismatch', { timeout: 60_000 }, async () => {
+  const h30 = sha256(big30);
+  const wrongBytes = Buffer.from(big30);
+  wrongBytes[wrongBytes.length - 1] ^= 0xff;
+  let r = await raw(project.id, session.jwt, h30, wrongBytes);
+  expectError(assert, r, 400, 'bad_request', h30);
+  assert.match(r.body.message, /SHA-256/);
+  r = await raw(project.id, session.jwt, h30, big30.subarray(1));
+  expectError(assert, r, 400, 'bad_request', 'content-length');
+  r = await raw(project.id, session.jwt, h30, big30, { 'content-type': 'application/json' });
+  expectError(assert, r, 400, 'bad_request', 'content-type');
+  r = await raw(project.id, 'not-a-jwt', h30, Buffer.from('x'));
+  assert.equal(r.status, 401, r.text);
+  r = await raw(project.id, session.jwt, sha256(Buffer.from('not in the session')), Buffer.from('x'));
+  expectError(assert, r, 400, 'bad_request');
+  // The refused body left nothing: a new session still needs the file.
+  const again = await api.uploadSession(project.id, manifest);
+  assert.equal(again.status, 200, again.text);
+  assert.ok(again.body.result.rawUploads.includes(h30), again.text);
+});
+
+test('past 100 MiB: 413 naming the limit; exactly 100 MiB is accepted', { timeout: 60_000 }, async () => {
+  const over = { '/huge.bin': { hash: sha256(Buffer.from('huge')), size: HARD_MAX + 1 } };
+  const s = await api.uploadSession(project.id, over);
+  expectError(assert, s, 413, 'payload_too_large');
+  assert.match(s.body.message, new RegExp(String(HARD_MAX)));
+  // At exactly 100 MiB the session is accepted (the raw path's own Content-Length cap is
+  // checked natively: sending 100 MiB here would only slow the suite down).
+  const at = await api.uploadSession(project.id, { '/max.bin': { hash: sha256(Buffer.from('max')), size: HARD_MAX } });
+  assert.equal(at.status, 200, at.text);
+  assert.deepEqual(at.body.result.rawUploads, [sha256(Buffer.from('max'))]);
+});
+
+test('30 MiB and 60 MiB files upload raw, deploy, and stream back byte-exact with ETag, 304 and HEAD', { timeout: 120_000 }, async () => {
+  const [h30, h60, hSmall] = [sha256(big30), sha256(big60), sha256(small)];
+  let jwt;
+  for (const [h, bytes] of [[h30, big30], [h60, big60]]) {
+    const r = await raw(project.id, session.jwt, h, bytes);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.body.result.uploaded, 1);
+    jwt = r.body.result.jwt ?? jwt;
+  }
+  // A retried raw upload of a stored hash is harmless (the body is not read again).
+  const retry = await raw(project.id, session.jwt, h30, big30);
+  assert.equal(retry.status, 200, retry.text);
+  assert.equal(retry.body.result.alreadyStored, 1);
+  const b = await api.upload(project.id, session.jwt, { [hSmall]: small.toString('base64') });
+  assert.equal(b.status, 200, b.text);
+  assert.equal(b.body.result.remaining, 0);
+  jwt = b.body.result.jwt;
+  const d = await api.deploy(project.id, { completionJwt: jwt });
+  assert.equal(d.status, 200, d.text);
+  await waitFor(d.body.deployment.id, ['completed']);
+
+  const host = `${project.slug}.localhost`;
+  const page = await get('/', host);
+  assert.equal(page.status, 200);
+  for (const [path, bytes] of [['/big30.bin', big30], ['/big60.bin', big60]]) {
+    const r = await get(path, host);
+    assert.equal(r.status, 200, path);
+    assert.equal(r.body.length, bytes.length, path);
+    assert.equal(sha256(r.body), sha256(bytes), path);
+    assert.ok(r.headers.etag, 'an ETag');
+    // The same headers as a KV-served file (bar the per-file ones).
+    const names = (h) => Object.keys(h).filter((k) => !['content-length', 'etag', 'content-type', 'date', 'transfer-encoding', 'content-encoding', 'x-request-id'].includes(k)).sort();
+    assert.deepEqual(names(r.headers), names(page.headers), path);
+    const head = await get(path, host, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(head.body.length, 0);
+    assert.equal(head.headers.etag, r.headers.etag);
+    const revalidate = await get(path, host, { headers: { 'if-none-match': r.headers.etag } });
+    assert.equal(revalidate.status, 304);
+    assert.equal(revalidate.body.length, 0);
+    assert.equal(revalidate.headers.etag, r.headers.etag);
+  }
+  // Re-uploading the site needs nothing: the large bodies are known to the project.
+  const again = await api.uploadSession(project.id, manifest);
+  assert.deepEqual(again.body.result.rawUploads, []);
+  assert.deepEqual(again.body.result.buckets, []);
+});
+
+test('large bodies are per project: another project must upload its own copy', { timeout: 30_000 }, async () => {
+  const other = await freshProject('bigfiles-other');
+  const s = await api.uploadSession(other.id, { '/big30.bin': manifest['/big30.bin'] });
+  assert.deepEqual(s.body.result.rawUploads, [sha256(big30)]);
+});
+
+test('the CLI sends files the session lists as raw through the raw path', { timeout: 240_000 }, async () => {
+  const targetDir = process.env.CARGO_TARGET_DIR || join(ROOT, 'target');
+  const bin = join(targetDir, 'debug', 'flotilla');
+  const built = spawnSync('cargo', ['build', '-p', 'flotilla-cli', '--quiet'], { cwd: ROOT, stdio: 'inherit' });
+  assert.equal(built.status, 0);
+  assert.ok(existsSync(bin));
+  const p = await freshProject('bigfiles-cli');
+  const dir = mkdtempSync(join(tmpdir(), 'flotilla-bigfiles-'));
+  const body = randomBytes(27 * MiB);
+  writeFileSync(join(dir, 'index.html'), '<h1>cli</h1>');
+  writeFileSync(join(dir, 'video.bin'), body);
+  const home = mkdtempSync(join(tmpdir(), 'flotilla-bigfiles-home-'));
+  const r = spawnSync(bin, ['deploy', dir, '--project', p.id, '--json'], {
+    encoding: 'utf8', timeout: 120_000,
+    env: { PATH: process.env.PATH, HOME: home, FLOTILLA_CONFIG: join(home, 'none.json'), FLOTILLA_URL: BASE, FLOTILLA_TOKEN: TOKEN },
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /1 large files one by one/);
+  const out = JSON.parse(r.stdout);
+  assert.equal(out.uploaded.bytes, body.length + '<h1>cli</h1>'.length);
+  const got = await get('/video.bin', `${p.slug}.localhost`);
+  assert.equal(got.status, 200);
+  assert.equal(sha256(got.body), sha256(body));
+  assert.ok(body.length > KV_MAX);
+});
