@@ -4,12 +4,18 @@
 // download MiB/s, the runtime workerd's CPU per MiB served and its peak RSS (VmHWM; a high-water
 // mark since the runtime started, so it is printed before and after this part). Every download is
 // checked byte for byte (SHA-256). Cloudflare's own `[assets]` cannot serve files over 25 MiB, so
-// there is no reference figure. Asserts nothing about time.
-//   BENCH_BIGFILE=0 skips it; BENCH_BIGFILE_MIB, BENCH_BIGFILE_SEQ (3), BENCH_BIGFILE_CONC (4).
+// the baseline is a plain Worker that streams the same object from its own local R2 bucket
+// (`return new Response(object.body)`), downloaded the same way under its own `wrangler dev`.
+// Asserts nothing about time.
+//   BENCH_BIGFILE=0 skips it; BENCH_BIGFILE_MIB, BENCH_BIGFILE_SEQ (3), BENCH_BIGFILE_CONC (4);
+//   BENCH_BIGFILE_BASELINE=0 skips the plain-Worker baseline.
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { classify, cpuTicks, clockTicks } from './procs.mjs';
+import { startWrangler } from './wrangler.mjs';
 
 const env = process.env;
 const num = (v, d) => (v === undefined || v === '' || Number.isNaN(Number(v)) ? d : Number(v));
@@ -18,7 +24,20 @@ export const BIGFILE = {
   mib: num(env.BENCH_BIGFILE_MIB, 60),
   sequential: num(env.BENCH_BIGFILE_SEQ, 3),
   concurrent: num(env.BENCH_BIGFILE_CONC, 4),
+  baseline: env.BENCH_BIGFILE_BASELINE !== '0',
 };
+
+/** The baseline: a plain Worker streaming one R2 object (PUT stores it, GET serves it). */
+const BASELINE_WORKER = `export default {
+  async fetch(req, env) {
+    if (req.method === 'PUT') { await env.B.put('big', req.body); return new Response('stored'); }
+    if (new URL(req.url).pathname !== '/big.bin') return new Response('ok');
+    const o = await env.B.get('big');
+    if (!o) return new Response('missing', { status: 404 });
+    return new Response(o.body, { headers: { 'content-type': 'application/octet-stream', etag: o.httpEtag } });
+  },
+};
+`;
 const MiB = 1024 * 1024;
 const sha256 = (b) => createHash('sha256').update(b).digest('hex');
 
@@ -86,8 +105,26 @@ export async function benchBigfile(server, token, results, { log, problem }) {
   if (d.deployment?.status !== 'completed') throw new Error(`deploy: ${JSON.stringify(d).slice(0, 300)}`);
   const deployTotalMs = performance.now() - t0;
 
-  const host = `${project.slug}.localhost`;
-  const pids = runtime();
+  log(`  bigfile upload: ${BIGFILE.mib} MiB raw in ${(uploadMs / 1000).toFixed(2)} s = ${(BIGFILE.mib / (uploadMs / 1000)).toFixed(0)} MiB/s `
+    + `(session + upload + deploy ${(deployTotalMs / 1000).toFixed(2)} s)`);
+  const rounds = await downloads('ours', server, `${project.slug}.localhost`, runtime(), { size, hash, log, problem });
+  const hwmAfter = vmHwmMiB(runtime());
+  log(`  bigfile ours: runtime workerd peak RSS ${hwmBefore.toFixed(0)} -> ${hwmAfter.toFixed(0)} MiB`);
+  results.bigfile = {
+    mib: BIGFILE.mib, bytes: size, uploadMs, uploadMibPerSec: BIGFILE.mib / (uploadMs / 1000), deployTotalMs, rounds,
+    runtimePeakRssMiB: { before: hwmBefore, after: hwmAfter },
+    reference: 'none: Cloudflare [assets] refuses files over 25 MiB',
+  };
+  if (BIGFILE.baseline) {
+    try { results.bigfile.baseline = await baseline(buf, hash, { log, problem }); } catch (e) {
+      problem(`bigfile baseline: ${e.message.split('\n').slice(0, 4).join(' | ')}`);
+    }
+  }
+  return [];
+}
+
+/** SEQ sequential then CONC concurrent downloads of /big.bin, each checked; CPU of `pids` per MiB. */
+async function downloads(target, server, host, pids, { size, hash, log, problem }) {
   const rounds = [];
   const round = async (name, n, parallel) => {
     const c0 = cpuTicks(pids).ticks;
@@ -99,25 +136,48 @@ export async function benchBigfile(server, token, results, { log, problem }) {
     const wall = performance.now() - t;
     const cpuMs = ((cpuTicks(pids).ticks - c0) * 1000) / clockTicks();
     const bad = got.filter((g) => g.status !== 200 || g.bytes !== size || g.hash !== hash).length;
-    if (bad) problem(`bigfile: ${bad} of ${n} ${name} downloads were not byte-exact (status ${got.map((g) => g.status).join(',')})`);
+    if (bad) problem(`bigfile ${target}: ${bad} of ${n} ${name} downloads were not byte-exact (status ${got.map((g) => g.status).join(',')})`);
     const mib = (n * size) / MiB;
     const r = { name, downloads: n, mibPerSec: mib / (wall / 1000), wallMs: wall, runtimeCpuMsPerMiB: cpuMs / mib,
       perDownloadMs: got.map((g) => Math.round(g.ms)), bad };
     rounds.push(r);
-    log(`  bigfile ${name}: ${n} x ${BIGFILE.mib} MiB in ${(wall / 1000).toFixed(2)} s = ${r.mibPerSec.toFixed(0)} MiB/s; `
+    log(`  bigfile ${target} ${name}: ${n} x ${BIGFILE.mib} MiB in ${(wall / 1000).toFixed(2)} s = ${r.mibPerSec.toFixed(0)} MiB/s; `
       + `runtime CPU ${r.runtimeCpuMsPerMiB.toFixed(2)} ms/MiB`);
   };
   if (BIGFILE.sequential > 0) await round('sequential', BIGFILE.sequential, false);
   if (BIGFILE.concurrent > 0) await round('concurrent', BIGFILE.concurrent, true);
-  const hwmAfter = vmHwmMiB(runtime());
-  results.bigfile = {
-    mib: BIGFILE.mib, bytes: size, uploadMs, uploadMibPerSec: BIGFILE.mib / (uploadMs / 1000), deployTotalMs, rounds,
-    runtimePeakRssMiB: { before: hwmBefore, after: hwmAfter },
-    reference: 'none: Cloudflare [assets] refuses files over 25 MiB',
-  };
-  log(`  bigfile upload: ${BIGFILE.mib} MiB raw in ${(uploadMs / 1000).toFixed(2)} s = ${results.bigfile.uploadMibPerSec.toFixed(0)} MiB/s `
-    + `(session + upload + deploy ${(deployTotalMs / 1000).toFixed(2)} s); runtime workerd peak RSS ${hwmBefore.toFixed(0)} -> ${hwmAfter.toFixed(0)} MiB`);
-  return [];
+  return rounds;
+}
+
+/** The same object and downloads against a plain Worker streaming it from R2. */
+async function baseline(buf, hash, { log, problem }) {
+  const dir = mkdtempSync(join(tmpdir(), 'flotilla-bench-bigfile-'));
+  try {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'worker.js'), BASELINE_WORKER);
+    writeFileSync(join(dir, 'wrangler.toml'), [
+      'name = "flotilla-bench-bigfile"', 'main = "worker.js"', 'compatibility_date = "2026-10-01"', '',
+      '[[r2_buckets]]', 'binding = "B"', 'bucket_name = "bench-bigfile"', '',
+    ].join('\n'));
+    const server = await startWrangler({ cwd: dir, readyPath: '/' });
+    try {
+      const t = performance.now();
+      const put = await fetch(`${server.url}/big.bin`, { method: 'PUT', body: buf, headers: { 'content-type': 'application/octet-stream' } });
+      await put.arrayBuffer();
+      if (put.status !== 200) throw new Error(`baseline PUT: ${put.status}`);
+      const uploadMs = performance.now() - t;
+      const runtime = classify(server.pid, server.port).runtime.map((p) => p.pid);
+      const hwmBefore = vmHwmMiB(runtime);
+      const rounds = await downloads('plain Worker + R2', server, 'localhost', runtime, { size: buf.length, hash, log, problem });
+      const hwmAfter = vmHwmMiB(runtime);
+      log(`  bigfile plain Worker + R2: put ${(uploadMs / 1000).toFixed(2)} s; runtime workerd peak RSS ${hwmBefore.toFixed(0)} -> ${hwmAfter.toFixed(0)} MiB`);
+      return { uploadMs, rounds, runtimePeakRssMiB: { before: hwmBefore, after: hwmAfter } };
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** One summary line (nothing when the part did not run). */
@@ -126,7 +186,14 @@ export function bigfileSummary(results, log) {
   if (!b) return;
   const r = (n) => b.rounds.find((x) => x.name === n);
   const fmt = (x) => (x ? `${x.downloads}x ${x.mibPerSec.toFixed(0)} MiB/s, ${x.runtimeCpuMsPerMiB.toFixed(2)} ms runtime CPU/MiB` : '-');
-  log(`bigfile (${b.mib} MiB, ours only: Cloudflare's [assets] cannot serve files > 25 MiB): upload ${(b.uploadMs / 1000).toFixed(2)} s `
+  log(`bigfile (${b.mib} MiB; Cloudflare's [assets] cannot serve files > 25 MiB): ours upload ${(b.uploadMs / 1000).toFixed(2)} s `
     + `(${b.uploadMibPerSec.toFixed(0)} MiB/s); sequential ${fmt(r('sequential'))}; concurrent ${fmt(r('concurrent'))}; `
     + `runtime peak RSS ${b.runtimePeakRssMiB.before.toFixed(0)} -> ${b.runtimePeakRssMiB.after.toFixed(0)} MiB`);
+  const base = b.baseline;
+  if (base) {
+    const q = (n) => base.rounds.find((x) => x.name === n);
+    const cpu = (n) => (r(n) && q(n) ? ` (${(r(n).runtimeCpuMsPerMiB / q(n).runtimeCpuMsPerMiB).toFixed(2)}x its CPU/MiB)` : '');
+    log(`bigfile baseline, a plain Worker streaming the object from R2: sequential ${fmt(q('sequential'))}${cpu('sequential')}; `
+      + `concurrent ${fmt(q('concurrent'))}${cpu('concurrent')}`);
+  }
 }

@@ -6,11 +6,12 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { DatabaseSync } from 'node:sqlite';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { api, call, freshProject, expectError, BASE, TOKEN } from '../lib/client.mjs';
-import { prepare, sha256, waitFor } from '../lib/site.mjs';
+import { prepare, sha256, waitFor, deploySite, sleep } from '../lib/site.mjs';
 import { ROOT } from '../lib/server.mjs';
 
 const MiB = 1024 * 1024;
@@ -20,6 +21,40 @@ const HARD_MAX = 100 * MiB;
 const raw = (id, jwt, hash, bytes, headers = {}) => call('PUT', `/__api/projects/${id}/assets/raw/${hash}`, {
   token: jwt, raw: bytes, headers: { 'content-type': 'application/octet-stream', ...headers },
 });
+
+/** Whether wrangler dev's local R2 holds a (completed) object under `key`: the storage itself. */
+function r2Has(key) {
+  const dir = join(process.env.FLOTILLA_STATE_DIR, 'v3', 'r2', 'miniflare-R2BucketObject');
+  let n = 0;
+  for (const f of readdirSync(dir)) {
+    if (!f.endsWith('.sqlite') || f === 'metadata.sqlite') continue;
+    const db = new DatabaseSync(join(dir, f), { readOnly: true });
+    try { n += db.prepare('SELECT COUNT(*) AS n FROM _mf_objects WHERE key = ?').get(key).n; } catch { /* other tables */ } finally { db.close(); }
+  }
+  return n > 0;
+}
+
+/** Session, raw uploads, buckets, deploy (waits). */
+async function deployWithRaw(projectId, files) {
+  const { manifest, bodies } = prepare(files);
+  const byHash = Object.fromEntries(Object.values(files).map((b) => [sha256(b), b]));
+  const s = await api.uploadSession(projectId, manifest);
+  assert.equal(s.status, 200, s.text);
+  let jwt = s.body.result.jwt;
+  for (const h of s.body.result.rawUploads) {
+    const r = await raw(projectId, s.body.result.jwt, h, byHash[h]);
+    assert.equal(r.status, 200, r.text);
+    jwt = r.body.result.jwt ?? jwt;
+  }
+  for (const b of s.body.result.buckets) {
+    const r = await api.upload(projectId, s.body.result.jwt, Object.fromEntries(b.map((h) => [h, bodies[h]])));
+    assert.equal(r.status, 200, r.text);
+    jwt = r.body.result.jwt ?? jwt;
+  }
+  const d = await api.deploy(projectId, { completionJwt: jwt });
+  assert.equal(d.status, 200, d.text);
+  return d.body.deployment.id;
+}
 
 /** GET/HEAD on a project subdomain, keeping the body as bytes. */
 function get(path, host, { method = 'GET', headers = {} } = {}) {
@@ -73,7 +108,8 @@ test('a raw body is checked: content type, length and SHA-256; nothing is kept o
   assert.equal(r.status, 401, r.text);
   r = await raw(project.id, session.jwt, sha256(Buffer.from('not in the session')), Buffer.from('x'));
   expectError(assert, r, 400, 'bad_request');
-  // The refused body left nothing: a new session still needs the file.
+  // The refused body left nothing: no object in R2, and a new session still needs the file.
+  assert.ok(!r2Has(`assets/${project.id}/${h30}`), 'nothing stored under the key');
   const again = await api.uploadSession(project.id, manifest);
   assert.equal(again.status, 200, again.text);
   assert.ok(again.body.result.rawUploads.includes(h30), again.text);
@@ -112,6 +148,8 @@ test('30 MiB and 60 MiB files upload raw, deploy, and stream back byte-exact wit
   assert.equal(d.status, 200, d.text);
   await waitFor(d.body.deployment.id, ['completed']);
 
+  for (const h of [h30, h60]) assert.ok(r2Has(`assets/${project.id}/${h}`), `stored in R2 under the project: ${h}`);
+  assert.ok(!r2Has(`assets/${project.id}/${hSmall}`), 'small files stay in KV');
   const host = `${project.slug}.localhost`;
   const page = await get('/', host);
   assert.equal(page.status, 200);
@@ -169,4 +207,40 @@ test('the CLI sends files the session lists as raw through the raw path', { time
   assert.equal(got.status, 200);
   assert.equal(sha256(got.body), sha256(body));
   assert.ok(body.length > KV_MAX);
+});
+
+test('the wrangler /client/v4 upload keeps refusing files over 25 MiB with a 413', { timeout: 30_000 }, async () => {
+  const path = `/client/v4/accounts/local/workers/scripts/${project.slug}/assets-upload-session`;
+  const over = await call('POST', path, { body: { manifest: { '/big.bin': { hash: 'a'.repeat(32), size: KV_MAX + 1 } } } });
+  assert.equal(over.status, 413, over.text);
+  assert.match(over.text, new RegExp(String(KV_MAX)));
+  const at = await call('POST', path, { body: { manifest: { '/big.bin': { hash: 'b'.repeat(32), size: KV_MAX } } } });
+  assert.equal(at.status, 200, at.text);
+});
+
+test('GC deletes an unreferenced large body from R2 after the grace; purge deletes the rest', { timeout: 120_000 }, async () => {
+  // The runner sets RETAIN_COMPLETED=2 and GC_GRACE_MS=1500.
+  const p = await freshProject('bigfiles-gc');
+  const big = randomBytes(26 * MiB);
+  const key = `assets/${p.id}/${sha256(big)}`;
+  const kept = randomBytes(26 * MiB);
+  const keptKey = `assets/${p.id}/${sha256(kept)}`;
+  await deployWithRaw(p.id, { '/index.html': Buffer.from('v1'), '/big.bin': big, '/kept.bin': kept });
+  assert.ok(r2Has(key) && r2Has(keptKey));
+  for (let v = 2; v <= 4; v++) await deployWithRaw(p.id, { '/index.html': Buffer.from(`v${v}`), '/kept.bin': kept });
+  await sleep(1600);
+  const first = await api.gc(p.id);
+  assert.equal(first.status, 200, first.text);
+  assert.ok(r2Has(key), 'nothing is deleted on the first sighting');
+  await sleep(1600);
+  const second = await api.gc(p.id);
+  assert.equal(second.status, 200, second.text);
+  assert.ok(!r2Has(key), 'the unreferenced large body is gone from R2');
+  assert.ok(r2Has(keptKey), 'a body the kept deployments use stays');
+  assert.equal(sha256((await get('/kept.bin', `${p.slug}.localhost`)).body), sha256(kept));
+
+  assert.equal((await api.deleteProject(p.id)).status, 200);
+  const t0 = Date.now();
+  while (r2Has(keptKey) && Date.now() - t0 < 60_000) await sleep(500);
+  assert.ok(!r2Has(keptKey), 'purge removes the project\'s large bodies');
 });
