@@ -1,5 +1,5 @@
-//! Retention and garbage collection for one project per run (ASSETS_KV bodies, ROUTES_KV
-//! manifests, BLOBS bundles and upload manifests, D1 rows), and the cron sweep that schedules
+//! Retention and garbage collection for one project per run (asset bodies in ASSETS_KV, and in
+//! BLOBS above 25 MiB, ROUTES_KV manifests, BLOBS bundles and upload manifests, D1 rows), and the cron sweep that schedules
 //! it, repairs lagging routing records, ends stuck deployments and retries purges. Every part
 //! is bounded per run, idempotent and resumable; the decisions are in `lifecycle`.
 

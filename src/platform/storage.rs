@@ -1,5 +1,6 @@
-//! KV, R2 and queue adapters: asset bodies (`ASSETS_KV`), routing records and immutable
-//! deployment manifests and custom-domain records (`ROUTES_KV`), upload manifests (`BLOBS`), deploy jobs (`DEPLOY_QUEUE`).
+//! KV, R2 and queue adapters: asset bodies (`ASSETS_KV`; above 25 MiB `BLOBS`), routing records
+//! and immutable deployment manifests and custom-domain records (`ROUTES_KV`), upload manifests
+//! (`BLOBS`), deploy jobs (`DEPLOY_QUEUE`).
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use worker::{Bucket, ByteStream, Env, HttpMetadata, KvStore};
