@@ -260,6 +260,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn counting_reader_reports_the_position_as_bytes_go() {
+        let seen = std::cell::RefCell::new(Vec::new());
+        let sent = |at: u64| seen.borrow_mut().push(at);
+        let data = vec![7u8; 10];
+        let mut r = Counting { inner: std::io::Cursor::new(&data), sent: &sent, at: 0 };
+        let mut buf = [0u8; 4];
+        let mut out = Vec::new();
+        loop {
+            let n = std::io::Read::read(&mut r, &mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(out, data);
+        assert_eq!(*seen.borrow(), vec![4, 8, 10, 10]);
+    }
+
+    #[test]
     fn envelope_becomes_failure_with_request_id() {
         let body = r#"{"success":false,"error":"not_found","message":"Project not found","requestId":"req-1","timestamp":"t"}"#;
         let f = Failure::from_response(404, body, Some("hdr".into()));

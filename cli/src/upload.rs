@@ -258,6 +258,28 @@ mod tests {
     }
 
     #[test]
+    fn raw_upload_refuses_unknown_and_changed_files_before_sending() {
+        let dir = std::env::temp_dir().join(format!("flotilla-cli-raw-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("big.bin");
+        std::fs::write(&f, "0123456789").unwrap();
+        let h = crate::walk::sha256_hex(b"0123456789");
+        let mut src = Sources::new();
+        src.insert(h.clone(), (f.clone(), 9)); // hashed at 9 bytes, now 10
+                                               // Nothing listens on this port: either check must fail before any request is made.
+        let client = Client::new("http://127.0.0.1:9", "t");
+        let progress = Progress::new(false, 1, 10);
+        let err = |hashes: &[String]| match upload_raw(&client, "p", "jwt", hashes, &src, &progress) {
+            Err(crate::error::CliError::Failed(m)) => m,
+            other => panic!("expected a local failure, got {other:?}"),
+        };
+        assert!(err(&["0".repeat(64)]).contains("unknown hash"));
+        assert!(err(std::slice::from_ref(&h)).contains("changed"));
+        assert_eq!(upload_raw(&client, "p", "jwt", &[], &src, &progress).unwrap(), (0, 0, None));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn bucket_body_checks_hashes_and_unknowns() {
         let dir = std::env::temp_dir().join(format!("flotilla-cli-up-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
