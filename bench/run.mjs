@@ -21,6 +21,7 @@ import { startWrangler, stopAll } from './lib/wrangler.mjs';
 import { createProject, deploy } from './lib/flotilla.mjs';
 import { benchBigsite, bigsiteConfig, bigsiteSummary } from './lib/bigsite.mjs';
 import { benchColdStart, coldConfig, coldSummary } from './lib/coldstart.mjs';
+import { BIGFILE, benchBigfile, bigfileSummary } from './lib/bigfile.mjs';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
 const env = process.env;
@@ -368,6 +369,8 @@ async function benchOurs(site, results, exp) {
     const out = [];
     if (CFG.static) out.push(...await part(results, 'ours', () => oursStatic(server, token, site, results)));
     if (CFG.dynamic) out.push(...await part(results, 'ours-dynamic', () => oursDynamic(server, token, results, exp)));
+    // Serving a large file (R2, raw upload): bench/lib/bigfile.mjs, BENCH_BIGFILE=0 skips it.
+    if (BIGFILE.enabled) out.push(...await part(results, 'ours-bigfile', () => benchBigfile(server, token, results, { log, problem })));
     return out;
   } finally {
     server.stop();
@@ -596,6 +599,7 @@ function printSummary(results) {
       + `${fmtB(d.full.requestBytes)} sent in ${d.full.buckets} buckets); no-change ${fmtMs(d.noChange.totalMs)} ms (session ${fmtMs(d.noChange.sessionMs)} + deploy ${fmtMs(d.noChange.deployMs)})`);
   } else if (results.errors.ours) log(`deploy: not measured (${results.errors.ours.split('\n')[0]})`);
   if (results.wasm) log(`wasm: ${fmtB(results.wasm.bytes)} raw / ${fmtB(results.wasm.gzipBytes)} gzip`);
+  bigfileSummary(results, log);
   if (results.coldStart) log(coldSummary(results.coldStart));
   if (results.bigsite) log(bigsiteSummary(results.bigsite));
 }

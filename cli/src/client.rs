@@ -66,6 +66,22 @@ impl Reply {
     }
 }
 
+/// A reader that reports how many bytes it has handed out (the upload progress of a file).
+struct Counting<'a, R> {
+    inner: R,
+    sent: &'a dyn Fn(u64),
+    at: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.at += n as u64;
+        (self.sent)(self.at);
+        Ok(n)
+    }
+}
+
 pub struct Client {
     base: String,
     token: String,
@@ -110,13 +126,49 @@ impl Client {
     }
 
     /// Sends with retries; `observe` sees every attempt's outcome (`None` = success).
+    #[allow(clippy::result_large_err)] // the closure returns ureq's own (large) error type
     pub fn send_observed(
         &self,
         req: &Req<'_>,
         observe: &mut dyn FnMut(Option<Outcome>),
     ) -> Result<Reply, Failure> {
-        let url = format!("{}{}", self.base, req.path);
         let payload = req.body.map(Value::to_string);
+        let mut send = |r: ureq::Request| match &payload {
+            Some(p) => r.set("content-type", "application/json").send_string(p),
+            None => r.call(),
+        };
+        self.send_with(req, &mut send, observe)
+    }
+
+    /// Sends a file as the raw request body (`application/octet-stream`, `Content-Length` =
+    /// `size`), streamed from disk (never read whole), with the same retries as JSON requests.
+    /// `sent` sees the bytes of each attempt as they go (from 0 again on a retry).
+    #[allow(clippy::result_large_err)] // the closure returns ureq's own (large) error type
+    pub fn send_file(
+        &self,
+        req: &Req<'_>,
+        file: &std::path::Path,
+        size: u64,
+        sent: &dyn Fn(u64),
+    ) -> Result<Reply, Failure> {
+        let mut send = |r: ureq::Request| {
+            let f = std::fs::File::open(file)
+                .map_err(|e| ureq::Error::from(std::io::Error::other(format!("{}: {e}", file.display()))))?;
+            let reader = Counting { inner: std::io::BufReader::with_capacity(1 << 20, f), sent, at: 0 };
+            r.set("content-type", "application/octet-stream")
+                .set("content-length", &size.to_string())
+                .send(std::io::Read::take(reader, size))
+        };
+        self.send_with(req, &mut send, &mut |_| {})
+    }
+
+    fn send_with(
+        &self,
+        req: &Req<'_>,
+        send: &mut dyn FnMut(ureq::Request) -> Result<ureq::Response, ureq::Error>,
+        observe: &mut dyn FnMut(Option<Outcome>),
+    ) -> Result<Reply, Failure> {
+        let url = format!("{}{}", self.base, req.path);
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -128,10 +180,7 @@ impl Client {
             for (k, v) in req.headers {
                 r = r.set(k, v);
             }
-            let result = match &payload {
-                Some(p) => r.set("content-type", "application/json").send_string(p),
-                None => r.call(),
-            };
+            let result = send(r);
             let (outcome, failure) = match result {
                 Ok(resp) => {
                     observe(None);
@@ -209,6 +258,25 @@ pub fn seg(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counting_reader_reports_the_position_as_bytes_go() {
+        let seen = std::cell::RefCell::new(Vec::new());
+        let sent = |at: u64| seen.borrow_mut().push(at);
+        let data = vec![7u8; 10];
+        let mut r = Counting { inner: std::io::Cursor::new(&data), sent: &sent, at: 0 };
+        let mut buf = [0u8; 4];
+        let mut out = Vec::new();
+        loop {
+            let n = std::io::Read::read(&mut r, &mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(out, data);
+        assert_eq!(*seen.borrow(), vec![4, 8, 10, 10]);
+    }
 
     #[test]
     fn envelope_becomes_failure_with_request_id() {

@@ -222,37 +222,59 @@ pub fn run(client: &Client, args: &DeployArgs) -> Result<Output, CliError> {
         .pointer("/result/buckets")
         .and_then(|b| serde_json::from_value(b.clone()).ok())
         .unwrap_or_default();
-    let missing: u64 = buckets.iter().map(|b| b.len() as u64).sum();
-    let missing_bytes: u64 = buckets.iter().flatten().filter_map(|h| sources.get(h)).map(|(_, s)| *s).sum();
+    // Files over 25 MiB: each sent alone as its raw bytes (older servers never list any).
+    let raw: Vec<String> = session
+        .pointer("/result/rawUploads")
+        .and_then(|b| serde_json::from_value(b.clone()).ok())
+        .unwrap_or_default();
+    let missing: u64 = buckets.iter().map(|b| b.len() as u64).sum::<u64>() + raw.len() as u64;
+    let missing_bytes: u64 =
+        buckets.iter().flatten().chain(&raw).filter_map(|h| sources.get(h)).map(|(_, s)| *s).sum();
 
-    let (completion, uploaded_files, uploaded_bytes, dropped) = if buckets.is_empty() {
+    let (completion, uploaded_files, uploaded_bytes, dropped) = if buckets.is_empty() && raw.is_empty() {
         say("nothing to upload: the project already stores every file");
         (jwt, 0, 0, false)
     } else {
         say(&format!(
-            "uploading {missing} of {} unique files ({}) in {} buckets, {} at a time",
+            "uploading {missing} of {} unique files ({}) in {} buckets, {} at a time{}",
             sources.len(),
             human_bytes(missing_bytes),
             buckets.len(),
-            args.concurrency
+            args.concurrency,
+            if raw.is_empty() {
+                String::new()
+            } else {
+                format!(", and {} large files one by one", raw.len())
+            }
         ));
         let progress = Progress::new(
             std::io::stdout().is_terminal() && std::io::stderr().is_terminal(),
             missing,
             missing_bytes,
         );
-        match crate::upload::upload_buckets(
-            client,
-            &pid,
-            &jwt,
-            &buckets,
-            &sources,
-            args.concurrency as usize,
-            &progress,
-        ) {
+        let uploaded = (|| {
+            let (rf, rb, raw_jwt) = crate::upload::upload_raw(client, &pid, &jwt, &raw, &sources, &progress)?;
+            if buckets.is_empty() {
+                let jwt = raw_jwt.ok_or_else(|| {
+                    CliError::Failed("every file was uploaded but the server sent no completion token".into())
+                })?;
+                return Ok((jwt, rf, rb, false));
+            }
+            let r = crate::upload::upload_buckets(
+                client,
+                &pid,
+                &jwt,
+                &buckets,
+                &sources,
+                args.concurrency as usize,
+                &progress,
+            )?;
+            Ok::<_, CliError>((r.completion_jwt, r.files + rf, r.bytes + rb, r.dropped_to_one))
+        })();
+        match uploaded {
             Ok(r) => {
                 progress.finish();
-                (r.completion_jwt, r.files, r.bytes, r.dropped_to_one)
+                r
             }
             Err(e) => {
                 progress.abandon();

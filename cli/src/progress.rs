@@ -60,6 +60,22 @@ impl Progress {
         }
     }
 
+    /// `n` more bytes of a raw upload went out (the bar moves as they go; plain output waits
+    /// for the file to finish).
+    pub fn bytes_sent(&self, n: u64) {
+        if let Progress::Bar { bar, .. } = self {
+            bar.inc(n);
+        }
+    }
+
+    /// A raw upload of `bytes` finished (its bytes were already shown by `bytes_sent`).
+    pub fn raw_done(&self, bytes: u64) {
+        match self {
+            Progress::Bar { .. } => self.advance(1, 0),
+            Progress::Plain { .. } => self.advance(1, bytes),
+        }
+    }
+
     /// One bucket finished.
     pub fn advance(&self, files: u64, bytes: u64) {
         match self {

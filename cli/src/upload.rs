@@ -166,6 +166,60 @@ pub fn upload_buckets(
     Ok(UploadResult { completion_jwt, files, bytes, dropped_to_one: dropped.load(Ordering::SeqCst) })
 }
 
+/// Uploads each raw hash (files too large for a bucket) alone as its raw bytes, streamed from
+/// disk, one at a time; the progress bar moves with the bytes. Returns the completion token if
+/// one of these uploads completed the session.
+pub fn upload_raw(
+    client: &Client,
+    project: &str,
+    session_jwt: &str,
+    hashes: &[String],
+    sources: &Sources,
+    progress: &Progress,
+) -> Result<(u64, u64, Option<String>), crate::error::CliError> {
+    let mut completion = None;
+    let (mut files, mut bytes) = (0u64, 0u64);
+    for h in hashes {
+        let (file, size) = sources.get(h).ok_or_else(|| {
+            crate::error::CliError::Failed(format!("the server asked for unknown hash {h}"))
+        })?;
+        let meta = std::fs::metadata(file)
+            .map_err(|e| crate::error::CliError::Failed(format!("{}: {e}", file.display())))?;
+        // A file that changed since it was hashed is refused by the server (length or hash).
+        if meta.len() != *size {
+            return Err(crate::error::CliError::Failed(format!(
+                "{} changed while deploying; run the deploy again",
+                file.display()
+            )));
+        }
+        let path = format!("/__api/projects/{}/assets/raw/{}", seg(project), seg(h));
+        let req = Req {
+            method: "PUT",
+            path: &path,
+            body: None,
+            bearer: Some(session_jwt),
+            headers: &[],
+            idem: Idempotency::Safe,
+        };
+        let shown = std::cell::Cell::new(0u64);
+        let sent = |at: u64| {
+            if at > shown.get() {
+                progress.bytes_sent(at - shown.get());
+                shown.set(at);
+            }
+        };
+        let v = client.send_file(&req, file, *size, &sent)?.json()?;
+        progress.bytes_sent(size.saturating_sub(shown.get()));
+        progress.raw_done(*size);
+        if let Some(jwt) = v.pointer("/result/jwt").and_then(Value::as_str) {
+            completion = Some(jwt.to_string());
+        }
+        files += 1;
+        bytes += size;
+    }
+    Ok((files, bytes, completion))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,6 +255,28 @@ mod tests {
         assert!(gate.record(Some(st)));
         assert_eq!(gate.limit(), 1);
         assert_eq!(run(6, &gate), 1);
+    }
+
+    #[test]
+    fn raw_upload_refuses_unknown_and_changed_files_before_sending() {
+        let dir = std::env::temp_dir().join(format!("flotilla-cli-raw-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("big.bin");
+        std::fs::write(&f, "0123456789").unwrap();
+        let h = crate::walk::sha256_hex(b"0123456789");
+        let mut src = Sources::new();
+        src.insert(h.clone(), (f.clone(), 9)); // hashed at 9 bytes, now 10
+                                               // Nothing listens on this port: either check must fail before any request is made.
+        let client = Client::new("http://127.0.0.1:9", "t");
+        let progress = Progress::new(false, 1, 10);
+        let err = |hashes: &[String]| match upload_raw(&client, "p", "jwt", hashes, &src, &progress) {
+            Err(crate::error::CliError::Failed(m)) => m,
+            other => panic!("expected a local failure, got {other:?}"),
+        };
+        assert!(err(&["0".repeat(64)]).contains("unknown hash"));
+        assert!(err(std::slice::from_ref(&h)).contains("changed"));
+        assert_eq!(upload_raw(&client, "p", "jwt", &[], &src, &progress).unwrap(), (0, 0, None));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

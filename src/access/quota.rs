@@ -61,7 +61,8 @@ pub struct Quotas {
     pub upload_bytes: Rate,
     /// Files in one deployment (`MAX_FILES_PER_DEPLOYMENT`; at most the hard 20,000).
     pub max_files: u64,
-    /// Bytes of one file (`MAX_FILE_BYTES`; at most the hard 25 MiB, KV's value limit).
+    /// Bytes of one file (`MAX_FILE_BYTES`; at most the hard 100 MiB: KV holds up to 25 MiB,
+    /// BLOBS the rest).
     pub max_file_bytes: u64,
     /// Sum of file sizes in one deployment (`MAX_DEPLOYMENT_BYTES`).
     pub max_deployment_bytes: u64,
@@ -149,7 +150,7 @@ mod tests {
     fn defaults_follow_the_spec() {
         let q = Quotas::from_vars(vars(&[]));
         assert_eq!(q.max_files, 20_000);
-        assert_eq!(q.max_file_bytes, 25 * MIB);
+        assert_eq!(q.max_file_bytes, 100 * MIB);
         assert_eq!(q.max_server_code_bytes, 10 * MIB);
         assert_eq!(q.max_server_modules, 100);
         assert_eq!(q.deploys.window_secs, 3600);
@@ -166,7 +167,7 @@ mod tests {
             ("QUOTA_UPLOAD_BYTES", "lots"),
         ]));
         assert_eq!(q.max_files, 10);
-        assert_eq!(q.max_file_bytes, 25 * MIB);
+        assert_eq!(q.max_file_bytes, 100 * MIB);
         assert_eq!(q.deploys.limit, 2);
         assert_eq!(q.deploys.window_secs, 1);
         assert_eq!(q.upload_bytes.limit, 10 * 1024 * MIB);
@@ -193,7 +194,8 @@ mod tests {
         let e = q.check_manifest(3, 1, 1).unwrap_err();
         assert_eq!((e.status(), e.message()), (413, "Files per deployment exceeds the limit of 2".into()));
         assert_eq!(q.check_manifest(1, 101, 1).unwrap_err().status(), 413);
-        assert_eq!(q.check_manifest(1, 1, 26 * MIB).unwrap_err().status(), 413);
+        assert!(q.check_manifest(1, 1, 26 * MIB).is_ok(), "files over 25 MiB go to BLOBS");
+        assert_eq!(q.check_manifest(1, 1, 100 * MIB + 1).unwrap_err().status(), 413);
         assert!(q.check_server_code(101, 1).is_err());
         assert!(q.check_server_code(1, 11 * MIB).is_err());
         assert!(q.check_server_code(100, 10 * MIB).is_ok());

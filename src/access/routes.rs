@@ -36,6 +36,7 @@ pub fn policy(route: &ApiRoute) -> (Need, Option<&'static str>) {
         DeleteProject(k) => (p(k, Manage), Some("project.delete")),
         CreateUploadSession(k) => (p(k, deploy), Some("upload.session")),
         UploadAssets(_) => (Need::UploadJwt, Some("upload.assets")),
+        UploadRaw(..) => (Need::UploadJwt, Some("upload.raw")),
         Deploy(k) => (p(k, deploy), Some("deployment.create")),
         ListDeployments(k) => (p(k, Read), None),
         GetDeployment(id) => (d(id, Read), None),
@@ -80,6 +81,7 @@ mod tests {
                 Some("deployment.create"),
             ),
             ("POST", "/projects/a/assets/upload", Need::UploadJwt, Some("upload.assets")),
+            ("PUT", "/projects/a/assets/raw/h", Need::UploadJwt, Some("upload.raw")),
             ("GET", "/deployments/d", Need::Deployment("d".into(), Scope::Read), None),
             (
                 "POST",

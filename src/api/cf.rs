@@ -233,6 +233,14 @@ async fn upload_session(req: &mut Request, name: &str, ctx: &Ctx<'_>) -> ApiResu
         .filter(|(h, _)| !known.contains_key(**h))
         .map(|(h, (_, s))| (h.to_string(), *s))
         .collect();
+    // Wrangler sends every file in a base64 bucket and itself refuses files over 25 MiB: larger
+    // ones (stored in BLOBS) take the native raw upload path only.
+    if manifest.values().any(|e| e.size > crate::deploy::KV_MAX_FILE_BYTES) {
+        return Err(ApiError::PayloadTooLarge {
+            what: "File size in bytes (wrangler uploads)".into(),
+            limit: crate::deploy::KV_MAX_FILE_BYTES,
+        });
+    }
     admit_manifest(ctx, &project.id, manifest.values().map(|e| e.size), &missing).await?;
     let sid = new_uuid();
     R2Blobs::new(ctx.env)?.put_json(&wrangler_manifest_key(&project.id, &sid), &manifest).await?;

@@ -220,6 +220,7 @@ async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: ApiRoute) -> ApiResul
         ApiRoute::DeleteProject(id) => projects::delete(&id, ctx).await,
         ApiRoute::CreateUploadSession(id) => uploads::create_session(req, &id, ctx).await,
         ApiRoute::UploadAssets(id) => uploads::upload(req, &id, ctx).await,
+        ApiRoute::UploadRaw(id, hash) => uploads::upload_raw(req, &id, &hash, ctx).await,
         ApiRoute::Deploy(id) => deployments::deploy(req, &id, ctx).await,
         ApiRoute::ListDeployments(id) => deployments::list(req, &id, ctx).await,
         ApiRoute::GetDeployment(id) => deployments::get(&id, ctx).await,

@@ -1,6 +1,8 @@
-//! Three-phase upload, phases 1 and 2: `assets-upload-session` (what is missing, in buckets,
-//! plus an upload JWT) and `assets/upload` (verified bodies into ASSETS_KV). Touches D1,
-//! ASSETS_KV and BLOBS (the session's manifest).
+//! Three-phase upload, phases 1 and 2: `assets-upload-session` (what is missing, in buckets
+//! and as raw uploads, plus an upload JWT), `assets/upload` (verified base64 buckets into
+//! ASSETS_KV) and `assets/raw/:hash` (one raw body, streamed and verified: into BLOBS above
+//! 25 MiB, ASSETS_KV otherwise). Touches D1, ASSETS_KV and BLOBS (the session's manifest,
+//! large bodies).
 
 use std::collections::BTreeSet;
 
@@ -11,11 +13,11 @@ use worker::{Request, Response};
 
 use super::projects::load;
 use super::{internal, read_body, Ctx};
-use crate::auth::{bearer_token, issue_token, verify_token, TokenKind, TOKEN_TTL_SECS};
+use crate::auth::{bearer_token, issue_token, verify_token, TokenKind, UploadClaims, TOKEN_TTL_SECS};
 use crate::deploy::UploadManifest;
 use crate::deploy::{
-    content_types_by_hash, parse_upload_manifest, plan_buckets, unique_hashes, BUCKET_MAX_BYTES,
-    BUCKET_MAX_FILES, MAX_FILE_BYTES,
+    body_store, check_raw_length, content_types_by_hash, parse_upload_manifest, plan_uploads, unique_hashes,
+    BodyStore, BUCKET_MAX_BYTES, BUCKET_MAX_FILES, KV_MAX_FILE_BYTES, MAX_FILE_BYTES,
 };
 use crate::domain::{ContentHash, JsonObject, ProjectRow};
 use crate::error::{ApiError, ApiResult};
@@ -29,12 +31,13 @@ use crate::platform::storage::{upload_manifest_key, AssetMeta, KvAssets, R2Blobs
 
 /// A 20,000-file manifest is ~3 MB of JSON.
 const MAX_MANIFEST_BODY: usize = 8 * 1024 * 1024;
-/// The largest bucket: one file of the maximum size, base64-encoded, plus JSON framing.
 /// KV writes of one bucket in flight at once: Cloudflare lets an invocation hold six connections
 /// open at a time (more would only queue), and one after the other a bucket of 200 small files
 /// spent most of its time waiting on KV.
 pub const KV_PUTS_IN_FLIGHT: usize = 6;
-const MAX_UPLOAD_BODY: usize = (MAX_FILE_BYTES as usize) * 4 / 3 + 64 * 1024;
+/// The largest bucket: one file of the largest size KV stores, base64-encoded, plus JSON
+/// framing (larger files take the raw path).
+const MAX_UPLOAD_BODY: usize = (KV_MAX_FILE_BYTES as usize) * 4 / 3 + 64 * 1024;
 
 pub fn jwt_secret(ctx: &Ctx<'_>) -> ApiResult<Vec<u8>> {
     let s = bindings::secret(ctx.env, bindings::JWT_SECRET);
@@ -58,7 +61,7 @@ pub async fn create_session(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiR
     http::ok(
         200,
         json!({
-            "result": { "jwt": opened.jwt, "buckets": opened.buckets },
+            "result": { "jwt": opened.jwt, "buckets": opened.buckets, "rawUploads": opened.raw },
             "sessionId": opened.session.id,
             "files": manifest.len(),
             "uniqueHashes": opened.unique,
@@ -76,6 +79,8 @@ pub struct Opened {
     pub unique: usize,
     pub missing: usize,
     pub buckets: Vec<Vec<String>>,
+    /// Hashes to send one by one to `PUT assets/raw/:hash` (too large for a bucket).
+    pub raw: Vec<String>,
     pub jwt: String,
 }
 
@@ -138,14 +143,26 @@ pub async fn open_session(
         missing.iter().map(|(h, s)| (h.clone(), *s, content_type_of(h))).collect();
     uploads.create_session(&session, &rows, now as i64).await?;
 
-    let buckets = plan_buckets(&missing, BUCKET_MAX_FILES, BUCKET_MAX_BYTES);
-    let kind = if buckets.is_empty() { TokenKind::Completion } else { TokenKind::Upload };
+    let plan = plan_uploads(&missing, BUCKET_MAX_FILES, BUCKET_MAX_BYTES);
+    let kind = if plan.is_empty() { TokenKind::Completion } else { TokenKind::Upload };
     let jwt = issue_token(&secret, kind, &project.id, &session.id, ctx.principal.id(), now)?;
-    Ok(Opened { session, unique: unique.len(), missing: missing.len(), buckets, jwt })
+    Ok(Opened {
+        session,
+        unique: unique.len(),
+        missing: missing.len(),
+        buckets: plan.buckets,
+        raw: plan.raw,
+        jwt,
+    })
 }
 
-/// Authorised by the session's upload JWT (not the admin token).
-pub async fn upload(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
+/// The project and claims of a request authorised by an upload session's JWT (not the admin
+/// token), whose API token must still be live.
+async fn upload_claims(
+    req: &Request,
+    key: &str,
+    ctx: &Ctx<'_>,
+) -> ApiResult<(Vec<u8>, ProjectRow, UploadClaims)> {
     let secret = jwt_secret(ctx)?;
     let auth = req.headers().get("authorization").ok().flatten();
     let token =
@@ -164,7 +181,36 @@ pub async fn upload(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Re
             "The API token that opened this upload session is no longer valid",
         ));
     }
+    Ok((secret, project, claims))
+}
 
+/// The progress answer after bodies were stored: what remains, and the completion JWT once
+/// nothing does.
+async fn progress(
+    secret: &[u8],
+    project: &ProjectRow,
+    claims: &UploadClaims,
+    uploads: &D1Uploads,
+    mut result: Value,
+) -> ApiResult<Response> {
+    let remaining = uploads.remaining(&claims.sid).await?;
+    result["remaining"] = json!(remaining);
+    if remaining == 0 {
+        result["jwt"] = json!(issue_token(
+            secret,
+            TokenKind::Completion,
+            &project.id,
+            &claims.sid,
+            &claims.prn,
+            now_ms()
+        )?);
+    }
+    http::ok(200, json!({ "result": result })).map_err(internal)
+}
+
+/// Authorised by the session's upload JWT (not the admin token).
+pub async fn upload(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
+    let (secret, project, claims) = upload_claims(req, key, ctx).await?;
     let body = read_body(req, MAX_UPLOAD_BODY).await?;
     let o = JsonObject::parse(&body, false)?;
     let uploads = D1Uploads::new(ctx.env)?;
@@ -186,6 +232,15 @@ pub async fn upload(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Re
             .ok_or_else(|| ApiError::bad(*hash, "must be a base64 string"))?;
         if expected.uploaded_at.is_some() {
             continue; // a retried bucket: already stored, nothing to redo
+        }
+        if body_store(expected.size as u64) == BodyStore::Blobs {
+            return Err(ApiError::bad(
+                *hash,
+                format!(
+                    "is larger than {KV_MAX_FILE_BYTES} bytes: upload it alone with PUT assets/raw/{hash} \
+                     (the session lists it in rawUploads)"
+                ),
+            ));
         }
         let bytes =
             STANDARD.decode(encoded.as_bytes()).map_err(|_| ApiError::bad(*hash, "is not valid base64"))?;
@@ -214,19 +269,68 @@ pub async fn upload(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Re
     let stored: Vec<(&str, i64)> = verified.iter().map(|(h, b)| (*h, b.len() as i64)).collect();
     // Marked only after the bodies are in KV: a crash in between means a harmless re-upload.
     uploads.mark_uploaded(&claims.sid, &project.id, &stored, now_ms() as i64).await?;
-    let remaining = uploads.remaining(&claims.sid).await?;
-    let mut result = json!({ "uploaded": verified.len(), "alreadyStored": keys.len() - verified.len(), "remaining": remaining });
-    if remaining == 0 {
-        result["jwt"] = json!(issue_token(
-            &secret,
-            TokenKind::Completion,
-            &project.id,
-            &claims.sid,
-            &claims.prn,
-            now_ms()
-        )?);
+    let result = json!({ "uploaded": verified.len(), "alreadyStored": keys.len() - verified.len() });
+    progress(&secret, &project, &claims, &uploads, result).await
+}
+
+/// `PUT assets/raw/:hash`: one missing file of the session as the raw request body
+/// (`application/octet-stream`, `Content-Length` = the manifest's size). Above 25 MiB the body
+/// streams into BLOBS as a multipart upload, hashed on the way and completed only when the
+/// SHA-256 matches (never held whole in memory); smaller bodies are read, verified and put in
+/// ASSETS_KV like a one-file bucket. Authorised by the session's upload JWT.
+pub async fn upload_raw(req: &mut Request, key: &str, hash: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
+    crate::domain::ContentHash::parse(hash).map_err(|e| ApiError::bad("hash", e.0))?;
+    let (secret, project, claims) = upload_claims(req, key, ctx).await?;
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let ct = header("content-type").unwrap_or_default();
+    if ct.split(';').next().map(str::trim) != Some("application/octet-stream") {
+        return Err(ApiError::bad("content-type", "must be application/octet-stream (the file's raw bytes)"));
     }
-    http::ok(200, json!({ "result": result })).map_err(internal)
+    let length = header("content-length");
+    // Past the hard cap nothing is looked up or read.
+    if let Some(n) = length.as_deref().and_then(|l| l.trim().parse::<u64>().ok()) {
+        if n > MAX_FILE_BYTES {
+            return Err(ApiError::PayloadTooLarge {
+                what: "File size in bytes".into(),
+                limit: MAX_FILE_BYTES,
+            });
+        }
+    }
+    let uploads = D1Uploads::new(ctx.env)?;
+    let files = uploads.session_files(&claims.sid, &[hash]).await?;
+    let Some(expected) = files.get(hash) else {
+        return Err(ApiError::bad(hash, "is not a missing file of this upload session"));
+    };
+    let size = expected.size as u64;
+    check_raw_length(length.as_deref(), size, MAX_FILE_BYTES)?;
+    if expected.uploaded_at.is_some() {
+        // A retried upload: already stored, nothing to redo (the body is not read).
+        return progress(&secret, &project, &claims, &uploads, json!({ "uploaded": 0, "alreadyStored": 1 }))
+            .await;
+    }
+    let content_type = expected.content_type.clone();
+    match body_store(size) {
+        BodyStore::Blobs => {
+            let body = req.stream().map_err(internal)?;
+            R2Blobs::new(ctx.env)?.put_asset_stream(&project.id, hash, size, content_type, body).await??;
+        }
+        BodyStore::Kv => {
+            let bytes = read_body(req, size as usize).await?;
+            if bytes.len() as u64 != size {
+                return Err(ApiError::bad(
+                    hash,
+                    format!("size mismatch: manifest says {size} bytes, the body has {}", bytes.len()),
+                ));
+            }
+            if ContentHash::of(&bytes).as_str() != hash {
+                return Err(ApiError::bad(hash, "SHA-256 of the uploaded bytes does not match the hash"));
+            }
+            KvAssets::new(ctx.env)?.put(&project.id, hash, &bytes, &AssetMeta { size, content_type }).await?;
+        }
+    }
+    // Marked only after the body is stored: a crash in between means a harmless re-upload.
+    uploads.mark_uploaded(&claims.sid, &project.id, &[(hash, size as i64)], now_ms() as i64).await?;
+    progress(&secret, &project, &claims, &uploads, json!({ "uploaded": 1, "alreadyStored": 0 })).await
 }
 
 fn o_keys(o: &JsonObject) -> Vec<&str> {

@@ -10,12 +10,13 @@ use crate::domain::ContentHash;
 use crate::error::ApiError;
 
 pub const MAX_FILES: usize = 20_000;
-/// Largest asset body KV stores (SPEC.md §8).
-pub const MAX_FILE_BYTES: u64 = 25 * 1024 * 1024;
+/// Largest file of a deployment (SPEC.md §8): the hard cap `MAX_FILE_BYTES` cannot exceed.
+pub const MAX_FILE_BYTES: u64 = 100 * 1024 * 1024;
 pub const MAX_PATH_BYTES: usize = 1024;
 pub const MAX_CONTENT_TYPE_BYTES: usize = 256;
 
-/// Buckets keep each upload request far below the Worker's 100 MB body limit: base64 adds a
+/// Buckets hold files of at most `KV_MAX_FILE_BYTES` (see `plan_uploads`); larger ones take
+/// the raw-body path. Buckets keep each upload request far below the Worker's 100 MB body limit: base64 adds a
 /// third, so 16 MiB of raw bytes is ~21 MiB on the wire. A file larger than that travels alone.
 pub const BUCKET_MAX_BYTES: u64 = 16 * 1024 * 1024;
 pub const BUCKET_MAX_FILES: usize = 200;
@@ -143,6 +144,30 @@ pub fn content_types_by_hash(m: &UploadManifest) -> BTreeMap<&str, Option<&str>>
         out.entry(e.hash.as_str()).or_insert(e.content_type.as_deref());
     }
     out
+}
+
+/// What an upload session asks a client to send: base64 JSON buckets of files that KV stores,
+/// and the hashes of larger files, each sent alone as a raw body (sorted by hash).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UploadPlan {
+    pub buckets: Vec<Vec<String>>,
+    pub raw: Vec<String>,
+}
+
+impl UploadPlan {
+    pub fn is_empty(&self) -> bool {
+        self.buckets.is_empty() && self.raw.is_empty()
+    }
+}
+
+/// Files stored in BLOBS (larger than a KV value) go raw; the rest are bucketed as before, so
+/// a client that only knows buckets still uploads everything it could upload before.
+pub fn plan_uploads(missing: &[(String, u64)], max_files: usize, max_bytes: u64) -> UploadPlan {
+    let large = |size: u64| super::body_store(size) == super::BodyStore::Blobs;
+    let bucketed: Vec<(String, u64)> = missing.iter().filter(|(_, s)| !large(*s)).cloned().collect();
+    let mut raw: Vec<String> = missing.iter().filter(|(_, s)| large(*s)).map(|(h, _)| h.clone()).collect();
+    raw.sort();
+    UploadPlan { buckets: plan_buckets(&bucketed, max_files, max_bytes), raw }
 }
 
 /// Splits missing files into upload buckets bounded by count and raw bytes. Largest first, so
@@ -303,6 +328,31 @@ mod tests {
         let b = plan_buckets(&huge, 200, 16 << 20);
         assert_eq!(b, vec![vec!["a".repeat(64)], vec!["b".repeat(64)]]);
         assert!(plan_buckets(&[], 200, 1).is_empty());
+    }
+
+    #[test]
+    fn large_files_go_raw_and_the_rest_into_buckets() {
+        let kv_max = crate::deploy::KV_MAX_FILE_BYTES;
+        let missing = vec![
+            ("c".repeat(64), kv_max + 1),
+            ("a".repeat(64), 10),
+            ("b".repeat(64), kv_max),
+            ("d".repeat(64), MAX_FILE_BYTES),
+        ];
+        let plan = plan_uploads(&missing, 200, 16 << 20);
+        assert_eq!(plan.raw, vec!["c".repeat(64), "d".repeat(64)]);
+        assert_eq!(plan.buckets, vec![vec!["b".repeat(64)], vec!["a".repeat(64)]]);
+        assert!(!plan.is_empty());
+        assert!(plan_uploads(&[], 200, 1).is_empty());
+        let only_raw = plan_uploads(&missing[..1], 200, 16 << 20);
+        assert!(only_raw.buckets.is_empty() && only_raw.raw.len() == 1);
+    }
+
+    #[test]
+    fn files_up_to_100_mib_are_accepted() {
+        let at = json!({ "/a": { "hash": H1, "size": MAX_FILE_BYTES } });
+        assert!(parse_upload_manifest(Some(&at)).is_ok());
+        assert_eq!(MAX_FILE_BYTES, 100 * 1024 * 1024);
     }
 
     #[test]

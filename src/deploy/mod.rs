@@ -2,12 +2,14 @@
 //! validation, the compact per-deployment manifest, and the workflow state machine.
 
 mod manifest;
+mod raw;
 mod request;
 mod rules;
 mod server_code;
 mod workflow;
 
 pub use manifest::*;
+pub use raw::*;
 pub use request::*;
 pub use rules::*;
 pub use server_code::*;

@@ -1,5 +1,5 @@
-//! Retention and garbage collection for one project per run (ASSETS_KV bodies, ROUTES_KV
-//! manifests, BLOBS bundles and upload manifests, D1 rows), and the cron sweep that schedules
+//! Retention and garbage collection for one project per run (asset bodies in ASSETS_KV, and in
+//! BLOBS above 25 MiB, ROUTES_KV manifests, BLOBS bundles and upload manifests, D1 rows), and the cron sweep that schedules
 //! it, repairs lagging routing records, ends stuck deployments and retries purges. Every part
 //! is bounded per run, idempotent and resumable; the decisions are in `lifecycle`.
 
@@ -16,7 +16,7 @@ use super::d1_lifecycle::D1Lifecycle;
 use super::d1_uploads::D1Uploads;
 use super::http::log;
 use super::loader::bundle_key;
-use super::storage::{enqueue, GcJob, Job, KvAssets, KvRoutes, PurgeJob, R2Blobs};
+use super::storage::{enqueue, AssetBodies, GcJob, Job, KvRoutes, PurgeJob, R2Blobs};
 use crate::deploy::{DeploymentManifest, UploadManifest};
 use crate::error::{ApiError, ApiResult};
 use crate::lifecycle::{self, plan_gc, GcAction, StoredAsset};
@@ -67,6 +67,7 @@ struct Ready {
 #[derive(Deserialize)]
 struct AssetRow {
     hash: String,
+    size: i64,
     created_at: i64,
     unreferenced_since: Option<i64>,
 }
@@ -108,15 +109,21 @@ pub async fn collect(env: &Env, project_id: &str) -> ApiResult<GcReport> {
 
     // Every hash a kept or pending deployment, or a live upload session, names.
     let referenced = referenced_hashes(env, project_id, now).await?;
-    let stored: Vec<StoredAsset> = db
-        .prepare("SELECT hash, created_at, unreferenced_since FROM project_assets WHERE project_id = ?1")
+    let rows: Vec<AssetRow> = db
+        .prepare(
+            "SELECT hash, size, created_at, unreferenced_since FROM project_assets WHERE project_id = ?1",
+        )
         .bind(std::slice::from_ref(&pid))
         .map_err(db_err)?
         .all()
         .await
         .map_err(db_err)?
         .results::<AssetRow>()
-        .map_err(db_err)?
+        .map_err(db_err)?;
+    // Where each body lives (KV up to 25 MiB, BLOBS above) follows from its size.
+    let sizes: std::collections::HashMap<String, u64> =
+        rows.iter().map(|a| (a.hash.clone(), a.size.max(0) as u64)).collect();
+    let stored: Vec<StoredAsset> = rows
         .into_iter()
         .map(|a| StoredAsset {
             hash: a.hash,
@@ -139,9 +146,9 @@ pub async fn collect(env: &Env, project_id: &str) -> ApiResult<GcReport> {
     report.unmarked = unmark.len();
     report.more = delete.len() > DELETE_CHUNK;
     delete.truncate(DELETE_CHUNK);
-    let kv = KvAssets::new(env)?;
+    let bodies = AssetBodies::new(env)?;
     for h in &delete {
-        kv.delete(project_id, h).await?;
+        bodies.delete(project_id, h, sizes.get(h).copied().unwrap_or(0)).await?;
     }
     for chunk in delete.chunks(MAX_PARAMS - 1) {
         let sql = format!(
@@ -258,7 +265,7 @@ async fn referenced_hashes(env: &Env, project_id: &str, now: i64) -> ApiResult<H
     Ok(out)
 }
 
-/// Bundles and upload manifests in BLOBS with no D1 row (written first, then the row insert
+/// Bundles, upload manifests and large asset bodies in BLOBS with no D1 row (written first, then the row insert
 /// failed), older than `before`. Returns how many were deleted.
 async fn orphan_blobs(env: &Env, project_id: &str, before: i64) -> ApiResult<usize> {
     let blobs = R2Blobs::new(env)?;
@@ -282,6 +289,23 @@ async fn orphan_blobs(env: &Env, project_id: &str, before: i64) -> ApiResult<usi
                 blobs.delete(&key).await?;
                 deleted += 1;
             }
+        }
+    }
+    // Large bodies (> 25 MiB) stored by a raw upload whose project_assets row never came.
+    for (hash, uploaded) in blobs.list_asset_hashes(project_id, 200).await? {
+        if uploaded > before {
+            continue;
+        }
+        let row = db
+            .prepare("SELECT hash AS id FROM project_assets WHERE project_id = ?1 AND hash = ?2")
+            .bind(&[project_id.into(), hash.as_str().into()])
+            .map_err(db_err)?
+            .first::<Id>(None)
+            .await
+            .map_err(db_err)?;
+        if row.is_none() {
+            blobs.delete_asset(project_id, &hash).await?;
+            deleted += 1;
         }
     }
     Ok(deleted)

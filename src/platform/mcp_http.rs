@@ -416,6 +416,13 @@ async fn deploy(api: &Api<'_, '_>, args: DeployArgs) -> ApiResult<Value> {
     let mut completion = session["result"]["jwt"].as_str().unwrap_or_default().to_string();
     let upload_auth = format!("Bearer {completion}");
     let buckets = session["result"]["buckets"].as_array().cloned().unwrap_or_default();
+    // Files over 25 MiB go raw (the CLI); MCP requests cannot carry them anyway.
+    if session["result"]["rawUploads"].as_array().is_some_and(|r| !r.is_empty()) {
+        return Err(ApiError::PayloadTooLarge {
+            what: "File size in bytes (MCP uploads)".into(),
+            limit: crate::deploy::KV_MAX_FILE_BYTES,
+        });
+    }
     let uploader = Api { ctx: api.ctx, auth: upload_auth };
     for bucket in &buckets {
         let mut body = Map::new();

@@ -1,4 +1,5 @@
-//! The cascade after a project is deleted (SPEC.md §3): asset bodies (ASSETS_KV), deployment
+//! The cascade after a project is deleted (SPEC.md §3): asset bodies (ASSETS_KV, and BLOBS for
+//! files over 25 MiB), deployment
 //! manifests and finally the routing tombstone (ROUTES_KV), server bundles and upload manifests
 //! (BLOBS), custom-domain `host:` records (ROUTES_KV) and Cloudflare for SaaS hostnames, and the
 //! project's D1 rows. Storage is also listed by prefix, so bodies and blobs written before their
@@ -13,7 +14,7 @@ use worker::{D1Database, Env};
 use super::d1::{database, db_err, placeholders, MAX_PARAMS};
 use super::d1_uploads::D1Uploads;
 use super::loader::bundle_key;
-use super::storage::{KvAssets, KvRoutes, R2Blobs};
+use super::storage::{AssetBodies, KvAssets, KvRoutes, R2Blobs};
 use crate::error::ApiResult;
 
 const ASSET_CHUNK: i64 = 200;
@@ -39,6 +40,7 @@ struct Id {
 #[derive(Deserialize)]
 struct Hash {
     hash: String,
+    size: i64,
 }
 
 #[derive(Deserialize)]
@@ -77,21 +79,19 @@ pub async fn purge(env: &Env, project_id: &str) -> ApiResult<Progress> {
     // Never purge a live project, whatever a message says.
     let Some(Tombstone { slug, deleted_at: Some(_) }) = project else { return Ok(Progress::Done) };
 
-    let hashes: Vec<String> = chunk::<Hash>(
+    let rows = chunk::<Hash>(
         &db,
-        "SELECT hash FROM project_assets WHERE project_id = ?1 LIMIT ?2",
+        "SELECT hash, size FROM project_assets WHERE project_id = ?1 LIMIT ?2",
         &pid,
         ASSET_CHUNK,
     )
-    .await?
-    .into_iter()
-    .map(|h| h.hash)
-    .collect();
-    if !hashes.is_empty() {
-        let kv = KvAssets::new(env)?;
-        for h in &hashes {
-            kv.delete(project_id, h).await?;
+    .await?;
+    if !rows.is_empty() {
+        let bodies = AssetBodies::new(env)?;
+        for h in &rows {
+            bodies.delete(project_id, &h.hash, h.size.max(0) as u64).await?;
         }
+        let hashes: Vec<String> = rows.into_iter().map(|h| h.hash).collect();
         let mut stmts = Vec::new();
         for chunk in hashes.chunks(MAX_PARAMS - 1) {
             let sql = format!(
@@ -154,7 +154,8 @@ pub async fn purge(env: &Env, project_id: &str) -> ApiResult<Progress> {
     let stray = kv.list_hashes(project_id, ASSET_CHUNK as u64).await?;
     let blobs = R2Blobs::new(env)?;
     let mut stray_blobs = Vec::new();
-    for prefix in ["bundles", "uploads", "wrangler"] {
+    // "assets": large bodies (> 25 MiB), `assets/<projectId>/<hash>`.
+    for prefix in ["assets", "bundles", "uploads", "wrangler"] {
         stray_blobs.extend(blobs.list(&format!("{prefix}/{project_id}/"), 200).await?);
     }
     if !stray.is_empty() || !stray_blobs.is_empty() {

@@ -1,6 +1,7 @@
 //! Serving a project's site to visitors: one routing-record read (ROUTES_KV), the deployment
 //! manifest from isolate memory (keyed by the immutable deployment id; ROUTES_KV on a miss),
-//! a pure plan (assets::plan_asset_request), then at most one body read (ASSETS_KV, streamed)
+//! a pure plan (assets::plan_asset_request), then at most one body read (ASSETS_KV, or BLOBS
+//! for files over 25 MiB; streamed)
 //! or, when the plan leaves the request to server code, one Worker Loader dispatch.
 
 use std::rc::Rc;
@@ -11,12 +12,12 @@ use super::bindings::{now_ms, secret, settings, Settings, JWT_SECRET};
 use super::cache::{self, Lookup};
 use super::d1::database;
 use super::loader::{dispatch, Forward, Target};
-use super::storage::{KvAssets, KvRoutes};
+use super::storage::{KvAssets, KvRoutes, R2Blobs};
 use crate::assets::{
     base_asset_headers, if_none_match_matches, plan_asset_request, prefix_location, AssetPlan, AssetRequest,
 };
 use crate::auth::preview::{decide, Access, Denied, PreviewTarget, Visit};
-use crate::deploy::DeploymentManifest;
+use crate::deploy::{body_store, BodyStore, DeploymentManifest};
 use crate::error::{ApiError, ApiResult};
 use crate::routing::{normalize_host, ProjectRef, RouteRecord};
 
@@ -347,13 +348,18 @@ async fn respond(
             } else if method == Method::Head {
                 (status, None)
             } else {
-                let missing = || ApiError::internal(format!("asset body {hash} missing from ASSETS_KV"));
-                let kv = KvAssets::new(env)?;
                 let s = settings(env);
-                let body = if cache::body_cacheable(&s, *size) {
+                let body = if body_store(*size) == BodyStore::Blobs {
+                    // Files over 25 MiB: streamed from BLOBS by the runtime, never read into wasm.
+                    let missing = || ApiError::internal(format!("asset body {hash} missing from BLOBS"));
+                    R2Blobs::new(env)?.asset_body(&m.project_id, hash).await?.ok_or_else(missing)?
+                } else if cache::body_cacheable(&s, *size) {
+                    let missing = || ApiError::internal(format!("asset body {hash} missing from ASSETS_KV"));
+                    let kv = KvAssets::new(env)?;
                     ResponseBody::Body(kv.small_body(&s, &m.project_id, hash).await?.ok_or_else(missing)?)
                 } else {
-                    kv.body(&m.project_id, hash).await?.ok_or_else(missing)?
+                    let missing = || ApiError::internal(format!("asset body {hash} missing from ASSETS_KV"));
+                    KvAssets::new(env)?.body(&m.project_id, hash).await?.ok_or_else(missing)?
                 };
                 (status, Some(body))
             }

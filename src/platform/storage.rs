@@ -1,10 +1,12 @@
-//! KV, R2 and queue adapters: asset bodies (`ASSETS_KV`), routing records and immutable
-//! deployment manifests and custom-domain records (`ROUTES_KV`), upload manifests (`BLOBS`), deploy jobs (`DEPLOY_QUEUE`).
+//! KV, R2 and queue adapters: asset bodies (`ASSETS_KV`; above 25 MiB `BLOBS`), routing records
+//! and immutable deployment manifests and custom-domain records (`ROUTES_KV`), upload manifests
+//! (`BLOBS`), deploy jobs (`DEPLOY_QUEUE`).
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
-use worker::{Bucket, Env, KvStore};
+use worker::{Bucket, ByteStream, Env, HttpMetadata, KvStore};
 
 use super::{bindings, cache};
+use crate::deploy::{blob_asset_key, blob_asset_prefix, body_store, BodyStore, RawBody, RAW_PART_BYTES};
 use crate::error::{ApiError, ApiResult};
 use crate::routing::{asset_key, host_key, manifest_key, route_key, HostRecord, RouteRecord};
 
@@ -233,6 +235,131 @@ impl R2Blobs {
     pub async fn list(&self, prefix: &str, limit: u32) -> ApiResult<Vec<(String, i64)>> {
         let objects = self.bucket.list().prefix(prefix).limit(limit).execute().await.map_err(r2_err)?;
         Ok(objects.objects().iter().map(|o| (o.key(), o.uploaded().as_millis() as i64)).collect())
+    }
+}
+
+/// Large asset bodies (> 25 MiB) in BLOBS under `assets/<projectId>/<hash>`.
+impl R2Blobs {
+    /// The body as a stream handed to the runtime (never read into wasm memory).
+    pub async fn asset_body(&self, project_id: &str, hash: &str) -> ApiResult<Option<worker::ResponseBody>> {
+        let Some(obj) = self.bucket.get(blob_asset_key(project_id, hash)).execute().await.map_err(r2_err)?
+        else {
+            return Ok(None);
+        };
+        obj.body().map(|b| b.response_body()).transpose().map_err(r2_err)
+    }
+
+    pub async fn asset_exists(&self, project_id: &str, hash: &str) -> ApiResult<bool> {
+        Ok(self.bucket.head(blob_asset_key(project_id, hash)).await.map_err(r2_err)?.is_some())
+    }
+
+    pub async fn delete_asset(&self, project_id: &str, hash: &str) -> ApiResult<()> {
+        self.delete(&blob_asset_key(project_id, hash)).await
+    }
+
+    /// Up to `limit` large-body hashes of a project, straight from BLOBS, with their upload time.
+    pub async fn list_asset_hashes(&self, project_id: &str, limit: u32) -> ApiResult<Vec<(String, i64)>> {
+        let prefix = blob_asset_prefix(project_id);
+        let objects = self.list(&prefix, limit).await?;
+        Ok(objects
+            .into_iter()
+            .filter_map(|(k, at)| k.strip_prefix(&prefix).map(|h| (h.to_string(), at)))
+            .collect())
+    }
+
+    /// Streams a raw upload body into BLOBS as a multipart upload of equal parts, hashing it on
+    /// the way; only a body whose length and SHA-256 match is completed, anything else is
+    /// aborted (nothing stays under the key). At most one part is held in wasm memory (plus
+    /// the runtime's copy while it is sent). Returns `Ok(Err(_))` for a body that is refused.
+    pub async fn put_asset_stream(
+        &self,
+        project_id: &str,
+        hash: &str,
+        size: u64,
+        content_type: Option<String>,
+        mut body: ByteStream,
+    ) -> ApiResult<Result<(), ApiError>> {
+        use futures_core::Stream;
+        let meta = HttpMetadata { content_type, ..HttpMetadata::default() };
+        let upload = self
+            .bucket
+            .create_multipart_upload(blob_asset_key(project_id, hash))
+            .http_metadata(meta)
+            .execute()
+            .await
+            .map_err(r2_err)?;
+        let raw = RawBody::new(hash, size, RAW_PART_BYTES);
+        let mut parts = Vec::new();
+        let outcome: Result<Result<(), ApiError>, ApiError> = async {
+            let mut raw = raw;
+            loop {
+                let next = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_next(cx)).await;
+                let Some(chunk) = next else { break };
+                let chunk = match chunk {
+                    Ok(c) => c,
+                    Err(_) => {
+                        return Ok(Err(ApiError::bad(hash, "the request body could not be read to its end")))
+                    }
+                };
+                let done = match raw.push(&chunk) {
+                    Ok(d) => d,
+                    Err(e) => return Ok(Err(e.to_api(hash))),
+                };
+                for part in done {
+                    let n = parts.len() as u16 + 1;
+                    parts.push(upload.upload_part(n, part).await.map_err(r2_err)?);
+                }
+            }
+            match raw.finish() {
+                Ok(Some(last)) => {
+                    let n = parts.len() as u16 + 1;
+                    parts.push(upload.upload_part(n, last).await.map_err(r2_err)?);
+                    Ok(Ok(()))
+                }
+                Ok(None) => Ok(Ok(())),
+                Err(e) => Ok(Err(e.to_api(hash))),
+            }
+        }
+        .await;
+        match outcome {
+            Ok(Ok(())) => {
+                upload.complete(parts).await.map_err(r2_err)?;
+                Ok(Ok(()))
+            }
+            other => {
+                // Nothing stays: the parts are dropped with the upload (a failed abort leaves
+                // only invisible parts, which R2 expires).
+                let _ = upload.abort().await;
+                other
+            }
+        }
+    }
+}
+
+/// One asset body wherever its size puts it (KV up to 25 MiB, BLOBS above): what GC and purge
+/// delete.
+pub struct AssetBodies {
+    kv: KvAssets,
+    blobs: R2Blobs,
+}
+
+impl AssetBodies {
+    pub fn new(env: &Env) -> ApiResult<AssetBodies> {
+        Ok(AssetBodies { kv: KvAssets::new(env)?, blobs: R2Blobs::new(env)? })
+    }
+
+    pub async fn delete(&self, project_id: &str, hash: &str, size: u64) -> ApiResult<()> {
+        match body_store(size) {
+            BodyStore::Kv => self.kv.delete(project_id, hash).await,
+            BodyStore::Blobs => self.blobs.delete_asset(project_id, hash).await,
+        }
+    }
+
+    pub async fn exists(&self, project_id: &str, hash: &str, size: u64) -> ApiResult<bool> {
+        match body_store(size) {
+            BodyStore::Kv => self.kv.exists(project_id, hash).await,
+            BodyStore::Blobs => self.blobs.asset_exists(project_id, hash).await,
+        }
     }
 }
 

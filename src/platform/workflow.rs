@@ -24,11 +24,11 @@ use super::d1_uploads::D1Uploads;
 use super::http::log;
 use super::loader::{dispatch, load_bundle, Forward, Target as LoaderTarget};
 use super::purge::{purge, Progress};
-use super::storage::{enqueue, enqueue_after, DeployJob, Job, KvAssets, KvRoutes, PurgeJob, R2Blobs};
+use super::storage::{enqueue, enqueue_after, AssetBodies, DeployJob, Job, KvRoutes, PurgeJob, R2Blobs};
 use crate::assets::{content_type_for, AssetConfig, HeaderRules, RedirectRules};
 use crate::deploy::{
-    attempts_exhausted, held_by_runner, next_step, retry_delay_secs, unique_hashes, DeploymentManifest,
-    ServerInfo, Step, StepError, UploadManifest, RULE_FILES,
+    attempts_exhausted, body_store, held_by_runner, next_step, retry_delay_secs, unique_hashes, BodyStore,
+    DeploymentManifest, ServerInfo, Step, StepError, UploadManifest, RULE_FILES,
 };
 use crate::error::ApiError;
 use crate::lifecycle::{self, Activation, LifecycleError, Status, StepFailure};
@@ -491,12 +491,14 @@ impl StepCx<'_> {
         // The manifest routes: the root resolves without error, and a body it names is readable.
         let lookup = |p: &str| staged.lookup(p).map(|(h, _, _)| h.as_str());
         let root = crate::assets::resolve_asset(&staged.config, "/", &lookup);
-        if let Some((_, (hash, _, _))) = staged.files.iter().next() {
-            if !KvAssets::new(self.env)
-                .map_err(transient)?
-                .exists(&staged.project_id, hash)
-                .await
-                .map_err(transient)?
+        // The first body, and every large one (BLOBS, > 25 MiB: few per deployment, one HEAD each).
+        let bodies = AssetBodies::new(self.env).map_err(transient)?;
+        let mut checked = BTreeSet::new();
+        let first = staged.files.values().take(1);
+        let large = staged.files.values().filter(|(_, _, size)| body_store(*size) == BodyStore::Blobs);
+        for (hash, _, size) in first.chain(large) {
+            if checked.insert(hash.as_str())
+                && !bodies.exists(&staged.project_id, hash, *size).await.map_err(transient)?
             {
                 return Err(StepError::Transient(format!("asset body {hash} not readable")));
             }

@@ -10,6 +10,8 @@ pub enum ApiRoute {
     DeleteProject(String),
     CreateUploadSession(String),
     UploadAssets(String),
+    /// `PUT /projects/:id/assets/raw/:hash`: (project, hash)
+    UploadRaw(String, String),
     Deploy(String),
     ListDeployments(String),
     GetDeployment(String),
@@ -65,6 +67,7 @@ pub fn match_api(method: &str, path: &str) -> ApiRoute {
             ("POST", (method == "POST").then(|| CreateUploadSession(id(1))))
         }
         ["projects", _, "assets", "upload"] => ("POST", (method == "POST").then(|| UploadAssets(id(1)))),
+        ["projects", _, "assets", "raw", _] => ("PUT", (method == "PUT").then(|| UploadRaw(id(1), id(4)))),
         ["projects", _, "deploy"] => ("POST", (method == "POST").then(|| Deploy(id(1)))),
         ["projects", _, "deployments"] => ("GET", (method == "GET").then(|| ListDeployments(id(1)))),
         ["deployments", _] => ("GET", (method == "GET").then(|| GetDeployment(id(1)))),
@@ -138,6 +141,7 @@ mod tests {
             ("DELETE", "/projects/abc", DeleteProject("abc".into())),
             ("POST", "/projects/abc/assets-upload-session", CreateUploadSession("abc".into())),
             ("POST", "/projects/abc/assets/upload", UploadAssets("abc".into())),
+            ("PUT", "/projects/abc/assets/raw/h1", UploadRaw("abc".into(), "h1".into())),
             ("POST", "/projects/abc/deploy", Deploy("abc".into())),
             ("GET", "/projects/abc/deployments", ListDeployments("abc".into())),
             ("GET", "/deployments/d1", GetDeployment("d1".into())),

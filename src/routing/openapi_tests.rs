@@ -25,6 +25,7 @@ fn every_route() -> Vec<ApiRoute> {
         DeleteProject(s()),
         CreateUploadSession(s()),
         UploadAssets(s()),
+        UploadRaw(s(), s()),
         Deploy(s()),
         ListDeployments(s()),
         GetDeployment(s()),
@@ -56,6 +57,7 @@ fn every_route() -> Vec<ApiRoute> {
             | DeleteProject(_)
             | CreateUploadSession(_)
             | UploadAssets(_)
+            | UploadRaw(..)
             | Deploy(_)
             | ListDeployments(_)
             | GetDeployment(_)

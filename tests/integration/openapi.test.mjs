@@ -88,6 +88,21 @@ test('every documented operation answers as its schema says (one live sample eac
   };
   const first = await deployOnce('<h1>one</h1>');
   const second = await deployOnce('<h1>two</h1>');
+  // The raw-body path (meant for files over 25 MiB, which the session lists in rawUploads; it
+  // accepts any missing file of the session, so a small one makes a cheap sample).
+  {
+    const body = Buffer.from(`raw ${Date.now()}`);
+    const { manifest } = prepare({ '/raw.bin': body });
+    const s = await op('POST', `${P}/assets-upload-session`, { body: { manifest } });
+    ok(s, 200);
+    assert.deepEqual(s.body.result.rawUploads, []);
+    const h = manifest['/raw.bin'].hash;
+    const u = await op('PUT', `${P}/assets/raw/${h}`, {
+      token: s.body.result.jwt, raw: body, headers: { 'content-type': 'application/octet-stream' },
+    });
+    ok(u, 200);
+    assert.equal(u.body.result.remaining, 0);
+  }
   const D = (id) => `/__api/deployments/${id}`;
   ok(await op('GET', `${P}/deployments`), 200);
   ok(await op('GET', D(second)), 200);

@@ -153,8 +153,12 @@ test('manifest validation names the entry; limits are 413', async () => {
     const r = await api.uploadSession(p.id, undefined, { body });
     expectError(assert, r, 400, 'bad_request', field);
   }
-  const big = await api.uploadSession(p.id, { '/big.bin': { hash: h, size: 26 * 1024 * 1024 } });
+  // SPEC §8: up to 100 MiB per file (over 25 MiB they go raw, to R2; bigfiles.test.mjs).
+  const big = await api.uploadSession(p.id, { '/big.bin': { hash: h, size: 100 * 1024 * 1024 + 1 } });
   expectError(assert, big, 413, 'payload_too_large');
+  const raw = await api.uploadSession(p.id, { '/big.bin': { hash: h, size: 26 * 1024 * 1024 } });
+  assert.equal(raw.status, 200, raw.text);
+  assert.deepEqual(raw.body.result.rawUploads, [h]);
   const many = Object.fromEntries(Array.from({ length: 20001 }, (_, i) => [`/f${i}`, { hash: h, size: 1 }]));
   expectError(assert, await api.uploadSession(p.id, many), 413, 'payload_too_large');
   expectError(assert, await api.uploadSession('no-such-project', { '/a': { hash: h, size: 1 } }), 404, 'not_found');

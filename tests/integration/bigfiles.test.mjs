@@ -1,0 +1,246 @@
+// Files over 25 MiB (SPEC §8): the session lists them as raw uploads, their bytes stream into
+// R2 through `PUT assets/raw/:hash` (hash and length checked, nothing kept on a mismatch), and
+// visitors get them streamed back with the same ETag / 304 / HEAD behaviour as KV-served files.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { DatabaseSync } from 'node:sqlite';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { api, call, freshProject, expectError, BASE, TOKEN } from '../lib/client.mjs';
+import { prepare, sha256, waitFor, deploySite, sleep } from '../lib/site.mjs';
+import { ROOT } from '../lib/server.mjs';
+
+const MiB = 1024 * 1024;
+const KV_MAX = 25 * MiB;
+const HARD_MAX = 100 * MiB;
+
+const raw = (id, jwt, hash, bytes, headers = {}) => call('PUT', `/__api/projects/${id}/assets/raw/${hash}`, {
+  token: jwt, raw: bytes, headers: { 'content-type': 'application/octet-stream', ...headers },
+});
+
+/** Whether wrangler dev's local R2 holds a (completed) object under `key`: the storage itself. */
+function r2Has(key) {
+  const dir = join(process.env.FLOTILLA_STATE_DIR, 'v3', 'r2', 'miniflare-R2BucketObject');
+  let n = 0;
+  for (const f of readdirSync(dir)) {
+    if (!f.endsWith('.sqlite') || f === 'metadata.sqlite') continue;
+    const db = new DatabaseSync(join(dir, f), { readOnly: true });
+    try { n += db.prepare('SELECT COUNT(*) AS n FROM _mf_objects WHERE key = ?').get(key).n; } catch { /* other tables */ } finally { db.close(); }
+  }
+  return n > 0;
+}
+
+/** Session, raw uploads, buckets, deploy (waits). */
+async function deployWithRaw(projectId, files) {
+  const { manifest, bodies } = prepare(files);
+  const byHash = Object.fromEntries(Object.values(files).map((b) => [sha256(b), b]));
+  const s = await api.uploadSession(projectId, manifest);
+  assert.equal(s.status, 200, s.text);
+  let jwt = s.body.result.jwt;
+  for (const h of s.body.result.rawUploads) {
+    const r = await raw(projectId, s.body.result.jwt, h, byHash[h]);
+    assert.equal(r.status, 200, r.text);
+    jwt = r.body.result.jwt ?? jwt;
+  }
+  for (const b of s.body.result.buckets) {
+    const r = await api.upload(projectId, s.body.result.jwt, Object.fromEntries(b.map((h) => [h, bodies[h]])));
+    assert.equal(r.status, 200, r.text);
+    jwt = r.body.result.jwt ?? jwt;
+  }
+  const d = await api.deploy(projectId, { completionJwt: jwt });
+  assert.equal(d.status, 200, d.text);
+  return d.body.deployment.id;
+}
+
+/** GET/HEAD on a project subdomain, keeping the body as bytes. */
+function get(path, host, { method = 'GET', headers = {} } = {}) {
+  const u = new URL(BASE);
+  return new Promise((resolve, reject) => {
+    const req = http.request({ hostname: u.hostname, port: u.port, path, method, headers: { host, ...headers } }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const small = Buffer.from('<h1>big files</h1>');
+const big30 = randomBytes(30 * MiB);
+const big60 = randomBytes(60 * MiB);
+let project, manifest, session;
+
+before(async () => {
+  project = await freshProject('bigfiles');
+  ({ manifest } = prepare({ '/index.html': small, '/big30.bin': big30, '/big60.bin': big60 }));
+  const s = await api.uploadSession(project.id, manifest);
+  assert.equal(s.status, 200, s.text);
+  session = s.body.result;
+});
+
+test('the session lists files over 25 MiB as raw uploads and buckets only the rest', { timeout: 60_000 }, async () => {
+  const [h30, h60, hSmall] = [sha256(big30), sha256(big60), sha256(small)];
+  assert.deepEqual([...session.rawUploads].sort(), [h30, h60].sort());
+  assert.deepEqual(session.buckets, [[hSmall]]);
+  // A bucket cannot carry a raw file (that is what kept 25 MiB of base64 JSON in memory).
+  const r = await api.upload(project.id, session.jwt, { [h30]: 'AAAA' });
+  expectError(assert, r, 400, 'bad_request', h30);
+  assert.match(r.body.message, /assets\/raw/);
+});
+
+test('a raw body is checked: content type, length and SHA-256; nothing is kept on a mismatch', { timeout: 60_000 }, async () => {
+  const h30 = sha256(big30);
+  const wrongBytes = Buffer.from(big30);
+  wrongBytes[wrongBytes.length - 1] ^= 0xff;
+  let r = await raw(project.id, session.jwt, h30, wrongBytes);
+  expectError(assert, r, 400, 'bad_request', h30);
+  assert.match(r.body.message, /SHA-256/);
+  r = await raw(project.id, session.jwt, h30, big30.subarray(1));
+  expectError(assert, r, 400, 'bad_request', 'content-length');
+  r = await raw(project.id, session.jwt, h30, big30, { 'content-type': 'application/json' });
+  expectError(assert, r, 400, 'bad_request', 'content-type');
+  r = await raw(project.id, 'not-a-jwt', h30, Buffer.from('x'));
+  assert.equal(r.status, 401, r.text);
+  r = await raw(project.id, session.jwt, sha256(Buffer.from('not in the session')), Buffer.from('x'));
+  expectError(assert, r, 400, 'bad_request');
+  // The refused body left nothing: no object in R2, and a new session still needs the file.
+  assert.ok(!r2Has(`assets/${project.id}/${h30}`), 'nothing stored under the key');
+  const again = await api.uploadSession(project.id, manifest);
+  assert.equal(again.status, 200, again.text);
+  assert.ok(again.body.result.rawUploads.includes(h30), again.text);
+});
+
+test('past 100 MiB: 413 naming the limit; exactly 100 MiB is accepted', { timeout: 60_000 }, async () => {
+  const over = { '/huge.bin': { hash: sha256(Buffer.from('huge')), size: HARD_MAX + 1 } };
+  const s = await api.uploadSession(project.id, over);
+  expectError(assert, s, 413, 'payload_too_large');
+  assert.match(s.body.message, new RegExp(String(HARD_MAX)));
+  // At exactly 100 MiB the session is accepted (the raw path's own Content-Length cap is
+  // checked natively: sending 100 MiB here would only slow the suite down).
+  const at = await api.uploadSession(project.id, { '/max.bin': { hash: sha256(Buffer.from('max')), size: HARD_MAX } });
+  assert.equal(at.status, 200, at.text);
+  assert.deepEqual(at.body.result.rawUploads, [sha256(Buffer.from('max'))]);
+});
+
+test('30 MiB and 60 MiB files upload raw, deploy, and stream back byte-exact with ETag, 304 and HEAD', { timeout: 120_000 }, async () => {
+  const [h30, h60, hSmall] = [sha256(big30), sha256(big60), sha256(small)];
+  let jwt;
+  for (const [h, bytes] of [[h30, big30], [h60, big60]]) {
+    const r = await raw(project.id, session.jwt, h, bytes);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.body.result.uploaded, 1);
+    jwt = r.body.result.jwt ?? jwt;
+  }
+  // A retried raw upload of a stored hash is harmless (the body is not read again).
+  const retry = await raw(project.id, session.jwt, h30, big30);
+  assert.equal(retry.status, 200, retry.text);
+  assert.equal(retry.body.result.alreadyStored, 1);
+  const b = await api.upload(project.id, session.jwt, { [hSmall]: small.toString('base64') });
+  assert.equal(b.status, 200, b.text);
+  assert.equal(b.body.result.remaining, 0);
+  jwt = b.body.result.jwt;
+  const d = await api.deploy(project.id, { completionJwt: jwt });
+  assert.equal(d.status, 200, d.text);
+  await waitFor(d.body.deployment.id, ['completed']);
+
+  for (const h of [h30, h60]) assert.ok(r2Has(`assets/${project.id}/${h}`), `stored in R2 under the project: ${h}`);
+  assert.ok(!r2Has(`assets/${project.id}/${hSmall}`), 'small files stay in KV');
+  const host = `${project.slug}.localhost`;
+  const page = await get('/', host);
+  assert.equal(page.status, 200);
+  for (const [path, bytes] of [['/big30.bin', big30], ['/big60.bin', big60]]) {
+    const r = await get(path, host);
+    assert.equal(r.status, 200, path);
+    assert.equal(r.body.length, bytes.length, path);
+    assert.equal(sha256(r.body), sha256(bytes), path);
+    assert.ok(r.headers.etag, 'an ETag');
+    // The same headers as a KV-served file (bar the per-file ones).
+    const names = (h) => Object.keys(h).filter((k) => !['content-length', 'etag', 'content-type', 'date', 'transfer-encoding', 'content-encoding', 'x-request-id'].includes(k)).sort();
+    assert.deepEqual(names(r.headers), names(page.headers), path);
+    const head = await get(path, host, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(head.body.length, 0);
+    assert.equal(head.headers.etag, r.headers.etag);
+    const revalidate = await get(path, host, { headers: { 'if-none-match': r.headers.etag } });
+    assert.equal(revalidate.status, 304);
+    assert.equal(revalidate.body.length, 0);
+    assert.equal(revalidate.headers.etag, r.headers.etag);
+  }
+  // Re-uploading the site needs nothing: the large bodies are known to the project.
+  const again = await api.uploadSession(project.id, manifest);
+  assert.deepEqual(again.body.result.rawUploads, []);
+  assert.deepEqual(again.body.result.buckets, []);
+});
+
+test('large bodies are per project: another project must upload its own copy', { timeout: 30_000 }, async () => {
+  const other = await freshProject('bigfiles-other');
+  const s = await api.uploadSession(other.id, { '/big30.bin': manifest['/big30.bin'] });
+  assert.deepEqual(s.body.result.rawUploads, [sha256(big30)]);
+});
+
+test('the CLI sends files the session lists as raw through the raw path', { timeout: 240_000 }, async () => {
+  const targetDir = process.env.CARGO_TARGET_DIR || join(ROOT, 'target');
+  const bin = join(targetDir, 'debug', 'flotilla');
+  const built = spawnSync('cargo', ['build', '-p', 'flotilla-cli', '--quiet'], { cwd: ROOT, stdio: 'inherit' });
+  assert.equal(built.status, 0);
+  assert.ok(existsSync(bin));
+  const p = await freshProject('bigfiles-cli');
+  const dir = mkdtempSync(join(tmpdir(), 'flotilla-bigfiles-'));
+  const body = randomBytes(27 * MiB);
+  writeFileSync(join(dir, 'index.html'), '<h1>cli</h1>');
+  writeFileSync(join(dir, 'video.bin'), body);
+  const home = mkdtempSync(join(tmpdir(), 'flotilla-bigfiles-home-'));
+  const r = spawnSync(bin, ['deploy', dir, '--project', p.id, '--json'], {
+    encoding: 'utf8', timeout: 120_000,
+    env: { PATH: process.env.PATH, HOME: home, FLOTILLA_CONFIG: join(home, 'none.json'), FLOTILLA_URL: BASE, FLOTILLA_TOKEN: TOKEN },
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /1 large files one by one/);
+  const out = JSON.parse(r.stdout);
+  assert.equal(out.uploaded.bytes, body.length + '<h1>cli</h1>'.length);
+  const got = await get('/video.bin', `${p.slug}.localhost`);
+  assert.equal(got.status, 200);
+  assert.equal(sha256(got.body), sha256(body));
+  assert.ok(body.length > KV_MAX);
+});
+
+test('the wrangler /client/v4 upload keeps refusing files over 25 MiB with a 413', { timeout: 30_000 }, async () => {
+  const path = `/client/v4/accounts/local/workers/scripts/${project.slug}/assets-upload-session`;
+  const over = await call('POST', path, { body: { manifest: { '/big.bin': { hash: 'a'.repeat(32), size: KV_MAX + 1 } } } });
+  assert.equal(over.status, 413, over.text);
+  assert.match(over.text, new RegExp(String(KV_MAX)));
+  const at = await call('POST', path, { body: { manifest: { '/big.bin': { hash: 'b'.repeat(32), size: KV_MAX } } } });
+  assert.equal(at.status, 200, at.text);
+});
+
+test('GC deletes an unreferenced large body from R2 after the grace; purge deletes the rest', { timeout: 120_000 }, async () => {
+  // The runner sets RETAIN_COMPLETED=2 and GC_GRACE_MS=1500.
+  const p = await freshProject('bigfiles-gc');
+  const big = randomBytes(26 * MiB);
+  const key = `assets/${p.id}/${sha256(big)}`;
+  const kept = randomBytes(26 * MiB);
+  const keptKey = `assets/${p.id}/${sha256(kept)}`;
+  await deployWithRaw(p.id, { '/index.html': Buffer.from('v1'), '/big.bin': big, '/kept.bin': kept });
+  assert.ok(r2Has(key) && r2Has(keptKey));
+  for (let v = 2; v <= 4; v++) await deployWithRaw(p.id, { '/index.html': Buffer.from(`v${v}`), '/kept.bin': kept });
+  await sleep(1600);
+  const first = await api.gc(p.id);
+  assert.equal(first.status, 200, first.text);
+  assert.ok(r2Has(key), 'nothing is deleted on the first sighting');
+  await sleep(1600);
+  const second = await api.gc(p.id);
+  assert.equal(second.status, 200, second.text);
+  assert.ok(!r2Has(key), 'the unreferenced large body is gone from R2');
+  assert.ok(r2Has(keptKey), 'a body the kept deployments use stays');
+  assert.equal(sha256((await get('/kept.bin', `${p.slug}.localhost`)).body), sha256(kept));
+
+  assert.equal((await api.deleteProject(p.id)).status, 200);
+  const t0 = Date.now();
+  while (r2Has(keptKey) && Date.now() - t0 < 60_000) await sleep(500);
+  assert.ok(!r2Has(keptKey), 'purge removes the project\'s large bodies');
+});
