@@ -1,5 +1,5 @@
 //! Upload manifests (`{"/path": {hash, size, contentType?}}`), the buckets a client uploads
-//! missing files in, and the compact immutable manifest stored per deployment.
+//! missing files in (the stored per-deployment manifest is in `compact`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -9,7 +9,11 @@ use serde_json::Value;
 use crate::domain::ContentHash;
 use crate::error::ApiError;
 
-pub const MAX_FILES: usize = 20_000;
+/// Hard cap on files per deployment: Cloudflare's own Workers Paid limit on static assets per
+/// version. The operator's `MAX_FILES_PER_DEPLOYMENT` may raise the default up to it.
+pub const MAX_FILES: usize = 100_000;
+/// `MAX_FILES_PER_DEPLOYMENT` when unset: Cloudflare's Workers Free limit.
+pub const DEFAULT_MAX_FILES: usize = 20_000;
 /// Largest asset body KV stores (SPEC.md §8).
 pub const MAX_FILE_BYTES: u64 = 25 * 1024 * 1024;
 pub const MAX_PATH_BYTES: usize = 1024;
@@ -166,28 +170,6 @@ pub fn plan_buckets(missing: &[(String, u64)], max_files: usize, max_bytes: u64)
     buckets.into_iter().map(|(b, _)| b).collect()
 }
 
-/// The immutable per-deployment manifest served to visitors (ROUTES_KV `manifest:<depId>`).
-/// Compact: path -> [hash, content type, size].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DeploymentManifest {
-    pub v: u32,
-    #[serde(rename = "projectId")]
-    pub project_id: String,
-    #[serde(rename = "deploymentId")]
-    pub deployment_id: String,
-    pub config: crate::assets::AssetConfig,
-    /// Redirect rules: the `_redirects` file first, then `config.redirects`.
-    #[serde(default)]
-    pub redirects: crate::assets::RedirectRules,
-    /// Header rules: the `_headers` file first, then `config.headers`.
-    #[serde(default)]
-    pub headers: crate::assets::HeaderRules,
-    pub files: BTreeMap<String, (String, String, u64)>,
-    /// Present when the deployment has server code.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub server: Option<ServerInfo>,
-}
-
 /// What serving needs to know about a deployment's server code without loading it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerInfo {
@@ -195,12 +177,6 @@ pub struct ServerInfo {
     pub digest: String,
     #[serde(rename = "runWorkerFirst", default)]
     pub run_worker_first: super::RunWorkerFirst,
-}
-
-impl DeploymentManifest {
-    pub fn lookup(&self, path: &str) -> Option<&(String, String, u64)> {
-        self.files.get(path)
-    }
 }
 
 #[cfg(test)]

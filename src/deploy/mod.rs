@@ -1,12 +1,16 @@
 //! Deployment decisions (pure): upload manifests and bucket planning, deploy-request
 //! validation, the compact per-deployment manifest, and the workflow state machine.
 
+mod budget;
+mod compact;
 mod manifest;
 mod request;
 mod rules;
 mod server_code;
 mod workflow;
 
+pub use budget::*;
+pub use compact::*;
 pub use manifest::*;
 pub use request::*;
 pub use rules::*;

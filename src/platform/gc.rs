@@ -225,9 +225,9 @@ async fn referenced_hashes(env: &Env, project_id: &str, now: i64) -> ApiResult<H
         let text = routes.manifest_text(&d.id).await?.ok_or_else(|| {
             ApiError::internal(format!("GC: manifest of kept deployment {} is missing", d.id))
         })?;
-        let m: DeploymentManifest = serde_json::from_str(&text)
+        let m = DeploymentManifest::decode(text)
             .map_err(|e| ApiError::internal(format!("GC: manifest {}: {e}", d.id)))?;
-        out.extend(m.files.into_values().map(|(hash, _, _)| hash));
+        out.extend(m.files.iter().map(|(_, f)| f.hash.to_string()));
     }
     #[derive(Deserialize)]
     struct Key {

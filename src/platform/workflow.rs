@@ -23,8 +23,8 @@ use super::purge::{purge, Progress};
 use super::storage::{enqueue, DeployJob, Job, KvAssets, KvRoutes, PurgeJob, R2Blobs};
 use crate::assets::{content_type_for, AssetConfig, HeaderRules, RedirectRules};
 use crate::deploy::{
-    next_step, retry_delay_secs, unique_hashes, DeploymentManifest, ServerInfo, Step, StepError,
-    UploadManifest, RULE_FILES,
+    check_manifest_size, next_step, retry_delay_secs, unique_hashes, DeploymentManifest, FileRef, FileTable,
+    ServerInfo, Step, StepError, UploadManifest, RULE_FILES,
 };
 use crate::error::ApiError;
 use crate::lifecycle::{self, Activation, LifecycleError, Status, StepFailure};
@@ -299,16 +299,13 @@ impl StepCx<'_> {
             (self.config.assets, self.config.redirects.clone(), self.config.headers.clone());
         let env = self.env;
         let manifest = self.upload_manifest().await?;
-        let files = Self::served_files(manifest)
-            .map(|(p, e)| {
-                let ct = e
-                    .content_type
-                    .clone()
-                    .or_else(|| content_type_for(p).map(str::to_string))
-                    .unwrap_or_default();
-                (p.clone(), (e.hash.clone(), ct, e.size))
-            })
-            .collect();
+        let files = FileTable::build(Self::served_files(manifest).map(|(p, e)| {
+            let ct = e.content_type.as_deref().or_else(|| content_type_for(p)).unwrap_or_default();
+            (p, &e.hash, ct, e.size)
+        }))
+        .map_err(|e| {
+            StepError::permanent("manifest_unstorable", format!("The manifest cannot be stored: {e}"))
+        })?;
         if let Some(server) = &self.config.server {
             let bundle = load_bundle(env, &project_id, &deployment_id).await.map_err(transient)?;
             if bundle.digest() != server.digest {
@@ -318,17 +315,17 @@ impl StepCx<'_> {
                 ));
             }
         }
-        let staged = DeploymentManifest {
-            v: 1,
+        let staged = DeploymentManifest::new(
             project_id,
-            deployment_id: deployment_id.clone(),
-            config: assets,
+            deployment_id.clone(),
+            assets,
             redirects,
             headers,
             files,
-            server: self.config.server.clone(),
-        };
-        let body = serde_json::to_string(&staged).map_err(|e| StepError::Transient(e.to_string()))?;
+            self.config.server.clone(),
+        );
+        let body = staged.encode().map_err(|e| StepError::Transient(e.to_string()))?;
+        check_manifest_size(body.len())?;
         KvRoutes::new(env)
             .map_err(transient)?
             .put_manifest(&deployment_id, &body)
@@ -344,7 +341,7 @@ impl StepCx<'_> {
             .await
             .map_err(transient)?
             .ok_or_else(|| StepError::Transient("staged manifest not readable yet".into()))?;
-        let staged: DeploymentManifest = serde_json::from_str(&text)
+        let staged = DeploymentManifest::decode(text)
             .map_err(|e| StepError::Transient(format!("staged manifest does not parse: {e}")))?;
         if staged.deployment_id != self.d.id || staged.project_id != self.d.project_id {
             return Err(StepError::Transient("staged manifest belongs to another deployment".into()));
@@ -357,9 +354,9 @@ impl StepCx<'_> {
             )));
         }
         // The manifest routes: the root resolves without error, and a body it names is readable.
-        let lookup = |p: &str| staged.lookup(p).map(|(h, _, _)| h.as_str());
+        let lookup = |p: &str| staged.lookup(p).map(|f| f.hash);
         let root = crate::assets::resolve_asset(&staged.config, "/", &lookup);
-        if let Some((_, (hash, _, _))) = staged.files.iter().next() {
+        if let Some((_, FileRef { hash, .. })) = staged.files.iter().next() {
             if !KvAssets::new(self.env)
                 .map_err(transient)?
                 .exists(&staged.project_id, hash)
