@@ -123,5 +123,20 @@ fn main() {
             );
         }
         println!("  format 2 lookup: {per_lookup_ns:.0} ns; cache charge {:.2} MiB", mib(m.byte_size()));
+        // The upload session's request: {"manifest": {path: {hash, size, contentType}}}.
+        let body = serde_json::to_vec(&serde_json::json!({ "manifest": files.iter().map(|(p, (h, c, s))| {
+            (p.clone(), serde_json::json!({ "hash": h, "size": s, "contentType": c }))
+        }).collect::<serde_json::Map<_, _>>() }))
+        .unwrap();
+        let (ms, kept, peak) = measure(|| {
+            let o = flotilla::domain::JsonObject::parse(&body.clone(), false).unwrap();
+            flotilla::deploy::parse_upload_manifest(o.get("manifest")).unwrap()
+        });
+        println!(
+            "  upload session body {:.2} MiB: parse {ms:.1} ms, manifest retained {:.2} MiB, peak {:.2} MiB",
+            mib(body.len()),
+            mib(kept),
+            mib(peak)
+        );
     }
 }

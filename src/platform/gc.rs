@@ -17,7 +17,7 @@ use super::d1_uploads::D1Uploads;
 use super::http::log;
 use super::loader::bundle_key;
 use super::storage::{enqueue, GcJob, Job, KvAssets, KvRoutes, PurgeJob, R2Blobs};
-use crate::deploy::{DeploymentManifest, UploadManifest};
+use crate::deploy::{json_chunks, DeploymentManifest, UploadManifest, HASHES_PER_STATEMENT};
 use crate::error::{ApiError, ApiResult};
 use crate::lifecycle::{self, plan_gc, GcAction, StoredAsset};
 
@@ -178,20 +178,24 @@ async fn stamp(db: &worker::D1Database, column: &'static str, project_id: &str, 
     Ok(())
 }
 
+/// Marks or unmarks `hashes`, up to `HASHES_PER_STATEMENT` per statement (one JSON-array
+/// parameter): a 100,000-file deployment replaced by another is 20 statements, not 1,021.
 async fn set_mark(
     db: &worker::D1Database,
     pid: &JsValue,
     hashes: &[String],
     at: Option<i64>,
 ) -> ApiResult<()> {
-    for chunk in hashes.chunks(MAX_PARAMS - 2) {
-        let sql = format!(
-            "UPDATE project_assets SET unreferenced_since = ?2 WHERE project_id = ?1 AND hash IN ({})",
-            placeholders(3, chunk.len())
-        );
-        let mut args = vec![pid.clone(), at.map(num).unwrap_or(JsValue::NULL)];
-        args.extend(chunk.iter().map(|h| JsValue::from(h.as_str())));
-        db.prepare(sql).bind(&args).map_err(db_err)?.run().await.map_err(db_err)?;
+    for list in json_chunks(hashes, HASHES_PER_STATEMENT) {
+        db.prepare(
+            "UPDATE project_assets SET unreferenced_since = ?2 WHERE project_id = ?1 \
+             AND hash IN (SELECT value FROM json_each(?3))",
+        )
+        .bind(&[pid.clone(), at.map(num).unwrap_or(JsValue::NULL), list.into()])
+        .map_err(db_err)?
+        .run()
+        .await
+        .map_err(db_err)?;
     }
     Ok(())
 }
