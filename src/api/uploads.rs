@@ -14,7 +14,7 @@ use super::{internal, read_body, Ctx};
 use crate::auth::{bearer_token, issue_token, verify_token, TokenKind, TOKEN_TTL_SECS};
 use crate::deploy::UploadManifest;
 use crate::deploy::{
-    content_types_by_hash, parse_upload_manifest, plan_buckets, unique_hashes, BUCKET_MAX_BYTES,
+    content_types_by_hash, parse_upload_session_body, plan_buckets, unique_hashes, BUCKET_MAX_BYTES,
     BUCKET_MAX_FILES, MAX_FILE_BYTES,
 };
 use crate::domain::{ContentHash, JsonObject, ProjectRow};
@@ -26,8 +26,9 @@ use crate::platform::d1_uploads::{D1Uploads, SessionRow};
 use crate::platform::http;
 use crate::platform::storage::{upload_manifest_key, AssetMeta, KvAssets, R2Blobs};
 
-/// A 20,000-file manifest is ~3 MB of JSON.
-const MAX_MANIFEST_BODY: usize = 8 * 1024 * 1024;
+/// A 20,000-file manifest is ~3 MB of JSON, a 100,000-file one ~14 MB (paths of ~20 bytes,
+/// content types included); 32 MiB leaves room for longer paths.
+const MAX_MANIFEST_BODY: usize = 32 * 1024 * 1024;
 /// The largest bucket: one file of the maximum size, base64-encoded, plus JSON framing.
 const MAX_UPLOAD_BODY: usize = (MAX_FILE_BYTES as usize) * 4 / 3 + 64 * 1024;
 
@@ -41,9 +42,8 @@ pub fn jwt_secret(ctx: &Ctx<'_>) -> ApiResult<Vec<u8>> {
 
 pub async fn create_session(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let body = read_body(req, MAX_MANIFEST_BODY).await?;
-    let o = JsonObject::parse(&body, false)?;
-    o.only(&["manifest"])?;
-    let manifest = parse_upload_manifest(o.get("manifest"))?;
+    let manifest = parse_upload_session_body(&body)?;
+    drop(body);
     let project = load(&D1Projects::new(ctx.env)?, key).await?;
     let opened = open_session(&project, &manifest, ctx).await?;
     ctx.note(

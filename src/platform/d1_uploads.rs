@@ -9,7 +9,7 @@ use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Env};
 
 use super::d1::{database, db_err, num, placeholders, MAX_PARAMS};
-use crate::deploy::{json_chunks, HASHES_PER_STATEMENT, ROWS_PER_STATEMENT};
+use crate::deploy::{json_chunks, EXPIRED_SESSIONS_CHUNK, HASHES_PER_STATEMENT, ROWS_PER_STATEMENT};
 use crate::error::ApiResult;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -225,8 +225,8 @@ impl D1Uploads {
         }
         let rows = self
             .db
-            .prepare("SELECT id, manifest_key FROM upload_sessions WHERE project_id = ?1 AND expires_at < ?2 LIMIT 50")
-            .bind(&[project_id.into(), num(now)])
+            .prepare("SELECT id, manifest_key FROM upload_sessions WHERE project_id = ?1 AND expires_at < ?2 LIMIT ?3")
+            .bind(&[project_id.into(), num(now), num(EXPIRED_SESSIONS_CHUNK as i64)])
             .map_err(db_err)?
             .all()
             .await
@@ -236,21 +236,17 @@ impl D1Uploads {
         Ok(rows.into_iter().map(|r| (r.id, r.manifest_key)).collect())
     }
 
+    /// Deletes sessions and their progress rows: two statements per `HASHES_PER_STATEMENT`
+    /// ids, not two per session.
     pub async fn delete_sessions(&self, ids: &[String]) -> ApiResult<()> {
         let mut stmts = Vec::new();
-        for id in ids {
-            stmts.push(
-                self.db
-                    .prepare("DELETE FROM upload_session_files WHERE session_id = ?1")
-                    .bind(&[id.as_str().into()])
-                    .map_err(db_err)?,
-            );
-            stmts.push(
-                self.db
-                    .prepare("DELETE FROM upload_sessions WHERE id = ?1")
-                    .bind(&[id.as_str().into()])
-                    .map_err(db_err)?,
-            );
+        for list in json_chunks(ids, HASHES_PER_STATEMENT) {
+            for sql in [
+                "DELETE FROM upload_session_files WHERE session_id IN (SELECT value FROM json_each(?1))",
+                "DELETE FROM upload_sessions WHERE id IN (SELECT value FROM json_each(?1))",
+            ] {
+                stmts.push(self.db.prepare(sql).bind(&[list.as_str().into()]).map_err(db_err)?);
+            }
         }
         if !stmts.is_empty() {
             self.db.batch(stmts).await.map_err(db_err)?;

@@ -433,10 +433,8 @@ impl StepCx<'_> {
     async fn cleanup(&mut self) -> Result<String, StepError> {
         let uploads = D1Uploads::new(self.env).map_err(transient)?;
         let expired = uploads.expired(&self.d.project_id, now_ms() as i64).await.map_err(transient)?;
-        let blobs = R2Blobs::new(self.env).map_err(transient)?;
-        for (_, key) in &expired {
-            blobs.delete(key).await.map_err(transient)?;
-        }
+        let keys: Vec<String> = expired.iter().map(|(_, key)| key.clone()).collect();
+        R2Blobs::new(self.env).map_err(transient)?.delete_many(&keys).await.map_err(transient)?;
         let ids: Vec<String> = expired.into_iter().map(|(id, _)| id).collect();
         uploads.delete_sessions(&ids).await.map_err(transient)?;
         Ok(format!(
