@@ -45,7 +45,9 @@ try {
   for (let i = 0; i < N - 1; i++) files[`/f/${Math.floor(i / 1000)}/${i}.txt`] = `file ${i}\n`;
   const deploy = async () => {
     let t = Date.now();
-    const { jwt, uploaded, session } = await upload(p.id, files);
+    // Over 20,000 files, 8 buckets in flight (as a client would): 500 at once outlast fetch's
+    // 300 s header timeout under wrangler dev.
+    const { jwt, uploaded, session } = await upload(p.id, files, { concurrency: N > 20000 ? 8 : Infinity });
     const uploadMs = Date.now() - t;
     t = Date.now();
     const d = await api.deploy(p.id, { completionJwt: jwt });
