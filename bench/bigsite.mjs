@@ -7,6 +7,7 @@
 // last file is not served.
 //   npm run bench:bigsite            # 20,000 files
 //   FILES=5000 npm run bench:bigsite
+//   FILES=100000 npm run bench:bigsite  # raises MAX_FILES_PER_DEPLOYMENT for its Worker
 import { benchBigsite, bigsiteConfig } from './lib/bigsite.mjs';
 
 let failed = false;

@@ -59,7 +59,8 @@ pub struct Quotas {
     /// Bytes sent for upload per window, per token and per project (`QUOTA_UPLOAD_BYTES`,
     /// `QUOTA_UPLOAD_WINDOW_SECS`); counted when a session is opened, for the files it needs.
     pub upload_bytes: Rate,
-    /// Files in one deployment (`MAX_FILES_PER_DEPLOYMENT`; at most the hard 20,000).
+    /// Files in one deployment (`MAX_FILES_PER_DEPLOYMENT`, default 20,000; at most the hard
+    /// 100,000, Cloudflare's Workers Paid static-asset limit).
     pub max_files: u64,
     /// Bytes of one file (`MAX_FILE_BYTES`; at most the hard 100 MiB: KV holds up to 25 MiB,
     /// BLOBS the rest).
@@ -95,7 +96,8 @@ impl Quotas {
                 limit: n("QUOTA_UPLOAD_BYTES", 10 * 1024 * MIB),
                 window_secs: n("QUOTA_UPLOAD_WINDOW_SECS", 86400).max(1),
             },
-            max_files: capped("MAX_FILES_PER_DEPLOYMENT", crate::deploy::MAX_FILES as u64),
+            max_files: n("MAX_FILES_PER_DEPLOYMENT", crate::deploy::DEFAULT_MAX_FILES as u64)
+                .min(crate::deploy::MAX_FILES as u64),
             max_file_bytes: capped("MAX_FILE_BYTES", crate::deploy::MAX_FILE_BYTES),
             max_deployment_bytes: n("MAX_DEPLOYMENT_BYTES", 2 * 1024 * MIB),
             max_server_code_bytes: capped("MAX_SERVER_CODE_BYTES", crate::deploy::MAX_BUNDLE_BYTES as u64),
@@ -169,6 +171,11 @@ mod tests {
         assert_eq!(q.max_files, 10);
         assert_eq!(q.max_file_bytes, 100 * MIB);
         assert_eq!(q.deploys.limit, 2);
+        // The file limit may be raised to Cloudflare's paid 100,000, never past it.
+        let raised = |v: &str| Quotas::from_vars(vars(&[("MAX_FILES_PER_DEPLOYMENT", v)])).max_files;
+        assert_eq!(raised("100000"), 100_000);
+        assert_eq!(raised("50000"), 50_000);
+        assert_eq!(raised("1000000"), 100_000);
         assert_eq!(q.deploys.window_secs, 1);
         assert_eq!(q.upload_bytes.limit, 10 * 1024 * MIB);
     }

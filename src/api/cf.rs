@@ -34,7 +34,8 @@ use crate::platform::http;
 use crate::platform::secrets::Sealer;
 use crate::platform::storage::{AssetMeta, KvAssets, KvRoutes, R2Blobs};
 
-const MAX_MANIFEST_BODY: usize = 8 * 1024 * 1024;
+/// Wrangler sends {path: {hash (32 hex), size}}: ~90 bytes a file, ~9 MB for 100,000 files.
+const MAX_MANIFEST_BODY: usize = 32 * 1024 * 1024;
 /// A bucket: at most BUCKET_MAX_BYTES of files, base64 (4/3) plus multipart framing.
 const MAX_BUCKET_BODY: usize = (BUCKET_MAX_BYTES as usize) * 4 / 3 + 1024 * 1024;
 /// Server code (10 MiB) plus metadata and framing.
@@ -222,8 +223,8 @@ fn service(p: &ProjectRow) -> ApiResult<Response> {
 /// `POST /scripts/:name/assets-upload-session`: which of wrangler's hashes the project lacks.
 async fn upload_session(req: &mut Request, name: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let body = read_body(req, MAX_MANIFEST_BODY).await?;
-    let o = crate::domain::JsonObject::parse(&body, false)?;
-    let manifest = parse_wrangler_manifest(o.get("manifest"))?;
+    let manifest = crate::compat::parse_wrangler_session_body(&body)?;
+    drop(body);
     let project = project_for_deploy(name, ctx).await?;
     let unique = wrangler_unique(&manifest);
     let hashes: Vec<&str> = unique.keys().copied().collect();

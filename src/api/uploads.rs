@@ -16,8 +16,8 @@ use super::{internal, read_body, Ctx};
 use crate::auth::{bearer_token, issue_token, verify_token, TokenKind, UploadClaims, TOKEN_TTL_SECS};
 use crate::deploy::UploadManifest;
 use crate::deploy::{
-    body_store, check_raw_length, content_types_by_hash, parse_upload_manifest, plan_uploads, unique_hashes,
-    BodyStore, BUCKET_MAX_BYTES, BUCKET_MAX_FILES, KV_MAX_FILE_BYTES, MAX_FILE_BYTES,
+    body_store, check_raw_length, content_types_by_hash, parse_upload_session_body, plan_uploads,
+    unique_hashes, BodyStore, BUCKET_MAX_BYTES, BUCKET_MAX_FILES, KV_MAX_FILE_BYTES, MAX_FILE_BYTES,
 };
 use crate::domain::{ContentHash, JsonObject, ProjectRow};
 use crate::error::{ApiError, ApiResult};
@@ -29,8 +29,9 @@ use crate::platform::d1_uploads::{D1Uploads, SessionRow};
 use crate::platform::http;
 use crate::platform::storage::{upload_manifest_key, AssetMeta, KvAssets, R2Blobs};
 
-/// A 20,000-file manifest is ~3 MB of JSON.
-const MAX_MANIFEST_BODY: usize = 8 * 1024 * 1024;
+/// A 20,000-file manifest is ~3 MB of JSON, a 100,000-file one ~14 MB (paths of ~20 bytes,
+/// content types included); 32 MiB leaves room for longer paths.
+const MAX_MANIFEST_BODY: usize = 32 * 1024 * 1024;
 /// KV writes of one bucket in flight at once: Cloudflare lets an invocation hold six connections
 /// open at a time (more would only queue), and one after the other a bucket of 200 small files
 /// spent most of its time waiting on KV.
@@ -49,9 +50,8 @@ pub fn jwt_secret(ctx: &Ctx<'_>) -> ApiResult<Vec<u8>> {
 
 pub async fn create_session(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let body = read_body(req, MAX_MANIFEST_BODY).await?;
-    let o = JsonObject::parse(&body, false)?;
-    o.only(&["manifest"])?;
-    let manifest = parse_upload_manifest(o.get("manifest"))?;
+    let manifest = parse_upload_session_body(&body)?;
+    drop(body);
     let project = load(&D1Projects::new(ctx.env)?, key).await?;
     let opened = open_session(&project, &manifest, ctx).await?;
     ctx.note(

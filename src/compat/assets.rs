@@ -45,6 +45,24 @@ fn is_hash(s: &str) -> bool {
     s.len() == WRANGLER_HASH_LEN && s.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
 }
 
+/// An `assets-upload-session` body: read straight into the manifest when it is valid (no JSON
+/// tree for a 100,000-file body); otherwise the general parser names what is wrong.
+pub fn parse_wrangler_session_body(body: &[u8]) -> Result<WranglerManifest, ApiError> {
+    #[derive(Deserialize)]
+    struct Body {
+        manifest: WranglerManifest,
+    }
+    if let Ok(b) = serde_json::from_slice::<Body>(body) {
+        let ok =
+            |(p, e): (&String, &WranglerEntry)| p.starts_with('/') && p.len() <= MAX_PATH && is_hash(&e.hash);
+        if b.manifest.iter().all(ok) {
+            return Ok(b.manifest);
+        }
+    }
+    let o = crate::domain::JsonObject::parse(body, false)?;
+    parse_wrangler_manifest(o.get("manifest"))
+}
+
 /// Validates the `manifest` of `assets-upload-session`. Paths are checked again, fully, when
 /// the deploy maps them onto the native manifest.
 pub fn parse_wrangler_manifest(v: Option<&Value>) -> Result<WranglerManifest, ApiError> {
@@ -140,6 +158,11 @@ mod tests {
     fn manifest_validation() {
         let ok = json!({"/a.html": {"hash": "17453d0cfb9bacc76d9f30d3cb9ca048", "size": 12}});
         assert_eq!(parse_wrangler_manifest(Some(&ok)).unwrap().len(), 1);
+        let body = |m: Value| serde_json::to_vec(&serde_json::json!({ "manifest": m })).unwrap();
+        assert_eq!(
+            parse_wrangler_session_body(&body(ok.clone())).unwrap(),
+            parse_wrangler_manifest(Some(&ok)).unwrap()
+        );
         for bad in [
             json!(null),
             json!([]),
@@ -150,6 +173,11 @@ mod tests {
             json!({"/a": {"hash": "17453d0cfb9bacc76d9f30d3cb9ca048"}}),
         ] {
             assert_eq!(parse_wrangler_manifest(Some(&bad)).unwrap_err().status(), 400, "{bad}");
+            let e = parse_wrangler_session_body(&body(bad.clone())).unwrap_err();
+            assert_eq!(e.message(), parse_wrangler_manifest(Some(&bad)).unwrap_err().message(), "{bad}");
+        }
+        for junk in ["", "[]", "{", "{\"manifest\": 5}", "\u{0}\u{ff}"] {
+            assert!(parse_wrangler_session_body(junk.as_bytes()).is_err(), "{junk}");
         }
         assert!(parse_wrangler_manifest(None).is_err());
     }

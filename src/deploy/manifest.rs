@@ -1,5 +1,5 @@
 //! Upload manifests (`{"/path": {hash, size, contentType?}}`), the buckets a client uploads
-//! missing files in, and the compact immutable manifest stored per deployment.
+//! missing files in (the stored per-deployment manifest is in `compact`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -9,7 +9,11 @@ use serde_json::Value;
 use crate::domain::ContentHash;
 use crate::error::ApiError;
 
-pub const MAX_FILES: usize = 20_000;
+/// Hard cap on files per deployment: Cloudflare's own Workers Paid limit on static assets per
+/// version. The operator's `MAX_FILES_PER_DEPLOYMENT` may raise the default up to it.
+pub const MAX_FILES: usize = 100_000;
+/// `MAX_FILES_PER_DEPLOYMENT` when unset: Cloudflare's Workers Free limit.
+pub const DEFAULT_MAX_FILES: usize = 20_000;
 /// Largest file of a deployment (SPEC.md §8): the hard cap `MAX_FILE_BYTES` cannot exceed.
 pub const MAX_FILE_BYTES: u64 = 100 * 1024 * 1024;
 pub const MAX_PATH_BYTES: usize = 1024;
@@ -57,6 +61,99 @@ pub fn validate_path(p: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// An upload-session request body (`{"manifest": {...}}`). The common case is read straight
+/// into the manifest, without the JSON tree a 100,000-file body would cost several times over
+/// (~90 MiB at peak for a 14 MiB body, against an isolate's 128 MB); a body it refuses goes
+/// through the general parser, which names the offending field exactly as before.
+pub fn parse_upload_session_body(body: &[u8]) -> Result<UploadManifest, ApiError> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        manifest: BTreeMap<String, Raw>,
+    }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Raw {
+        hash: String,
+        size: u64,
+        #[serde(rename = "contentType", default)]
+        content_type: Option<String>,
+    }
+    let fast = serde_json::from_slice::<Body>(body).ok().and_then(|b| {
+        check_count(b.manifest.len()).ok()?;
+        let mut out = UploadManifest::new();
+        for (path, r) in b.manifest {
+            let entry = check_entry(&path, &r.hash, r.size, r.content_type).ok()?;
+            out.insert(path, entry);
+        }
+        finish(out).ok()
+    });
+    if let Some(m) = fast {
+        return Ok(m);
+    }
+    // A refusal: the general parser finds the first bad entry in the body's own order.
+    let o = crate::domain::JsonObject::parse(body, false)?;
+    o.only(&["manifest"])?;
+    parse_upload_manifest(o.get("manifest"))
+}
+
+fn check_count(n: usize) -> Result<(), ApiError> {
+    if n == 0 {
+        return Err(ApiError::bad("manifest", "must list at least one file"));
+    }
+    if n > MAX_FILES {
+        return Err(ApiError::PayloadTooLarge {
+            what: "Manifest file count".into(),
+            limit: MAX_FILES as u64,
+        });
+    }
+    Ok(())
+}
+
+/// One entry's checks once its fields are read: path, hash, size limit, content type.
+fn check_entry(
+    path: &str,
+    hash: &str,
+    size: u64,
+    content_type: Option<String>,
+) -> Result<ManifestEntry, ApiError> {
+    let field = |sub: &str| format!("manifest[{path:?}]{sub}");
+    validate_path(path).map_err(|r| ApiError::bad(field(""), r))?;
+    ContentHash::parse(hash).map_err(|er| ApiError::bad(field(".hash"), er.0))?;
+    if size > MAX_FILE_BYTES {
+        return Err(ApiError::PayloadTooLarge { what: format!("File {path:?}"), limit: MAX_FILE_BYTES });
+    }
+    if let Some(s) = &content_type {
+        if s.is_empty() || s.len() > MAX_CONTENT_TYPE_BYTES || !s.bytes().all(|c| (0x20..0x7f).contains(&c)) {
+            return Err(bad_content_type(path));
+        }
+    }
+    Ok(ManifestEntry { hash: hash.to_string(), size, content_type })
+}
+
+fn bad_content_type(path: &str) -> ApiError {
+    ApiError::bad(
+        format!("manifest[{path:?}].contentType"),
+        format!("must be a printable ASCII string of at most {MAX_CONTENT_TYPE_BYTES} bytes"),
+    )
+}
+
+/// One hash always has one size: the bytes are the same.
+fn finish(out: UploadManifest) -> Result<UploadManifest, ApiError> {
+    let mut sizes: BTreeMap<&str, u64> = BTreeMap::new();
+    for (path, e) in &out {
+        if let Some(prev) = sizes.insert(&e.hash, e.size) {
+            if prev != e.size {
+                return Err(ApiError::bad(
+                    format!("manifest[{path:?}].size"),
+                    "differs from another file with the same hash",
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Validates the `manifest` field of an upload-session request.
 pub fn parse_upload_manifest(v: Option<&Value>) -> Result<UploadManifest, ApiError> {
     let obj = match v {
@@ -64,15 +161,7 @@ pub fn parse_upload_manifest(v: Option<&Value>) -> Result<UploadManifest, ApiErr
         Some(_) => return Err(ApiError::bad("manifest", "must be an object of path -> {hash, size}")),
         None => return Err(ApiError::bad("manifest", "is required")),
     };
-    if obj.is_empty() {
-        return Err(ApiError::bad("manifest", "must list at least one file"));
-    }
-    if obj.len() > MAX_FILES {
-        return Err(ApiError::PayloadTooLarge {
-            what: "Manifest file count".into(),
-            limit: MAX_FILES as u64,
-        });
-    }
+    check_count(obj.len())?;
     let mut out = UploadManifest::new();
     for (path, entry) in obj {
         let field = |sub: &str| format!("manifest[{path:?}]{sub}");
@@ -94,40 +183,14 @@ pub fn parse_upload_manifest(v: Option<&Value>) -> Result<UploadManifest, ApiErr
             .get("size")
             .and_then(Value::as_u64)
             .ok_or_else(|| ApiError::bad(field(".size"), "is required (non-negative integer, bytes)"))?;
-        if size > MAX_FILE_BYTES {
-            return Err(ApiError::PayloadTooLarge { what: format!("File {path:?}"), limit: MAX_FILE_BYTES });
-        }
         let content_type = match e.get("contentType") {
             None | Some(Value::Null) => None,
-            Some(Value::String(s))
-                if !s.is_empty()
-                    && s.len() <= MAX_CONTENT_TYPE_BYTES
-                    && s.bytes().all(|c| (0x20..0x7f).contains(&c)) =>
-            {
-                Some(s.clone())
-            }
-            Some(_) => {
-                return Err(ApiError::bad(
-                    field(".contentType"),
-                    format!("must be a printable ASCII string of at most {MAX_CONTENT_TYPE_BYTES} bytes"),
-                ))
-            }
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => return Err(bad_content_type(path)),
         };
-        out.insert(path.clone(), ManifestEntry { hash: hash.to_string(), size, content_type });
+        out.insert(path.clone(), check_entry(path, hash, size, content_type)?);
     }
-    // One hash always has one size: the bytes are the same.
-    let mut sizes: BTreeMap<&str, u64> = BTreeMap::new();
-    for (path, e) in &out {
-        if let Some(prev) = sizes.insert(&e.hash, e.size) {
-            if prev != e.size {
-                return Err(ApiError::bad(
-                    format!("manifest[{path:?}].size"),
-                    "differs from another file with the same hash",
-                ));
-            }
-        }
-    }
-    Ok(out)
+    finish(out)
 }
 
 /// Distinct (hash, size) pairs of a manifest, sorted by hash.
@@ -191,28 +254,6 @@ pub fn plan_buckets(missing: &[(String, u64)], max_files: usize, max_bytes: u64)
     buckets.into_iter().map(|(b, _)| b).collect()
 }
 
-/// The immutable per-deployment manifest served to visitors (ROUTES_KV `manifest:<depId>`).
-/// Compact: path -> [hash, content type, size].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DeploymentManifest {
-    pub v: u32,
-    #[serde(rename = "projectId")]
-    pub project_id: String,
-    #[serde(rename = "deploymentId")]
-    pub deployment_id: String,
-    pub config: crate::assets::AssetConfig,
-    /// Redirect rules: the `_redirects` file first, then `config.redirects`.
-    #[serde(default)]
-    pub redirects: crate::assets::RedirectRules,
-    /// Header rules: the `_headers` file first, then `config.headers`.
-    #[serde(default)]
-    pub headers: crate::assets::HeaderRules,
-    pub files: BTreeMap<String, (String, String, u64)>,
-    /// Present when the deployment has server code.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub server: Option<ServerInfo>,
-}
-
 /// What serving needs to know about a deployment's server code without loading it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerInfo {
@@ -220,12 +261,6 @@ pub struct ServerInfo {
     pub digest: String,
     #[serde(rename = "runWorkerFirst", default)]
     pub run_worker_first: super::RunWorkerFirst,
-}
-
-impl DeploymentManifest {
-    pub fn lookup(&self, path: &str) -> Option<&(String, String, u64)> {
-        self.files.get(path)
-    }
 }
 
 #[cfg(test)]
@@ -296,6 +331,106 @@ mod tests {
             assert_eq!(parse_upload_manifest(Some(&v)).unwrap_err().field(), field, "{v}");
         }
         assert_eq!(parse_upload_manifest(None).unwrap_err().field(), "manifest");
+    }
+
+    /// The general parser, as the session endpoint used it before the typed fast path.
+    fn general(body: &[u8]) -> Result<UploadManifest, ApiError> {
+        let o = crate::domain::JsonObject::parse(body, false)?;
+        o.only(&["manifest"])?;
+        parse_upload_manifest(o.get("manifest"))
+    }
+
+    fn same(body: &[u8]) {
+        match (parse_upload_session_body(body), general(body)) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "{}", String::from_utf8_lossy(body)),
+            (Err(a), Err(b)) => assert_eq!(
+                (a.status(), a.message()),
+                (b.status(), b.message()),
+                "{}",
+                String::from_utf8_lossy(body)
+            ),
+            (a, b) => {
+                panic!("{}: fast {:?} vs general {:?}", String::from_utf8_lossy(body), a.is_ok(), b.is_ok())
+            }
+        }
+    }
+
+    #[test]
+    fn the_session_body_fast_path_agrees_with_the_general_parser() {
+        let entries = [
+            json!({ "hash": H1, "size": 5 }),
+            json!({ "hash": H1, "size": 5, "contentType": "text/x" }),
+            json!({ "hash": H1, "size": 5, "contentType": null }),
+            json!({ "hash": H1, "size": 5, "contentType": "" }),
+            json!({ "hash": H1, "size": 5, "contentType": "a\nb" }),
+            json!({ "hash": H1, "size": 5, "contentType": 5 }),
+            json!({ "hash": H1, "size": 6 }),
+            json!({ "hash": H2, "size": MAX_FILE_BYTES + 1 }),
+            json!({ "hash": "abc", "size": 5 }),
+            json!({ "hash": H1.to_uppercase(), "size": 5 }),
+            json!({ "hash": H1, "size": -1 }),
+            json!({ "hash": H1, "size": 1.5 }),
+            json!({ "hash": H1, "size": "5" }),
+            json!({ "size": 5 }),
+            json!({ "hash": H1 }),
+            json!({ "hash": H1, "size": 5, "x": 1 }),
+            json!(5),
+            json!(null),
+        ];
+        let paths = ["/a", "/b/c.txt", "a", "/a/../b", "/ü", "/a\\b"];
+        for (i, e1) in entries.iter().enumerate() {
+            for (j, e2) in entries.iter().enumerate().step_by(3) {
+                let p1 = paths[i % paths.len()];
+                let p2 = paths[(i + j + 1) % paths.len()];
+                same(json!({ "manifest": { p1: e1, p2: e2 } }).to_string().as_bytes());
+                same(json!({ "manifest": { "/ok": e1 } }).to_string().as_bytes());
+            }
+        }
+        for body in [
+            "",
+            " ",
+            "[]",
+            "{}",
+            "null",
+            "{\"manifest\": {}}",
+            "{\"manifest\": []}",
+            "{\"manifest\": 5}",
+            "{\"manifest\": {\"/a\": {\"hash\": \"x\", \"size\": 1}}, \"extra\": 1}",
+            "{\"manifest\": {\"/a\": {\"hash\": \"x\"",
+            "\u{0}",
+            "{\"manifest\": null}",
+        ] {
+            same(body.as_bytes());
+        }
+        let mut many = serde_json::Map::new();
+        for i in 0..=MAX_FILES {
+            many.insert(format!("/f{i}"), json!({ "hash": H1, "size": 1 }));
+        }
+        let body = json!({ "manifest": many }).to_string();
+        assert_eq!(parse_upload_session_body(body.as_bytes()).unwrap_err().status(), 413);
+    }
+
+    #[test]
+    fn the_session_body_parser_never_panics() {
+        let good = json!({ "manifest": { "/a": { "hash": H1, "size": 5, "contentType": "text/x" }, "/b": { "hash": H2, "size": 1 } } })
+            .to_string()
+            .into_bytes();
+        let mut x: u64 = 0x1234_5678_9abc_def1;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..3000 {
+            let mut b = good.clone();
+            let alphabet = b"{}[]\":,0-9ae\\ \xff";
+            for _ in 0..1 + next() % 4 {
+                let i = (next() % b.len() as u64) as usize;
+                b[i] = alphabet[(next() % alphabet.len() as u64) as usize];
+            }
+            let _ = parse_upload_session_body(&b);
+        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Deployment decisions (pure): upload manifests and bucket planning, deploy-request
 //! validation, the compact per-deployment manifest, and the workflow state machine.
 
+mod budget;
+mod compact;
 mod manifest;
 mod raw;
 mod request;
@@ -8,6 +10,8 @@ mod rules;
 mod server_code;
 mod workflow;
 
+pub use budget::*;
+pub use compact::*;
 pub use manifest::*;
 pub use raw::*;
 pub use request::*;

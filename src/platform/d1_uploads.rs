@@ -8,7 +8,8 @@ use serde::Deserialize;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Env};
 
-use super::d1::{database, db_err, num, opt_str, placeholders, MAX_PARAMS};
+use super::d1::{database, db_err, num, placeholders, MAX_PARAMS};
+use crate::deploy::{json_chunks, EXPIRED_SESSIONS_CHUNK, HASHES_PER_STATEMENT, ROWS_PER_STATEMENT};
 use crate::error::ApiResult;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -52,21 +53,25 @@ impl D1Uploads {
         Ok(D1Uploads { db: database(env)? })
     }
 
-    /// Which of `hashes` the project already stores, in one round trip (batched statements of
-    /// at most 99 hashes each).
+    /// Which of `hashes` the project already stores, in one round trip: each statement takes
+    /// up to `HASHES_PER_STATEMENT` hashes as one JSON-array parameter, so 100,000 hashes are
+    /// 20 statements, not the 1,011 one-placeholder-per-hash statements D1's 1,000-query
+    /// limit would refuse.
     pub async fn stored_hashes(&self, project_id: &str, hashes: &[&str]) -> ApiResult<BTreeSet<String>> {
         if hashes.is_empty() {
             return Ok(BTreeSet::new());
         }
         let mut stmts = Vec::new();
-        for chunk in hashes.chunks(MAX_PARAMS - 1) {
-            let sql = format!(
-                "SELECT hash FROM project_assets WHERE project_id = ?1 AND hash IN ({})",
-                placeholders(2, chunk.len())
+        for list in json_chunks(hashes, HASHES_PER_STATEMENT) {
+            stmts.push(
+                self.db
+                    .prepare(
+                        "SELECT hash FROM project_assets WHERE project_id = ?1 \
+                         AND hash IN (SELECT value FROM json_each(?2))",
+                    )
+                    .bind(&[project_id.into(), list.into()])
+                    .map_err(db_err)?,
             );
-            let mut args: Vec<JsValue> = vec![project_id.into()];
-            args.extend(chunk.iter().map(|h| JsValue::from(*h)));
-            stmts.push(self.db.prepare(sql).bind(&args).map_err(db_err)?);
         }
         let mut out = BTreeSet::new();
         for r in self.db.batch(stmts).await.map_err(db_err)? {
@@ -101,22 +106,19 @@ impl D1Uploads {
                 session.principal.as_str().into(),
             ])
             .map_err(db_err)?];
-        // 4 parameters per row; ?1 is the session id.
-        for chunk in missing.chunks((MAX_PARAMS - 1) / 3) {
-            let rows: Vec<String> = (0..chunk.len())
-                .map(|i| format!("(?1, ?{}, ?{}, ?{})", 2 + i * 3, 3 + i * 3, 4 + i * 3))
-                .collect();
-            let sql = format!(
-                "INSERT INTO upload_session_files (session_id, hash, size, content_type) VALUES {}",
-                rows.join(", ")
+        // Rows travel as one JSON parameter per statement ([hash, size, contentType]), at most
+        // `ROWS_PER_STATEMENT` each: 100,000 missing files are 50 statements.
+        for rows in json_chunks(missing, ROWS_PER_STATEMENT) {
+            stmts.push(
+                self.db
+                    .prepare(
+                        "INSERT INTO upload_session_files (session_id, hash, size, content_type) \
+                         SELECT ?1, json_extract(value, '$[0]'), json_extract(value, '$[1]'), \
+                         json_extract(value, '$[2]') FROM json_each(?2)",
+                    )
+                    .bind(&[session.id.as_str().into(), rows.into()])
+                    .map_err(db_err)?,
             );
-            let mut args: Vec<JsValue> = vec![session.id.as_str().into()];
-            for (h, size, ct) in chunk {
-                args.push(h.as_str().into());
-                args.push(num(*size as i64));
-                args.push(opt_str(ct.as_deref()));
-            }
-            stmts.push(self.db.prepare(sql).bind(&args).map_err(db_err)?);
         }
         self.db.batch(stmts).await.map_err(db_err)?;
         Ok(())
@@ -223,8 +225,8 @@ impl D1Uploads {
         }
         let rows = self
             .db
-            .prepare("SELECT id, manifest_key FROM upload_sessions WHERE project_id = ?1 AND expires_at < ?2 LIMIT 50")
-            .bind(&[project_id.into(), num(now)])
+            .prepare("SELECT id, manifest_key FROM upload_sessions WHERE project_id = ?1 AND expires_at < ?2 LIMIT ?3")
+            .bind(&[project_id.into(), num(now), num(EXPIRED_SESSIONS_CHUNK as i64)])
             .map_err(db_err)?
             .all()
             .await
@@ -234,21 +236,17 @@ impl D1Uploads {
         Ok(rows.into_iter().map(|r| (r.id, r.manifest_key)).collect())
     }
 
+    /// Deletes sessions and their progress rows: two statements per `HASHES_PER_STATEMENT`
+    /// ids, not two per session.
     pub async fn delete_sessions(&self, ids: &[String]) -> ApiResult<()> {
         let mut stmts = Vec::new();
-        for id in ids {
-            stmts.push(
-                self.db
-                    .prepare("DELETE FROM upload_session_files WHERE session_id = ?1")
-                    .bind(&[id.as_str().into()])
-                    .map_err(db_err)?,
-            );
-            stmts.push(
-                self.db
-                    .prepare("DELETE FROM upload_sessions WHERE id = ?1")
-                    .bind(&[id.as_str().into()])
-                    .map_err(db_err)?,
-            );
+        for list in json_chunks(ids, HASHES_PER_STATEMENT) {
+            for sql in [
+                "DELETE FROM upload_session_files WHERE session_id IN (SELECT value FROM json_each(?1))",
+                "DELETE FROM upload_sessions WHERE id IN (SELECT value FROM json_each(?1))",
+            ] {
+                stmts.push(self.db.prepare(sql).bind(&[list.as_str().into()]).map_err(db_err)?);
+            }
         }
         if !stmts.is_empty() {
             self.db.batch(stmts).await.map_err(db_err)?;

@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use wasm_bindgen::JsValue;
 use worker::{D1Database, Env};
 
-use super::d1::{database, db_err, num, placeholders, MAX_PARAMS};
+use super::d1::{database, db_err, num};
+use crate::deploy::{json_chunks, HASHES_PER_STATEMENT};
 use crate::error::ApiResult;
 
 pub struct D1Wrangler {
@@ -37,18 +37,20 @@ impl D1Wrangler {
         if hashes.is_empty() {
             return Ok(out);
         }
+        // One JSON-array parameter per statement: a 100,000-file deploy is 20 statements.
         let mut stmts = Vec::new();
-        for chunk in hashes.chunks(MAX_PARAMS - 1) {
+        for list in json_chunks(hashes, HASHES_PER_STATEMENT) {
             // Joined with project_assets: a body GC has collected is missing again.
-            let sql = format!(
-                "SELECT w.hash, w.sha256 FROM wrangler_assets w JOIN project_assets p \
-                 ON p.project_id = w.project_id AND p.hash = w.sha256 \
-                 WHERE w.project_id = ?1 AND w.hash IN ({})",
-                placeholders(2, chunk.len())
+            stmts.push(
+                self.db
+                    .prepare(
+                        "SELECT w.hash, w.sha256 FROM wrangler_assets w JOIN project_assets p \
+                         ON p.project_id = w.project_id AND p.hash = w.sha256 \
+                         WHERE w.project_id = ?1 AND w.hash IN (SELECT value FROM json_each(?2))",
+                    )
+                    .bind(&[project_id.into(), list.into()])
+                    .map_err(db_err)?,
             );
-            let mut args: Vec<JsValue> = vec![project_id.into()];
-            args.extend(chunk.iter().map(|h| JsValue::from(*h)));
-            stmts.push(self.db.prepare(sql).bind(&args).map_err(db_err)?);
         }
         for r in self.db.batch(stmts).await.map_err(db_err)? {
             out.extend(r.results::<MapRow>().map_err(db_err)?.into_iter().map(|r| (r.hash, r.sha256)));

@@ -17,14 +17,17 @@ use super::d1_uploads::D1Uploads;
 use super::http::log;
 use super::loader::bundle_key;
 use super::storage::{enqueue, AssetBodies, GcJob, Job, KvRoutes, PurgeJob, R2Blobs};
-use crate::deploy::{DeploymentManifest, UploadManifest};
+use crate::deploy::{
+    json_chunks, DeploymentManifest, UploadManifest, GC_COLLECT_CHUNK, GC_DELETE_CHUNK, HASHES_PER_STATEMENT,
+    LIST_CHUNK,
+};
 use crate::error::{ApiError, ApiResult};
 use crate::lifecycle::{self, plan_gc, GcAction, StoredAsset};
 
 /// Bodies deleted per run (KV deletes are one subrequest each).
-const DELETE_CHUNK: usize = 100;
+const DELETE_CHUNK: usize = GC_DELETE_CHUNK;
 /// Expired deployments whose manifest and bundle are removed per run.
-const COLLECT_CHUNK: i64 = 25;
+const COLLECT_CHUNK: i64 = GC_COLLECT_CHUNK as i64;
 
 fn var_ms(env: &Env, name: &str, default: i64) -> i64 {
     var_or(env, name, "").parse::<i64>().ok().filter(|v| *v >= 0).unwrap_or(default)
@@ -164,9 +167,7 @@ pub async fn collect(env: &Env, project_id: &str) -> ApiResult<GcReport> {
     // Expired upload sessions, and blobs written before a D1 row that never came.
     let uploads = D1Uploads::new(env)?;
     let sessions = uploads.expired(project_id, now).await?;
-    for (_, key) in &sessions {
-        blobs.delete(key).await?;
-    }
+    blobs.delete_many(&sessions.iter().map(|(_, key)| key.clone()).collect::<Vec<_>>()).await?;
     uploads.delete_sessions(&sessions.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>()).await?;
     report.orphans = sessions.len() + orphan_blobs(env, project_id, now - grace(env)).await?;
 
@@ -185,20 +186,24 @@ async fn stamp(db: &worker::D1Database, column: &'static str, project_id: &str, 
     Ok(())
 }
 
+/// Marks or unmarks `hashes`, up to `HASHES_PER_STATEMENT` per statement (one JSON-array
+/// parameter): a 100,000-file deployment replaced by another is 20 statements, not 1,021.
 async fn set_mark(
     db: &worker::D1Database,
     pid: &JsValue,
     hashes: &[String],
     at: Option<i64>,
 ) -> ApiResult<()> {
-    for chunk in hashes.chunks(MAX_PARAMS - 2) {
-        let sql = format!(
-            "UPDATE project_assets SET unreferenced_since = ?2 WHERE project_id = ?1 AND hash IN ({})",
-            placeholders(3, chunk.len())
-        );
-        let mut args = vec![pid.clone(), at.map(num).unwrap_or(JsValue::NULL)];
-        args.extend(chunk.iter().map(|h| JsValue::from(h.as_str())));
-        db.prepare(sql).bind(&args).map_err(db_err)?.run().await.map_err(db_err)?;
+    for list in json_chunks(hashes, HASHES_PER_STATEMENT) {
+        db.prepare(
+            "UPDATE project_assets SET unreferenced_since = ?2 WHERE project_id = ?1 \
+             AND hash IN (SELECT value FROM json_each(?3))",
+        )
+        .bind(&[pid.clone(), at.map(num).unwrap_or(JsValue::NULL), list.into()])
+        .map_err(db_err)?
+        .run()
+        .await
+        .map_err(db_err)?;
     }
     Ok(())
 }
@@ -232,9 +237,9 @@ async fn referenced_hashes(env: &Env, project_id: &str, now: i64) -> ApiResult<H
         let text = routes.manifest_text(&d.id).await?.ok_or_else(|| {
             ApiError::internal(format!("GC: manifest of kept deployment {} is missing", d.id))
         })?;
-        let m: DeploymentManifest = serde_json::from_str(&text)
+        let m = DeploymentManifest::decode(text)
             .map_err(|e| ApiError::internal(format!("GC: manifest {}: {e}", d.id)))?;
-        out.extend(m.files.into_values().map(|(hash, _, _)| hash));
+        out.extend(m.files.iter().map(|(_, f)| f.hash.to_string()));
     }
     #[derive(Deserialize)]
     struct Key {
@@ -268,28 +273,48 @@ async fn referenced_hashes(env: &Env, project_id: &str, now: i64) -> ApiResult<H
 /// Bundles, upload manifests and large asset bodies in BLOBS with no D1 row (written first, then the row insert
 /// failed), older than `before`. Returns how many were deleted.
 async fn orphan_blobs(env: &Env, project_id: &str, before: i64) -> ApiResult<usize> {
+    #[derive(Deserialize)]
+    struct Found {
+        id: String,
+    }
     let blobs = R2Blobs::new(env)?;
     let db = database(env)?;
     let mut deleted = 0;
     for (prefix, table) in [("bundles", "deployments"), ("uploads", "upload_sessions")] {
-        for (key, uploaded) in blobs.list(&format!("{prefix}/{project_id}/"), 200).await? {
-            if uploaded > before {
-                continue;
-            }
-            let Some(id) = key.rsplit('/').next().and_then(|f| f.strip_suffix(".json")) else { continue };
-            let sql = format!("SELECT id FROM {table} WHERE id = ?1");
-            let row = db
-                .prepare(sql)
-                .bind(&[id.into()])
-                .map_err(db_err)?
-                .first::<Id>(None)
-                .await
-                .map_err(db_err)?;
-            if row.is_none() {
-                blobs.delete(&key).await?;
-                deleted += 1;
-            }
+        // (id, key) of each old enough blob; one query says which ids still have a row, and
+        // one bulk delete removes the rest (not one query and one delete per blob).
+        let old: Vec<(String, String)> = blobs
+            .list(&format!("{prefix}/{project_id}/"), LIST_CHUNK as u32)
+            .await?
+            .into_iter()
+            .filter(|(_, uploaded)| *uploaded <= before)
+            .filter_map(|(key, _)| {
+                let id = key.rsplit('/').next().and_then(|f| f.strip_suffix(".json"))?.to_string();
+                Some((id, key))
+            })
+            .collect();
+        if old.is_empty() {
+            continue;
         }
+        let ids: Vec<&str> = old.iter().map(|(id, _)| id.as_str()).collect();
+        let mut live = HashSet::new();
+        for list in json_chunks(&ids, HASHES_PER_STATEMENT) {
+            let sql = format!("SELECT id FROM {table} WHERE id IN (SELECT value FROM json_each(?1))");
+            let rows = db
+                .prepare(sql)
+                .bind(&[list.into()])
+                .map_err(db_err)?
+                .all()
+                .await
+                .map_err(db_err)?
+                .results::<Found>()
+                .map_err(db_err)?;
+            live.extend(rows.into_iter().map(|r| r.id));
+        }
+        let orphans: Vec<String> =
+            old.into_iter().filter(|(id, _)| !live.contains(id)).map(|(_, key)| key).collect();
+        blobs.delete_many(&orphans).await?;
+        deleted += orphans.len();
     }
     // Large bodies (> 25 MiB) stored by a raw upload whose project_assets row never came.
     for (hash, uploaded) in blobs.list_asset_hashes(project_id, 200).await? {

@@ -15,11 +15,12 @@ use super::d1::{database, db_err, placeholders, MAX_PARAMS};
 use super::d1_uploads::D1Uploads;
 use super::loader::bundle_key;
 use super::storage::{AssetBodies, KvAssets, KvRoutes, R2Blobs};
+use crate::deploy::LIST_CHUNK;
 use crate::error::ApiResult;
 
-const ASSET_CHUNK: i64 = 200;
-const DEPLOYMENT_CHUNK: i64 = 25;
-const SESSION_CHUNK: i64 = 50;
+const ASSET_CHUNK: i64 = crate::deploy::PURGE_ASSET_CHUNK as i64;
+const DEPLOYMENT_CHUNK: i64 = crate::deploy::PURGE_DEPLOYMENT_CHUNK as i64;
+const SESSION_CHUNK: i64 = crate::deploy::PURGE_SESSION_CHUNK as i64;
 
 pub enum Progress {
     More,
@@ -141,9 +142,7 @@ pub async fn purge(env: &Env, project_id: &str) -> ApiResult<Progress> {
     .await?;
     if !sessions.is_empty() {
         let blobs = R2Blobs::new(env)?;
-        for s in &sessions {
-            blobs.delete(&s.manifest_key).await?;
-        }
+        blobs.delete_many(&sessions.iter().map(|s| s.manifest_key.clone()).collect::<Vec<_>>()).await?;
         let ids: Vec<String> = sessions.into_iter().map(|s| s.id).collect();
         D1Uploads::new(env)?.delete_sessions(&ids).await?;
         return Ok(Progress::More);
@@ -156,15 +155,13 @@ pub async fn purge(env: &Env, project_id: &str) -> ApiResult<Progress> {
     let mut stray_blobs = Vec::new();
     // "assets": large bodies (> 25 MiB), `assets/<projectId>/<hash>`.
     for prefix in ["assets", "bundles", "uploads", "wrangler"] {
-        stray_blobs.extend(blobs.list(&format!("{prefix}/{project_id}/"), 200).await?);
+        stray_blobs.extend(blobs.list(&format!("{prefix}/{project_id}/"), LIST_CHUNK as u32).await?);
     }
     if !stray.is_empty() || !stray_blobs.is_empty() {
         for h in &stray {
             kv.delete(project_id, h).await?;
         }
-        for (key, _) in &stray_blobs {
-            blobs.delete(key).await?;
-        }
+        blobs.delete_many(&stray_blobs.into_iter().map(|(key, _)| key).collect::<Vec<_>>()).await?;
         return Ok(Progress::More);
     }
 

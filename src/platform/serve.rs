@@ -17,7 +17,7 @@ use crate::assets::{
     base_asset_headers, if_none_match_matches, plan_asset_request, prefix_location, AssetPlan, AssetRequest,
 };
 use crate::auth::preview::{decide, Access, Denied, PreviewTarget, Visit};
-use crate::deploy::{body_store, BodyStore, DeploymentManifest};
+use crate::deploy::{body_store, BodyStore, DeploymentManifest, FileRef};
 use crate::error::{ApiError, ApiResult};
 use crate::routing::{normalize_host, ProjectRef, RouteRecord};
 
@@ -39,10 +39,10 @@ async fn manifest(
     }
     let Some(text) = routes.manifest_text(deployment_id).await? else { return Ok(None) };
     let m: Rc<DeploymentManifest> = Rc::new(
-        serde_json::from_str(&text)
+        DeploymentManifest::decode(text)
             .map_err(|e| ApiError::internal(format!("manifest {deployment_id}: {e}")))?,
     );
-    cache::put_manifest(s, deployment_id, m.clone(), text.len());
+    cache::put_manifest(s, deployment_id, m.clone(), m.byte_size());
     Ok(Some(m))
 }
 
@@ -314,7 +314,7 @@ fn plan_for(
         search: search(url),
         is_navigation: navigate,
     };
-    let lookup = |p: &str| m.lookup(p).map(|(h, _, _)| h.as_str());
+    let lookup = |p: &str| m.lookup(p).map(|f| f.hash);
     plan_asset_request(&m.config, &m.redirects, &request, &lookup, has_server_code)
 }
 
@@ -333,11 +333,11 @@ async fn respond(
     let mut headers: Vec<(String, String)> = Vec::new();
     let (status, body) = match plan {
         AssetPlan::Serve { path: file, status } => {
-            let Some((hash, content_type, size)) = m.lookup(&file) else {
+            let Some(FileRef { hash, content_type, size }) = m.lookup(&file) else {
                 return Err(ApiError::internal(format!("plan chose {file}, which the manifest lacks")));
             };
             let cacheable = header("authorization").is_none() && header("range").is_none();
-            let ct = (!content_type.is_empty()).then_some(content_type.as_str());
+            let ct = (!content_type.is_empty()).then_some(content_type);
             headers = base_asset_headers(hash, ct, cacheable);
             let etag = crate::assets::etag_for(hash);
             let not_modified = status == 200
@@ -349,11 +349,11 @@ async fn respond(
                 (status, None)
             } else {
                 let s = settings(env);
-                let body = if body_store(*size) == BodyStore::Blobs {
+                let body = if body_store(size) == BodyStore::Blobs {
                     // Files over 25 MiB: streamed from BLOBS by the runtime, never read into wasm.
                     let missing = || ApiError::internal(format!("asset body {hash} missing from BLOBS"));
                     R2Blobs::new(env)?.asset_body(&m.project_id, hash).await?.ok_or_else(missing)?
-                } else if cache::body_cacheable(&s, *size) {
+                } else if cache::body_cacheable(&s, size) {
                     let missing = || ApiError::internal(format!("asset body {hash} missing from ASSETS_KV"));
                     let kv = KvAssets::new(env)?;
                     ResponseBody::Body(kv.small_body(&s, &m.project_id, hash).await?.ok_or_else(missing)?)

@@ -231,6 +231,14 @@ impl R2Blobs {
         self.bucket.delete(key).await.map_err(r2_err)
     }
 
+    /// Deletes up to 1,000 keys in one operation (R2's bulk delete).
+    pub async fn delete_many(&self, keys: &[String]) -> ApiResult<()> {
+        for chunk in keys.chunks(1000) {
+            self.bucket.delete_multiple(chunk.iter().map(String::as_str).collect()).await.map_err(r2_err)?;
+        }
+        Ok(())
+    }
+
     /// Up to `limit` objects under `prefix`: (key, uploaded at, epoch ms).
     pub async fn list(&self, prefix: &str, limit: u32) -> ApiResult<Vec<(String, i64)>> {
         let objects = self.bucket.list().prefix(prefix).limit(limit).execute().await.map_err(r2_err)?;

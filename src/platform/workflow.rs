@@ -27,8 +27,9 @@ use super::purge::{purge, Progress};
 use super::storage::{enqueue, enqueue_after, AssetBodies, DeployJob, Job, KvRoutes, PurgeJob, R2Blobs};
 use crate::assets::{content_type_for, AssetConfig, HeaderRules, RedirectRules};
 use crate::deploy::{
-    attempts_exhausted, body_store, held_by_runner, next_step, retry_delay_secs, unique_hashes, BodyStore,
-    DeploymentManifest, ServerInfo, Step, StepError, UploadManifest, RULE_FILES,
+    attempts_exhausted, body_store, check_manifest_size, held_by_runner, next_step, retry_delay_secs,
+    unique_hashes, BodyStore, DeploymentManifest, FileRef, FileTable, ServerInfo, Step, StepError,
+    UploadManifest, RULE_FILES,
 };
 use crate::error::ApiError;
 use crate::lifecycle::{self, Activation, LifecycleError, Status, StepFailure};
@@ -431,16 +432,13 @@ impl StepCx<'_> {
             (self.config.assets, self.config.redirects.clone(), self.config.headers.clone());
         let env = self.env;
         let manifest = self.upload_manifest().await?;
-        let files = Self::served_files(manifest)
-            .map(|(p, e)| {
-                let ct = e
-                    .content_type
-                    .clone()
-                    .or_else(|| content_type_for(p).map(str::to_string))
-                    .unwrap_or_default();
-                (p.clone(), (e.hash.clone(), ct, e.size))
-            })
-            .collect();
+        let files = FileTable::build(Self::served_files(manifest).map(|(p, e)| {
+            let ct = e.content_type.as_deref().or_else(|| content_type_for(p)).unwrap_or_default();
+            (p, &e.hash, ct, e.size)
+        }))
+        .map_err(|e| {
+            StepError::permanent("manifest_unstorable", format!("The manifest cannot be stored: {e}"))
+        })?;
         if let Some(server) = &self.config.server {
             let bundle = load_bundle(env, &project_id, &deployment_id).await.map_err(transient)?;
             if bundle.digest() != server.digest {
@@ -450,17 +448,17 @@ impl StepCx<'_> {
                 ));
             }
         }
-        let staged = DeploymentManifest {
-            v: 1,
+        let staged = DeploymentManifest::new(
             project_id,
-            deployment_id: deployment_id.clone(),
-            config: assets,
+            deployment_id.clone(),
+            assets,
             redirects,
             headers,
             files,
-            server: self.config.server.clone(),
-        };
-        let body = serde_json::to_string(&staged).map_err(|e| StepError::Transient(e.to_string()))?;
+            self.config.server.clone(),
+        );
+        let body = staged.encode().map_err(|e| StepError::Transient(e.to_string()))?;
+        check_manifest_size(body.len())?;
         KvRoutes::new(env)
             .map_err(transient)?
             .put_manifest(&deployment_id, &body)
@@ -476,7 +474,7 @@ impl StepCx<'_> {
             .await
             .map_err(transient)?
             .ok_or_else(|| StepError::Transient("staged manifest not readable yet".into()))?;
-        let staged: DeploymentManifest = serde_json::from_str(&text)
+        let staged = DeploymentManifest::decode(text)
             .map_err(|e| StepError::Transient(format!("staged manifest does not parse: {e}")))?;
         if staged.deployment_id != self.d.id || staged.project_id != self.d.project_id {
             return Err(StepError::Transient("staged manifest belongs to another deployment".into()));
@@ -489,16 +487,16 @@ impl StepCx<'_> {
             )));
         }
         // The manifest routes: the root resolves without error, and a body it names is readable.
-        let lookup = |p: &str| staged.lookup(p).map(|(h, _, _)| h.as_str());
+        let lookup = |p: &str| staged.lookup(p).map(|f| f.hash);
         let root = crate::assets::resolve_asset(&staged.config, "/", &lookup);
         // The first body, and every large one (BLOBS, > 25 MiB: few per deployment, one HEAD each).
         let bodies = AssetBodies::new(self.env).map_err(transient)?;
         let mut checked = BTreeSet::new();
-        let first = staged.files.values().take(1);
-        let large = staged.files.values().filter(|(_, _, size)| body_store(*size) == BodyStore::Blobs);
-        for (hash, _, size) in first.chain(large) {
-            if checked.insert(hash.as_str())
-                && !bodies.exists(&staged.project_id, hash, *size).await.map_err(transient)?
+        let first = staged.files.iter().take(1);
+        let large = staged.files.iter().filter(|(_, f)| body_store(f.size) == BodyStore::Blobs);
+        for (_, FileRef { hash, size, .. }) in first.chain(large) {
+            if checked.insert(hash)
+                && !bodies.exists(&staged.project_id, hash, size).await.map_err(transient)?
             {
                 return Err(StepError::Transient(format!("asset body {hash} not readable")));
             }
@@ -572,10 +570,8 @@ impl StepCx<'_> {
     async fn cleanup(&mut self) -> Result<String, StepError> {
         let uploads = D1Uploads::new(self.env).map_err(transient)?;
         let expired = uploads.expired(&self.d.project_id, now_ms() as i64).await.map_err(transient)?;
-        let blobs = R2Blobs::new(self.env).map_err(transient)?;
-        for (_, key) in &expired {
-            blobs.delete(key).await.map_err(transient)?;
-        }
+        let keys: Vec<String> = expired.iter().map(|(_, key)| key.clone()).collect();
+        R2Blobs::new(self.env).map_err(transient)?.delete_many(&keys).await.map_err(transient)?;
         let ids: Vec<String> = expired.into_iter().map(|(id, _)| id).collect();
         uploads.delete_sessions(&ids).await.map_err(transient)?;
         Ok(format!(

@@ -20,14 +20,26 @@ export function prepare(files, contentTypes = {}) {
   return { manifest, bodies };
 }
 
-/** Opens a session and uploads every bucket (concurrently). Returns the completion JWT. */
-export async function upload(projectId, files, { contentTypes } = {}) {
+/**
+ * Opens a session and uploads every bucket (all at once, or `concurrency` at a time). Returns
+ * the completion JWT.
+ */
+export async function upload(projectId, files, { contentTypes, concurrency = Infinity } = {}) {
   const { manifest, bodies } = prepare(files, contentTypes);
   const s = await api.uploadSession(projectId, manifest);
   if (s.status !== 200) throw new Error(`session: ${s.status} ${s.text}`);
   const { buckets } = s.body.result;
   let jwt = s.body.result.jwt;
-  const results = await Promise.all(buckets.map((b) => api.upload(projectId, s.body.result.jwt, Object.fromEntries(b.map((h) => [h, bodies[h]])))));
+  const send = (b) => api.upload(projectId, s.body.result.jwt, Object.fromEntries(b.map((h) => [h, bodies[h]])));
+  const results = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < buckets.length) {
+      const i = next++;
+      results[i] = await send(buckets[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, buckets.length) }, worker));
   for (const r of results) {
     if (r.status !== 200) throw new Error(`upload: ${r.status} ${r.text}`);
     if (r.body.result.jwt) jwt = r.body.result.jwt;
