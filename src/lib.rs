@@ -14,6 +14,8 @@ pub mod join;
 pub mod lifecycle;
 pub mod mcp;
 pub mod routing;
+#[cfg(test)]
+mod test_gen;
 pub mod ui;
 
 #[cfg(target_arch = "wasm32")]

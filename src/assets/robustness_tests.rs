@@ -4,26 +4,7 @@
 use super::*;
 use std::collections::HashMap;
 
-/// Small deterministic generator (no extra crates): xorshift over a fixed seed.
-struct Gen(u64);
-
-impl Gen {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[(self.next() % items.len() as u64) as usize]
-    }
-
-    fn string(&mut self, pieces: &[&str], max: u64) -> String {
-        let n = self.next() % max;
-        (0..n).map(|_| self.pick(pieces)).collect()
-    }
-}
+use crate::test_gen::Gen;
 
 const PATH_PIECES: &[&str] = &[
     "/",

@@ -428,21 +428,7 @@ mod tests {
     use super::*;
     use crate::deploy::RunWorkerFirst;
 
-    /// Small deterministic generator (no extra crates): xorshift over a fixed seed.
-    struct Gen(u64);
-
-    impl Gen {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n.max(1)
-        }
-    }
+    use crate::test_gen::Gen;
 
     const PIECES: &[&str] = &["a", "b", "index", ".html", "/", "ü", "[x]", " ", "-", "é/", "z", "0"];
     const TYPES: &[&str] = &["", "text/html; charset=utf-8", "text/css", "application/x-custom"];
