@@ -28,6 +28,7 @@ const env = process.env;
 const num = (v, d) => (v === undefined || v === '' || Number.isNaN(Number(v)) ? d : Number(v));
 const CFG = {
   files: num(env.BENCH_FILES, 300),
+  largeImages: num(env.BENCH_LARGE_IMAGES, 2),
   seed: num(env.BENCH_SEED, 20261122),
   durationMs: num(env.BENCH_DURATION, 8) * 1000,
   warmupMs: num(env.BENCH_WARMUP, 2) * 1000,
@@ -562,6 +563,7 @@ function printSummary(results) {
   log(table(['target', 'scenario', 'via', 'req/s', 'p50', 'p90', 'p99', 'runtime', 'proxy', 'workerd', 'node', 'loadgen', 'ok', 'bad', 'other'], rows));
 
   const cmp = []; results.comparison = [];
+  const treeCpu = (r) => (r?.workerdCpuMsPerReq == null || r.nodeCpuMsPerReq == null ? null : r.workerdCpuMsPerReq + r.nodeCpuMsPerReq);
   for (const scenario of ['hits', 'conditional', 'spa', 'dynamic']) {
     for (const via of ['proxy', 'direct']) {
       const o = find('ours', scenario, via); const f = find('reference', scenario, via);
@@ -571,17 +573,19 @@ function printSummary(results) {
         rpsRatio: ratio(o?.rps, f?.rps), p50Ratio: ratio(o?.p50, f?.p50),
         runtimeCpuRatio: ratio(o?.runtimeCpuMsPerReq, f?.runtimeCpuMsPerReq),
         workerdCpuRatio: ratio(o?.workerdCpuMsPerReq, f?.workerdCpuMsPerReq),
+        // The "whole process tree": both workerd processes plus wrangler's Node.
+        treeCpuRatio: ratio(treeCpu(o), treeCpu(f)),
       };
       results.comparison.push(c);
       cmp.push([scenario, via,
         fmtN(o?.rps), fmtN(f?.rps), fmtR(c.rpsRatio),
         fmtMs(o?.p50), fmtMs(f?.p50), fmtR(c.p50Ratio),
         fmtMs(o?.runtimeCpuMsPerReq), fmtMs(f?.runtimeCpuMsPerReq), fmtR(c.runtimeCpuRatio),
-        fmtR(c.workerdCpuRatio)]);
+        fmtR(c.workerdCpuRatio), fmtR(c.treeCpuRatio)]);
     }
   }
   log('\nours vs reference');
-  log(table(['scenario', 'via', 'ours req/s', 'ref req/s', 'ratio', 'ours p50', 'ref p50', 'ratio', 'ours rt-cpu', 'ref rt-cpu', 'ratio', 'workerd-cpu ratio'], cmp));
+  log(table(['scenario', 'via', 'ours req/s', 'ref req/s', 'ratio', 'ours p50', 'ref p50', 'ratio', 'ours rt-cpu', 'ref rt-cpu', 'ratio', 'workerd-cpu ratio', 'tree-cpu ratio'], cmp));
   for (const via of ['proxy', 'direct']) {
     const o = find('ours', 'dynamic', via); const f = find('reference', 'dynamic', via);
     if (!o || !f) continue;
@@ -622,7 +626,7 @@ async function main() {
   };
   try {
     const tg = performance.now();
-    const site = writeSite(siteDir, CFG.files, CFG.seed);
+    const site = writeSite(siteDir, CFG.files, CFG.seed, CFG.largeImages);
     const bytes = site.reduce((s, f) => s + f.size, 0);
     const byExt = {};
     for (const f of site) { const e = f.path.split('.').pop(); byExt[e] = byExt[e] ?? { files: 0, bytes: 0 }; byExt[e].files++; byExt[e].bytes += f.size; }

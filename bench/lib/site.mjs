@@ -67,9 +67,10 @@ function html(r, title, size) {
 
 /**
  * Builds the file list (path -> Buffer) for `count` files (>= 20).
- * Roughly: 40% html, 5% css, 13% js, 10% json, 14% svg, 18% binary.
+ * Roughly: 40% html, 5% css, 13% js, 10% json, 14% svg, 18% binary, of which `largeImages`
+ * are 2-3 MiB images (the rest 1 KiB - 800 KiB).
  */
-export function buildSite(count = 300, seed = 20261122) {
+export function buildSite(count = 300, seed = 20261122, largeImages = 2) {
   const r = rng(seed);
   const files = new Map();
   const add = (path, buf) => { if (!files.has(path)) files.set(path, buf); };
@@ -113,8 +114,8 @@ export function buildSite(count = 300, seed = 20261122) {
   }
   for (let i = 0; i < quota.bin; i++) {
     const kind = i % 3;
-    // A couple of larger images (2-3 MiB), the rest 1 KiB - 800 KiB.
-    const size = i < 2 ? 2_000_000 + Math.floor(r() * 1_000_000) : sizeBetween(r, 1_024, 800_000);
+    // `largeImages` larger images (2-3 MiB; only png/jpg slots), the rest 1 KiB - 800 KiB.
+    const size = kind !== 2 && Math.floor(i / 3) * 2 + kind < largeImages ? 2_000_000 + Math.floor(r() * 1_000_000) : sizeBetween(r, 1_024, 800_000);
     if (kind === 0) add(`/assets/img/photo-${i}.png`, binaryOfSize(r, size, PNG));
     else if (kind === 1) add(`/assets/img/photo-${i}.jpg`, binaryOfSize(r, size, JPG));
     else add(`/assets/fonts/font-${i}.woff2`, binaryOfSize(r, Math.min(size, 200_000), WOFF2));
@@ -131,8 +132,8 @@ export function canonicalPath(path) {
 }
 
 /** Writes the site under `dir` and returns [{path, url, size, hash, buf}] sorted by path. */
-export function writeSite(dir, count, seed) {
-  const files = buildSite(count, seed);
+export function writeSite(dir, count, seed, largeImages) {
+  const files = buildSite(count, seed, largeImages);
   const out = [];
   for (const [path, buf] of [...files.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const abs = join(dir, path);
