@@ -37,7 +37,7 @@ const CFG = {
   uploadConcurrency: num(env.BENCH_UPLOAD_CONCURRENCY, 4),
   hitMaxBytes: num(env.BENCH_HIT_MAX_BYTES, 128 * 1024),
   mode: env.BENCH_MODE === 'path' ? 'path' : 'subdomain',
-  targets: (env.BENCH_TARGETS ?? 'ours,reference,ceiling').split(',').map((s) => s.trim()).filter(Boolean),
+  targets: (env.BENCH_TARGETS ?? 'ours,reference,ceiling,loader').split(',').map((s) => s.trim()).filter(Boolean),
   keepSite: env.BENCH_KEEP_SITE === '1',
   static: env.BENCH_STATIC !== '0',
   dynamic: env.BENCH_DYNAMIC !== '0',
@@ -533,6 +533,49 @@ async function benchCeiling(work, results) {
   }
 }
 
+/**
+ * Loader floor: the ceiling's code (bench/ceiling/worker.js) run through the Worker Loader by a
+ * generated Worker that does nothing else (no routing, no storage, headers untouched). Its
+ * runtime CPU per request minus the ceiling's is what one Worker Loader dispatch costs in itself
+ * under workerd: the part of ours' `dynamic` overhead no platform code can remove.
+ */
+async function benchLoaderFloor(work, results) {
+  log('\n== loader floor: bench/ceiling/worker.js behind a bare Worker Loader dispatch');
+  const dir = join(work, 'loader');
+  mkdirSync(dir, { recursive: true });
+  const code = readFileSync(join(BENCH, 'ceiling', 'worker.js'), 'utf8');
+  writeFileSync(join(dir, 'worker.js'), [
+    `const CODE = ${JSON.stringify(code)};`,
+    'export default {',
+    '  fetch(request, env) {',
+    `    const stub = env.LOADER.get('ceiling', () => ({ compatibilityDate: '${COMPAT_DATE}', mainModule: 'worker.js', modules: { 'worker.js': CODE }, globalOutbound: null }));`,
+    '    return stub.getEntrypoint().fetch(request);',
+    '  },',
+    '};',
+    '',
+  ].join('\n'));
+  writeFileSync(join(dir, 'wrangler.toml'), [
+    'name = "flotilla-bench-loader"',
+    'main = "worker.js"',
+    `compatibility_date = "${COMPAT_DATE}"`,
+    '[[worker_loaders]]',
+    'binding = "LOADER"',
+    '',
+  ].join('\n'));
+  const server = await startWrangler({ cwd: dir, readyPath: '/' });
+  try {
+    const t = { name: 'loader', server, prefix: '', headers: () => ({}) };
+    const idn = await identify(t, '/');
+    results.processes.loader = summarizeProcs(idn);
+    const paths = Array.from({ length: 50 }, (_, i) => `/page-${i}`);
+    return await runScenarios(t, {
+      constant: () => paths.map((p) => ({ path: p, headers: {}, check: (s) => s === 200 })),
+    }, '/');
+  } finally {
+    await server.stop();
+  }
+}
+
 function summarizeProcs(idn) {
   const s = (ps) => ps.map((p) => ({ pid: p.pid, args: p.args.join(' ').slice(0, 300) }));
   return { proxy: s(idn.procs.proxy), runtime: s(idn.procs.runtime), runtimeEntryPort: idn.directPort };
@@ -597,6 +640,13 @@ function printSummary(results) {
   }
   const ceil = all.filter((r) => r.target === 'ceiling');
   for (const c of ceil) log(`ceiling (${c.via}): ${fmtN(c.rps)} req/s, p50 ${fmtMs(c.p50)} ms, runtime ${fmtMs(c.runtimeCpuMsPerReq)} ms/req, workerd ${fmtMs(c.workerdCpuMsPerReq)} ms/req`);
+  for (const l of all.filter((r) => r.target === 'loader')) {
+    const c = find('ceiling', 'constant', l.via);
+    const r = ratio(l.runtimeCpuMsPerReq, c?.runtimeCpuMsPerReq);
+    (results.loaderFloor ??= []).push({ via: l.via, runtimeCpuMsPerReq: l.runtimeCpuMsPerReq, ratioToCeiling: r });
+    log(`loader floor (${l.via}): the same constant page through a bare Worker Loader dispatch: runtime ${fmtMs(l.runtimeCpuMsPerReq)} ms/req`
+      + (c ? ` = ${fmtR(r)} the ceiling's (${c.runtimeCpuMsPerReq >= 0 ? '+' : ''}${fmtMs(l.runtimeCpuMsPerReq - c.runtimeCpuMsPerReq)} ms: the Worker Loader's own cost)` : ''));
+  }
   const d = results.deploy;
   if (d) {
     log(`deploy (${d.files} files, ${fmtB(d.siteBytes)}): full ${fmtMs(d.full.totalMs)} ms (session ${fmtMs(d.full.sessionMs)} + upload ${fmtMs(d.full.uploadMs)} + deploy ${fmtMs(d.full.deployMs)}; `
@@ -652,6 +702,7 @@ async function main() {
         if (target === 'ours') res = await benchOurs(site, results, exp);
         else if (target === 'reference') res = await benchReference(site, siteDir, work, results, exp);
         else if (target === 'ceiling') res = await benchCeiling(work, results);
+        else if (target === 'loader') res = await benchLoaderFloor(work, results);
         else { problem(`unknown target ${target}`); continue; }
         results.scenarios.push(...res);
       } catch (e) {
