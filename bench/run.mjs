@@ -511,26 +511,14 @@ async function referenceDynamic(work, results, exp) {
 
 async function benchCeiling(work, results) {
   log('\n== ceiling: constant-response Worker (bench/ceiling/worker.js)');
-  const dir = join(work, 'ceiling');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'wrangler.toml'), [
-    'name = "flotilla-bench-ceiling"',
-    `main = ${JSON.stringify(join(BENCH, 'ceiling', 'worker.js'))}`,
-    `compatibility_date = "${COMPAT_DATE}"`,
-    '',
-  ].join('\n'));
-  const server = await startWrangler({ cwd: dir, readyPath: '/' });
-  try {
-    const t = { name: 'ceiling', server, prefix: '', headers: () => ({}) };
-    const idn = await identify(t, '/');
-    results.processes.ceiling = summarizeProcs(idn);
-    const paths = Array.from({ length: 50 }, (_, i) => `/page-${i}`);
-    return await runScenarios(t, {
-      constant: () => paths.map((p) => ({ path: p, headers: {}, check: (s) => s === 200 })),
-    }, '/');
-  } finally {
-    await server.stop();
-  }
+  return benchConstant(work, results, 'ceiling', {
+    'wrangler.toml': [
+      'name = "flotilla-bench-ceiling"',
+      `main = ${JSON.stringify(join(BENCH, 'ceiling', 'worker.js'))}`,
+      `compatibility_date = "${COMPAT_DATE}"`,
+      '',
+    ].join('\n'),
+  });
 }
 
 /**
@@ -541,35 +529,42 @@ async function benchCeiling(work, results) {
  */
 async function benchLoaderFloor(work, results) {
   log('\n== loader floor: bench/ceiling/worker.js behind a bare Worker Loader dispatch');
-  const dir = join(work, 'loader');
-  mkdirSync(dir, { recursive: true });
   const code = readFileSync(join(BENCH, 'ceiling', 'worker.js'), 'utf8');
-  writeFileSync(join(dir, 'worker.js'), [
-    `const CODE = ${JSON.stringify(code)};`,
-    'export default {',
-    '  fetch(request, env) {',
-    `    const stub = env.LOADER.get('ceiling', () => ({ compatibilityDate: '${COMPAT_DATE}', mainModule: 'worker.js', modules: { 'worker.js': CODE }, globalOutbound: null }));`,
-    '    return stub.getEntrypoint().fetch(request);',
-    '  },',
-    '};',
-    '',
-  ].join('\n'));
-  writeFileSync(join(dir, 'wrangler.toml'), [
-    'name = "flotilla-bench-loader"',
-    'main = "worker.js"',
-    `compatibility_date = "${COMPAT_DATE}"`,
-    '[[worker_loaders]]',
-    'binding = "LOADER"',
-    '',
-  ].join('\n'));
+  return benchConstant(work, results, 'loader', {
+    'worker.js': [
+      `const CODE = ${JSON.stringify(code)};`,
+      'export default {',
+      '  fetch(request, env) {',
+      `    const stub = env.LOADER.get('ceiling', () => ({ compatibilityDate: '${COMPAT_DATE}', mainModule: 'worker.js', modules: { 'worker.js': CODE }, globalOutbound: null }));`,
+      '    return stub.getEntrypoint().fetch(request);',
+      '  },',
+      '};',
+      '',
+    ].join('\n'),
+    'wrangler.toml': [
+      'name = "flotilla-bench-loader"',
+      'main = "worker.js"',
+      `compatibility_date = "${COMPAT_DATE}"`,
+      '[[worker_loaders]]',
+      'binding = "LOADER"',
+      '',
+    ].join('\n'),
+  });
+}
+
+/** A target that answers every `/page-N` with a constant page: `files` written to work/<name>. */
+async function benchConstant(work, results, name, files) {
+  const dir = join(work, name);
+  mkdirSync(dir, { recursive: true });
+  for (const [f, text] of Object.entries(files)) writeFileSync(join(dir, f), text);
   const server = await startWrangler({ cwd: dir, readyPath: '/' });
   try {
-    const t = { name: 'loader', server, prefix: '', headers: () => ({}) };
+    const t = { name, server, prefix: '', headers: () => ({}) };
     const idn = await identify(t, '/');
-    results.processes.loader = summarizeProcs(idn);
+    results.processes[name] = summarizeProcs(idn);
     const paths = Array.from({ length: 50 }, (_, i) => `/page-${i}`);
     return await runScenarios(t, {
-      constant: () => paths.map((p) => ({ path: p, headers: {}, check: (s) => s === 200 })),
+      constant: () => paths.map((p) => ({ path: p, headers: {}, check: (st) => st === 200 })),
     }, '/');
   } finally {
     await server.stop();
