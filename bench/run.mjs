@@ -161,15 +161,20 @@ async function dynamicExpectation() {
   return { src, status: r.status, contentType: r.headers.get('content-type'), body: Buffer.from(await r.arrayBuffer()) };
 }
 
-function dynamicScenario(t, exp) {
-  return {
-    dynamic: (direct) => [{
-      path: t.prefix + DYNAMIC_PATH,
-      headers: t.headers(direct),
-      fullBody: true,
-      check: (s, n, body) => s === exp.status && body.equals(exp.body),
-    }],
-  };
+/**
+ * `dynamic` addresses ours as visitors do in production (`Host: <slug>.localhost`, the code sees
+ * the URL unchanged); `dynamic-path` (ours only, when `tp` is given) through local path mode,
+ * where the platform rewrites the URL and adds `X-Forwarded-Prefix` (one request copy more).
+ * Both are compared with the reference's `dynamic`.
+ */
+function dynamicScenario(t, exp, tp) {
+  const one = (u) => (direct) => [{
+    path: u.prefix + DYNAMIC_PATH,
+    headers: u.headers(direct),
+    fullBody: true,
+    check: (s, n, body) => s === exp.status && body.equals(exp.body),
+  }];
+  return tp ? { dynamic: one(t), 'dynamic-path': one(tp) } : { dynamic: one(t) };
 }
 
 /** Functional check before loading the dynamic scenario: status and exact JSON bytes. */
@@ -427,7 +432,7 @@ async function oursStatic(server, token, site, results) {
 /**
  * Dynamic requests on ours: a second project whose deployment carries bench/dynamic/worker.js as
  * server code with run_worker_first = true (a one-file site for the upload phase), addressed in
- * path mode. Every request: our Worker -> routing lookup -> Worker Loader -> the user isolate.
+ * subdomain mode and in path mode. Every request: our Worker -> routing lookup -> Worker Loader -> the user isolate.
  */
 async function oursDynamic(server, token, results, exp) {
   log(`\n  -- ours, dynamic: ${relative(ROOT, DYNAMIC_WORKER)} deployed as server code (run_worker_first = true), through the Worker Loader`);
@@ -438,14 +443,17 @@ async function oursDynamic(server, token, results, exp) {
   const d = await deploy(server.url, token, project.id, files, { concurrency: 1, extra: { serverCode, run_worker_first: true } });
   log(`  project ${project.slug} (${project.id}); deploy with server code: ${fmtMs(d.totalMs)} ms (session ${fmtMs(d.sessionMs)}, upload ${fmtMs(d.uploadMs)}, `
     + `deploy ${fmtMs(d.deployMs)}); status ${d.status}; code ${exp.src.length} B`);
-  results.dynamic.ours = { slug: project.slug, projectId: project.id, mode: 'path', deploy: d };
+  results.dynamic.ours = { slug: project.slug, projectId: project.id, modes: ['subdomain', 'path'], deploy: d };
   if (d.status !== 'completed') throw new Error(`deploy with server code: status ${d.status}`);
-  const t = { name: 'ours', server, mode: 'path', prefix: `/__project/${project.slug}`, headers: () => ({}) };
-  log(`  visitors: path mode (GET ${t.prefix}${DYNAMIC_PATH}; the code sees ${DYNAMIC_PATH})`);
+  const host = (direct) => ({ host: direct ? `${project.slug}.localhost` : `${project.slug}.localhost:${server.port}` });
+  const t = { name: 'ours', server, mode: 'subdomain', prefix: '', headers: host };
+  const tp = { name: 'ours', server, mode: 'path', prefix: `/__project/${project.slug}`, headers: () => ({}) };
+  log(`  visitors: subdomain mode (Host: ${project.slug}.localhost, GET ${DYNAMIC_PATH}) and path mode (GET ${tp.prefix}${DYNAMIC_PATH}; the code sees ${DYNAMIC_PATH})`);
   await verifyDynamic(t, exp);
+  await verifyDynamic(tp, exp);
   const idn = await identify(t, DYNAMIC_PATH);
   results.processes['ours-dynamic'] = summarizeProcs(idn);
-  return await runScenarios(t, dynamicScenario(t, exp), DYNAMIC_PATH);
+  return await runScenarios(t, dynamicScenario(t, exp, tp), DYNAMIC_PATH);
 }
 
 async function benchReference(site, siteDir, work, results, exp) {
@@ -602,9 +610,11 @@ function printSummary(results) {
 
   const cmp = []; results.comparison = [];
   const treeCpu = (r) => (r?.workerdCpuMsPerReq == null || r.nodeCpuMsPerReq == null ? null : r.workerdCpuMsPerReq + r.nodeCpuMsPerReq);
-  for (const scenario of ['hits', 'conditional', 'spa', 'dynamic']) {
+  // Ours' path-mode dynamic run is compared with the same reference run as `dynamic`.
+  const refScenario = (s) => (s === 'dynamic-path' ? 'dynamic' : s);
+  for (const scenario of ['hits', 'conditional', 'spa', 'dynamic', 'dynamic-path']) {
     for (const via of ['proxy', 'direct']) {
-      const o = find('ours', scenario, via); const f = find('reference', scenario, via);
+      const o = find('ours', scenario, via); const f = find('reference', refScenario(scenario), via);
       if (!o && !f) continue;
       const c = {
         scenario, via,
@@ -624,13 +634,13 @@ function printSummary(results) {
   }
   log('\nours vs reference');
   log(table(['scenario', 'via', 'ours req/s', 'ref req/s', 'ratio', 'ours p50', 'ref p50', 'ratio', 'ours rt-cpu', 'ref rt-cpu', 'ratio', 'workerd-cpu ratio', 'tree-cpu ratio'], cmp));
-  for (const via of ['proxy', 'direct']) {
-    const o = find('ours', 'dynamic', via); const f = find('reference', 'dynamic', via);
+  for (const [scenario, via] of [['dynamic', 'proxy'], ['dynamic', 'direct'], ['dynamic-path', 'proxy'], ['dynamic-path', 'direct']]) {
+    const o = find('ours', scenario, via); const f = find('reference', 'dynamic', via);
     if (!o || !f) continue;
     const dCpu = o.runtimeCpuMsPerReq != null && f.runtimeCpuMsPerReq != null ? o.runtimeCpuMsPerReq - f.runtimeCpuMsPerReq : null;
-    const over = { via, runtimeCpuMsPerReq: dCpu, p50Ms: o.p50 - f.p50 };
+    const over = { scenario, via, runtimeCpuMsPerReq: dCpu, p50Ms: o.p50 - f.p50 };
     (results.dynamic.overhead ??= []).push(over);
-    log(`dynamic (${via}): the platform in front of the same code costs ${dCpu == null ? '-' : `${dCpu >= 0 ? '+' : ''}${fmtMs(dCpu)}`} ms runtime CPU/request `
+    log(`${scenario} (${via}): the platform in front of the same code costs ${dCpu == null ? '-' : `${dCpu >= 0 ? '+' : ''}${fmtMs(dCpu)}`} ms runtime CPU/request `
       + `(${fmtMs(o.runtimeCpuMsPerReq)} vs ${fmtMs(f.runtimeCpuMsPerReq)}) and ${over.p50Ms >= 0 ? '+' : ''}${fmtMs(over.p50Ms)} ms p50`);
   }
   const ceil = all.filter((r) => r.target === 'ceiling');
