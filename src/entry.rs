@@ -2,6 +2,7 @@
 //! every error once. Every response carries `x-request-id`; one JSON log line per request.
 
 use serde_json::json;
+use wasm_bindgen::JsValue;
 use worker::*;
 
 use crate::api;
@@ -47,6 +48,29 @@ fn assets_for(env: &Env) -> Option<AssetsFor> {
     Some(AssetsFor { deployment_id: field("deploymentId")?, project_id: field("projectId")? })
 }
 
+/// Set by src/js/main.mjs when a request it dispatched itself (the fast path, see
+/// `platform::fast`) got no Response from the user code: Rust renders the outcome as the
+/// normal path would have.
+struct FastFailure {
+    project_id: String,
+    outcome: std::result::Result<JsValue, JsValue>,
+    timeout_ms: i32,
+}
+
+fn fast_failure(env: &Env) -> Option<FastFailure> {
+    let v = js_sys::Reflect::get(env, &"__FLOTILLA_FAST_FAILED".into()).ok()?;
+    if v.is_undefined() {
+        return None;
+    }
+    let get = |k: &str| js_sys::Reflect::get(&v, &k.into()).unwrap_or(JsValue::UNDEFINED);
+    let value = get("value");
+    Some(FastFailure {
+        project_id: get("projectId").as_string()?,
+        outcome: if get("threw").is_truthy() { Err(value) } else { Ok(value) },
+        timeout_ms: get("timeoutMs").as_f64()? as i32,
+    })
+}
+
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let meta = RequestMeta::new(&req);
@@ -57,6 +81,19 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         };
     }
     let settings = bindings::settings(&env);
+    if let Some(failed) = fast_failure(&env) {
+        let served = match crate::platform::loader::settle(failed.outcome, failed.timeout_ms) {
+            Ok(resp) => Served::Response(resp),
+            Err(e) => Served::UserCodeFailed { status: e.status(), detail: e.message().to_string() },
+        };
+        let resp = match visitor_response(served, &req, &meta, &failed.project_id) {
+            Ok(r) => r,
+            Err(e) => http::error(&e, &meta)?,
+        };
+        let path = req.path();
+        http::log_request(&settings.log, &meta, true, req.method().as_ref(), &path, resp.status_code());
+        return http::with_request_id(resp, &meta.request_id);
+    }
     let method = req.method();
     // Parsed once; everything below borrows it.
     let url = match req.url() {
@@ -148,13 +185,15 @@ async fn dispatch(
         // Encoded dot segments or separators in a path-mode target: refused, never resolved.
         Target::BadPath => page(400, &req, meta),
         Target::Project { project, prefix, path } => {
-            site(&req, url, env, meta, &project, &prefix, &path).await
+            // `<slug>.<domain>`: the Host header alone names the project (fast path, serve.rs).
+            let fast_host = (prefix.is_empty() && project.deployment_prefix.is_none()).then_some(host);
+            site(&req, url, env, meta, &project, &prefix, &path, fast_host).await
         }
         Target::CustomDomain { host, path } => {
             match crate::platform::domains::project_for_host(env, &host).await? {
                 Some(project_id) => {
                     let project = ProjectRef { key: project_id, deployment_prefix: None };
-                    site(&req, url, env, meta, &project, "", &path).await
+                    site(&req, url, env, meta, &project, "", &path, None).await
                 }
                 None => page(404, &req, meta),
             }
@@ -162,7 +201,8 @@ async fn dispatch(
     }
 }
 
-/// Serves a project's site (subdomain, path mode and custom domains): one place maps the outcomes.
+/// Serves a project's site (subdomain, path mode and custom domains).
+#[allow(clippy::too_many_arguments)]
 async fn site(
     req: &Request,
     url: &Url,
@@ -171,18 +211,30 @@ async fn site(
     project: &ProjectRef,
     prefix: &str,
     path: &str,
+    fast_host: Option<&str>,
 ) -> std::result::Result<Response, ApiError> {
-    match serve::serve(req, url, env, project, prefix, path).await? {
+    let served = serve::serve(req, url, env, project, prefix, path, fast_host).await?;
+    visitor_response(served, req, meta, &project.key)
+}
+
+/// One place maps what serving came to (also for the JS fast path's failures).
+fn visitor_response(
+    served: Served,
+    req: &Request,
+    meta: &RequestMeta,
+    project: &str,
+) -> std::result::Result<Response, ApiError> {
+    match served {
         Served::Response(resp) => Ok(resp),
         Served::NoSite => page(404, req, meta),
         Served::Denied(reason) => {
-            let fields = json!({ "msg": "preview refused", "project": project.key, "reason": reason });
+            let fields = json!({ "msg": "preview refused", "project": project, "reason": reason });
             http::log("info", &meta.request_id, fields);
             page(401, req, meta)
         }
         Served::UserCodeFailed { status, detail } => {
             // The visitor's page names nothing internal; the reason goes to the log.
-            let fields = json!({ "msg": "server code failed", "project": project.key, "detail": detail });
+            let fields = json!({ "msg": "server code failed", "project": project, "detail": detail });
             http::log("warn", &meta.request_id, fields);
             page(status, req, meta)
         }

@@ -416,6 +416,20 @@ impl DeploymentManifest {
         })
     }
 
+    /// True when no request can be answered from this deployment's assets: it has server code
+    /// and either that code runs first for every path, or there are no files and no redirect
+    /// rules (the asset plan then always leaves the request to the code). The visitor fast path
+    /// (src/js/main.mjs) may then skip the plan for a host; `plan_never_matches` tests the claim.
+    pub fn every_request_runs_server_code(&self) -> bool {
+        match &self.server {
+            None => false,
+            Some(s) => {
+                s.run_worker_first == super::RunWorkerFirst::All(true)
+                    || (self.files.is_empty() && self.redirects.is_empty())
+            }
+        }
+    }
+
     /// What this manifest costs in isolate memory (its cache charge).
     pub fn byte_size(&self) -> usize {
         // The header line is in the text (format 2) and parsed once more into the rules.
@@ -459,6 +473,82 @@ mod tests {
             table,
             Some(ServerInfo { digest: "abc".into(), run_worker_first: RunWorkerFirst::default() }),
         )
+    }
+
+    fn with_server(
+        m: DeploymentManifest,
+        rwf: Option<RunWorkerFirst>,
+        redirects: &str,
+    ) -> DeploymentManifest {
+        DeploymentManifest {
+            redirects: crate::assets::parse_redirects(redirects).rules,
+            server: rwf.map(|run_worker_first| ServerInfo { digest: "abc".into(), run_worker_first }),
+            ..m
+        }
+    }
+
+    #[test]
+    fn which_deployments_always_run_server_code() {
+        let mut g = Gen(7);
+        let some = random_files(&mut g, 3);
+        let none = BTreeMap::new();
+        let all = Some(RunWorkerFirst::All(true));
+        let default = Some(RunWorkerFirst::default());
+        let rules =
+            Some(crate::deploy::parse_run_worker_first(Some(&serde_json::json!(["/api/*"]))).unwrap());
+        let cases = [
+            (&some, None, "", false),
+            (&none, None, "", false),
+            (&some, default.clone(), "", false),
+            (&some, rules.clone(), "", false),
+            (&some, all.clone(), "/a /b 301", true),
+            (&none, default.clone(), "", true),
+            (&none, rules, "", true),
+            (&none, default, "/a /b 301", false),
+            (&none, all, "/a /b 301", true),
+        ];
+        for (i, (files, rwf, redirects, want)) in cases.into_iter().enumerate() {
+            let m = with_server(manifest_of(files), rwf, redirects);
+            assert_eq!(m.every_request_runs_server_code(), want, "case {i}");
+        }
+    }
+
+    /// The claim behind `every_request_runs_server_code` for a deployment without files or
+    /// redirects: whatever the request and the asset config, the plan leaves it to the code.
+    #[test]
+    fn plan_never_matches() {
+        use crate::assets::{plan_asset_request, AssetPlan, AssetRequest, HtmlHandling, NotFoundHandling};
+        let m = with_server(manifest_of(&BTreeMap::new()), Some(RunWorkerFirst::default()), "");
+        assert!(m.every_request_runs_server_code());
+        let mut g = Gen(0xF1A5_7A7E);
+        let methods = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "get", "PATCH"];
+        for round in 0..4000 {
+            let config = AssetConfig {
+                html_handling: [
+                    HtmlHandling::AutoTrailingSlash,
+                    HtmlHandling::ForceTrailingSlash,
+                    HtmlHandling::DropTrailingSlash,
+                    HtmlHandling::None,
+                ][round % 4],
+                not_found_handling: [
+                    NotFoundHandling::None,
+                    NotFoundHandling::NotFoundPage,
+                    NotFoundHandling::SinglePageApplication,
+                ][round % 3],
+            };
+            let path =
+                format!("/{}", g.string(&["a", "/", "index", ".html", "404", "%2F", "..", "ü", "?"], 8));
+            let search = g.string(&["", "?", "q=1", "&"], 3);
+            let request = AssetRequest {
+                method: methods[round % methods.len()],
+                raw_path: &path,
+                search: &search,
+                is_navigation: round % 5 < 2,
+            };
+            let lookup = |p: &str| m.lookup(p).map(|f| f.hash);
+            let plan = plan_asset_request(&config, &m.redirects, &request, &lookup, true);
+            assert_eq!(plan, AssetPlan::NoMatch, "{} {path}{search} with {config:?}", request.method);
+        }
     }
 
     fn legacy_text(files: &BTreeMap<String, (String, String, u64)>) -> String {

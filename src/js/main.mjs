@@ -40,26 +40,127 @@ function envWith(env, extra) {
  * - resolves to the user code's Response, to `undefined` after `timeoutMs`, or to whatever
  *   else the code returned (Rust reports it); rejects when the code threw.
  */
-globalThis.__flotillaDispatch = async function dispatch(loader, isolateId, loadCode, env, projectId, deploymentId, outbound, request, url, prefix, timeoutMs) {
+globalThis.__flotillaDispatch = function dispatch(loader, isolateId, loadCode, env, projectId, deploymentId, outbound, request, url, prefix, timeoutMs) {
+  // The same Rust closure every time (one per isolate): the fast path below reuses it.
+  loadCodeFn = loadCode;
+  return run(loader, isolateId, () => loadCode(env, projectId, deploymentId, outbound), request, url, prefix, timeoutMs);
+};
+
+function run(loader, isolateId, getCode, request, url, prefix, timeoutMs) {
   let forwarded = request;
   if (url !== undefined || prefix !== '' || request.headers.has('x-forwarded-prefix')) {
     forwarded = new Request(url ?? request.url, request);
     forwarded.headers.delete('x-forwarded-prefix');
     if (prefix !== '') forwarded.headers.set('x-forwarded-prefix', prefix);
   }
-  const stub = loader.get(isolateId, () => loadCode(env, projectId, deploymentId, outbound));
-  const pending = stub.getEntrypoint().fetch(forwarded);
-  let timer;
-  const expired = new Promise((resolve) => { timer = setTimeout(resolve, timeoutMs); });
+  const stub = loader.get(isolateId, getCode);
+  let pending;
   try {
-    return await Promise.race([pending, expired]);
-  } finally {
-    clearTimeout(timer);
+    pending = stub.getEntrypoint().fetch(forwarded);
+  } catch (e) {
+    return Promise.reject(e);
   }
+  // One promise and one timer (cheaper than Promise.race over a second promise).
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    pending.then((v) => { clearTimeout(timer); resolve(v); }, (e) => { clearTimeout(timer); reject(e); });
+  });
+}
+
+/*
+ * The visitor fast path (src/platform/fast.rs has the rules). Rust offers a Host header whose
+ * every request is one dispatch with fixed arguments (a `<slug>.<domain>` host whose active
+ * deployment's server code answers every path), valid until the routing record it came from
+ * expires; any invalidation in this isolate clears them all. Such requests are dispatched here
+ * without entering wasm; everything else, and every request whose user code gives no Response,
+ * goes to Rust. What Rust would add is added here the same way: `x-request-id` (the
+ * visitor's own when short and plain, as src/platform/http.rs `request_id`) and the sampled
+ * log line (src/routing/access_log.rs `LogPolicy::should_log` and `request_line`).
+ */
+const FAST = new Map();
+/** Bound for isolates that see many hosts (src/platform/cache.rs ROUTE_ENTRIES). */
+const FAST_ENTRIES = 4096;
+/** Set by the fast path when the user code gave no Response (read by src/entry.rs). */
+const FAST_FAILED = '__FLOTILLA_FAST_FAILED';
+let loadCodeFn;
+let fastSeq = 0;
+
+globalThis.__flotillaFastPut = function fastPut(host, isolateId, projectId, deploymentId, outbound, timeoutMs, untilMs, logEvery, slowMs) {
+  if (!FAST.has(host) && FAST.size >= FAST_ENTRIES) FAST.delete(FAST.keys().next().value);
+  FAST.set(host, { isolateId, projectId, deploymentId, outbound, timeoutMs, fromMs: Date.now(), untilMs, logEvery, slowMs });
 };
+
+globalThis.__flotillaFastClear = function fastClear() {
+  FAST.clear();
+};
+
+/** The fast path's entry for this request, if it has a fresh one. */
+function fastEntry(request) {
+  if (FAST.size === 0 || loadCodeFn === undefined) return undefined;
+  const host = request.headers.get('host');
+  const hit = host === null ? undefined : FAST.get(host);
+  if (hit === undefined) return undefined;
+  const now = Date.now();
+  // A clock that went backwards counts as expired, as in src/routing/cache.rs.
+  if (now >= hit.fromMs && now < hit.untilMs) return hit;
+  FAST.delete(host);
+  return undefined;
+}
+
+const PLAIN_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** 24 hex digits like Rust's ids: 16 random per isolate, then a counter (unique, and cheap). */
+let idPrefix;
+let idCount = 0;
+
+function requestId(request) {
+  const given = request.headers.get('x-request-id');
+  if (given !== null && PLAIN_ID.test(given)) return given;
+  if (idPrefix === undefined || idCount === 0xffffffff) {
+    idPrefix = '';
+    for (const b of crypto.getRandomValues(new Uint8Array(8))) idPrefix += b.toString(16).padStart(2, '0');
+    idCount = 0;
+  }
+  idCount += 1;
+  return idPrefix + idCount.toString(16).padStart(8, '0');
+}
+
+async function fastServe(hit, request, env, ctx) {
+  const started = Date.now();
+  const id = requestId(request);
+  let threw = false;
+  let value;
+  try {
+    const getCode = () => loadCodeFn(platformEnv(env, ctx), hit.projectId, hit.deploymentId, hit.outbound);
+    value = await run(env.LOADER, hit.isolateId, getCode, request, undefined, '', hit.timeoutMs);
+  } catch (e) {
+    threw = true;
+    value = e;
+  }
+  if (threw || !(value instanceof Response)) {
+    const failed = { projectId: hit.projectId, threw, value, timeoutMs: hit.timeoutMs };
+    return new Flotilla(ctx, envWith(platformEnv(env, ctx), { [FAST_FAILED]: failed })).fetch(request);
+  }
+  // A fetched response's headers are immutable: one copy, as src/platform/loader.rs `settle`.
+  const headers = new Headers(value.headers);
+  headers.set('x-request-id', id);
+  const init = { status: value.status, statusText: value.statusText, headers };
+  if (value.webSocket) init.webSocket = value.webSocket;
+  const out = new Response(value.status === 101 ? null : value.body, init);
+  const now = Date.now();
+  const ms = now - started;
+  fastSeq += 1;
+  if (value.status >= 500 || ms >= hit.slowMs || (hit.logEvery !== 0 && fastSeq % hit.logEvery === 0)) {
+    const path = new URL(request.url).pathname;
+    console.log(JSON.stringify({ level: 'info', requestId: id, at: new Date(now).toISOString(), method: request.method, path, status: value.status, ms }));
+  }
+  return out;
+}
 
 export default class extends WorkerEntrypoint {
   fetch(request) {
+    const hit = fastEntry(request);
+    if (hit !== undefined) return fastServe(hit, request, this.env, this.ctx);
     return new Flotilla(this.ctx, platformEnv(this.env, this.ctx)).fetch(request);
   }
 

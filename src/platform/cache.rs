@@ -65,11 +65,18 @@ pub enum Lookup<V> {
     Miss(u64),
 }
 
-pub fn route(s: &Settings, key: &str, now: u64) -> Lookup<Option<Rc<RouteRecord>>> {
-    with(s, |c| match c.routes.get(&route_key(key), now) {
-        Some(v) => Lookup::Hit(v),
+/// A cached routing record, with the time it stops being served (see [`route_epoch`]).
+pub fn route(s: &Settings, key: &str, now: u64) -> Lookup<(Option<Rc<RouteRecord>>, u64)> {
+    with(s, |c| match c.routes.get_fresh(&route_key(key), now) {
+        Some((until, v)) => Lookup::Hit((v, until)),
         None => Lookup::Miss(c.routes.epoch()),
     })
+}
+
+/// Changes whenever a routing record is dropped here: a decision built on a record read at
+/// an older epoch may be stale and must not be kept anywhere (`super::fast`).
+pub fn route_epoch() -> u64 {
+    CACHES.with(|c| c.borrow().routes.epoch())
 }
 
 pub fn put_route(s: &Settings, epoch: u64, key: &str, rec: Option<Rc<RouteRecord>>, now: u64) {
@@ -78,6 +85,7 @@ pub fn put_route(s: &Settings, epoch: u64, key: &str, rec: Option<Rc<RouteRecord
 
 /// The routing record stored under these keys (slug and id) changed in this isolate.
 pub fn forget_route(keys: &[&str]) {
+    super::fast::forget_all();
     with_any(|c| {
         for k in keys {
             c.routes.remove(&route_key(k));
@@ -98,6 +106,7 @@ pub fn put_host(s: &Settings, epoch: u64, host: &str, owner: Option<String>, now
 
 /// A `host:` record changed: all host answers go (a wildcard covers names not known here).
 pub fn forget_hosts() {
+    super::fast::forget_all();
     with_any(|c| c.hosts.clear());
 }
 
@@ -129,6 +138,7 @@ pub fn put_manifest(s: &Settings, deployment_id: &str, m: Rc<DeploymentManifest>
 /// A deployment stopped being servable here (expired, collected, purged): its manifest and
 /// every preview prefix naming it go.
 pub fn forget_deployment(deployment_id: &str) {
+    super::fast::forget_all();
     with_any(|c| {
         c.manifests.remove(deployment_id);
         c.previews.retain(|_, id| id != deployment_id);

@@ -96,7 +96,7 @@ pub struct Target {
 }
 
 impl Target {
-    fn isolate_id(&self) -> String {
+    pub fn isolate_id(&self) -> String {
         format!(
             "{}:{}:{}",
             self.deployment_id,
@@ -261,7 +261,15 @@ pub async fn dispatch(
             timeout_ms,
         )
     });
-    let value = JsFuture::from(pending).await.map_err(threw)?;
+    settle(JsFuture::from(pending).await, timeout_ms)
+}
+
+/// What a dispatch's promise settled to, as the platform serves it: the user code's Response
+/// (headers copied once, see below) or why there is none. Also used for the fast path's
+/// failures, which src/js/main.mjs hands back to Rust (`entry::fast_failure`).
+pub fn settle(outcome: Result<JsValue, JsValue>, timeout_ms: i32) -> Result<Response, UserCodeError> {
+    let threw = |e: JsValue| UserCodeError::Threw(js_message(&e));
+    let value = outcome.map_err(threw)?;
     if value.is_undefined() {
         return Err(UserCodeError::BadResponse(format!("no response within {timeout_ms} ms")));
     }

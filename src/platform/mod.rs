@@ -11,6 +11,7 @@ pub mod d1_lifecycle;
 pub mod d1_uploads;
 pub mod d1_wrangler;
 pub mod domains;
+pub mod fast;
 pub mod gc;
 pub mod health;
 pub mod http;

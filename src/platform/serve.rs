@@ -11,6 +11,7 @@ use worker::{Env, Headers, Method, Request, Response, ResponseBody, Url};
 use super::bindings::{now_ms, secret, settings, Settings, JWT_SECRET};
 use super::cache::{self, Lookup};
 use super::d1::database;
+use super::fast::Fresh;
 use super::loader::{dispatch, Forward, Target};
 use super::storage::{KvAssets, KvRoutes, R2Blobs};
 use crate::assets::{
@@ -47,16 +48,17 @@ async fn manifest(
 }
 
 /// The routing record for a slug or id: this isolate's copy when younger than
-/// `ROUTE_CACHE_TTL_MS`, else ROUTES_KV (D1 when KV lost it). `None`: no such live project.
+/// `ROUTE_CACHE_TTL_MS` (with its freshness), else ROUTES_KV (D1 when KV lost it).
+/// `None`: no such live project.
 async fn route_record(
     s: &Settings,
     env: &Env,
     routes: &KvRoutes,
     key: &str,
-) -> ApiResult<Option<Rc<RouteRecord>>> {
+) -> ApiResult<(Option<Rc<RouteRecord>>, Option<Fresh>)> {
     let now = now_ms();
     let epoch = match cache::route(s, key, now) {
-        Lookup::Hit(r) => return Ok(r),
+        Lookup::Hit((r, until_ms)) => return Ok((r, Some(Fresh { until_ms, epoch: cache::route_epoch() }))),
         Lookup::Miss(epoch) => epoch,
     };
     let rec = match routes.route(key).await? {
@@ -65,7 +67,7 @@ async fn route_record(
     }
     .map(Rc::new);
     cache::put_route(s, epoch, key, rec.clone(), now);
-    Ok(rec)
+    Ok((rec, None))
 }
 
 /// An exact deployment by id prefix, cached while it stays servable (expiry drops it).
@@ -148,6 +150,8 @@ pub enum Served {
 }
 
 /// Serves a visitor request for `project` (path already stripped of any path-mode `prefix`).
+/// `fast_host`: the Host header, when it alone decided the project (`<slug>.<domain>`), so
+/// the decision may be handed to the JS fast path (`super::fast`).
 pub async fn serve(
     req: &Request,
     url: &Url,
@@ -155,10 +159,11 @@ pub async fn serve(
     project: &ProjectRef,
     prefix: &str,
     path: &str,
+    fast_host: Option<&str>,
 ) -> ApiResult<Served> {
     let s = settings(env);
     let routes = KvRoutes::new(env)?;
-    let Some(record) = route_record(&s, env, &routes, &project.key).await? else {
+    let (Some(record), fresh) = route_record(&s, env, &routes, &project.key).await? else {
         return Ok(Served::NoSite);
     };
     if !record.enabled || record.deleted {
@@ -214,6 +219,11 @@ pub async fn serve(
     // The visitor's method, headers and (streamed) body; only the platform says what the
     // prefix is (a visitor-supplied X-Forwarded-Prefix would steer the links user code builds).
     let new_url = forwarded_url(url, path);
+    if let (Some(host), Some(fresh), None, None) = (fast_host, fresh, &project.deployment_prefix, &new_url) {
+        if prefix.is_empty() && m.every_request_runs_server_code() {
+            super::fast::offer(host, &target, s.user_code_timeout_ms, fresh, &s.log);
+        }
+    }
     let forward = Forward { url: new_url.as_deref(), prefix };
     Ok(match dispatch(env, &target, req, forward, s.user_code_timeout_ms).await {
         Ok(resp) => Served::Response(resp),

@@ -38,9 +38,15 @@ impl<V: Clone> TtlCache<V> {
     /// The value cached for `key` if it was fetched less than `ttl_ms` before `now_ms`.
     /// A clock that went backwards counts as expired (never serve something of unknown age).
     pub fn get(&mut self, key: &str, now_ms: u64) -> Option<V> {
+        self.get_fresh(key, now_ms).map(|(_, v)| v)
+    }
+
+    /// Like [`TtlCache::get`], with the time after which the value stops being served
+    /// (fetch time + `ttl_ms`): a copy kept elsewhere must not outlive it.
+    pub fn get_fresh(&mut self, key: &str, now_ms: u64) -> Option<(u64, V)> {
         let (at, v) = self.entries.get(key)?;
         if now_ms >= *at && now_ms - *at < self.ttl_ms {
-            return Some(v.clone());
+            return Some((*at + self.ttl_ms, v.clone()));
         }
         self.entries.remove(key);
         None
@@ -191,6 +197,17 @@ mod tests {
         assert!(c.is_empty(), "a stale entry is dropped on sight");
         c.insert(c.epoch(), "route:b", 2, 10_000);
         assert_eq!(c.get("route:b", 9_999), None, "clock went backwards");
+    }
+
+    #[test]
+    fn a_fresh_entry_reports_when_it_stops_being_served() {
+        let mut c = TtlCache::new(1000, 8);
+        c.insert(c.epoch(), "k", 1, 10_000);
+        assert_eq!(c.get_fresh("k", 10_000), Some((11_000, 1)));
+        assert_eq!(c.get_fresh("k", 10_999), Some((11_000, 1)));
+        assert_eq!(c.get_fresh("k", 11_000), None);
+        c.insert(c.epoch(), "k", 2, 10_500);
+        assert_eq!(c.get_fresh("k", 10_400), None, "clock went back: unknown age");
     }
 
     #[test]

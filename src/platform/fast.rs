@@ -1,0 +1,77 @@
+//! The visitor fast path's Rust half: what src/js/main.mjs may answer without entering wasm.
+//!
+//! On `<slug>.<domain>` every path belongs to the project (`crate::routing::route_request_with`),
+//! so when the active deployment answers every request with its server code
+//! (`DeploymentManifest::every_request_runs_server_code`), the whole decision for that Host
+//! header is one Worker Loader dispatch with fixed arguments. [`offer`] hands that decision to
+//! JS, which then dispatches such requests itself (plus `x-request-id` and the sampled log
+//! line) and falls back to Rust for everything else: an unknown or expired host, and any
+//! request whose user code did not return a Response (Rust renders those error pages).
+//!
+//! The rules that keep it exactly as fresh as the Rust caches it is built from:
+//! - only a routing record served from this isolate's cache is offered, with that entry's own
+//!   expiry (fetch time + `ROUTE_CACHE_TTL_MS`), never a later one;
+//! - the route cache's epoch is checked at the moment of the offer, synchronously: a record
+//!   read before an invalidation in this isolate is never handed over;
+//! - every invalidation of the Rust caches (`super::cache::forget_*`) drops every JS entry;
+//! - preview and alias hosts (`<prefix>--<slug>`), path mode and custom domains are not offered.
+
+use wasm_bindgen::prelude::*;
+
+use super::loader::Target;
+use crate::routing::LogPolicy;
+
+#[wasm_bindgen]
+extern "C" {
+    /// src/js/main.mjs.
+    #[wasm_bindgen(catch, js_name = __flotillaFastPut)]
+    #[allow(clippy::too_many_arguments)]
+    fn fast_put(
+        host: &str,
+        isolate_id: &str,
+        project_id: &str,
+        deployment_id: &str,
+        outbound_allowed: bool,
+        timeout_ms: i32,
+        until_ms: f64,
+        log_every: f64,
+        slow_ms: f64,
+    ) -> Result<(), JsValue>;
+
+    #[wasm_bindgen(catch, js_name = __flotillaFastClear)]
+    fn fast_clear() -> Result<(), JsValue>;
+}
+
+/// A cached routing record's freshness: when it stops being served, and the route cache's
+/// epoch when it was looked up.
+#[derive(Clone, Copy)]
+pub struct Fresh {
+    pub until_ms: u64,
+    pub epoch: u64,
+}
+
+/// Lets JS dispatch requests for `host` (the exact Host header routed) to `target` until
+/// `fresh.until_ms`, unless a routing record was dropped here since `fresh` was looked up.
+pub fn offer(host: &str, target: &Target, timeout_ms: i32, fresh: Fresh, log: &LogPolicy) {
+    if super::cache::route_epoch() != fresh.epoch {
+        return;
+    }
+    // Best effort: without the JS half the request simply keeps taking the Rust path.
+    let _ = fast_put(
+        host,
+        &target.isolate_id(),
+        &target.project_id,
+        &target.deployment_id,
+        target.outbound_allowed,
+        timeout_ms,
+        fresh.until_ms as f64,
+        log.every as f64,
+        log.slow_ms as f64,
+    );
+}
+
+/// Something the fast path's entries stand for changed in this isolate: drop them all (rare;
+/// the next requests take the Rust path and offer again).
+pub fn forget_all() {
+    let _ = fast_clear();
+}
