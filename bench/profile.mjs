@@ -6,6 +6,7 @@
 // inspector port), and prints the functions with the most self time, then the same grouped by
 // crate/module. Build with `CARGO_PROFILE_RELEASE_STRIP=false npm run build` first, or wasm
 // functions show up as `wasm-function[N]`.
+// Dynamic requests go to `<slug>.localhost` as in production (PROFILE_PATH_MODE=1: path mode).
 //   PROFILE_KIND=dynamic|static  PROFILE_SECONDS=5  PROFILE_TOP=40  PROFILE_INTERVAL_US=100
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -29,18 +30,23 @@ try {
   const project = await createProject(server.url, token, `profile-${kind}`);
   const html = file('/index.html', Buffer.from('<!doctype html><h1>profile</h1>\n'));
   let path;
+  let headers = {};
   if (kind === 'dynamic') {
     const code = readFileSync(join(BENCH, 'dynamic', 'worker.js')).toString('base64');
     await deploy(server.url, token, project.id, [html], {
       extra: { serverCode: { entrypoint: 'index.js', compatibilityDate: '2026-10-01', modules: { 'index.js': code } }, run_worker_first: true },
     });
     path = `/__project/${project.slug}/api/item/42?x=1`;
+    if (process.env.PROFILE_PATH_MODE !== '1') {
+      path = '/api/item/42?x=1';
+      headers = { host: `${project.slug}.localhost` };
+    }
   } else {
     await deploy(server.url, token, project.id, [html]);
     path = `/__project/${project.slug}/`;
   }
-  const first = await fetch(server.url + path);
-  if (first.status !== 200) throw new Error(`${path}: HTTP ${first.status}`);
+  const first = await runLoad({ port: server.port, requests: [{ path, headers, check: (st) => st === 200 }], concurrency: 1, warmupMs: 0, durationMs: 200 });
+  if (first.bad) throw new Error(`${path}: ${first.bad} bad responses`);
 
   const inspectorPort = Number(/--inspector-port(?:=|\s)(\d+)/.exec(readFileSync(`/proc/${server.pid}/cmdline`, 'utf8').replaceAll('\0', ' '))[1]);
   const targets = await (await fetch(`http://127.0.0.1:${inspectorPort}/json`)).json();
@@ -52,7 +58,7 @@ try {
   ws.onmessage = (m) => { const msg = JSON.parse(m.data); if (msg.id && pending.has(msg.id)) { pending.get(msg.id)(msg); pending.delete(msg.id); } };
   const send = (method, params = {}) => new Promise((resolve) => { const i = ++id; pending.set(i, resolve); ws.send(JSON.stringify({ id: i, method, params })); });
 
-  const requests = [{ path, check: (status) => status === 200 }];
+  const requests = [{ path, headers, check: (status) => status === 200 }];
   await runLoad({ port: server.port, requests, concurrency: 8, warmupMs: 1000, durationMs: 1000 });
   await send('Profiler.enable');
   await send('Profiler.setSamplingInterval', { interval });

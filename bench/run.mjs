@@ -533,17 +533,21 @@ async function benchCeiling(work, results) {
  * Loader floor: the ceiling's code (bench/ceiling/worker.js) run through the Worker Loader by a
  * generated Worker that does nothing else (no routing, no storage, headers untouched). Its
  * runtime CPU per request minus the ceiling's is what one Worker Loader dispatch costs in itself
- * under workerd: the part of ours' `dynamic` overhead no platform code can remove.
+ * under workerd: the part of ours' `dynamic` overhead no platform code can remove. With the
+ * dynamic scenario on, the same bare dispatch also runs bench/dynamic/worker.js (`/api/...`):
+ * the floor of ours' `dynamic` for that very code.
  */
-async function benchLoaderFloor(work, results) {
-  log('\n== loader floor: bench/ceiling/worker.js behind a bare Worker Loader dispatch');
+async function benchLoaderFloor(work, results, exp) {
+  log('\n== loader floor: bench/ceiling/worker.js (and bench/dynamic/worker.js) behind a bare Worker Loader dispatch');
   const code = readFileSync(join(BENCH, 'ceiling', 'worker.js'), 'utf8');
-  return benchConstant(work, results, 'loader', {
+  const load = (name, src) => `env.LOADER.get('${name}', () => ({ compatibilityDate: '${COMPAT_DATE}', mainModule: 'worker.js', modules: { 'worker.js': ${src} }, globalOutbound: null }))`;
+  const files = {
     'worker.js': [
       `const CODE = ${JSON.stringify(code)};`,
+      `const DYNAMIC = ${JSON.stringify(readFileSync(DYNAMIC_WORKER, 'utf8'))};`,
       'export default {',
       '  fetch(request, env) {',
-      `    const stub = env.LOADER.get('ceiling', () => ({ compatibilityDate: '${COMPAT_DATE}', mainModule: 'worker.js', modules: { 'worker.js': CODE }, globalOutbound: null }));`,
+      `    const stub = new URL(request.url).pathname.startsWith('/api/') ? ${load('dynamic', 'DYNAMIC')} : ${load('ceiling', 'CODE')};`,
       '    return stub.getEntrypoint().fetch(request);',
       '  },',
       '};',
@@ -557,11 +561,16 @@ async function benchLoaderFloor(work, results) {
       'binding = "LOADER"',
       '',
     ].join('\n'),
-  });
+  };
+  const more = CFG.dynamic && exp ? (t) => dynamicScenario(t, exp) : undefined;
+  return benchConstant(work, results, 'loader', files, more);
 }
 
-/** A target that answers every `/page-N` with a constant page: `files` written to work/<name>. */
-async function benchConstant(work, results, name, files) {
+/**
+ * A target that answers every `/page-N` with a constant page: `files` written to work/<name>;
+ * `more(t)` adds scenarios.
+ */
+async function benchConstant(work, results, name, files, more) {
   const dir = join(work, name);
   mkdirSync(dir, { recursive: true });
   for (const [f, text] of Object.entries(files)) writeFileSync(join(dir, f), text);
@@ -573,6 +582,7 @@ async function benchConstant(work, results, name, files) {
     const paths = Array.from({ length: 50 }, (_, i) => `/page-${i}`);
     return await runScenarios(t, {
       constant: () => paths.map((p) => ({ path: p, headers: {}, check: (st) => st === 200 })),
+      ...(more ? more(t) : {}),
     }, '/');
   } finally {
     await server.stop();
@@ -645,7 +655,16 @@ function printSummary(results) {
   }
   const ceil = all.filter((r) => r.target === 'ceiling');
   for (const c of ceil) log(`ceiling (${c.via}): ${fmtN(c.rps)} req/s, p50 ${fmtMs(c.p50)} ms, runtime ${fmtMs(c.runtimeCpuMsPerReq)} ms/req, workerd ${fmtMs(c.workerdCpuMsPerReq)} ms/req`);
-  for (const l of all.filter((r) => r.target === 'loader')) {
+  for (const l of all.filter((r) => r.target === 'loader' && r.scenario === 'dynamic')) {
+    const f = find('reference', 'dynamic', l.via);
+    const floor = { via: l.via, runtimeCpuMsPerReq: l.runtimeCpuMsPerReq, ratioToReference: ratio(l.runtimeCpuMsPerReq, f?.runtimeCpuMsPerReq) };
+    (results.dynamic.floor ??= []).push(floor);
+    const mine = ['dynamic', 'dynamic-path'].map((s) => [s, find('ours', s, l.via)]).filter(([, o]) => o)
+      .map(([s, o]) => `ours ${s} ${fmtR(ratio(o.runtimeCpuMsPerReq, l.runtimeCpuMsPerReq))} of it`).join(', ');
+    log(`dynamic floor (${l.via}): the same code behind a bare Worker Loader dispatch: runtime ${fmtMs(l.runtimeCpuMsPerReq)} ms/req`
+      + (f ? ` = ${fmtR(floor.ratioToReference)} the reference's` : '') + (mine ? `; ${mine}` : ''));
+  }
+  for (const l of all.filter((r) => r.target === 'loader' && r.scenario === 'constant')) {
     const c = find('ceiling', 'constant', l.via);
     const r = ratio(l.runtimeCpuMsPerReq, c?.runtimeCpuMsPerReq);
     (results.loaderFloor ??= []).push({ via: l.via, runtimeCpuMsPerReq: l.runtimeCpuMsPerReq, ratioToCeiling: r });
@@ -707,7 +726,7 @@ async function main() {
         if (target === 'ours') res = await benchOurs(site, results, exp);
         else if (target === 'reference') res = await benchReference(site, siteDir, work, results, exp);
         else if (target === 'ceiling') res = await benchCeiling(work, results);
-        else if (target === 'loader') res = await benchLoaderFloor(work, results);
+        else if (target === 'loader') res = await benchLoaderFloor(work, results, exp);
         else { problem(`unknown target ${target}`); continue; }
         results.scenarios.push(...res);
       } catch (e) {

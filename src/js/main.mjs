@@ -46,17 +46,17 @@ globalThis.__flotillaDispatch = function dispatch(loader, isolateId, loadCode, e
   return run(loader, isolateId, () => loadCode(env, projectId, deploymentId, outbound), request, url, prefix, timeoutMs);
 };
 
+/** Never throws: every failure is a rejected promise (Rust awaits it as one). */
 function run(loader, isolateId, getCode, request, url, prefix, timeoutMs) {
-  let forwarded = request;
-  if (url !== undefined || prefix !== '' || request.headers.has('x-forwarded-prefix')) {
-    forwarded = new Request(url ?? request.url, request);
-    forwarded.headers.delete('x-forwarded-prefix');
-    if (prefix !== '') forwarded.headers.set('x-forwarded-prefix', prefix);
-  }
-  const stub = loader.get(isolateId, getCode);
   let pending;
   try {
-    pending = stub.getEntrypoint().fetch(forwarded);
+    let forwarded = request;
+    if (url !== undefined || prefix !== '' || request.headers.has('x-forwarded-prefix')) {
+      forwarded = new Request(url ?? request.url, request);
+      forwarded.headers.delete('x-forwarded-prefix');
+      if (prefix !== '') forwarded.headers.set('x-forwarded-prefix', prefix);
+    }
+    pending = loader.get(isolateId, getCode).getEntrypoint().fetch(forwarded);
   } catch (e) {
     return Promise.reject(e);
   }
