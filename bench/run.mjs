@@ -406,11 +406,7 @@ async function oursStatic(server, token, site, results) {
   if (again.buckets !== 0 || again.uploadedFiles !== 0) problem(`ours: no-change redeploy asked for ${again.uploadedFiles} files in ${again.buckets} buckets (expected none)`);
 
   let mode = CFG.mode;
-  const mk = (m) => ({
-    name: 'ours', server, mode: m,
-    prefix: m === 'path' ? `/__project/${project.slug}` : '',
-    headers: (direct) => (m === 'subdomain' ? { host: direct ? `${project.slug}.localhost` : `${project.slug}.localhost:${server.port}` } : {}),
-  });
+  const mk = (m) => oursTarget(server, project, m);
   let t = mk(mode);
   const probe = await get(server.port, `${t.prefix}/`, t.headers(false));
   if (probe.status !== 200 && mode === 'subdomain') {
@@ -430,6 +426,18 @@ async function oursStatic(server, token, site, results) {
 }
 
 /**
+ * How a load target addresses one of ours' projects: `subdomain` (`Host: <slug>.localhost`, with
+ * the proxy's port when going through it) or `path` (`/__project/<slug>`).
+ */
+function oursTarget(server, project, mode) {
+  return {
+    name: 'ours', server, mode,
+    prefix: mode === 'path' ? `/__project/${project.slug}` : '',
+    headers: (direct) => (mode === 'subdomain' ? { host: direct ? `${project.slug}.localhost` : `${project.slug}.localhost:${server.port}` } : {}),
+  };
+}
+
+/**
  * Dynamic requests on ours: a second project whose deployment carries bench/dynamic/worker.js as
  * server code with run_worker_first = true (a one-file site for the upload phase), addressed in
  * subdomain mode and in path mode. Every request: our Worker -> routing lookup -> Worker Loader -> the user isolate.
@@ -445,9 +453,8 @@ async function oursDynamic(server, token, results, exp) {
     + `deploy ${fmtMs(d.deployMs)}); status ${d.status}; code ${exp.src.length} B`);
   results.dynamic.ours = { slug: project.slug, projectId: project.id, modes: ['subdomain', 'path'], deploy: d };
   if (d.status !== 'completed') throw new Error(`deploy with server code: status ${d.status}`);
-  const host = (direct) => ({ host: direct ? `${project.slug}.localhost` : `${project.slug}.localhost:${server.port}` });
-  const t = { name: 'ours', server, mode: 'subdomain', prefix: '', headers: host };
-  const tp = { name: 'ours', server, mode: 'path', prefix: `/__project/${project.slug}`, headers: () => ({}) };
+  const t = oursTarget(server, project, 'subdomain');
+  const tp = oursTarget(server, project, 'path');
   log(`  visitors: subdomain mode (Host: ${project.slug}.localhost, GET ${DYNAMIC_PATH}) and path mode (GET ${tp.prefix}${DYNAMIC_PATH}; the code sees ${DYNAMIC_PATH})`);
   await verifyDynamic(t, exp);
   await verifyDynamic(tp, exp);

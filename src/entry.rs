@@ -9,6 +9,7 @@ use crate::api;
 use crate::domain::UrlBase;
 use crate::error::ApiError;
 use crate::platform::bindings;
+use crate::platform::fast::FastHost;
 use crate::platform::http::{self, RequestMeta};
 use crate::platform::serve::Served;
 use crate::platform::storage::Job;
@@ -186,16 +187,19 @@ async fn dispatch(
         Target::BadPath => page(400, &req, meta),
         Target::Project { project, prefix, path } => {
             // `<slug>.<domain>`: the Host header alone names the project (fast path, serve.rs).
-            let fast_host = (prefix.is_empty() && project.deployment_prefix.is_none()).then_some(host);
+            let fast_host = (prefix.is_empty() && project.deployment_prefix.is_none())
+                .then_some(FastHost { host, custom: None });
             site(&req, url, env, meta, &project, &prefix, &path, fast_host).await
         }
-        Target::CustomDomain { host, path } => {
-            match crate::platform::domains::project_for_host(env, &host).await? {
-                Some(project_id) => {
+        Target::CustomDomain { host: name, path } => {
+            match crate::platform::domains::project_for_host(env, &name).await? {
+                (Some(project_id), fresh) => {
                     let project = ProjectRef { key: project_id, deployment_prefix: None };
-                    site(&req, url, env, meta, &project, "", &path, None).await
+                    // The owner came from the host cache: the Host header decides it as long as that lasts.
+                    let fast_host = fresh.map(|f| FastHost { host, custom: Some(f) });
+                    site(&req, url, env, meta, &project, "", &path, fast_host).await
                 }
-                None => page(404, &req, meta),
+                (None, _) => page(404, &req, meta),
             }
         }
     }
@@ -211,7 +215,7 @@ async fn site(
     project: &ProjectRef,
     prefix: &str,
     path: &str,
-    fast_host: Option<&str>,
+    fast_host: Option<FastHost<'_>>,
 ) -> std::result::Result<Response, ApiError> {
     let served = serve::serve(req, url, env, project, prefix, path, fast_host).await?;
     visitor_response(served, req, meta, &project.key)

@@ -93,11 +93,17 @@ pub fn forget_route(keys: &[&str]) {
     });
 }
 
-pub fn host(s: &Settings, host: &str, now: u64) -> Lookup<Option<String>> {
-    with(s, |c| match c.hosts.get(host, now) {
-        Some(v) => Lookup::Hit(v),
+/// A cached custom-host owner, with the time it stops being served (see [`host_epoch`]).
+pub fn host(s: &Settings, host: &str, now: u64) -> Lookup<(Option<String>, u64)> {
+    with(s, |c| match c.hosts.get_fresh(host, now) {
+        Some((until, v)) => Lookup::Hit((v, until)),
         None => Lookup::Miss(c.hosts.epoch()),
     })
+}
+
+/// Changes whenever custom-host answers are dropped here (as [`route_epoch`] for records).
+pub fn host_epoch() -> u64 {
+    CACHES.with(|c| c.borrow().hosts.epoch())
 }
 
 pub fn put_host(s: &Settings, epoch: u64, host: &str, owner: Option<String>, now: u64) {

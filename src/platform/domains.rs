@@ -3,6 +3,7 @@
 //! which project a visitor's custom host routes to (ROUTES_KV `host:<name>`, D1 on a miss).
 //! The decisions are `crate::domain`'s; this file only fetches.
 
+use super::fast::Fresh;
 use wasm_bindgen::prelude::*;
 use worker::{Env, Fetch, Headers, Method, Request, RequestInit};
 
@@ -145,22 +146,25 @@ impl Saas {
 
 /// The project id a visitor's custom host routes to: ROUTES_KV first (the exact name, then
 /// its one-level wildcard when the operator allows wildcards), D1 on a miss (re-publishing
-/// the record it finds). Only `active` domains of live projects ever route.
-pub async fn project_for_host(env: &Env, host: &str) -> ApiResult<Option<String>> {
+/// the record it finds). Only `active` domains of live projects ever route. The freshness is
+/// the cached answer's (`None` when it was just read from storage).
+pub async fn project_for_host(env: &Env, host: &str) -> ApiResult<(Option<String>, Option<Fresh>)> {
     // A host no tenant could ever attach (an IP literal, `localhost`, a name under the platform
     // domain, junk) costs no storage read.
     let settings = bindings::settings(env);
     let rules = HostnameRules { platform_domain: settings.platform_domain.clone(), allow_wildcards: false };
-    let Ok(host) = Hostname::parse(host, &rules) else { return Ok(None) };
+    let Ok(host) = Hostname::parse(host, &rules) else { return Ok((None, None)) };
     let host = host.as_str();
     let now = bindings::now_ms();
     let epoch = match cache::host(&settings, host, now) {
-        cache::Lookup::Hit(owner) => return Ok(owner),
+        cache::Lookup::Hit((owner, until_ms)) => {
+            return Ok((owner, Some(Fresh { until_ms, epoch: cache::host_epoch() })))
+        }
         cache::Lookup::Miss(epoch) => epoch,
     };
     let owner = lookup_host_owner(env, host).await?;
     cache::put_host(&settings, epoch, host, owner.clone(), now);
-    Ok(owner)
+    Ok((owner, None))
 }
 
 async fn lookup_host_owner(env: &Env, host: &str) -> ApiResult<Option<String>> {

@@ -14,7 +14,9 @@
 //! - the route cache's epoch is checked at the moment of the offer, synchronously: a record
 //!   read before an invalidation in this isolate is never handed over;
 //! - every invalidation of the Rust caches (`super::cache::forget_*`) drops every JS entry;
-//! - preview and alias hosts (`<prefix>--<slug>`), path mode and custom domains are not offered.
+//! - a custom domain's entry also obeys its host → project answer: the earlier of the two
+//!   expiries, and the host cache's epoch checked the same way;
+//! - preview and alias hosts (`<prefix>--<slug>`) and path mode are never offered.
 
 use wasm_bindgen::prelude::*;
 
@@ -42,20 +44,36 @@ extern "C" {
     fn fast_clear() -> Result<(), JsValue>;
 }
 
-/// A cached routing record's freshness: when it stops being served, and the route cache's
-/// epoch when it was looked up.
+/// A cached answer's freshness: when it stops being served, and its cache's epoch when it
+/// was looked up.
 #[derive(Clone, Copy)]
 pub struct Fresh {
     pub until_ms: u64,
     pub epoch: u64,
 }
 
-/// Lets JS dispatch requests for `host` (the exact Host header routed) to `target` until
-/// `fresh.until_ms`, unless a routing record was dropped here since `fresh` was looked up.
-pub fn offer(host: &str, target: &Target, timeout_ms: i32, fresh: Fresh, log: &LogPolicy) {
-    if super::cache::route_epoch() != fresh.epoch {
+/// The Host header a visitor request was routed on, when the host alone decides the site:
+/// `<slug>.<domain>`, or a custom domain whose owner came from the host cache (`custom`).
+#[derive(Clone, Copy)]
+pub struct FastHost<'a> {
+    pub host: &'a str,
+    pub custom: Option<Fresh>,
+}
+
+/// Lets JS dispatch requests for `via.host` to `target` until the routing record (`route`)
+/// or the custom host's answer expires, unless either cache dropped entries since.
+pub fn offer(via: FastHost<'_>, target: &Target, timeout_ms: i32, route: Fresh, log: &LogPolicy) {
+    if super::cache::route_epoch() != route.epoch {
         return;
     }
+    let mut until_ms = route.until_ms;
+    if let Some(h) = via.custom {
+        if super::cache::host_epoch() != h.epoch {
+            return;
+        }
+        until_ms = until_ms.min(h.until_ms);
+    }
+    let host = via.host;
     // Best effort: without the JS half the request simply keeps taking the Rust path.
     let _ = fast_put(
         host,
@@ -64,7 +82,7 @@ pub fn offer(host: &str, target: &Target, timeout_ms: i32, fresh: Fresh, log: &L
         &target.deployment_id,
         target.outbound_allowed,
         timeout_ms,
-        fresh.until_ms as f64,
+        until_ms as f64,
         log.every as f64,
         log.slow_ms as f64,
     );

@@ -11,7 +11,7 @@ use worker::{Env, Headers, Method, Request, Response, ResponseBody, Url};
 use super::bindings::{now_ms, secret, settings, Settings, JWT_SECRET};
 use super::cache::{self, Lookup};
 use super::d1::database;
-use super::fast::Fresh;
+use super::fast::{FastHost, Fresh};
 use super::loader::{dispatch, Forward, Target};
 use super::storage::{KvAssets, KvRoutes, R2Blobs};
 use crate::assets::{
@@ -150,8 +150,8 @@ pub enum Served {
 }
 
 /// Serves a visitor request for `project` (path already stripped of any path-mode `prefix`).
-/// `fast_host`: the Host header, when it alone decided the project (`<slug>.<domain>`), so
-/// the decision may be handed to the JS fast path (`super::fast`).
+/// `fast_host`: the Host header, when it alone decided the project, so the decision may be
+/// handed to the JS fast path (`super::fast`).
 pub async fn serve(
     req: &Request,
     url: &Url,
@@ -159,7 +159,7 @@ pub async fn serve(
     project: &ProjectRef,
     prefix: &str,
     path: &str,
-    fast_host: Option<&str>,
+    fast_host: Option<FastHost<'_>>,
 ) -> ApiResult<Served> {
     let s = settings(env);
     let routes = KvRoutes::new(env)?;

@@ -134,6 +134,25 @@ test('a domain goes pending -> unverified -> verified by TXT -> serves files and
   for (const r of [add, listed, ok, del]) assert.ok(!r.text.includes(STUB_CF_TOKEN), 'the token never appears in a response');
 });
 
+test('a code-only site on a custom domain (the JS fast path): serves request after request, changes and removal apply at once', async () => {
+  const p = await freshProject('custom-fast');
+  const v = (n) => ({ ...CODE, modules: { 'index.js': b64(`export default { fetch(req) { return new Response('v${n}:' + new URL(req.url).pathname); } };`) } });
+  await deploySite(p.id, { '/index.html': 'never served' }, { extra: { serverCode: v(1), run_worker_first: true } });
+  const host = `app.${rand()}.example.com`;
+  await attachVerified(p, host);
+  for (let i = 0; i < 5; i++) {
+    const r = await visit(`/x${i}`, { host, headers: { 'x-forwarded-prefix': '/evil' } });
+    assert.equal(r.body, `v1:/x${i}`);
+    assert.match(r.headers['x-request-id'], /^[0-9a-f]{24}$/);
+  }
+  await deploySite(p.id, { '/index.html': 'never served' }, { extra: { serverCode: v(2), run_worker_first: true } });
+  assert.equal((await visit('/y', { host })).body, 'v2:/y', 'a redeploy applies at once');
+  for (let i = 0; i < 3; i++) assert.equal((await visit('/y', { host })).body, 'v2:/y');
+  assert.equal((await api.deleteDomain(p.id, host)).status, 200);
+  assert.equal((await visit('/y', { host })).status, 404, 'a removed domain stops at once');
+  assert.equal((await visit('/y', { host: `${p.slug}.localhost` })).body, 'v2:/y');
+});
+
 test('a punycode (xn--) domain serves files and server code: the Worker parses IDN hosts without Unicode tables', async () => {
   // Cargo.toml pins idna_adapter to its stub back end; URLs from the runtime carry hosts in
   // punycode, which the stub still accepts. A regression here would be a 500 on every visit.
