@@ -4,14 +4,13 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import http from 'node:http';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { api, call, freshProject, expectError, BASE, TOKEN } from '../lib/client.mjs';
-import { prepare, sha256, waitFor, deploySite, sleep } from '../lib/site.mjs';
+import { prepare, sha256, waitFor, deploySite, sleep, request } from '../lib/site.mjs';
 import { ROOT } from '../lib/server.mjs';
 
 const MiB = 1024 * 1024;
@@ -58,16 +57,7 @@ async function deployWithRaw(projectId, files) {
 
 /** GET/HEAD on a project subdomain, keeping the body as bytes. */
 function get(path, host, { method = 'GET', headers = {} } = {}) {
-  const u = new URL(BASE);
-  return new Promise((resolve, reject) => {
-    const req = http.request({ hostname: u.hostname, port: u.port, path, method, headers: { host, ...headers } }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
+  return request(path, { host, method, headers, bytes: true });
 }
 
 const small = Buffer.from('<h1>big files</h1>');

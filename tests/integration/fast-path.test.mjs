@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { api, freshProject, BASE } from '../lib/client.mjs';
-import { deploySite, visit } from '../lib/site.mjs';
+import { deploySite, request, visit } from '../lib/site.mjs';
 
 const b64 = (s) => Buffer.from(s).toString('base64');
 const SITE = { '/index.html': '<h1>static home</h1>', '/secret.txt': 'static secret' };
@@ -16,20 +16,6 @@ const SITE = { '/index.html': '<h1>static home</h1>', '/secret.txt': 'static sec
 async function deployCode(project, src, { run_worker_first = true, files = SITE } = {}) {
   const serverCode = { entrypoint: 'index.js', compatibilityDate: '2026-10-01', modules: { 'index.js': b64(src) } };
   return deploySite(project.id, files, { extra: { serverCode, run_worker_first } });
-}
-
-/** A request with a Host header and an optional body (fetch() cannot set Host). */
-function send(path, { host, method = 'GET', headers = {}, body } = {}) {
-  const u = new URL(BASE);
-  return new Promise((resolve, reject) => {
-    const req = http.request({ hostname: u.hostname, port: u.port, path, method, headers: { host, ...headers } }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
 }
 
 /** Enough visits for the host to be offered to (and then served by) the fast path. */
@@ -76,7 +62,7 @@ test('fast path: requests keep their fidelity, visitor prefixes are dropped, req
   const odd = await visit('/', { host, headers: { 'x-request-id': 'not plain!' } });
   assert.match(odd.headers['x-request-id'], /^[0-9a-f]{24}$/, 'an unsafe given id is replaced');
   const big = 'start' + 'x'.repeat(300_000) + 'final';
-  const post = JSON.parse((await send('/upload', { host, method: 'POST', body: big, headers: { 'content-type': 'text/plain' } })).body);
+  const post = JSON.parse((await request('/upload', { host, method: 'POST', body: big, headers: { 'content-type': 'text/plain' } })).body);
   assert.equal(post.len, big.length);
   assert.equal(post.ends, 'startfinal');
   const head = await visit('/x', { host, method: 'HEAD' });

@@ -55,18 +55,32 @@ export async function deploySite(projectId, files, { config, contentTypes, expec
   return { deploy: d.body, session, uploaded, jwt };
 }
 
-/** GET/HEAD a URL path on the Worker with optional Host; never follows redirects. */
-export function visit(path, { host, method = 'GET', headers = {} } = {}) {
+/**
+ * One request to the Worker with an optional Host (fetch() cannot set it) and body; never
+ * follows redirects. The body comes back as text, or as a Buffer with `bytes`. A response cut
+ * off before its end rejects, so a test fails with a reason instead of hanging.
+ */
+export function request(path, { host, method = 'GET', headers = {}, body, bytes = false } = {}) {
   const u = new URL(BASE);
   return new Promise((resolve, reject) => {
     const req = http.request({ hostname: u.hostname, port: u.port, path, method, headers: { ...(host ? { host } : {}), ...headers } }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+      res.on('close', () => { if (!res.complete) reject(new Error(`${method} ${path}: response cut off after ${chunks.length} chunks`)); });
+      res.on('end', () => {
+        const b = Buffer.concat(chunks);
+        resolve({ status: res.statusCode, headers: res.headers, body: bytes ? b : b.toString('utf8') });
+      });
     });
     req.on('error', reject);
-    req.end();
+    req.end(body);
   });
+}
+
+/** GET/HEAD a URL path on the Worker with optional Host; never follows redirects. */
+export function visit(path, { host, method = 'GET', headers = {} } = {}) {
+  return request(path, { host, method, headers });
 }
 
 /** Follows redirects (as a browser would, max 6 hops) from a path-mode or Host-mode path. */
