@@ -167,6 +167,12 @@ export default class extends WorkerEntrypoint {
   queue(batch) {
     return new Flotilla(this.ctx, platformEnv(this.env, this.ctx)).queue(batch);
   }
+
+  // The cron trigger (wrangler.toml [triggers]): without this method the runtime finds no
+  // scheduled handler on this entrypoint and the sweep, purge retries and GC never run.
+  scheduled(controller) {
+    return new Flotilla(this.ctx, platformEnv(this.env, this.ctx)).scheduled(controller);
+  }
 }
 
 export class AssetBinding extends WorkerEntrypoint {

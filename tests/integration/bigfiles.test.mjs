@@ -5,13 +5,13 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
-import { DatabaseSync } from 'node:sqlite';
+import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { api, call, freshProject, expectError, BASE, TOKEN } from '../lib/client.mjs';
 import { prepare, sha256, waitFor, deploySite, sleep, request } from '../lib/site.mjs';
 import { ROOT } from '../lib/server.mjs';
+import { r2Count } from '../lib/state.mjs';
 
 const MiB = 1024 * 1024;
 const KV_MAX = 25 * MiB;
@@ -23,14 +23,7 @@ const raw = (id, jwt, hash, bytes, headers = {}) => call('PUT', `/__api/projects
 
 /** Whether wrangler dev's local R2 holds a (completed) object under `key`: the storage itself. */
 function r2Has(key) {
-  const dir = join(process.env.FLOTILLA_STATE_DIR, 'v3', 'r2', 'miniflare-R2BucketObject');
-  let n = 0;
-  for (const f of readdirSync(dir)) {
-    if (!f.endsWith('.sqlite') || f === 'metadata.sqlite') continue;
-    const db = new DatabaseSync(join(dir, f), { readOnly: true });
-    try { n += db.prepare('SELECT COUNT(*) AS n FROM _mf_objects WHERE key = ?').get(key).n; } catch { /* other tables */ } finally { db.close(); }
-  }
-  return n > 0;
+  return r2Count('SELECT COUNT(*) AS n FROM _mf_objects WHERE key = ?', key) > 0;
 }
 
 /** Session, raw uploads, buckets, deploy (waits). */

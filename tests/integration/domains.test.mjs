@@ -6,12 +6,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { api, call, freshProject, expectError } from '../lib/client.mjs';
 import { deploySite, visit, sleep } from '../lib/site.mjs';
 import { stub, STUB_CF_TOKEN, STUB_ZONE } from '../lib/stubs.mjs';
+import { d1Count, kvCount } from '../lib/state.mjs';
 import { startWorker, readDevVars } from '../lib/server.mjs';
 
 const rand = () => randomBytes(4).toString('hex');
@@ -34,19 +32,8 @@ async function attachVerified(project, hostname) {
   return add.body.domain;
 }
 
-/** Counts rows in wrangler dev's local storage (like purge.test.mjs). */
-function stored(kind, sql, ...params) {
-  const dir = join(process.env.FLOTILLA_STATE_DIR, 'v3', kind);
-  let n = 0;
-  for (const f of readdirSync(dir)) {
-    if (!f.endsWith('.sqlite') || f === 'metadata.sqlite') continue;
-    const db = new DatabaseSync(join(dir, f), { readOnly: true });
-    try { n += db.prepare(sql).get(...params).n; } catch (e) { if (!/no such table/.test(e.message)) throw e; } finally { db.close(); }
-  }
-  return n;
-}
-const hostKeys = (h) => stored('kv/miniflare-KVNamespaceObject', 'SELECT COUNT(*) AS n FROM _mf_entries WHERE key = ?', `host:${h}`);
-const domainRows = (h) => stored('d1/miniflare-D1DatabaseObject', 'SELECT COUNT(*) AS n FROM domains WHERE hostname = ?', h);
+const hostKeys = (h) => kvCount('SELECT COUNT(*) AS n FROM _mf_entries WHERE key = ?', `host:${h}`);
+const domainRows = (h) => d1Count('SELECT COUNT(*) AS n FROM domains WHERE hostname = ?', h);
 
 test('a domain goes pending -> unverified -> verified by TXT -> serves files and server code by Host -> deleted -> 404', async () => {
   const p = await freshProject('custom-domain');

@@ -4,11 +4,9 @@
 // grace period checked against wrangler dev's local KV state.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { api, freshProject, expectError } from '../lib/client.mjs';
 import { deploySite, upload, visit, sleep, sha256, waitFor, TERMINAL } from '../lib/site.mjs';
+import { d1Count, kvCount } from '../lib/state.mjs';
 
 /** Uploads `files` and starts an async deploy; returns the deployment id. */
 async function startDeploy(projectId, files, extra = {}) {
@@ -197,16 +195,7 @@ test('deployment logs are NDJSON, paginated with x-next-cursor', async () => {
   expectError(assert, await api.deploymentLogs('nope'), 404, 'not_found');
 });
 
-function kvHas(key) {
-  const dir = join(process.env.FLOTILLA_STATE_DIR, 'v3', 'kv', 'miniflare-KVNamespaceObject');
-  let n = 0;
-  for (const f of readdirSync(dir)) {
-    if (!f.endsWith('.sqlite') || f === 'metadata.sqlite') continue;
-    const db = new DatabaseSync(join(dir, f), { readOnly: true });
-    try { n += db.prepare('SELECT COUNT(*) AS n FROM _mf_entries WHERE key = ?').get(key).n; } catch { /* other tables */ } finally { db.close(); }
-  }
-  return n > 0;
-}
+const kvHas = (key) => kvCount('SELECT COUNT(*) AS n FROM _mf_entries WHERE key = ?', key) > 0;
 
 test('retention expires old deployments and GC removes exactly the unreferenced bodies after the grace', async () => {
   // The runner sets RETAIN_COMPLETED=2 and GC_GRACE_MS=1500.
@@ -247,7 +236,14 @@ test('retention expires old deployments and GC removes exactly the unreferenced 
   assert.equal(await body(p.slug, '/v1.txt'), 'only in v1');
 });
 
-test('the cron trigger runs the sweep (scheduled handler answers)', async () => {
+test('the cron trigger reaches the platform: the sweep runs and GC is scheduled', async () => {
+  // A project never collected is a GC candidate, so one cron run must stamp at least one
+  // project's gc_at (the runtime answers 200 even when no scheduled handler ran at all).
+  await freshProject('cron');
+  const t0 = Date.now();
   const r = await fetch(`${process.env.FLOTILLA_URL}/__scheduled?cron=*+*+*+*+*`);
   assert.equal(r.status, 200, await r.text());
+  const stamped = () => d1Count('SELECT COUNT(*) AS n FROM projects WHERE gc_at >= ?', t0);
+  for (let i = 0; i < 50 && stamped() === 0; i++) await sleep(200);
+  assert.ok(stamped() > 0, 'the scheduled handler scheduled GC');
 });

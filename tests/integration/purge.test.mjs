@@ -3,30 +3,15 @@
 // the API, so it proves the data is gone rather than merely hidden.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { api, freshProject } from '../lib/client.mjs';
 import { deploySite, upload, visit, sleep } from '../lib/site.mjs';
+import { storedCount } from '../lib/state.mjs';
 
 const STATE = process.env.FLOTILLA_STATE_DIR;
 
-function count(kind, sql, ...params) {
-  const dir = join(STATE, 'v3', kind);
-  let total = 0;
-  for (const file of readdirSync(dir)) {
-    if (!file.endsWith('.sqlite') || file === 'metadata.sqlite') continue;
-    const db = new DatabaseSync(join(dir, file), { readOnly: true });
-    try {
-      total += db.prepare(sql).get(...params).n;
-    } catch (e) {
-      if (!/no such table/.test(e.message)) throw e;
-    } finally {
-      db.close();
-    }
-  }
-  return total;
-}
+const count = storedCount;
 
 function footprint(projectId, deploymentIds, slug) {
   const d1 = (table, col = 'project_id') => count('d1/miniflare-D1DatabaseObject', `SELECT COUNT(*) AS n FROM ${table} WHERE ${col} = ?`, projectId);
