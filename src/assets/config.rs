@@ -42,6 +42,26 @@ pub struct AssetConfig {
 }
 
 #[cfg(test)]
+impl AssetConfig {
+    /// Cycles through all twelve configurations as `round` counts up (property tests).
+    pub fn nth(round: usize) -> AssetConfig {
+        AssetConfig {
+            html_handling: [
+                HtmlHandling::AutoTrailingSlash,
+                HtmlHandling::ForceTrailingSlash,
+                HtmlHandling::DropTrailingSlash,
+                HtmlHandling::None,
+            ][round % 4],
+            not_found_handling: [
+                NotFoundHandling::None,
+                NotFoundHandling::NotFoundPage,
+                NotFoundHandling::SinglePageApplication,
+            ][round % 3],
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -76,19 +76,7 @@ fn random_inputs_never_panic() {
 
         let path = g.string(PATH_PIECES, 10);
         let search = g.string(PATH_PIECES, 3);
-        let config = AssetConfig {
-            html_handling: [
-                HtmlHandling::AutoTrailingSlash,
-                HtmlHandling::ForceTrailingSlash,
-                HtmlHandling::DropTrailingSlash,
-                HtmlHandling::None,
-            ][round % 4],
-            not_found_handling: [
-                NotFoundHandling::None,
-                NotFoundHandling::NotFoundPage,
-                NotFoundHandling::SinglePageApplication,
-            ][round % 3],
-        };
+        let config = AssetConfig::nth(round);
         let request =
             AssetRequest { method: "GET", raw_path: &path, search: &search, is_navigation: round % 2 == 0 };
         let plan = plan_asset_request(&config, &redirects, &request, &lookup, round % 5 == 0);

@@ -517,25 +517,13 @@ mod tests {
     /// redirects: whatever the request and the asset config, the plan leaves it to the code.
     #[test]
     fn plan_never_matches() {
-        use crate::assets::{plan_asset_request, AssetPlan, AssetRequest, HtmlHandling, NotFoundHandling};
+        use crate::assets::{plan_asset_request, AssetPlan, AssetRequest};
         let m = with_server(manifest_of(&BTreeMap::new()), Some(RunWorkerFirst::default()), "");
         assert!(m.every_request_runs_server_code());
         let mut g = Gen(0xF1A5_7A7E);
         let methods = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "get", "PATCH"];
         for round in 0..4000 {
-            let config = AssetConfig {
-                html_handling: [
-                    HtmlHandling::AutoTrailingSlash,
-                    HtmlHandling::ForceTrailingSlash,
-                    HtmlHandling::DropTrailingSlash,
-                    HtmlHandling::None,
-                ][round % 4],
-                not_found_handling: [
-                    NotFoundHandling::None,
-                    NotFoundHandling::NotFoundPage,
-                    NotFoundHandling::SinglePageApplication,
-                ][round % 3],
-            };
+            let config = AssetConfig::nth(round);
             let path =
                 format!("/{}", g.string(&["a", "/", "index", ".html", "404", "%2F", "..", "ü", "?"], 8));
             let search = g.string(&["", "?", "q=1", "&"], 3);
