@@ -46,7 +46,8 @@ where
             }
         }
         if running.is_empty() && exhausted {
-            let out = std::mem::take(&mut done).into_iter().map(|v| v.expect("every future finished"));
+            // Every slot is filled before its future leaves `running`, and none is left.
+            let out = std::mem::take(&mut done).into_iter().map(|v| v.expect("all done")); // ok: above
             return Poll::Ready(Ok(out.collect()));
         }
         if !progressed {
