@@ -157,23 +157,24 @@ async function fastServe(hit, request, env, ctx) {
   return out;
 }
 
-export default class extends WorkerEntrypoint {
-  fetch(request) {
+// An object, not a WorkerEntrypoint class: no instance to construct per request on the hot path.
+export default {
+  fetch(request, env, ctx) {
     const hit = fastEntry(request);
-    if (hit !== undefined) return fastServe(hit, request, this.env, this.ctx);
-    return new Flotilla(this.ctx, platformEnv(this.env, this.ctx)).fetch(request);
-  }
+    if (hit !== undefined) return fastServe(hit, request, env, ctx);
+    return new Flotilla(ctx, platformEnv(env, ctx)).fetch(request);
+  },
 
-  queue(batch) {
-    return new Flotilla(this.ctx, platformEnv(this.env, this.ctx)).queue(batch);
-  }
+  queue(batch, env, ctx) {
+    return new Flotilla(ctx, platformEnv(env, ctx)).queue(batch);
+  },
 
-  // The cron trigger (wrangler.toml [triggers]): without this method the runtime finds no
-  // scheduled handler on this entrypoint and the sweep, purge retries and GC never run.
-  scheduled(controller) {
-    return new Flotilla(this.ctx, platformEnv(this.env, this.ctx)).scheduled(controller);
-  }
-}
+  // The cron trigger (wrangler.toml [triggers]): without this handler the runtime finds none
+  // and the sweep, purge retries and GC never run.
+  scheduled(controller, env, ctx) {
+    return new Flotilla(ctx, platformEnv(env, ctx)).scheduled(controller);
+  },
+};
 
 export class AssetBinding extends WorkerEntrypoint {
   fetch(request) {
