@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { api, freshProject, BASE } from '../lib/client.mjs';
-import { deploySite, request, visit } from '../lib/site.mjs';
+import { CRASHY_CODE, deploySite, request, visit } from '../lib/site.mjs';
 
 const b64 = (s) => Buffer.from(s).toString('base64');
 const SITE = { '/index.html': '<h1>static home</h1>', '/secret.txt': 'static secret' };
@@ -94,12 +94,7 @@ test('fast path: a redeploy, rollback, disable or delete is visible on the very 
 
 test('fast path: user code failures get the platform error pages, nothing internal leaks', async () => {
   const p = await freshProject('fast-crashy');
-  await deployCode(p, `export default { async fetch(req) {
-      const path = new URL(req.url).pathname;
-      if (path === '/throw') throw new Error('internal detail xyz');
-      if (path === '/hang') { await new Promise(() => {}); }
-      if (path === '/garbage') return 'not a response internal detail xyz';
-      return new Response('fine'); } };`);
+  await deployCode(p, CRASHY_CODE);
   const host = `${p.slug}.localhost`;
   // As on the Rust path (server-code.test.mjs): the runtime itself may turn a garbage value or
   // a hang into a throw (500) before the platform's own check (502).

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { api, freshProject, expectError, BASE } from '../lib/client.mjs';
-import { deploySite, upload, visit } from '../lib/site.mjs';
+import { CRASHY_CODE, deploySite, upload, visit } from '../lib/site.mjs';
 
 const b64 = (s) => Buffer.from(s).toString('base64');
 const code = (src, extra = {}) => ({
@@ -191,12 +191,7 @@ test('outbound network: blocked by default (even to the platform), allowed when 
 
 test('failures are isolated: throw, never-settling promise, garbage response; platform unaffected', async () => {
   const p = await freshProject('crashy');
-  await deployCode(p, `export default { async fetch(req) {
-      const path = new URL(req.url).pathname;
-      if (path === '/throw') throw new Error('internal detail xyz');
-      if (path === '/hang') { await new Promise(() => {}); }
-      if (path === '/garbage') return 'not a response';
-      return new Response('fine'); } };`);
+  await deployCode(p, CRASHY_CODE);
   for (const [path, statuses] of [['/throw', [500]], ['/hang', [500, 502]], ['/garbage', [500, 502]]]) {
     const t0 = Date.now();
     const r = await visit(`/__project/${p.slug}${path}`, { headers: { accept: 'application/json' } });

@@ -56,6 +56,18 @@ export async function deploySite(projectId, files, { config, contentTypes, expec
 }
 
 /**
+ * Server code that fails in every way a visitor must never see: `/throw` throws (with an
+ * internal detail in the message), `/hang` never settles, `/garbage` returns a non-Response;
+ * anything else is `fine`.
+ */
+export const CRASHY_CODE = `export default { async fetch(req) {
+    const path = new URL(req.url).pathname;
+    if (path === '/throw') throw new Error('internal detail xyz');
+    if (path === '/hang') { await new Promise(() => {}); }
+    if (path === '/garbage') return 'not a response internal detail xyz';
+    return new Response('fine'); } };`;
+
+/**
  * One request to the Worker with an optional Host (fetch() cannot set it) and body; never
  * follows redirects. The body comes back as text, or as a Buffer with `bytes`. A response cut
  * off before its end rejects, so a test fails with a reason instead of hanging.
