@@ -15,11 +15,12 @@ unit_pass=$(grep -E '^test result:' "$log/unit.txt" | awk '{s += $4} END {print 
 unit_fail=$(grep -E '^test result:' "$log/unit.txt" | awk '{s += $6} END {print s + 0}')
 [ "$unit_rc" -ne 0 ] && { fail=1; [ "$unit_fail" -eq 0 ] && unit_fail=1; }
 
-echo "== lint: self-contained, clippy (host, wasm32) and rustfmt =="
+echo "== lint: self-contained, clippy (host, wasm32 full and visitor builds) and rustfmt =="
 lint_rc=0
 bash scripts/check-self-contained.sh || lint_rc=1
 cargo clippy --workspace --all-targets -- -D warnings || lint_rc=1
 CARGO_TARGET_DIR=target/clippy-wasm cargo clippy --target wasm32-unknown-unknown -- -D warnings || lint_rc=1
+CARGO_TARGET_DIR=target/clippy-wasm cargo clippy --target wasm32-unknown-unknown --features site -- -D warnings || lint_rc=1
 cargo fmt --all -- --check >/dev/null || { echo "cargo fmt: files need formatting (run cargo fmt)"; lint_rc=1; }
 [ "$lint_rc" -ne 0 ] && fail=1
 

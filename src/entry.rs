@@ -5,30 +5,39 @@ use serde_json::json;
 use wasm_bindgen::JsValue;
 use worker::*;
 
+#[cfg(not(feature = "site"))]
 use crate::api;
+#[cfg(not(feature = "site"))]
 use crate::domain::UrlBase;
 use crate::error::ApiError;
 use crate::platform::bindings;
 use crate::platform::fast::FastHost;
 use crate::platform::http::{self, RequestMeta};
+use crate::platform::serve;
 use crate::platform::serve::Served;
+#[cfg(not(feature = "site"))]
 use crate::platform::storage::Job;
-use crate::platform::{health, serve, workflow};
+#[cfg(not(feature = "site"))]
+use crate::platform::{health, workflow};
 use crate::routing::{platform_page, route_request_with, ProjectRef, Target};
 
+#[cfg(not(feature = "site"))]
 const OPENAPI: &str = include_str!("../openapi.json");
 
 #[event(start)]
 fn start() {
     console_error_panic_hook::set_once();
+    crate::platform::cache::register_bridge();
 }
 
 /// The cron trigger (wrangler.toml `[triggers]`): lifecycle sweep, purge retries, GC.
+#[cfg(not(feature = "site"))]
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     crate::platform::gc::scheduled(&env).await;
 }
 
+#[cfg(not(feature = "site"))]
 #[event(queue)]
 async fn queue(batch: MessageBatch<Job>, env: Env, _ctx: Context) -> Result<()> {
     workflow::handle_batch(batch, &env).await
@@ -99,38 +108,80 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     // Parsed once; everything below borrows it.
     let url = match req.url() {
         Ok(u) => u,
-        Err(e) => return http::with_request_id(http::error(&api::internal(e), &meta)?, &meta.request_id),
+        Err(e) => return http::with_request_id(http::error(&http::internal(e), &meta)?, &meta.request_id),
     };
-    let (resp, visitor) = match handle(req, &url, &env, &settings, &meta).await {
-        (Ok(r), visitor) => (r, visitor),
-        (Err(e), visitor) => (http::error(&e, &meta)?, visitor),
+    let (resp, caller) = match handle(req, &url, &env, &settings, &meta).await {
+        (Ok(r), caller) => (r, caller),
+        (Err(e), caller) => (http::error(&e, &meta)?, caller),
     };
+    if caller == Caller::Forwarded {
+        // The full build answers it, with its own request id and log line.
+        return Ok(resp);
+    }
+    let visitor = caller == Caller::Visitor;
     http::log_request(&settings.log, &meta, visitor, method.as_ref(), url.path(), resp.status_code());
     http::with_request_id(resp, &meta.request_id)
 }
 
+#[cfg(not(feature = "site"))]
 fn url_base(url: &Url, settings: &bindings::Settings) -> UrlBase {
     UrlBase::new(url.scheme(), &settings.platform_domain, url.port())
         .with_path_mode(settings.path_mode.answers_on(&settings.platform_domain))
 }
 
-/// The response, and whether the request was a visitor's (a site) rather than a management call.
+/// Whom a request was for (it decides the log line).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    /// A site's visitor.
+    Visitor,
+    /// The platform's own routes.
+    Management,
+    /// A management route reaching the visitor-only build: src/js/main.mjs hands it on.
+    #[cfg_attr(not(feature = "site"), allow(dead_code))]
+    Forwarded,
+}
+
+/// The routes only the full build serves (the site build forwards them).
+fn for_full_build(target: &Target) -> bool {
+    matches!(
+        target,
+        Target::Api { .. }
+            | Target::ClientV4 { .. }
+            | Target::Health
+            | Target::ServiceInfo
+            | Target::OpenApi
+            | Target::Docs
+            | Target::Dashboard { .. }
+            | Target::Mcp
+            | Target::ProtectedResource
+    )
+}
+
+/// The response, and whom the request was for.
 async fn handle(
     req: Request,
     url: &Url,
     env: &Env,
     settings: &bindings::Settings,
     meta: &RequestMeta,
-) -> (std::result::Result<Response, ApiError>, bool) {
+) -> (std::result::Result<Response, ApiError>, Caller) {
     let domain = settings.platform_domain.as_str();
     let path_mode = settings.path_mode;
     let host =
         req.headers().get("host").ok().flatten().unwrap_or_else(|| url.host_str().unwrap_or("").to_string());
     let target = route_request_with(&host, url.path(), serve::search(url), domain, path_mode);
-    let visitor = matches!(target, Target::Project { .. } | Target::CustomDomain { .. });
-    (dispatch(req, url, env, settings, meta, &host, target).await, visitor)
+    let caller = if matches!(target, Target::Project { .. } | Target::CustomDomain { .. }) {
+        Caller::Visitor
+    } else if cfg!(feature = "site") && for_full_build(&target) {
+        Caller::Forwarded
+    } else {
+        Caller::Management
+    };
+    (dispatch(req, url, env, settings, meta, &host, target).await, caller)
 }
 
+// The visitor-only build forwards what needs `settings` (the management targets).
+#[cfg_attr(feature = "site", allow(unused_variables))]
 async fn dispatch(
     req: Request,
     url: &Url,
@@ -140,49 +191,18 @@ async fn dispatch(
     host: &str,
     target: Target,
 ) -> std::result::Result<Response, ApiError> {
-    let domain = settings.platform_domain.as_str();
-    let path_mode = settings.path_mode;
     match target {
-        Target::Api { path } => {
-            api::handle(req, &api::Ctx::new(env, meta, url_base(url, settings)), &path).await
+        t if for_full_build(&t) => {
+            #[cfg(feature = "site")]
+            return forward(env);
+            #[cfg(not(feature = "site"))]
+            return management(req, url, env, settings, meta, host, t).await;
         }
-        Target::ClientV4 { path } => {
-            api::cf_handle(req, &api::Ctx::new(env, meta, url_base(url, settings)), &path).await
-        }
-        Target::Health => {
-            let (ok, body) = health::run(env).await;
-            http::json(if ok { 200 } else { 503 }, &body).map_err(api::internal)
-        }
-        Target::ServiceInfo => http::ok(
-            200,
-            json!({
-                "service": "flotilla",
-                "version": env!("CARGO_PKG_VERSION"),
-                "platformDomain": domain,
-                "endpoints": { "api": "/__api", "health": "/health", "openapi": "/openapi.json",
-                               "docs": "/docs", "mcp": "/mcp", "dashboard": "/__dashboard",
-                               "pathMode": path_mode.answers_on(host).then_some("/__project/<id-or-slug>/") },
-            }),
-        )
-        .map_err(api::internal),
-        Target::OpenApi => {
-            let mut r = Response::ok(OPENAPI).map_err(api::internal)?;
-            r.headers_mut().set("content-type", "application/json").map_err(api::internal)?;
-            Ok(r)
-        }
-        Target::Docs => ui_page(&req, url, "/docs", meta),
-        Target::Dashboard { path } => ui_page(&req, url, &path, meta),
-        Target::Mcp => {
-            crate::platform::mcp_http::handle(req, &api::Ctx::new(env, meta, url_base(url, settings)), host)
-                .await
-        }
-        Target::ProtectedResource => crate::platform::mcp_http::protected_resource(&req),
         Target::Redirect { location } => {
-            let mut r = Response::empty().map_err(api::internal)?.with_status(308);
-            r.headers_mut().set("location", &location).map_err(api::internal)?;
+            let mut r = Response::empty().map_err(http::internal)?.with_status(308);
+            r.headers_mut().set("location", &location).map_err(http::internal)?;
             Ok(r)
         }
-        Target::NotFound => Err(ApiError::not_found("Route")),
         // Encoded dot segments or separators in a path-mode target: refused, never resolved.
         Target::BadPath => page(400, &req, meta),
         Target::Project { project, prefix, path } => {
@@ -202,7 +222,68 @@ async fn dispatch(
                 (None, _) => page(404, &req, meta),
             }
         }
+        // Target::NotFound (the routes for the full build were answered above).
+        _ => Err(ApiError::not_found("Route")),
     }
+}
+
+/// What `for_full_build` names, served (full build only).
+#[cfg(not(feature = "site"))]
+async fn management(
+    req: Request,
+    url: &Url,
+    env: &Env,
+    settings: &bindings::Settings,
+    meta: &RequestMeta,
+    host: &str,
+    target: Target,
+) -> std::result::Result<Response, ApiError> {
+    let domain = settings.platform_domain.as_str();
+    let path_mode = settings.path_mode;
+    match target {
+        Target::Api { path } => {
+            api::handle(req, &api::Ctx::new(env, meta, url_base(url, settings)), &path).await
+        }
+        Target::ClientV4 { path } => {
+            api::cf_handle(req, &api::Ctx::new(env, meta, url_base(url, settings)), &path).await
+        }
+        Target::Health => {
+            let (ok, body) = health::run(env).await;
+            http::json(if ok { 200 } else { 503 }, &body).map_err(http::internal)
+        }
+        Target::ServiceInfo => http::ok(
+            200,
+            json!({
+                "service": "flotilla",
+                "version": env!("CARGO_PKG_VERSION"),
+                "platformDomain": domain,
+                "endpoints": { "api": "/__api", "health": "/health", "openapi": "/openapi.json",
+                               "docs": "/docs", "mcp": "/mcp", "dashboard": "/__dashboard",
+                               "pathMode": path_mode.answers_on(host).then_some("/__project/<id-or-slug>/") },
+            }),
+        )
+        .map_err(http::internal),
+        Target::OpenApi => {
+            let mut r = Response::ok(OPENAPI).map_err(http::internal)?;
+            r.headers_mut().set("content-type", "application/json").map_err(http::internal)?;
+            Ok(r)
+        }
+        Target::Docs => ui_page(&req, url, "/docs", meta),
+        Target::Dashboard { path } => ui_page(&req, url, &path, meta),
+        Target::Mcp => {
+            crate::platform::mcp_http::handle(req, &api::Ctx::new(env, meta, url_base(url, settings)), host)
+                .await
+        }
+        Target::ProtectedResource => crate::platform::mcp_http::protected_resource(&req),
+        _ => Err(ApiError::not_found("Route")),
+    }
+}
+
+/// Marks the request for src/js/main.mjs, which hands it to the full build.
+#[cfg(feature = "site")]
+fn forward(env: &Env) -> std::result::Result<Response, ApiError> {
+    let _ = js_sys::Reflect::set(env, &"__FLOTILLA_FORWARD".into(), &JsValue::TRUE);
+    Response::empty().map_err(http::internal)
 }
 
 /// Serves a project's site (subdomain, path mode and custom domains).
@@ -245,6 +326,7 @@ fn visitor_response(
     }
 }
 
+#[cfg(not(feature = "site"))]
 /// The dashboard and the docs (decided by `crate::ui`; unknown files get the 404 page).
 fn ui_page(
     req: &Request,
@@ -258,10 +340,10 @@ fn ui_page(
         return page(404, req, meta);
     };
     let mut resp = if r.body.is_empty() { Response::empty() } else { Response::ok(r.body) }
-        .map_err(api::internal)?
+        .map_err(http::internal)?
         .with_status(r.status);
     for (k, v) in &r.headers {
-        resp.headers_mut().set(k, v).map_err(api::internal)?;
+        resp.headers_mut().set(k, v).map_err(http::internal)?;
     }
     Ok(resp)
 }
@@ -269,8 +351,8 @@ fn ui_page(
 fn page(status: u16, req: &Request, meta: &RequestMeta) -> std::result::Result<Response, ApiError> {
     let accept = req.headers().get("accept").ok().flatten();
     let (ct, body) = platform_page(status, accept.as_deref(), &meta.request_id);
-    let mut r = Response::ok(body).map_err(api::internal)?.with_status(status);
-    r.headers_mut().set("content-type", ct).map_err(api::internal)?;
-    r.headers_mut().set("cache-control", "no-store").map_err(api::internal)?;
+    let mut r = Response::ok(body).map_err(http::internal)?.with_status(status);
+    r.headers_mut().set("content-type", ct).map_err(http::internal)?;
+    r.headers_mut().set("cache-control", "no-store").map_err(http::internal)?;
     Ok(r)
 }

@@ -18,7 +18,7 @@ pub mod routing;
 mod test_gen;
 pub mod ui;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", not(feature = "site")))]
 mod api;
 #[cfg(target_arch = "wasm32")]
 mod entry;

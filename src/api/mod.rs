@@ -84,9 +84,7 @@ impl<'a> Ctx<'a> {
     }
 }
 
-pub fn internal(e: worker::Error) -> ApiError {
-    ApiError::internal(e.to_string())
-}
+pub use crate::platform::http::internal;
 
 /// Reads a request body, refusing more than `limit` bytes with a 413 naming the limit.
 pub async fn read_body(req: &mut Request, limit: usize) -> ApiResult<Vec<u8>> {

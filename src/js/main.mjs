@@ -1,20 +1,39 @@
-// Flotilla's main module: the Rust Worker (worker-build output) plus one entrypoint that Rust
+// Flotilla's main module: the Rust Worker (worker-build output, in two builds) plus what Rust
 // cannot declare itself (workers-rs has no WorkerEntrypoint classes and no ctx.exports).
+//
+// Two wasm modules from the one crate (scripts/build.sh):
+// - build/site/: the visitor-only build (`--features site`): sites on `<slug>.<domain>`, path
+//   mode and custom domains, the ASSETS binding. Every request enters it first; it is the only
+//   one a visitor's cold start instantiates.
+// - build/: the full build: the management API, /client/v4, MCP (and its Durable Object), the
+//   dashboard, the queue consumer and the cron trigger. Imported on first use only: the site
+//   build marks a request it does not serve (`__FLOTILLA_FORWARD`) and it goes here.
+// The two share nothing but this isolate: their caches stay in step through the bridge below
+// (src/platform/cache.rs).
 //
 // AssetBinding is the `ASSETS` fetcher handed to each deployment's server code, created as
 // `ctx.exports.AssetBinding({ props: { deploymentId, projectId } })`. Props are set by the
 // platform when it builds the loader's env and cannot be changed by the code holding the
 // binding, so a tenant's code can only ever read its own deployment's assets.
 import { WorkerEntrypoint } from 'cloudflare:workers';
-import Flotilla from '../../build/index.js';
+// Before the builds: each registers its cache hook with it as it is instantiated.
+import './bridge.mjs';
+import Site from '../../build/site/index.js';
 
-export { McpSession } from '../../build/index.js';
+let fullModule;
+/** The full build, instantiated the first time a request, batch, alarm or cron needs it. */
+function full() {
+  fullModule ??= import('../../build/index.js');
+  return fullModule;
+}
 
 /** Names the Rust side reads from `env` (never present in the real env). */
 const MAKE_ASSETS = '__FLOTILLA_MAKE_ASSETS';
 const ASSETS_FOR = '__FLOTILLA_ASSETS_FOR';
 /** This invocation's ctx.waitUntil: a deploy runs its workflow at once under it (Rust reads it). */
 const WAIT_UNTIL = '__FLOTILLA_WAIT_UNTIL';
+/** Set by the site build on a request only the full build serves (src/entry.rs `forward`). */
+const FORWARD = '__FLOTILLA_FORWARD';
 
 // Built here rather than in Rust: wasm-bindgen calls functions through `.call`, and reading
 // `.call` on an RPC stub is itself an RPC method lookup.
@@ -139,7 +158,7 @@ async function fastServe(hit, request, env, ctx) {
   }
   if (threw || !(value instanceof Response)) {
     const failed = { projectId: hit.projectId, threw, value, timeoutMs: hit.timeoutMs };
-    return new Flotilla(ctx, envWith(platformEnv(env, ctx), { [FAST_FAILED]: failed })).fetch(request);
+    return new Site(ctx, envWith(platformEnv(env, ctx), { [FAST_FAILED]: failed })).fetch(request);
   }
   // A fetched response's headers are immutable: one copy, as src/platform/loader.rs `settle`.
   const headers = new Headers(value.headers);
@@ -162,19 +181,50 @@ export default {
   fetch(request, env, ctx) {
     const hit = fastEntry(request);
     if (hit !== undefined) return fastServe(hit, request, env, ctx);
-    return new Flotilla(ctx, platformEnv(env, ctx)).fetch(request);
+    const siteEnv = platformEnv(env, ctx);
+    return new Site(ctx, siteEnv).fetch(request).then((resp) => {
+      if (siteEnv[FORWARD] !== true) return resp;
+      return full().then((m) => new m.default(ctx, platformEnv(env, ctx)).fetch(request));
+    });
   },
 
-  queue(batch, env, ctx) {
-    return new Flotilla(ctx, platformEnv(env, ctx)).queue(batch);
+  async queue(batch, env, ctx) {
+    const m = await full();
+    return new m.default(ctx, platformEnv(env, ctx)).queue(batch);
   },
 
   // The cron trigger (wrangler.toml [triggers]): without this handler the runtime finds none
   // and the sweep, purge retries and GC never run.
-  scheduled(controller, env, ctx) {
-    return new Flotilla(ctx, platformEnv(env, ctx)).scheduled(controller);
+  async scheduled(controller, env, ctx) {
+    const m = await full();
+    return new m.default(ctx, platformEnv(env, ctx)).scheduled(controller);
   },
 };
+
+/** The MCP session Durable Object lives in the full build; this loads it on first use. */
+export class McpSession {
+  constructor(state, env) {
+    this.state = state;
+    this.env = env;
+    this.inner = undefined;
+  }
+
+  async session() {
+    if (this.inner === undefined) {
+      const m = await full();
+      this.inner ??= new m.McpSession(this.state, this.env);
+    }
+    return this.inner;
+  }
+
+  async fetch(request) {
+    return (await this.session()).fetch(request);
+  }
+
+  async alarm() {
+    return (await this.session()).alarm();
+  }
+}
 
 export class AssetBinding extends WorkerEntrypoint {
   fetch(request) {
@@ -182,6 +232,6 @@ export class AssetBinding extends WorkerEntrypoint {
     if (typeof deploymentId !== 'string' || typeof projectId !== 'string') {
       return new Response('asset binding without a deployment', { status: 500 });
     }
-    return new Flotilla(this.ctx, envWith(this.env, { [ASSETS_FOR]: { deploymentId, projectId } })).fetch(request);
+    return new Site(this.ctx, envWith(this.env, { [ASSETS_FOR]: { deploymentId, projectId } })).fetch(request);
   }
 }

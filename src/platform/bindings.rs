@@ -1,4 +1,6 @@
 //! Binding names (one place) and small accessors for vars/secrets/time/randomness.
+// Shared with the visitor-only build (`--features site`), which uses a part of it.
+#![cfg_attr(feature = "site", allow(dead_code))]
 
 use wasm_bindgen::prelude::*;
 use worker::Env;

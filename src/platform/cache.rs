@@ -5,9 +5,13 @@
 //! `<projectId>:<sha256>`, in another (`ASSET_CACHE_BYTES`). The storage adapters call the `forget_*`
 //! functions whenever this isolate writes what an entry stands for, so the isolate that
 //! activates, rolls back, disables or deletes never serves its own stale copy.
+// Shared with the visitor-only build (`--features site`), which uses a part of it.
+#![cfg_attr(feature = "site", allow(dead_code))]
 
 use std::cell::RefCell;
 use std::rc::Rc;
+
+use wasm_bindgen::prelude::*;
 
 use super::bindings::Settings;
 use crate::deploy::DeploymentManifest;
@@ -85,6 +89,11 @@ pub fn put_route(s: &Settings, epoch: u64, key: &str, rec: Option<Rc<RouteRecord
 
 /// The routing record stored under these keys (slug and id) changed in this isolate.
 pub fn forget_route(keys: &[&str]) {
+    forget_route_here(keys);
+    tell_others(Forget::Route, &keys.join("\n"));
+}
+
+fn forget_route_here(keys: &[&str]) {
     super::fast::forget_all();
     with_any(|c| {
         for k in keys {
@@ -112,6 +121,11 @@ pub fn put_host(s: &Settings, epoch: u64, host: &str, owner: Option<String>, now
 
 /// A `host:` record changed: all host answers go (a wildcard covers names not known here).
 pub fn forget_hosts() {
+    forget_hosts_here();
+    tell_others(Forget::Hosts, "");
+}
+
+fn forget_hosts_here() {
     super::fast::forget_all();
     with_any(|c| c.hosts.clear());
 }
@@ -144,6 +158,11 @@ pub fn put_manifest(s: &Settings, deployment_id: &str, m: Rc<DeploymentManifest>
 /// A deployment stopped being servable here (expired, collected, purged): its manifest and
 /// every preview prefix naming it go.
 pub fn forget_deployment(deployment_id: &str) {
+    forget_deployment_here(deployment_id);
+    tell_others(Forget::Deployment, deployment_id);
+}
+
+fn forget_deployment_here(deployment_id: &str) {
     super::fast::forget_all();
     with_any(|c| {
         c.manifests.remove(deployment_id);
@@ -169,5 +188,75 @@ pub fn put_body(s: &Settings, key: &str, bytes: Rc<Vec<u8>>) {
 
 /// A body was deleted from ASSETS_KV (GC, purge).
 pub fn forget_body(key: &str) {
+    forget_body_here(key);
+    tell_others(Forget::Body, key);
+}
+
+fn forget_body_here(key: &str) {
     with_any(|c| c.bodies.remove(key));
+}
+
+/*
+ * The bridge between the two builds of this crate that share an isolate (src/js/main.mjs): the
+ * visitor-only module (`--features site`) serves sites from its caches, the full module (API,
+ * MCP, queue, cron) is where activations, rollbacks and GC happen. Each module registers its
+ * local `forget_*_here` with JS at start; every invalidation runs here and then in every other
+ * loaded module, so "the isolate that activates never serves its own stale copy" still holds.
+ */
+
+/// This build's name in the bridge.
+const MODULE: &str = if cfg!(feature = "site") { "site" } else { "full" };
+
+#[derive(Clone, Copy)]
+enum Forget {
+    Route,
+    Hosts,
+    Deployment,
+    Body,
+}
+
+impl Forget {
+    const ALL: [Forget; 4] = [Forget::Route, Forget::Hosts, Forget::Deployment, Forget::Body];
+
+    fn name(self) -> &'static str {
+        match self {
+            Forget::Route => "route",
+            Forget::Hosts => "hosts",
+            Forget::Deployment => "deployment",
+            Forget::Body => "body",
+        }
+    }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// src/js/main.mjs: runs `arg`'s invalidation in every loaded module but `from`.
+    #[wasm_bindgen(catch, js_name = __flotillaForgetElsewhere)]
+    fn forget_elsewhere(from: &str, kind: &str, arg: &str) -> Result<(), JsValue>;
+
+    /// src/js/main.mjs: registers this module's local invalidation.
+    #[wasm_bindgen(catch, js_name = __flotillaForgetHook)]
+    fn forget_hook(module: &str, hook: &Closure<dyn Fn(String, String)>) -> Result<(), JsValue>;
+}
+
+fn tell_others(kind: Forget, arg: &str) {
+    // Without the JS half (no other module) there is nobody to tell.
+    let _ = forget_elsewhere(MODULE, kind.name(), arg);
+}
+
+/// Called once per wasm instance (`#[event(start)]`).
+pub fn register_bridge() {
+    let hook = Closure::<dyn Fn(String, String)>::new(|kind: String, arg: String| {
+        match Forget::ALL.into_iter().find(|k| k.name() == kind) {
+            Some(Forget::Route) => forget_route_here(&arg.split('\n').collect::<Vec<_>>()),
+            Some(Forget::Hosts) => forget_hosts_here(),
+            Some(Forget::Deployment) => forget_deployment_here(&arg),
+            Some(Forget::Body) => forget_body_here(&arg),
+            None => {}
+        }
+    });
+    if forget_hook(MODULE, &hook).is_ok() {
+        // Lives as long as the instance: JS holds it for the isolate's lifetime.
+        hook.forget();
+    }
 }

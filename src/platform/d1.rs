@@ -1,4 +1,6 @@
 //! D1 adapters (binding `DB`): projects. SQL lives here and only here.
+// Shared with the visitor-only build (`--features site`), which uses a part of it.
+#![cfg_attr(feature = "site", allow(dead_code))]
 
 use wasm_bindgen::JsValue;
 use worker::{D1Database, Env};

@@ -1,5 +1,7 @@
 //! D1 adapter for deployments, their steps and log lines (`deployments`, `deployment_steps`,
 //! `deployment_logs`), plus rendering a deployment record as SPEC.md §3 JSON.
+// Shared with the visitor-only build (`--features site`), which uses a part of it.
+#![cfg_attr(feature = "site", allow(dead_code))]
 
 use serde::Deserialize;
 use serde_json::{json, Map, Value};

@@ -1,5 +1,7 @@
 //! D1 adapter for custom domains (binding `DB`, table `domains`): the source of truth for
 //! which hostname belongs to which project and whether it is verified.
+// Shared with the visitor-only build (`--features site`), which uses a part of it.
+#![cfg_attr(feature = "site", allow(dead_code))]
 
 use wasm_bindgen::JsValue;
 use worker::{D1Database, Env};

@@ -2,6 +2,8 @@
 //! Cloudflare for SaaS client (`CF_API_BASE_URL`, `CF_ZONE_ID`, secret `CF_API_TOKEN`), and
 //! which project a visitor's custom host routes to (ROUTES_KV `host:<name>`, D1 on a miss).
 //! The decisions are `crate::domain`'s; this file only fetches.
+// Shared with the visitor-only build (`--features site`), which uses a part of it.
+#![cfg_attr(feature = "site", allow(dead_code))]
 
 use super::fast::Fresh;
 use wasm_bindgen::prelude::*;

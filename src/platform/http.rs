@@ -1,5 +1,7 @@
 //! Response helpers: JSON success bodies, the error envelope (mapped once from `ApiError`),
 //! request ids and one structured JSON log line per request. No secrets are ever logged.
+// Shared with the visitor-only build (`--features site`), which uses a part of it.
+#![cfg_attr(feature = "site", allow(dead_code))]
 
 use serde_json::{json, Value};
 use worker::{Headers, Request, Response, Result};
@@ -34,6 +36,11 @@ fn request_id(req: &Request) -> String {
         }
     }
     crate::domain::hex_lower(&random_bytes::<12>())
+}
+
+/// A binding call failed: a 500 whose detail goes to the log only (`error`).
+pub fn internal(e: worker::Error) -> ApiError {
+    ApiError::internal(e.to_string())
 }
 
 pub fn json(status: u16, body: &Value) -> Result<Response> {

@@ -1,6 +1,8 @@
 //! Project secrets through the runtime's WebCrypto (`crypto.subtle`, AES-256-GCM): sealing on
 //! `secret put`, opening when the loader builds an isolate. Key from the `SECRETS_KEY` secret
 //! (`compat::derive_secrets_key` says why it is its own secret). Plain text never leaves memory.
+// Shared with the visitor-only build (`--features site`), which uses a part of it.
+#![cfg_attr(feature = "site", allow(dead_code))]
 
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};

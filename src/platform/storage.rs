@@ -1,6 +1,8 @@
 //! KV, R2 and queue adapters: asset bodies (`ASSETS_KV`; above 25 MiB `BLOBS`), routing records
 //! and immutable deployment manifests and custom-domain records (`ROUTES_KV`), upload manifests
 //! (`BLOBS`), deploy jobs (`DEPLOY_QUEUE`).
+// Shared with the visitor-only build (`--features site`), which uses a part of it.
+#![cfg_attr(feature = "site", allow(dead_code))]
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use worker::{Bucket, ByteStream, Env, HttpMetadata, KvStore};

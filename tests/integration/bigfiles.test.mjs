@@ -58,7 +58,15 @@ const big30 = randomBytes(30 * MiB);
 const big60 = randomBytes(60 * MiB);
 let project, manifest, session;
 
+const cliBin = join(process.env.CARGO_TARGET_DIR || join(ROOT, 'target'), 'debug', 'flotilla');
+
 before(async () => {
+  // Built before any request: a build inside a test blocks this process for as long as it
+  // takes (~45 s on a fresh checkout), and the Worker closes the idle keep-alive socket that
+  // the next request would then be sent on ("other side closed").
+  const built = spawnSync('cargo', ['build', '-p', 'flotilla-cli', '--quiet'], { cwd: ROOT, stdio: 'inherit' });
+  assert.equal(built.status, 0, 'cargo build -p flotilla-cli');
+  assert.ok(existsSync(cliBin), cliBin);
   project = await freshProject('bigfiles');
   ({ manifest } = prepare({ '/index.html': small, '/big30.bin': big30, '/big60.bin': big60 }));
   const s = await api.uploadSession(project.id, manifest);
@@ -167,11 +175,7 @@ test('large bodies are per project: another project must upload its own copy', {
 });
 
 test('the CLI sends files the session lists as raw through the raw path', { timeout: 240_000 }, async () => {
-  const targetDir = process.env.CARGO_TARGET_DIR || join(ROOT, 'target');
-  const bin = join(targetDir, 'debug', 'flotilla');
-  const built = spawnSync('cargo', ['build', '-p', 'flotilla-cli', '--quiet'], { cwd: ROOT, stdio: 'inherit' });
-  assert.equal(built.status, 0);
-  assert.ok(existsSync(bin));
+  const bin = cliBin;
   const p = await freshProject('bigfiles-cli');
   const dir = mkdtempSync(join(tmpdir(), 'flotilla-bigfiles-'));
   const body = randomBytes(27 * MiB);
