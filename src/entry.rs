@@ -177,26 +177,29 @@ async fn handle(
     } else {
         Caller::Management
     };
-    (dispatch(req, url, env, settings, meta, &host, target).await, caller)
+    let call = Call { url, env, settings, meta, host: &host };
+    (dispatch(req, &call, target).await, caller)
 }
 
-// The visitor-only build forwards what needs `settings` (the management targets).
-#[cfg_attr(feature = "site", allow(unused_variables))]
-async fn dispatch(
-    req: Request,
-    url: &Url,
-    env: &Env,
-    settings: &bindings::Settings,
-    meta: &RequestMeta,
-    host: &str,
-    target: Target,
-) -> std::result::Result<Response, ApiError> {
+/// What the route handlers borrow from the request being served.
+struct Call<'a> {
+    url: &'a Url,
+    env: &'a Env,
+    // Read by the management routes only (the full build).
+    #[cfg_attr(feature = "site", allow(dead_code))]
+    settings: &'a bindings::Settings,
+    meta: &'a RequestMeta,
+    host: &'a str,
+}
+
+async fn dispatch(req: Request, call: &Call<'_>, target: Target) -> std::result::Result<Response, ApiError> {
+    let Call { url, env, meta, host, .. } = *call;
     match target {
         t if for_full_build(&t) => {
             #[cfg(feature = "site")]
             return forward(env);
             #[cfg(not(feature = "site"))]
-            return management(req, url, env, settings, meta, host, t).await;
+            return management(req, call, t).await;
         }
         Target::Redirect { location } => {
             let mut r = Response::empty().map_err(http::internal)?.with_status(308);
@@ -231,13 +234,10 @@ async fn dispatch(
 #[cfg(not(feature = "site"))]
 async fn management(
     req: Request,
-    url: &Url,
-    env: &Env,
-    settings: &bindings::Settings,
-    meta: &RequestMeta,
-    host: &str,
+    call: &Call<'_>,
     target: Target,
 ) -> std::result::Result<Response, ApiError> {
+    let Call { url, env, settings, meta, host } = *call;
     let domain = settings.platform_domain.as_str();
     let path_mode = settings.path_mode;
     match target {
