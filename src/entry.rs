@@ -326,8 +326,8 @@ fn visitor_response(
     }
 }
 
-#[cfg(not(feature = "site"))]
 /// The dashboard and the docs (decided by `crate::ui`; unknown files get the 404 page).
+#[cfg(not(feature = "site"))]
 fn ui_page(
     req: &Request,
     url: &Url,

@@ -8,8 +8,8 @@
 // - build/: the full build: the management API, /client/v4, MCP (and its Durable Object), the
 //   dashboard, the queue consumer and the cron trigger. Imported on first use only: the site
 //   build marks a request it does not serve (`__FLOTILLA_FORWARD`) and it goes here.
-// The two share nothing but this isolate: their caches stay in step through the bridge below
-// (src/platform/cache.rs).
+// The two share nothing but this isolate: their caches stay in step through src/js/bridge.mjs
+// (src/platform/cache.rs has the rules).
 //
 // AssetBinding is the `ASSETS` fetcher handed to each deployment's server code, created as
 // `ctx.exports.AssetBinding({ props: { deploymentId, projectId } })`. Props are set by the

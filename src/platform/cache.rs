@@ -197,11 +197,12 @@ fn forget_body_here(key: &str) {
 }
 
 /*
- * The bridge between the two builds of this crate that share an isolate (src/js/main.mjs): the
- * visitor-only module (`--features site`) serves sites from its caches, the full module (API,
- * MCP, queue, cron) is where activations, rollbacks and GC happen. Each module registers its
- * local `forget_*_here` with JS at start; every invalidation runs here and then in every other
- * loaded module, so "the isolate that activates never serves its own stale copy" still holds.
+ * The bridge between the two builds of this crate that share an isolate (src/js/main.mjs,
+ * src/js/bridge.mjs): the visitor-only module (`--features site`) serves sites from its
+ * caches, the full module (API, MCP, queue, cron) is where activations, rollbacks and GC
+ * happen. Each module registers its local `forget_*_here` with JS at start; every
+ * invalidation runs here and then in every other loaded module, so "the isolate that
+ * activates never serves its own stale copy" still holds.
  */
 
 /// This build's name in the bridge.
@@ -230,11 +231,11 @@ impl Forget {
 
 #[wasm_bindgen]
 extern "C" {
-    /// src/js/main.mjs: runs `arg`'s invalidation in every loaded module but `from`.
+    /// src/js/bridge.mjs: runs `arg`'s invalidation in every loaded module but `from`.
     #[wasm_bindgen(catch, js_name = __flotillaForgetElsewhere)]
     fn forget_elsewhere(from: &str, kind: &str, arg: &str) -> Result<(), JsValue>;
 
-    /// src/js/main.mjs: registers this module's local invalidation.
+    /// src/js/bridge.mjs: registers this module's local invalidation.
     #[wasm_bindgen(catch, js_name = __flotillaForgetHook)]
     fn forget_hook(module: &str, hook: &Closure<dyn Fn(String, String)>) -> Result<(), JsValue>;
 }
