@@ -1,6 +1,9 @@
 //! Which files of a directory are deployed: everything below it except `.git`, `node_modules`,
 //! `.DS_Store` and what `.flotillaignore` / `.assetsignore` (gitignore syntax, any level) exclude.
 //! `.gitignore` is deliberately not honoured: a build output is often git-ignored itself.
+//! Symbolic links are followed while they stay inside the directory; one that leads out of it
+//! is an error, so a stray link (to `~/.ssh`, `/etc`, a sibling checkout) never publishes what
+//! lies outside the directory the user named.
 //! Then hashing (SHA-256 hex of the bytes, the server's content hash), in parallel.
 
 use std::path::{Path, PathBuf};
@@ -32,6 +35,7 @@ pub fn walk(root: &Path) -> Result<Vec<LocalFile>, String> {
     if !meta.is_dir() {
         return Err(format!("{} is not a directory", root.display()));
     }
+    let real_root = std::fs::canonicalize(root).map_err(|e| format!("{}: {e}", root.display()))?;
     let mut builder = ignore::WalkBuilder::new(root);
     builder
         .standard_filters(false)
@@ -42,7 +46,12 @@ pub fn walk(root: &Path) -> Result<Vec<LocalFile>, String> {
     }
     let mut files = Vec::new();
     for entry in builder.build() {
-        let entry = entry.map_err(|e| e.to_string())?;
+        let entry = entry.map_err(|e| walk_error(root, &e))?;
+        // Every way out of the tree passes through a link entry (directories are listed before
+        // what is in them), so checking the links themselves is enough.
+        if entry.path_is_symlink() {
+            check_link(&real_root, root, entry.path())?;
+        }
         if !entry.file_type().is_some_and(|t| t.is_file()) {
             continue;
         }
@@ -65,6 +74,38 @@ pub fn walk(root: &Path) -> Result<Vec<LocalFile>, String> {
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(files)
+}
+
+/// The walker's errors, with the path shown relative to the root and links named as such.
+fn walk_error(root: &Path, e: &ignore::Error) -> String {
+    let shown = |p: &Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
+    let (mut inner, mut path) = (e, None);
+    loop {
+        match inner {
+            ignore::Error::WithPath { path: p, err } => (inner, path) = (err, path.or(Some(p.as_path()))),
+            ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => inner = err,
+            _ => break,
+        }
+    }
+    match (inner, path) {
+        (ignore::Error::Loop { child, .. }, _) => format!("{}: symbolic link loop", shown(child)),
+        (_, Some(p)) if p.is_symlink() && !p.exists() => format!("{}: broken symbolic link", shown(p)),
+        _ => e.to_string(),
+    }
+}
+
+fn check_link(real_root: &Path, root: &Path, link: &Path) -> Result<(), String> {
+    let shown = link.strip_prefix(root).unwrap_or(link).display();
+    let target = std::fs::canonicalize(link).map_err(|e| format!("{shown}: broken symbolic link ({e})"))?;
+    if target.starts_with(real_root) {
+        return Ok(());
+    }
+    Err(format!(
+        "{shown}: symbolic link to {}, which is outside {}; copy what it points to into the directory \
+         (or deploy the directory it points to) instead",
+        target.display(),
+        root.display()
+    ))
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -161,6 +202,42 @@ mod tests {
         write(&d, ".assetsignore", "*.log\n!keep.log\n");
         let got: Vec<String> = walk(&d).unwrap().into_iter().map(|f| f.path).collect();
         assert_eq!(got, vec!["/keep.log"]);
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_inside_are_followed_links_outside_are_refused() {
+        use std::os::unix::fs::symlink;
+        let d = tmpdir("links");
+        let site = d.join("site");
+        write(&site, "index.html", "home");
+        write(&site, "assets/app.js", "js");
+        write(&d, "outside/secret.txt", "secret");
+        symlink(site.join("assets/app.js"), site.join("app.js")).unwrap();
+        symlink(site.join("assets"), site.join("static")).unwrap();
+        let got: Vec<String> = walk(&site).unwrap().into_iter().map(|f| f.path).collect();
+        assert_eq!(got, vec!["/app.js", "/assets/app.js", "/index.html", "/static/app.js"]);
+
+        symlink(d.join("outside/secret.txt"), site.join("leak.txt")).unwrap();
+        let err = walk(&site).unwrap_err();
+        assert!(err.contains("leak.txt") && err.contains("outside"), "{err}");
+        fs::remove_file(site.join("leak.txt")).unwrap();
+
+        symlink(d.join("outside"), site.join("more")).unwrap();
+        let err = walk(&site).unwrap_err();
+        assert!(err.starts_with("more: symbolic link"), "{err}");
+        assert!(!err.contains("secret"), "the directory is refused before anything in it: {err}");
+        fs::remove_file(site.join("more")).unwrap();
+
+        symlink(d.join("missing"), site.join("dangling")).unwrap();
+        let err = walk(&site).unwrap_err();
+        assert!(err.contains("dangling: broken symbolic link"), "{err}");
+        fs::remove_file(site.join("dangling")).unwrap();
+
+        symlink(&site, site.join("assets/up")).unwrap();
+        let err = walk(&site).unwrap_err();
+        assert!(err.contains("up: symbolic link loop"), "{err}");
         fs::remove_dir_all(&d).unwrap();
     }
 

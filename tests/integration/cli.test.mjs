@@ -1,13 +1,14 @@
 // The `flotilla` CLI (cli/) against the live Worker: builds the debug binary once, then drives
 // it as a user or CI job would — deploy a fixture site, redeploy with one changed file (exactly
 // one upload), --no-activate then promote, rollback, logs, aliases, tokens, exit codes (bad
-// token 3, usage 2, rule-file errors 1 with nothing uploaded), and the progress bar under a
+// token 3, usage 2, rule-file errors 1 with nothing uploaded), symbolic links (followed inside
+// the directory, refused when they lead out of it), and the progress bar under a
 // pseudo-TTY (`script`).
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import http from 'node:http';
-import { mkdtempSync, mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, existsSync, symlinkSync, unlinkSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { tmpdir } from 'node:os';
 import { ROOT } from '../lib/server.mjs';
@@ -261,6 +262,26 @@ test('an invalid _redirects line is reported with its line number and nothing is
   assert.equal(j.code, 1);
   assert.equal(j.json.error, 'invalid_rules');
   assert.deepEqual(j.json.errors.map((e) => [e.file, e.line]), [['_redirects', 3]]);
+});
+
+test('symbolic links inside the directory are deployed; one leading out of it stops the deploy', async () => {
+  const outside = siteDir({ 'secret.txt': 'do not publish' });
+  const dir = siteDir({ 'index.html': 'home', 'assets/app.js': 'console.log(1)' });
+  symlinkSync(join(dir, 'assets'), join(dir, 'static'));
+  symlinkSync(join(outside, 'secret.txt'), join(dir, 'leak.txt'));
+  const projectName = name('links');
+  const r = cli(['deploy', dir, '--create', projectName]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /leak\.txt: symbolic link to .*secret\.txt, which is outside/);
+  const all = await api.listProjects('?limit=100');
+  assert.ok(!all.body.projects.some((p) => p.name === projectName), 'nothing sent: no project created');
+
+  unlinkSync(join(dir, 'leak.txt'));
+  const ok = cli(['deploy', dir, '--create', projectName, '--json']);
+  assert.equal(ok.code, 0, ok.stderr);
+  const res = await fetch(`${BASE}/__project/${ok.json.project.slug}/static/app.js`);
+  assert.equal(res.status, 200);
+  assert.equal(await res.text(), 'console.log(1)');
 });
 
 test('under a pseudo-TTY the progress bar renders and ends at 100%', { skip: !existsSync('/usr/bin/script') && 'no script(1)' }, async () => {
