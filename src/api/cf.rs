@@ -355,12 +355,12 @@ async fn upload(req: &mut Request, ctx: &Ctx<'_>) -> ApiResult<Response> {
     respond(201, &cf_success(json!({ "jwt": jwt })))
 }
 
-/// The native manifest (SHA-256 addresses) for a finished wrangler upload.
+/// The native manifest (SHA-256 addresses) for a finished wrangler upload, and its session id.
 async fn native_manifest(
     project: &ProjectRow,
     jwt: &str,
     ctx: &Ctx<'_>,
-) -> ApiResult<crate::deploy::UploadManifest> {
+) -> ApiResult<(crate::deploy::UploadManifest, String)> {
     let claims = verify_token(&jwt_secret(ctx)?, jwt, TokenKind::Completion, &project.id, now_ms())?;
     if claims.prn != ctx.principal.id() {
         return Err(ApiError::Forbidden {
@@ -380,7 +380,7 @@ async fn native_manifest(
         })?;
         native.insert(path.clone(), json!({ "hash": sha, "size": e.size }));
     }
-    parse_upload_manifest(Some(&Value::Object(native)))
+    Ok((parse_upload_manifest(Some(&Value::Object(native)))?, claims.sid))
 }
 
 /// Current secrets, sealed, for a bundle.
@@ -438,11 +438,18 @@ async fn put_script(
         }
     }
     let project = project_for_deploy(name, ctx).await?;
-    let manifest = match &meta.assets_jwt {
-        Some(jwt) => native_manifest(&project, jwt, ctx).await?,
+    let (manifest, wrangler_session) = match &meta.assets_jwt {
+        Some(jwt) => native_manifest(&project, jwt, ctx).await.map(|(m, sid)| (m, Some(sid)))?,
         None => Default::default(),
     };
     let opened = open_session(&project, &manifest, ctx).await?;
+    if let Some(sid) = wrangler_session {
+        // The native session now holds the manifest; wrangler never reuses a session, so its
+        // own copy is dead (GC removes the ones whose deploy never came).
+        if let Err(e) = R2Blobs::new(ctx.env)?.delete(&wrangler_manifest_key(&project.id, &sid)).await {
+            worker::console_warn!("wrangler session manifest {sid} not deleted: {e:?}");
+        }
+    }
     let body = deploy_body(&meta, &opened.jwt, &modules, activate)?;
     let mut input = parse_deploy_request(body.to_string().as_bytes(), false)?;
     // The upload's `secret_text` bindings join the stored secrets only once the deployment is

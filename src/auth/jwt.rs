@@ -11,6 +11,13 @@ use serde::{Deserialize, Serialize};
 use crate::error::ApiError;
 
 pub const TOKEN_TTL_SECS: i64 = 3600;
+/// Clock skew allowed past a token's expiry.
+const TOKEN_LEEWAY_SECS: i64 = 30;
+/// How long after a session opens one of its tokens can still be accepted: the upload token is
+/// accepted up to its expiry plus the leeway, and the completion token the last bucket upload
+/// returns lives as long again from then. Storage only a session's tokens name (wrangler's
+/// session manifests) is dead after this.
+pub const SESSION_SPAN_MS: i64 = 2 * (TOKEN_TTL_SECS + TOKEN_LEEWAY_SECS) * 1000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -68,7 +75,7 @@ fn at(now_ms: u64) -> DateTime<Utc> {
 
 fn time_options(now_ms: u64) -> TimeOptions<impl Fn() -> DateTime<Utc>> {
     let now = at(now_ms);
-    TimeOptions::new(TimeDelta::seconds(30), move || now)
+    TimeOptions::new(TimeDelta::seconds(TOKEN_LEEWAY_SECS), move || now)
 }
 
 /// Issues a token of `kind` for project `pid`, session `sid` and principal `prn`, valid for
@@ -133,6 +140,24 @@ mod tests {
 
     const KEY: &[u8] = b"test-secret-key-of-reasonable-length";
     const T0: u64 = 1_795_000_000_000;
+
+    #[test]
+    fn no_token_of_a_session_is_accepted_after_the_session_span() {
+        let span = SESSION_SPAN_MS as u64;
+        let upload = issue_token(KEY, TokenKind::Upload, "p1", "s1", "tok_a", T0).unwrap();
+        // The latest moment the upload token still works is when the completion token comes.
+        let last = (T0..T0 + span)
+            .step_by(1000)
+            .take_while(|&t| verify_token(KEY, &upload, TokenKind::Upload, "p1", t).is_ok())
+            .last()
+            .unwrap();
+        let done = issue_token(KEY, TokenKind::Completion, "p1", "s1", "tok_a", last).unwrap();
+        assert!(verify_token(KEY, &done, TokenKind::Completion, "p1", T0 + span - 2000).is_ok());
+        assert_eq!(
+            verify_token(KEY, &done, TokenKind::Completion, "p1", T0 + span + 1000),
+            Err(TokenError::Expired)
+        );
+    }
 
     #[test]
     fn round_trip() {

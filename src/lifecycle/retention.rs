@@ -84,3 +84,11 @@ pub fn plan_gc(stored: &[StoredAsset], referenced: &HashSet<&str>, now: i64, gra
     }
     out
 }
+
+/// Wrangler upload-session manifests (`wrangler/<project>/<session>.json` in BLOBS) written
+/// before the returned time are dead and may be deleted: no D1 row names them, only the
+/// session's tokens, and none is accepted `session_span_ms` after the session opened
+/// (`auth::SESSION_SPAN_MS`). The GC grace period, when longer, still applies.
+pub fn wrangler_manifest_cutoff(now: i64, grace_ms: i64, session_span_ms: i64) -> i64 {
+    now - grace_ms.max(session_span_ms)
+}

@@ -456,6 +456,18 @@ fn gc_marks_then_deletes_after_the_grace_period_and_unmarks_reused_bodies() {
 }
 
 #[test]
+fn wrangler_manifests_outlive_their_tokens_and_the_grace_period() {
+    let span = crate::auth::SESSION_SPAN_MS;
+    // Written at 0: kept while a token could still name it, dead after.
+    assert!(wrangler_manifest_cutoff(span, 1_500, span) <= 0);
+    assert!(wrangler_manifest_cutoff(span + 1, 1_500, span) > 0);
+    // A grace period longer than the span wins.
+    let day = 24 * 3600 * 1000;
+    assert!(wrangler_manifest_cutoff(day, day, span) <= 0);
+    assert!(wrangler_manifest_cutoff(day + 1, day, span) > 0);
+}
+
+#[test]
 fn gc_never_deletes_a_referenced_body() {
     // Deterministic pseudo-random tables (no extra crates): a referenced hash is never deleted,
     // and nothing is deleted before it was marked at least `grace` ago.

@@ -169,7 +169,7 @@ pub async fn collect(env: &Env, project_id: &str) -> ApiResult<GcReport> {
     let sessions = uploads.expired(project_id, now).await?;
     blobs.delete_many(&sessions.iter().map(|(_, key)| key.clone()).collect::<Vec<_>>()).await?;
     uploads.delete_sessions(&sessions.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>()).await?;
-    report.orphans = sessions.len() + orphan_blobs(env, project_id, now - grace(env)).await?;
+    report.orphans = sessions.len() + orphan_blobs(env, project_id, now).await?;
 
     stamp(&db, "gc_at", project_id, now).await?;
     Ok(report)
@@ -270,9 +270,11 @@ async fn referenced_hashes(env: &Env, project_id: &str, now: i64) -> ApiResult<H
     Ok(out)
 }
 
-/// Bundles, upload manifests and large asset bodies in BLOBS with no D1 row (written first, then the row insert
-/// failed), older than `before`. Returns how many were deleted.
-async fn orphan_blobs(env: &Env, project_id: &str, before: i64) -> ApiResult<usize> {
+/// Bundles, upload manifests and large asset bodies in BLOBS with no D1 row (written first, then
+/// the row insert failed), older than the grace period, and wrangler session manifests no token
+/// can name any more. Returns how many were deleted.
+async fn orphan_blobs(env: &Env, project_id: &str, now: i64) -> ApiResult<usize> {
+    let before = now - grace(env);
     #[derive(Deserialize)]
     struct Found {
         id: String,
@@ -316,6 +318,17 @@ async fn orphan_blobs(env: &Env, project_id: &str, before: i64) -> ApiResult<usi
         blobs.delete_many(&orphans).await?;
         deleted += orphans.len();
     }
+    // Wrangler session manifests whose deploy never came (a deploy deletes its own at once).
+    let dead_before = lifecycle::wrangler_manifest_cutoff(now, grace(env), crate::auth::SESSION_SPAN_MS);
+    let dead: Vec<String> = blobs
+        .list(&format!("wrangler/{project_id}/"), LIST_CHUNK as u32)
+        .await?
+        .into_iter()
+        .filter(|(_, uploaded)| *uploaded < dead_before)
+        .map(|(key, _)| key)
+        .collect();
+    blobs.delete_many(&dead).await?;
+    deleted += dead.len();
     // Large bodies (> 25 MiB) stored by a raw upload whose project_assets row never came.
     for (hash, uploaded) in blobs.list_asset_hashes(project_id, 200).await? {
         if uploaded > before {

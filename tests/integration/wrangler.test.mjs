@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { api, call, BASE, TOKEN } from '../lib/client.mjs';
 import { visit } from '../lib/site.mjs';
 import { wrangler, project } from '../lib/wrangler.mjs';
+import { r2Count } from '../lib/state.mjs';
 
 const run = Date.now().toString(36);
 
@@ -32,6 +33,17 @@ test('assets-only project: deploy, serve, and a wrong token changes nothing', as
   assert.match(d.out, /Uploaded 2 of 2 assets/, d.out);
   const p = (await api.getProject(name)).body.project;
   assert.equal(p.slug, name);
+  // The session's manifest went into the deployment's native session; wrangler's copy is gone.
+  const sessionManifests = () => r2Count("SELECT COUNT(*) AS n FROM _mf_objects WHERE key LIKE ?", `wrangler/${p.id}/%`);
+  assert.equal(sessionManifests(), 0);
+  // A session whose deploy never came keeps its manifest while its tokens live, GC or not.
+  const opened = await call('POST', `/client/v4/accounts/local/workers/scripts/${name}/assets-upload-session`,
+    { body: { manifest: { '/index.html': { hash: 'c'.repeat(32), size: 5 } } } });
+  assert.equal(opened.status, 200, opened.text);
+  assert.equal(sessionManifests(), 1);
+  await new Promise((r) => setTimeout(r, 1600)); // past the runner's GC_GRACE_MS (1500)
+  assert.equal((await api.gc(p.id)).status, 200);
+  assert.equal(sessionManifests(), 1);
   const home = await visit('/', host(name));
   assert.equal(home.status, 200);
   assert.match(home.body, /hello from wrangler/);
