@@ -18,7 +18,7 @@ const stubs = await startStubs();
 const server = await startWorker({
   extraArgs: [
     '--var', 'FAULT_INJECTION:enabled', '--var', 'USER_CODE_TIMEOUT_MS:5000',
-    '--var', 'RETAIN_COMPLETED:2', '--var', 'GC_GRACE_MS:1500', '--test-scheduled',
+    '--var', 'RETAIN_COMPLETED:2', '--var', 'GC_GRACE_MS:1500', '--var', 'GC_PAGE_ROWS:3', '--test-scheduled',
     ...stubVars(stubs.url),
   ],
 });

@@ -192,9 +192,15 @@ pub async fn logs(req: &Request, id: &str, ctx: &Ctx<'_>) -> ApiResult<Response>
     Ok(resp)
 }
 
-/// `POST /__api/projects/:id/gc`: one retention + GC run now (the cron runs the same hourly).
-pub async fn run_gc(key: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
+/// `POST /__api/projects/:id/gc[?after=<next>]`: one retention + GC run now (the cron runs the
+/// same hourly); `after` continues through the stored bodies where a run with `more` stopped.
+pub async fn run_gc(req: &Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
+    let q = query_pairs(req);
+    let after = q.iter().find(|(n, _)| n == "after").map(|(_, v)| v.as_str());
+    if after.is_some_and(|a| crate::lifecycle::hash_key(a).is_none()) {
+        return Err(ApiError::bad("after", "must be the `next` of an earlier run (a content hash)"));
+    }
     let project = load(&D1Projects::new(ctx.env)?, key).await?;
-    let report = crate::platform::gc::collect(ctx.env, &project.id).await?;
+    let report = crate::platform::gc::collect(ctx.env, &project.id, after).await?;
     http::ok(200, json!({ "gc": report })).map_err(internal)
 }

@@ -229,7 +229,7 @@ async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: ApiRoute) -> ApiResul
         ApiRoute::GetAlias(id, name) => lifecycle::get_alias(&id, &name, ctx).await,
         ApiRoute::PutAlias(id, name) => lifecycle::put_alias(req, &id, &name, ctx).await,
         ApiRoute::DeleteAlias(id, name) => lifecycle::delete_alias(&id, &name, ctx).await,
-        ApiRoute::RunGc(id) => lifecycle::run_gc(&id, ctx).await,
+        ApiRoute::RunGc(id) => lifecycle::run_gc(req, &id, ctx).await,
         ApiRoute::CreateToken => tokens::create(req, ctx).await,
         ApiRoute::ListTokens => tokens::list(ctx).await,
         ApiRoute::RevokeToken(id) => tokens::revoke(&id, ctx).await,

@@ -80,6 +80,12 @@ pub fn statements(n: usize, per: usize) -> usize {
 /// each invocation does a bounded share and leaves the rest to the next run or message.
 pub const GC_DELETE_CHUNK: usize = 100;
 pub const GC_COLLECT_CHUNK: usize = 25;
+/// `project_assets` rows one GC query reads (keyset pages by hash): a run holds one page of rows
+/// at a time, and one page's marks fit one statement.
+pub const GC_PAGE_ROWS: usize = HASHES_PER_STATEMENT;
+/// Pages one GC run reads before it leaves the rest to the next run (a cursor in its job): up
+/// to 500,000 stored bodies per run.
+pub const GC_PAGES_PER_RUN: usize = 100;
 /// Expired upload sessions removed per run (cleanup step, GC).
 pub const EXPIRED_SESSIONS_CHUNK: usize = 50;
 /// Objects one R2 or KV list call returns in GC and purge.
@@ -160,15 +166,16 @@ pub mod steps {
         d1(bookkeeping) + validate + stage + verify + activate + cleanup
     }
 
-    /// One GC run: expiry, collecting expired deployments, reading the kept manifests, marking
-    /// and unmarking (`HASHES_PER_STATEMENT` each), deleting a chunk of bodies, expired
-    /// sessions and orphaned blobs (per prefix: one list, one D1 query, one bulk delete).
-    pub fn gc(kept_manifests: usize, pending_manifests: usize, marks: usize, unmarks: usize) -> Ops {
+    /// One GC run: expiry, collecting expired deployments, reading the kept manifests, then
+    /// per page of `project_assets` one read and its marks and unmarks (one statement each),
+    /// deleting a chunk of bodies, expired sessions and orphaned blobs (per prefix: one list,
+    /// one D1 query, one bulk delete; wrangler session manifests: one list, one bulk delete;
+    /// large bodies: one list, one D1 query, one R2 delete each).
+    pub fn gc(kept_manifests: usize, pending_manifests: usize, pages: usize) -> Ops {
         let expire = d1(6);
         let collect = Ops { d1: 1 + GC_COLLECT_CHUNK, kv: GC_COLLECT_CHUNK, r2: GC_COLLECT_CHUNK, queue: 0 };
         let referenced = Ops { d1: 2, kv: kept_manifests, r2: pending_manifests, queue: 0 };
-        let mark =
-            d1(1 + statements(marks, HASHES_PER_STATEMENT) + statements(unmarks, HASHES_PER_STATEMENT));
+        let scan = d1(3 * pages.min(GC_PAGES_PER_RUN));
         let delete = Ops { kv: GC_DELETE_CHUNK, ..d1(statements(GC_DELETE_CHUNK, 99)) };
         let sessions = Ops {
             d1: 1 + 2 * statements(EXPIRED_SESSIONS_CHUNK, HASHES_PER_STATEMENT),
@@ -177,7 +184,10 @@ pub mod steps {
         };
         let orphans =
             Ops { d1: 2 * statements(LIST_CHUNK, HASHES_PER_STATEMENT), r2: 2 + 2, ..Ops::default() };
-        expire + collect + referenced + mark + delete + sessions + orphans + d1(1)
+        let wrangler = Ops { r2: 2, ..Ops::default() };
+        let large =
+            Ops { d1: statements(LIST_CHUNK, HASHES_PER_STATEMENT), r2: 1 + LIST_CHUNK, ..Ops::default() };
+        expire + collect + referenced + scan + delete + sessions + orphans + wrangler + large + d1(1)
     }
 
     /// The costliest purge message (each also checks the tombstone and sends the next one):
@@ -248,9 +258,9 @@ mod tests {
                 ("deploy", deploy(files, false)),
                 ("wrangler deploy", deploy(files, true)),
                 ("queue workflow", workflow(files)),
-                // Retained deployments (RETAIN_COMPLETED 20 + active + 4 aliases), every body of
-                // one 100k deployment replaced by another.
-                ("gc", gc(25, 5, files, files)),
+                // Retained deployments (RETAIN_COMPLETED 20 + active + 4 aliases), each with
+                // its own bodies: more pages than one run reads.
+                ("gc", gc(25, 5, statements(25 * files, GC_PAGE_ROWS))),
                 ("purge message", purge_message()),
             ];
             for (step, ops) in cases {

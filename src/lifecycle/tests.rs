@@ -444,7 +444,7 @@ fn gc_marks_then_deletes_after_the_grace_period_and_unmarks_reused_bodies() {
         a("expired", 0, Some(900)),
     ];
     let referenced: HashSet<&str> = ["kept", "reused"].into();
-    let plan = plan_gc(&stored, &referenced, 1_000, grace);
+    let plan = plan_gc(&stored, |h| referenced.contains(h), 1_000, grace);
     assert_eq!(
         plan,
         vec![
@@ -453,6 +453,20 @@ fn gc_marks_then_deletes_after_the_grace_period_and_unmarks_reused_bodies() {
             GcAction::Delete("expired".into()),
         ]
     );
+}
+
+#[test]
+fn hash_keys_are_the_32_bytes_of_lowercase_hex_content_addresses() {
+    let h = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    let k = hash_key(h).unwrap();
+    assert_eq!((k[0], k[1], k[31]), (0xe3, 0xb0, 0x55));
+    let back: String = k.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(back, h);
+    for bad in ["", &h[..63], &format!("{h}0"), &h.to_uppercase(), &h.replace('e', "g"), &"é".repeat(32)] {
+        assert_eq!(hash_key(bad), None, "{bad}");
+    }
+    // Different hashes, different keys (a collision would let GC delete a referenced body).
+    assert_ne!(hash_key(h), hash_key(&h.replace("55", "54")));
 }
 
 #[test]
@@ -490,7 +504,7 @@ fn gc_never_deletes_a_referenced_body() {
             .collect();
         let names: Vec<String> = (0..20).filter(|_| next(2) == 0).map(|i| format!("h{i}")).collect();
         let referenced: HashSet<&str> = names.iter().map(String::as_str).collect();
-        for action in plan_gc(&stored, &referenced, now, grace) {
+        for action in plan_gc(&stored, |h| referenced.contains(h), now, grace) {
             if let GcAction::Delete(h) = action {
                 assert!(!referenced.contains(h.as_str()));
                 let s = stored.iter().find(|s| s.hash == h).unwrap();

@@ -18,11 +18,11 @@ use super::http::log;
 use super::loader::bundle_key;
 use super::storage::{enqueue, AssetBodies, GcJob, Job, KvRoutes, PurgeJob, R2Blobs};
 use crate::deploy::{
-    json_chunks, DeploymentManifest, UploadManifest, GC_COLLECT_CHUNK, GC_DELETE_CHUNK, HASHES_PER_STATEMENT,
-    LIST_CHUNK,
+    json_chunks, DeploymentManifest, UploadManifest, GC_COLLECT_CHUNK, GC_DELETE_CHUNK, GC_PAGES_PER_RUN,
+    GC_PAGE_ROWS, HASHES_PER_STATEMENT, LIST_CHUNK,
 };
 use crate::error::{ApiError, ApiResult};
-use crate::lifecycle::{self, plan_gc, GcAction, StoredAsset};
+use crate::lifecycle::{self, hash_key, plan_gc, GcAction, StoredAsset};
 
 /// Bodies deleted per run (KV deletes are one subrequest each).
 const DELETE_CHUNK: usize = GC_DELETE_CHUNK;
@@ -43,6 +43,11 @@ fn grace(env: &Env) -> i64 {
     var_ms(env, "GC_GRACE_MS", 24 * 3600 * 1000)
 }
 
+/// `GC_PAGE_ROWS` (default and most [`GC_PAGE_ROWS`]): `project_assets` rows per query.
+fn page_rows(env: &Env) -> usize {
+    (var_ms(env, "GC_PAGE_ROWS", GC_PAGE_ROWS as i64) as usize).clamp(1, GC_PAGE_ROWS)
+}
+
 /// What one GC run did (the API returns it; the queue logs it).
 #[derive(Debug, Default, serde::Serialize)]
 pub struct GcReport {
@@ -53,6 +58,9 @@ pub struct GcReport {
     pub deleted: usize,
     pub orphans: usize,
     pub more: bool,
+    /// Where the next run continues through the stored bodies (`more` is then true); `None`
+    /// once this run reached the last one.
+    pub next: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -75,8 +83,9 @@ struct AssetRow {
     unreferenced_since: Option<i64>,
 }
 
-/// One GC run for a project.
-pub async fn collect(env: &Env, project_id: &str) -> ApiResult<GcReport> {
+/// One GC run for a project; `after` continues an earlier run's walk through the stored bodies
+/// (its report's `next`).
+pub async fn collect(env: &Env, project_id: &str, after: Option<&str>) -> ApiResult<GcReport> {
     let now = now_ms() as i64;
     let db = database(env)?;
     let pid: JsValue = project_id.into();
@@ -110,56 +119,85 @@ pub async fn collect(env: &Env, project_id: &str) -> ApiResult<GcReport> {
     }
     report.collected = expired.len();
 
-    // Every hash a kept or pending deployment, or a live upload session, names.
+    // Every hash a kept or pending deployment, or a live upload session, names; then the
+    // stored bodies page by page (keyset by hash, from `after`), so a run holds one page of
+    // rows whatever the project's size.
     let referenced = referenced_hashes(env, project_id, now).await?;
-    let rows: Vec<AssetRow> = db
-        .prepare(
-            "SELECT hash, size, created_at, unreferenced_since FROM project_assets WHERE project_id = ?1",
-        )
-        .bind(std::slice::from_ref(&pid))
-        .map_err(db_err)?
-        .all()
-        .await
-        .map_err(db_err)?
-        .results::<AssetRow>()
-        .map_err(db_err)?;
-    // Where each body lives (KV up to 25 MiB, BLOBS above) follows from its size.
-    let sizes: std::collections::HashMap<String, u64> =
-        rows.iter().map(|a| (a.hash.clone(), a.size.max(0) as u64)).collect();
-    let stored: Vec<StoredAsset> = rows
-        .into_iter()
-        .map(|a| StoredAsset {
-            hash: a.hash,
-            created_at: a.created_at,
-            unreferenced_since: a.unreferenced_since,
-        })
-        .collect();
-    let refs: HashSet<&str> = referenced.iter().map(String::as_str).collect();
-    let (mut mark, mut unmark, mut delete) = (Vec::new(), Vec::new(), Vec::new());
-    for action in plan_gc(&stored, &refs, now, grace(env)) {
-        match action {
-            GcAction::Mark(h) => mark.push(h),
-            GcAction::Unmark(h) => unmark.push(h),
-            GcAction::Delete(h) => delete.push(h),
+    let is_referenced = |h: &str| hash_key(h).is_none_or(|k| referenced.contains(&k));
+    let (page, grace) = (page_rows(env), grace(env));
+    let mut cursor = after.unwrap_or_default().to_string();
+    let mut delete: Vec<(String, u64)> = Vec::new();
+    for pages in 1.. {
+        let rows: Vec<AssetRow> = db
+            .prepare(
+                "SELECT hash, size, created_at, unreferenced_since FROM project_assets \
+                 WHERE project_id = ?1 AND hash > ?2 ORDER BY hash LIMIT ?3",
+            )
+            .bind(&[pid.clone(), cursor.as_str().into(), num(page as i64)])
+            .map_err(db_err)?
+            .all()
+            .await
+            .map_err(db_err)?
+            .results::<AssetRow>()
+            .map_err(db_err)?;
+        let last_page = rows.len() < page;
+        if let Some(last) = rows.last() {
+            cursor.clone_from(&last.hash);
+        }
+        // Where each body lives (KV up to 25 MiB, BLOBS above) follows from its size.
+        let sizes: std::collections::HashMap<&str, u64> =
+            rows.iter().map(|a| (a.hash.as_str(), a.size.max(0) as u64)).collect();
+        let stored: Vec<StoredAsset> = rows
+            .iter()
+            .map(|a| StoredAsset {
+                hash: a.hash.clone(),
+                created_at: a.created_at,
+                unreferenced_since: a.unreferenced_since,
+            })
+            .collect();
+        let (mut mark, mut unmark) = (Vec::new(), Vec::new());
+        for action in plan_gc(&stored, is_referenced, now, grace) {
+            match action {
+                GcAction::Mark(h) => mark.push(h),
+                GcAction::Unmark(h) => unmark.push(h),
+                GcAction::Delete(h) => {
+                    let size = sizes.get(h.as_str()).copied().unwrap_or(0);
+                    delete.push((h, size));
+                }
+            }
+        }
+        set_mark(&db, &pid, &mark, Some(now)).await?;
+        set_mark(&db, &pid, &unmark, None).await?;
+        report.marked += mark.len();
+        report.unmarked += unmark.len();
+        if delete.len() > DELETE_CHUNK {
+            // Deletions come in hash order: the next run starts after the last one done here
+            // (the rest of this page's marks were applied; seeing them again changes nothing).
+            delete.truncate(DELETE_CHUNK);
+            report.next = delete.last().map(|(h, _)| h.clone());
+            break;
+        }
+        if last_page {
+            break;
+        }
+        if delete.len() == DELETE_CHUNK || pages >= GC_PAGES_PER_RUN {
+            report.next = Some(cursor.clone());
+            break;
         }
     }
-    set_mark(&db, &pid, &mark, Some(now)).await?;
-    set_mark(&db, &pid, &unmark, None).await?;
-    report.marked = mark.len();
-    report.unmarked = unmark.len();
-    report.more = delete.len() > DELETE_CHUNK;
-    delete.truncate(DELETE_CHUNK);
+    report.more = report.next.is_some();
     let bodies = AssetBodies::new(env)?;
-    for h in &delete {
-        bodies.delete(project_id, h, sizes.get(h).copied().unwrap_or(0)).await?;
+    for (h, size) in &delete {
+        bodies.delete(project_id, h, *size).await?;
     }
-    for chunk in delete.chunks(MAX_PARAMS - 1) {
+    let hashes: Vec<&str> = delete.iter().map(|(h, _)| h.as_str()).collect();
+    for chunk in hashes.chunks(MAX_PARAMS - 1) {
         let sql = format!(
             "DELETE FROM project_assets WHERE project_id = ?1 AND unreferenced_since IS NOT NULL AND hash IN ({})",
             placeholders(2, chunk.len())
         );
         let mut args = vec![pid.clone()];
-        args.extend(chunk.iter().map(|h| JsValue::from(h.as_str())));
+        args.extend(chunk.iter().map(|h| JsValue::from(*h)));
         db.prepare(sql).bind(&args).map_err(db_err)?.run().await.map_err(db_err)?;
     }
     report.deleted = delete.len();
@@ -169,7 +207,7 @@ pub async fn collect(env: &Env, project_id: &str) -> ApiResult<GcReport> {
     let sessions = uploads.expired(project_id, now).await?;
     blobs.delete_many(&sessions.iter().map(|(_, key)| key.clone()).collect::<Vec<_>>()).await?;
     uploads.delete_sessions(&sessions.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>()).await?;
-    report.orphans = sessions.len() + orphan_blobs(env, project_id, now).await?;
+    report.orphans = sessions.len() + orphan_blobs(env, project_id, now, grace).await?;
 
     stamp(&db, "gc_at", project_id, now).await?;
     Ok(report)
@@ -211,7 +249,7 @@ async fn set_mark(
 /// Hashes still needed: staged manifests of ready deployments, upload manifests of pending
 /// deployments and of live upload sessions no deployment has used yet. Any manifest that cannot be read aborts the run
 /// (deleting on a partial view could remove something a kept deployment needs).
-async fn referenced_hashes(env: &Env, project_id: &str, now: i64) -> ApiResult<HashSet<String>> {
+async fn referenced_hashes(env: &Env, project_id: &str, now: i64) -> ApiResult<HashSet<[u8; 32]>> {
     let db = database(env)?;
     let rows = db
         .prepare(
@@ -239,7 +277,7 @@ async fn referenced_hashes(env: &Env, project_id: &str, now: i64) -> ApiResult<H
         })?;
         let m = DeploymentManifest::decode(text)
             .map_err(|e| ApiError::internal(format!("GC: manifest {}: {e}", d.id)))?;
-        out.extend(m.files.iter().map(|(_, f)| f.hash.to_string()));
+        out.extend(m.files.iter().filter_map(|(_, f)| hash_key(f.hash)));
     }
     #[derive(Deserialize)]
     struct Key {
@@ -264,7 +302,7 @@ async fn referenced_hashes(env: &Env, project_id: &str, now: i64) -> ApiResult<H
         // A pending deployment's session manifest may be gone once the session expired; its
         // files were then all stored and are named by project_assets' young-body grace.
         if let Some(m) = blobs.get_json::<UploadManifest>(&key).await? {
-            out.extend(m.values().map(|e| e.hash.clone()));
+            out.extend(m.values().filter_map(|e| hash_key(&e.hash)));
         }
     }
     Ok(out)
@@ -273,8 +311,8 @@ async fn referenced_hashes(env: &Env, project_id: &str, now: i64) -> ApiResult<H
 /// Bundles, upload manifests and large asset bodies in BLOBS with no D1 row (written first, then
 /// the row insert failed), older than the grace period, and wrangler session manifests no token
 /// can name any more. Returns how many were deleted.
-async fn orphan_blobs(env: &Env, project_id: &str, now: i64) -> ApiResult<usize> {
-    let before = now - grace(env);
+async fn orphan_blobs(env: &Env, project_id: &str, now: i64, grace: i64) -> ApiResult<usize> {
+    let before = now - grace;
     #[derive(Deserialize)]
     struct Found {
         id: String,
@@ -319,7 +357,7 @@ async fn orphan_blobs(env: &Env, project_id: &str, now: i64) -> ApiResult<usize>
         deleted += orphans.len();
     }
     // Wrangler session manifests whose deploy never came (a deploy deletes its own at once).
-    let dead_before = lifecycle::wrangler_manifest_cutoff(now, grace(env), crate::auth::SESSION_SPAN_MS);
+    let dead_before = lifecycle::wrangler_manifest_cutoff(now, grace, crate::auth::SESSION_SPAN_MS);
     let dead: Vec<String> = blobs
         .list(&format!("wrangler/{project_id}/"), LIST_CHUNK as u32)
         .await?
@@ -356,10 +394,11 @@ pub async fn handle(env: &Env, job: &GcJob, dead_letter: bool, msg: &RawMessage)
         msg.ack();
         return;
     }
-    match collect(env, &job.project_id).await {
+    match collect(env, &job.project_id, job.after.as_deref()).await {
         Ok(report) => {
             log("info", &job.project_id, json!({ "msg": "gc", "report": report }));
-            if report.more && enqueue(env, &Job::Gc(job.clone())).await.is_err() {
+            let next = GcJob { project_id: job.project_id.clone(), after: report.next.clone() };
+            if report.more && enqueue(env, &Job::Gc(next)).await.is_err() {
                 msg.retry();
                 return;
             }
@@ -436,7 +475,7 @@ async fn schedule_jobs(env: &Env, now: i64) -> ApiResult<()> {
          ORDER BY COALESCE(gc_at, 0) LIMIT 10")
     .await?
     {
-        enqueue(env, &Job::Gc(GcJob { project_id: p.id.clone() })).await?;
+        enqueue(env, &Job::Gc(GcJob { project_id: p.id.clone(), after: None })).await?;
         stamp(&db, "gc_at", &p.id, now).await?;
     }
     Ok(())

@@ -392,6 +392,9 @@ pub struct PurgeJob {
 pub struct GcJob {
     #[serde(rename = "gcProjectId")]
     pub project_id: String,
+    /// Where a continuing run starts in the project's stored bodies (an earlier report's `next`).
+    #[serde(rename = "gcAfter", default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
 }
 
 /// A message on `DEPLOY_QUEUE`; the kinds have disjoint required fields.

@@ -4,7 +4,7 @@
 // grace period checked against wrangler dev's local KV state.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { api, freshProject, expectError } from '../lib/client.mjs';
+import { api, call, freshProject, expectError } from '../lib/client.mjs';
 import { deploySite, upload, visit, sleep, sha256, waitFor, TERMINAL } from '../lib/site.mjs';
 import { d1Count, kvCount } from '../lib/state.mjs';
 
@@ -234,6 +234,49 @@ test('retention expires old deployments and GC removes exactly the unreferenced 
   const again = await deploySite(p.id, files(1));
   assert.deepEqual(again.uploaded, [hash(1)]);
   assert.equal(await body(p.slug, '/v1.txt'), 'only in v1');
+});
+
+test('GC walks a large project page by page and in bounded batches, continuing from `next`', async () => {
+  // The runner sets GC_PAGE_ROWS=3: a run reads at most 100 pages (300 bodies) and deletes at
+  // most 100 bodies, then reports where the next run continues.
+  const p = await freshProject('gc-pages');
+  const N = 320;
+  const big = Object.fromEntries(Array.from({ length: N }, (_, i) => [`/a/${i}.txt`, `body ${i}`]));
+  await deploySite(p.id, big);
+  for (let v = 1; v <= 3; v++) await deploySite(p.id, { '/index.html': `v${v}` });
+  const gc = async (after) => {
+    const r = await call('POST', `/__api/projects/${p.id}/gc${after ? `?after=${after}` : ''}`);
+    assert.equal(r.status, 200, r.text);
+    return r.body.gc;
+  };
+  const walk = async () => {
+    const runs = [];
+    let after;
+    do {
+      const g = await gc(after);
+      assert.equal(g.more, g.next !== null, JSON.stringify(g));
+      runs.push(g);
+      after = g.next;
+    } while (after && runs.length < 20);
+    return runs;
+  };
+  await sleep(1600); // every body is older than the grace period
+  const marking = await walk();
+  // Kept: v3 (active) and v2; the big deployment and v1 expire, so N + 1 bodies go.
+  assert.equal(marking[0].expired, 2, JSON.stringify(marking[0]));
+  assert.ok(marking.length >= 2, `more than one run: ${JSON.stringify(marking)}`);
+  assert.equal(marking.reduce((n, g) => n + g.marked, 0), N + 1, JSON.stringify(marking));
+  assert.equal(marking.reduce((n, g) => n + g.deleted, 0), 0);
+  await sleep(1600);
+  const deleting = await walk();
+  assert.ok(deleting.length >= 4, `at most 100 deletions per run: ${JSON.stringify(deleting)}`);
+  assert.ok(deleting.every((g) => g.deleted <= 100));
+  assert.equal(deleting.reduce((n, g) => n + g.deleted, 0), N + 1, JSON.stringify(deleting));
+  assert.ok(!kvHas(`${p.id}:${sha256(Buffer.from('v1'))}`), 'v1 deleted');
+  for (const i of [0, 150, N - 1]) assert.ok(!kvHas(`${p.id}:${sha256(Buffer.from(`body ${i}`))}`), `body ${i} deleted`);
+  for (const v of [2, 3]) assert.ok(kvHas(`${p.id}:${sha256(Buffer.from(`v${v}`))}`), `kept v${v}`);
+  assert.equal(await body(p.slug, '/'), 'v3');
+  expectError(assert, await call('POST', `/__api/projects/${p.id}/gc?after=nope`), 400, 'bad_request', 'after');
 });
 
 test('the cron trigger reaches the platform: the sweep runs and GC is scheduled', async () => {
