@@ -367,22 +367,34 @@ async fn orphan_blobs(env: &Env, project_id: &str, now: i64, grace: i64) -> ApiR
         .collect();
     blobs.delete_many(&dead).await?;
     deleted += dead.len();
-    // Large bodies (> 25 MiB) stored by a raw upload whose project_assets row never came.
-    for (hash, uploaded) in blobs.list_asset_hashes(project_id, 200).await? {
-        if uploaded > before {
-            continue;
-        }
-        let row = db
-            .prepare("SELECT hash AS id FROM project_assets WHERE project_id = ?1 AND hash = ?2")
-            .bind(&[project_id.into(), hash.as_str().into()])
+    // Large bodies (> 25 MiB) stored by a raw upload whose project_assets row never came: one
+    // query says which of the listed ones have a row.
+    let old: Vec<String> = blobs
+        .list_asset_hashes(project_id, LIST_CHUNK as u32)
+        .await?
+        .into_iter()
+        .filter(|(_, uploaded)| *uploaded <= before)
+        .map(|(hash, _)| hash)
+        .collect();
+    let mut live = HashSet::new();
+    for list in json_chunks(&old, HASHES_PER_STATEMENT) {
+        let rows = db
+            .prepare(
+                "SELECT hash AS id FROM project_assets WHERE project_id = ?1 \
+                 AND hash IN (SELECT value FROM json_each(?2))",
+            )
+            .bind(&[project_id.into(), list.into()])
             .map_err(db_err)?
-            .first::<Id>(None)
+            .all()
             .await
+            .map_err(db_err)?
+            .results::<Found>()
             .map_err(db_err)?;
-        if row.is_none() {
-            blobs.delete_asset(project_id, &hash).await?;
-            deleted += 1;
-        }
+        live.extend(rows.into_iter().map(|r| r.id));
+    }
+    for hash in old.iter().filter(|h| !live.contains(*h)) {
+        blobs.delete_asset(project_id, hash).await?;
+        deleted += 1;
     }
     Ok(deleted)
 }

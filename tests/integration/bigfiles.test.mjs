@@ -205,7 +205,7 @@ test('the wrangler /client/v4 upload keeps refusing files over 25 MiB with a 413
   assert.equal(at.status, 200, at.text);
 });
 
-test('GC deletes an unreferenced large body from R2 after the grace; purge deletes the rest', { timeout: 120_000 }, async () => {
+test('GC deletes an unreferenced large body and one with no row from R2 after the grace; purge deletes the rest', { timeout: 120_000 }, async () => {
   // The runner sets RETAIN_COMPLETED=2 and GC_GRACE_MS=1500.
   const p = await freshProject('bigfiles-gc');
   const big = randomBytes(26 * MiB);
@@ -215,10 +215,21 @@ test('GC deletes an unreferenced large body from R2 after the grace; purge delet
   await deployWithRaw(p.id, { '/index.html': Buffer.from('v1'), '/big.bin': big, '/kept.bin': kept });
   assert.ok(r2Has(key) && r2Has(keptKey));
   for (let v = 2; v <= 4; v++) await deployWithRaw(p.id, { '/index.html': Buffer.from(`v${v}`), '/kept.bin': kept });
+  // A body whose project_assets row never came (written straight into the local bucket).
+  const orphanKey = `assets/${p.id}/${'0'.repeat(64)}`;
+  const orphanFile = join(mkdtempSync(join(tmpdir(), 'flotilla-orphan-')), 'body');
+  writeFileSync(orphanFile, 'orphan');
+  const put = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js'), 'r2', 'object', 'put',
+    `flotilla-blobs/${orphanKey}`, '--local', '--persist-to', process.env.FLOTILLA_STATE_DIR, '--file', orphanFile],
+  { cwd: ROOT, encoding: 'utf8', env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: 'true' } });
+  assert.equal(put.status, 0, put.stdout + put.stderr);
+  assert.ok(r2Has(orphanKey));
   await sleep(1600);
   const first = await api.gc(p.id);
   assert.equal(first.status, 200, first.text);
   assert.ok(r2Has(key), 'nothing is deleted on the first sighting');
+  assert.ok(!r2Has(orphanKey), 'a large body with no row is deleted once older than the grace');
+  assert.ok(first.body.gc.orphans >= 1, first.text);
   await sleep(1600);
   const second = await api.gc(p.id);
   assert.equal(second.status, 200, second.text);
