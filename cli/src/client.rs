@@ -144,20 +144,27 @@ impl Client {
     /// `size`), streamed from disk (never read whole), with the same retries as JSON requests.
     /// `sent` sees the bytes of each attempt as they go (from 0 again on a retry).
     #[allow(clippy::result_large_err)] // the closure returns ureq's own (large) error type
+    /// Sends bytes `offset..offset + len` of `file` as the raw body (re-read from disk on every
+    /// attempt); `sent` hears how many of them went out so far.
     pub fn send_file(
         &self,
         req: &Req<'_>,
         file: &std::path::Path,
-        size: u64,
+        offset: u64,
+        len: u64,
         sent: &dyn Fn(u64),
     ) -> Result<Reply, Failure> {
         let mut send = |r: ureq::Request| {
-            let f = std::fs::File::open(file)
-                .map_err(|e| ureq::Error::from(std::io::Error::other(format!("{}: {e}", file.display()))))?;
+            use std::io::Seek;
+            let io = |e: std::io::Error| {
+                ureq::Error::from(std::io::Error::other(format!("{}: {e}", file.display())))
+            };
+            let mut f = std::fs::File::open(file).map_err(io)?;
+            f.seek(std::io::SeekFrom::Start(offset)).map_err(io)?;
             let reader = Counting { inner: std::io::BufReader::with_capacity(1 << 20, f), sent, at: 0 };
             r.set("content-type", "application/octet-stream")
-                .set("content-length", &size.to_string())
-                .send(std::io::Read::take(reader, size))
+                .set("content-length", &len.to_string())
+                .send(std::io::Read::take(reader, len))
         };
         self.send_with(req, &mut send, &mut |_| {})
     }

@@ -167,8 +167,9 @@ pub fn upload_buckets(
 }
 
 /// Uploads each raw hash (files too large for a bucket) alone as its raw bytes, streamed from
-/// disk, one at a time; the progress bar moves with the bytes. Returns the completion token if
-/// one of these uploads completed the session.
+/// disk, one at a time, in pieces of at most `RAW_PIECE_BYTES` (one request each, well under
+/// Cloudflare's request body limit); the progress bar moves with the bytes. Returns the
+/// completion token if one of these uploads completed the session.
 pub fn upload_raw(
     client: &Client,
     project: &str,
@@ -193,22 +194,40 @@ pub fn upload_raw(
             )));
         }
         let path = format!("/__api/projects/{}/assets/raw/{}", seg(project), seg(h));
-        let req = Req {
-            method: "PUT",
-            path: &path,
-            body: None,
-            bearer: Some(session_jwt),
-            headers: &[],
-            idem: Idempotency::Safe,
-        };
         let shown = std::cell::Cell::new(0u64);
-        let sent = |at: u64| {
-            if at > shown.get() {
-                progress.bytes_sent(at - shown.get());
-                shown.set(at);
+        let mut restarted = false;
+        let mut start = 0u64;
+        let v = loop {
+            let len = (*size - start).min(flotilla::deploy::RAW_PIECE_BYTES);
+            let range = format!("bytes {start}-{}/{size}", (start + len).saturating_sub(1));
+            let headers = [("content-range", range.as_str())];
+            let req = Req {
+                method: "PUT",
+                path: &path,
+                body: None,
+                bearer: Some(session_jwt),
+                // A file sent whole (the server's only form up to 25 MiB) needs no range.
+                headers: if len == *size { &[] } else { &headers },
+                idem: Idempotency::Safe,
+            };
+            let sent = |at: u64| {
+                if start + at > shown.get() {
+                    progress.bytes_sent(start + at - shown.get());
+                    shown.set(start + at);
+                }
+            };
+            match client.send_file(&req, file, start, len, &sent) {
+                Ok(reply) if start + len == *size => break reply.json()?,
+                Ok(_) => start += len,
+                // The server holds another position (a piece whose answer was lost): send the
+                // file again from its first byte, once.
+                Err(f) if f.status == Some(409) && !restarted => {
+                    restarted = true;
+                    start = 0;
+                }
+                Err(f) => return Err(f.into()),
             }
         };
-        let v = client.send_file(&req, file, *size, &sent)?.json()?;
         progress.bytes_sent(size.saturating_sub(shown.get()));
         progress.raw_done(*size);
         if let Some(jwt) = v.pointer("/result/jwt").and_then(Value::as_str) {

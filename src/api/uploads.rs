@@ -17,7 +17,8 @@ use crate::auth::{bearer_token, issue_token, verify_token, TokenKind, UploadClai
 use crate::deploy::UploadManifest;
 use crate::deploy::{
     body_store, check_raw_length, content_types_by_hash, parse_upload_session_body, plan_uploads,
-    unique_hashes, BodyStore, BUCKET_MAX_BYTES, BUCKET_MAX_FILES, KV_MAX_FILE_BYTES, MAX_FILE_BYTES,
+    unique_hashes, BodyStore, Piece, RawProgress, BUCKET_MAX_BYTES, BUCKET_MAX_FILES, KV_MAX_FILE_BYTES,
+    MAX_FILE_BYTES, RAW_PART_BYTES,
 };
 use crate::domain::{ContentHash, JsonObject, ProjectRow};
 use crate::error::{ApiError, ApiResult};
@@ -27,7 +28,7 @@ use crate::platform::d1::D1Projects;
 use crate::platform::d1_access::D1Access;
 use crate::platform::d1_uploads::{D1Uploads, SessionRow};
 use crate::platform::http;
-use crate::platform::storage::{upload_manifest_key, AssetMeta, KvAssets, R2Blobs};
+use crate::platform::storage::{upload_manifest_key, AssetMeta, KvAssets, PieceStored, R2Blobs};
 
 /// A 20,000-file manifest is ~3 MB of JSON, a 100,000-file one ~14 MB (paths of ~20 bytes,
 /// content types included); 32 MiB leaves room for longer paths.
@@ -302,19 +303,54 @@ pub async fn upload_raw(req: &mut Request, key: &str, hash: &str, ctx: &Ctx<'_>)
         return Err(ApiError::bad(hash, "is not a missing file of this upload session"));
     };
     let size = expected.size as u64;
-    check_raw_length(length.as_deref(), size, MAX_FILE_BYTES)?;
+    let piece = Piece::parse(header("content-range").as_deref(), size, RAW_PART_BYTES as u64)?;
+    check_raw_length(length.as_deref(), piece.len(), MAX_FILE_BYTES)?;
     if expected.uploaded_at.is_some() {
         // A retried upload: already stored, nothing to redo (the body is not read).
-        return progress(&secret, &project, &claims, &uploads, json!({ "uploaded": 0, "alreadyStored": 1 }))
-            .await;
+        let done = json!({ "uploaded": 0, "alreadyStored": 1, "received": size, "size": size });
+        return progress(&secret, &project, &claims, &uploads, done).await;
     }
     let content_type = expected.content_type.clone();
     match body_store(size) {
         BodyStore::Blobs => {
+            let stored = RawProgress::parse(expected.raw_progress.as_deref(), RAW_PART_BYTES as u64);
+            let received = stored.as_ref().map(|(_, m)| m.len()).unwrap_or(0);
+            if piece.start > 0 && piece.start != received {
+                return Err(ApiError::Conflict {
+                    reason: format!(
+                        "{hash}: {received} bytes were received so far; send the piece that starts there \
+                         (Content-Range: bytes {received}-...)"
+                    ),
+                });
+            }
             let body = req.stream().map_err(internal)?;
-            R2Blobs::new(ctx.env)?.put_asset_stream(&project.id, hash, size, content_type, body).await??;
+            let blobs = R2Blobs::new(ctx.env)?;
+            let outcome = blobs.put_asset_piece(&project.id, hash, piece, stored, content_type, body).await?;
+            match outcome {
+                Ok(PieceStored::More(p)) => {
+                    let text = serde_json::to_string(&p).map_err(|e| ApiError::internal(e.to_string()))?;
+                    uploads.set_raw_progress(&claims.sid, hash, Some(&text)).await?;
+                    let more =
+                        json!({ "uploaded": 0, "alreadyStored": 0, "received": piece.end, "size": size });
+                    return progress(&secret, &project, &claims, &uploads, more).await;
+                }
+                Ok(PieceStored::Complete) => {}
+                Err(e) => {
+                    // A refused first or last piece took the upload with it: start again at 0.
+                    if piece.start == 0 || piece.is_last() {
+                        uploads.set_raw_progress(&claims.sid, hash, None).await?;
+                    }
+                    return Err(e);
+                }
+            }
         }
         BodyStore::Kv => {
+            if piece != Piece::whole(size) {
+                return Err(ApiError::bad(
+                    "content-range",
+                    "files up to 25 MiB are sent whole, in one request",
+                ));
+            }
             let bytes = read_body(req, size as usize).await?;
             if bytes.len() as u64 != size {
                 return Err(ApiError::bad(
@@ -330,7 +366,11 @@ pub async fn upload_raw(req: &mut Request, key: &str, hash: &str, ctx: &Ctx<'_>)
     }
     // Marked only after the body is stored: a crash in between means a harmless re-upload.
     uploads.mark_uploaded(&claims.sid, &project.id, &[(hash, size as i64)], now_ms() as i64).await?;
-    progress(&secret, &project, &claims, &uploads, json!({ "uploaded": 1, "alreadyStored": 0 })).await
+    if expected.raw_progress.is_some() {
+        uploads.set_raw_progress(&claims.sid, hash, None).await?;
+    }
+    let done = json!({ "uploaded": 1, "alreadyStored": 0, "received": size, "size": size });
+    progress(&secret, &project, &claims, &uploads, done).await
 }
 
 fn o_keys(o: &JsonObject) -> Vec<&str> {

@@ -32,6 +32,9 @@ pub struct SessionFile {
     pub size: i64,
     pub content_type: Option<String>,
     pub uploaded_at: Option<i64>,
+    /// A raw upload part way through its pieces (`RawProgress` as JSON).
+    #[serde(default)]
+    pub raw_progress: Option<String>,
 }
 
 pub struct D1Uploads {
@@ -146,7 +149,7 @@ impl D1Uploads {
         let mut stmts = Vec::new();
         for chunk in hashes.chunks(MAX_PARAMS - 1) {
             let sql = format!(
-                "SELECT hash, size, content_type, uploaded_at FROM upload_session_files \
+                "SELECT hash, size, content_type, uploaded_at, raw_progress FROM upload_session_files \
                  WHERE session_id = ?1 AND hash IN ({})",
                 placeholders(2, chunk.len())
             );
@@ -164,6 +167,23 @@ impl D1Uploads {
             }
         }
         Ok(out)
+    }
+
+    /// Sets (or with `None` clears) a session file's raw-upload progress.
+    pub async fn set_raw_progress(
+        &self,
+        session_id: &str,
+        hash: &str,
+        progress: Option<&str>,
+    ) -> ApiResult<()> {
+        self.db
+            .prepare("UPDATE upload_session_files SET raw_progress = ?3 WHERE session_id = ?1 AND hash = ?2")
+            .bind(&[session_id.into(), hash.into(), progress.map(JsValue::from).unwrap_or(JsValue::NULL)])
+            .map_err(db_err)?
+            .run()
+            .await
+            .map_err(db_err)?;
+        Ok(())
     }
 
     /// Records stored hashes: marks them uploaded in the session and owned by the project.

@@ -5,10 +5,13 @@
 #![cfg_attr(feature = "site", allow(dead_code))]
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
-use worker::{Bucket, ByteStream, Env, HttpMetadata, KvStore};
+use worker::{Bucket, ByteStream, Env, HttpMetadata, KvStore, UploadedPart};
 
 use super::{bindings, cache};
-use crate::deploy::{blob_asset_key, blob_asset_prefix, body_store, BodyStore, RawBody, RAW_PART_BYTES};
+use crate::deploy::{
+    blob_asset_key, blob_asset_prefix, body_store, BodyStore, Midstate, Piece, PieceDone, RawBody,
+    RawProgress, RAW_PART_BYTES,
+};
 use crate::error::{ApiError, ApiResult};
 use crate::routing::{asset_key, host_key, manifest_key, route_key, HostRecord, RouteRecord};
 
@@ -277,31 +280,51 @@ impl R2Blobs {
             .collect())
     }
 
-    /// Streams a raw upload body into BLOBS as a multipart upload of equal parts, hashing it on
-    /// the way; only a body whose length and SHA-256 match is completed, anything else is
-    /// aborted (nothing stays under the key). At most one part is held in wasm memory (plus
-    /// the runtime's copy while it is sent). Returns `Ok(Err(_))` for a body that is refused.
-    pub async fn put_asset_stream(
+    /// Streams one piece of a raw upload body (the whole body when `piece` is whole) into BLOBS
+    /// as parts of a multipart upload, hashing it on the way. A first piece starts a new upload
+    /// (dropping `progress`, a restarted one); a later one resumes `progress`, which the caller
+    /// checked ends where the piece starts. Only a body whose length and SHA-256 match is
+    /// completed; a refused last piece or first piece aborts the upload (nothing stays under
+    /// the key), a refused middle piece leaves the progress as it was, to be sent again. At most
+    /// one part is held in wasm memory (plus the runtime's copy while it is sent). Returns
+    /// `Ok(Err(_))` for a body that is refused.
+    pub async fn put_asset_piece(
         &self,
         project_id: &str,
         hash: &str,
-        size: u64,
+        piece: Piece,
+        progress: Option<(RawProgress, Midstate)>,
         content_type: Option<String>,
         mut body: ByteStream,
-    ) -> ApiResult<Result<(), ApiError>> {
+    ) -> ApiResult<Result<PieceStored, ApiError>> {
         use futures_core::Stream;
-        let meta = HttpMetadata { content_type, ..HttpMetadata::default() };
-        let upload = self
-            .bucket
-            .create_multipart_upload(blob_asset_key(project_id, hash))
-            .http_metadata(meta)
-            .execute()
-            .await
-            .map_err(r2_err)?;
-        let raw = RawBody::new(hash, size, RAW_PART_BYTES);
-        let mut parts = Vec::new();
-        let outcome: Result<Result<(), ApiError>, ApiError> = async {
-            let mut raw = raw;
+        let key = blob_asset_key(project_id, hash);
+        let (upload, mut parts, mid) = match progress {
+            Some((p, mid)) if piece.start > 0 => {
+                let upload = self.bucket.resume_multipart_upload(key, p.upload_id).map_err(r2_err)?;
+                let parts: Vec<UploadedPart> =
+                    p.parts.into_iter().map(|(n, e)| UploadedPart::new(n, e)).collect();
+                (upload, parts, mid)
+            }
+            restarted => {
+                if let Some((p, _)) = restarted {
+                    if let Ok(old) = self.bucket.resume_multipart_upload(key.clone(), p.upload_id) {
+                        let _ = old.abort().await;
+                    }
+                }
+                let meta = HttpMetadata { content_type, ..HttpMetadata::default() };
+                let upload = self
+                    .bucket
+                    .create_multipart_upload(key)
+                    .http_metadata(meta)
+                    .execute()
+                    .await
+                    .map_err(r2_err)?;
+                (upload, Vec::new(), Midstate::default())
+            }
+        };
+        let mut raw = RawBody::piece(hash, piece, RAW_PART_BYTES, mid);
+        let outcome: Result<Result<PieceDone, ApiError>, ApiError> = async {
             loop {
                 let next = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_next(cx)).await;
                 let Some(chunk) = next else { break };
@@ -320,30 +343,41 @@ impl R2Blobs {
                     parts.push(upload.upload_part(n, part).await.map_err(r2_err)?);
                 }
             }
-            match raw.finish() {
-                Ok(Some(last)) => {
-                    let n = parts.len() as u16 + 1;
-                    parts.push(upload.upload_part(n, last).await.map_err(r2_err)?);
-                    Ok(Ok(()))
-                }
-                Ok(None) => Ok(Ok(())),
-                Err(e) => Ok(Err(e.to_api(hash))),
-            }
+            Ok(raw.finish_piece().map_err(|e| e.to_api(hash)))
         }
         .await;
         match outcome {
-            Ok(Ok(())) => {
+            Ok(Ok(PieceDone { last_part, resume: None })) => {
+                if let Some(last) = last_part {
+                    let n = parts.len() as u16 + 1;
+                    parts.push(upload.upload_part(n, last).await.map_err(r2_err)?);
+                }
                 upload.complete(parts).await.map_err(r2_err)?;
-                Ok(Ok(()))
+                Ok(Ok(PieceStored::Complete))
             }
+            Ok(Ok(PieceDone { resume: Some(mid), .. })) => Ok(Ok(PieceStored::More(RawProgress {
+                upload_id: upload.upload_id().await,
+                parts: parts.iter().map(|p| (p.part_number(), p.etag())).collect(),
+                sha: mid.encode(),
+            }))),
             other => {
-                // Nothing stays: the parts are dropped with the upload (a failed abort leaves
-                // only invisible parts, which R2 expires).
-                let _ = upload.abort().await;
-                other
+                if piece.start == 0 || piece.is_last() {
+                    // Nothing stays: the parts are dropped with the upload (a failed abort
+                    // leaves only invisible parts, which R2 expires).
+                    let _ = upload.abort().await;
+                }
+                other.map(|r| r.map(|_| PieceStored::Complete))
             }
         }
     }
+}
+
+/// What a stored piece left.
+pub enum PieceStored {
+    /// The body is complete under its key.
+    Complete,
+    /// More pieces are due; this is the progress to keep.
+    More(RawProgress),
 }
 
 /// One asset body wherever its size puts it (KV up to 25 MiB, BLOBS above): what GC and purge

@@ -4,7 +4,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +12,7 @@ import { api, call, freshProject, expectError, BASE, TOKEN } from '../lib/client
 import { prepare, sha256, waitFor, deploySite, sleep, request } from '../lib/site.mjs';
 import { ROOT } from '../lib/server.mjs';
 import { r2Count } from '../lib/state.mjs';
+import { faultProxy } from '../lib/proxy.mjs';
 
 const MiB = 1024 * 1024;
 const KV_MAX = 25 * MiB;
@@ -168,32 +169,108 @@ test('30 MiB and 60 MiB files upload raw, deploy, and stream back byte-exact wit
   assert.deepEqual(again.body.result.buckets, []);
 });
 
+test('a raw upload in pieces (Content-Range): in order, resumable, restartable, checked whole', { timeout: 120_000 }, async () => {
+  const p = await freshProject('bigfiles-pieces');
+  const file = randomBytes(45 * MiB);
+  const h = sha256(file);
+  const s = await api.uploadSession(p.id, { '/film.bin': { hash: h, size: file.length } });
+  assert.equal(s.status, 200, s.text);
+  const jwt = s.body.result.jwt;
+  const piece = (from, to, bytes = file.subarray(from, to)) =>
+    raw(p.id, jwt, h, bytes, { 'content-range': `bytes ${from}-${to - 1}/${file.length}` });
+  const M = (n) => n * MiB;
+
+  // Out of order: the server says where it is.
+  let r = await piece(M(20), M(40));
+  expectError(assert, r, 409, 'conflict');
+  assert.match(r.body.message, /0 bytes were received/);
+  // Pieces end on 10 MiB parts; the range must match the manifest and the body.
+  expectError(assert, await piece(0, 12345), 400, 'bad_request', 'content-range');
+  expectError(assert, await raw(p.id, jwt, h, Buffer.from('x'), { 'content-range': `bytes 0-0/${file.length + 1}` }), 400, 'bad_request', 'content-range');
+  expectError(assert, await piece(0, M(20), file.subarray(0, M(20) - 1)), 400, 'bad_request', 'content-length');
+
+  r = await piece(0, M(20));
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual([r.body.result.received, r.body.result.size, r.body.result.uploaded, r.body.result.remaining], [M(20), file.length, 0, 1]);
+  assert.equal(r.body.result.jwt, undefined, 'no completion token before the last piece');
+  assert.ok(!r2Has(`assets/${p.id}/${h}`), 'nothing is visible before the last piece');
+  // Sending the first piece again starts over; then the next piece, and its retry is refused.
+  assert.equal((await piece(0, M(20))).status, 200);
+  assert.equal((await piece(M(20), M(40))).status, 200);
+  r = await piece(M(20), M(40));
+  expectError(assert, r, 409, 'conflict');
+  assert.match(r.body.message, new RegExp(`${M(40)} bytes were received`));
+
+  // A last piece that makes the whole body hash otherwise: refused, and nothing stays.
+  const wrong = Buffer.from(file.subarray(M(40)));
+  wrong[0] ^= 0xff;
+  r = await piece(M(40), file.length, wrong);
+  expectError(assert, r, 400, 'bad_request', h);
+  assert.match(r.body.message, /SHA-256/);
+  assert.ok(!r2Has(`assets/${p.id}/${h}`));
+  expectError(assert, await piece(M(40), file.length), 409, 'conflict');
+
+  // From the start again, in other piece sizes: stored, the session completes, it serves.
+  assert.equal((await piece(0, M(40))).status, 200);
+  r = await piece(M(40), file.length);
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual([r.body.result.received, r.body.result.uploaded, r.body.result.remaining], [file.length, 1, 0]);
+  assert.ok(r2Has(`assets/${p.id}/${h}`));
+  const d = await api.deploy(p.id, { completionJwt: r.body.result.jwt });
+  assert.equal(d.status, 200, d.text);
+  await waitFor(d.body.deployment.id, ['completed']);
+  const got = await get('/film.bin', `${p.slug}.localhost`);
+  assert.equal(got.status, 200);
+  assert.equal(sha256(got.body), h);
+  // A piece of a stored file is answered without reading it.
+  r = await piece(0, M(10));
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.result.alreadyStored, 1);
+});
+
 test('large bodies are per project: another project must upload its own copy', { timeout: 30_000 }, async () => {
   const other = await freshProject('bigfiles-other');
   const s = await api.uploadSession(other.id, { '/big30.bin': manifest['/big30.bin'] });
   assert.deepEqual(s.body.result.rawUploads, [sha256(big30)]);
 });
 
-test('the CLI sends files the session lists as raw through the raw path', { timeout: 240_000 }, async () => {
-  const bin = cliBin;
+test('the CLI sends large files through the raw path in pieces, and starts over on a 409', { timeout: 240_000 }, async () => {
   const p = await freshProject('bigfiles-cli');
   const dir = mkdtempSync(join(tmpdir(), 'flotilla-bigfiles-'));
-  const body = randomBytes(27 * MiB);
+  const body = randomBytes(55 * MiB); // more than one piece (RAW_PIECE_BYTES, 50 MiB)
   writeFileSync(join(dir, 'index.html'), '<h1>cli</h1>');
   writeFileSync(join(dir, 'video.bin'), body);
   const home = mkdtempSync(join(tmpdir(), 'flotilla-bigfiles-home-'));
-  const r = spawnSync(bin, ['deploy', dir, '--project', p.id, '--json'], {
-    encoding: 'utf8', timeout: 120_000,
-    env: { PATH: process.env.PATH, HOME: home, FLOTILLA_CONFIG: join(home, 'none.json'), FLOTILLA_URL: BASE, FLOTILLA_TOKEN: TOKEN },
-  });
-  assert.equal(r.status, 0, r.stderr);
+  // The first second piece is answered 409 (as when a piece's answer was lost).
+  let refused = 0;
+  const proxy = await faultProxy((req) => (req.headers['content-range']?.startsWith(`bytes ${50 * MiB}-`) && !refused++ ? { status: 409 } : null));
+  let r;
+  try {
+    r = await new Promise((resolve) => {
+      const child = spawn(cliBin, ['deploy', dir, '--project', p.id, '--json'], {
+        env: { PATH: process.env.PATH, HOME: home, FLOTILLA_CONFIG: join(home, 'none.json'), FLOTILLA_URL: proxy.url, FLOTILLA_TOKEN: TOKEN },
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => { stdout += d; });
+      child.stderr.on('data', (d) => { stderr += d; });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 180_000);
+      child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+    });
+  } finally {
+    await proxy.close();
+  }
+  assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /1 large files one by one/);
+  const ranges = proxy.seen.filter((s) => s.path.includes('/assets/raw/')).map((s) => s.range);
+  const first = `bytes 0-${50 * MiB - 1}/${body.length}`;
+  const second = `bytes ${50 * MiB}-${body.length - 1}/${body.length}`;
+  assert.deepEqual(ranges, [first, second, first, second]);
   const out = JSON.parse(r.stdout);
   assert.equal(out.uploaded.bytes, body.length + '<h1>cli</h1>'.length);
   const got = await get('/video.bin', `${p.slug}.localhost`);
   assert.equal(got.status, 200);
   assert.equal(sha256(got.body), sha256(body));
-  assert.ok(body.length > KV_MAX);
 });
 
 test('the wrangler /client/v4 upload keeps refusing files over 25 MiB with a 413', { timeout: 30_000 }, async () => {

@@ -7,13 +7,13 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import http from 'node:http';
 import { mkdtempSync, mkdirSync, writeFileSync, existsSync, symlinkSync, unlinkSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { tmpdir } from 'node:os';
 import { ROOT } from '../lib/server.mjs';
 import { api, BASE, TOKEN } from '../lib/client.mjs';
 import { stub } from '../lib/stubs.mjs';
+import { faultProxy } from '../lib/proxy.mjs';
 
 const targetDir = process.env.CARGO_TARGET_DIR || join(ROOT, 'target');
 const BIN = join(targetDir, 'debug', 'flotilla');
@@ -326,33 +326,6 @@ function cliAsync(args, env = {}) {
       resolve({ code, stdout, stderr, json });
     });
   });
-}
-
-/** A loopback proxy to the Worker that answers chosen requests itself (faults). */
-async function faultProxy(fault) {
-  const target = new URL(BASE);
-  const seen = [];
-  const server = http.createServer((req, res) => {
-    const chunks = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
-      seen.push({ method: req.method, path: req.url, at: Date.now() });
-      const f = fault(req, seen);
-      if (f) {
-        res.writeHead(f.status, { 'content-type': 'application/json', 'x-request-id': 'proxy-fault', ...(f.headers || {}) });
-        res.end(JSON.stringify({ success: false, error: 'injected', message: `injected ${f.status}`, requestId: 'proxy-fault' }));
-        return;
-      }
-      const up = http.request({ hostname: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (r) => {
-        res.writeHead(r.statusCode, r.headers);
-        r.pipe(res);
-      });
-      up.on('error', () => { res.writeHead(502); res.end(); });
-      up.end(Buffer.concat(chunks));
-    });
-  });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${server.address().port}`, seen, close: () => new Promise((r) => server.close(r)) };
 }
 
 test('retries honour Retry-After and repeated 5xx drop the upload to one stream', async () => {
