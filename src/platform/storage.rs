@@ -352,7 +352,22 @@ impl R2Blobs {
                     let n = parts.len() as u16 + 1;
                     parts.push(upload.upload_part(n, last).await.map_err(r2_err)?);
                 }
-                upload.complete(parts).await.map_err(r2_err)?;
+                // R2 checks every listed part's etag: if a concurrent request for the same
+                // piece replaced a part after it was hashed here, the upload does not complete
+                // (so an object never differs from the bytes hashed) and starts over.
+                let id = upload.upload_id().await;
+                if let Err(e) = upload.complete(parts).await {
+                    worker::console_warn!("raw upload of {hash} not completed: {e:?}");
+                    if let Ok(u) = self.bucket.resume_multipart_upload(blob_asset_key(project_id, hash), id) {
+                        let _ = u.abort().await;
+                    }
+                    return Ok(Err(ApiError::Conflict {
+                        reason: format!(
+                            "{hash}: its parts changed while it was sent (another upload of the same file at \
+                             once?); send it again from its first byte"
+                        ),
+                    }));
+                }
                 Ok(Ok(PieceStored::Complete))
             }
             Ok(Ok(PieceDone { resume: Some(mid), .. })) => Ok(Ok(PieceStored::More(RawProgress {

@@ -228,6 +228,34 @@ test('a raw upload in pieces (Content-Range): in order, resumable, restartable, 
   assert.equal(r.body.result.alreadyStored, 1);
 });
 
+test('two uploads of the same piece at once never complete a file other than its hash', { timeout: 120_000 }, async () => {
+  const p = await freshProject('bigfiles-race');
+  const file = randomBytes(30 * MiB);
+  const h = sha256(file);
+  const s = await api.uploadSession(p.id, { '/race.bin': { hash: h, size: file.length } });
+  const jwt = s.body.result.jwt;
+  const piece = (from, to, bytes = file.subarray(from, to)) =>
+    raw(p.id, jwt, h, bytes, { 'content-range': `bytes ${from}-${to - 1}/${file.length}` });
+  const M = (n) => n * MiB;
+  assert.equal((await piece(0, M(10))).status, 200);
+  const wrong = Buffer.from(file.subarray(M(10), M(20)));
+  wrong.fill(7);
+  const both = await Promise.all([piece(M(10), M(20)), piece(M(10), M(20), wrong)]);
+  assert.deepEqual(both.map((r) => r.status), [200, 200]);
+  const last = await piece(M(20), file.length);
+  console.log(`[race] the last piece answered ${last.status}`);
+  // Whichever request's parts and hash state were kept, the file is its hash or nothing.
+  assert.ok([200, 400, 409].includes(last.status), last.text);
+  if (last.status !== 200) {
+    assert.ok(!r2Has(`assets/${p.id}/${h}`), 'a refused upload leaves nothing');
+    return;
+  }
+  const d = await api.deploy(p.id, { completionJwt: last.body.result.jwt });
+  await waitFor(d.body.deployment.id, ['completed']);
+  const got = await get('/race.bin', `${p.slug}.localhost`);
+  assert.equal(sha256(got.body), h);
+});
+
 test('large bodies are per project: another project must upload its own copy', { timeout: 30_000 }, async () => {
   const other = await freshProject('bigfiles-other');
   const s = await api.uploadSession(other.id, { '/big30.bin': manifest['/big30.bin'] });
