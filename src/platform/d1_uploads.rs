@@ -256,6 +256,33 @@ impl D1Uploads {
         Ok(rows.into_iter().map(|r| (r.id, r.manifest_key)).collect())
     }
 
+    /// Raw uploads part way through their pieces in these sessions: (hash, progress JSON).
+    pub async fn pending_raw(&self, session_ids: &[String]) -> ApiResult<Vec<(String, String)>> {
+        #[derive(Deserialize)]
+        struct Row {
+            hash: String,
+            raw_progress: String,
+        }
+        let mut out = Vec::new();
+        for list in json_chunks(session_ids, HASHES_PER_STATEMENT) {
+            let rows = self
+                .db
+                .prepare(
+                    "SELECT hash, raw_progress FROM upload_session_files \
+                     WHERE session_id IN (SELECT value FROM json_each(?1)) AND raw_progress IS NOT NULL",
+                )
+                .bind(&[list.as_str().into()])
+                .map_err(db_err)?
+                .all()
+                .await
+                .map_err(db_err)?
+                .results::<Row>()
+                .map_err(db_err)?;
+            out.extend(rows.into_iter().map(|r| (r.hash, r.raw_progress)));
+        }
+        Ok(out)
+    }
+
     /// Deletes sessions and their progress rows: two statements per `HASHES_PER_STATEMENT`
     /// ids, not two per session.
     pub async fn delete_sessions(&self, ids: &[String]) -> ApiResult<()> {

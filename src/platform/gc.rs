@@ -18,8 +18,8 @@ use super::http::log;
 use super::loader::bundle_key;
 use super::storage::{enqueue, AssetBodies, GcJob, Job, KvRoutes, PurgeJob, R2Blobs};
 use crate::deploy::{
-    json_chunks, DeploymentManifest, UploadManifest, GC_COLLECT_CHUNK, GC_DELETE_CHUNK, GC_PAGES_PER_RUN,
-    GC_PAGE_ROWS, HASHES_PER_STATEMENT, LIST_CHUNK,
+    json_chunks, DeploymentManifest, RawProgress, UploadManifest, GC_COLLECT_CHUNK, GC_DELETE_CHUNK,
+    GC_PAGES_PER_RUN, GC_PAGE_ROWS, HASHES_PER_STATEMENT, LIST_CHUNK, RAW_PART_BYTES,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::lifecycle::{self, hash_key, plan_gc, GcAction, StoredAsset};
@@ -203,14 +203,33 @@ pub async fn collect(env: &Env, project_id: &str, after: Option<&str>) -> ApiRes
     report.deleted = delete.len();
 
     // Expired upload sessions, and blobs written before a D1 row that never came.
-    let uploads = D1Uploads::new(env)?;
-    let sessions = uploads.expired(project_id, now).await?;
-    blobs.delete_many(&sessions.iter().map(|(_, key)| key.clone()).collect::<Vec<_>>()).await?;
-    uploads.delete_sessions(&sessions.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>()).await?;
-    report.orphans = sessions.len() + orphan_blobs(env, project_id, now, grace).await?;
+    let sessions = remove_expired_sessions(env, project_id, now).await?;
+    report.orphans = sessions + orphan_blobs(env, project_id, now, grace).await?;
 
     stamp(&db, "gc_at", project_id, now).await?;
     Ok(report)
+}
+
+/// Removes a bounded batch of a project's expired upload sessions: their manifests, their rows,
+/// and the R2 multipart uploads of large files left between pieces (aborted, so no invisible
+/// parts wait for R2's own expiry). Returns how many sessions went. The deployment workflow's
+/// cleanup step and GC both call it.
+pub async fn remove_expired_sessions(env: &Env, project_id: &str, now: i64) -> ApiResult<usize> {
+    let uploads = D1Uploads::new(env)?;
+    let sessions = uploads.expired(project_id, now).await?;
+    if sessions.is_empty() {
+        return Ok(0);
+    }
+    let blobs = R2Blobs::new(env)?;
+    let ids: Vec<String> = sessions.iter().map(|(id, _)| id.clone()).collect();
+    for (hash, progress) in uploads.pending_raw(&ids).await?.into_iter().take(LIST_CHUNK) {
+        if let Some((p, _)) = RawProgress::parse(Some(&progress), RAW_PART_BYTES as u64) {
+            blobs.abort_asset_upload(project_id, &hash, p.upload_id).await;
+        }
+    }
+    blobs.delete_many(&sessions.iter().map(|(_, key)| key.clone()).collect::<Vec<_>>()).await?;
+    uploads.delete_sessions(&ids).await?;
+    Ok(sessions.len())
 }
 
 /// Records when a project was last scheduled or collected (`column` is one of ours, never input).

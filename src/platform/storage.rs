@@ -308,9 +308,7 @@ impl R2Blobs {
             }
             restarted => {
                 if let Some((p, _)) = restarted {
-                    if let Ok(old) = self.bucket.resume_multipart_upload(key.clone(), p.upload_id) {
-                        let _ = old.abort().await;
-                    }
+                    self.abort_asset_upload(project_id, hash, p.upload_id).await;
                 }
                 let meta = HttpMetadata { content_type, ..HttpMetadata::default() };
                 let upload = self
@@ -358,9 +356,7 @@ impl R2Blobs {
                 let id = upload.upload_id().await;
                 if let Err(e) = upload.complete(parts).await {
                     worker::console_warn!("raw upload of {hash} not completed: {e:?}");
-                    if let Ok(u) = self.bucket.resume_multipart_upload(blob_asset_key(project_id, hash), id) {
-                        let _ = u.abort().await;
-                    }
+                    self.abort_asset_upload(project_id, hash, id).await;
                     return Ok(Err(ApiError::Conflict {
                         reason: format!(
                             "{hash}: its parts changed while it was sent (another upload of the same file at \
@@ -382,6 +378,18 @@ impl R2Blobs {
                     let _ = upload.abort().await;
                 }
                 other.map(|r| r.map(|_| PieceStored::Complete))
+            }
+        }
+    }
+}
+
+impl R2Blobs {
+    /// Aborts a large body's multipart upload left between pieces (best effort: R2 also expires
+    /// incomplete uploads by itself).
+    pub async fn abort_asset_upload(&self, project_id: &str, hash: &str, upload_id: String) {
+        if let Ok(u) = self.bucket.resume_multipart_upload(blob_asset_key(project_id, hash), upload_id) {
+            if let Err(e) = u.abort().await {
+                worker::console_warn!("multipart upload of {hash} not aborted: {e:?}");
             }
         }
     }

@@ -568,15 +568,11 @@ impl StepCx<'_> {
     }
 
     async fn cleanup(&mut self) -> Result<String, StepError> {
-        let uploads = D1Uploads::new(self.env).map_err(transient)?;
-        let expired = uploads.expired(&self.d.project_id, now_ms() as i64).await.map_err(transient)?;
-        let keys: Vec<String> = expired.iter().map(|(_, key)| key.clone()).collect();
-        R2Blobs::new(self.env).map_err(transient)?.delete_many(&keys).await.map_err(transient)?;
-        let ids: Vec<String> = expired.into_iter().map(|(id, _)| id).collect();
-        uploads.delete_sessions(&ids).await.map_err(transient)?;
+        let removed = super::gc::remove_expired_sessions(self.env, &self.d.project_id, now_ms() as i64)
+            .await
+            .map_err(transient)?;
         Ok(format!(
-            "removed {} expired upload session(s); asset bodies are kept so earlier deployments stay restorable",
-            ids.len()
+            "removed {removed} expired upload session(s); asset bodies are kept so earlier deployments stay restorable"
         ))
     }
 }

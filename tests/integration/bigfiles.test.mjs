@@ -27,6 +27,19 @@ function r2Has(key) {
   return r2Count('SELECT COUNT(*) AS n FROM _mf_objects WHERE key = ?', key) > 0;
 }
 
+/** R2 multipart uploads still in progress under `key` (miniflare's own table). */
+function inProgress(key) {
+  return r2Count('SELECT COUNT(*) AS n FROM _mf_multipart_uploads WHERE key = ? AND state = 0', key);
+}
+
+/** Runs wrangler (the devDependency) against the running Worker's local state. */
+function wranglerLocal(args) {
+  const r = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js'), ...args,
+    '--local', '--persist-to', process.env.FLOTILLA_STATE_DIR],
+  { cwd: ROOT, encoding: 'utf8', env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: 'true' } });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+}
+
 /** Session, raw uploads, buckets, deploy (waits). */
 async function deployWithRaw(projectId, files) {
   const { manifest, bodies } = prepare(files);
@@ -194,8 +207,12 @@ test('a raw upload in pieces (Content-Range): in order, resumable, restartable, 
   assert.deepEqual([r.body.result.received, r.body.result.size, r.body.result.uploaded, r.body.result.remaining], [M(20), file.length, 0, 1]);
   assert.equal(r.body.result.jwt, undefined, 'no completion token before the last piece');
   assert.ok(!r2Has(`assets/${p.id}/${h}`), 'nothing is visible before the last piece');
-  // Sending the first piece again starts over; then the next piece, and its retry is refused.
+  const key = `assets/${p.id}/${h}`;
+  assert.equal(inProgress(key), 1);
+  // Sending the first piece again starts over (the old upload is aborted); then the next
+  // piece, and its retry is refused.
   assert.equal((await piece(0, M(20))).status, 200);
+  assert.equal(inProgress(key), 1, 'one multipart upload in progress, not two');
   assert.equal((await piece(M(20), M(40))).status, 200);
   r = await piece(M(20), M(40));
   expectError(assert, r, 409, 'conflict');
@@ -254,6 +271,24 @@ test('two uploads of the same piece at once never complete a file other than its
   await waitFor(d.body.deployment.id, ['completed']);
   const got = await get('/race.bin', `${p.slug}.localhost`);
   assert.equal(sha256(got.body), h);
+});
+
+test('an upload session that expires between pieces takes its multipart upload with it', { timeout: 60_000 }, async () => {
+  const p = await freshProject('bigfiles-expiry');
+  const file = randomBytes(30 * MiB);
+  const h = sha256(file);
+  const s = await api.uploadSession(p.id, { '/left.bin': { hash: h, size: file.length } });
+  const r = await raw(p.id, s.body.result.jwt, h, file.subarray(0, 10 * MiB), { 'content-range': `bytes 0-${10 * MiB - 1}/${file.length}` });
+  assert.equal(r.status, 200, r.text);
+  const key = `assets/${p.id}/${h}`;
+  assert.equal(inProgress(key), 1);
+  // Expire the session (an hour is too long to wait), then a GC pass sweeps it.
+  wranglerLocal(['d1', 'execute', 'DB', '--command', `UPDATE upload_sessions SET expires_at = 0 WHERE project_id = '${p.id}'`]);
+  const g = await api.gc(p.id);
+  assert.equal(g.status, 200, g.text);
+  assert.ok(g.body.gc.orphans >= 1, g.text);
+  assert.equal(inProgress(key), 0, 'the multipart upload was aborted');
+  assert.ok(!r2Has(key));
 });
 
 test('large bodies are per project: another project must upload its own copy', { timeout: 30_000 }, async () => {
@@ -324,10 +359,7 @@ test('GC deletes an unreferenced large body and one with no row from R2 after th
   const orphanKey = `assets/${p.id}/${'0'.repeat(64)}`;
   const orphanFile = join(mkdtempSync(join(tmpdir(), 'flotilla-orphan-')), 'body');
   writeFileSync(orphanFile, 'orphan');
-  const put = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js'), 'r2', 'object', 'put',
-    `flotilla-blobs/${orphanKey}`, '--local', '--persist-to', process.env.FLOTILLA_STATE_DIR, '--file', orphanFile],
-  { cwd: ROOT, encoding: 'utf8', env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: 'true' } });
-  assert.equal(put.status, 0, put.stdout + put.stderr);
+  wranglerLocal(['r2', 'object', 'put', `flotilla-blobs/${orphanKey}`, '--file', orphanFile]);
   assert.ok(r2Has(orphanKey));
   await sleep(1600);
   const first = await api.gc(p.id);
