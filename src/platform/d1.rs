@@ -3,7 +3,7 @@
 #![cfg_attr(feature = "site", allow(dead_code))]
 
 use wasm_bindgen::JsValue;
-use worker::{D1Database, Env};
+use worker::{D1Database, D1PreparedStatement, Env};
 
 use crate::domain::{ListCursor, ProjectRow};
 use crate::error::{ApiError, ApiResult};
@@ -12,6 +12,14 @@ use super::bindings;
 
 pub(crate) fn db_err(e: worker::Error) -> ApiError {
     ApiError::internal(format!("D1: {e}"))
+}
+
+/// Runs a prepared (and bound) statement and deserialises every row: the binding errors of
+/// each step mapped once.
+pub(crate) async fn all_rows<T: serde::de::DeserializeOwned>(
+    stmt: worker::Result<D1PreparedStatement>,
+) -> ApiResult<Vec<T>> {
+    stmt.map_err(db_err)?.all().await.map_err(db_err)?.results::<T>().map_err(db_err)
 }
 
 pub(crate) fn num(n: i64) -> JsValue {

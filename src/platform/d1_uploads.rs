@@ -8,7 +8,7 @@ use serde::Deserialize;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Env};
 
-use super::d1::{database, db_err, num, placeholders, MAX_PARAMS};
+use super::d1::{all_rows, database, db_err, num, placeholders, MAX_PARAMS};
 use crate::deploy::{json_chunks, EXPIRED_SESSIONS_CHUNK, HASHES_PER_STATEMENT, ROWS_PER_STATEMENT};
 use crate::error::ApiResult;
 
@@ -243,16 +243,12 @@ impl D1Uploads {
             id: String,
             manifest_key: String,
         }
-        let rows = self
-            .db
-            .prepare("SELECT id, manifest_key FROM upload_sessions WHERE project_id = ?1 AND expires_at < ?2 LIMIT ?3")
-            .bind(&[project_id.into(), num(now), num(EXPIRED_SESSIONS_CHUNK as i64)])
-            .map_err(db_err)?
-            .all()
-            .await
-            .map_err(db_err)?
-            .results::<Row>()
-            .map_err(db_err)?;
+        let rows: Vec<Row> = all_rows(
+            self.db
+                .prepare("SELECT id, manifest_key FROM upload_sessions WHERE project_id = ?1 AND expires_at < ?2 LIMIT ?3")
+                .bind(&[project_id.into(), num(now), num(EXPIRED_SESSIONS_CHUNK as i64)]),
+        )
+        .await?;
         Ok(rows.into_iter().map(|r| (r.id, r.manifest_key)).collect())
     }
 
@@ -265,19 +261,15 @@ impl D1Uploads {
         }
         let mut out = Vec::new();
         for list in json_chunks(session_ids, HASHES_PER_STATEMENT) {
-            let rows = self
-                .db
-                .prepare(
-                    "SELECT hash, raw_progress FROM upload_session_files \
-                     WHERE session_id IN (SELECT value FROM json_each(?1)) AND raw_progress IS NOT NULL",
-                )
-                .bind(&[list.as_str().into()])
-                .map_err(db_err)?
-                .all()
-                .await
-                .map_err(db_err)?
-                .results::<Row>()
-                .map_err(db_err)?;
+            let rows: Vec<Row> = all_rows(
+                self.db
+                    .prepare(
+                        "SELECT hash, raw_progress FROM upload_session_files \
+                         WHERE session_id IN (SELECT value FROM json_each(?1)) AND raw_progress IS NOT NULL",
+                    )
+                    .bind(&[list.as_str().into()]),
+            )
+            .await?;
             out.extend(rows.into_iter().map(|r| (r.hash, r.raw_progress)));
         }
         Ok(out)

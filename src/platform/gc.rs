@@ -11,7 +11,7 @@ use wasm_bindgen::JsValue;
 use worker::{Env, MessageExt, RawMessage};
 
 use super::bindings::{now_ms, var_or};
-use super::d1::{database, db_err, num, placeholders, MAX_PARAMS};
+use super::d1::{all_rows, database, db_err, num, placeholders, MAX_PARAMS};
 use super::d1_lifecycle::D1Lifecycle;
 use super::d1_uploads::D1Uploads;
 use super::http::log;
@@ -128,18 +128,14 @@ pub async fn collect(env: &Env, project_id: &str, after: Option<&str>) -> ApiRes
     let mut cursor = after.unwrap_or_default().to_string();
     let mut delete: Vec<(String, u64)> = Vec::new();
     for pages in 1.. {
-        let rows: Vec<AssetRow> = db
-            .prepare(
+        let rows: Vec<AssetRow> = all_rows(
+            db.prepare(
                 "SELECT hash, size, created_at, unreferenced_since FROM project_assets \
                  WHERE project_id = ?1 AND hash > ?2 ORDER BY hash LIMIT ?3",
             )
-            .bind(&[pid.clone(), cursor.as_str().into(), num(page as i64)])
-            .map_err(db_err)?
-            .all()
-            .await
-            .map_err(db_err)?
-            .results::<AssetRow>()
-            .map_err(db_err)?;
+            .bind(&[pid.clone(), cursor.as_str().into(), num(page as i64)]),
+        )
+        .await?;
         let last_page = rows.len() < page;
         if let Some(last) = rows.last() {
             cursor.clone_from(&last.hash);
@@ -397,18 +393,14 @@ async fn orphan_blobs(env: &Env, project_id: &str, now: i64, grace: i64) -> ApiR
         .collect();
     let mut live = HashSet::new();
     for list in json_chunks(&old, HASHES_PER_STATEMENT) {
-        let rows = db
-            .prepare(
+        let rows: Vec<Found> = all_rows(
+            db.prepare(
                 "SELECT hash AS id FROM project_assets WHERE project_id = ?1 \
                  AND hash IN (SELECT value FROM json_each(?2))",
             )
-            .bind(&[project_id.into(), list.into()])
-            .map_err(db_err)?
-            .all()
-            .await
-            .map_err(db_err)?
-            .results::<Found>()
-            .map_err(db_err)?;
+            .bind(&[project_id.into(), list.into()]),
+        )
+        .await?;
         live.extend(rows.into_iter().map(|r| r.id));
     }
     for hash in old.iter().filter(|h| !live.contains(*h)) {
