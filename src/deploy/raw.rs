@@ -109,8 +109,8 @@ impl Midstate {
             return None;
         }
         let len: u64 = len.parse().ok()?;
-        let state = unhex(state)?;
-        let tail = unhex(tail)?;
+        let state = crate::domain::unhex_lower(state)?;
+        let tail = crate::domain::unhex_lower(tail)?;
         if state.len() != 32 || tail.len() >= 64 || len % 64 != tail.len() as u64 {
             return None;
         }
@@ -120,19 +120,6 @@ impl Midstate {
         }
         Some(Midstate { state: words, len, tail })
     }
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    let b = s.as_bytes();
-    if !b.len().is_multiple_of(2) {
-        return None;
-    }
-    let nib = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    };
-    b.chunks_exact(2).map(|p| Some((nib(p[0])? << 4) | nib(p[1])?)).collect()
 }
 
 /// A raw upload between its pieces, kept with the session file: the R2 multipart upload, the

@@ -35,6 +35,20 @@ pub fn hex_lower(bytes: &[u8]) -> String {
     s
 }
 
+/// The inverse of [`hex_lower`]: `None` for odd lengths and anything but `0-9a-f`.
+pub fn unhex_lower(s: &str) -> Option<Vec<u8>> {
+    let b = s.as_bytes();
+    if !b.len().is_multiple_of(2) {
+        return None;
+    }
+    let nib = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    b.chunks_exact(2).map(|p| Some((nib(p[0])? << 4) | nib(p[1])?)).collect()
+}
+
 /// True when `s` has the shape of a lowercase UUID (any version).
 pub fn is_uuid(s: &str) -> bool {
     let b = s.as_bytes();

@@ -95,20 +95,7 @@ pub fn plan_gc(
 /// holds takes ~40 bytes per hash this way instead of ~100 as `String`s. `None` for anything
 /// else (GC then treats the body as referenced: it never deletes what it cannot name).
 pub fn hash_key(hex: &str) -> Option<[u8; 32]> {
-    let b = hex.as_bytes();
-    if b.len() != 64 {
-        return None;
-    }
-    let nibble = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    };
-    let mut out = [0u8; 32];
-    for (i, pair) in b.chunks_exact(2).enumerate() {
-        out[i] = (nibble(pair[0])? << 4) | nibble(pair[1])?;
-    }
-    Some(out)
+    crate::domain::unhex_lower(hex)?.try_into().ok()
 }
 
 /// Wrangler upload-session manifests (`wrangler/<project>/<session>.json` in BLOBS) written
