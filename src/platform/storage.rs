@@ -344,8 +344,18 @@ impl R2Blobs {
             Ok(raw.finish_piece().map_err(|e| e.to_api(hash)))
         }
         .await;
-        match outcome {
-            Ok(Ok(PieceDone { last_part, resume: None })) => {
+        if !matches!(outcome, Ok(Ok(_))) && (piece.start == 0 || piece.is_last()) {
+            // Nothing stays: the parts are dropped with the upload (a failed abort leaves only
+            // invisible parts, which R2 expires). A refused middle piece keeps the upload.
+            let _ = upload.abort().await;
+        }
+        let done = match outcome {
+            Ok(Ok(done)) => done,
+            Ok(Err(refused)) => return Ok(Err(refused)),
+            Err(e) => return Err(e),
+        };
+        match done {
+            PieceDone { last_part, resume: None } => {
                 if let Some(last) = last_part {
                     let n = parts.len() as u16 + 1;
                     parts.push(upload.upload_part(n, last).await.map_err(r2_err)?);
@@ -366,24 +376,14 @@ impl R2Blobs {
                 }
                 Ok(Ok(PieceStored::Complete))
             }
-            Ok(Ok(PieceDone { resume: Some(mid), .. })) => Ok(Ok(PieceStored::More(RawProgress {
+            PieceDone { resume: Some(mid), .. } => Ok(Ok(PieceStored::More(RawProgress {
                 upload_id: upload.upload_id().await,
                 parts: parts.iter().map(|p| (p.part_number(), p.etag())).collect(),
                 sha: mid.encode(),
             }))),
-            other => {
-                if piece.start == 0 || piece.is_last() {
-                    // Nothing stays: the parts are dropped with the upload (a failed abort
-                    // leaves only invisible parts, which R2 expires).
-                    let _ = upload.abort().await;
-                }
-                other.map(|r| r.map(|_| PieceStored::Complete))
-            }
         }
     }
-}
 
-impl R2Blobs {
     /// Aborts a large body's multipart upload left between pieces (best effort: R2 also expires
     /// incomplete uploads by itself).
     pub async fn abort_asset_upload(&self, project_id: &str, hash: &str, upload_id: String) {
