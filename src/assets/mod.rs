@@ -8,7 +8,7 @@
 //! Typical flow for a visitor request: [`plan_asset_request`] (redirect rules, html_handling,
 //! not_found_handling, method) -> load the entry's body -> [`base_asset_headers`] with
 //! [`content_type_for`] when the manifest has no type -> [`apply_headers`] -> 304 if
-//! [`if_none_match_matches`].
+//! [`if_none_match_matches`], else 206/416 for a `Range` ([`byte_range`]).
 
 mod config;
 mod content_type;
@@ -18,6 +18,7 @@ mod headers;
 mod path;
 mod pattern;
 mod plan;
+mod range;
 mod redirects;
 mod resolve;
 
@@ -29,6 +30,7 @@ pub use headers::{
     HeadersInput, ParsedHeaders, MAX_HEADER_LINE_LENGTH, MAX_HEADER_RULES,
 };
 pub use plan::{plan_asset_request, AssetPlan, AssetRequest};
+pub use range::{byte_range, ByteRange};
 pub use redirects::{
     match_redirect, parse_redirects, parse_redirects_for, prefix_location, redirects_from_entries,
     ParsedRedirects, RedirectEntry, RedirectMatch, RedirectRule, RedirectRules, RedirectsInput, RuleError,

@@ -40,6 +40,8 @@ const PATH_PIECES: &[&str] = &[
     "404.html",
 ];
 
+const RANGE_PIECES: &[&str] = &["0", "1", "99", "-", "-", ",", " ", "18446744073709551616", "ü", "x"];
+
 #[test]
 fn random_inputs_never_panic() {
     let mut g = Gen(0x9E37_79B9_7F4A_7C15);
@@ -92,5 +94,12 @@ fn random_inputs_never_panic() {
         apply_headers(&header_rules, g.pick(&["", "a.b", "ü.example"]), &path, &mut headers);
         let _ = content_type_for(&path);
         let _ = if_none_match_matches(&search, &path);
+        let range = format!("{}{}", g.pick(&["bytes=", "BYTES=", "", "bytes"]), g.string(RANGE_PIECES, 5));
+        let size = g.pick(&["0", "1", "100", "18446744073709551615"]).parse::<u64>().unwrap();
+        match byte_range(&range, (round % 3 == 0).then_some(search.as_str()), "\"x\"", size) {
+            ByteRange::Part { start, last } => assert!(start <= last && last < size, "{range} of {size}"),
+            ByteRange::Unsatisfiable => assert!(size > 0, "{range}"),
+            ByteRange::Whole => {}
+        }
     }
 }

@@ -49,6 +49,41 @@ function envWith(env, extra) {
 }
 
 /**
+ * `length` bytes of an asset body from `offset` on (a Range request for an ASSETS_KV body, which
+ * KV can only read whole; src/platform/storage.rs `KvAssets::body`): the bytes before are
+ * skipped as the value streams and the read stops after the last one, so nothing is buffered.
+ * The result has a known length (Content-Length). A body shorter than it should be errors the
+ * stream rather than sending a short 206.
+ */
+globalThis.__flotillaSlice = function slice(stream, offset, length) {
+  const { readable, writable } = new FixedLengthStream(length);
+  copyPart(stream.getReader(), writable.getWriter(), offset, length);
+  return readable;
+};
+
+async function copyPart(reader, writer, skip, left) {
+  try {
+    while (left > 0) {
+      const { done, value } = await reader.read();
+      if (done) throw new Error('asset body ended before the range');
+      if (skip >= value.byteLength) {
+        skip -= value.byteLength;
+        continue;
+      }
+      const chunk = value.subarray(skip, skip + Math.min(left, value.byteLength - skip));
+      skip = 0;
+      left -= chunk.byteLength;
+      await writer.write(chunk);
+    }
+    await writer.close();
+    reader.cancel().catch(() => {});
+  } catch (e) {
+    writer.abort(e).catch(() => {});
+    reader.cancel(e).catch(() => {});
+  }
+}
+
+/**
  * One Worker Loader dispatch for src/platform/loader.rs, in a single call across the wasm
  * boundary (piece by piece, the request copy, stub lookups, timer and response copy cost more
  * than the platform's own routing). Rust decides everything; this only carries it out:

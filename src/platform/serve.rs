@@ -1,7 +1,7 @@
 //! Serving a project's site to visitors: one routing-record read (ROUTES_KV), the deployment
 //! manifest from isolate memory (keyed by the immutable deployment id; ROUTES_KV on a miss),
 //! a pure plan (assets::plan_asset_request), then at most one body read (ASSETS_KV, or BLOBS
-//! for files over 25 MiB; streamed)
+//! for files over 25 MiB; streamed; only the bytes of a `Range`)
 //! or, when the plan leaves the request to server code, one Worker Loader dispatch.
 
 use std::rc::Rc;
@@ -15,7 +15,8 @@ use super::fast::{FastHost, Fresh};
 use super::loader::{dispatch, Forward, Target};
 use super::storage::{KvAssets, KvRoutes, R2Blobs};
 use crate::assets::{
-    base_asset_headers, if_none_match_matches, plan_asset_request, prefix_location, AssetPlan, AssetRequest,
+    base_asset_headers, byte_range, if_none_match_matches, plan_asset_request, prefix_location, AssetPlan,
+    AssetRequest, ByteRange,
 };
 use crate::auth::preview::{decide, Access, Denied, PreviewTarget, Visit};
 use crate::deploy::{body_store, BodyStore, DeploymentManifest, FileRef};
@@ -352,26 +353,45 @@ async fn respond(
             let etag = crate::assets::etag_for(hash);
             let not_modified = status == 200
                 && header("if-none-match").map(|h| if_none_match_matches(&h, &etag)).unwrap_or(false);
+            // A 200 asked for in part: 206 with those bytes, or 416 (assets::byte_range).
+            let range = match header("range") {
+                Some(r) if status == 200 && !not_modified => {
+                    byte_range(&r, header("if-range").as_deref(), &etag, size)
+                }
+                _ => ByteRange::Whole,
+            };
+            if let Some(content_range) = range.content_range(size) {
+                headers.push(("Content-Range".into(), content_range));
+            }
+            let part = match range {
+                ByteRange::Part { start, last } => Some((start, last + 1 - start)),
+                _ => None,
+            };
             if not_modified {
                 // Like Cloudflare's asset serving: a 304 keeps the Content-Type the 200 would have.
                 (304, None)
-            } else if method == Method::Head {
-                (status, None)
+            } else if method == Method::Head || range == ByteRange::Unsatisfiable {
+                (range.status(status), None)
             } else {
                 let s = settings(env);
                 let body = if body_store(size) == BodyStore::Blobs {
                     // Files over 25 MiB: streamed from BLOBS by the runtime, never read into wasm.
                     let missing = || ApiError::internal(format!("asset body {hash} missing from BLOBS"));
-                    R2Blobs::new(env)?.asset_body(&m.project_id, hash).await?.ok_or_else(missing)?
+                    R2Blobs::new(env)?.asset_body(&m.project_id, hash, part).await?.ok_or_else(missing)?
                 } else if cache::body_cacheable(&s, size) {
                     let missing = || ApiError::internal(format!("asset body {hash} missing from ASSETS_KV"));
                     let kv = KvAssets::new(env)?;
-                    ResponseBody::Body(kv.small_body(&s, &m.project_id, hash).await?.ok_or_else(missing)?)
+                    let mut bytes = kv.small_body(&s, &m.project_id, hash).await?.ok_or_else(missing)?;
+                    if let Some((start, len)) = part {
+                        bytes =
+                            bytes.get(start as usize..(start + len) as usize).unwrap_or_default().to_vec();
+                    }
+                    ResponseBody::Body(bytes)
                 } else {
                     let missing = || ApiError::internal(format!("asset body {hash} missing from ASSETS_KV"));
-                    KvAssets::new(env)?.body(&m.project_id, hash).await?.ok_or_else(missing)?
+                    KvAssets::new(env)?.body(&m.project_id, hash, part).await?.ok_or_else(missing)?
                 };
-                (status, Some(body))
+                (range.status(status), Some(body))
             }
         }
         AssetPlan::Redirect { location, status } => {

@@ -117,16 +117,37 @@ impl KvAssets {
         Ok(Some(std::rc::Rc::try_unwrap(bytes).unwrap_or_else(|b| b.as_ref().clone())))
     }
 
-    /// The body as a stream (never buffered in wasm memory).
-    pub async fn body(&self, project_id: &str, hash: &str) -> ApiResult<Option<worker::ResponseBody>> {
-        Ok(self
-            .kv
-            .get()?
-            .get(&asset_key(project_id, hash))
-            .stream()
-            .await
-            .map_err(kv_err)?
-            .map(worker::ResponseBody::Stream))
+    /// The body as a stream (never buffered in wasm memory); with `part` = (offset, length),
+    /// only those bytes (KV reads whole values: src/js/main.mjs skips up to the offset as the
+    /// value streams and stops after the length).
+    pub async fn body(
+        &self,
+        project_id: &str,
+        hash: &str,
+        part: Option<(u64, u64)>,
+    ) -> ApiResult<Option<worker::ResponseBody>> {
+        let Some(stream) = self.kv.get()?.get(&asset_key(project_id, hash)).stream().await.map_err(kv_err)?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(worker::ResponseBody::Stream(match part {
+            Some((offset, length)) => js::slice(stream, offset as f64, length as f64)
+                .map_err(|_| kv_err("cannot slice the body"))?,
+            None => stream,
+        })))
+    }
+}
+
+mod js {
+    use wasm_bindgen::prelude::*;
+    use worker::web_sys::ReadableStream;
+
+    #[wasm_bindgen]
+    extern "C" {
+        /// src/js/main.mjs: `length` bytes of `stream` from `offset` on, as a stream of that
+        /// known length.
+        #[wasm_bindgen(catch, js_name = __flotillaSlice)]
+        pub fn slice(stream: ReadableStream, offset: f64, length: f64) -> Result<ReadableStream, JsValue>;
     }
 }
 
@@ -253,12 +274,19 @@ impl R2Blobs {
 
 /// Large asset bodies (> 25 MiB) in BLOBS under `assets/<projectId>/<hash>`.
 impl R2Blobs {
-    /// The body as a stream handed to the runtime (never read into wasm memory).
-    pub async fn asset_body(&self, project_id: &str, hash: &str) -> ApiResult<Option<worker::ResponseBody>> {
-        let Some(obj) = self.bucket.get(blob_asset_key(project_id, hash)).execute().await.map_err(r2_err)?
-        else {
-            return Ok(None);
-        };
+    /// The body as a stream handed to the runtime (never read into wasm memory); with `part` =
+    /// (offset, length), only those bytes.
+    pub async fn asset_body(
+        &self,
+        project_id: &str,
+        hash: &str,
+        part: Option<(u64, u64)>,
+    ) -> ApiResult<Option<worker::ResponseBody>> {
+        let mut get = self.bucket.get(blob_asset_key(project_id, hash));
+        if let Some((offset, length)) = part {
+            get = get.range(worker::Range::OffsetWithLength { offset, length });
+        }
+        let Some(obj) = get.execute().await.map_err(r2_err)? else { return Ok(None) };
         obj.body().map(|b| b.response_body()).transpose().map_err(r2_err)
     }
 

@@ -1,6 +1,7 @@
 // Files over 25 MiB (SPEC §8): the session lists them as raw uploads, their bytes stream into
 // R2 through `PUT assets/raw/:hash` (hash and length checked, nothing kept on a mismatch), and
-// visitors get them streamed back with the same ETag / 304 / HEAD behaviour as KV-served files.
+// visitors get them streamed back with the same ETag / 304 / HEAD / Range behaviour as KV-served
+// files (a Range is read from R2 as a range).
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -132,7 +133,7 @@ test('past 100 MiB: 413 naming the limit; exactly 100 MiB is accepted', { timeou
   assert.deepEqual(at.body.result.rawUploads, [sha256(Buffer.from('max'))]);
 });
 
-test('30 MiB and 60 MiB files upload raw, deploy, and stream back byte-exact with ETag, 304 and HEAD', { timeout: 120_000 }, async () => {
+test('30 MiB and 60 MiB files upload raw, deploy, and stream back byte-exact with ETag, 304, HEAD and Range', { timeout: 120_000 }, async () => {
   const [h30, h60, hSmall] = [sha256(big30), sha256(big60), sha256(small)];
   let jwt;
   for (const [h, bytes] of [[h30, big30], [h60, big60]]) {
@@ -175,6 +176,19 @@ test('30 MiB and 60 MiB files upload raw, deploy, and stream back byte-exact wit
     assert.equal(revalidate.status, 304);
     assert.equal(revalidate.body.length, 0);
     assert.equal(revalidate.headers.etag, r.headers.etag);
+    // Ranges are read from R2 as ranges: a seek into the middle, the tail, past the end.
+    const size = bytes.length;
+    for (const [range, first, last] of [[`bytes=${27 * MiB + 5}-${27 * MiB + 70_004}`, 27 * MiB + 5, 27 * MiB + 70_004], ['bytes=-1000', size - 1000, size - 1], [`bytes=${size - 10}-`, size - 10, size - 1]]) {
+      const part = await get(path, host, { headers: { range } });
+      assert.equal(part.status, 206, `${path} ${range}`);
+      assert.equal(part.headers['content-range'], `bytes ${first}-${last}/${size}`);
+      assert.equal(Number(part.headers['content-length']), last - first + 1);
+      assert.ok(part.body.equals(bytes.subarray(first, last + 1)), `${path} ${range}`);
+      assert.equal(part.headers.etag, r.headers.etag);
+    }
+    const past = await get(path, host, { headers: { range: `bytes=${size}-` } });
+    assert.equal(past.status, 416);
+    assert.equal(past.headers['content-range'], `bytes */${size}`);
   }
   // Re-uploading the site needs nothing: the large bodies are known to the project.
   const again = await api.uploadSession(project.id, manifest);

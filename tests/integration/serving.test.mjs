@@ -1,12 +1,13 @@
 // Visitor serving over real HTTP: html_handling and not_found_handling modes, _redirects and
-// _headers (files and config), conditional requests, HEAD, 405, content types, path-mode
+// _headers (files and config), conditional requests, HEAD, Range, 405, content types, path-mode
 // Location prefixing, and a sample of Cloudflare's conformance rows end to end.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { freshProject } from '../lib/client.mjs';
-import { deploySite, visit, follow } from '../lib/site.mjs';
+import { deploySite, visit, follow, request } from '../lib/site.mjs';
 import { ROOT } from '../lib/server.mjs';
 
 async function siteWith(files, config) {
@@ -158,6 +159,72 @@ test('ETag, If-None-Match, HEAD, 405 and content types', async () => {
   assert.equal((await get('/custom.txt')).headers['content-type'], 'text/x-custom', 'manifest contentType wins');
   // Like Cloudflare's production asset serving: no Content-Type for unknown extensions.
   assert.equal((await get('/noext')).headers['content-type'], undefined);
+});
+
+test('Range: one range of a 200 answers 206 with those bytes (from memory and streamed from KV), past the end 416, else the whole body', async () => {
+  // 1,000 B is kept in isolate memory after its first read; 3 MiB streams from ASSETS_KV.
+  const files = { '/index.html': 'root', '/404.html': 'not here', '/s.bin': randomBytes(1000), '/l.bin': randomBytes(3 * 1024 * 1024 + 17), '/empty.txt': '' };
+  const p = await freshProject('range');
+  await deploySite(p.id, files, { config: { not_found_handling: '404-page' } });
+  const get = (path, headers = {}, method = 'GET') => request(`/__project/${p.slug}${path}`, { method, headers, bytes: true });
+  for (const path of ['/s.bin', '/l.bin']) {
+    const bytes = files[path];
+    const size = bytes.length;
+    const whole = await get(path);
+    assert.equal(whole.status, 200, path);
+    assert.equal(whole.headers['cache-control'], 'public, max-age=0, must-revalidate');
+    const etag = whole.headers.etag;
+    const cases = [
+      ['bytes=0-0', 0, 0],
+      ['bytes=10-99', 10, 99],
+      ['bytes=-5', size - 5, size - 1],
+      [`bytes=${size - 300}-`, size - 300, size - 1],
+      ['bytes=0-', 0, size - 1],
+      [`bytes=600-${size * 10}`, 600, size - 1],
+      // spans KV's stream chunks
+      ...(size > 1e6 ? [['bytes=1000001-2500000', 1000001, 2500000], [`bytes=-${size - 70000}`, 70000, size - 1]] : []),
+    ];
+    for (const [range, first, last] of cases) {
+      // twice: the second read of the small file comes from isolate memory
+      for (const round of [1, 2]) {
+        const r = await get(path, { range });
+        const what = `${path} ${range} (${round})`;
+        assert.equal(r.status, 206, what);
+        assert.equal(r.headers['content-range'], `bytes ${first}-${last}/${size}`, what);
+        assert.equal(Number(r.headers['content-length']), last - first + 1, what);
+        assert.ok(r.body.equals(bytes.subarray(first, last + 1)), what);
+        assert.equal(r.headers.etag, etag, what);
+        assert.equal(r.headers['content-type'], 'application/octet-stream', what);
+        // as Cloudflare's: no Cache-Control on an answer to a Range request
+        assert.equal(r.headers['cache-control'], undefined, what);
+      }
+    }
+    const past = await get(path, { range: `bytes=${size}-` });
+    assert.equal(past.status, 416, path);
+    assert.equal(past.headers['content-range'], `bytes */${size}`);
+    assert.equal(past.body.length, 0);
+    const head = await get(path, { range: 'bytes=5-9' }, 'HEAD');
+    assert.equal(head.status, 206);
+    assert.equal(head.headers['content-range'], `bytes 5-9/${size}`);
+    assert.equal(head.body.length, 0);
+    assert.equal((await get(path, { range: 'bytes=5-9', 'if-range': etag })).status, 206);
+    // served whole: a stale If-Range, several ranges, a malformed header
+    for (const headers of [{ range: 'bytes=5-9', 'if-range': '"other"' }, { range: 'bytes=0-1,4-5' }, { range: 'bytes=9-5' }, { range: 'pages=1-2' }]) {
+      const r = await get(path, headers);
+      assert.equal(r.status, 200, JSON.stringify(headers));
+      assert.ok(r.body.equals(bytes), JSON.stringify(headers));
+      assert.equal(r.headers['content-range'], undefined);
+    }
+    // a matching If-None-Match still wins: 304
+    assert.equal((await get(path, { range: 'bytes=0-1', 'if-none-match': etag })).status, 304);
+  }
+  // Only 200s are ranged: a 404 page and an empty file come whole.
+  const missing = await get('/nope', { range: 'bytes=0-2' });
+  assert.equal(missing.status, 404);
+  assert.equal(missing.body.toString(), 'not here');
+  const empty = await get('/empty.txt', { range: 'bytes=0-' });
+  assert.equal(empty.status, 200);
+  assert.equal(empty.body.length, 0);
 });
 
 test('a sample of Cloudflare conformance rows end to end', async () => {
