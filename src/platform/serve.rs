@@ -347,14 +347,15 @@ async fn respond(
             let Some(FileRef { hash, content_type, size }) = m.lookup(&file) else {
                 return Err(ApiError::internal(format!("plan chose {file}, which the manifest lacks")));
             };
-            let cacheable = header("authorization").is_none() && header("range").is_none();
+            let range_header = header("range");
+            let cacheable = header("authorization").is_none() && range_header.is_none();
             let ct = (!content_type.is_empty()).then_some(content_type);
             headers = base_asset_headers(hash, ct, cacheable);
             let etag = crate::assets::etag_for(hash);
             let not_modified = status == 200
                 && header("if-none-match").map(|h| if_none_match_matches(&h, &etag)).unwrap_or(false);
             // A 200 asked for in part: 206 with those bytes, or 416 (assets::byte_range).
-            let range = match header("range") {
+            let range = match range_header {
                 Some(r) if status == 200 && !not_modified => {
                     byte_range(&r, header("if-range").as_deref(), &etag, size)
                 }
