@@ -8,17 +8,19 @@ use worker::*;
 #[cfg(not(feature = "site"))]
 use crate::api;
 #[cfg(not(feature = "site"))]
+use crate::api::health;
+#[cfg(not(feature = "site"))]
 use crate::domain::UrlBase;
 use crate::error::ApiError;
 use crate::platform::bindings;
-use crate::platform::fast::FastHost;
 use crate::platform::http::{self, RequestMeta};
-use crate::platform::serve;
-use crate::platform::serve::Served;
 #[cfg(not(feature = "site"))]
-use crate::platform::storage::Job;
+use crate::platform::jobs::queue;
+use crate::platform::serve::fast::FastHost;
+use crate::platform::serve::site;
+use crate::platform::serve::site::Served;
 #[cfg(not(feature = "site"))]
-use crate::platform::{health, workflow};
+use crate::platform::store::queue::Job;
 use crate::routing::{platform_page, route_request_with, ProjectRef, Target};
 
 #[cfg(not(feature = "site"))]
@@ -27,20 +29,20 @@ const OPENAPI: &str = include_str!("../openapi.json");
 #[event(start)]
 fn start() {
     console_error_panic_hook::set_once();
-    crate::platform::cache::register_bridge();
+    crate::platform::serve::cache::register_bridge();
 }
 
 /// The cron trigger (wrangler.toml `[triggers]`): lifecycle sweep, purge retries, GC.
 #[cfg(not(feature = "site"))]
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    crate::platform::gc::scheduled(&env).await;
+    crate::platform::jobs::cron::scheduled(&env).await;
 }
 
 #[cfg(not(feature = "site"))]
 #[event(queue)]
 async fn queue(batch: MessageBatch<Job>, env: Env, _ctx: Context) -> Result<()> {
-    workflow::handle_batch(batch, &env).await
+    queue::handle_batch(batch, &env).await
 }
 
 /// Set by src/js/main.mjs on requests that arrive through a deployment's `ASSETS` binding.
@@ -59,7 +61,7 @@ fn assets_for(env: &Env) -> Option<AssetsFor> {
 }
 
 /// Set by src/js/main.mjs when a request it dispatched itself (the fast path, see
-/// `platform::fast`) got no Response from the user code: Rust renders the outcome as the
+/// `platform::serve::fast`) got no Response from the user code: Rust renders the outcome as the
 /// normal path would have.
 struct FastFailure {
     project_id: String,
@@ -85,14 +87,14 @@ fn fast_failure(env: &Env) -> Option<FastFailure> {
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let meta = RequestMeta::new(&req);
     if let Some(scope) = assets_for(&env) {
-        return match serve::serve_binding(&req, &env, &scope.project_id, &scope.deployment_id).await {
+        return match site::serve_binding(&req, &env, &scope.project_id, &scope.deployment_id).await {
             Ok(r) => Ok(r),
             Err(e) => http::error(&e, &meta),
         };
     }
     let settings = bindings::settings(&env);
     if let Some(failed) = fast_failure(&env) {
-        let served = match crate::platform::loader::settle(failed.outcome, failed.timeout_ms) {
+        let served = match crate::platform::serve::loader::settle(failed.outcome, failed.timeout_ms) {
             Ok(resp) => Served::Response(resp),
             Err(e) => Served::UserCodeFailed { status: e.status(), detail: e.message().to_string() },
         };
@@ -169,7 +171,7 @@ async fn handle(
     let path_mode = settings.path_mode;
     let host =
         req.headers().get("host").ok().flatten().unwrap_or_else(|| url.host_str().unwrap_or("").to_string());
-    let target = route_request_with(&host, url.path(), serve::search(url), domain, path_mode);
+    let target = route_request_with(&host, url.path(), site::search(url), domain, path_mode);
     let caller = if matches!(target, Target::Project { .. } | Target::CustomDomain { .. }) {
         Caller::Visitor
     } else if cfg!(feature = "site") && for_full_build(&target) {
@@ -215,7 +217,7 @@ async fn dispatch(req: Request, call: &Call<'_>, target: Target) -> std::result:
             site(&req, url, env, meta, &project, &prefix, &path, fast_host).await
         }
         Target::CustomDomain { host: name, path } => {
-            match crate::platform::domains::project_for_host(env, &name).await? {
+            match crate::platform::serve::hosts::project_for_host(env, &name).await? {
                 (Some(project_id), fresh) => {
                     let project = ProjectRef { key: project_id, deployment_prefix: None };
                     // The owner came from the host cache: the Host header decides it as long as that lasts.
@@ -271,10 +273,9 @@ async fn management(
         Target::Docs => ui_page(&req, url, "/docs", meta),
         Target::Dashboard { path } => ui_page(&req, url, &path, meta),
         Target::Mcp => {
-            crate::platform::mcp_http::handle(req, &api::Ctx::new(env, meta, url_base(url, settings)), host)
-                .await
+            crate::api::mcp::handle(req, &api::Ctx::new(env, meta, url_base(url, settings)), host).await
         }
-        Target::ProtectedResource => crate::platform::mcp_http::protected_resource(&req),
+        Target::ProtectedResource => crate::api::mcp::protected_resource(&req),
         _ => Err(ApiError::not_found("Route")),
     }
 }
@@ -298,7 +299,7 @@ async fn site(
     path: &str,
     fast_host: Option<FastHost<'_>>,
 ) -> std::result::Result<Response, ApiError> {
-    let served = serve::serve(req, url, env, project, prefix, path, fast_host).await?;
+    let served = site::serve(req, url, env, project, prefix, path, fast_host).await?;
     visitor_response(served, req, meta, &project.key)
 }
 

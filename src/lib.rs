@@ -11,6 +11,7 @@ pub mod deploy;
 pub mod domain;
 pub mod error;
 pub mod join;
+pub mod keys;
 pub mod lifecycle;
 pub mod mcp;
 pub mod routing;

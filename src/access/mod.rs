@@ -1,6 +1,6 @@
 //! Access control (pure): who is calling (the root admin or a scoped API token), what each
 //! management route needs, whether the caller has it, and the token-minting rules. The D1 side
-//! (token lookup, audit rows, quota counters) lives in `platform::d1_access`.
+//! (token lookup, audit rows, quota counters) lives in `platform::store::d1_access`.
 
 pub mod quota;
 mod routes;

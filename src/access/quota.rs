@@ -1,6 +1,6 @@
 //! Quotas and size limits (pure): their values from vars (with SPEC.md §8's defaults), fixed
 //! windows, and the 429/413 errors that name the limit. The counters live in D1
-//! (`usage_counters`, see `platform::d1_access`).
+//! (`usage_counters`, see `platform::store::d1_access`).
 
 use crate::error::ApiError;
 

@@ -23,16 +23,19 @@ use crate::deploy::{
 };
 use crate::domain::{iso8601, ContentHash, ProjectRow, Slug};
 use crate::error::{ApiError, ApiResult};
+use crate::keys::wrangler_manifest_key;
 use crate::platform::bindings::{new_uuid, now_ms};
-use crate::platform::d1::D1Projects;
-use crate::platform::d1_access::D1Access;
-use crate::platform::d1_deployments::{D1Deployments, DeploymentRow};
-use crate::platform::d1_lifecycle::D1Lifecycle;
-use crate::platform::d1_uploads::D1Uploads;
-use crate::platform::d1_wrangler::D1Wrangler;
 use crate::platform::http;
 use crate::platform::secrets::Sealer;
-use crate::platform::storage::{AssetMeta, KvAssets, KvRoutes, R2Blobs};
+use crate::platform::serve::cache::LiveRoutes;
+use crate::platform::store::d1::D1Projects;
+use crate::platform::store::d1_access::D1Access;
+use crate::platform::store::d1_deployments::{D1Deployments, DeploymentRow};
+use crate::platform::store::d1_lifecycle::D1Lifecycle;
+use crate::platform::store::d1_uploads::D1Uploads;
+use crate::platform::store::d1_wrangler::D1Wrangler;
+use crate::platform::store::kv::{AssetMeta, KvAssets};
+use crate::platform::store::r2::R2Blobs;
 
 /// Wrangler sends {path: {hash (32 hex), size}}: ~90 bytes a file, ~9 MB for 100,000 files.
 const MAX_MANIFEST_BODY: usize = 32 * 1024 * 1024;
@@ -40,10 +43,6 @@ const MAX_MANIFEST_BODY: usize = 32 * 1024 * 1024;
 const MAX_BUCKET_BODY: usize = (BUCKET_MAX_BYTES as usize) * 4 / 3 + 1024 * 1024;
 /// Server code (10 MiB) plus metadata and framing.
 const MAX_SCRIPT_BODY: usize = 12 * 1024 * 1024;
-
-fn wrangler_manifest_key(project_id: &str, session_id: &str) -> String {
-    format!("wrangler/{project_id}/{session_id}.json")
-}
 
 fn respond(status: u16, body: &Value) -> ApiResult<Response> {
     http::json(status, body).map_err(internal)
@@ -247,7 +246,8 @@ async fn upload_session(req: &mut Request, name: &str, ctx: &Ctx<'_>) -> ApiResu
     R2Blobs::new(ctx.env)?.put_json(&wrangler_manifest_key(&project.id, &sid), &manifest).await?;
     let buckets = plan_buckets(&missing, BUCKET_MAX_FILES, BUCKET_MAX_BYTES);
     let kind = if buckets.is_empty() { TokenKind::Completion } else { TokenKind::Upload };
-    let jwt = issue_token(&jwt_secret(ctx)?, kind, &project.id, &sid, ctx.principal.id(), now_ms())?;
+    let ttl = crate::platform::bindings::token_ttl_secs(ctx.env);
+    let jwt = issue_token(&jwt_secret(ctx)?, kind, &project.id, &sid, ctx.principal.id(), now_ms(), ttl)?;
     ctx.note(&project.id, json!({ "sessionId": sid, "files": manifest.len(), "missing": missing.len() }));
     ok(json!({ "jwt": jwt, "buckets": buckets }))
 }
@@ -351,7 +351,9 @@ async fn upload(req: &mut Request, ctx: &Ctx<'_>) -> ApiResult<Response> {
     if known.len() < hashes.len() {
         return respond(202, &cf_success(json!({})));
     }
-    let jwt = issue_token(&secret, TokenKind::Completion, &project.id, &claims.sid, &claims.prn, now_ms())?;
+    let ttl = crate::platform::bindings::token_ttl_secs(ctx.env);
+    let jwt =
+        issue_token(&secret, TokenKind::Completion, &project.id, &claims.sid, &claims.prn, now_ms(), ttl)?;
     respond(201, &cf_success(json!({ "jwt": jwt })))
 }
 
@@ -494,7 +496,7 @@ async fn roll_out_secrets(project: &ProjectRow, ctx: &Ctx<'_>) -> ApiResult<Opti
     if config.get("server").map(Value::is_null).unwrap_or(true) {
         return Ok(None); // assets only: no code reads secrets
     }
-    let bundle = crate::platform::loader::load_bundle(ctx.env, &project.id, active).await?;
+    let bundle = crate::platform::serve::loader::load_bundle(ctx.env, &project.id, active).await?;
     let mut bundle = (*bundle).clone();
     bundle.secrets = sealed_secrets(&project.id, ctx).await?;
     config["server"]["digest"] = json!(bundle.digest());
@@ -593,7 +595,7 @@ async fn create_deployment(req: &mut Request, name: &str, ctx: &Ctx<'_>) -> ApiR
     } else {
         crate::lifecycle::Explicit::Rollback
     };
-    let (store, routes) = (D1Lifecycle::new(ctx.env)?, KvRoutes::new(ctx.env)?);
+    let (store, routes) = (D1Lifecycle::new(ctx.env)?, LiveRoutes::new(ctx.env)?);
     let now = now_ms() as i64;
     let out = crate::lifecycle::switch_to(&store, &routes, &project.id, Some(&target), kind, now).await?;
     *ctx.note.borrow_mut() = Note {

@@ -13,14 +13,16 @@ use crate::auth::{verify_token, TokenKind};
 use crate::deploy::{build_rules, is_terminal, parse_deploy_request, UploadManifest};
 use crate::domain::ProjectRow;
 use crate::error::{ApiError, ApiResult};
+use crate::keys::bundle_key;
 use crate::platform::bindings::{self, new_uuid, now_ms};
-use crate::platform::d1::D1Projects;
-use crate::platform::d1_deployments::{render, D1Deployments, NewDeployment};
-use crate::platform::d1_uploads::D1Uploads;
 use crate::platform::http;
-use crate::platform::loader::bundle_key;
-use crate::platform::storage::{enqueue_after, DeployJob, Job, KvAssets, R2Blobs};
-use crate::platform::workflow;
+use crate::platform::jobs::workflow;
+use crate::platform::store::d1::D1Projects;
+use crate::platform::store::d1_deployments::{render, D1Deployments, NewDeployment};
+use crate::platform::store::d1_uploads::D1Uploads;
+use crate::platform::store::kv::KvAssets;
+use crate::platform::store::queue::{enqueue_after, DeployJob, Job};
+use crate::platform::store::r2::R2Blobs;
 
 /// How long a synchronous deploy waits for the workflow before answering 202 instead.
 const WAIT_LIMIT_MS: u64 = 60_000;
@@ -193,7 +195,7 @@ pub async fn launch(
             "enqueue_failed",
             "The deployment job could not be queued; nothing changed, deploy again",
         );
-        let store = crate::platform::d1_lifecycle::D1Lifecycle::new(ctx.env)?;
+        let store = crate::platform::store::d1_lifecycle::D1Lifecycle::new(ctx.env)?;
         crate::lifecycle::fail_deployment(&store, &id, &why, now_ms() as i64).await?;
         return Err(e);
     }
@@ -228,7 +230,7 @@ async fn full_record(
     project: &ProjectRow,
     id: &str,
     ctx: &Ctx<'_>,
-) -> ApiResult<(Value, crate::platform::d1_deployments::DeploymentRow)> {
+) -> ApiResult<(Value, crate::platform::store::d1_deployments::DeploymentRow)> {
     let deployments = D1Deployments::new(ctx.env)?;
     let d = deployments.get(id).await?.ok_or_else(|| ApiError::not_found("Deployment"))?;
     let steps = deployments.steps(id).await?;

@@ -1,7 +1,7 @@
 //! Custom domains (`/__api/projects/:id/domains`): attach (pending, with a TXT challenge),
 //! list, get, verify over DNS-over-HTTPS, delete. D1 (`domains`) is the truth; a verified
 //! domain also gets a ROUTES_KV `host:<name>` record, written after D1 on verify and removed
-//! before the row on delete. Optional Cloudflare for SaaS registration (platform::domains).
+//! before the row on delete. Optional Cloudflare for SaaS registration (platform::outbound).
 
 use serde_json::json;
 use worker::{Request, Response};
@@ -14,11 +14,12 @@ use crate::domain::{
 };
 use crate::error::{ApiError, ApiResult};
 use crate::platform::bindings::{self, now_ms, random_bytes, var_or};
-use crate::platform::d1::D1Projects;
-use crate::platform::d1_domains::{Attached, D1Domains};
-use crate::platform::domains::{lookup_txt, Saas};
 use crate::platform::http;
-use crate::platform::storage::KvRoutes;
+use crate::platform::outbound::{lookup_txt, Saas};
+use crate::platform::serve::cache;
+use crate::platform::store::d1::D1Projects;
+use crate::platform::store::d1_domains::{Attached, D1Domains};
+use crate::platform::store::kv::KvRoutes;
 use crate::routing::HostRecord;
 
 fn respond(status: u16, body: serde_json::Value) -> ApiResult<Response> {
@@ -206,7 +207,9 @@ pub async fn verify(key: &str, host: &str, ctx: &Ctx<'_>) -> ApiResult<Response>
             // D1 first: the KV record is a cache of it (a failed write is repaired on the
             // first visit, which finds the active row).
             let rec = HostRecord { project_id: project.id.clone() };
-            if let Err(e) = KvRoutes::new(ctx.env)?.put_host(&row.hostname, &rec).await {
+            let published = KvRoutes::new(ctx.env)?.put_host(&row.hostname, &rec).await;
+            cache::forget_hosts();
+            if let Err(e) = published {
                 warn(ctx, "host record lags D1; the first visit repairs it", &e);
             }
             audit(ctx, &project.id, &row.hostname);
@@ -226,9 +229,13 @@ pub async fn delete(key: &str, host: &str, ctx: &Ctx<'_>) -> ApiResult<Response>
     // The routing record before the row, and once more after it: a visit in between could
     // re-publish the record from the still-present row.
     let routes = KvRoutes::new(ctx.env)?;
-    routes.delete_host(&row.hostname).await?;
+    let first = routes.delete_host(&row.hostname).await;
+    cache::forget_hosts();
+    first?;
     domains.delete(&row.hostname, &project.id).await?;
-    if let Err(e) = routes.delete_host(&row.hostname).await {
+    let second = routes.delete_host(&row.hostname).await;
+    cache::forget_hosts();
+    if let Err(e) = second {
         warn(ctx, "host record delete (second pass) failed", &e);
     }
     audit(ctx, &project.id, &row.hostname);

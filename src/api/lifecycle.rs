@@ -11,11 +11,11 @@ use crate::domain::JsonObject;
 use crate::error::{ApiError, ApiResult};
 use crate::lifecycle::{self, AliasName, Changed, Explicit, Switched};
 use crate::platform::bindings::now_ms;
-use crate::platform::d1::D1Projects;
-use crate::platform::d1_deployments::{log_json, D1Deployments};
-use crate::platform::d1_lifecycle::D1Lifecycle;
 use crate::platform::http;
-use crate::platform::storage::KvRoutes;
+use crate::platform::serve::cache::LiveRoutes;
+use crate::platform::store::d1::D1Projects;
+use crate::platform::store::d1_deployments::{log_json, D1Deployments};
+use crate::platform::store::d1_lifecycle::D1Lifecycle;
 
 fn note_route_error(ctx: &Ctx<'_>, e: &Option<lifecycle::StoreError>) {
     if let Some(e) = e {
@@ -53,7 +53,7 @@ pub async fn rollback(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<
     let o = JsonObject::parse(&body, true)?;
     o.only(&["deploymentId"])?;
     let target = o.opt_str("deploymentId")?.map(str::to_string);
-    let (store, routes) = (D1Lifecycle::new(ctx.env)?, KvRoutes::new(ctx.env)?);
+    let (store, routes) = (D1Lifecycle::new(ctx.env)?, LiveRoutes::new(ctx.env)?);
     let out =
         lifecycle::switch_to(&store, &routes, key, target.as_deref(), Explicit::Rollback, now_ms() as i64)
             .await?;
@@ -62,7 +62,7 @@ pub async fn rollback(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<
 
 /// `POST /__api/deployments/:id/promote`
 pub async fn promote(id: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
-    let (store, routes) = (D1Lifecycle::new(ctx.env)?, KvRoutes::new(ctx.env)?);
+    let (store, routes) = (D1Lifecycle::new(ctx.env)?, LiveRoutes::new(ctx.env)?);
     // A deployment of a deleted project is gone with it.
     let out = lifecycle::promote(&store, &routes, id, now_ms() as i64).await.map_err(|e| match e {
         lifecycle::LifecycleError::ProjectNotFound => ApiError::not_found("Deployment"),
@@ -131,7 +131,7 @@ pub async fn put_alias(req: &mut Request, key: &str, name: &str, ctx: &Ctx<'_>) 
         .filter(|s| !s.is_empty())
         .ok_or_else(|| ApiError::bad("deploymentId", "is required"))?
         .to_string();
-    let (store, routes) = (D1Lifecycle::new(ctx.env)?, KvRoutes::new(ctx.env)?);
+    let (store, routes) = (D1Lifecycle::new(ctx.env)?, LiveRoutes::new(ctx.env)?);
     let out = lifecycle::set_alias(&store, &routes, key, &name, &target, now_ms() as i64).await?;
     let alias = alias_changed(ctx, "alias.set", &name, out).await?;
     http::ok(200, json!({ "alias": alias })).map_err(internal)
@@ -140,7 +140,7 @@ pub async fn put_alias(req: &mut Request, key: &str, name: &str, ctx: &Ctx<'_>) 
 /// `DELETE /__api/projects/:id/aliases/:name`
 pub async fn delete_alias(key: &str, name: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let name = alias_name(name)?;
-    let (store, routes) = (D1Lifecycle::new(ctx.env)?, KvRoutes::new(ctx.env)?);
+    let (store, routes) = (D1Lifecycle::new(ctx.env)?, LiveRoutes::new(ctx.env)?);
     let out =
         lifecycle::remove_alias(&store, &routes, key, &name, now_ms() as i64).await.map_err(|e| match e {
             lifecycle::LifecycleError::Refused { code: "alias_not_found", .. } => {
@@ -201,6 +201,6 @@ pub async fn run_gc(req: &Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Respon
         return Err(ApiError::bad("after", "must be the `next` of an earlier run (a content hash)"));
     }
     let project = load(&D1Projects::new(ctx.env)?, key).await?;
-    let report = crate::platform::gc::collect(ctx.env, &project.id, after).await?;
+    let report = crate::platform::jobs::gc::collect(ctx.env, &project.id, after).await?;
     http::ok(200, json!({ "gc": report })).map_err(internal)
 }

@@ -4,7 +4,9 @@
 mod cf;
 mod deployments;
 mod domains;
+pub mod health;
 mod lifecycle;
+pub mod mcp;
 mod previews;
 mod projects;
 mod tokens;
@@ -22,9 +24,9 @@ use crate::access::{policy, Need, Principal};
 use crate::domain::UrlBase;
 use crate::error::{ApiError, ApiResult};
 use crate::platform::bindings::now_ms;
-use crate::platform::d1::D1Projects;
-use crate::platform::d1_access::{AuditEntry, D1Access};
 use crate::platform::http::{self, RequestMeta};
+use crate::platform::store::d1::D1Projects;
+use crate::platform::store::d1_access::{AuditEntry, D1Access};
 use crate::routing::{match_api, ApiRoute};
 
 /// Largest JSON body the management endpoints read (uploads have their own limit).

@@ -12,10 +12,10 @@ use crate::domain::iso8601;
 use crate::error::{ApiError, ApiResult};
 use crate::lifecycle::ProjectStore;
 use crate::platform::bindings::{self, now_ms};
-use crate::platform::d1::D1Projects;
-use crate::platform::d1_deployments::D1Deployments;
-use crate::platform::d1_lifecycle::D1Lifecycle;
 use crate::platform::http;
+use crate::platform::store::d1::D1Projects;
+use crate::platform::store::d1_deployments::D1Deployments;
+use crate::platform::store::d1_lifecycle::D1Lifecycle;
 
 /// Statuses whose deployments answer at a preview URL (as `serve::preview_deployment`).
 const PREVIEWABLE: [&str; 3] = ["completed", "superseded", "rolled_back"];

@@ -10,10 +10,11 @@ use crate::domain::{
 };
 use crate::error::{ApiError, ApiResult};
 use crate::platform::bindings::{self, new_uuid, now_ms, random_bytes};
-use crate::platform::d1::{D1Projects, Inserted};
-use crate::platform::d1_lifecycle::D1Lifecycle;
 use crate::platform::http;
-use crate::platform::storage::{enqueue, Job, KvRoutes, PurgeJob};
+use crate::platform::serve::cache::LiveRoutes;
+use crate::platform::store::d1::{D1Projects, Inserted};
+use crate::platform::store::d1_lifecycle::D1Lifecycle;
+use crate::platform::store::queue::{enqueue, Job, PurgeJob};
 
 fn respond(status: u16, body: serde_json::Value) -> ApiResult<Response> {
     http::ok(status, body).map_err(internal)
@@ -154,7 +155,7 @@ pub async fn update(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Re
     }
     // `enabled` changes what visitors see: the lifecycle swap, then the routing record. The
     // other fields bumped the generation, so publishing also carries a new `outbound`.
-    let (lc, routes) = (D1Lifecycle::new(ctx.env)?, KvRoutes::new(ctx.env)?);
+    let (lc, routes) = (D1Lifecycle::new(ctx.env)?, LiveRoutes::new(ctx.env)?);
     let changed = match input.enabled {
         Some(enabled) => {
             crate::lifecycle::set_enabled(&lc, &routes, &row.id, enabled, now).await?.route_error
@@ -187,7 +188,7 @@ pub async fn delete(key: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let now = now_ms() as i64;
     // One swap marks it deleted (so a racing activation loses) and the routing record becomes
     // a tombstone; the sweep repairs the record if that write fails.
-    let (lc, routes) = (D1Lifecycle::new(ctx.env)?, KvRoutes::new(ctx.env)?);
+    let (lc, routes) = (D1Lifecycle::new(ctx.env)?, LiveRoutes::new(ctx.env)?);
     let changed = crate::lifecycle::delete_project(&lc, &routes, &row.id, now).await?;
     if let Some(e) = &changed.route_error {
         http::log("warn", &ctx.meta.request_id, json!({ "msg": "tombstone not written yet", "error": e.0 }));

@@ -10,9 +10,9 @@ use crate::access::{RequestedProjects, TokenRow};
 use crate::domain::hex_lower;
 use crate::error::{ApiError, ApiResult};
 use crate::platform::bindings::{now_ms, random_bytes};
-use crate::platform::d1::D1Projects;
-use crate::platform::d1_access::D1Access;
 use crate::platform::http;
+use crate::platform::store::d1::D1Projects;
+use crate::platform::store::d1_access::D1Access;
 
 const AUDIT_LIMIT_DEFAULT: u32 = 50;
 const AUDIT_LIMIT_MAX: u32 = 200;

@@ -13,7 +13,7 @@ use worker::{Request, Response};
 
 use super::projects::load;
 use super::{internal, read_body, Ctx};
-use crate::auth::{bearer_token, issue_token, verify_token, TokenKind, UploadClaims, TOKEN_TTL_SECS};
+use crate::auth::{bearer_token, issue_token, session_span_ms, verify_token, TokenKind, UploadClaims};
 use crate::deploy::UploadManifest;
 use crate::deploy::{
     body_store, check_raw_length, content_types_by_hash, parse_upload_session_body, plan_uploads,
@@ -23,12 +23,14 @@ use crate::deploy::{
 use crate::domain::{ContentHash, JsonObject, ProjectRow};
 use crate::error::{ApiError, ApiResult};
 use crate::join::try_join_limited;
+use crate::keys::upload_manifest_key;
 use crate::platform::bindings::{self, new_uuid, now_ms};
-use crate::platform::d1::D1Projects;
-use crate::platform::d1_access::D1Access;
-use crate::platform::d1_uploads::{D1Uploads, SessionRow};
 use crate::platform::http;
-use crate::platform::storage::{upload_manifest_key, AssetMeta, KvAssets, PieceStored, R2Blobs};
+use crate::platform::store::d1::D1Projects;
+use crate::platform::store::d1_access::D1Access;
+use crate::platform::store::d1_uploads::{D1Uploads, SessionRow};
+use crate::platform::store::kv::{AssetMeta, KvAssets};
+use crate::platform::store::r2::{PieceStored, R2Blobs};
 
 /// A 20,000-file manifest is ~3 MB of JSON, a 100,000-file one ~14 MB (paths of ~20 bytes,
 /// content types included); 32 MiB leaves room for longer paths.
@@ -67,7 +69,7 @@ pub async fn create_session(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiR
             "files": manifest.len(),
             "uniqueHashes": opened.unique,
             "missingHashes": opened.missing,
-            "expiresInSeconds": TOKEN_TTL_SECS,
+            "expiresInSeconds": bindings::token_ttl_secs(ctx.env),
         }),
     )
     .map_err(internal)
@@ -127,6 +129,7 @@ pub async fn open_session(
     let content_type_of = |hash: &str| types.get(hash).copied().flatten().map(str::to_string);
 
     let now = now_ms();
+    let ttl = bindings::token_ttl_secs(ctx.env);
     let session = SessionRow {
         id: new_uuid(),
         project_id: project.id.clone(),
@@ -134,7 +137,8 @@ pub async fn open_session(
         file_count: manifest.len() as i64,
         unique_count: unique.len() as i64,
         missing_count: missing.len() as i64,
-        expires_at: (now + TOKEN_TTL_SECS as u64 * 1000) as i64,
+        // No token of the session is accepted after its span, so nothing needs it after that.
+        expires_at: now as i64 + session_span_ms(ttl),
         principal: ctx.principal.id().to_string(),
     };
     let session = SessionRow { manifest_key: upload_manifest_key(&project.id, &session.id), ..session };
@@ -146,7 +150,7 @@ pub async fn open_session(
 
     let plan = plan_uploads(&missing, BUCKET_MAX_FILES, BUCKET_MAX_BYTES);
     let kind = if plan.is_empty() { TokenKind::Completion } else { TokenKind::Upload };
-    let jwt = issue_token(&secret, kind, &project.id, &session.id, ctx.principal.id(), now)?;
+    let jwt = issue_token(&secret, kind, &project.id, &session.id, ctx.principal.id(), now, ttl)?;
     Ok(Opened {
         session,
         unique: unique.len(),
@@ -189,6 +193,7 @@ async fn upload_claims(
 /// nothing does.
 async fn progress(
     secret: &[u8],
+    ttl: i64,
     project: &ProjectRow,
     claims: &UploadClaims,
     uploads: &D1Uploads,
@@ -203,7 +208,8 @@ async fn progress(
             &project.id,
             &claims.sid,
             &claims.prn,
-            now_ms()
+            now_ms(),
+            ttl,
         )?);
     }
     http::ok(200, json!({ "result": result })).map_err(internal)
@@ -271,7 +277,7 @@ pub async fn upload(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Re
     // Marked only after the bodies are in KV: a crash in between means a harmless re-upload.
     uploads.mark_uploaded(&claims.sid, &project.id, &stored, now_ms() as i64).await?;
     let result = json!({ "uploaded": verified.len(), "alreadyStored": keys.len() - verified.len() });
-    progress(&secret, &project, &claims, &uploads, result).await
+    progress(&secret, bindings::token_ttl_secs(ctx.env), &project, &claims, &uploads, result).await
 }
 
 /// `PUT assets/raw/:hash`: one missing file of the session as the raw request body
@@ -308,7 +314,7 @@ pub async fn upload_raw(req: &mut Request, key: &str, hash: &str, ctx: &Ctx<'_>)
     if expected.uploaded_at.is_some() {
         // A retried upload: already stored, nothing to redo (the body is not read).
         let done = json!({ "uploaded": 0, "alreadyStored": 1, "received": size, "size": size });
-        return progress(&secret, &project, &claims, &uploads, done).await;
+        return progress(&secret, bindings::token_ttl_secs(ctx.env), &project, &claims, &uploads, done).await;
     }
     let content_type = expected.content_type.clone();
     match body_store(size) {
@@ -332,7 +338,15 @@ pub async fn upload_raw(req: &mut Request, key: &str, hash: &str, ctx: &Ctx<'_>)
                     uploads.set_raw_progress(&claims.sid, hash, Some(&text)).await?;
                     let more =
                         json!({ "uploaded": 0, "alreadyStored": 0, "received": piece.end, "size": size });
-                    return progress(&secret, &project, &claims, &uploads, more).await;
+                    return progress(
+                        &secret,
+                        bindings::token_ttl_secs(ctx.env),
+                        &project,
+                        &claims,
+                        &uploads,
+                        more,
+                    )
+                    .await;
                 }
                 Ok(PieceStored::Complete) => {}
                 Err(e) => {
@@ -370,7 +384,7 @@ pub async fn upload_raw(req: &mut Request, key: &str, hash: &str, ctx: &Ctx<'_>)
         uploads.set_raw_progress(&claims.sid, hash, None).await?;
     }
     let done = json!({ "uploaded": 1, "alreadyStored": 0, "received": size, "size": size });
-    progress(&secret, &project, &claims, &uploads, done).await
+    progress(&secret, bindings::token_ttl_secs(ctx.env), &project, &claims, &uploads, done).await
 }
 
 fn o_keys(o: &JsonObject) -> Vec<&str> {

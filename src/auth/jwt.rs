@@ -1,6 +1,7 @@
 //! Upload JWTs (HS256 via jwt-compact). Two kinds: `upload` (authorises bucket uploads of one
 //! session) and `completion` (proves the session's files are all stored; spent by deploy).
-//! Both are bound to a project id and an upload session id and expire after one hour.
+//! Both are bound to a project id and an upload session id and expire after the session TTL
+//! (one hour unless the operator sets `UPLOAD_SESSION_TTL_SECS`).
 
 use chrono::{DateTime, TimeDelta, Utc};
 use jwt_compact::alg::{Hs256, Hs256Key};
@@ -10,14 +11,30 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 
+/// The default lifetime of an upload session and its tokens.
 pub const TOKEN_TTL_SECS: i64 = 3600;
+/// Bounds for `UPLOAD_SESSION_TTL_SECS`: long enough to upload anything, short enough that
+/// a leaked token dies within a day.
+pub const TOKEN_TTL_RANGE: std::ops::RangeInclusive<i64> = 1..=24 * 3600;
 /// Clock skew allowed past a token's expiry.
 const TOKEN_LEEWAY_SECS: i64 = 30;
 /// How long after a session opens one of its tokens can still be accepted: the upload token is
 /// accepted up to its expiry plus the leeway, and the completion token the last bucket upload
 /// returns lives as long again from then. Storage only a session's tokens name (wrangler's
 /// session manifests) is dead after this.
-pub const SESSION_SPAN_MS: i64 = 2 * (TOKEN_TTL_SECS + TOKEN_LEEWAY_SECS) * 1000;
+pub const fn session_span_ms(ttl_secs: i64) -> i64 {
+    2 * (ttl_secs + TOKEN_LEEWAY_SECS) * 1000
+}
+
+/// The session span of the default TTL.
+pub const SESSION_SPAN_MS: i64 = session_span_ms(TOKEN_TTL_SECS);
+
+/// `UPLOAD_SESSION_TTL_SECS` as set (clamped to [`TOKEN_TTL_RANGE`]), else the default.
+pub fn token_ttl_secs(var: Option<&str>) -> i64 {
+    var.and_then(|v| v.trim().parse::<i64>().ok())
+        .map(|v| v.clamp(*TOKEN_TTL_RANGE.start(), *TOKEN_TTL_RANGE.end()))
+        .unwrap_or(TOKEN_TTL_SECS)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -79,7 +96,7 @@ fn time_options(now_ms: u64) -> TimeOptions<impl Fn() -> DateTime<Utc>> {
 }
 
 /// Issues a token of `kind` for project `pid`, session `sid` and principal `prn`, valid for
-/// one hour.
+/// `ttl_secs`.
 pub fn issue_token(
     secret: &[u8],
     kind: TokenKind,
@@ -87,10 +104,11 @@ pub fn issue_token(
     sid: &str,
     prn: &str,
     now_ms: u64,
+    ttl_secs: i64,
 ) -> Result<String, ApiError> {
     let key = Hs256Key::new(secret);
     let claims = Claims::new(UploadClaims { kind, pid: pid.into(), sid: sid.into(), prn: prn.into() })
-        .set_duration_and_issuance(&time_options(now_ms), TimeDelta::seconds(TOKEN_TTL_SECS));
+        .set_duration_and_issuance(&time_options(now_ms), TimeDelta::seconds(ttl_secs));
     Hs256
         .token(&Header::empty().with_token_type("JWT"), &claims, &key)
         .map_err(|e| ApiError::internal(format!("jwt signing failed: {e}")))
@@ -144,14 +162,15 @@ mod tests {
     #[test]
     fn no_token_of_a_session_is_accepted_after_the_session_span() {
         let span = SESSION_SPAN_MS as u64;
-        let upload = issue_token(KEY, TokenKind::Upload, "p1", "s1", "tok_a", T0).unwrap();
+        let upload = issue_token(KEY, TokenKind::Upload, "p1", "s1", "tok_a", T0, TOKEN_TTL_SECS).unwrap();
         // The latest moment the upload token still works is when the completion token comes.
         let last = (T0..T0 + span)
             .step_by(1000)
             .take_while(|&t| verify_token(KEY, &upload, TokenKind::Upload, "p1", t).is_ok())
             .last()
             .unwrap();
-        let done = issue_token(KEY, TokenKind::Completion, "p1", "s1", "tok_a", last).unwrap();
+        let done =
+            issue_token(KEY, TokenKind::Completion, "p1", "s1", "tok_a", last, TOKEN_TTL_SECS).unwrap();
         assert!(verify_token(KEY, &done, TokenKind::Completion, "p1", T0 + span - 2000).is_ok());
         assert_eq!(
             verify_token(KEY, &done, TokenKind::Completion, "p1", T0 + span + 1000),
@@ -161,7 +180,7 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let t = issue_token(KEY, TokenKind::Upload, "p1", "s1", "tok_a", T0).unwrap();
+        let t = issue_token(KEY, TokenKind::Upload, "p1", "s1", "tok_a", T0, TOKEN_TTL_SECS).unwrap();
         let c = verify_token(KEY, &t, TokenKind::Upload, "p1", T0 + 1000).unwrap();
         assert_eq!(
             c,
@@ -171,8 +190,8 @@ mod tests {
 
     #[test]
     fn every_misuse_is_rejected() {
-        let up = issue_token(KEY, TokenKind::Upload, "p1", "s1", "tok_a", T0).unwrap();
-        let done = issue_token(KEY, TokenKind::Completion, "p1", "s1", "tok_a", T0).unwrap();
+        let up = issue_token(KEY, TokenKind::Upload, "p1", "s1", "tok_a", T0, TOKEN_TTL_SECS).unwrap();
+        let done = issue_token(KEY, TokenKind::Completion, "p1", "s1", "tok_a", T0, TOKEN_TTL_SECS).unwrap();
         assert_eq!(verify_token(KEY, &up, TokenKind::Upload, "p2", T0), Err(TokenError::WrongProject));
         assert_eq!(
             verify_token(KEY, &up, TokenKind::Completion, "p1", T0),
@@ -193,7 +212,8 @@ mod tests {
         assert_eq!(verify_token(KEY, "garbage", TokenKind::Upload, "p1", T0), Err(TokenError::Malformed));
         // Tampered payload: swap the project id inside the token.
         let parts: Vec<&str> = up.split('.').collect();
-        let forged = issue_token(b"attacker", TokenKind::Upload, "p2", "s1", "tok_a", T0).unwrap();
+        let forged =
+            issue_token(b"attacker", TokenKind::Upload, "p2", "s1", "tok_a", T0, TOKEN_TTL_SECS).unwrap();
         let forged_payload = forged.split('.').nth(1).unwrap();
         let tampered = format!("{}.{}.{}", parts[0], forged_payload, parts[2]);
         assert_eq!(verify_token(KEY, &tampered, TokenKind::Upload, "p2", T0), Err(TokenError::BadSignature));
@@ -204,5 +224,18 @@ mod tests {
         for e in [TokenError::Malformed, TokenError::Expired, TokenError::WrongProject] {
             assert_eq!(ApiError::from(e).status(), 401);
         }
+    }
+
+    #[test]
+    fn the_session_ttl_var_is_clamped_and_shortens_token_life() {
+        assert_eq!(token_ttl_secs(None), TOKEN_TTL_SECS);
+        assert_eq!(token_ttl_secs(Some("junk")), TOKEN_TTL_SECS);
+        assert_eq!(token_ttl_secs(Some(" 5 ")), 5);
+        assert_eq!(token_ttl_secs(Some("0")), 1);
+        assert_eq!(token_ttl_secs(Some("99999999")), 24 * 3600);
+        let t = issue_token(KEY, TokenKind::Upload, "p1", "s1", "tok_a", T0, 5).unwrap();
+        assert!(verify_token(KEY, &t, TokenKind::Upload, "p1", T0 + 4_000).is_ok());
+        let past = T0 + (5 + TOKEN_LEEWAY_SECS as u64 + 1) * 1000;
+        assert_eq!(verify_token(KEY, &t, TokenKind::Upload, "p1", past), Err(TokenError::Expired));
     }
 }

@@ -367,8 +367,16 @@ mod tests {
             assert_eq!(decide(KEY, &visit(&q(t), None)), Access::Deny(Denied::WrongBinding));
         }
         // An upload JWT signed with the raw secret is not a preview token.
-        let upload =
-            crate::auth::issue_token(KEY, crate::auth::TokenKind::Upload, "p1", "s1", "root", T0).unwrap();
+        let upload = crate::auth::issue_token(
+            KEY,
+            crate::auth::TokenKind::Upload,
+            "p1",
+            "s1",
+            "root",
+            T0,
+            crate::auth::TOKEN_TTL_SECS,
+        )
+        .unwrap();
         assert!(matches!(
             decide(KEY, &visit(&q(&upload), None)),
             Access::Deny(Denied::BadSignature | Denied::Malformed)

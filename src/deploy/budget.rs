@@ -76,7 +76,7 @@ pub fn statements(n: usize, per: usize) -> usize {
     n.div_ceil(per.max(1))
 }
 
-/// Per-run chunks of the cron GC and of one purge message (src/platform/gc.rs, purge.rs):
+/// Per-run chunks of the cron GC and of one purge message (src/platform/jobs/gc.rs, purge.rs):
 /// each invocation does a bounded share and leaves the rest to the next run or message.
 pub const GC_DELETE_CHUNK: usize = 100;
 pub const GC_COLLECT_CHUNK: usize = 25;

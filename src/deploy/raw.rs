@@ -223,17 +223,6 @@ pub fn body_store(size: u64) -> BodyStore {
     }
 }
 
-/// BLOBS key of a large body: the project id in every key, so one project's uploads can never
-/// reach another's, even with the same content hash.
-pub fn blob_asset_key(project_id: &str, hash: &str) -> String {
-    format!("assets/{project_id}/{hash}")
-}
-
-/// The BLOBS prefix holding a project's large bodies.
-pub fn blob_asset_prefix(project_id: &str) -> String {
-    blob_asset_key(project_id, "")
-}
-
 /// Checks a raw upload's `Content-Length` before any byte is read: required, at most `max`
 /// (413 naming the limit), and exactly the size the manifest declared for the hash.
 pub fn check_raw_length(header: Option<&str>, expected: u64, max: u64) -> Result<u64, ApiError> {
@@ -395,13 +384,6 @@ mod tests {
         assert_eq!(body_store(KV_MAX_FILE_BYTES), BodyStore::Kv);
         assert_eq!(body_store(KV_MAX_FILE_BYTES + 1), BodyStore::Blobs);
         assert_eq!(body_store(crate::deploy::MAX_FILE_BYTES), BodyStore::Blobs);
-    }
-
-    #[test]
-    fn keys_carry_the_project() {
-        assert_eq!(blob_asset_key("p1", "abc"), "assets/p1/abc");
-        assert!(blob_asset_key("p1", "abc").starts_with(&blob_asset_prefix("p1")));
-        assert!(!blob_asset_key("p10", "abc").starts_with(&blob_asset_prefix("p1")));
     }
 
     #[test]

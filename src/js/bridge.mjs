@@ -1,4 +1,4 @@
-// The cache bridge between the two wasm builds in this isolate (src/platform/cache.rs; why two:
+// The cache bridge between the two wasm builds in this isolate (src/platform/serve/cache.rs; why two:
 // src/js/main.mjs). A separate module so that it is evaluated before either build: each build
 // registers its hook while it is instantiated, at import time.
 

@@ -9,7 +9,7 @@
 //   dashboard, the queue consumer and the cron trigger. Imported on first use only: the site
 //   build marks a request it does not serve (`__FLOTILLA_FORWARD`) and it goes here.
 // The two share nothing but this isolate: their caches stay in step through src/js/bridge.mjs
-// (src/platform/cache.rs has the rules).
+// (src/platform/serve/cache.rs has the rules).
 //
 // AssetBinding is the `ASSETS` fetcher handed to each deployment's server code, created as
 // `ctx.exports.AssetBinding({ props: { deploymentId, projectId } })`. Props are set by the
@@ -50,7 +50,7 @@ function envWith(env, extra) {
 
 /**
  * `length` bytes of an asset body from `offset` on (a Range request for an ASSETS_KV body, which
- * KV can only read whole; src/platform/storage.rs `KvAssets::body`): the bytes before are
+ * KV can only read whole; src/platform/store/kv.rs `KvAssets::body`): the bytes before are
  * skipped as the value streams and the read stops after the last one, so nothing is buffered.
  * The result has a known length (Content-Length). A body shorter than it should be errors the
  * stream rather than sending a short 206.
@@ -84,7 +84,7 @@ async function copyPart(reader, writer, skip, left) {
 }
 
 /**
- * One Worker Loader dispatch for src/platform/loader.rs, in a single call across the wasm
+ * One Worker Loader dispatch for src/platform/serve/loader.rs, in a single call across the wasm
  * boundary (piece by piece, the request copy, stub lookups, timer and response copy cost more
  * than the platform's own routing). Rust decides everything; this only carries it out:
  * - `url` (or `undefined`) replaces the request's URL, `prefix` ('' for none) becomes the only
@@ -122,7 +122,7 @@ function run(loader, isolateId, getCode, request, url, prefix, timeoutMs) {
 }
 
 /*
- * The visitor fast path (src/platform/fast.rs has the rules). Rust offers a Host header whose
+ * The visitor fast path (src/platform/serve/fast.rs has the rules). Rust offers a Host header whose
  * every request is one dispatch with fixed arguments (a `<slug>.<domain>` host whose active
  * deployment's server code answers every path), valid until the routing record it came from
  * expires; any invalidation in this isolate clears them all. Such requests are dispatched here
@@ -132,7 +132,7 @@ function run(loader, isolateId, getCode, request, url, prefix, timeoutMs) {
  * log line (src/routing/access_log.rs `LogPolicy::should_log` and `request_line`).
  */
 const FAST = new Map();
-/** Bound for isolates that see many hosts (src/platform/cache.rs ROUTE_ENTRIES). */
+/** Bound for isolates that see many hosts (src/platform/serve/cache.rs ROUTE_ENTRIES). */
 const FAST_ENTRIES = 4096;
 /** Set by the fast path when the user code gave no Response (read by src/entry.rs). */
 const FAST_FAILED = '__FLOTILLA_FAST_FAILED';
@@ -195,7 +195,7 @@ async function fastServe(hit, request, env, ctx) {
     const failed = { projectId: hit.projectId, threw, value, timeoutMs: hit.timeoutMs };
     return new Site(ctx, envWith(platformEnv(env, ctx), { [FAST_FAILED]: failed })).fetch(request);
   }
-  // A fetched response's headers are immutable: one copy, as src/platform/loader.rs `settle`.
+  // A fetched response's headers are immutable: one copy, as src/platform/serve/loader.rs `settle`.
   const headers = new Headers(value.headers);
   headers.set('x-request-id', id);
   const init = { status: value.status, statusText: value.statusText, headers };

@@ -315,6 +315,8 @@ pub struct FakeRoutes {
     pub puts: RefCell<usize>,
     /// Every (project, deployment served) a put made visible, in order.
     pub served: RefCell<Vec<(String, Option<String>)>>,
+    /// Every invalidation the service asked for, in order (`route:<project>`, `deployment:<id>`).
+    pub forgotten: RefCell<Vec<String>>,
 }
 
 impl Default for FakeRoutes {
@@ -325,6 +327,7 @@ impl Default for FakeRoutes {
             before_put: RefCell::default(),
             puts: RefCell::default(),
             served: RefCell::default(),
+            forgotten: RefCell::default(),
         }
     }
 }
@@ -367,5 +370,13 @@ impl RouteStore for FakeRoutes {
         self.served.borrow_mut().push((record.project_id.clone(), record.serving().map(str::to_string)));
         self.records.borrow_mut().insert(record.project_id.clone(), record.clone());
         Ok(())
+    }
+
+    fn forget_route(&self, record: &RouteRecord) {
+        self.forgotten.borrow_mut().push(format!("route:{}", record.project_id));
+    }
+
+    fn forget_deployment(&self, deployment_id: &str) {
+        self.forgotten.borrow_mut().push(format!("deployment:{deployment_id}"));
     }
 }

@@ -231,6 +231,13 @@ pub trait ProjectStore {
 pub trait RouteStore {
     async fn get(&self, project_id: &str) -> StoreResult<Option<RouteRecord>>;
     async fn put(&self, record: &RouteRecord) -> StoreResult<()>;
+    /// Drops every cached copy of this project's pointer (the visitor caches). The service
+    /// calls it after each routing write, failed ones too (what storage holds is then unknown):
+    /// invalidation belongs to whoever moves the pointer, never to a storage adapter.
+    fn forget_route(&self, record: &RouteRecord);
+    /// Drops cached copies of a deployment (its manifest, preview lookups naming it): called
+    /// before a deployment stops being servable.
+    fn forget_deployment(&self, deployment_id: &str);
 }
 
 /// Why a deployment failed, as a user sees it: a stable machine code and a sentence. Raw

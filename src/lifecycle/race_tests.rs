@@ -105,6 +105,12 @@ impl RouteStore for Runner<'_> {
         self.pause().await;
         self.r.put(record).await
     }
+    fn forget_route(&self, record: &RouteRecord) {
+        self.r.forget_route(record)
+    }
+    fn forget_deployment(&self, deployment_id: &str) {
+        self.r.forget_deployment(deployment_id)
+    }
 }
 
 /// Polls every future in turn until all are done (a single-threaded interleaving executor).

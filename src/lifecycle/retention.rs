@@ -25,8 +25,9 @@ pub fn plan_retention(
 
 /// Expires what [`plan_retention`] names; the store re-checks "not active, not aliased"
 /// atomically, so a concurrent rollback or alias wins. Returns the ids that expired.
-pub async fn expire_old<S: ProjectStore>(
+pub async fn expire_old<S: ProjectStore, R: RouteStore>(
     store: &S,
+    routes: &R,
     project_id: &str,
     keep: usize,
     now: i64,
@@ -39,6 +40,8 @@ pub async fn expire_old<S: ProjectStore>(
     let aliased: BTreeSet<String> = p.aliases.values().cloned().collect();
     let mut expired = Vec::new();
     for id in plan_retention(&all, p.active_deployment_id.as_deref(), &aliased, keep) {
+        // Its previews stop at once here (other isolates within their cache TTL).
+        routes.forget_deployment(&id);
         if store.expire(&id, now).await? {
             expired.push(id);
         }

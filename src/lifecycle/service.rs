@@ -21,7 +21,9 @@ pub async fn publish<S: ProjectStore, R: RouteStore>(
         let current = routes.get(&p.id).await?;
         let newer_there = current.as_ref().is_some_and(|c| c.generation > p.generation);
         if !newer_there && current.as_ref() != Some(&want) {
-            routes.put(&want).await?;
+            let written = routes.put(&want).await;
+            routes.forget_route(&want);
+            written?;
         }
         let again = store.project(&p.id).await?;
         if again.as_ref().map(|a| a.generation) == Some(p.generation) {

@@ -335,7 +335,7 @@ fn aliases_move_by_swap_and_pin_their_deployment() {
     block_on(set_alias(&*s, &*r, P, &staging, "d1", 6)).unwrap();
     assert_eq!(s.project_now(P).generation, g);
     // Retention keeps the aliased one even with keep = 0.
-    assert!(block_on(expire_old(&*s, P, 0, 7)).unwrap().is_empty());
+    assert!(block_on(expire_old(&*s, &*r, P, 0, 7)).unwrap().is_empty());
     s.add_deployment(P, "bad");
     block_on(fail_deployment(&*s, "bad", &StepFailure::new("x", "y"), 1)).unwrap();
     let e = block_on(set_alias(&*s, &*r, P, &staging, "bad", 8)).unwrap_err();
@@ -344,7 +344,7 @@ fn aliases_move_by_swap_and_pin_their_deployment() {
     assert!(r.record(P).unwrap().aliases.is_empty());
     let e = block_on(remove_alias(&*s, &*r, P, &staging, 10)).unwrap_err();
     assert_eq!(refused_code(e), "alias_not_found");
-    assert_eq!(block_on(expire_old(&*s, P, 0, 11)).unwrap(), vec!["d1".to_string()]);
+    assert_eq!(block_on(expire_old(&*s, &*r, P, 0, 11)).unwrap(), vec!["d1".to_string()]);
 }
 
 #[test]
@@ -513,4 +513,27 @@ fn gc_never_deletes_a_referenced_body() {
             }
         }
     }
+}
+
+#[test]
+fn the_service_invalidates_the_pointer_it_moves_even_when_the_write_fails() {
+    let (s, r) = setup();
+    live(&s, &r, "d1");
+    assert_eq!(*r.forgotten.borrow(), vec![format!("route:{P}")], "after the publish");
+    r.forgotten.borrow_mut().clear();
+    s.add_deployment(P, "d2");
+    r.fail("put", 1);
+    let out = activate(&s, &r, "d2");
+    assert!(matches!(out, Activation::Activated { route_error: Some(_), .. }), "{out:?}");
+    assert_eq!(*r.forgotten.borrow(), vec![format!("route:{P}")], "a failed write leaves KV unknown");
+}
+
+#[test]
+fn retention_forgets_each_deployment_before_it_expires() {
+    let (s, r) = setup();
+    live(&s, &r, "d1");
+    live(&s, &r, "d2");
+    r.forgotten.borrow_mut().clear();
+    assert_eq!(block_on(expire_old(&*s, &*r, P, 0, 50)).unwrap(), vec!["d1".to_string()]);
+    assert_eq!(*r.forgotten.borrow(), vec!["deployment:d1".to_string()]);
 }

@@ -1,6 +1,6 @@
 //! The MCP endpoint's protocol (pure, no `worker` types): JSON-RPC messages, Streamable HTTP
 //! transport rules, the session object's typed protocol, method dispatch and the tools. The
-//! HTTP entry (`platform/mcp_http.rs`) and the Durable Object (`platform/mcp_session.rs`) are
+//! HTTP entry (`api/mcp.rs`) and the Durable Object (`platform/mcp_session.rs`) are
 //! thin shells over this.
 
 pub mod jsonrpc;

@@ -25,6 +25,13 @@ pub const CF_API_TOKEN: &str = "CF_API_TOKEN";
 pub const CF_API_BASE_URL: &str = "CF_API_BASE_URL";
 /// `"local"` (default: path mode only on localhost/127.0.0.1/[::1]) or `"enabled"`.
 pub const PATH_MODE: &str = "PATH_MODE";
+/// Seconds an upload session's tokens live (default 3600; `auth::token_ttl_secs` clamps it).
+pub const UPLOAD_SESSION_TTL_SECS: &str = "UPLOAD_SESSION_TTL_SECS";
+
+/// The upload token lifetime this deployment of the platform uses.
+pub fn token_ttl_secs(env: &Env) -> i64 {
+    crate::auth::token_ttl_secs(env.var(UPLOAD_SESSION_TTL_SECS).ok().map(|v| v.to_string()).as_deref())
+}
 
 /// A var's value, or `default` when unset.
 pub fn var_or(env: &Env, name: &str, default: &str) -> String {

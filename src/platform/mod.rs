@@ -1,34 +1,21 @@
-//! wasm-only adapters over the Worker bindings. Everything here is thin: load what a pure
-//! decision needs, call it, carry out the result.
+//! wasm-only adapters over the Worker bindings, in rooms by what they serve. Everything here is
+//! thin: load what a pure decision needs, call it, carry out the result.
+//!
+//! - `serve/`: the visitor path (site serving, the JS fast path, isolate caches, loader dispatch)
+//! - `jobs/`: the queue workflow, GC and the cron sweep, purge
+//! - `store/`: D1/KV/R2/queue repositories (no caching decisions, no calls back up)
+//! - `bindings`, `http`, `secrets`, `outbound`, `mcp_session`: shared plumbing and one DO shell
+//!
+//! Imports run one way: `serve` and `jobs` use `store`; `store` uses only the plumbing.
 
 pub mod bindings;
-pub mod cache;
-pub mod d1;
-#[cfg(not(feature = "site"))]
-pub mod d1_access;
-pub mod d1_deployments;
-pub mod d1_domains;
-pub mod d1_lifecycle;
-#[cfg(not(feature = "site"))]
-pub mod d1_uploads;
-#[cfg(not(feature = "site"))]
-pub mod d1_wrangler;
-pub mod domains;
-pub mod fast;
-#[cfg(not(feature = "site"))]
-pub mod gc;
-#[cfg(not(feature = "site"))]
-pub mod health;
 pub mod http;
-pub mod loader;
 #[cfg(not(feature = "site"))]
-pub mod mcp_http;
+pub mod jobs;
 #[cfg(not(feature = "site"))]
 pub mod mcp_session;
 #[cfg(not(feature = "site"))]
-pub mod purge;
+pub mod outbound;
 pub mod secrets;
 pub mod serve;
-pub mod storage;
-#[cfg(not(feature = "site"))]
-pub mod workflow;
+pub mod store;

@@ -44,30 +44,12 @@ impl RouteRecord {
     }
 }
 
-pub fn route_key(slug_or_id: &str) -> String {
-    format!("route:{}", slug_or_id.to_ascii_lowercase())
-}
-
 /// ROUTES_KV record of a verified custom domain: only the project id, so everything else a
 /// visit needs comes from the project's own routing record (one source per project).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostRecord {
     #[serde(rename = "projectId")]
     pub project_id: String,
-}
-
-pub fn host_key(hostname: &str) -> String {
-    format!("host:{}", hostname.to_ascii_lowercase())
-}
-
-pub fn manifest_key(deployment_id: &str) -> String {
-    format!("manifest:{deployment_id}")
-}
-
-/// ASSETS_KV key of a body: per-project namespacing means one project can never read or
-/// probe another's files, even with the same content hash.
-pub fn asset_key(project_id: &str, hash: &str) -> String {
-    format!("{project_id}:{hash}")
 }
 
 #[cfg(test)]
@@ -103,13 +85,5 @@ mod tests {
             serde_json::from_str(r#"{"projectId":"p","slug":"s","enabled":true,"activeDeploymentId":"d"}"#)
                 .unwrap();
         assert_eq!((r.generation, r.deleted, r.aliases.len()), (0, false, 0));
-    }
-
-    #[test]
-    fn keys() {
-        assert_eq!(route_key("Blog"), "route:blog");
-        assert_eq!(asset_key("p1", "ab"), "p1:ab");
-        assert_eq!(manifest_key("d1"), "manifest:d1");
-        assert_eq!(host_key("WWW.Example.com"), "host:www.example.com");
     }
 }

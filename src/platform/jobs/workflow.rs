@@ -1,10 +1,8 @@
-//! The deployment workflow run by the `DEPLOY_QUEUE` consumer: validate -> stage -> verify ->
-//! activate -> cleanup, each step recorded in D1 as it happens. Activation is the lifecycle's
-//! compare-and-swap (src/lifecycle); the swap itself ends the deployment (`completed`,
-//! `superseded`), so nothing after it can leave a live deployment pending or let the DLQ fail
-//! it. Transient failures are retried by the queue with backoff; after its retries the job lands
-//! on `DEPLOY_DLQ`, whose consumer marks a still-pending deployment failed. Every message of a
-//! batch is decoded, acked and retried on its own.
+//! The deployment workflow (run by the queue consumer, `super::queue`, or at once by the deploy
+//! request): validate -> stage -> verify -> activate -> cleanup, each step recorded in D1 as it
+//! happens. Activation is the lifecycle's compare-and-swap (src/lifecycle); the swap itself
+//! ends the deployment (`completed`, `superseded`), so nothing after it can leave a live
+//! deployment pending or let the DLQ fail it.
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -14,25 +12,26 @@ use std::task::{Poll, Waker};
 
 use serde::Deserialize;
 
-use worker::{Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage};
+use worker::Env;
 
-use super::bindings::now_ms;
-use super::d1::D1Projects;
-use super::d1_deployments::{step_statuses, D1Deployments, DeploymentRow};
-use super::d1_lifecycle::D1Lifecycle;
-use super::d1_uploads::D1Uploads;
-use super::http::log;
-use super::loader::{dispatch, load_bundle, Forward, Target as LoaderTarget};
-use super::purge::{purge, Progress};
-use super::storage::{enqueue, enqueue_after, AssetBodies, DeployJob, Job, KvRoutes, PurgeJob, R2Blobs};
 use crate::assets::{content_type_for, AssetConfig, HeaderRules, RedirectRules};
 use crate::deploy::{
-    attempts_exhausted, body_store, check_manifest_size, held_by_runner, next_step, retry_delay_secs,
-    unique_hashes, BodyStore, DeploymentManifest, FileRef, FileTable, ServerInfo, Step, StepError,
-    UploadManifest, RULE_FILES,
+    body_store, check_manifest_size, held_by_runner, next_step, unique_hashes, BodyStore, DeploymentManifest,
+    FileRef, FileTable, ServerInfo, Step, StepError, UploadManifest, RULE_FILES,
 };
 use crate::error::ApiError;
 use crate::lifecycle::{self, Activation, LifecycleError, Status, StepFailure};
+use crate::platform::bindings::now_ms;
+use crate::platform::http::log;
+use crate::platform::serve::cache::LiveRoutes;
+use crate::platform::serve::loader::{dispatch, load_bundle, Forward, Target as LoaderTarget};
+use crate::platform::store::d1::D1Projects;
+use crate::platform::store::d1_deployments::{step_statuses, D1Deployments, DeploymentRow};
+use crate::platform::store::d1_lifecycle::D1Lifecycle;
+use crate::platform::store::d1_uploads::D1Uploads;
+use crate::platform::store::kv::KvRoutes;
+use crate::platform::store::queue::DeployJob;
+use crate::platform::store::r2::{AssetBodies, R2Blobs};
 
 /// How long the verify step waits for new server code to answer its probe request.
 const VERIFY_TIMEOUT_MS: i32 = 10_000;
@@ -57,149 +56,10 @@ fn transient(e: ApiError) -> StepError {
     StepError::Transient(e.log_detail())
 }
 
-/// Handles one batch from either queue. The dead-letter queue is recognised by its name
-/// ending in `-dlq` (wrangler.toml: `flotilla-deploy-dlq`). Each message is decoded on its own:
-/// one undecodable message is acked (it can never succeed) without touching the others.
-pub async fn handle_batch(batch: MessageBatch<Job>, env: &Env) -> worker::Result<()> {
-    let dead_letter = batch.queue().ends_with("-dlq");
-    for msg in batch.raw_iter() {
-        let job = js_sys::JSON::stringify(&msg.body())
-            .ok()
-            .and_then(|s| s.as_string())
-            .and_then(|s| serde_json::from_str::<Job>(&s).ok());
-        match job {
-            None => {
-                log(
-                    "error",
-                    "queue",
-                    serde_json::json!({ "msg": "undecodable queue message; dropped", "id": msg.id() }),
-                );
-                msg.ack();
-            }
-            Some(Job::Deploy(job)) => handle_deploy(env, &job, dead_letter, &msg).await,
-            Some(Job::Purge(job)) => handle_purge(env, &job, dead_letter, &msg).await,
-            Some(Job::Gc(job)) => super::gc::handle(env, &job, dead_letter, &msg).await,
-        }
-    }
-    Ok(())
-}
-
-async fn handle_deploy(env: &Env, job: &DeployJob, dead_letter: bool, msg: &RawMessage) {
-    if dead_letter {
-        if let Err(e) = give_up(env, job).await {
-            log(
-                "error",
-                &job.deployment_id,
-                serde_json::json!({ "msg": "DLQ handling failed", "error": e.log_detail() }),
-            );
-            msg.retry();
-            return;
-        }
-        msg.ack();
-        return;
-    }
-    match run(env, job, true).await {
-        Ok(Ran::Done) => msg.ack(),
-        // Another runner (the deploy request's immediate run) is on it: come back later with a
-        // fresh message, so waiting never uses up the queue's retries.
-        Ok(Ran::Held) => match enqueue_after(env, &Job::Deploy(job.clone()), held_delay_secs(env)).await {
-            Ok(()) => msg.ack(),
-            Err(e) => {
-                log(
-                    "warn",
-                    &job.deployment_id,
-                    serde_json::json!({ "msg": "deferring a held deployment", "error": e.log_detail() }),
-                );
-                msg.retry_with_options(
-                    &QueueRetryOptionsBuilder::new().with_delay_seconds(held_delay_secs(env)).build(),
-                );
-            }
-        },
-        Err((e @ StepError::Permanent { .. }, _)) => {
-            if let Err(err) = fail(env, &job.deployment_id, &e.public()).await {
-                log(
-                    "error",
-                    &job.deployment_id,
-                    serde_json::json!({ "msg": "marking failed", "error": err.log_detail() }),
-                );
-                msg.retry();
-                return;
-            }
-            msg.ack();
-        }
-        Err((StepError::Transient(reason), attempt)) if attempts_exhausted(attempt) => {
-            // The immediate run counts as an attempt, so the budget can run out before the
-            // queue's own retries do: end it the way the DLQ would.
-            log(
-                "warn",
-                &job.deployment_id,
-                serde_json::json!({ "msg": "step failed; attempts used up", "error": reason }),
-            );
-            match give_up(env, job).await {
-                Ok(()) => msg.ack(),
-                Err(e) => {
-                    log(
-                        "error",
-                        &job.deployment_id,
-                        serde_json::json!({ "msg": "giving up failed", "error": e.log_detail() }),
-                    );
-                    msg.retry();
-                }
-            }
-        }
-        Err((StepError::Transient(reason), attempt)) => {
-            log(
-                "warn",
-                &job.deployment_id,
-                serde_json::json!({ "msg": "step failed; will retry", "error": reason }),
-            );
-            let delay = retry_delay_secs(attempt.max(1) as u32);
-            msg.retry_with_options(&QueueRetryOptionsBuilder::new().with_delay_seconds(delay).build());
-        }
-    }
-}
-
-/// One purge chunk; the next chunk goes out as a new message so each stays small.
-async fn handle_purge(env: &Env, job: &PurgeJob, dead_letter: bool, msg: &RawMessage) {
-    if dead_letter {
-        // Retries ran out: leave the data for a later delete/purge and say so loudly.
-        log("error", &job.project_id, serde_json::json!({ "msg": "project purge gave up; data remains" }));
-        msg.ack();
-        return;
-    }
-    match purge(env, &job.project_id).await {
-        Ok(Progress::Done) => {
-            log("info", &job.project_id, serde_json::json!({ "msg": "project purged" }));
-            msg.ack();
-        }
-        Ok(Progress::More) => match enqueue(env, &Job::Purge(job.clone())).await {
-            Ok(()) => msg.ack(),
-            Err(e) => {
-                log(
-                    "warn",
-                    &job.project_id,
-                    serde_json::json!({ "msg": "purge continuation", "error": e.log_detail() }),
-                );
-                msg.retry();
-            }
-        },
-        Err(e) => {
-            log(
-                "warn",
-                &job.project_id,
-                serde_json::json!({ "msg": "purge chunk failed; will retry", "error": e.log_detail() }),
-            );
-            msg.retry_with_options(
-                &QueueRetryOptionsBuilder::new().with_delay_seconds(retry_delay_secs(1)).build(),
-            );
-        }
-    }
-}
-
 /// How long the durable queue message of a deployment that is also run at once waits before
 /// the consumer looks at it (var `DEPLOY_BACKSTOP_SECS`).
 pub fn backstop_secs(env: &Env) -> u32 {
-    super::bindings::var_or(env, "DEPLOY_BACKSTOP_SECS", "2").parse().unwrap_or(2).min(3600)
+    crate::platform::bindings::var_or(env, "DEPLOY_BACKSTOP_SECS", "2").parse().unwrap_or(2).min(3600)
 }
 
 /// Set once by an immediate run when it ends; the deploy request that started it awaits it.
@@ -232,12 +92,6 @@ impl Finished {
         })
         .await
     }
-}
-
-/// How long a delivery that found the deployment held comes back later: a runner inside a step
-/// that took longer than the backstop delay is working on something big.
-fn held_delay_secs(env: &Env) -> u32 {
-    backstop_secs(env).max(5)
 }
 
 /// What a run came to when it did not fail.
@@ -281,7 +135,7 @@ pub async fn run_now(env: &Env, deployment_id: &str) {
 /// Runs the remaining steps. Redelivered jobs of finished deployments do nothing, except that
 /// a deployment the activate step finished still gets its cleanup step. With `respect_lease`
 /// (queue deliveries) a deployment another runner is working on is left alone ([`Ran::Held`]).
-async fn run(env: &Env, job: &DeployJob, respect_lease: bool) -> Result<Ran, (StepError, i64)> {
+pub(super) async fn run(env: &Env, job: &DeployJob, respect_lease: bool) -> Result<Ran, (StepError, i64)> {
     let deployments = D1Deployments::new(env).map_err(|e| (transient(e), 0))?;
     let Some(d) = deployments.get(&job.deployment_id).await.map_err(|e| (transient(e), 0))? else {
         return Ok(Ran::Done); // nothing to do for a job without a record
@@ -536,7 +390,7 @@ impl StepCx<'_> {
     /// The lifecycle's activation: one compare-and-swap in D1, then the routing record.
     async fn activate(&mut self) -> Result<String, StepError> {
         let store = D1Lifecycle::new(self.env).map_err(transient)?;
-        let routes = KvRoutes::new(self.env).map_err(transient)?;
+        let routes = LiveRoutes::new(self.env).map_err(transient)?;
         match lifecycle::activate_new(&store, &routes, &self.d.id, now_ms() as i64).await {
             Ok(Activation::Activated { generation, route_error }) => {
                 if let Some(e) = &route_error {
@@ -568,9 +422,10 @@ impl StepCx<'_> {
     }
 
     async fn cleanup(&mut self) -> Result<String, StepError> {
-        let removed = super::gc::remove_expired_sessions(self.env, &self.d.project_id, now_ms() as i64)
-            .await
-            .map_err(transient)?;
+        let removed =
+            crate::platform::jobs::gc::remove_expired_sessions(self.env, &self.d.project_id, now_ms() as i64)
+                .await
+                .map_err(transient)?;
         Ok(format!(
             "removed {removed} expired upload session(s); asset bodies are kept so earlier deployments stay restorable"
         ))
@@ -579,25 +434,8 @@ impl StepCx<'_> {
 
 /// Marks a still-pending deployment failed (never one that already went live). KV is never
 /// ahead of D1, so nothing needs re-pointing.
-async fn fail(env: &Env, deployment_id: &str, why: &StepFailure) -> Result<(), ApiError> {
+pub(super) async fn fail(env: &Env, deployment_id: &str, why: &StepFailure) -> Result<(), ApiError> {
     let store = D1Lifecycle::new(env)?;
     lifecycle::fail_deployment(&store, deployment_id, why, now_ms() as i64).await.map_err(ApiError::from)?;
     Ok(())
-}
-
-/// DLQ: the job exhausted its retries. Record why, using the last step error (already a
-/// user-facing sentence).
-async fn give_up(env: &Env, job: &DeployJob) -> Result<(), ApiError> {
-    let deployments = D1Deployments::new(env)?;
-    let Some(d) = deployments.get(&job.deployment_id).await? else { return Ok(()) };
-    if Status::parse(&d.status).is_some_and(|s| s.is_terminal()) {
-        return Ok(());
-    }
-    let steps = deployments.steps(&d.id).await?;
-    let last_error = steps.iter().rev().find_map(|s| s.error.clone());
-    let reason = match last_error {
-        Some(e) => format!("Gave up after {} attempts: {e}", d.attempts),
-        None => format!("Gave up after {} attempts", d.attempts),
-    };
-    fail(env, &d.id, &StepFailure::new("retries_exhausted", reason)).await
 }

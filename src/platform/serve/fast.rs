@@ -13,13 +13,14 @@
 //!   expiry (fetch time + `ROUTE_CACHE_TTL_MS`), never a later one;
 //! - the route cache's epoch is checked at the moment of the offer, synchronously: a record
 //!   read before an invalidation in this isolate is never handed over;
-//! - every invalidation of the Rust caches (`super::cache::forget_*`) drops every JS entry;
+//! - every invalidation of the Rust caches (`cache::forget_*`) drops every JS entry (`__flotillaFastClear`);
 //! - a custom domain's entry also obeys its host → project answer: the earlier of the two
 //!   expiries, and the host cache's epoch checked the same way;
 //! - preview and alias hosts (`<prefix>--<slug>`) and path mode are never offered.
 
 use wasm_bindgen::prelude::*;
 
+use super::cache::{self, Fresh};
 use super::loader::Target;
 use crate::routing::LogPolicy;
 
@@ -39,17 +40,6 @@ extern "C" {
         log_every: f64,
         slow_ms: f64,
     ) -> Result<(), JsValue>;
-
-    #[wasm_bindgen(catch, js_name = __flotillaFastClear)]
-    fn fast_clear() -> Result<(), JsValue>;
-}
-
-/// A cached answer's freshness: when it stops being served, and its cache's epoch when it
-/// was looked up.
-#[derive(Clone, Copy)]
-pub struct Fresh {
-    pub until_ms: u64,
-    pub epoch: u64,
 }
 
 /// The Host header a visitor request was routed on, when the host alone decides the site:
@@ -63,12 +53,12 @@ pub struct FastHost<'a> {
 /// Lets JS dispatch requests for `via.host` to `target` until the routing record (`route`)
 /// or the custom host's answer expires, unless either cache dropped entries since.
 pub fn offer(via: FastHost<'_>, target: &Target, timeout_ms: i32, route: Fresh, log: &LogPolicy) {
-    if super::cache::route_epoch() != route.epoch {
+    if cache::route_epoch() != route.epoch {
         return;
     }
     let mut until_ms = route.until_ms;
     if let Some(h) = via.custom {
-        if super::cache::host_epoch() != h.epoch {
+        if cache::host_epoch() != h.epoch {
             return;
         }
         until_ms = until_ms.min(h.until_ms);
@@ -86,10 +76,4 @@ pub fn offer(via: FastHost<'_>, target: &Target, timeout_ms: i32, route: Fresh, 
         log.every as f64,
         log.slow_ms as f64,
     );
-}
-
-/// Something the fast path's entries stand for changed in this isolate: drop them all (rare;
-/// the next requests take the Rust path and offer again).
-pub fn forget_all() {
-    let _ = fast_clear();
 }

@@ -2,8 +2,10 @@
 //! `crate::routing::cache`): routing records and custom-host owners from ROUTES_KV and preview
 //! prefixes from D1 for at most `ROUTE_CACHE_TTL_MS`; immutable deployment manifests in a
 //! byte-bounded LRU (`MANIFEST_CACHE_BYTES`), and small asset bodies, immutable per
-//! `<projectId>:<sha256>`, in another (`ASSET_CACHE_BYTES`). The storage adapters call the `forget_*`
-//! functions whenever this isolate writes what an entry stands for, so the isolate that
+//! `<projectId>:<sha256>`, in another (`ASSET_CACHE_BYTES`); and the JS fast path's entries
+//! (`super::fast`), which every invalidation drops. Whoever moves what an entry stands for
+//! calls the `forget_*` functions (the lifecycle service through [`LiveRoutes`], the jobs and
+//! domain handlers after their writes; never a storage adapter), so the isolate that
 //! activates, rolls back, disables or deletes never serves its own stale copy.
 // Shared with the visitor-only build (`--features site`), which uses a part of it.
 #![cfg_attr(feature = "site", allow(dead_code))]
@@ -13,10 +15,57 @@ use std::rc::Rc;
 
 use wasm_bindgen::prelude::*;
 
-use super::bindings::Settings;
 use crate::deploy::DeploymentManifest;
+use crate::keys::route_key;
+use crate::lifecycle::{RouteStore, StoreError, StoreResult};
+use crate::platform::bindings::Settings;
+use crate::platform::store::kv::KvRoutes;
 use crate::routing::cache::{ByteLru, TtlCache};
-use crate::routing::{route_key, RouteRecord};
+use crate::routing::RouteRecord;
+
+/// A cached answer's freshness: when it stops being served, and its cache's epoch when it
+/// was looked up.
+#[derive(Clone, Copy)]
+pub struct Fresh {
+    pub until_ms: u64,
+    pub epoch: u64,
+}
+
+/// ROUTES_KV as the lifecycle service sees it: writes go to KV, and the invalidations the
+/// service asks for (after each pointer move) are applied to this isolate's caches.
+pub struct LiveRoutes(pub KvRoutes);
+
+impl LiveRoutes {
+    pub fn new(env: &worker::Env) -> crate::error::ApiResult<LiveRoutes> {
+        Ok(LiveRoutes(KvRoutes::new(env)?))
+    }
+}
+
+impl RouteStore for LiveRoutes {
+    async fn get(&self, project_id: &str) -> StoreResult<Option<RouteRecord>> {
+        self.0.route(project_id).await.map_err(|e| StoreError(e.log_detail()))
+    }
+
+    async fn put(&self, record: &RouteRecord) -> StoreResult<()> {
+        self.0.put_route(record).await.map_err(|e| StoreError(e.log_detail()))
+    }
+
+    fn forget_route(&self, record: &RouteRecord) {
+        forget_route(&[&record.slug, &record.project_id]);
+    }
+
+    fn forget_deployment(&self, deployment_id: &str) {
+        forget_deployment(deployment_id);
+    }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// src/js/main.mjs: drops every fast-path entry (rare; the next requests take the Rust
+    /// path and offer again).
+    #[wasm_bindgen(catch, js_name = __flotillaFastClear)]
+    fn fast_clear() -> Result<(), JsValue>;
+}
 
 /// Bounds for isolates that see many projects (each entry is small).
 const ROUTE_ENTRIES: usize = 4096;
@@ -78,7 +127,7 @@ pub fn route(s: &Settings, key: &str, now: u64) -> Lookup<(Option<Rc<RouteRecord
 }
 
 /// Changes whenever a routing record is dropped here: a decision built on a record read at
-/// an older epoch may be stale and must not be kept anywhere (`super::fast`).
+/// an older epoch may be stale and must not be kept anywhere (`crate::platform::serve::fast`).
 pub fn route_epoch() -> u64 {
     CACHES.with(|c| c.borrow().routes.epoch())
 }
@@ -94,7 +143,7 @@ pub fn forget_route(keys: &[&str]) {
 }
 
 fn forget_route_here(keys: &[&str]) {
-    super::fast::forget_all();
+    let _ = fast_clear();
     with_any(|c| {
         for k in keys {
             c.routes.remove(&route_key(k));
@@ -126,7 +175,7 @@ pub fn forget_hosts() {
 }
 
 fn forget_hosts_here() {
-    super::fast::forget_all();
+    let _ = fast_clear();
     with_any(|c| c.hosts.clear());
 }
 
@@ -163,7 +212,7 @@ pub fn forget_deployment(deployment_id: &str) {
 }
 
 fn forget_deployment_here(deployment_id: &str) {
-    super::fast::forget_all();
+    let _ = fast_clear();
     with_any(|c| {
         c.manifests.remove(deployment_id);
         c.previews.retain(|_, id| id != deployment_id);

@@ -9,14 +9,11 @@ use serde::Deserialize;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Env};
 
-use super::bindings::new_uuid;
-use super::d1::{database, num, opt_str};
-use super::storage::KvRoutes;
 use crate::lifecycle::{
-    DeploymentState, ProjectState, ProjectStore, RouteStore, Status, StepFailure, StoreError, StoreResult,
-    Swap,
+    DeploymentState, ProjectState, ProjectStore, Status, StepFailure, StoreError, StoreResult, Swap,
 };
-use crate::routing::RouteRecord;
+use crate::platform::bindings::new_uuid;
+use crate::platform::store::d1::{database, num, opt_str};
 
 fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError(format!("D1: {e}"))
@@ -339,8 +336,6 @@ impl ProjectStore for D1Lifecycle {
     }
 
     async fn expire(&self, id: &str, now: i64) -> StoreResult<bool> {
-        // Its previews stop here at once (other isolates within ROUTE_CACHE_TTL_MS).
-        super::cache::forget_deployment(id);
         let results = self
             .db
             .batch(vec![
@@ -361,15 +356,5 @@ impl ProjectStore for D1Lifecycle {
             .await
             .map_err(err)?;
         Ok(results.first().map(changes).unwrap_or(0) > 0)
-    }
-}
-
-impl RouteStore for KvRoutes {
-    async fn get(&self, project_id: &str) -> StoreResult<Option<RouteRecord>> {
-        self.route(project_id).await.map_err(|e| StoreError(e.log_detail()))
-    }
-
-    async fn put(&self, record: &RouteRecord) -> StoreResult<()> {
-        self.put_route(record).await.map_err(|e| StoreError(e.log_detail()))
     }
 }

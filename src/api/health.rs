@@ -5,8 +5,8 @@
 use serde_json::{json, Map, Value};
 use worker::Env;
 
-use super::bindings::{self, now_ms};
-use super::d1::D1Projects;
+use crate::platform::bindings::{self, now_ms};
+use crate::platform::store::d1::D1Projects;
 
 async fn check_d1(env: &Env) -> Result<(), String> {
     D1Projects::new(env).map_err(|e| e.log_detail())?.ping().await.map_err(|e| e.log_detail())

@@ -8,7 +8,7 @@ use worker::{D1Database, D1PreparedStatement, Env};
 use crate::domain::{ListCursor, ProjectRow};
 use crate::error::{ApiError, ApiResult};
 
-use super::bindings;
+use crate::platform::bindings;
 
 pub(crate) fn db_err(e: worker::Error) -> ApiError {
     ApiError::internal(format!("D1: {e}"))

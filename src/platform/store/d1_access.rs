@@ -7,12 +7,12 @@ use serde_json::Value;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, Env};
 
-use super::bindings;
-use super::d1::{db_err, num, opt_str};
 use crate::access::quota::Rate;
 use crate::access::{hash_secret, looks_like_secret, Principal, Projects, TokenRow};
 use crate::auth::{bearer_token, check_admin};
 use crate::error::{ApiError, ApiResult};
+use crate::platform::bindings;
+use crate::platform::store::d1::{db_err, num, opt_str};
 
 const TOKEN_COLUMNS: &str =
     "id, name, hint, projects, scopes, created_by, created_at, expires_at, revoked_at, last_used_at";
@@ -27,7 +27,7 @@ fn unauthorized() -> ApiError {
 
 impl D1Access {
     pub fn new(env: &Env) -> ApiResult<D1Access> {
-        Ok(D1Access { db: super::d1::database(env)? })
+        Ok(D1Access { db: crate::platform::store::d1::database(env)? })
     }
 
     /// Who the `Authorization` header names. The root secret is compared in constant time; a

@@ -15,9 +15,10 @@ use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use worker::js_sys::{self, Array, Object, Promise, Reflect};
 use worker::{Env, Request, Response};
 
-use super::storage::R2Blobs;
 use crate::deploy::{ModuleType, ServerBundle};
 use crate::error::{ApiError, ApiResult};
+use crate::keys::bundle_key;
+use crate::platform::store::r2::R2Blobs;
 
 #[wasm_bindgen]
 extern "C" {
@@ -38,10 +39,6 @@ extern "C" {
         prefix: &str,
         timeout_ms: i32,
     ) -> Promise;
-}
-
-pub fn bundle_key(project_id: &str, deployment_id: &str) -> String {
-    format!("bundles/{project_id}/{deployment_id}.json")
 }
 
 const BUNDLE_CACHE_CAP: usize = 32;
@@ -78,7 +75,7 @@ async fn open_secrets(
     if bundle.secrets.is_empty() {
         return Ok(Vec::new());
     }
-    let sealer = super::secrets::Sealer::new(env).await?;
+    let sealer = crate::platform::secrets::Sealer::new(env).await?;
     let mut out = Vec::with_capacity(bundle.secrets.len());
     for (name, sealed) in &bundle.secrets {
         out.push((name.clone(), sealer.open(project_id, name, sealed).await?));

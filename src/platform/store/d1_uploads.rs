@@ -8,9 +8,9 @@ use serde::Deserialize;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Env};
 
-use super::d1::{all_rows, database, db_err, num, placeholders, MAX_PARAMS};
 use crate::deploy::{json_chunks, EXPIRED_SESSIONS_CHUNK, HASHES_PER_STATEMENT, ROWS_PER_STATEMENT};
 use crate::error::ApiResult;
+use crate::platform::store::d1::{all_rows, database, db_err, num, placeholders, MAX_PARAMS};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct SessionRow {

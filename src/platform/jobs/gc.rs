@@ -1,7 +1,7 @@
 //! Retention and garbage collection for one project per run (asset bodies in ASSETS_KV, and in
-//! BLOBS above 25 MiB, ROUTES_KV manifests, BLOBS bundles and upload manifests, D1 rows), and the cron sweep that schedules
-//! it, repairs lagging routing records, ends stuck deployments and retries purges. Every part
-//! is bounded per run, idempotent and resumable; the decisions are in `lifecycle`.
+//! BLOBS above 25 MiB, ROUTES_KV manifests, BLOBS bundles and upload manifests, D1 rows); the
+//! cron trigger (`super::cron`) schedules it. Every part is bounded per run, idempotent and
+//! resumable; the decisions are in `lifecycle`.
 
 use std::collections::HashSet;
 
@@ -10,26 +10,30 @@ use serde_json::json;
 use wasm_bindgen::JsValue;
 use worker::{Env, MessageExt, RawMessage};
 
-use super::bindings::{now_ms, var_or};
-use super::d1::{all_rows, database, db_err, num, placeholders, MAX_PARAMS};
-use super::d1_lifecycle::D1Lifecycle;
-use super::d1_uploads::D1Uploads;
-use super::http::log;
-use super::loader::bundle_key;
-use super::storage::{enqueue, AssetBodies, GcJob, Job, KvRoutes, PurgeJob, R2Blobs};
 use crate::deploy::{
     json_chunks, DeploymentManifest, RawProgress, UploadManifest, GC_COLLECT_CHUNK, GC_DELETE_CHUNK,
     GC_PAGES_PER_RUN, GC_PAGE_ROWS, HASHES_PER_STATEMENT, LIST_CHUNK, RAW_PART_BYTES,
 };
 use crate::error::{ApiError, ApiResult};
+use crate::keys::{asset_key, bundle_key, BlobDoc};
 use crate::lifecycle::{self, hash_key, plan_gc, GcAction, StoredAsset};
+use crate::platform::bindings::{now_ms, var_or};
+use crate::platform::http::log;
+use crate::platform::serve::cache;
+use crate::platform::serve::cache::LiveRoutes;
+use crate::platform::store::d1::{all_rows, database, db_err, num, placeholders, MAX_PARAMS};
+use crate::platform::store::d1_lifecycle::D1Lifecycle;
+use crate::platform::store::d1_uploads::D1Uploads;
+use crate::platform::store::kv::KvRoutes;
+use crate::platform::store::queue::{enqueue, GcJob, Job};
+use crate::platform::store::r2::{AssetBodies, R2Blobs};
 
 /// Bodies deleted per run (KV deletes are one subrequest each).
 const DELETE_CHUNK: usize = GC_DELETE_CHUNK;
 /// Expired deployments whose manifest and bundle are removed per run.
 const COLLECT_CHUNK: i64 = GC_COLLECT_CHUNK as i64;
 
-fn var_ms(env: &Env, name: &str, default: i64) -> i64 {
+pub(super) fn var_ms(env: &Env, name: &str, default: i64) -> i64 {
     var_or(env, name, "").parse::<i64>().ok().filter(|v| *v >= 0).unwrap_or(default)
 }
 
@@ -64,8 +68,8 @@ pub struct GcReport {
 }
 
 #[derive(Deserialize)]
-struct Id {
-    id: String,
+pub(super) struct Id {
+    pub(super) id: String,
 }
 
 #[derive(Deserialize)]
@@ -89,12 +93,12 @@ pub async fn collect(env: &Env, project_id: &str, after: Option<&str>) -> ApiRes
     let now = now_ms() as i64;
     let db = database(env)?;
     let pid: JsValue = project_id.into();
-    let store = D1Lifecycle::new(env)?;
-    let expired_now = lifecycle::expire_old(&store, project_id, retain(env), now).await?.len();
+    let (store, live) = (D1Lifecycle::new(env)?, LiveRoutes::new(env)?);
+    let expired_now = lifecycle::expire_old(&store, &live, project_id, retain(env), now).await?.len();
     let mut report = GcReport { expired: expired_now, ..GcReport::default() };
 
     // Expired deployments lose their manifest and bundle (their previews stop serving).
-    let routes = KvRoutes::new(env)?;
+    let routes = &live.0;
     let blobs = R2Blobs::new(env)?;
     let expired = db
         .prepare(
@@ -109,6 +113,7 @@ pub async fn collect(env: &Env, project_id: &str, after: Option<&str>) -> ApiRes
         .map_err(db_err)?;
     for d in &expired {
         routes.delete_manifest(&d.id).await?;
+        cache::forget_deployment(&d.id);
         blobs.delete(&bundle_key(project_id, &d.id)).await?;
         db.prepare("UPDATE deployments SET collected_at = ?2 WHERE id = ?1")
             .bind(&[d.id.as_str().into(), num(now)])
@@ -185,6 +190,7 @@ pub async fn collect(env: &Env, project_id: &str, after: Option<&str>) -> ApiRes
     let bodies = AssetBodies::new(env)?;
     for (h, size) in &delete {
         bodies.delete(project_id, h, *size).await?;
+        cache::forget_body(&asset_key(project_id, h));
     }
     let hashes: Vec<&str> = delete.iter().map(|(h, _)| h.as_str()).collect();
     for chunk in hashes.chunks(MAX_PARAMS - 1) {
@@ -229,7 +235,12 @@ pub async fn remove_expired_sessions(env: &Env, project_id: &str, now: i64) -> A
 }
 
 /// Records when a project was last scheduled or collected (`column` is one of ours, never input).
-async fn stamp(db: &worker::D1Database, column: &'static str, project_id: &str, now: i64) -> ApiResult<()> {
+pub(super) async fn stamp(
+    db: &worker::D1Database,
+    column: &'static str,
+    project_id: &str,
+    now: i64,
+) -> ApiResult<()> {
     db.prepare(format!("UPDATE projects SET {column} = ?2 WHERE id = ?1"))
         .bind(&[project_id.into(), num(now)])
         .map_err(db_err)?
@@ -335,18 +346,15 @@ async fn orphan_blobs(env: &Env, project_id: &str, now: i64, grace: i64) -> ApiR
     let blobs = R2Blobs::new(env)?;
     let db = database(env)?;
     let mut deleted = 0;
-    for (prefix, table) in [("bundles", "deployments"), ("uploads", "upload_sessions")] {
+    for (doc, table) in [(BlobDoc::Bundle, "deployments"), (BlobDoc::UploadManifest, "upload_sessions")] {
         // (id, key) of each old enough blob; one query says which ids still have a row, and
         // one bulk delete removes the rest (not one query and one delete per blob).
         let old: Vec<(String, String)> = blobs
-            .list(&format!("{prefix}/{project_id}/"), LIST_CHUNK as u32)
+            .list(&doc.prefix(project_id), LIST_CHUNK as u32)
             .await?
             .into_iter()
             .filter(|(_, uploaded)| *uploaded <= before)
-            .filter_map(|(key, _)| {
-                let id = key.rsplit('/').next().and_then(|f| f.strip_suffix(".json"))?.to_string();
-                Some((id, key))
-            })
+            .filter_map(|(key, _)| Some((doc.id_of(project_id, &key)?.to_string(), key)))
             .collect();
         if old.is_empty() {
             continue;
@@ -372,9 +380,10 @@ async fn orphan_blobs(env: &Env, project_id: &str, now: i64, grace: i64) -> ApiR
         deleted += orphans.len();
     }
     // Wrangler session manifests whose deploy never came (a deploy deletes its own at once).
-    let dead_before = lifecycle::wrangler_manifest_cutoff(now, grace, crate::auth::SESSION_SPAN_MS);
+    let span = crate::auth::session_span_ms(crate::platform::bindings::token_ttl_secs(env));
+    let dead_before = lifecycle::wrangler_manifest_cutoff(now, grace, span);
     let dead: Vec<String> = blobs
-        .list(&format!("wrangler/{project_id}/"), LIST_CHUNK as u32)
+        .list(&BlobDoc::WranglerManifest.prefix(project_id), LIST_CHUNK as u32)
         .await?
         .into_iter()
         .filter(|(_, uploaded)| *uploaded < dead_before)
@@ -432,74 +441,4 @@ pub async fn handle(env: &Env, job: &GcJob, dead_letter: bool, msg: &RawMessage)
             msg.retry();
         }
     }
-}
-
-/// `DEPLOY_DEADLINE_MS` (default 15 min): a deployment pending longer is failed by the sweep.
-fn deadline(env: &Env) -> i64 {
-    var_ms(env, "DEPLOY_DEADLINE_MS", 15 * 60 * 1000)
-}
-
-/// The cron trigger: lifecycle sweep, purge retries, GC scheduling. Each part runs even if an
-/// earlier one failed; failures go to the log.
-pub async fn scheduled(env: &Env) {
-    let now = now_ms() as i64;
-    let sweep = async {
-        let store = D1Lifecycle::new(env)?;
-        let routes = KvRoutes::new(env)?;
-        lifecycle::sweep(&store, &routes, now, deadline(env), 50).await.map_err(ApiError::from)
-    };
-    match sweep.await {
-        Ok(r) => log(
-            "info",
-            "cron",
-            json!({ "msg": "sweep", "routesRepaired": r.routes_repaired, "routesFailed": r.routes_failed,
-                    "stuckFailed": r.stuck_failed }),
-        ),
-        Err(e) => log("error", "cron", json!({ "msg": "sweep failed", "error": e.log_detail() })),
-    }
-    if let Err(e) = schedule_jobs(env, now).await {
-        log("error", "cron", json!({ "msg": "scheduling purges/GC failed", "error": e.log_detail() }));
-    }
-    // Quota counters of windows long past are dead weight.
-    let q = crate::platform::bindings::quotas(env);
-    let longest = q.deploys.window_secs.max(q.upload_bytes.window_secs) as i64 * 1000;
-    let pruned =
-        async { crate::platform::d1_access::D1Access::new(env)?.prune_counters(now - 2 * longest).await };
-    if let Err(e) = pruned.await {
-        log("error", "cron", json!({ "msg": "pruning quota counters failed", "error": e.log_detail() }));
-    }
-}
-
-async fn schedule_jobs(env: &Env, now: i64) -> ApiResult<()> {
-    let db = database(env)?;
-    let ids = |sql: &'static str| {
-        let db = &db;
-        async move {
-            db.prepare(sql)
-                .bind(&[num(now)])
-                .map_err(db_err)?
-                .all()
-                .await
-                .map_err(db_err)?
-                .results::<Id>()
-                .map_err(db_err)
-        }
-    };
-    // Purges whose enqueue failed or whose chain broke: asked for over 10 minutes ago, not done.
-    for p in ids("SELECT id FROM projects WHERE deleted_at IS NOT NULL AND purged_at IS NULL \
-         AND COALESCE(purge_requested_at, 0) < ?1 - 600000 LIMIT 20")
-    .await?
-    {
-        enqueue(env, &Job::Purge(PurgeJob { project_id: p.id.clone() })).await?;
-        stamp(&db, "purge_requested_at", &p.id, now).await?;
-    }
-    // GC: the projects that waited longest, at most once an hour each.
-    for p in ids("SELECT id FROM projects WHERE deleted_at IS NULL AND COALESCE(gc_at, 0) < ?1 - 3600000 \
-         ORDER BY COALESCE(gc_at, 0) LIMIT 10")
-    .await?
-    {
-        enqueue(env, &Job::Gc(GcJob { project_id: p.id.clone(), after: None })).await?;
-        stamp(&db, "gc_at", &p.id, now).await?;
-    }
-    Ok(())
 }

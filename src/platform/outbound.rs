@@ -1,25 +1,17 @@
-//! Custom-domain I/O: TXT lookups over DNS-over-HTTPS (`DNS_RESOLVER_URL`), the optional
-//! Cloudflare for SaaS client (`CF_API_BASE_URL`, `CF_ZONE_ID`, secret `CF_API_TOKEN`), and
-//! which project a visitor's custom host routes to (ROUTES_KV `host:<name>`, D1 on a miss).
-//! The decisions are `crate::domain`'s; this file only fetches.
-// Shared with the visitor-only build (`--features site`), which uses a part of it.
-#![cfg_attr(feature = "site", allow(dead_code))]
+//! Custom-domain I/O with the outside world: TXT lookups over DNS-over-HTTPS
+//! (`DNS_RESOLVER_URL`) and the optional Cloudflare for SaaS client (`CF_API_BASE_URL`,
+//! `CF_ZONE_ID`, secret `CF_API_TOKEN`), plus releasing a purged project's domains. The
+//! decisions are `crate::domain`'s; this file only fetches.
 
-use super::fast::Fresh;
 use wasm_bindgen::prelude::*;
 use worker::{Env, Fetch, Headers, Method, Request, RequestInit};
 
 use super::bindings::{self, var_or};
-use super::cache;
-use super::d1_domains::D1Domains;
 use super::http;
-use super::storage::KvRoutes;
-use crate::domain::{
-    doh_query_url, parse_doh_txt, parse_saas_answer, wildcard_of, Hostname, HostnameRules, SaasAnswer,
-    TxtLookup,
-};
+use super::store::d1_domains::D1Domains;
+use super::store::kv::KvRoutes;
+use crate::domain::{doh_query_url, parse_doh_txt, parse_saas_answer, SaasAnswer, TxtLookup};
 use crate::error::{ApiError, ApiResult};
-use crate::routing::HostRecord;
 
 pub const DEFAULT_RESOLVER: &str = "https://cloudflare-dns.com/dns-query";
 pub const DEFAULT_CF_API: &str = "https://api.cloudflare.com/client/v4";
@@ -144,58 +136,6 @@ impl Saas {
             ),
         })
     }
-}
-
-/// The project id a visitor's custom host routes to: ROUTES_KV first (the exact name, then
-/// its one-level wildcard when the operator allows wildcards), D1 on a miss (re-publishing
-/// the record it finds). Only `active` domains of live projects ever route. The freshness is
-/// the cached answer's (`None` when it was just read from storage).
-pub async fn project_for_host(env: &Env, host: &str) -> ApiResult<(Option<String>, Option<Fresh>)> {
-    // A host no tenant could ever attach (an IP literal, `localhost`, a name under the platform
-    // domain, junk) costs no storage read.
-    let settings = bindings::settings(env);
-    let rules = HostnameRules { platform_domain: settings.platform_domain.clone(), allow_wildcards: false };
-    let Ok(host) = Hostname::parse(host, &rules) else { return Ok((None, None)) };
-    let host = host.as_str();
-    let now = bindings::now_ms();
-    let epoch = match cache::host(&settings, host, now) {
-        cache::Lookup::Hit((owner, until_ms)) => {
-            return Ok((owner, Some(Fresh { until_ms, epoch: cache::host_epoch() })))
-        }
-        cache::Lookup::Miss(epoch) => epoch,
-    };
-    let owner = lookup_host_owner(env, host).await?;
-    cache::put_host(&settings, epoch, host, owner.clone(), now);
-    Ok((owner, None))
-}
-
-async fn lookup_host_owner(env: &Env, host: &str) -> ApiResult<Option<String>> {
-    let routes = KvRoutes::new(env)?;
-    let wildcard = (var_or(env, bindings::ALLOW_WILDCARD_DOMAINS, "false") == "true")
-        .then(|| wildcard_of(host))
-        .flatten();
-    if let Some(r) = routes.host(host).await? {
-        return Ok(Some(r.project_id));
-    }
-    if let Some(w) = &wildcard {
-        if let Some(r) = routes.host(w).await? {
-            return Ok(Some(r.project_id));
-        }
-    }
-    let mut candidates = vec![host];
-    candidates.extend(wildcard.as_deref());
-    let Some((hostname, project_id)) = D1Domains::new(env)?.active_owner(&candidates).await? else {
-        return Ok(None);
-    };
-    let rec = HostRecord { project_id: project_id.clone() };
-    if let Err(e) = routes.put_host(&hostname, &rec).await {
-        http::log(
-            "warn",
-            "serve",
-            serde_json::json!({ "msg": "host record not re-published", "error": e.log_detail() }),
-        );
-    }
-    Ok(Some(project_id))
 }
 
 /// For the purge of a deleted project: removes each of its domains' `host:` records (only

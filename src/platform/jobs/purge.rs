@@ -11,12 +11,14 @@ use serde::Deserialize;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, Env};
 
-use super::d1::{database, db_err, placeholders, MAX_PARAMS};
-use super::d1_uploads::D1Uploads;
-use super::loader::bundle_key;
-use super::storage::{AssetBodies, KvAssets, KvRoutes, R2Blobs};
 use crate::deploy::LIST_CHUNK;
 use crate::error::ApiResult;
+use crate::keys::{asset_key, blob_asset_prefix, bundle_key, BlobDoc};
+use crate::platform::serve::cache;
+use crate::platform::store::d1::{database, db_err, placeholders, MAX_PARAMS};
+use crate::platform::store::d1_uploads::D1Uploads;
+use crate::platform::store::kv::{KvAssets, KvRoutes};
+use crate::platform::store::r2::{AssetBodies, R2Blobs};
 
 const ASSET_CHUNK: i64 = crate::deploy::PURGE_ASSET_CHUNK as i64;
 const DEPLOYMENT_CHUNK: i64 = crate::deploy::PURGE_DEPLOYMENT_CHUNK as i64;
@@ -91,6 +93,7 @@ pub async fn purge(env: &Env, project_id: &str) -> ApiResult<Progress> {
         let bodies = AssetBodies::new(env)?;
         for h in &rows {
             bodies.delete(project_id, &h.hash, h.size.max(0) as u64).await?;
+            cache::forget_body(&asset_key(project_id, &h.hash));
         }
         let hashes: Vec<String> = rows.into_iter().map(|h| h.hash).collect();
         let mut stmts = Vec::new();
@@ -118,6 +121,7 @@ pub async fn purge(env: &Env, project_id: &str) -> ApiResult<Progress> {
         let mut stmts = Vec::new();
         for id in &deployments {
             routes.delete_manifest(id).await?;
+            cache::forget_deployment(id);
             blobs.delete(&bundle_key(project_id, id)).await?;
             for table in ["deployment_logs", "deployment_steps"] {
                 let sql = format!("DELETE FROM {table} WHERE deployment_id = ?1");
@@ -153,13 +157,14 @@ pub async fn purge(env: &Env, project_id: &str) -> ApiResult<Progress> {
     let stray = kv.list_hashes(project_id, ASSET_CHUNK as u64).await?;
     let blobs = R2Blobs::new(env)?;
     let mut stray_blobs = Vec::new();
-    // "assets": large bodies (> 25 MiB), `assets/<projectId>/<hash>`.
-    for prefix in ["assets", "bundles", "uploads", "wrangler"] {
-        stray_blobs.extend(blobs.list(&format!("{prefix}/{project_id}/"), LIST_CHUNK as u32).await?);
+    let prefixes = BlobDoc::ALL.map(|doc| doc.prefix(project_id));
+    for prefix in std::iter::once(blob_asset_prefix(project_id)).chain(prefixes) {
+        stray_blobs.extend(blobs.list(&prefix, LIST_CHUNK as u32).await?);
     }
     if !stray.is_empty() || !stray_blobs.is_empty() {
         for h in &stray {
             kv.delete(project_id, h).await?;
+            cache::forget_body(&asset_key(project_id, h));
         }
         blobs.delete_many(&stray_blobs.into_iter().map(|(key, _)| key).collect::<Vec<_>>()).await?;
         return Ok(Progress::More);
@@ -167,7 +172,9 @@ pub async fn purge(env: &Env, project_id: &str) -> ApiResult<Progress> {
 
     // Custom domains: their routing records (the tombstone already stopped them serving) and
     // any Cloudflare for SaaS registrations go before the rows that name them.
-    super::domains::release_project_domains(env, project_id).await?;
+    let released = crate::platform::outbound::release_project_domains(env, project_id).await;
+    cache::forget_hosts();
+    released?;
     let stmts = vec![
         db.prepare("DELETE FROM domains WHERE project_id = ?1")
             .bind(std::slice::from_ref(&pid))
@@ -184,9 +191,11 @@ pub async fn purge(env: &Env, project_id: &str) -> ApiResult<Progress> {
     ];
     db.batch(stmts).await.map_err(db_err)?;
     // Last, the routing tombstone: until now it kept any delayed write from reviving the site.
-    KvRoutes::new(env)?.delete_route(&slug, project_id).await?;
+    let deleted = KvRoutes::new(env)?.delete_route(&slug, project_id).await;
+    cache::forget_route(&[&slug, project_id]);
+    deleted?;
     db.prepare("UPDATE projects SET purged_at = ?2, routed_generation = generation WHERE id = ?1")
-        .bind(&[pid, JsValue::from_f64(super::bindings::now_ms() as f64)])
+        .bind(&[pid, JsValue::from_f64(crate::platform::bindings::now_ms() as f64)])
         .map_err(db_err)?
         .run()
         .await

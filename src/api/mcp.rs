@@ -7,9 +7,6 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use worker::{Headers, Method, Request, RequestInit, Response};
 
-use super::bindings::{self, random_bytes};
-use super::http::{self, log};
-use super::mcp_session::command;
 use crate::api::{self, Ctx};
 use crate::auth::bearer_token;
 use crate::error::{ApiError, ApiResult};
@@ -22,6 +19,9 @@ use crate::mcp::tools::{tool_error, tool_result, DeployArgs, ToolCall};
 use crate::mcp::transport::{
     check_post_headers, check_version_header, origin_allowed, session_id_from_bytes, valid_session_id,
 };
+use crate::platform::bindings::{self, random_bytes};
+use crate::platform::http::{self, log};
+use crate::platform::mcp_session::command;
 
 /// Inline deploys are bounded at 20 MiB of file bytes; base64 and JSON add about a third.
 const MAX_MCP_BODY: usize = 32 * 1024 * 1024;
@@ -100,7 +100,7 @@ pub async fn handle(mut req: Request, ctx: &Ctx<'_>, host: &str) -> ApiResult<Re
     }
     let auth = req.headers().get("authorization").ok().flatten();
     // Root or a scoped token; the tools then run through the API, which checks its scopes.
-    let access = crate::platform::d1_access::D1Access::new(ctx.env)?;
+    let access = crate::platform::store::d1_access::D1Access::new(ctx.env)?;
     let now = crate::platform::bindings::now_ms() as i64;
     if access.authenticate(ctx.env, auth.as_deref(), now).await.is_err() {
         let e = RpcError::new(SERVER_ERROR, "Unauthorized: send Authorization: Bearer <Flotilla API token>");

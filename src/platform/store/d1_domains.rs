@@ -6,9 +6,9 @@
 use wasm_bindgen::JsValue;
 use worker::{D1Database, Env};
 
-use super::d1::{database, db_err, num};
 use crate::domain::{DomainRow, STATUS_ACTIVE};
 use crate::error::ApiResult;
+use crate::platform::store::d1::{database, db_err, num};
 
 const COLUMNS: &str = "hostname, project_id, status, verification, created_at, updated_at, verified_at, \
      checked_at, last_error, saas_id, ssl_status";

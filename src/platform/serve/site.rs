@@ -8,12 +8,6 @@ use std::rc::Rc;
 
 use worker::{Env, Headers, Method, Request, Response, ResponseBody, Url};
 
-use super::bindings::{now_ms, secret, settings, Settings, JWT_SECRET};
-use super::cache::{self, Lookup};
-use super::d1::database;
-use super::fast::{FastHost, Fresh};
-use super::loader::{dispatch, Forward, Target};
-use super::storage::{KvAssets, KvRoutes, R2Blobs};
 use crate::assets::{
     base_asset_headers, byte_range, if_none_match_matches, plan_asset_request, prefix_location, AssetPlan,
     AssetRequest, ByteRange,
@@ -21,6 +15,15 @@ use crate::assets::{
 use crate::auth::preview::{decide, Access, Denied, PreviewTarget, Visit};
 use crate::deploy::{body_store, BodyStore, DeploymentManifest, FileRef};
 use crate::error::{ApiError, ApiResult};
+use crate::keys::asset_key;
+use crate::platform::bindings::{now_ms, secret, settings, Settings, JWT_SECRET};
+use crate::platform::serve::cache::Fresh;
+use crate::platform::serve::cache::{self, Lookup};
+use crate::platform::serve::fast::FastHost;
+use crate::platform::serve::loader::{dispatch, Forward, Target};
+use crate::platform::store::d1::database;
+use crate::platform::store::kv::{KvAssets, KvRoutes};
+use crate::platform::store::r2::R2Blobs;
 use crate::routing::{normalize_host, ProjectRef, RouteRecord};
 
 /// The query string as the URL has it, with its `?` (empty when there is none): a slice, not
@@ -120,13 +123,15 @@ async fn reconcile_miss(
     key: &str,
 ) -> ApiResult<Option<crate::routing::RouteRecord>> {
     use crate::lifecycle::ProjectStore;
-    let store = super::d1_lifecycle::D1Lifecycle::new(env)?;
+    let store = crate::platform::store::d1_lifecycle::D1Lifecycle::new(env)?;
     let Some(p) = store.project(key).await.map_err(|e| ApiError::internal(e.0))? else { return Ok(None) };
     if p.deleted {
         return Ok(None);
     }
-    if let Err(e) = crate::lifecycle::publish(&store, routes, &p.id).await {
-        super::http::log(
+    // This isolate moves the pointer back in step with D1, so it forgets what it cached.
+    let live = cache::LiveRoutes(routes.clone());
+    if let Err(e) = crate::lifecycle::publish(&store, &live, &p.id).await {
+        crate::platform::http::log(
             "warn",
             "serve",
             serde_json::json!({ "msg": "reconcile on miss", "error": format!("{e:?}") }),
@@ -152,7 +157,7 @@ pub enum Served {
 
 /// Serves a visitor request for `project` (path already stripped of any path-mode `prefix`).
 /// `fast_host`: the Host header, when it alone decided the project, so the decision may be
-/// handed to the JS fast path (`super::fast`).
+/// handed to the JS fast path (`crate::platform::serve::fast`).
 pub async fn serve(
     req: &Request,
     url: &Url,
@@ -222,7 +227,7 @@ pub async fn serve(
     let new_url = forwarded_url(url, path);
     if let (Some(host), Some(fresh), None, None) = (fast_host, fresh, &project.deployment_prefix, &new_url) {
         if prefix.is_empty() && m.every_request_runs_server_code() {
-            super::fast::offer(host, &target, s.user_code_timeout_ms, fresh, &s.log);
+            crate::platform::serve::fast::offer(host, &target, s.user_code_timeout_ms, fresh, &s.log);
         }
     }
     let forward = Forward { url: new_url.as_deref(), prefix };
@@ -381,8 +386,7 @@ async fn respond(
                     R2Blobs::new(env)?.asset_body(&m.project_id, hash, part).await?.ok_or_else(missing)?
                 } else if cache::body_cacheable(&s, size) {
                     let missing = || ApiError::internal(format!("asset body {hash} missing from ASSETS_KV"));
-                    let kv = KvAssets::new(env)?;
-                    let mut bytes = kv.small_body(&s, &m.project_id, hash).await?.ok_or_else(missing)?;
+                    let mut bytes = small_body(env, &s, &m.project_id, hash).await?.ok_or_else(missing)?;
                     if let Some((start, len)) = part {
                         bytes =
                             bytes.get(start as usize..(start + len) as usize).unwrap_or_default().to_vec();
@@ -422,4 +426,17 @@ async fn respond(
     }
     .map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(resp.with_status(status).with_headers(out))
+}
+
+/// A small body, from this isolate's memory when it was read before (bodies are immutable per
+/// content hash), else read whole from KV and kept.
+async fn small_body(env: &Env, s: &Settings, project_id: &str, hash: &str) -> ApiResult<Option<Vec<u8>>> {
+    let key = asset_key(project_id, hash);
+    if let Some(b) = cache::body(s, &key) {
+        return Ok(Some(b.as_ref().clone()));
+    }
+    let Some(bytes) = KvAssets::new(env)?.bytes(project_id, hash).await? else { return Ok(None) };
+    let bytes = std::rc::Rc::new(bytes);
+    cache::put_body(s, &key, bytes.clone());
+    Ok(Some(std::rc::Rc::try_unwrap(bytes).unwrap_or_else(|b| b.as_ref().clone())))
 }

@@ -7,10 +7,10 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use worker::{D1Database, Env};
 
-use super::d1::{database, db_err, num, opt_str};
 use crate::deploy::{Step, StepStatus, STEPS};
 use crate::domain::{iso8601, UrlBase};
 use crate::error::ApiResult;
+use crate::platform::store::d1::{database, db_err, num, opt_str};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct DeploymentRow {

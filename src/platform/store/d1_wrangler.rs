@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use worker::{D1Database, Env};
 
-use super::d1::{database, db_err, num};
 use crate::deploy::{json_chunks, HASHES_PER_STATEMENT};
 use crate::error::ApiResult;
+use crate::platform::store::d1::{database, db_err, num};
 
 pub struct D1Wrangler {
     db: D1Database,

@@ -1,0 +1,87 @@
+//! The cron trigger: the lifecycle sweep (repairs lagging routing records, ends stuck
+//! deployments), purge retries, GC scheduling, pruning of old quota counters. Each part runs
+//! even if an earlier one failed; failures go to the log.
+
+use serde_json::json;
+use worker::Env;
+
+use super::gc::{stamp, var_ms, Id};
+use crate::error::{ApiError, ApiResult};
+use crate::lifecycle;
+use crate::platform::bindings::now_ms;
+use crate::platform::http::log;
+use crate::platform::serve::cache::LiveRoutes;
+use crate::platform::store::d1::{database, db_err, num};
+use crate::platform::store::d1_lifecycle::D1Lifecycle;
+use crate::platform::store::queue::{enqueue, GcJob, Job, PurgeJob};
+
+/// `DEPLOY_DEADLINE_MS` (default 15 min): a deployment pending longer is failed by the sweep.
+fn deadline(env: &Env) -> i64 {
+    var_ms(env, "DEPLOY_DEADLINE_MS", 15 * 60 * 1000)
+}
+
+/// The cron trigger: lifecycle sweep, purge retries, GC scheduling. Each part runs even if an
+/// earlier one failed; failures go to the log.
+pub async fn scheduled(env: &Env) {
+    let now = now_ms() as i64;
+    let sweep = async {
+        let store = D1Lifecycle::new(env)?;
+        let routes = LiveRoutes::new(env)?;
+        lifecycle::sweep(&store, &routes, now, deadline(env), 50).await.map_err(ApiError::from)
+    };
+    match sweep.await {
+        Ok(r) => log(
+            "info",
+            "cron",
+            json!({ "msg": "sweep", "routesRepaired": r.routes_repaired, "routesFailed": r.routes_failed,
+                    "stuckFailed": r.stuck_failed }),
+        ),
+        Err(e) => log("error", "cron", json!({ "msg": "sweep failed", "error": e.log_detail() })),
+    }
+    if let Err(e) = schedule_jobs(env, now).await {
+        log("error", "cron", json!({ "msg": "scheduling purges/GC failed", "error": e.log_detail() }));
+    }
+    // Quota counters of windows long past are dead weight.
+    let q = crate::platform::bindings::quotas(env);
+    let longest = q.deploys.window_secs.max(q.upload_bytes.window_secs) as i64 * 1000;
+    let pruned = async {
+        crate::platform::store::d1_access::D1Access::new(env)?.prune_counters(now - 2 * longest).await
+    };
+    if let Err(e) = pruned.await {
+        log("error", "cron", json!({ "msg": "pruning quota counters failed", "error": e.log_detail() }));
+    }
+}
+
+async fn schedule_jobs(env: &Env, now: i64) -> ApiResult<()> {
+    let db = database(env)?;
+    let ids = |sql: &'static str| {
+        let db = &db;
+        async move {
+            db.prepare(sql)
+                .bind(&[num(now)])
+                .map_err(db_err)?
+                .all()
+                .await
+                .map_err(db_err)?
+                .results::<Id>()
+                .map_err(db_err)
+        }
+    };
+    // Purges whose enqueue failed or whose chain broke: asked for over 10 minutes ago, not done.
+    for p in ids("SELECT id FROM projects WHERE deleted_at IS NOT NULL AND purged_at IS NULL \
+         AND COALESCE(purge_requested_at, 0) < ?1 - 600000 LIMIT 20")
+    .await?
+    {
+        enqueue(env, &Job::Purge(PurgeJob { project_id: p.id.clone() })).await?;
+        stamp(&db, "purge_requested_at", &p.id, now).await?;
+    }
+    // GC: the projects that waited longest, at most once an hour each.
+    for p in ids("SELECT id FROM projects WHERE deleted_at IS NULL AND COALESCE(gc_at, 0) < ?1 - 3600000 \
+         ORDER BY COALESCE(gc_at, 0) LIMIT 10")
+    .await?
+    {
+        enqueue(env, &Job::Gc(GcJob { project_id: p.id.clone(), after: None })).await?;
+        stamp(&db, "gc_at", &p.id, now).await?;
+    }
+    Ok(())
+}

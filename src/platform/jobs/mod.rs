@@ -1,0 +1,8 @@
+//! Background work driven by `DEPLOY_QUEUE` and the cron trigger: the deployment workflow,
+//! retention/GC and the sweep, the purge of deleted projects.
+
+pub mod cron;
+pub mod gc;
+pub mod purge;
+pub mod queue;
+pub mod workflow;

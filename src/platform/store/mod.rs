@@ -1,0 +1,17 @@
+//! Repositories over D1, KV, R2 and the queue. SQL and binding calls live here and only here;
+//! nothing here decides what to cache or calls back into `serve`/`jobs`.
+
+pub mod d1;
+#[cfg(not(feature = "site"))]
+pub mod d1_access;
+pub mod d1_deployments;
+pub mod d1_domains;
+pub mod d1_lifecycle;
+#[cfg(not(feature = "site"))]
+pub mod d1_uploads;
+#[cfg(not(feature = "site"))]
+pub mod d1_wrangler;
+pub mod kv;
+#[cfg(not(feature = "site"))]
+pub mod queue;
+pub mod r2;
