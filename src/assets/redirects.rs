@@ -229,10 +229,23 @@ fn has_scheme_prefix(s: &str) -> bool {
 /// Prefixes a relative `Location` (one starting with `/`) with a path-mode prefix such as
 /// `/__project/my-site`, so redirects stay under the prefix. Absolute URLs (`https://…`) and
 /// references relative to the current URL are returned unchanged.
+///
+/// Dot segments are resolved first, as a browser resolves them against the host's root on a
+/// project's own host: an html_handling redirect names the decoded path (`/a%2F..%2F..%2Fx`
+/// -> `/a/../../x`, as Cloudflare's does), and under the prefix a browser would climb out of
+/// it into another project (`/__project/x`).
 pub fn prefix_location(prefix: &str, location: &str) -> String {
     let prefix = prefix.trim_end_matches('/');
     if prefix.is_empty() || !location.starts_with(['/', '\\']) {
         return location.to_string();
+    }
+    let path = &location[..location.find(['?', '#']).unwrap_or(location.len())];
+    let dot = |seg: &str| {
+        matches!(seg.to_ascii_lowercase().as_str(), "." | "%2e" | ".." | ".%2e" | "%2e." | "%2e%2e")
+    };
+    if path.split(['/', '\\']).any(dot) {
+        let resolved = parse_path_ref(location, true);
+        return format!("{prefix}{}{}{}", resolved.path, resolved.search, resolved.hash);
     }
     format!("{prefix}{}", defang_leading_slashes(location))
 }
@@ -894,6 +907,11 @@ https://example.com/a /b
             ("/__project/site", "https://example.com/x", "https://example.com/x"),
             ("/__project/site", "//evil.com", "/__project/site/evil.com"),
             ("/__project/site", "relative", "relative"),
+            // Dot segments cannot climb out of the prefix (a browser would resolve them).
+            ("/__project/site", "/a/../../other/x?q=1", "/__project/site/other/x?q=1"),
+            ("/__project/site", "/../%2E%2e/x/./y#f", "/__project/site/x/y#f"),
+            ("/__project/site", "/..", "/__project/site/"),
+            ("/__project/site", "/a..b/.c", "/__project/site/a..b/.c"),
             ("", "/about", "/about"),
         ];
         for (prefix, location, want) in cases {
