@@ -66,9 +66,8 @@ fn upload_tokens_only_verify_untampered_for_their_own_project_and_kind() {
 
         // Tampered: rejected, or (base64 slack in the last character) exactly the same claims.
         let bad = tamper(&mut g, &token);
-        match verify_any_project(SECRET, &bad, kind, NOW) {
-            Ok(claims) => assert_eq!(claims, original, "{bad} verified with other claims"),
-            Err(_) => {}
+        if let Ok(claims) = verify_any_project(SECRET, &bad, kind, NOW) {
+            assert_eq!(claims, original, "{bad} verified with other claims");
         }
         let _ = verify_token(SECRET, &g.string(NASTY, 20), kind, "proj-a", NOW);
     }
