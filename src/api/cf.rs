@@ -507,6 +507,7 @@ async fn roll_out_secrets(project: &ProjectRow, ctx: &Ctx<'_>) -> ApiResult<Opti
         config,
         stats,
         bundle: Some(bundle),
+        warnings: Vec::new(), // the active deployment's rules, already parsed
     };
     Ok(Some(go_live(project, prepared, ctx).await?))
 }

@@ -92,6 +92,8 @@ pub struct Prepared {
     pub config: Value,
     pub stats: Value,
     pub bundle: Option<crate::deploy::ServerBundle>,
+    /// Ignored rule lines, logged on the deployment at level `warn`.
+    pub warnings: Vec<String>,
 }
 
 /// Checks a deploy request against its upload session (completion JWT, principal, every file
@@ -131,7 +133,7 @@ pub async fn prepare(
         .await?
         .ok_or_else(|| ApiError::internal("upload manifest missing from R2"))?;
     let kv = KvAssets::new(ctx.env)?;
-    let (redirects, headers) = build_rules(
+    let rules = build_rules(
         rule_file(&kv, &project.id, &manifest, "/_redirects").await?.as_deref(),
         rule_file(&kv, &project.id, &manifest, "/_headers").await?.as_deref(),
         input.redirects.as_ref(),
@@ -150,8 +152,9 @@ pub async fn prepare(
         "newAssets": session.missing_count,
         "skippedAssets": session.unique_count - session.missing_count,
     });
-    let config = stored_config(&session.id, &session.manifest_key, input, &redirects, &headers);
-    Ok(Prepared { session_id: session.id, config, stats, bundle: input.server_code.clone() })
+    let config = stored_config(&session.id, &session.manifest_key, input, &rules.redirects, &rules.headers);
+    let (bundle, warnings) = (input.server_code.clone(), rules.warnings);
+    Ok(Prepared { session_id: session.id, config, stats, bundle, warnings })
 }
 
 /// Records a prepared deployment, stores its bundle, queues the workflow and, with `wait`,
@@ -179,6 +182,7 @@ pub async fn launch(
         config: &p.config,
         stats: &p.stats,
         created_by: ctx.principal.id(),
+        warnings: &p.warnings,
     };
     deployments.create(&new, now).await?;
     ctx.note(&project.id, json!({ "deploymentId": id }));

@@ -29,6 +29,7 @@ pub use headers::{
     apply_headers, headers_from_rules, parse_headers, HeaderRule, HeaderRules, HeaderValueInput,
     HeadersInput, ParsedHeaders, MAX_HEADER_LINE_LENGTH, MAX_HEADER_RULES,
 };
+pub(crate) use path::defang_leading_slashes;
 pub use plan::{plan_asset_request, AssetPlan, AssetRequest};
 pub use range::{byte_range, ByteRange};
 pub use redirects::{

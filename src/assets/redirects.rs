@@ -18,7 +18,8 @@ pub const MAX_STATIC_REDIRECT_RULES: usize = 2000;
 pub const MAX_DYNAMIC_REDIRECT_RULES: usize = 100;
 /// Longest redirect directive (comments excluded), in UTF-16 code units like Cloudflare counts.
 pub const MAX_REDIRECT_LINE_LENGTH: usize = 1000;
-/// Status codes a rule may use; 302 when omitted. 200 rewrites (serves another path).
+/// Status codes a rule may use (Cloudflare's `PERMITTED_STATUS_CODES`); 302 when omitted. 200
+/// rewrites (serves another path). A rule with any other status is ignored.
 pub const REDIRECT_STATUSES: [u16; 6] = [200, 301, 302, 303, 307, 308];
 
 /// A line (or structured entry) that was ignored, with Cloudflare's wording.
@@ -77,11 +78,16 @@ pub struct RedirectRules {
     dynamic: Vec<(usize, Pattern)>,
 }
 
-/// The result of parsing: the rules to use and what was ignored (surface these as warnings).
+/// The result of parsing: the rules to use and what was ignored, in two kinds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ParsedRedirects {
     pub rules: RedirectRules,
+    /// Lines Cloudflare ignores that a deploy refuses (a typo must not silently drop a rule).
     pub invalid: Vec<RuleError>,
+    /// Lines ignored exactly as Cloudflare ignores them, without failing the deploy: a rule
+    /// whose status is a number Cloudflare does not accept (`305`, `404`, `999`). Surface these
+    /// as deploy warnings.
+    pub warnings: Vec<RuleError>,
 }
 
 /// What a matching rule asks for.
@@ -223,10 +229,23 @@ fn has_scheme_prefix(s: &str) -> bool {
 /// Prefixes a relative `Location` (one starting with `/`) with a path-mode prefix such as
 /// `/__project/my-site`, so redirects stay under the prefix. Absolute URLs (`https://…`) and
 /// references relative to the current URL are returned unchanged.
+///
+/// Dot segments are resolved first, as a browser resolves them against the host's root on a
+/// project's own host: an html_handling redirect names the decoded path (`/a%2F..%2F..%2Fx`
+/// -> `/a/../../x`, as Cloudflare's does), and under the prefix a browser would climb out of
+/// it into another project (`/__project/x`).
 pub fn prefix_location(prefix: &str, location: &str) -> String {
     let prefix = prefix.trim_end_matches('/');
     if prefix.is_empty() || !location.starts_with(['/', '\\']) {
         return location.to_string();
+    }
+    let path = &location[..location.find(['?', '#']).unwrap_or(location.len())];
+    let dot = |seg: &str| {
+        matches!(seg.to_ascii_lowercase().as_str(), "." | "%2e" | ".." | ".%2e" | "%2e." | "%2e%2e")
+    };
+    if path.split(['/', '\\']).any(dot) {
+        let resolved = parse_path_ref(location, true);
+        return format!("{prefix}{}{}{}", resolved.path, resolved.search, resolved.hash);
     }
     format!("{prefix}{}", defang_leading_slashes(location))
 }
@@ -241,8 +260,9 @@ pub fn parse_redirects(text: &str) -> ParsedRedirects {
 /// Grammar (Cloudflare Pages / Workers): one `from to [status]` per line; blank lines and `#`
 /// comments ignored (`#` starts a comment at the start of a line or after whitespace, so
 /// `/a /b#frag` keeps its fragment). `from` is a path (a missing leading `/` is added; absolute
-/// URLs are rejected); `to` is a path or an `https://` URL; status defaults to 302, and a
-/// numeric status other than 200/301/302/303/307/308 is served as 302.
+/// URLs are rejected); `to` is a path or an `https://` URL; status defaults to 302. A rule with
+/// a numeric status other than 200/301/302/303/307/308 is ignored, as Cloudflare ignores it,
+/// and reported in [`ParsedRedirects::warnings`].
 pub fn parse_redirects_for(text: &str, html_handling: HtmlHandling) -> ParsedRedirects {
     let lines: Vec<&str> = text.split('\n').collect();
     let mut state = ParseState::new(html_handling);
@@ -400,6 +420,7 @@ struct ParseState {
     html_handling: HtmlHandling,
     rules: Vec<RedirectRule>,
     invalid: Vec<RuleError>,
+    warnings: Vec<RuleError>,
     seen: HashSet<String>,
     static_rules: usize,
     dynamic_rules: usize,
@@ -412,6 +433,7 @@ impl ParseState {
             html_handling,
             rules: Vec::new(),
             invalid: Vec::new(),
+            warnings: Vec::new(),
             seen: HashSet::new(),
             static_rules: 0,
             dynamic_rules: 0,
@@ -466,17 +488,19 @@ impl ParseState {
             Err(message) => return self.reject(line, message),
         };
         let status_text = status.unwrap_or("302");
-        // A numeric status outside the supported set is served as 302 (the product contract;
-        // Cloudflare's parser drops such lines). A non-numeric status is an invalid line.
-        let status = js_number(status_text)
-            .map(|n| REDIRECT_STATUSES.iter().copied().find(|s| f64::from(*s) == n).unwrap_or(302));
-        let Some(status) = status else {
-            return self.reject(
-                line,
-                format!(
-                    "Valid status codes are 200, 301, 302 (default), 303, 307, or 308. Got {status_text}."
-                ),
-            );
+        // Cloudflare's parser drops a rule whose status is not one it accepts, with this very
+        // message (`parseRedirects.ts`), so the path is served as if the rule were not there.
+        // A numeric status is only a warning here (the deploy goes on, as on Cloudflare); a
+        // non-numeric one stays an invalid line, which fails the deploy.
+        let message = || {
+            format!("Valid status codes are 200, 301, 302 (default), 303, 307, or 308. Got {status_text}.")
+        };
+        let Some(number) = js_number(status_text) else {
+            return self.reject(line, message());
+        };
+        let Some(status) = REDIRECT_STATUSES.iter().copied().find(|s| f64::from(*s) == number) else {
+            self.warnings.push(RuleError { line, message: message() });
+            return ControlFlow::Continue(());
         };
 
         let relative = !url_has_host(&to);
@@ -520,7 +544,11 @@ impl ParseState {
     }
 
     fn finish(self) -> ParsedRedirects {
-        ParsedRedirects { rules: RedirectRules::from(self.rules), invalid: self.invalid }
+        ParsedRedirects {
+            rules: RedirectRules::from(self.rules),
+            invalid: self.invalid,
+            warnings: self.warnings,
+        }
     }
 }
 
@@ -632,12 +660,7 @@ https://example.com/a /b
         assert_eq!(
             rules_of(&parsed),
             // A literal protocol-relative target is accepted, as Cloudflare does.
-            vec![
-                ("/d", "/e", 302, 6),
-                ("/f", "/g", 301, 7),
-                ("/j", "/k", 301, 12),
-                ("/l", "//evil.com", 302, 13)
-            ]
+            vec![("/f", "/g", 301, 7), ("/j", "/k", 301, 12), ("/l", "//evil.com", 302, 13)]
         );
         let loop_msg = "Infinite loop detected in this rule and has been ignored. This will cause a redirect to strip `.html` or `/index` and end up triggering this rule again. Please fix or remove this rule to silence this warning.";
         let https_msg = "URLs should either be relative (e.g. begin with a forward-slash), or use HTTPS (e.g. begin with \"https://\").";
@@ -658,6 +681,11 @@ https://example.com/a /b
                 (16, "A protocol-relative target (another site) must name its host literally, not through a placeholder or splat, and cannot be a 200 rewrite. Got //:host/x."),
                 (17, "A protocol-relative target (another site) must name its host literally, not through a placeholder or splat, and cannot be a 200 rewrite. Got //other.example/x."),
             ]
+        );
+        // An unsupported numeric status: ignored like on Cloudflare, reported as a warning.
+        assert_eq!(
+            parsed.warnings.iter().map(|e| (e.line, e.message.as_str())).collect::<Vec<_>>(),
+            vec![(6, "Valid status codes are 200, 301, 302 (default), 303, 307, or 308. Got 418.")]
         );
         // `/ /index` is fine when html_handling is none
         assert_eq!(
@@ -780,12 +808,67 @@ https://example.com/a /b
         )
         .unwrap();
         let parsed = input.parse(HtmlHandling::default());
-        // An unsupported status is served as 302, in JSON as in `_redirects`.
-        assert_eq!(rules_of(&parsed), vec![("/a", "/b", 302, 1), ("/c", "/d", 301, 2), ("/f", "/g", 302, 4)]);
+        // An unsupported status is ignored with a warning, in JSON as in `_redirects`.
+        assert_eq!(rules_of(&parsed), vec![("/a", "/b", 302, 1), ("/c", "/d", 301, 2)]);
         assert_eq!(parsed.invalid.iter().map(|e| e.line).collect::<Vec<_>>(), vec![3]);
+        assert_eq!(parsed.warnings.iter().map(|e| e.line).collect::<Vec<_>>(), vec![4]);
 
         let text: RedirectsInput = serde_json::from_str(r#""/x /y 308""#).unwrap();
         assert_eq!(rules_of(&text.parse(HtmlHandling::default())), vec![("/x", "/y", 308, 1)]);
+    }
+
+    #[test]
+    fn rules_with_a_status_cloudflare_refuses_are_ignored_with_a_warning() {
+        // Cloudflare's `PERMITTED_STATUS_CODES` is 200, 301, 302, 303, 307, 308; its parser
+        // drops any other rule with the same message (`parseRedirects.invalid.test.ts`).
+        let parsed = parse_redirects(
+            "\
+/use-proxy /a 305
+/not-modified /a 304
+/gone /a 404
+/nine /a 999
+/hex /a 0x131
+/huge /a 1e400
+/zero /a -0
+/spa/* /shell.html 200
+/typo /a 30x
+/use-proxy /b 308
+/dyn/:id /c/:id 305
+",
+        );
+        // The 200 on a dynamic rule is accepted (Cloudflare's own valid case `/* /foo 200`); the
+        // ignored `/use-proxy` does not claim its path, so the later 308 rule for it is valid.
+        assert_eq!(rules_of(&parsed), vec![("/spa/*", "/shell.html", 200, 8), ("/use-proxy", "/b", 308, 10)]);
+        let got = |status: &str| {
+            format!("Valid status codes are 200, 301, 302 (default), 303, 307, or 308. Got {status}.")
+        };
+        assert_eq!(
+            parsed.warnings,
+            [
+                (1, "305"),
+                (2, "304"),
+                (3, "404"),
+                (4, "999"),
+                (5, "0x131"),
+                (6, "1e400"),
+                (7, "-0"),
+                (11, "305")
+            ]
+            .map(|(line, s)| RuleError { line, message: got(s) })
+            .to_vec()
+        );
+        // Not a number at all: still an invalid line, which fails a deploy.
+        assert_eq!(parsed.invalid, vec![RuleError { line: 9, message: got("30x") }]);
+        for path in ["/use-proxy", "/not-modified", "/gone", "/nine", "/dyn/1"] {
+            let m = parsed.rules.find(path, "");
+            assert!(m.as_ref().is_none_or(|m| m.to == "/b"), "{path} must not redirect: {m:?}");
+        }
+        // Every accepted status still works.
+        for status in REDIRECT_STATUSES {
+            let parsed = parse_redirects(&format!("/x /y {status}"));
+            assert!(parsed.warnings.is_empty() && parsed.invalid.is_empty(), "{status}");
+            assert_eq!(parsed.rules.find("/x", "").map(|m| m.status), Some(status));
+        }
     }
 
     #[test]
@@ -824,6 +907,11 @@ https://example.com/a /b
             ("/__project/site", "https://example.com/x", "https://example.com/x"),
             ("/__project/site", "//evil.com", "/__project/site/evil.com"),
             ("/__project/site", "relative", "relative"),
+            // Dot segments cannot climb out of the prefix (a browser would resolve them).
+            ("/__project/site", "/a/../../other/x?q=1", "/__project/site/other/x?q=1"),
+            ("/__project/site", "/../%2E%2e/x/./y#f", "/__project/site/x/y#f"),
+            ("/__project/site", "/..", "/__project/site/"),
+            ("/__project/site", "/a..b/.c", "/__project/site/a..b/.c"),
             ("", "/about", "/about"),
         ];
         for (prefix, location, want) in cases {

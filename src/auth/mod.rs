@@ -3,6 +3,8 @@
 
 mod jwt;
 pub mod preview;
+#[cfg(test)]
+mod robustness_tests;
 
 pub use jwt::*;
 

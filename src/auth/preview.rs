@@ -219,9 +219,12 @@ pub fn decide(secret: &[u8], v: &Visit<'_>) -> Access {
                     Ok(cookie) => {
                         let max_age = (exp_ms.saturating_sub(v.now_ms) / 1000).max(1);
                         let secure = if v.https { "; Secure" } else { "" };
+                        // The same URL without the token. A path such as `//evil.com` would
+                        // be read as another host: a valid link must not become an open redirect.
+                        let path = crate::assets::defang_leading_slashes(v.path);
                         let location = match rest {
-                            Some(q) => format!("{}?{q}", v.path),
-                            None => v.path.to_string(),
+                            Some(q) => format!("{path}?{q}"),
+                            None => path,
                         };
                         Access::Redirect {
                         location,
@@ -341,6 +344,10 @@ mod tests {
         let Access::Redirect { location, set_cookie } = decide(KEY, &v) else { panic!() };
         assert_eq!(location, "/docs/page");
         assert!(!set_cookie.contains("Secure"));
+        // `https://<preview>//evil.com?<link>` must not send the visitor to evil.com.
+        v.path = "//evil.com/x";
+        let Access::Redirect { location, .. } = decide(KEY, &v) else { panic!() };
+        assert_eq!(location, "/evil.com/x");
     }
 
     #[test]

@@ -34,6 +34,8 @@
 
 mod assets;
 mod envelope;
+#[cfg(test)]
+mod robustness_tests;
 mod routes;
 mod script;
 mod secrets;

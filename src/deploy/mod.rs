@@ -6,6 +6,8 @@ mod compact;
 mod manifest;
 mod raw;
 mod request;
+#[cfg(test)]
+mod robustness_tests;
 mod rules;
 mod server_code;
 mod workflow;

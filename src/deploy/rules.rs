@@ -1,6 +1,8 @@
 //! A deployment's redirect and header rules: the uploaded `_redirects`/`_headers` files
 //! first, then `config.redirects`/`config.headers`. Any invalid line rejects the deploy with
-//! its line number, so a typo never silently drops a rule.
+//! its line number, so a typo never silently drops a rule; a rule Cloudflare itself ignores
+//! without the rule being malformed (an unsupported status) is dropped the same way and named
+//! in a deploy warning (a deployment log line).
 
 use crate::assets::{
     parse_headers, parse_redirects_for, HeaderRules, HeadersInput, HtmlHandling, RedirectRules,
@@ -21,22 +23,52 @@ fn reject(field: &str, invalid: &[RuleError]) -> Result<(), ApiError> {
     })
 }
 
+/// At most this many warning lines per deploy (a file of 2,000 bad rules must not write 2,000
+/// log rows); a last line counts the rest.
+pub const MAX_RULE_WARNINGS: usize = 20;
+
+/// A deployment's rules, and the deploy warnings about lines that were ignored.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BuiltRules {
+    pub redirects: RedirectRules,
+    pub headers: HeaderRules,
+    /// One sentence per ignored line (`_redirects line 3: ...`), at most
+    /// [`MAX_RULE_WARNINGS`] + 1: the deployment logs them at level `warn`.
+    pub warnings: Vec<String>,
+}
+
+fn warn(out: &mut Vec<String>, field: &str, ignored: &[RuleError]) {
+    out.extend(ignored.iter().map(|e| format!("{field} line {} ignored: {}", e.line, e.message)));
+}
+
+fn cap_warnings(mut warnings: Vec<String>) -> Vec<String> {
+    if warnings.len() > MAX_RULE_WARNINGS {
+        let more = warnings.len() - MAX_RULE_WARNINGS;
+        warnings.truncate(MAX_RULE_WARNINGS);
+        warnings.push(format!("... and {more} more ignored rule lines"));
+    }
+    warnings
+}
+
 pub fn build_rules(
     redirects_file: Option<&str>,
     headers_file: Option<&str>,
     config_redirects: Option<&RedirectsInput>,
     config_headers: Option<&HeadersInput>,
     html_handling: HtmlHandling,
-) -> Result<(RedirectRules, HeaderRules), ApiError> {
+) -> Result<BuiltRules, ApiError> {
     let mut redirects = Vec::new();
+    let mut warnings = Vec::new();
     if let Some(text) = redirects_file {
         let parsed = parse_redirects_for(text, html_handling);
         reject("_redirects", &parsed.invalid)?;
+        warn(&mut warnings, "_redirects", &parsed.warnings);
         redirects.extend(parsed.rules.rules().iter().cloned());
     }
     if let Some(input) = config_redirects {
         let parsed = input.parse(html_handling);
         reject("config.redirects", &parsed.invalid)?;
+        warn(&mut warnings, "config.redirects", &parsed.warnings);
         redirects.extend(parsed.rules.rules().iter().cloned());
     }
     let mut headers = Vec::new();
@@ -50,7 +82,11 @@ pub fn build_rules(
         reject("config.headers", &parsed.invalid)?;
         headers.extend(parsed.rules.rules().iter().cloned());
     }
-    Ok((RedirectRules::from(redirects), HeaderRules::from(headers)))
+    Ok(BuiltRules {
+        redirects: RedirectRules::from(redirects),
+        headers: HeaderRules::from(headers),
+        warnings: cap_warnings(warnings),
+    })
 }
 
 #[cfg(test)]
@@ -60,9 +96,10 @@ mod tests {
     #[test]
     fn file_rules_come_first_and_invalid_lines_are_named() {
         let config: RedirectsInput = serde_json::from_str(r#"[{"from":"/a","to":"/config"}]"#).unwrap();
-        let (r, _) =
+        let built =
             build_rules(Some("/a /file 301\n"), None, Some(&config), None, HtmlHandling::default()).unwrap();
-        let m = r.find("/a", "").unwrap();
+        assert!(built.warnings.is_empty());
+        let m = built.redirects.find("/a", "").unwrap();
         assert_eq!((m.to.as_str(), m.status), ("/file", 301));
 
         let err = build_rules(
@@ -89,7 +126,7 @@ mod tests {
         let v: serde_json::Value =
             serde_json::from_str(r#"{"/z/*": {"X-A": "first"}, "/*": {"X-A": "second"}}"#).unwrap();
         let input: HeadersInput = serde_json::from_value(v).unwrap();
-        let (_, h) = build_rules(None, None, None, Some(&input), HtmlHandling::default()).unwrap();
+        let h = build_rules(None, None, None, Some(&input), HtmlHandling::default()).unwrap().headers;
         assert_eq!(h.rules()[0].path, "/z/*");
         let mut out = vec![];
         h.apply("example.com", "/z/page", &mut out);
@@ -98,6 +135,39 @@ mod tests {
             out,
             vec![("x-a".to_string(), "first".to_string()), ("x-a".to_string(), "second".to_string())]
         );
+    }
+
+    #[test]
+    fn unsupported_statuses_are_dropped_with_warnings_not_errors() {
+        let config: RedirectsInput =
+            serde_json::from_str(r#"[{"from":"/c","to":"/d","status":404},{"from":"/e","to":"/f"}]"#)
+                .unwrap();
+        let built = build_rules(
+            Some("/ok /fine 301\n/proxy /elsewhere 305\n"),
+            None,
+            Some(&config),
+            None,
+            HtmlHandling::default(),
+        )
+        .unwrap();
+        assert_eq!(built.redirects.find("/proxy", ""), None);
+        assert_eq!(built.redirects.find("/c", ""), None);
+        assert_eq!(built.redirects.find("/ok", "").map(|m| m.status), Some(301));
+        assert_eq!(built.redirects.find("/e", "").map(|m| m.status), Some(302));
+        assert_eq!(
+            built.warnings,
+            vec![
+                "_redirects line 2 ignored: Valid status codes are 200, 301, 302 (default), 303, 307, or 308. Got 305.",
+                "config.redirects line 1 ignored: Valid status codes are 200, 301, 302 (default), 303, 307, or 308. Got 404.",
+            ]
+        );
+
+        // A file full of them: a bounded number of log lines, the rest counted.
+        let many: String = (0..50).map(|i| format!("/p{i} /q 305\n")).collect();
+        let built = build_rules(Some(&many), None, None, None, HtmlHandling::default()).unwrap();
+        assert!(built.redirects.is_empty());
+        assert_eq!(built.warnings.len(), MAX_RULE_WARNINGS + 1);
+        assert_eq!(built.warnings.last().map(String::as_str), Some("... and 30 more ignored rule lines"));
     }
 
     #[test]

@@ -6,6 +6,8 @@ mod hostname;
 mod ids;
 mod input;
 mod project;
+#[cfg(test)]
+mod robustness_tests;
 mod time;
 
 pub use custom_domain::*;

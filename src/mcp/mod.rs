@@ -4,6 +4,8 @@
 //! thin shells over this.
 
 pub mod jsonrpc;
+#[cfg(test)]
+mod robustness_tests;
 pub mod server;
 pub mod session;
 pub mod tools;

@@ -483,6 +483,10 @@ fn deploy_args(args: &Value) -> Result<DeployArgs, String> {
             ));
         }
         let path = if path.starts_with('/') { path.clone() } else { format!("/{path}") };
+        // `a` and `/a` are one file: which of two contents would be deployed is not for us to guess.
+        if files.iter().any(|f: &InlineFile| f.path == path) {
+            return Err(format!("files[{path}] is given twice (with and without its leading '/')"));
+        }
         files.push(InlineFile { path, bytes });
     }
     let mut deploy_fields = Map::new();
@@ -623,6 +627,9 @@ mod tests {
         assert_eq!(call("deploy", json!({ "project": "p", "files": {} })).unwrap_err().code, -32602);
         let both = json!({ "project": "p", "files": { "/x": { "text": "a", "base64": "YQ==" } } });
         assert_eq!(call("deploy", both).unwrap_err().code, -32602);
+        // `x` and `/x` name one file; two contents for it are refused, not one picked.
+        let twice = json!({ "project": "p", "files": { "x": { "text": "a" }, "/x": { "text": "b" } } });
+        assert!(call("deploy", twice).unwrap().unwrap_err().contains("twice"));
     }
 
     #[test]

@@ -9,6 +9,8 @@ mod host;
 mod openapi_tests;
 mod pages;
 mod record;
+#[cfg(test)]
+mod robustness_tests;
 
 pub use access_log::*;
 pub use api::*;

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { freshProject } from '../lib/client.mjs';
+import { api, freshProject } from '../lib/client.mjs';
 import { deploySite, visit, follow, request } from '../lib/site.mjs';
 import { ROOT } from '../lib/server.mjs';
 
@@ -97,9 +97,10 @@ test('_redirects file and config rules: statuses, placeholders, splats, rewrites
     assert.equal(r.status, status, path);
     assert.equal(r.headers.location, location, path);
   }
+  // A status Cloudflare does not accept: the rule is ignored, as on Cloudflare.
   const odd = await get('/odd');
-  assert.equal(odd.status, 302, 'an unsupported status is served as 302');
-  assert.equal(odd.headers.location, `${prefix}/a`);
+  assert.equal(odd.status, 404, 'a rule with an unsupported status is ignored');
+  assert.equal(odd.headers.location, undefined);
   const rewrite = await get('/rewrite');
   assert.equal(rewrite.status, 200);
   assert.equal(rewrite.body, 'b');
@@ -107,6 +108,34 @@ test('_redirects file and config rules: statuses, placeholders, splats, rewrites
   const evil = await get('/evil//evil.com');
   assert.ok(!String(evil.headers.location || '').startsWith('//'), evil.headers.location);
   assert.ok(String(evil.headers.location || '').startsWith(prefix) || evil.status === 404, evil.headers.location);
+});
+
+test('_redirects rules with a status Cloudflare refuses (305, 404) are ignored, with deploy warnings', async () => {
+  const p = await freshProject('serve');
+  const files = {
+    ...pages,
+    '/_redirects': ['/use-proxy /a 305', '/fine /a 301', '/b/ /a 999'].join('\n'),
+  };
+  const { deploy } = await deploySite(p.id, files, { config: { redirects: [{ from: '/gone', to: '/a', status: 404 }] } });
+  const get = (path) => visit(`/__project/${p.slug}${path}`);
+  // Not redirected: served (or not found) as if the rule were not there.
+  const proxied = await get('/use-proxy');
+  assert.equal(proxied.status, 404, JSON.stringify(proxied.headers));
+  assert.equal(proxied.headers.location, undefined);
+  const dir = await get('/b/');
+  assert.equal(dir.status, 200);
+  assert.equal(dir.body, 'b');
+  assert.equal((await get('/gone')).status, 404);
+  assert.equal((await get('/fine')).status, 301, 'the valid rules of the same file still apply');
+  // The warnings are on the deployment: in the deploy answer's logs and in the logs endpoint.
+  const message = (line, status) =>
+    `${line} ignored: Valid status codes are 200, 301, 302 (default), 303, 307, or 308. Got ${status}.`;
+  const expected = [message('_redirects line 1', 305), message('_redirects line 3', 999), message('config.redirects line 1', 404)];
+  const warned = (logs) => logs.filter((l) => l.level === 'warn').map((l) => l.message);
+  assert.deepEqual(warned(deploy.deployment.logs), expected);
+  const ndjson = await api.deploymentLogs(deploy.deployment.id);
+  assert.equal(ndjson.status, 200, ndjson.text);
+  assert.deepEqual(warned(ndjson.text.trim().split('\n').map((l) => JSON.parse(l))), expected);
 });
 
 test('_headers and config.headers: set, append, remove, on redirects and 304s too', async () => {

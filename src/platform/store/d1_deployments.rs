@@ -68,6 +68,8 @@ pub struct NewDeployment<'a> {
     pub stats: &'a Value,
     /// The principal (`root` or a token id) that asked for it.
     pub created_by: &'a str,
+    /// Deploy warnings (ignored rule lines), logged at level `warn` after "deployment queued".
+    pub warnings: &'a [String],
 }
 
 impl D1Deployments {
@@ -78,7 +80,7 @@ impl D1Deployments {
     /// Records a queued deployment with all five steps pending, in one transaction; its `seq`
     /// (creation order within the project) is handed out by the same transaction.
     pub async fn create(&self, new: &NewDeployment<'_>, now: i64) -> ApiResult<()> {
-        let NewDeployment { id, project_id, session_id, config, stats, created_by } = *new;
+        let NewDeployment { id, project_id, session_id, config, stats, created_by, warnings } = *new;
         let mut stmts = vec![
             self.db
                 .prepare("UPDATE projects SET deploy_seq = deploy_seq + 1 WHERE id = ?1")
@@ -117,6 +119,14 @@ impl D1Deployments {
                 .bind(&[id.into(), num(now), "deployment queued".into()])
                 .map_err(db_err)?,
         );
+        for w in warnings {
+            stmts.push(
+                self.db
+                    .prepare("INSERT INTO deployment_logs (deployment_id, at, level, message) VALUES (?1, ?2, 'warn', ?3)")
+                    .bind(&[id.into(), num(now), w.as_str().into()])
+                    .map_err(db_err)?,
+            );
+        }
         self.db.batch(stmts).await.map_err(db_err)?;
         Ok(())
     }
