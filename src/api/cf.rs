@@ -415,10 +415,6 @@ async fn store_sealed(project_id: &str, rows: &[(String, String)], ctx: &Ctx<'_>
     D1Wrangler::new(ctx.env)?.put_secrets(project_id, rows, now_ms() as i64).await
 }
 
-async fn seal_all(project_id: &str, plain: &BTreeMap<String, String>, ctx: &Ctx<'_>) -> ApiResult<()> {
-    store_sealed(project_id, &seal(project_id, plain, ctx).await?, ctx).await
-}
-
 /// `PUT /scripts/:name`: the script upload becomes a native deploy request, and runs through
 /// `deployments::prepare` + `launch` like `POST /__api/projects/:id/deploy`.
 /// Returns the project, the deployment id, and whether it has assets and server code.
@@ -488,7 +484,14 @@ async fn go_live(project: &ProjectRow, prepared: Prepared, ctx: &Ctx<'_>) -> Api
 }
 
 /// A secret change rolls out as a new deployment with the active one's assets and code.
-async fn roll_out_secrets(project: &ProjectRow, ctx: &Ctx<'_>) -> ApiResult<Option<String>> {
+/// Its files are the active deployment's staged manifest (`filesFrom`), never the upload
+/// session that made it: that session expires and is collected, and a rollout must still work
+/// long after the last deploy. `secrets` is the whole set the new deployment gets.
+async fn roll_out_secrets(
+    project: &ProjectRow,
+    secrets: BTreeMap<String, String>,
+    ctx: &Ctx<'_>,
+) -> ApiResult<Option<String>> {
     let Some(active) = project.active_deployment_id.as_deref() else { return Ok(None) };
     let d =
         D1Deployments::new(ctx.env)?.get(active).await?.ok_or_else(|| ApiError::not_found("Deployment"))?;
@@ -498,9 +501,10 @@ async fn roll_out_secrets(project: &ProjectRow, ctx: &Ctx<'_>) -> ApiResult<Opti
     }
     let bundle = crate::platform::serve::loader::load_bundle(ctx.env, &project.id, active).await?;
     let mut bundle = (*bundle).clone();
-    bundle.secrets = sealed_secrets(&project.id, ctx).await?;
+    bundle.secrets = secrets;
     config["server"]["digest"] = json!(bundle.digest());
     config["activate"] = json!(true);
+    config["filesFrom"] = json!(active);
     let stats: Value = serde_json::from_str(&d.stats).unwrap_or(json!({}));
     let prepared = Prepared {
         session_id: d.upload_session_id.clone().unwrap_or_default(),
@@ -515,18 +519,26 @@ async fn roll_out_secrets(project: &ProjectRow, ctx: &Ctx<'_>) -> ApiResult<Opti
 async fn put_secret(req: &mut Request, name: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let (secret, value) = parse_secret(&read_body(req, MAX_JSON_BODY).await?)?;
     let project = existing(name, ctx).await?;
-    seal_all(&project.id, &BTreeMap::from([(secret.clone(), value)]), ctx).await?;
-    let deployment = roll_out_secrets(&project, ctx).await?;
+    let sealed = seal(&project.id, &BTreeMap::from([(secret.clone(), value)]), ctx).await?;
+    let mut all = sealed_secrets(&project.id, ctx).await?;
+    all.extend(sealed.iter().cloned());
+    // The rollout first, then the stored set: a refused rollout (422) leaves the project's
+    // secrets as they were, so what is stored and what serves never disagree.
+    let deployment = roll_out_secrets(&project, all, ctx).await?;
+    store_sealed(&project.id, &sealed, ctx).await?;
     ctx.note(&project.id, json!({ "secret": secret, "deploymentId": deployment }));
     ok(json!({ "name": secret, "type": "secret_text" }))
 }
 
 async fn delete_secret(name: &str, secret: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let project = existing(name, ctx).await?;
-    if !D1Wrangler::new(ctx.env)?.delete_secret(&project.id, secret).await? {
+    let mut all = sealed_secrets(&project.id, ctx).await?;
+    if all.remove(secret).is_none() {
         return Err(ApiError::not_found(format!("Secret `{secret}`")));
     }
-    let deployment = roll_out_secrets(&project, ctx).await?;
+    // As for put: the stored secret goes only once the deployment without it went live.
+    let deployment = roll_out_secrets(&project, all, ctx).await?;
+    D1Wrangler::new(ctx.env)?.delete_secret(&project.id, secret).await?;
     ctx.note(&project.id, json!({ "secret": secret, "deleted": true, "deploymentId": deployment }));
     ok(json!(null))
 }

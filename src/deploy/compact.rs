@@ -319,6 +319,23 @@ pub(crate) struct LegacyManifest {
 }
 
 impl DeploymentManifest {
+    /// The files this deployment serves, as an upload manifest: what a rollout of it (a
+    /// secret change) deploys again. It needs nothing of the upload session that made it,
+    /// which expires and is collected. Empty content types (none given, none inferable)
+    /// stay absent, so staging it again yields the same file table.
+    pub fn upload_manifest(&self) -> super::UploadManifest {
+        self.files
+            .iter()
+            .map(|(path, f)| {
+                let content_type = (!f.content_type.is_empty()).then(|| f.content_type.to_string());
+                (
+                    path.to_string(),
+                    super::ManifestEntry { hash: f.hash.to_string(), size: f.size, content_type },
+                )
+            })
+            .collect()
+    }
+
     pub fn new(
         project_id: String,
         deployment_id: String,
@@ -721,5 +738,27 @@ mod tests {
         // Text plus one offset per file (and small change), far below a map of strings.
         assert!(m.byte_size() >= text_len + 4 * files.len(), "{} < {text_len}", m.byte_size());
         assert!(m.byte_size() < text_len * 2, "{} vs {text_len}", m.byte_size());
+    }
+
+    #[test]
+    fn a_staged_manifest_gives_back_the_upload_manifest_that_stages_it_again() {
+        let mut g = Gen(0x0f11_e5f0);
+        for n in [0, 1, 7, 60] {
+            let files = random_files(&mut g, n);
+            let m = manifest_of(&files);
+            let upload = m.upload_manifest();
+            assert_eq!(upload.len(), files.len());
+            let again = FileTable::build(
+                upload
+                    .iter()
+                    .map(|(p, e)| (p, &e.hash, e.content_type.as_deref().unwrap_or_default(), e.size)),
+            )
+            .unwrap();
+            assert_eq!(again, m.files, "restaging the rollout's files changes nothing");
+            for (p, (h, c, s)) in &files {
+                let e = &upload[p];
+                assert_eq!((&e.hash, e.size, e.content_type.as_deref().unwrap_or("")), (h, *s, c.as_str()));
+            }
+        }
     }
 }

@@ -50,6 +50,10 @@ struct StoredConfig {
     fault: Option<String>,
     #[serde(default)]
     server: Option<ServerInfo>,
+    /// A rollout of an existing deployment (a secret change): its files are that deployment's
+    /// staged manifest, not an upload session's (which expires and is collected).
+    #[serde(rename = "filesFrom", default)]
+    files_from: Option<String>,
 }
 
 fn transient(e: ApiError) -> StepError {
@@ -226,6 +230,10 @@ impl StepCx<'_> {
 
     async fn upload_manifest(&mut self) -> Result<&UploadManifest, StepError> {
         if self.manifest.is_none() {
+            if let Some(source) = self.config.files_from.clone() {
+                self.manifest = Some(self.files_of(&source).await?);
+                return Ok(self.manifest.as_ref().expect("set above")); // ok: assigned just above
+            }
             let m: Option<UploadManifest> = R2Blobs::new(self.env)
                 .map_err(transient)?
                 .get_json(&self.config.manifest_key)
@@ -236,6 +244,24 @@ impl StepCx<'_> {
             })?);
         }
         Ok(self.manifest.as_ref().expect("set above")) // ok: assigned just above
+    }
+
+    /// The files another deployment of this project serves (its staged manifest).
+    async fn files_of(&self, source: &str) -> Result<UploadManifest, StepError> {
+        let gone = || {
+            StepError::permanent(
+                "source_deployment_missing",
+                format!("Deployment {source}, whose files this rollout serves, is no longer stored"),
+            )
+        };
+        let routes = KvRoutes::new(self.env).map_err(transient)?;
+        let text = routes.manifest_text(source).await.map_err(transient)?.ok_or_else(gone)?;
+        let staged = DeploymentManifest::decode(text)
+            .map_err(|e| StepError::Transient(format!("source manifest does not parse: {e}")))?;
+        if staged.project_id != self.d.project_id {
+            return Err(gone());
+        }
+        Ok(staged.upload_manifest())
     }
 
     fn served_files(
