@@ -34,12 +34,14 @@
 
 mod assets;
 mod envelope;
+mod names;
 mod routes;
 mod script;
 mod secrets;
 
 pub use assets::*;
 pub use envelope::*;
+pub use names::*;
 pub use routes::*;
 pub use script::*;
 pub use secrets::*;
