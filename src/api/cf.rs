@@ -19,7 +19,8 @@ use crate::access::{Need, Principal, Scope};
 use crate::auth::{bearer_token, issue_token, verify_any_project, verify_token, TokenKind};
 use crate::compat::*;
 use crate::deploy::{
-    parse_deploy_request, parse_upload_manifest, plan_buckets, BUCKET_MAX_BYTES, BUCKET_MAX_FILES,
+    check_upload_keys, parse_deploy_request, parse_upload_manifest, plan_buckets, BUCKET_MAX_BYTES,
+    BUCKET_MAX_FILES,
 };
 use crate::domain::{iso8601, ContentHash, ProjectRow};
 use crate::error::{ApiError, ApiResult};
@@ -318,6 +319,7 @@ async fn upload(req: &mut Request, ctx: &Ctx<'_>) -> ApiResult<Response> {
     if names.is_empty() {
         return Err(ApiError::bad("body", "must hold at least one file part"));
     }
+    check_upload_keys(names.len())?;
     let mut verified = Vec::with_capacity(names.len());
     for hash in &names {
         let Some(entry) = form.get(hash) else { continue };
