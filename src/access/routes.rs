@@ -13,6 +13,10 @@ pub enum Need {
     AllProjects(Scope),
     /// A scope on the project named (id or slug) in the path.
     Project(String, Scope),
+    /// A scope on the project whose slug is the Worker name in a `/client/v4` path. Worker
+    /// names resolve by slug only, never by id: a Worker named after a project's id names no
+    /// project (it must not deploy into that one).
+    Worker(String, Scope),
     /// A scope on the project that owns the deployment named in the path.
     Deployment(String, Scope),
     /// Authorised by the upload JWT in the request instead of an API token.

@@ -19,9 +19,10 @@ use crate::access::{Need, Principal, Scope};
 use crate::auth::{bearer_token, issue_token, verify_any_project, verify_token, TokenKind};
 use crate::compat::*;
 use crate::deploy::{
-    parse_deploy_request, parse_upload_manifest, plan_buckets, BUCKET_MAX_BYTES, BUCKET_MAX_FILES,
+    check_upload_keys, parse_deploy_request, parse_upload_manifest, plan_buckets, BUCKET_MAX_BYTES,
+    BUCKET_MAX_FILES,
 };
-use crate::domain::{iso8601, ContentHash, ProjectRow, Slug};
+use crate::domain::{iso8601, ContentHash, ProjectRow};
 use crate::error::{ApiError, ApiResult};
 use crate::keys::wrangler_manifest_key;
 use crate::platform::bindings::{new_uuid, now_ms};
@@ -170,8 +171,8 @@ async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: &CfRoute) -> ApiResul
         }
         CreateDeployment(name) => create_deployment(req, name, ctx).await,
         DeleteService(name) => {
-            existing(name, ctx).await?;
-            super::projects::delete(name, ctx).await?;
+            let p = existing(name, ctx).await?;
+            super::projects::delete(&p.id, ctx).await?;
             ok(json!(null))
         }
         Unsupported { method, path } => Err(ApiError::NotImplemented {
@@ -184,24 +185,26 @@ fn iso(ms: i64) -> String {
     iso8601(ms.max(0) as u64)
 }
 
+/// The project whose slug is the Worker name (never one whose id it is).
+async fn by_slug(name: &str, ctx: &Ctx<'_>) -> ApiResult<Option<ProjectRow>> {
+    Ok(worker_project(D1Projects::new(ctx.env)?.get(name).await?, name))
+}
+
 /// The project a Worker name names, or 404 (answered as 10090 on the services route).
 async fn existing(name: &str, ctx: &Ctx<'_>) -> ApiResult<ProjectRow> {
-    load(&D1Projects::new(ctx.env)?, name).await.map_err(|e| match e {
-        ApiError::NotFound { .. } => ApiError::not_found(format!("Worker `{name}`")),
-        other => other,
-    })
+    by_slug(name, ctx).await?.ok_or_else(|| ApiError::not_found(format!("Worker `{name}`")))
 }
 
 /// The Worker's project, created on first deploy with the name as its slug. Creating needs
-/// the same right as `POST /__api/projects` (manage on every project).
+/// the same right as `POST /__api/projects` (manage on every project). A name that cannot be a
+/// slug (UUID-shaped, `--`, ...) creates nothing: it is refused before anything is written.
 async fn project_for_deploy(name: &str, ctx: &Ctx<'_>) -> ApiResult<ProjectRow> {
-    if let Some(p) = D1Projects::new(ctx.env)?.get(name).await? {
+    if let Some(p) = by_slug(name, ctx).await? {
         return Ok(p);
     }
+    let slug = worker_slug(name)?;
     ctx.principal.require_scope(Scope::Manage)?;
     ctx.principal.require_all_projects()?;
-    let slug = Slug::parse(name)
-        .map_err(|e| ApiError::bad("name", format!("a Worker name here is a project slug: {}", e.0)))?;
     let row = create_with_slug(&slug, ctx).await?;
     // Its own audit row, as `POST /__api/projects` writes; the call's own row follows.
     ctx.note(&row.id, json!({ "slug": row.slug, "via": "wrangler" }));
@@ -316,6 +319,7 @@ async fn upload(req: &mut Request, ctx: &Ctx<'_>) -> ApiResult<Response> {
     if names.is_empty() {
         return Err(ApiError::bad("body", "must hold at least one file part"));
     }
+    check_upload_keys(names.len())?;
     let mut verified = Vec::with_capacity(names.len());
     for hash in &names {
         let Some(entry) = form.get(hash) else { continue };

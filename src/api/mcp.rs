@@ -13,7 +13,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::mcp::jsonrpc::{
     self, parse_message, Incoming, RpcError, FORBIDDEN, INVALID_REQUEST, SERVER_ERROR, SESSION_NOT_FOUND,
 };
-use crate::mcp::server::{dispatch, initialize_result, Dispatch};
+use crate::mcp::server::{client_info, dispatch, initialize_result, Dispatch};
 use crate::mcp::session::{SessionCommand, SessionReply};
 use crate::mcp::tools::{tool_error, tool_result, DeployArgs, ToolCall};
 use crate::mcp::transport::{
@@ -213,7 +213,10 @@ async fn initialize(
 ) -> ApiResult<Response> {
     let (version, result) = initialize_result(params);
     let session = session_id_from_bytes(&random_bytes::<32>());
-    let client_info = params.and_then(|p| p.get("clientInfo")).cloned().unwrap_or(Value::Null);
+    let client_info = match client_info(params) {
+        Ok(info) => info,
+        Err(e) => return rpc_error(400, id, &e, origin),
+    };
     let cmd = SessionCommand::Create { owner: owner.to_string(), protocol_version: version, client_info };
     match command(ctx.env, &session, &cmd).await.map_err(internal)? {
         SessionReply::Ok { .. } => {}

@@ -150,9 +150,12 @@ pub(super) async fn authorize(ctx: &Ctx<'_>, need: &Need, audited: bool) -> ApiR
             p.require_scope(*scope)?;
             p.require_all_projects()
         }
-        Need::Project(key, scope) => {
+        Need::Project(key, scope) | Need::Worker(key, scope) => {
             p.require_scope(*scope)?;
-            let project = D1Projects::new(ctx.env)?.get(key).await?;
+            let mut project = D1Projects::new(ctx.env)?.get(key).await?;
+            if matches!(need, Need::Worker(..)) {
+                project = crate::compat::worker_project(project, key);
+            }
             match project {
                 Some(row) => {
                     p.require_project(&row.id, key)?;

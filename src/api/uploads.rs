@@ -16,9 +16,9 @@ use super::{internal, read_body, Ctx};
 use crate::auth::{bearer_token, issue_token, session_span_ms, verify_token, TokenKind, UploadClaims};
 use crate::deploy::UploadManifest;
 use crate::deploy::{
-    body_store, check_raw_length, content_types_by_hash, parse_upload_session_body, plan_uploads,
-    unique_hashes, BodyStore, Piece, RawProgress, BUCKET_MAX_BYTES, BUCKET_MAX_FILES, KV_MAX_FILE_BYTES,
-    MAX_FILE_BYTES, RAW_PART_BYTES,
+    body_store, check_raw_length, check_upload_keys, content_types_by_hash, parse_upload_session_body,
+    plan_uploads, unique_hashes, BodyStore, Piece, RawProgress, BUCKET_MAX_BYTES, BUCKET_MAX_FILES,
+    KV_MAX_FILE_BYTES, MAX_FILE_BYTES, RAW_PART_BYTES,
 };
 use crate::domain::{ContentHash, JsonObject, ProjectRow};
 use crate::error::{ApiError, ApiResult};
@@ -225,6 +225,7 @@ pub async fn upload(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Re
     if keys.is_empty() {
         return Err(ApiError::bad("body", "must map at least one hash to its base64 contents"));
     }
+    check_upload_keys(keys.len())?;
     let files = uploads.session_files(&claims.sid, &keys).await?;
 
     // Verify everything before writing anything: a bad file rejects the whole request.

@@ -34,6 +34,7 @@
 
 mod assets;
 mod envelope;
+mod names;
 #[cfg(test)]
 mod robustness_tests;
 mod routes;
@@ -42,6 +43,7 @@ mod secrets;
 
 pub use assets::*;
 pub use envelope::*;
+pub use names::*;
 pub use routes::*;
 pub use script::*;
 pub use secrets::*;

@@ -74,7 +74,7 @@ pub const CF_ROUTES: &[(&str, &str)] = &[
 pub fn cf_policy(route: &CfRoute) -> (Need, Option<&'static str>) {
     use CfRoute::*;
     use Scope::{Deploy, Manage, Read};
-    let p = |k: &String, s: Scope| Need::Project(k.clone(), s);
+    let p = |k: &String, s: Scope| Need::Worker(k.clone(), s);
     match route {
         VerifyToken | ListAccounts | AccountSubdomain | KvNamespaces => (Need::Any(Read), None),
         TailsByConsumer(k)
@@ -231,17 +231,17 @@ mod tests {
     fn policy_matches_the_native_operations() {
         let name = || "site".to_string();
         let cases = [
-            (CfRoute::PutScript(name()), Need::Project(name(), Scope::Deploy), Some("deployment.create")),
-            (CfRoute::UploadVersion(name()), Need::Project(name(), Scope::Deploy), Some("deployment.create")),
+            (CfRoute::PutScript(name()), Need::Worker(name(), Scope::Deploy), Some("deployment.create")),
+            (CfRoute::UploadVersion(name()), Need::Worker(name(), Scope::Deploy), Some("deployment.create")),
             (CfRoute::AssetsUpload, Need::UploadJwt, Some("upload.assets")),
-            (CfRoute::PutSecret(name()), Need::Project(name(), Scope::Manage), Some("secret.put")),
-            (CfRoute::DeleteService(name()), Need::Project(name(), Scope::Manage), Some("project.delete")),
+            (CfRoute::PutSecret(name()), Need::Worker(name(), Scope::Manage), Some("secret.put")),
+            (CfRoute::DeleteService(name()), Need::Worker(name(), Scope::Manage), Some("project.delete")),
             (
                 CfRoute::CreateDeployment(name()),
-                Need::Project(name(), Scope::Deploy),
+                Need::Worker(name(), Scope::Deploy),
                 Some("project.rollback"),
             ),
-            (CfRoute::ListSecrets(name()), Need::Project(name(), Scope::Read), None),
+            (CfRoute::ListSecrets(name()), Need::Worker(name(), Scope::Read), None),
             // Unsupported calls still authenticate first: a wrong token gets the auth error.
             (CfRoute::Unsupported { method: "GET".into(), path: "/x".into() }, Need::Any(Scope::Read), None),
         ];

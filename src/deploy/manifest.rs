@@ -24,6 +24,22 @@ pub const MAX_CONTENT_TYPE_BYTES: usize = 256;
 /// third, so 16 MiB of raw bytes is ~21 MiB on the wire. A file larger than that travels alone.
 pub const BUCKET_MAX_BYTES: u64 = 16 * 1024 * 1024;
 pub const BUCKET_MAX_FILES: usize = 200;
+/// Files one upload request may carry (a native JSON bucket `{hash: base64}` or a wrangler
+/// multipart bucket): exactly the bucket size sessions hand out, so a client that follows its
+/// buckets never meets it. Without it, tens of thousands of empty files fit in one body, each
+/// a D1 lookup and a KV write in one invocation (`budget.rs` counts a bucket at this size).
+pub const MAX_UPLOAD_KEYS: usize = BUCKET_MAX_FILES;
+
+/// Refuses an upload request with more than [`MAX_UPLOAD_KEYS`] files, before any lookup.
+pub fn check_upload_keys(files: usize) -> Result<(), ApiError> {
+    if files > MAX_UPLOAD_KEYS {
+        return Err(ApiError::PayloadTooLarge {
+            what: "Files per upload request".into(),
+            limit: MAX_UPLOAD_KEYS as u64,
+        });
+    }
+    Ok(())
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManifestEntry {
@@ -266,6 +282,24 @@ pub struct ServerInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upload_keys_are_capped_at_the_bucket_size() {
+        assert_eq!(MAX_UPLOAD_KEYS, BUCKET_MAX_FILES);
+        for n in [0, 1, 199, 200] {
+            assert_eq!(check_upload_keys(n), Ok(()), "{n}");
+        }
+        for n in [201, 100_000] {
+            let e = check_upload_keys(n).unwrap_err();
+            assert_eq!(e.status(), 413);
+            assert_eq!(e.message(), "Files per upload request exceeds the limit of 200");
+        }
+        // Every bucket a session plans passes the cap.
+        let missing: Vec<(String, u64)> = (0..1000).map(|i| (format!("{i:064x}"), 0)).collect();
+        for b in plan_buckets(&missing, BUCKET_MAX_FILES, BUCKET_MAX_BYTES) {
+            assert_eq!(check_upload_keys(b.len()), Ok(()));
+        }
+    }
 
     #[test]
     fn content_types_by_hash_takes_the_first_path_with_the_hash() {

@@ -59,7 +59,21 @@ pub fn is_uuid(s: &str) -> bool {
         })
 }
 
-/// A project's DNS-label slug: `[a-z0-9-]`, 1..=63 chars, no leading/trailing hyphen.
+/// True when `s` has the shape of a UUID in any letter case (hex 8-4-4-4-12): what a project or
+/// deployment id looks like to a reader, whatever the parser downstream would accept.
+pub fn is_uuid_shaped(s: &str) -> bool {
+    is_uuid(&s.to_ascii_lowercase())
+}
+
+/// A project's DNS-label slug: `[a-z0-9-]`, 1..=63 chars, no leading/trailing hyphen, never
+/// `--`, never UUID-shaped. The only ways to make one are [`Slug::parse`] (and `TryFrom`) and
+/// [`Slug::derive`], which goes through `parse`.
+///
+/// Why the last two rules: slugs and ids share one namespace (`/__api/projects/:idOrSlug`,
+/// `<slug-or-id>.<domain>`, `/__project/<slug-or-id>/`, the routing record keyed by either),
+/// so a UUID-shaped slug could name another project; and the host router reads the first `--`
+/// of a label as `<dep8>--<slug>` / `<alias>--<slug>` (`routing::host`), so a slug holding one
+/// would be served as a preview of some other project.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Slug(String);
 
@@ -68,6 +82,13 @@ const SUFFIX_LEN: usize = 6;
 
 impl Slug {
     pub fn parse(s: &str) -> Result<Slug, ParseError> {
+        // Before the character rules, so an upper-case id gets the message that explains it.
+        if is_uuid_shaped(s) {
+            return err(
+                "has the shape of a project id (a UUID); ids and slugs share one namespace, so a slug \
+                 must not look like one",
+            );
+        }
         if s.is_empty() || s.len() > SLUG_MAX {
             return err(format!("must be 1-{SLUG_MAX} characters"));
         }
@@ -76,6 +97,10 @@ impl Slug {
         }
         if s.starts_with('-') || s.ends_with('-') {
             return err("must not start or end with '-'");
+        }
+        if s.contains("--") {
+            return err("must not contain `--`: it separates a preview or alias from the slug in \
+                 `<preview>--<slug>.<domain>` hosts");
         }
         Ok(Slug(s.to_string()))
     }
@@ -100,11 +125,20 @@ impl Slug {
         let base = base.trim_end_matches('-');
         const ALPHABET: &[u8; 36] = b"abcdefghijklmnopqrstuvwxyz0123456789";
         let suffix: String = random.iter().map(|b| ALPHABET[(*b as usize) % 36] as char).collect();
-        Slug(format!("{base}-{suffix}"))
+        // Valid by construction (hyphen runs collapse; the 6-character suffix after the last
+        // hyphen is never a UUID's 12-character tail), and checked anyway: `parse` is the rule.
+        Slug::parse(&format!("{base}-{suffix}")).unwrap_or_else(|_| Slug(format!("project-{suffix}")))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl TryFrom<&str> for Slug {
+    type Error = ParseError;
+    fn try_from(s: &str) -> Result<Slug, ParseError> {
+        Slug::parse(s)
     }
 }
 
@@ -203,13 +237,54 @@ mod tests {
 
     #[test]
     fn slug_parse_table() {
-        let ok = ["a", "my-site", "a1-b2", &"a".repeat(63)];
+        let ok = [
+            "a",
+            "my-site",
+            "a1-b2",
+            &"a".repeat(63),
+            // Near misses of an id are ordinary slugs: wrong group lengths, not hex, no hyphens.
+            "0123456-89ab-cdef-0123-456789abcdef",
+            "01234567-89ab-cdef-0123-456789abcdeg",
+            "0123456789abcdef0123456789abcdef",
+            "01234567-89ab-cdef-0123-456789abcdef0",
+            "a-b-c",
+        ];
         for s in ok {
-            assert!(Slug::parse(s).is_ok(), "{s}");
+            assert_eq!(Slug::parse(s).map(|s| s.to_string()), Ok(s.to_string()), "{s}");
         }
-        let bad = ["", "-a", "a-", "A", "a_b", "a.b", "é", &"a".repeat(64)];
-        for s in bad {
-            assert!(Slug::parse(s).is_err(), "{s}");
+        // (input, a word the reason must contain)
+        let bad = [
+            ("", "characters"),
+            ("-a", "start or end"),
+            ("a-", "start or end"),
+            ("A", "a-z"),
+            ("a_b", "a-z"),
+            ("a.b", "a-z"),
+            ("é", "a-z"),
+            (&"a".repeat(64), "characters"),
+            ("ab--x", "`--`"),
+            ("a--b--c", "`--`"),
+            ("0123abcd--site", "`--`"),
+            ("staging--site", "`--`"),
+            ("x---y", "`--`"),
+            ("01234567-89ab-cdef-0123-456789abcdef", "project id"),
+            ("00000000-0000-4000-8000-000000000000", "project id"),
+            ("01234567-89AB-CDEF-0123-456789ABCDEF", "project id"),
+            ("FFFFFFFF-FFFF-4FFF-BFFF-FFFFFFFFFFFF", "project id"),
+        ];
+        for (s, why) in bad {
+            let e = Slug::parse(s).unwrap_err();
+            assert!(e.0.contains(why), "{s}: {e}");
+            assert_eq!(Slug::try_from(s), Err(e), "{s}");
+        }
+    }
+
+    #[test]
+    fn uuid_shape_is_case_blind() {
+        assert!(is_uuid_shaped("01234567-89AB-cdef-0123-456789abcdef"));
+        assert!(is_uuid_shaped(&uuid_v4([7; 16])));
+        for s in ["", "01234567-89ab-cdef-0123-456789abcde", "01234567_89ab-cdef-0123-456789abcdef"] {
+            assert!(!is_uuid_shaped(s), "{s}");
         }
     }
 
@@ -231,6 +306,32 @@ mod tests {
         assert_eq!(long.as_str().len(), 63);
         let hyphen_at_cut = Slug::derive(&format!("{}-y", "x".repeat(55)), [0; 6]);
         assert!(Slug::parse(hyphen_at_cut.as_str()).is_ok(), "{hyphen_at_cut}");
+    }
+
+    /// API names are rewritten, not refused (documented: "name plus a random suffix"): a name
+    /// shaped like an id or holding `--` still gives a valid slug, never the name itself.
+    #[test]
+    fn derived_slugs_never_look_like_ids_or_previews() {
+        let id = "01234567-89ab-cdef-0123-456789abcdef";
+        let s = Slug::derive(id, [0; 6]);
+        assert_eq!(s.as_str(), "01234567-89ab-cdef-0123-456789abcdef-aaaaaa");
+        assert!(!is_uuid_shaped(s.as_str()));
+        assert_eq!(Slug::derive("ab--x", [0; 6]).as_str(), "ab-x-aaaaaa");
+        assert_eq!(Slug::derive("0123abcd--site", [1; 6]).as_str(), "0123abcd-site-bbbbbb");
+        // Any name at all: pseudo-random names over an alphabet heavy in hyphens and hex.
+        let alphabet: Vec<char> = "-–_ .0123456789abcdefABCDEFxyzé".chars().collect();
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..5000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 70) as usize;
+            let name: String =
+                (0..len).map(|i| alphabet[((seed >> (i % 57)) as usize + i) % alphabet.len()]).collect();
+            let random = seed.to_le_bytes();
+            let s = Slug::derive(&name, [random[0], random[1], random[2], random[3], random[4], random[5]]);
+            assert_eq!(Slug::parse(s.as_str()), Ok(s.clone()), "{name:?} -> {s}");
+        }
     }
 
     #[test]

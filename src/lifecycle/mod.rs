@@ -264,6 +264,11 @@ pub enum LifecycleError {
         code: &'static str,
         message: String,
     },
+    /// A count limit of the project is reached (e.g. aliases): `what` names it.
+    Limit {
+        what: &'static str,
+        limit: u64,
+    },
     /// The row kept moving under us (many concurrent writers); the caller may retry.
     Contended,
     Store(StoreError),
@@ -287,6 +292,7 @@ impl From<LifecycleError> for ApiError {
             LifecycleError::ProjectNotFound => ApiError::not_found("Project"),
             LifecycleError::DeploymentNotFound => ApiError::not_found("Deployment"),
             LifecycleError::Refused { code, message } => ApiError::State { code, reason: message },
+            LifecycleError::Limit { what, limit } => ApiError::PayloadTooLarge { what: what.into(), limit },
             LifecycleError::Contended => {
                 ApiError::Conflict { reason: "The project changed while this request ran; retry it".into() }
             }

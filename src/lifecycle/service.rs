@@ -357,6 +357,10 @@ pub async fn set_alias<S: ProjectStore, R: RouteStore>(
         if p.aliases.get(name.as_str()) == Some(&d.id) {
             return Ok(None);
         }
+        // Checked on the row the swap is conditional on: concurrent new names cannot overshoot.
+        if !p.aliases.contains_key(name.as_str()) && p.aliases.len() >= MAX_ALIASES {
+            return Err(LifecycleError::Limit { what: "Aliases per project", limit: MAX_ALIASES as u64 });
+        }
         let mut swap = Swap::from_state(p);
         swap.require = Some((d.id.clone(), Status::READY.to_vec()));
         swap.alias = Some((name.as_str().to_string(), Some(d.id.clone())));
@@ -380,6 +384,11 @@ pub async fn remove_alias<S: ProjectStore, R: RouteStore>(
     })
     .await
 }
+
+/// Aliases one project may hold. Each lives in the project's D1 row and in its routing record
+/// (read on every visitor request), and pins its deployment against retention, so the count
+/// is bounded; moving or removing an alias is always allowed.
+pub const MAX_ALIASES: usize = 100;
 
 /// An alias name: a DNS label piece (it is served at `<alias>--<slug>.<domain>`).
 #[derive(Debug, Clone, PartialEq, Eq)]

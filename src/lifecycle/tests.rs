@@ -348,6 +348,32 @@ fn aliases_move_by_swap_and_pin_their_deployment() {
 }
 
 #[test]
+fn aliases_per_project_are_capped_but_existing_ones_still_move() {
+    let (s, r) = setup();
+    live(&s, &r, "d1");
+    live(&s, &r, "d2");
+    let name = |i: usize| AliasName::parse(&format!("a{i}")).unwrap();
+    for i in 0..MAX_ALIASES {
+        block_on(set_alias(&*s, &*r, P, &name(i), "d1", 5)).unwrap();
+    }
+    assert_eq!(s.project_now(P).aliases.len(), 100);
+    let g = s.project_now(P).generation;
+    let e = block_on(set_alias(&*s, &*r, P, &name(MAX_ALIASES), "d1", 6)).unwrap_err();
+    assert_eq!(e, LifecycleError::Limit { what: "Aliases per project", limit: 100 });
+    let api = crate::error::ApiError::from(e);
+    assert_eq!(api.status(), 413);
+    assert_eq!(api.message(), "Aliases per project exceeds the limit of 100");
+    assert_eq!(s.project_now(P).generation, g, "nothing written");
+    assert!(!r.record(P).unwrap().aliases.contains_key("a100"));
+    // At the cap an existing alias still moves, and removing one makes room.
+    block_on(set_alias(&*s, &*r, P, &name(0), "d2", 7)).unwrap();
+    assert_eq!(r.record(P).unwrap().aliases.get("a0").map(String::as_str), Some("d2"));
+    block_on(remove_alias(&*s, &*r, P, &name(1), 8)).unwrap();
+    block_on(set_alias(&*s, &*r, P, &name(MAX_ALIASES), "d1", 9)).unwrap();
+    assert_eq!(s.project_now(P).aliases.len(), 100);
+}
+
+#[test]
 fn alias_names() {
     for ok in ["staging", "pr-42", "a", "v2", "cafe", "feature-x1"] {
         assert!(AliasName::parse(ok).is_ok(), "{ok}");

@@ -50,9 +50,76 @@ pub fn initialize_result(params: Option<&Value>) -> (String, Value) {
     (version, result)
 }
 
+/// Longest `clientInfo.name`, `.title` and `.version` an `initialize` may send (characters).
+/// The session object stores them; real clients send a few dozen.
+pub const CLIENT_INFO_MAX_CHARS: usize = 256;
+
+/// The `clientInfo` of an `initialize` as the session keeps it: `name`, `title` and `version`,
+/// each a string of at most [`CLIENT_INFO_MAX_CHARS`] characters (other members, such as
+/// `icons` or `websiteUrl`, are not kept). Absent is `null`; anything else is -32602 naming the
+/// member and the limit, and no session is created.
+pub fn client_info(params: Option<&Value>) -> Result<Value, RpcError> {
+    let Some(info) = params.and_then(|p| p.get("clientInfo")).filter(|v| !v.is_null()) else {
+        return Ok(Value::Null);
+    };
+    let info =
+        info.as_object().ok_or_else(|| RpcError::invalid_params("params.clientInfo must be an object"))?;
+    let mut kept = serde_json::Map::new();
+    for key in ["name", "title", "version"] {
+        match info.get(key) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) if s.chars().count() <= CLIENT_INFO_MAX_CHARS => {
+                kept.insert(key.into(), Value::String(s.clone()));
+            }
+            Some(Value::String(_)) => {
+                return Err(RpcError::invalid_params(format!(
+                    "params.clientInfo.{key} must be at most {CLIENT_INFO_MAX_CHARS} characters"
+                )))
+            }
+            Some(_) => {
+                return Err(RpcError::invalid_params(format!("params.clientInfo.{key} must be a string")))
+            }
+        }
+    }
+    Ok(Value::Object(kept))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_info_is_capped() {
+        let of = |info: Value| client_info(Some(&json!({ "clientInfo": info })));
+        assert_eq!(client_info(None), Ok(Value::Null));
+        assert_eq!(client_info(Some(&json!({}))), Ok(Value::Null));
+        assert_eq!(of(Value::Null), Ok(Value::Null));
+        let official = json!({ "name": "claude-code", "version": "2.1.0", "title": "Claude Code",
+                                "icons": [{ "src": "data:image/png;base64,AAAA" }], "websiteUrl": "https://x" });
+        assert_eq!(
+            of(official),
+            Ok(json!({ "name": "claude-code", "title": "Claude Code", "version": "2.1.0" }))
+        );
+        let at = "é".repeat(CLIENT_INFO_MAX_CHARS);
+        assert_eq!(of(json!({ "name": at, "version": "1" })), Ok(json!({ "name": at, "version": "1" })));
+        let over = "x".repeat(CLIENT_INFO_MAX_CHARS + 1);
+        for (info, message) in [
+            (
+                json!({ "name": over, "version": "1" }),
+                "params.clientInfo.name must be at most 256 characters",
+            ),
+            (
+                json!({ "name": "c", "version": over }),
+                "params.clientInfo.version must be at most 256 characters",
+            ),
+            (json!({ "name": "c", "title": over }), "params.clientInfo.title must be at most 256 characters"),
+            (json!({ "name": 5 }), "params.clientInfo.name must be a string"),
+            (json!("client"), "params.clientInfo must be an object"),
+        ] {
+            let e = of(info).unwrap_err();
+            assert_eq!((e.code, e.message.as_str()), (super::super::jsonrpc::INVALID_PARAMS, message));
+        }
+    }
 
     #[test]
     fn dispatch_table() {

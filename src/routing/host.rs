@@ -468,6 +468,25 @@ mod tests {
         }
     }
 
+    /// Every slug `Slug::parse` accepts comes back from the host router as that plain slug
+    /// (never a preview or alias of another), and what it refuses is exactly what the router
+    /// would read otherwise.
+    #[test]
+    fn valid_slugs_route_as_themselves() {
+        use crate::domain::{is_uuid_shaped, Slug};
+        for s in ["a", "blog-x1", "a-b-c", "0123456789abcdef0123456789abcdef", &"z".repeat(63)] {
+            let slug = Slug::parse(s).unwrap();
+            assert_eq!(route_request(&format!("{slug}.example.dev"), "/", "", D), project(s, "", "/"));
+            assert!(!is_uuid_shaped(slug.as_str()));
+        }
+        // `ab--x` as a host is a preview `ab` of project `x`: refused as a slug.
+        let Target::Project { project: p, .. } = route_request("ab--x.example.dev", "/", "", D) else {
+            panic!("not a project")
+        };
+        assert_eq!(p.deployment_prefix.as_deref(), Some("ab"));
+        assert!(Slug::parse("ab--x").is_err());
+    }
+
     #[test]
     fn normalize_host_cases() {
         assert_eq!(normalize_host("Example.DEV:443"), "example.dev");

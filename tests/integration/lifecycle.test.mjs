@@ -172,6 +172,28 @@ test('aliases serve their deployment and move by the same rules', async () => {
   expectError(assert, await api.getAlias(p.id, 'staging'), 404, 'not_found');
 });
 
+test('a project holds at most 100 aliases; at the cap existing ones still move and removing one makes room', async () => {
+  const p = await freshProject('alias cap');
+  const one = (await deploySite(p.id, { '/index.html': 'one' })).deploy.deployment.id;
+  const two = (await deploySite(p.id, { '/index.html': 'two' })).deploy.deployment.id;
+  // One after the other: concurrent PUTs on one project only contend for its row.
+  for (let i = 0; i < 100; i++) {
+    const r = await api.putAlias(p.id, `a${i}`, one);
+    assert.equal(r.status, 200, `a${i}: ${r.text}`);
+  }
+  const e = expectError(assert, await api.putAlias(p.id, 'a100', one), 413, 'payload_too_large');
+  assert.equal(e.message, 'Aliases per project exceeds the limit of 100');
+  assert.equal(e.details.limit, 100);
+  assert.equal((await api.listAliases(p.id)).body.count, 100);
+  expectError(assert, await api.getAlias(p.id, 'a100'), 404, 'not_found');
+  assert.equal((await visit('/', { host: `a100--${p.slug}.localhost` })).status, 404);
+  assert.equal((await api.putAlias(p.id, 'a0', two)).status, 200, 'moving an existing alias at the cap');
+  assert.equal((await visit('/', { host: `a0--${p.slug}.localhost` })).body, 'two');
+  assert.equal((await api.deleteAlias(p.id, 'a1')).status, 200);
+  assert.equal((await api.putAlias(p.id, 'a100', one)).status, 200);
+  assert.equal((await visit('/', { host: `a100--${p.slug}.localhost` })).body, 'one');
+});
+
 test('deployment logs are NDJSON, paginated with x-next-cursor', async () => {
   const p = await freshProject('logs');
   const id = (await deploySite(p.id, { '/index.html': 'x' })).deploy.deployment.id;

@@ -48,6 +48,25 @@ test('initialize negotiates the version and mints a session; later requests use 
   assert.notEqual((await initialize()).session, session);
 });
 
+test('initialize: clientInfo name, title and version are capped at 256 characters; no session past it', async () => {
+  const init = (clientInfo) => post(rpc(7, 'initialize', { protocolVersion: '2025-11-25', capabilities: {}, clientInfo }));
+  const at = await init({ name: 'é'.repeat(256), title: 't'.repeat(256), version: '1', icons: [{ src: `data:image/png;base64,${'A'.repeat(4096)}` }] });
+  assert.equal(at.status, 200, at.text);
+  assert.ok(at.headers.get('mcp-session-id'));
+  for (const [info, message] of [
+    [{ name: 'n'.repeat(257), version: '1' }, 'params.clientInfo.name must be at most 256 characters'],
+    [{ name: 'c', version: '1'.repeat(100_000) }, 'params.clientInfo.version must be at most 256 characters'],
+    [{ name: 'c', version: '1', title: 't'.repeat(257) }, 'params.clientInfo.title must be at most 256 characters'],
+    [{ name: ['c'], version: '1' }, 'params.clientInfo.name must be a string'],
+    ['client', 'params.clientInfo must be an object'],
+  ]) {
+    const r = await init(info);
+    assert.equal(r.status, 400, r.text);
+    assert.equal(r.headers.get('mcp-session-id'), null, 'no session created');
+    assert.deepEqual(r.json, { jsonrpc: '2.0', id: 7, error: { code: -32602, message } });
+  }
+});
+
 test('message shapes: one message per POST, parse errors, notifications and responses', async () => {
   const { session } = await initialize();
   const batch = await post([rpc(1, 'ping')], { session });

@@ -1,6 +1,7 @@
 // Projects API and service endpoints over real HTTP against the wasm Worker.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { api, call, freshProject, expectError, BASE, TOKEN } from '../lib/client.mjs';
 
 test('health checks every binding and answers 200', async () => {
@@ -59,6 +60,30 @@ test('create without a body or name derives a valid slug; slugs are unique', asy
   const same1 = await api.createProject({ name: 'Same' });
   const same2 = await api.createProject({ name: 'Same' });
   assert.notEqual(same1.body.project.slug, same2.body.project.slug);
+});
+
+test('names shaped like an id or holding `--` become slugs that are neither (rewritten, as documented)', async () => {
+  const uuidShape = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+  const existing = await freshProject('named after');
+  const cases = [
+    [randomUUID(), (n) => new RegExp(`^${n}-[a-z0-9]{6}$`)],
+    [randomUUID().toUpperCase(), (n) => new RegExp(`^${n.toLowerCase()}-[a-z0-9]{6}$`)],
+    [existing.id, (n) => new RegExp(`^${n}-[a-z0-9]{6}$`)],
+    ['ab--x', () => /^ab-x-[a-z0-9]{6}$/],
+    ['0123abcd--site', () => /^0123abcd-site-[a-z0-9]{6}$/],
+  ];
+  for (const [name, slug] of cases) {
+    const r = await api.createProject({ name });
+    assert.equal(r.status, 201, r.text);
+    const p = r.body.project;
+    assert.equal(p.name, name);
+    assert.match(p.slug, slug(name));
+    assert.doesNotMatch(p.slug, uuidShape);
+    assert.ok(!p.slug.includes('--'), p.slug);
+    assert.deepEqual((await api.getProject(p.slug)).body.project, p);
+  }
+  // The project whose id was used as a name is still the one its id names.
+  assert.equal((await api.getProject(existing.id)).body.project.slug, existing.slug);
 });
 
 test('get by id and by slug', async () => {

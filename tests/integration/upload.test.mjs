@@ -163,3 +163,26 @@ test('manifest validation names the entry; limits are 413', async () => {
   expectError(assert, await api.uploadSession(p.id, many), 413, 'payload_too_large');
   expectError(assert, await api.uploadSession('no-such-project', { '/a': { hash: h, size: 1 } }), 404, 'not_found');
 });
+
+test('an upload request carries at most 200 files (the bucket size): more is a 413 that stores nothing', async () => {
+  const p = await freshProject('upload-keys');
+  const { manifest, bodies } = prepare(manyFiles(201, 'keys'));
+  const s = await api.uploadSession(p.id, manifest);
+  assert.equal(s.status, 200, s.text);
+  const { buckets, jwt } = s.body.result;
+  assert.deepEqual(buckets.map((b) => b.length).sort((a, b) => a - b), [1, 200], 'the session hands out buckets of at most 200');
+  const all = Object.fromEntries(buckets.flat().map((h) => [h, bodies[h]]));
+  const e = expectError(assert, await api.upload(p.id, jwt, all), 413, 'payload_too_large');
+  assert.equal(e.message, 'Files per upload request exceeds the limit of 200');
+  assert.equal(e.details.limit, 200);
+  // Nothing of the refused request was stored: the first bucket as handed out still stores all 200.
+  const first = await api.upload(p.id, jwt, Object.fromEntries(buckets[0].map((h) => [h, bodies[h]])));
+  assert.equal(first.status, 200, first.text);
+  assert.equal(first.body.result.uploaded, buckets[0].length);
+  const second = await api.upload(p.id, jwt, Object.fromEntries(buckets[1].map((h) => [h, bodies[h]])));
+  assert.equal(second.status, 200, second.text);
+  assert.equal(second.body.result.remaining, 0);
+  const d = await api.deploy(p.id, { completionJwt: second.body.result.jwt });
+  assert.equal(d.status, 200, d.text);
+  assert.equal(d.body.deployedAssets, 201);
+});

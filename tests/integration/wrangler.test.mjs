@@ -4,12 +4,13 @@
 // token failing with wrangler's own auth error while nothing changes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { api, call, BASE, TOKEN } from '../lib/client.mjs';
-import { visit } from '../lib/site.mjs';
+import { api, call, freshProject, BASE, TOKEN } from '../lib/client.mjs';
+import { visit, deploySite } from '../lib/site.mjs';
 import { wrangler, project } from '../lib/wrangler.mjs';
-import { r2Count } from '../lib/state.mjs';
+import { d1Count, r2Count } from '../lib/state.mjs';
 
 const run = Date.now().toString(36);
 
@@ -217,6 +218,83 @@ test('scoped tokens: the same scope and project policy as /__api', async () => {
   const foreign = await wrangler(dir, ['deploy'], { token: other });
   assert.notEqual(foreign.code, 0, foreign.out);
   assert.match(foreign.out, /\[code: 10000\]|\[code: 10007\]/, foreign.out);
+});
+
+const assetsProject = (name, html = 'x\n') => project({
+  'wrangler.toml': `name = "${name}"\ncompatibility_date = "2026-10-01"\n[assets]\ndirectory = "./public"\n`,
+  'public/index.html': html,
+});
+const slugRows = (slug) => d1Count('SELECT COUNT(*) AS n FROM projects WHERE slug = ?', slug);
+
+test('Worker names that cannot be slugs are refused with the rule and create no project', async () => {
+  const id = randomUUID();
+  for (const [name, rule] of [
+    [id, /has the shape of a project id/],
+    [`wr--${run}`, /must not contain `--`/],
+  ]) {
+    const d = await wrangler(assetsProject(name), ['deploy']);
+    assert.notEqual(d.code, 0, d.out);
+    assert.match(d.out, rule, d.out);
+    assert.match(d.out, /rename the Worker/, d.out);
+    assert.equal(slugRows(name), 0, `no project row for ${name}`);
+    assert.equal((await api.getProject(name)).status, 404);
+  }
+  // The same answer, in Cloudflare's envelope, to the calls a deploy makes.
+  const base = `/client/v4/accounts/acc/workers/scripts/ab--x-${run}`;
+  const s = await call('POST', `${base}/assets-upload-session`, { body: { manifest: { '/index.html': { hash: 'c'.repeat(32), size: 5 } } } });
+  assert.equal(s.status, 400, s.text);
+  assert.equal(s.body.success, false);
+  assert.match(s.body.errors[0].message, /^Invalid `name`: the Worker name `ab--x-\w+` is used as the project slug, and it must not contain `--`/);
+  assert.equal(slugRows(`ab--x-${run}`), 0);
+});
+
+test('a Worker named after an existing project\'s id is not that project: no deploy, read or delete reaches it', async () => {
+  const p = await freshProject('id victim');
+  await deploySite(p.id, { '/index.html': 'victim v1' });
+  const before = (await api.getProject(p.id)).body.project;
+  const d = await wrangler(assetsProject(p.id, 'intruder\n'), ['deploy']);
+  assert.notEqual(d.code, 0, d.out);
+  assert.match(d.out, /has the shape of a project id/, d.out);
+  const after = (await api.getProject(p.id)).body.project;
+  assert.equal(after.activeDeploymentId, before.activeDeploymentId);
+  assert.equal((await api.listDeployments(p.id)).body.deployments.length, 1);
+  assert.equal((await visit('/', host(p.slug))).body, 'victim v1');
+  assert.equal(slugRows(p.id), 0);
+  // Every other Worker call resolves the name by slug too: 404 (10090 / 10007), nothing changes.
+  const worker = `/client/v4/accounts/acc/workers`;
+  const svc = await call('GET', `${worker}/services/${p.id}`);
+  assert.equal(svc.status, 404, svc.text);
+  assert.equal(svc.body.errors[0].code, 10090);
+  for (const [method, path] of [
+    ['GET', `${worker}/scripts/${p.id}/deployments`],
+    ['GET', `${worker}/scripts/${p.id}/secrets`],
+    ['PUT', `${worker}/scripts/${p.id}/secrets`],
+    ['DELETE', `${worker}/scripts/${p.id}`],
+    ['DELETE', `${worker}/services/${p.id}`],
+  ]) {
+    const body = method === 'PUT' ? { name: 'X', text: 'v', type: 'secret_text' } : undefined;
+    const r = await call(method, path, { body });
+    assert.equal(r.status, 404, `${method} ${path}: ${r.text}`);
+  }
+  const del = await wrangler(assetsProject(p.id), ['delete']);
+  assert.notEqual(del.code, 0, del.out);
+  assert.deepEqual((await api.getProject(p.id)).body.project, after);
+});
+
+test('wrangler asset uploads carry at most 200 files per request', async () => {
+  const name = `wr-keys-${run}`;
+  const d = await wrangler(assetsProject(name, 'keys\n'), ['deploy']);
+  assert.equal(d.code, 0, d.out);
+  const manifest = Object.fromEntries(Array.from({ length: 201 }, (_, i) => [`/f${i}.txt`, { hash: i.toString(16).padStart(32, '0'), size: 1 }]));
+  const s = await call('POST', `/client/v4/accounts/acc/workers/scripts/${name}/assets-upload-session`, { body: { manifest } });
+  assert.equal(s.status, 200, s.text);
+  assert.deepEqual(s.body.result.buckets.map((b) => b.length).sort((a, b) => a - b), [1, 200]);
+  const form = new FormData();
+  for (const h of s.body.result.buckets.flat()) form.append(h, new Blob(['eA=='], { type: 'application/null' }), h);
+  const r = await call('POST', '/client/v4/accounts/acc/workers/assets/upload?base64=true', { raw: form, token: s.body.result.jwt });
+  assert.equal(r.status, 413, r.text);
+  assert.equal(r.body.success, false);
+  assert.equal(r.body.errors[0].message, 'Files per upload request exceeds the limit of 200');
 });
 
 test('whoami and token verification', async () => {
