@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use worker::{Headers, Method, Request, RequestInit, Response};
 
-use crate::api::{self, Ctx};
+use super::{internal, Ctx};
 use crate::auth::bearer_token;
 use crate::error::{ApiError, ApiResult};
 use crate::mcp::jsonrpc::{
@@ -22,13 +22,10 @@ use crate::mcp::transport::{
 use crate::platform::bindings::{self, random_bytes};
 use crate::platform::http::{self, log};
 use crate::platform::mcp_session::command;
+use crate::platform::store::d1_access::D1Access;
 
 /// Inline deploys are bounded at 20 MiB of file bytes; base64 and JSON add about a third.
 const MAX_MCP_BODY: usize = 32 * 1024 * 1024;
-
-fn internal(e: worker::Error) -> ApiError {
-    ApiError::internal(e.to_string())
-}
 
 fn cors(headers: &Headers, origin: Option<&str>) -> worker::Result<()> {
     headers.set("access-control-allow-origin", origin.unwrap_or("*"))?;
@@ -100,8 +97,8 @@ pub async fn handle(mut req: Request, ctx: &Ctx<'_>, host: &str) -> ApiResult<Re
     }
     let auth = req.headers().get("authorization").ok().flatten();
     // Root or a scoped token; the tools then run through the API, which checks its scopes.
-    let access = crate::platform::store::d1_access::D1Access::new(ctx.env)?;
-    let now = crate::platform::bindings::now_ms() as i64;
+    let access = D1Access::new(ctx.env)?;
+    let now = bindings::now_ms() as i64;
     if access.authenticate(ctx.env, auth.as_deref(), now).await.is_err() {
         let e = RpcError::new(SERVER_ERROR, "Unauthorized: send Authorization: Bearer <Flotilla API token>");
         let resp = rpc_error(401, &Value::Null, &e, origin)?;
@@ -133,7 +130,7 @@ pub async fn handle(mut req: Request, ctx: &Ctx<'_>, host: &str) -> ApiResult<Re
         return rpc_error(status, &Value::Null, &e, origin);
     }
     let version_header = h("mcp-protocol-version");
-    let body = api::read_body(&mut req, MAX_MCP_BODY).await?;
+    let body = super::read_body(&mut req, MAX_MCP_BODY).await?;
     let msg = match parse_message(&body) {
         Ok(m) => m,
         Err((id, e)) => return rpc_error(400, &id, &e, origin),
@@ -284,7 +281,7 @@ impl Api<'_, '_> {
         }
         let req = Request::new_with_init(&format!("https://mcp.internal/__api{path}{query}"), &init)
             .map_err(internal)?;
-        api::handle(req, self.ctx, path).await
+        super::handle(req, self.ctx, path).await
     }
 
     async fn json(&self, method: Method, path: &str, query: &str, body: Option<&Value>) -> ApiResult<Value> {
