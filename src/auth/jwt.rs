@@ -16,14 +16,26 @@ pub const TOKEN_TTL_SECS: i64 = 3600;
 /// Bounds for `UPLOAD_SESSION_TTL_SECS`: long enough to upload anything, short enough that
 /// a leaked token dies within a day.
 pub const TOKEN_TTL_RANGE: std::ops::RangeInclusive<i64> = 1..=24 * 3600;
-/// Clock skew allowed past a token's expiry.
+/// Clock skew allowed past a token's expiry; never more than the token's own lifetime, so a
+/// short-lived token (a short `UPLOAD_SESSION_TTL_SECS`) is not kept alive mostly by leeway.
 const TOKEN_LEEWAY_SECS: i64 = 30;
+
+/// The leeway a token living `ttl_secs` gets past its expiry.
+pub const fn leeway_secs(ttl_secs: i64) -> i64 {
+    if ttl_secs < 0 {
+        0
+    } else if ttl_secs < TOKEN_LEEWAY_SECS {
+        ttl_secs
+    } else {
+        TOKEN_LEEWAY_SECS
+    }
+}
 /// How long after a session opens one of its tokens can still be accepted: the upload token is
 /// accepted up to its expiry plus the leeway, and the completion token the last bucket upload
 /// returns lives as long again from then. Storage only a session's tokens name (wrangler's
 /// session manifests) is dead after this.
 pub const fn session_span_ms(ttl_secs: i64) -> i64 {
-    2 * (ttl_secs + TOKEN_LEEWAY_SECS) * 1000
+    2 * (ttl_secs + leeway_secs(ttl_secs)) * 1000
 }
 
 /// The session span of the default TTL.
@@ -90,9 +102,9 @@ fn at(now_ms: u64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(now_ms as i64).unwrap_or_default()
 }
 
-fn time_options(now_ms: u64) -> TimeOptions<impl Fn() -> DateTime<Utc>> {
+fn time_options(now_ms: u64, leeway_secs: i64) -> TimeOptions<impl Fn() -> DateTime<Utc>> {
     let now = at(now_ms);
-    TimeOptions::new(TimeDelta::seconds(TOKEN_LEEWAY_SECS), move || now)
+    TimeOptions::new(TimeDelta::seconds(leeway_secs), move || now)
 }
 
 /// Issues a token of `kind` for project `pid`, session `sid` and principal `prn`, valid for
@@ -108,7 +120,7 @@ pub fn issue_token(
 ) -> Result<String, ApiError> {
     let key = Hs256Key::new(secret);
     let claims = Claims::new(UploadClaims { kind, pid: pid.into(), sid: sid.into(), prn: prn.into() })
-        .set_duration_and_issuance(&time_options(now_ms), TimeDelta::seconds(ttl_secs));
+        .set_duration_and_issuance(&time_options(now_ms, 0), TimeDelta::seconds(ttl_secs));
     Hs256
         .token(&Header::empty().with_token_type("JWT"), &claims, &key)
         .map_err(|e| ApiError::internal(format!("jwt signing failed: {e}")))
@@ -144,7 +156,14 @@ pub fn verify_any_project(
         _ => TokenError::Malformed,
     })?;
     let claims = token.claims();
-    claims.validate_expiration(&time_options(now_ms)).map_err(|_| TokenError::Expired)?;
+    // The token's own lifetime (both times are signed) bounds the leeway it gets.
+    let lifetime = match (claims.issued_at, claims.expiration) {
+        (Some(iat), Some(exp)) => (exp - iat).num_seconds(),
+        _ => 0,
+    };
+    claims
+        .validate_expiration(&time_options(now_ms, leeway_secs(lifetime)))
+        .map_err(|_| TokenError::Expired)?;
     let custom = &claims.custom;
     if custom.kind != kind {
         return Err(TokenError::WrongKind { expected: kind });
@@ -234,8 +253,9 @@ mod tests {
         assert_eq!(token_ttl_secs(Some("0")), 1);
         assert_eq!(token_ttl_secs(Some("99999999")), 24 * 3600);
         let t = issue_token(KEY, TokenKind::Upload, "p1", "s1", "tok_a", T0, 5).unwrap();
-        assert!(verify_token(KEY, &t, TokenKind::Upload, "p1", T0 + 4_000).is_ok());
-        let past = T0 + (5 + TOKEN_LEEWAY_SECS as u64 + 1) * 1000;
-        assert_eq!(verify_token(KEY, &t, TokenKind::Upload, "p1", past), Err(TokenError::Expired));
+        assert!(verify_token(KEY, &t, TokenKind::Upload, "p1", T0 + 9_000).is_ok(), "5 s + 5 s leeway");
+        assert_eq!(verify_token(KEY, &t, TokenKind::Upload, "p1", T0 + 11_000), Err(TokenError::Expired));
+        assert_eq!(session_span_ms(2), 8_000);
+        assert_eq!(session_span_ms(TOKEN_TTL_SECS), 2 * (3600 + 30) * 1000);
     }
 }
