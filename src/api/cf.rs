@@ -25,6 +25,7 @@ use crate::deploy::{
 use crate::domain::{iso8601, ContentHash, ProjectRow};
 use crate::error::{ApiError, ApiResult};
 use crate::keys::wrangler_manifest_key;
+use crate::lifecycle::Status;
 use crate::platform::bindings::{new_uuid, now_ms};
 use crate::platform::http;
 use crate::platform::secrets::Sealer;
@@ -474,9 +475,9 @@ async fn put_script(
 async fn go_live(project: &ProjectRow, prepared: Prepared, ctx: &Ctx<'_>) -> ApiResult<String> {
     let (id, done) = launch(project, prepared, true, ctx).await?;
     let d = D1Deployments::new(ctx.env)?.get(&id).await?.ok_or_else(|| ApiError::not_found("Deployment"))?;
-    match (done, d.status.as_str()) {
-        (true, "completed") => Ok(id),
-        (true, "superseded") => Err(ApiError::Conflict {
+    match (done, Status::parse(&d.status)) {
+        (true, Some(Status::Completed)) => Ok(id),
+        (true, Some(Status::Superseded)) => Err(ApiError::Conflict {
             reason: format!("Deployment {id} was superseded: a newer deployment went live first"),
         }),
         (true, _) => Err(ApiError::Unprocessable {
@@ -550,10 +551,7 @@ async fn delete_secret(name: &str, secret: &str, ctx: &Ctx<'_>) -> ApiResult<Res
 /// Deployments that can serve (ready, or served before), newest first.
 async fn deployable(project: &ProjectRow, ctx: &Ctx<'_>) -> ApiResult<Vec<DeploymentRow>> {
     let rows = D1Deployments::new(ctx.env)?.list(&project.id, 100).await?;
-    Ok(rows
-        .into_iter()
-        .filter(|d| matches!(d.status.as_str(), "completed" | "superseded" | "rolled_back"))
-        .collect())
+    Ok(rows.into_iter().filter(|d| Status::ready_str(&d.status)).collect())
 }
 
 fn version(d: &DeploymentRow) -> Value {

@@ -14,6 +14,7 @@ use crate::deploy::{build_rules, is_terminal, parse_deploy_request, UploadManife
 use crate::domain::ProjectRow;
 use crate::error::{ApiError, ApiResult};
 use crate::keys::bundle_key;
+use crate::lifecycle::Status;
 use crate::platform::bindings::{self, new_uuid, now_ms};
 use crate::platform::http;
 use crate::platform::jobs::workflow;
@@ -245,14 +246,14 @@ async fn full_record(
 
 async fn finished(project: &ProjectRow, id: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let (record, d) = full_record(project, id, ctx).await?;
-    if d.status == "superseded" {
+    if Status::parse(&d.status) == Some(Status::Superseded) {
         // Not a failure: a deployment created later went live first (activation only moves forward).
         return Err(ApiError::State {
             code: "deployment_superseded",
             reason: "A newer deployment went live first; this one was superseded and never served".into(),
         });
     }
-    if d.status != "completed" {
+    if Status::parse(&d.status) != Some(Status::Completed) {
         return Err(ApiError::Unprocessable {
             reason: format!("Deployment failed: {}", d.error.as_deref().unwrap_or("unknown error")),
             details: Some(json!({ "deployment": record })),

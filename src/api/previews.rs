@@ -11,14 +11,12 @@ use crate::auth::preview::{mint, parse_preview_link_request, PreviewKind, Previe
 use crate::domain::iso8601;
 use crate::error::{ApiError, ApiResult};
 use crate::lifecycle::ProjectStore;
+use crate::lifecycle::Status;
 use crate::platform::bindings::{self, now_ms};
 use crate::platform::http;
 use crate::platform::store::d1::D1Projects;
 use crate::platform::store::d1_deployments::D1Deployments;
 use crate::platform::store::d1_lifecycle::D1Lifecycle;
-
-/// Statuses whose deployments answer at a preview URL (as `serve::preview_deployment`).
-const PREVIEWABLE: [&str; 3] = ["completed", "superseded", "rolled_back"];
 
 pub async fn create_link(req: &mut Request, id: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let input = parse_preview_link_request(&read_body(req, MAX_JSON_BODY).await?)?;
@@ -42,7 +40,7 @@ pub async fn create_link(req: &mut Request, id: &str, ctx: &Ctx<'_>) -> ApiResul
             (format!("{name}--{slug}"), format!("{slug}@{name}"), PreviewTarget::Alias(name))
         }
         None => {
-            if !PREVIEWABLE.contains(&d.status.as_str()) {
+            if !Status::ready_str(&d.status) {
                 return Err(ApiError::State {
                     code: "deployment_not_ready",
                     reason: format!("Deployment is {}; only ready deployments have a preview URL", d.status),

@@ -73,6 +73,36 @@ impl Status {
     pub fn is_ready(self) -> bool {
         Status::READY.contains(&self)
     }
+
+    /// Whether a stored status string is ready (see [`Status::READY`]); unknown text is not.
+    pub fn ready_str(s: &str) -> bool {
+        Status::parse(s).is_some_and(Status::is_ready)
+    }
+}
+
+/// [`Status::PENDING`] as an SQL list for `status IN (...)`, as a macro so SQL text can
+/// `concat!` it at compile time (a test keeps it in step with the enum).
+#[macro_export]
+macro_rules! pending_sql {
+    () => {
+        "'queued', 'in_progress'"
+    };
+}
+/// [`Status::READY`] as an SQL list (see [`pending_sql!`]).
+#[macro_export]
+macro_rules! ready_sql {
+    () => {
+        "'completed', 'superseded', 'rolled_back'"
+    };
+}
+pub const PENDING_SQL: &str = pending_sql!();
+pub const READY_SQL: &str = ready_sql!();
+/// [`Status::PENDING`] then [`Status::READY`]: every deployment that is or may become servable.
+pub const LIVE_SQL: &str = concat!(pending_sql!(), ", ", ready_sql!());
+
+/// `statuses` as an SQL list of quoted names.
+pub fn sql_list(statuses: &[Status]) -> String {
+    statuses.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(", ")
 }
 
 /// A project's row as the lifecycle sees it.

@@ -563,3 +563,12 @@ fn retention_forgets_each_deployment_before_it_expires() {
     assert_eq!(block_on(expire_old(&*s, &*r, P, 0, 50)).unwrap(), vec!["d1".to_string()]);
     assert_eq!(*r.forgotten.borrow(), vec!["deployment:d1".to_string()]);
 }
+
+#[test]
+fn the_sql_status_lists_are_the_enum_sets() {
+    assert_eq!(PENDING_SQL, sql_list(&Status::PENDING));
+    assert_eq!(READY_SQL, sql_list(&Status::READY));
+    let live: Vec<Status> = Status::PENDING.into_iter().chain(Status::READY).collect();
+    assert_eq!(LIVE_SQL, sql_list(&live));
+    assert!(Status::ready_str("rolled_back") && !Status::ready_str("expired") && !Status::ready_str("bogus"));
+}

@@ -16,7 +16,7 @@ use crate::deploy::{
 };
 use crate::error::{ApiError, ApiResult};
 use crate::keys::{asset_key, bundle_key, BlobDoc};
-use crate::lifecycle::{self, hash_key, plan_gc, GcAction, StoredAsset};
+use crate::lifecycle::{self, hash_key, plan_gc, GcAction, Status, StoredAsset};
 use crate::platform::bindings::{now_ms, var_or};
 use crate::platform::http::log;
 use crate::platform::serve::cache;
@@ -278,10 +278,14 @@ async fn set_mark(
 async fn referenced_hashes(env: &Env, project_id: &str, now: i64) -> ApiResult<HashSet<[u8; 32]>> {
     let db = database(env)?;
     let rows = db
-        .prepare(
+        .prepare(concat!(
             "SELECT id, status, json_extract(config, '$.manifestKey') AS manifest_key FROM deployments \
-             WHERE project_id = ?1 AND status IN ('queued', 'in_progress', 'completed', 'superseded', 'rolled_back')",
-        )
+             WHERE project_id = ?1 AND status IN (",
+            crate::pending_sql!(),
+            ", ",
+            crate::ready_sql!(),
+            ")"
+        ))
         .bind(&[project_id.into()])
         .map_err(db_err)?
         .all()
@@ -294,7 +298,7 @@ async fn referenced_hashes(env: &Env, project_id: &str, now: i64) -> ApiResult<H
     let mut out = HashSet::new();
     let mut upload_keys: Vec<String> = Vec::new();
     for d in rows {
-        if matches!(d.status.as_str(), "queued" | "in_progress") {
+        if Status::parse(&d.status).is_some_and(|s| !s.is_terminal()) {
             upload_keys.extend(d.manifest_key);
             continue;
         }

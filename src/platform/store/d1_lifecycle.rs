@@ -329,7 +329,7 @@ impl ProjectStore for D1Lifecycle {
 
     async fn stuck(&self, before: i64, limit: u32) -> StoreResult<Vec<DeploymentState>> {
         self.deployments_where(
-            "status IN ('queued', 'in_progress') AND updated_at < ?1 LIMIT ?2",
+            concat!("status IN (", crate::pending_sql!(), ") AND updated_at < ?1 LIMIT ?2"),
             &[num(before), num(limit as i64)],
         )
         .await
@@ -340,10 +340,13 @@ impl ProjectStore for D1Lifecycle {
             .db
             .batch(vec![
                 self.stmt(
-                    "UPDATE deployments SET status = 'expired', updated_at = ?2 WHERE id = ?1 \
-                     AND status IN ('completed', 'superseded', 'rolled_back') \
-                     AND NOT EXISTS (SELECT 1 FROM projects WHERE active_deployment_id = ?1) \
-                     AND NOT EXISTS (SELECT 1 FROM aliases WHERE deployment_id = ?1)",
+                    concat!(
+                        "UPDATE deployments SET status = 'expired', updated_at = ?2 WHERE id = ?1 \
+                         AND status IN (",
+                        crate::ready_sql!(),
+                        ") AND NOT EXISTS (SELECT 1 FROM projects WHERE active_deployment_id = ?1) \
+                         AND NOT EXISTS (SELECT 1 FROM aliases WHERE deployment_id = ?1)"
+                    ),
                     &[id.into(), num(now)],
                 )?,
                 self.stmt(

@@ -247,11 +247,13 @@ impl D1Uploads {
             self.db
                 // A session a deployment still in the workflow names stays until it ends (the
                 // sweep ends stuck ones), so a slow deploy never loses its manifest.
-                .prepare(
+                .prepare(concat!(
                     "SELECT s.id, s.manifest_key FROM upload_sessions s WHERE s.project_id = ?1 \
                      AND s.expires_at < ?2 AND NOT EXISTS (SELECT 1 FROM deployments d \
-                     WHERE d.upload_session_id = s.id AND d.status IN ('queued', 'in_progress')) LIMIT ?3",
-                )
+                     WHERE d.upload_session_id = s.id AND d.status IN (",
+                    crate::pending_sql!(),
+                    ")) LIMIT ?3"
+                ))
                 .bind(&[project_id.into(), num(now), num(EXPIRED_SESSIONS_CHUNK as i64)]),
         )
         .await?;
