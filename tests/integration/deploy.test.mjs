@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { api, call, freshProject, expectError } from '../lib/client.mjs';
 import { deploySite, upload, visit, sleep, waitFor } from '../lib/site.mjs';
+import { kvCount, r2Count } from '../lib/state.mjs';
 
 const site = (v) => ({
   '/index.html': `<h1>home ${v}</h1>`,
@@ -246,4 +247,33 @@ test('disabled and deleted projects stop serving at once', async () => {
   await api.deleteProject(p.id);
   assert.equal((await visit(`/__project/${p.slug}/`)).status, 404);
   assert.equal((await visit('/', { host: `${p.slug}.localhost` })).status, 404);
+});
+
+test('a failed deployment stays as history; what it staged is collected after the grace period', async () => {
+  const p = await freshProject('failed-gc');
+  await deploySite(p.id, site(1));
+  const { jwt } = await upload(p.id, site(2));
+  const code = { entrypoint: 'index.js', compatibilityDate: '2026-10-01', modules: { 'index.js': Buffer.from('export default { fetch() { return new Response("x"); } };').toString('base64') } };
+  // Verify fails on every attempt: the manifest is staged and the bundle stored, never served.
+  const r = await api.deploy(p.id, { completionJwt: jwt, fault: 'verify', serverCode: code }, { headers: { prefer: 'respond-async' } });
+  assert.equal(r.status, 202, r.text);
+  const id = r.body.deployment.id;
+  assert.equal((await waitFor(id, ['failed', 'completed'], 60_000)).status, 'failed');
+  const staged = () => ({
+    manifest: kvCount('SELECT COUNT(*) AS n FROM _mf_entries WHERE key = ?', `manifest:${id}`),
+    bundle: r2Count('SELECT COUNT(*) AS n FROM _mf_objects WHERE key = ?', `bundles/${p.id}/${id}.json`),
+  });
+  assert.deepEqual(staged(), { manifest: 1, bundle: 1 });
+  await sleep(1_600); // the test server's GC_GRACE_MS is 1500
+  const gc = await api.gc(p.id);
+  assert.equal(gc.status, 200, gc.text);
+  assert.ok(gc.body.gc.collected >= 1, JSON.stringify(gc.body));
+  assert.deepEqual(staged(), { manifest: 0, bundle: 0 });
+  // The record, its steps and its error stay.
+  const d = await call('GET', `/__api/deployments/${id}`);
+  assert.equal(d.status, 200, d.text);
+  assert.equal(d.body.deployment.status, 'failed');
+  assert.equal(d.body.deployment.steps.verify.status, 'failed');
+  // The active deployment is untouched.
+  assert.equal((await visit(`/__project/${p.slug}/`)).body, '<h1>home 1</h1>');
 });

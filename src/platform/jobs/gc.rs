@@ -97,14 +97,17 @@ pub async fn collect(env: &Env, project_id: &str, after: Option<&str>) -> ApiRes
     let expired_now = lifecycle::expire_old(&store, &live, project_id, retain(env), now).await?.len();
     let mut report = GcReport { expired: expired_now, ..GcReport::default() };
 
-    // Expired deployments lose their manifest and bundle (their previews stop serving).
+    // Expired deployments lose their manifest and bundle (their previews stop serving), and so
+    // do failed ones once the grace period has passed: their rows stay as history, but nothing
+    // can ever serve or activate them, so what they staged is dead weight.
     let routes = &live.0;
     let blobs = R2Blobs::new(env)?;
     let expired = db
         .prepare(
-            "SELECT id FROM deployments WHERE project_id = ?1 AND status = 'expired' AND collected_at IS NULL LIMIT ?2",
+            "SELECT id FROM deployments WHERE project_id = ?1 AND collected_at IS NULL \
+             AND (status = 'expired' OR (status = 'failed' AND updated_at < ?3)) LIMIT ?2",
         )
-        .bind(&[pid.clone(), num(COLLECT_CHUNK)])
+        .bind(&[pid.clone(), num(COLLECT_CHUNK), num(now - grace(env))])
         .map_err(db_err)?
         .all()
         .await
