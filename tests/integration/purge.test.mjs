@@ -3,7 +3,8 @@
 // the API, so it proves the data is gone rather than merely hidden.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import { DatabaseSync } from 'node:sqlite';
 import { join } from 'node:path';
 import { api, freshProject } from '../lib/client.mjs';
 import { deploySite, upload, visit, sleep } from '../lib/site.mjs';
@@ -13,18 +14,39 @@ const STATE = process.env.FLOTILLA_STATE_DIR;
 
 const count = storedCount;
 
-function footprint(projectId, deploymentIds, slug) {
+/** The project's upload session ids (read-only, like every count here). */
+function sessionsOf(projectId) {
+  const dir = join(STATE, 'v3', 'd1', 'miniflare-D1DatabaseObject');
+  const ids = [];
+  for (const file of readdirSync(dir).filter((x) => x.endsWith('.sqlite') && x !== 'metadata.sqlite')) {
+    const db = new DatabaseSync(join(dir, file), { readOnly: true });
+    try {
+      ids.push(...db.prepare('SELECT id FROM upload_sessions WHERE project_id = ?').all(projectId).map((r) => r.id));
+    } catch (e) { if (!/no such table/.test(e.message)) throw e; } finally { db.close(); }
+  }
+  return ids;
+}
+
+// Every table and storage prefix a project can own. `sessionIds`: its upload sessions, taken
+// before the delete (their file rows are keyed by session, not project).
+function footprint(projectId, deploymentIds, slug, sessionIds = []) {
   const d1 = (table, col = 'project_id') => count('d1/miniflare-D1DatabaseObject', `SELECT COUNT(*) AS n FROM ${table} WHERE ${col} = ?`, projectId);
   const byDeployment = (table) => deploymentIds.reduce((n, id) => n + count('d1/miniflare-D1DatabaseObject', `SELECT COUNT(*) AS n FROM ${table} WHERE deployment_id = ?`, id), 0);
   return {
     assetBodies: count('kv/miniflare-KVNamespaceObject', 'SELECT COUNT(*) AS n FROM _mf_entries WHERE key LIKE ?', `${projectId}:%`),
     manifests: deploymentIds.reduce((n, id) => n + count('kv/miniflare-KVNamespaceObject', 'SELECT COUNT(*) AS n FROM _mf_entries WHERE key = ?', `manifest:${id}`), 0),
     blobs: count('r2/miniflare-R2BucketObject', 'SELECT COUNT(*) AS n FROM _mf_objects WHERE key LIKE ? OR key LIKE ?', `bundles/${projectId}/%`, `uploads/${projectId}/%`),
+    otherBlobs: count('r2/miniflare-R2BucketObject', 'SELECT COUNT(*) AS n FROM _mf_objects WHERE key LIKE ? OR key LIKE ?', `assets/${projectId}/%`, `wrangler/${projectId}/%`),
     deployments: d1('deployments'),
     steps: byDeployment('deployment_steps'),
     logs: byDeployment('deployment_logs'),
     assets: d1('project_assets'),
     sessions: d1('upload_sessions'),
+    sessionFiles: sessionIds.reduce((n, id) => n + count('d1/miniflare-D1DatabaseObject', 'SELECT COUNT(*) AS n FROM upload_session_files WHERE session_id = ?', id), 0),
+    aliases: d1('aliases'),
+    domains: d1('domains'),
+    wranglerAssets: d1('wrangler_assets'),
+    secrets: d1('project_secrets'),
     routeKeys: slug ? count('kv/miniflare-KVNamespaceObject', 'SELECT COUNT(*) AS n FROM _mf_entries WHERE key = ? OR key = ?', `route:${slug}`, `route:${projectId}`) : 0,
   };
 }
@@ -39,9 +61,18 @@ test('deleting a project purges its assets, manifests, bundles, records and rout
   await upload(victim.id, { '/pending.txt': 'never deployed' });
   await deploySite(bystander.id, { '/index.html': 'bystander' });
   const ids = [d1.deploy.deployment.id, d2.deploy.deployment.id];
+  assert.equal((await api.putAlias(victim.id, 'staging', ids[0])).status, 200);
+  const domain = await api.addDomain(victim.id, `purge-${Date.now().toString(36)}.example.com`);
+  assert.equal(domain.status, 201, domain.text);
+  const sessionIds = sessionsOf(victim.id);
 
-  const before = footprint(victim.id, ids, victim.slug);
-  for (const [k, v] of Object.entries(before)) assert.ok(v > 0, `before delete, ${k} = ${v}`);
+  // wrangler's tables and prefixes (secrets, wrangler hashes, session manifests) and large
+  // bodies are not populated by this test: they are counted after, so a leak there still fails.
+  const notPopulated = ['otherBlobs', 'wranglerAssets', 'secrets'];
+  const before = footprint(victim.id, ids, victim.slug, sessionIds);
+  for (const [k, v] of Object.entries(before)) {
+    if (!notPopulated.includes(k)) assert.ok(v > 0, `before delete, ${k} = ${v}`);
+  }
   const bystanderBefore = footprint(bystander.id, []);
 
   const r = await api.deleteProject(victim.id);
@@ -52,9 +83,10 @@ test('deleting a project purges its assets, manifests, bundles, records and rout
   const t0 = Date.now();
   do {
     await sleep(500);
-    after = footprint(victim.id, ids, victim.slug);
+    after = footprint(victim.id, ids, victim.slug, sessionIds);
   } while (Object.values(after).some((v) => v > 0) && Date.now() - t0 < 60_000);
-  assert.deepEqual(after, { assetBodies: 0, manifests: 0, blobs: 0, deployments: 0, steps: 0, logs: 0, assets: 0, sessions: 0, routeKeys: 0 });
+  assert.ok(Object.values(after).every((v) => v === 0), JSON.stringify(after));
+  assert.equal(Object.keys(after).length, 15, 'every table and prefix is counted');
   // Gone for visitors too (the tombstone kept it unserved until the keys were removed).
   assert.equal((await visit(`/__project/${victim.slug}/`)).status, 404);
   // The tombstone keeps the slug reserved.
