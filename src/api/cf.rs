@@ -41,8 +41,9 @@ use crate::platform::store::r2::R2Blobs;
 
 /// Wrangler sends {path: {hash (32 hex), size}}: ~90 bytes a file, ~9 MB for 100,000 files.
 const MAX_MANIFEST_BODY: usize = 32 * 1024 * 1024;
-/// A bucket: at most BUCKET_MAX_BYTES of files, base64 (4/3) plus multipart framing.
-const MAX_BUCKET_BODY: usize = (BUCKET_MAX_BYTES as usize) * 4 / 3 + 1024 * 1024;
+/// A bucket holds up to `BUCKET_MAX_BYTES`, but one file larger than that (up to the 25 MiB a
+/// KV value holds) gets a bucket of its own: base64 makes it 4/3 as large.
+const MAX_BUCKET_BODY: usize = (crate::deploy::KV_MAX_FILE_BYTES as usize) * 4 / 3 + 1024 * 1024;
 /// Server code (10 MiB) plus metadata and framing.
 const MAX_SCRIPT_BODY: usize = 12 * 1024 * 1024;
 

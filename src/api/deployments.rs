@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use worker::{Delay, Request, Response};
 
 use super::projects::load;
-use super::{internal, query_pairs, read_body, Ctx, MAX_JSON_BODY};
+use super::{internal, query_pairs, read_body, Ctx};
 use crate::auth::{verify_token, TokenKind};
 use crate::deploy::{build_rules, is_terminal, parse_deploy_request, UploadManifest};
 use crate::domain::ProjectRow;
@@ -67,9 +67,14 @@ async fn rule_file(
     Ok(Some(text))
 }
 
+/// A deploy body carries the server code as base64 (up to `MAX_BUNDLE_BYTES`, 10 MiB, which
+/// base64 makes 4/3 as large) besides config, rules and vars: the generic 1 MiB JSON limit
+/// would cap code near 700 KiB for the API, the CLI and MCP (which deploys through here).
+pub const MAX_DEPLOY_BODY: usize = crate::deploy::MAX_BUNDLE_BYTES * 4 / 3 + 2 * 1024 * 1024;
+
 pub async fn deploy(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let faults = bindings::var_or(ctx.env, "FAULT_INJECTION", "") == "enabled";
-    let input = parse_deploy_request(&read_body(req, MAX_JSON_BODY).await?, faults)?;
+    let input = parse_deploy_request(&read_body(req, MAX_DEPLOY_BODY).await?, faults)?;
     let project = load(&D1Projects::new(ctx.env)?, key).await?;
     let prepared = prepare(&project, &input, ctx).await?;
     let prefer_async = req

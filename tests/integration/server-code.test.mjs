@@ -253,3 +253,17 @@ test('WebSocket upgrades pass through to server code', async () => {
   ws.close();
   assert.equal(reply, 'echo:hello');
 });
+
+test('server code of several MiB deploys through the API (the deploy body is not capped at 1 MiB)', { timeout: 120_000 }, async () => {
+  const p = await freshProject('code-big');
+  // 8 MiB of module text (under the 10 MiB bundle limit): ~10.7 MiB of JSON once base64.
+  const src = `export default { fetch() { return new Response("big code"); } };\n/* ${'x'.repeat(8 * 1024 * 1024)} */\n`;
+  const { deploy } = await deploySite(p.id, { '/index.html': 'home' }, { extra: { serverCode: code(src) }, });
+  assert.equal(deploy.deployment.status, 'completed');
+  assert.equal((await visit(`/__project/${p.slug}/api`)).body, 'big code');
+  // Past the bundle limit is still refused, with the limit named.
+  const { jwt } = await upload(p.id, { '/index.html': 'home' });
+  const over = `/* ${'y'.repeat(10 * 1024 * 1024)} */\nexport default {};\n`;
+  const r = await api.deploy(p.id, { completionJwt: jwt, serverCode: code(over) });
+  assert.equal(r.status, 413, r.text);
+});

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { api, call, freshProject, BASE, TOKEN } from '../lib/client.mjs';
-import { visit, deploySite } from '../lib/site.mjs';
+import { visit, deploySite, request } from '../lib/site.mjs';
 import { wrangler, project } from '../lib/wrangler.mjs';
 import { d1Count, r2Count } from '../lib/state.mjs';
 
@@ -306,4 +306,23 @@ test('whoami and token verification', async () => {
   const body = await bad.json();
   assert.equal(body.errors[0].code, 10000);
   assert.equal(bad.headers.get('content-type'), 'application/json');
+});
+
+test('a wrangler asset between 16.7 and 25 MiB deploys (its bucket is one file, base64)', { timeout: 120_000 }, async () => {
+  const name = `wr-big-${run}`;
+  const dir = project({
+    'wrangler.toml': `name = "${name}"\ncompatibility_date = "2026-10-01"\n[assets]\ndirectory = "./public"\n`,
+    'public/index.html': 'big\n',
+  });
+  // 24 MiB: over the 16 MiB a bucket holds, under the 25 MiB a KV value holds; 32 MiB as base64.
+  const big = Buffer.alloc(24 * 1024 * 1024);
+  for (let i = 0; i < big.length; i += 4096) big.writeUInt32LE((i * 2654435761) >>> 0, i);
+  writeFileSync(join(dir, 'public', 'big.bin'), big);
+  const d = await wrangler(dir, ['deploy']);
+  assert.equal(d.code, 0, d.out);
+  assert.match(d.out, /Uploaded 2 of 2 assets/, d.out);
+  const r = await request('/big.bin', { ...host(name), bytes: true });
+  assert.equal(r.status, 200);
+  assert.equal(r.body.length, big.length);
+  assert.ok(r.body.equals(big), 'served byte for byte');
 });
