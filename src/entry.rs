@@ -21,7 +21,7 @@ use crate::platform::serve::site;
 use crate::platform::serve::site::Served;
 #[cfg(not(feature = "site"))]
 use crate::platform::store::queue::Job;
-use crate::routing::{platform_page, route_request_with, ProjectRef, Target};
+use crate::routing::{health_detail_requested, platform_page, route_request_with, ProjectRef, Target};
 
 #[cfg(not(feature = "site"))]
 const OPENAPI: &str = include_str!("../openapi.json");
@@ -174,13 +174,20 @@ async fn handle(
     let target = route_request_with(&host, url.path(), site::search(url), domain, path_mode);
     let caller = if matches!(target, Target::Project { .. } | Target::CustomDomain { .. }) {
         Caller::Visitor
-    } else if cfg!(feature = "site") && for_full_build(&target) {
+    } else if cfg!(feature = "site") && for_full_build(&target) && !public_health(&target, url) {
         Caller::Forwarded
     } else {
         Caller::Management
     };
     let call = Call { url, env, settings, meta, host: &host };
     (dispatch(req, &call, target).await, caller)
+}
+
+/// `GET /health` without `?detail`: answered by either build with no storage I/O and nothing
+/// about the bindings (anyone may call it, as often as they like; a cold isolate serving it
+/// stays on the small visitor build). `?detail=1` is the operator's, in the full build.
+fn public_health(target: &Target, url: &Url) -> bool {
+    matches!(target, Target::Health) && !health_detail_requested(site::search(url))
 }
 
 /// What the route handlers borrow from the request being served.
@@ -197,6 +204,7 @@ struct Call<'a> {
 async fn dispatch(req: Request, call: &Call<'_>, target: Target) -> std::result::Result<Response, ApiError> {
     let Call { url, env, meta, host, .. } = *call;
     match target {
+        t if public_health(&t, url) => http::ok(200, json!({ "status": "ok" })).map_err(http::internal),
         t if for_full_build(&t) => {
             #[cfg(feature = "site")]
             return forward(env);
@@ -250,6 +258,10 @@ async fn management(
             api::cf_handle(req, &api::Ctx::new(env, meta, url_base(url, settings)), &path).await
         }
         Target::Health => {
+            // The detailed checks touch every binding and name failures: the operator's admin
+            // token only (a scoped `flt_` token would itself cost a D1 read to check).
+            let auth = req.headers().get("authorization").ok().flatten();
+            crate::auth::check_admin(auth.as_deref(), &bindings::secret(env, bindings::API_TOKEN))?;
             let (ok, body) = health::run(env).await;
             http::json(if ok { 200 } else { 503 }, &body).map_err(http::internal)
         }

@@ -1,6 +1,7 @@
-//! `GET /health`: really touches D1, both KV namespaces, R2 and the MCP Durable Object, and
-//! checks that the queue and loader bindings are present. 200 when all pass, 503 naming
-//! each failure.
+//! `GET /health?detail=1` (admin token only; the public `GET /health` is answered in
+//! `crate::entry` without any I/O): really touches D1, both KV namespaces, R2 and the MCP
+//! Durable Object, and checks that the queue and loader bindings are present. 200 when all
+//! pass, 503 naming each failure.
 
 use serde_json::{json, Map, Value};
 use worker::Env;

@@ -83,7 +83,12 @@ async fn insert_row(
     ctx: &Ctx<'_>,
 ) -> ApiResult<bool> {
     match store.insert(row, ctx.principal.id(), limit).await? {
-        Inserted::Ok => Ok(true),
+        Inserted::Ok => {
+            // A visitor may have asked for this slug a moment ago (a wrangler name is chosen
+            // by its owner): this isolate's cached "no such project" goes with the insert.
+            crate::platform::serve::cache::forget_route(&[&row.slug, &row.id]);
+            Ok(true)
+        }
         Inserted::OverQuota => Err(ApiError::TooManyRequests {
             // Counts live projects: it frees up when one is deleted, not with time.
             retry_after_secs: 3600,

@@ -265,8 +265,9 @@ pub trait RouteStore {
     /// calls it after each routing write, failed ones too (what storage holds is then unknown):
     /// invalidation belongs to whoever moves the pointer, never to a storage adapter.
     fn forget_route(&self, record: &RouteRecord);
-    /// Drops cached copies of a deployment (its manifest, preview lookups naming it): called
-    /// before a deployment stops being servable.
+    /// Drops cached copies of a deployment (its manifest, preview lookups naming it, cached
+    /// misses for prefixes of its id): called before a deployment stops being servable, and
+    /// after it becomes servable (the activate step made it ready).
     fn forget_deployment(&self, deployment_id: &str);
 }
 

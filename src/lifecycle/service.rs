@@ -86,6 +86,9 @@ pub async fn activate_new<S: ProjectStore, R: RouteStore>(
         };
         if let Some((status, outcome)) = outcome {
             if store.finish(&d.id, &Status::PENDING, status, None, now).await? {
+                // Ready now (staged or superseded, both servable as previews): a cached
+                // "no such prefix" for its id must not outlive this.
+                routes.forget_deployment(&d.id);
                 return Ok(outcome);
             }
             continue; // finished concurrently: re-read and report what happened
@@ -104,6 +107,7 @@ pub async fn activate_new<S: ProjectStore, R: RouteStore>(
             swap.changes.push(moved_away(old, Status::Superseded));
         }
         if let Some(generation) = store.swap(&swap, now).await? {
+            routes.forget_deployment(&d.id);
             let route_error = publish_error(publish(store, routes, &p.id).await)?;
             return Ok(Activation::Activated { generation, route_error });
         }

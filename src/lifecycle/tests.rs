@@ -545,13 +545,38 @@ fn gc_never_deletes_a_referenced_body() {
 fn the_service_invalidates_the_pointer_it_moves_even_when_the_write_fails() {
     let (s, r) = setup();
     live(&s, &r, "d1");
-    assert_eq!(*r.forgotten.borrow(), vec![format!("route:{P}")], "after the publish");
+    let after_swap = |d: &str| vec![format!("deployment:{d}"), format!("route:{P}")];
+    assert_eq!(*r.forgotten.borrow(), after_swap("d1"), "after the publish");
     r.forgotten.borrow_mut().clear();
     s.add_deployment(P, "d2");
     r.fail("put", 1);
     let out = activate(&s, &r, "d2");
     assert!(matches!(out, Activation::Activated { route_error: Some(_), .. }), "{out:?}");
-    assert_eq!(*r.forgotten.borrow(), vec![format!("route:{P}")], "a failed write leaves KV unknown");
+    assert_eq!(*r.forgotten.borrow(), after_swap("d2"), "a failed write leaves KV unknown");
+}
+
+#[test]
+fn every_deployment_that_becomes_ready_is_forgotten_so_cached_preview_misses_go() {
+    // Activated, staged and superseded deployments are all servable at their preview URL: a
+    // visitor may have asked for `<prefix>--<slug>` a moment before, and this isolate cached
+    // that miss (serve::cache). Failing ones never became servable and drop nothing.
+    let (s, r) = setup();
+    let forgot = |r: &FakeRoutes, d: &str| r.forgotten.borrow().contains(&format!("deployment:{d}"));
+    s.add_deployment(P, "old");
+    live(&s, &r, "new");
+    assert!(forgot(&r, "new"), "activated");
+    assert_eq!(activate(&s, &r, "old"), Activation::Superseded);
+    assert!(forgot(&r, "old"), "superseded");
+    s.add_deployment(P, "staged");
+    s.set(|w| w.deployments.get_mut("staged").unwrap().activate = Some(false));
+    assert_eq!(activate(&s, &r, "staged"), Activation::Staged);
+    assert!(forgot(&r, "staged"), "staged");
+    r.forgotten.borrow_mut().clear();
+    assert_eq!(activate(&s, &r, "staged"), Activation::AlreadyFinished(Status::Completed));
+    s.add_deployment(P, "orphan");
+    s.set(|w| w.projects.get_mut(P).unwrap().deleted = true);
+    assert_eq!(activate(&s, &r, "orphan"), Activation::ProjectGone);
+    assert!(r.forgotten.borrow().is_empty(), "nothing became servable: {:?}", r.forgotten.borrow());
 }
 
 #[test]

@@ -3,6 +3,9 @@
 //! - [`TtlCache`]: answers that may change (routing records, custom-host owners, preview
 //!   prefixes) kept at most `ttl_ms`, bounded by entry count. An invalidation bumps an epoch,
 //!   so a read that started before it (an `await` on KV) cannot re-insert what it replaced.
+//!   "Not found" is an answer like any other (`TtlCache<Option<_>>`): a visitor naming unknown
+//!   projects, hosts or preview prefixes costs one storage read per name per `ttl_ms`, not one
+//!   per request; whoever creates what a name stands for drops the miss (see [`preview_key`]).
 //! - [`ByteLru`]: immutable values (deployment manifests) bounded by their total byte cost,
 //!   evicting the least recently used entries one at a time instead of clearing everything.
 
@@ -93,6 +96,22 @@ impl<V: Clone> TtlCache<V> {
     pub fn clear(&mut self) {
         self.epoch += 1;
         self.entries.clear();
+    }
+}
+
+/// The preview cache's key: a project's `<prefix>--<slug>` (or `<slug>@<prefix>`) lookup.
+pub fn preview_key(project_id: &str, prefix: &str) -> String {
+    format!("{project_id}/{prefix}")
+}
+
+/// Whether a cached preview answer (under [`preview_key`]) stays when `deployment_id` becomes
+/// servable (it completed) or stops being servable (expired, collected): an answer naming it
+/// goes, and so does a miss for any prefix of its id (that prefix may match it now, or may have
+/// been ambiguous because of it). Everything else stays.
+pub fn preview_answer_survives(key: &str, answer: Option<&str>, deployment_id: &str) -> bool {
+    match answer {
+        Some(id) => id != deployment_id,
+        None => !key.rsplit_once('/').is_some_and(|(_, prefix)| deployment_id.starts_with(prefix)),
     }
 }
 
@@ -265,6 +284,42 @@ mod tests {
         c.insert(c.epoch(), "f", 6, 127);
         assert_eq!(c.len(), 3);
         assert_eq!(c.get("f", 127), Some(6));
+    }
+
+    #[test]
+    fn unknown_names_are_cached_as_misses_within_the_bound_and_a_count_limit() {
+        // A flood of distinct unknown names: each is one cached miss, memory stays at the cap.
+        let mut c: TtlCache<Option<u32>> = TtlCache::new(3000, 64);
+        for i in 0..10_000u64 {
+            let k = format!("route:nope-{i}");
+            assert_eq!(c.get(&k, i), None, "never asked before: a storage read");
+            c.insert(c.epoch(), &k, None, i);
+            assert_eq!(c.get(&k, i), Some(None), "asked again within the bound: the cached miss");
+            assert!(c.len() <= 64);
+        }
+        assert_eq!(c.get("route:nope-9999", 9_999 + 3000), None, "a miss obeys the same TTL as a hit");
+    }
+
+    #[test]
+    fn a_deployment_becoming_ready_drops_the_misses_its_id_would_now_answer() {
+        const DEP: &str = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+        let mut c: TtlCache<Option<String>> = TtlCache::new(3000, 16);
+        let entries: [(&str, Option<&str>); 6] = [
+            ("0a1b2c3d", None),                   // a miss for its 8-character prefix
+            ("0a1b2c3d-4e5f", None),              // a longer prefix of it
+            ("0a1b2c3e", None),                   // someone else's prefix
+            ("ffffffff", Some(DEP)),              // an answer naming it (expiry drops it)
+            ("12345678", Some("12345678-other")), // another deployment's answer
+            ("0a1b2c3dxx", None),                 // not a prefix of it
+        ];
+        for (prefix, answer) in entries {
+            c.insert(c.epoch(), &preview_key("p1", prefix), answer.map(str::to_string), 0);
+        }
+        c.retain(|k, v| preview_answer_survives(k, v.as_deref(), DEP));
+        let mut kept = |prefix: &str| c.get(&preview_key("p1", prefix), 1).is_some();
+        assert!(!kept("0a1b2c3d") && !kept("0a1b2c3d-4e5f"), "misses it now answers go");
+        assert!(!kept("ffffffff"), "an answer naming it goes");
+        assert!(kept("0a1b2c3e") && kept("12345678") && kept("0a1b2c3dxx"), "the rest stays");
     }
 
     #[test]

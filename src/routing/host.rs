@@ -88,6 +88,16 @@ impl PathMode {
     }
 }
 
+/// Whether `GET /health` asks for the operator's detailed answer (`?detail=1`, or any value
+/// but `0`/`false`): the public answer reads no storage and names nothing; the detailed one
+/// checks every binding and is for the admin token only. `query` is the raw search string.
+pub fn health_detail_requested(query: &str) -> bool {
+    query.trim_start_matches('?').split('&').any(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        k == "detail" && v != "0" && v != "false"
+    })
+}
+
 /// `localhost`, `127.0.0.1` or `[::1]` (already normalised: no port, lowercase).
 pub fn is_local_host(host: &str) -> bool {
     matches!(host, "localhost" | "127.0.0.1" | "[::1]")
@@ -272,6 +282,16 @@ mod tests {
 
     fn project(key: &str, prefix: &str, path: &str) -> Target {
         Target::Project { project: ProjectRef::plain(key), prefix: prefix.into(), path: path.into() }
+    }
+
+    #[test]
+    fn only_an_explicit_detail_asks_for_the_detailed_health_answer() {
+        for q in ["?detail=1", "detail=1", "?a=b&detail", "?detail=true", "?x=1&detail=yes"] {
+            assert!(health_detail_requested(q), "{q}");
+        }
+        for q in ["", "?", "?detail=0", "?detail=false", "?details=1", "?xdetail=1", "?a=detail"] {
+            assert!(!health_detail_requested(q), "{q}");
+        }
     }
 
     #[test]

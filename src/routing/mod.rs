@@ -8,6 +8,7 @@ mod host;
 #[cfg(test)]
 mod openapi_tests;
 mod pages;
+pub mod preview;
 mod record;
 #[cfg(test)]
 mod robustness_tests;

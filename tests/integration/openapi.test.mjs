@@ -44,6 +44,8 @@ test('every documented operation answers as its schema says (one live sample eac
   const anon = { token: null };
   ok(await op('GET', '/', anon), 200);
   ok(await op('GET', '/health', anon), 200);
+  ok(await op('GET', '/health?detail=1', {}), 200);
+  ok(await op('GET', '/health?detail=1', anon), 401);
   ok(await op('GET', '/openapi.json', anon), 200);
   ok(await op('GET', '/docs', anon), 200);
   for (const path of ['/__dashboard', '/__dashboard/app.js', '/__dashboard/app.css', '/__dashboard/docs.js']) {

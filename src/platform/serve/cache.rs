@@ -1,6 +1,7 @@
 //! This isolate's copies of the visitor hot path's storage reads (rules in
 //! `crate::routing::cache`): routing records and custom-host owners from ROUTES_KV and preview
-//! prefixes from D1 for at most `ROUTE_CACHE_TTL_MS`; immutable deployment manifests in a
+//! prefixes from D1 for at most `ROUTE_CACHE_TTL_MS`, found or not (so unknown names cost one
+//! read per name per TTL, in count-bounded maps); immutable deployment manifests in a
 //! byte-bounded LRU (`MANIFEST_CACHE_BYTES`), and small asset bodies, immutable per
 //! `<projectId>:<sha256>`, in another (`ASSET_CACHE_BYTES`); and the JS fast path's entries
 //! (`super::fast`), which every invalidation drops. Whoever moves what an entry stands for
@@ -20,7 +21,7 @@ use crate::keys::route_key;
 use crate::lifecycle::{RouteStore, StoreError, StoreResult};
 use crate::platform::bindings::Settings;
 use crate::platform::store::kv::KvRoutes;
-use crate::routing::cache::{ByteLru, TtlCache};
+use crate::routing::cache::{preview_answer_survives, preview_key, ByteLru, TtlCache};
 use crate::routing::RouteRecord;
 
 /// A cached answer's freshness: when it stops being served, and its cache's epoch when it
@@ -76,7 +77,7 @@ struct Caches {
     configured: bool,
     routes: TtlCache<Option<Rc<RouteRecord>>>,
     hosts: TtlCache<Option<String>>,
-    previews: TtlCache<String>,
+    previews: TtlCache<Option<String>>,
     manifests: ByteLru<Rc<DeploymentManifest>>,
     bodies: ByteLru<Rc<Vec<u8>>>,
 }
@@ -179,21 +180,18 @@ fn forget_hosts_here() {
     with_any(|c| c.hosts.clear());
 }
 
-fn preview_key(project_id: &str, prefix: &str) -> String {
-    format!("{project_id}/{prefix}")
-}
-
+/// The deployment a project's preview prefix names (`None`: none, or more than one).
 pub fn preview(s: &Settings, project_id: &str, prefix: &str, now: u64) -> Lookup<Option<String>> {
     with(s, |c| match c.previews.get(&preview_key(project_id, prefix), now) {
-        Some(v) => Lookup::Hit(Some(v)),
+        Some(v) => Lookup::Hit(v),
         None => Lookup::Miss(c.previews.epoch()),
     })
 }
 
-/// Only found deployments are cached: a prefix that matches nothing yet may match a
-/// deployment that completes a moment later.
-pub fn put_preview(s: &Settings, epoch: u64, project_id: &str, prefix: &str, id: &str, now: u64) {
-    with(s, |c| c.previews.insert(epoch, &preview_key(project_id, prefix), id.to_string(), now));
+/// Misses are cached too: a prefix that matches nothing yet may match a deployment that
+/// completes a moment later, and the lifecycle then calls [`forget_deployment`] for it.
+pub fn put_preview(s: &Settings, epoch: u64, project_id: &str, prefix: &str, id: Option<&str>, now: u64) {
+    with(s, |c| c.previews.insert(epoch, &preview_key(project_id, prefix), id.map(str::to_string), now));
 }
 
 pub fn manifest(s: &Settings, deployment_id: &str) -> Option<Rc<DeploymentManifest>> {
@@ -204,8 +202,9 @@ pub fn put_manifest(s: &Settings, deployment_id: &str, m: Rc<DeploymentManifest>
     with(s, |c| c.manifests.insert(deployment_id, m, cost));
 }
 
-/// A deployment stopped being servable here (expired, collected, purged): its manifest and
-/// every preview prefix naming it go.
+/// A deployment stopped being servable here (expired, collected, purged), or became servable
+/// (it completed): its manifest, every preview answer naming it and every cached miss for a
+/// prefix of its id go.
 pub fn forget_deployment(deployment_id: &str) {
     forget_deployment_here(deployment_id);
     tell_others(Forget::Deployment, deployment_id);
@@ -215,7 +214,7 @@ fn forget_deployment_here(deployment_id: &str) {
     let _ = fast_clear();
     with_any(|c| {
         c.manifests.remove(deployment_id);
-        c.previews.retain(|_, id| id != deployment_id);
+        c.previews.retain(|k, id| preview_answer_survives(k, id.as_deref(), deployment_id));
     });
 }
 

@@ -23,6 +23,7 @@ use crate::platform::serve::loader::{dispatch, Forward, Target};
 use crate::platform::store::d1::database;
 use crate::platform::store::kv::{KvAssets, KvRoutes};
 use crate::platform::store::r2::R2Blobs;
+use crate::routing::preview::{preview_prefix_range, PREVIEW_LOOKUP_SQL};
 use crate::routing::{normalize_host, ProjectRef, RouteRecord};
 
 /// The query string as the URL has it, with its `?` (empty when there is none): a slice, not
@@ -73,36 +74,31 @@ async fn route_record(
     Ok((rec, None))
 }
 
-/// An exact deployment by id prefix, cached while it stays servable (expiry drops it).
+/// An exact deployment by id prefix, cached (found or not) for at most `ROUTE_CACHE_TTL_MS`:
+/// expiry drops a found one, completion drops a miss (`cache::forget_deployment`). A prefix
+/// no deployment id could have is answered without a cache entry or a read.
 async fn preview(s: &Settings, env: &Env, project_id: &str, prefix: &str) -> ApiResult<Option<String>> {
+    let Some((low, high)) = preview_prefix_range(prefix) else { return Ok(None) };
     let now = now_ms();
     let epoch = match cache::preview(s, project_id, prefix, now) {
         Lookup::Hit(id) => return Ok(id),
         Lookup::Miss(epoch) => epoch,
     };
-    let found = preview_deployment(env, project_id, prefix).await?;
-    if let Some(id) = &found {
-        cache::put_preview(s, epoch, project_id, prefix, id, now);
-    }
+    let found = preview_deployment(env, project_id, low, &high).await?;
+    cache::put_preview(s, epoch, project_id, prefix, found.as_deref(), now);
     Ok(found)
 }
 
-/// A deployment of `project_id` whose id starts with `prefix` and that once went live
-/// (previews of exact deployments; D1 is only read on this path).
-async fn preview_deployment(env: &Env, project_id: &str, prefix: &str) -> ApiResult<Option<String>> {
-    if prefix.len() < 8 || !prefix.bytes().all(|c| c.is_ascii_hexdigit() || c == b'-') {
-        return Ok(None);
-    }
+/// The ready deployment of `project_id` whose id lies in `[low, high)` (its prefix), if exactly
+/// one does (previews of exact deployments; D1 is only read on this path).
+async fn preview_deployment(env: &Env, project_id: &str, low: &str, high: &str) -> ApiResult<Option<String>> {
     #[derive(serde::Deserialize)]
     struct Row {
         id: String,
     }
     let rows = database(env)?
-        .prepare(
-            "SELECT id FROM deployments WHERE project_id = ?1 AND substr(id, 1, length(?2)) = ?2 \
-             AND status IN ('completed', 'superseded', 'rolled_back') LIMIT 2",
-        )
-        .bind(&[project_id.into(), prefix.into()])
+        .prepare(PREVIEW_LOOKUP_SQL)
+        .bind(&[project_id.into(), low.into(), high.into()])
         .map_err(|e| ApiError::internal(e.to_string()))?
         .all()
         .await
