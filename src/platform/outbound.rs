@@ -139,20 +139,25 @@ impl Saas {
 }
 
 /// For the purge of a deleted project: removes each of its domains' `host:` records (only
-/// where they still name this project) and, best effort, its Cloudflare for SaaS hostnames.
+/// where they still name this project) and its Cloudflare for SaaS hostnames. A SaaS delete
+/// that fails is an error once every domain was tried: the purge chunk then retries (and the
+/// cron after it), and the domain rows that name the hostnames stay until it went, so a
+/// hostname is never forgotten while still registered.
 pub async fn release_project_domains(env: &Env, project_id: &str) -> ApiResult<()> {
     let routes = KvRoutes::new(env)?;
     let saas = Saas::from_env(env);
+    let mut failed = None;
     for d in D1Domains::new(env)?.list(project_id).await? {
         if routes.host(&d.hostname).await?.is_some_and(|r| r.project_id == project_id) {
             routes.delete_host(&d.hostname).await?;
         }
         if let (Some(saas), Some(id)) = (&saas, d.saas_id.as_deref()) {
             if let Err(e) = saas.delete(id).await {
-                let fields = serde_json::json!({ "msg": "custom hostname not removed from Cloudflare", "error": e.log_detail() });
+                let fields = serde_json::json!({ "msg": "custom hostname not removed from Cloudflare yet; the purge retries", "error": e.log_detail() });
                 http::log("warn", "purge", fields);
+                failed = Some(e);
             }
         }
     }
-    Ok(())
+    failed.map_or(Ok(()), Err)
 }

@@ -263,6 +263,23 @@ test('a project with nothing deployed, a disabled project and a deleted project:
   assert.equal((await api.addDomain(other.id, host)).status, 201, 'free again after the purge');
 });
 
+test('a purge whose Cloudflare for SaaS delete fails retries it; the domain row stays until it went', async () => {
+  const p = await freshProject('domain-saas-retry');
+  const host = `saas-flaky-delete.${rand()}.example.com`;
+  const d = await attachVerified(p, host);
+  assert.ok(d.ssl.customHostnameId);
+  assert.equal((await api.deleteProject(p.id)).status, 200);
+  const deletes = async () => (await stub.log()).saasCalls.filter((c) => c.method === 'DELETE' && c.id === d.ssl.customHostnameId).length;
+  const deadline = Date.now() + 45_000;
+  while ((domainRows(host) > 0 || await deletes() < 2) && Date.now() < deadline) await sleep(250);
+  // The first delete failed (503) and was tried again instead of being forgotten.
+  assert.ok(await deletes() >= 2, `SaaS deletes: ${await deletes()}`);
+  const left = (await stub.log()).hostnames.filter((h) => h.id === d.ssl.customHostnameId);
+  assert.deepEqual(left, [], 'the hostname is gone from Cloudflare');
+  assert.equal(domainRows(host), 0, 'and then the row');
+  assert.equal(hostKeys(host), 0);
+});
+
 test('with ALLOW_WILDCARD_DOMAINS=true a verified *.name serves one level below it, exact domains win; no SaaS configured', { timeout: 180_000 }, async () => {
   // A second Worker with wildcards enabled and Cloudflare for SaaS left unset (the default).
   const server = await startWorker({ extraArgs: ['--var', 'ALLOW_WILDCARD_DOMAINS:true', '--var', `DNS_RESOLVER_URL:${stub.url()}/dns-query`] });

@@ -66,7 +66,14 @@ export async function startStubs() {
         const h = id && hostnames.get(id);
         if (!h) return json(res, 404, { success: false, errors: [{ code: 1436, message: 'The custom hostname was not found.' }], result: null });
         if (req.method === 'GET') return json(res, 200, { success: true, errors: [], result: { id: h.id, hostname: h.hostname, status: 'active', ssl: { status: h.sslStatus } } });
-        if (req.method === 'DELETE') { hostnames.delete(id); return json(res, 200, { success: true, errors: [], result: { id } }); }
+        if (req.method === 'DELETE') {
+          // `saas-flaky-delete.` hostnames: the first delete fails (an outage), later ones work.
+          if (h.hostname.startsWith('saas-flaky-delete.') && !h.deleteFailed) {
+            h.deleteFailed = true;
+            res.writeHead(503, { 'content-type': 'text/html' }); res.end('<html>upstream down</html>'); return;
+          }
+          hostnames.delete(id); return json(res, 200, { success: true, errors: [], result: { id } });
+        }
         return json(res, 405, { success: false, errors: [{ code: 0, message: 'method' }] });
       }
       // Control surface for the tests.
