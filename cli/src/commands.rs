@@ -241,7 +241,13 @@ pub fn run(client: &Client, command: &Command) -> Result<Output, CliError> {
         }
         Command::Tokens(TokensCmd::Revoke { token_id }) => {
             let v = client.delete(&format!("/__api/tokens/{}", seg(token_id)))?;
-            Output { human: format!("revoked {token_id}"), json: v }
+            // The server revokes the tokens minted through this one too and counts them all.
+            let more = v.get("revoked").and_then(Value::as_u64).unwrap_or(1).saturating_sub(1);
+            let human = match more {
+                0 => format!("revoked {token_id}"),
+                n => format!("revoked {token_id} and {n} token(s) minted through it"),
+            };
+            Output { human, json: v }
         }
         Command::Audit { project, limit } => {
             let mut base = format!("/__api/audit?limit={}", (*limit).clamp(1, 100));

@@ -75,8 +75,12 @@ pub struct Grant {
     pub token_id: String,
     pub projects: Projects,
     pub scopes: Vec<Scope>,
-    /// Epoch ms, when the token stops working (a token cannot mint one that outlives it).
+    /// Epoch ms, when the token stops working (a token cannot mint one that outlives it): the
+    /// earliest expiry along its chain, so an ancestor's limit binds even if a row disagrees.
     pub expires_at: Option<i64>,
+    /// How many tokens minted this one's chain (0: minted by the root). Bounds how deep a
+    /// token may mint, so every chain fits the one bounded query that checks it.
+    pub ancestors: usize,
 }
 
 /// Who is making a call.
@@ -161,6 +165,7 @@ mod tests {
             projects,
             scopes: scopes.to_vec(),
             expires_at: None,
+            ancestors: 0,
         })
     }
 

@@ -1,5 +1,6 @@
 //! Scoped API tokens: the secret's format and hash, the `POST /__api/tokens` body, the rule that
-//! a token can only mint tokens weaker than itself, and the stored row as JSON.
+//! a token can only mint tokens weaker than itself, whether a token's chain of minting tokens
+//! lets it authenticate, and the stored row as JSON.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -12,6 +13,10 @@ use crate::error::ApiError;
 pub const SECRET_PREFIX: &str = "flt_";
 pub const MAX_TOKEN_NAME: usize = 64;
 pub const MAX_TOKEN_PROJECTS: usize = 100;
+/// The most rows one chain holds: a token and every token above it up to the root. The
+/// authentication query and the revocation cascade recurse this deep and no deeper, and
+/// `check_mint` refuses to mint below it, so no live token's chain is ever cut off.
+pub const MAX_TOKEN_CHAIN: usize = 16;
 
 /// `flt_` + 48 hex characters (24 random bytes).
 pub fn format_secret(random: [u8; 24]) -> String {
@@ -110,8 +115,10 @@ pub fn parse_create_token(body: &[u8], now_ms: i64) -> Result<CreateToken, ApiEr
     Ok(CreateToken { name: name.to_string(), projects, scopes, expires_at })
 }
 
-/// A token may only mint what it holds itself: no wider project set, no higher scope, no later
-/// expiry. `projects` are the resolved ids of the request.
+/// A child cannot exceed or outlive its parent: a token may only mint what it holds itself — no
+/// scope above its own, no project it is not granted, no later expiry (and none without one
+/// when it has one) — and only while the chain stays within `MAX_TOKEN_CHAIN`. `projects` are
+/// the resolved ids of the request. The root mints anything.
 pub fn check_mint(
     minter: &Principal,
     projects: &Projects,
@@ -129,17 +136,93 @@ pub fn check_mint(
             return deny("A project-scoped token cannot mint a token for every project".into())
         }
         (Projects::Only(want), Projects::Only(have)) => {
-            if want.iter().any(|p| !have.contains(p)) {
-                return deny("A token cannot grant projects it is not granted itself".into());
+            if let Some(p) = want.iter().find(|p| !have.contains(p)) {
+                return deny(format!("A token cannot grant project `{p}`: it is not granted it itself"));
             }
         }
     }
     if let Some(limit) = g.expires_at {
-        if expires_at.is_none_or(|t| t > limit) {
-            return deny("A token cannot mint a token that outlives it; set an earlier expiresAt".into());
+        let when = iso8601(limit.max(0) as u64);
+        match expires_at {
+            None => {
+                return deny(format!(
+                    "A token that expires cannot mint one that never does; set expiresAt no later than {when}"
+                ))
+            }
+            Some(t) if t > limit => {
+                return deny(format!(
+                    "A token cannot mint a token that outlives it; set expiresAt no later than {when}"
+                ))
+            }
+            Some(_) => {}
         }
     }
+    if g.ancestors + 2 > MAX_TOKEN_CHAIN {
+        return deny(format!(
+            "A chain of minted tokens holds at most {MAX_TOKEN_CHAIN}; mint from a token nearer the root"
+        ));
+    }
     Ok(())
+}
+
+/// Why a token's chain does not let it authenticate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainRefusal {
+    /// No row for the secret.
+    Unknown,
+    /// The token itself is revoked or expired (`TokenRow::unusable`).
+    Own(&'static str),
+    /// An ancestor is revoked or expired: the cascade should have revoked this token too (it may
+    /// have failed midway), so the chain is checked on every request as well.
+    Ancestor(&'static str),
+    /// The rows do not link up to a root-minted token: a parent row is missing, the chain is
+    /// longer than `MAX_TOKEN_CHAIN`, or it loops. Fails closed.
+    Broken,
+}
+
+impl From<ChainRefusal> for ApiError {
+    fn from(r: ChainRefusal) -> ApiError {
+        match r {
+            ChainRefusal::Unknown => ApiError::unauthorized("Missing or invalid API token"),
+            ChainRefusal::Own(why) => ApiError::unauthorized(format!("This API token has been {why}")),
+            ChainRefusal::Ancestor(why) => {
+                let what = if why == "expired" { "has expired" } else { "has been revoked" };
+                ApiError::unauthorized(format!(
+                    "This API token was minted by a token that {what}, so it no longer works either"
+                ))
+            }
+            ChainRefusal::Broken => {
+                ApiError::unauthorized("This API token's chain of minting tokens cannot be verified")
+            }
+        }
+    }
+}
+
+/// Whether a token may act at `now`, given its chain: the token's row first, then its parent's,
+/// up to one minted by the root (what the authentication query returns, ordered by depth).
+/// Alive means every row is neither revoked nor expired and each row's `parent_id` is the next
+/// row's id, the last one's being NULL. The grant carries the earliest expiry of the chain.
+pub fn check_chain(chain: &[TokenRow], now_ms: i64) -> Result<Grant, ChainRefusal> {
+    let Some(token) = chain.first() else { return Err(ChainRefusal::Unknown) };
+    if chain.len() > MAX_TOKEN_CHAIN {
+        return Err(ChainRefusal::Broken);
+    }
+    for (i, row) in chain.iter().enumerate() {
+        let next = chain.get(i + 1).map(|r| r.id.as_str());
+        if row.parent_id.as_deref() != next || chain[..i].iter().any(|r| r.id == row.id) {
+            return Err(ChainRefusal::Broken);
+        }
+    }
+    if let Some(why) = token.unusable(now_ms) {
+        return Err(ChainRefusal::Own(why));
+    }
+    if let Some(why) = chain[1..].iter().find_map(|r| r.unusable(now_ms)) {
+        return Err(ChainRefusal::Ancestor(why));
+    }
+    let mut grant = token.grant();
+    grant.expires_at = chain.iter().filter_map(|r| r.expires_at).min();
+    grant.ancestors = chain.len() - 1;
+    Ok(grant)
 }
 
 /// An `api_tokens` row (never holds the secret).
@@ -151,6 +234,9 @@ pub struct TokenRow {
     pub projects: String,
     pub scopes: String,
     pub created_by: String,
+    /// The token that minted this one (NULL: the root; see migrations/0009_token_parents.sql).
+    #[serde(default)]
+    pub parent_id: Option<String>,
     pub created_at: i64,
     pub expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
@@ -183,6 +269,7 @@ impl TokenRow {
             projects: Projects::from_stored(&self.projects),
             scopes: self.scopes(),
             expires_at: self.expires_at,
+            ancestors: 0,
         }
     }
 
@@ -196,6 +283,7 @@ impl TokenRow {
             "scopes": self.scopes().iter().map(|s| s.as_str()).collect::<Vec<_>>(),
             "status": self.unusable(now_ms).unwrap_or("active"),
             "createdBy": self.created_by,
+            "parentId": self.parent_id,
             "createdAt": ts(Some(self.created_at)),
             "expiresAt": ts(self.expires_at),
             "revokedAt": ts(self.revoked_at),
@@ -207,6 +295,7 @@ impl TokenRow {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::access::ROOT_ID;
 
     const NOW: i64 = 1_800_000_000_000;
 
@@ -289,24 +378,254 @@ mod tests {
     }
 
     fn grant(projects: Projects, scopes: &[Scope], expires_at: Option<i64>) -> Principal {
-        Principal::Token(Grant { token_id: "tok_a".into(), projects, scopes: scopes.to_vec(), expires_at })
+        Principal::Token(Grant {
+            token_id: "tok_a".into(),
+            projects,
+            scopes: scopes.to_vec(),
+            expires_at,
+            ancestors: 0,
+        })
+    }
+
+    fn only(ids: &[&str]) -> Projects {
+        Projects::Only(ids.iter().map(|s| s.to_string()).collect())
     }
 
     #[test]
-    fn tokens_mint_only_weaker_tokens() {
-        let only_a = Projects::Only(vec!["a".into()]);
-        let admin_a = grant(only_a.clone(), &[Scope::Admin], None);
-        assert!(check_mint(&admin_a, &only_a, &[Scope::Deploy], None).is_ok());
-        assert!(check_mint(&admin_a, &Projects::All, &[Scope::Read], None).is_err());
-        assert!(check_mint(&admin_a, &Projects::Only(vec!["a".into(), "b".into()]), &[Scope::Read], None)
-            .is_err());
-        let manage_all = grant(Projects::All, &[Scope::Manage], None);
-        assert!(check_mint(&manage_all, &Projects::All, &[Scope::Manage], None).is_ok());
-        assert!(check_mint(&manage_all, &Projects::All, &[Scope::Admin], None).is_err());
-        let expiring = grant(Projects::All, &[Scope::Admin], Some(NOW + 10));
-        assert!(check_mint(&expiring, &Projects::All, &[Scope::Read], None).is_err());
-        assert!(check_mint(&expiring, &Projects::All, &[Scope::Read], Some(NOW + 5)).is_ok());
-        assert!(check_mint(&Principal::Root, &Projects::All, &[Scope::Admin], None).is_ok());
+    fn a_child_cannot_exceed_or_outlive_its_parent() {
+        use Scope::*;
+        let deep = |ancestors| {
+            Principal::Token(Grant {
+                token_id: "tok_deep".into(),
+                projects: Projects::All,
+                scopes: vec![Admin],
+                expires_at: None,
+                ancestors,
+            })
+        };
+        // (case, minter, requested projects, scopes, expiry, refusal containing)
+        type Case = (&'static str, Principal, Projects, Vec<Scope>, Option<i64>, Option<&'static str>);
+        let cases: Vec<Case> = vec![
+            ("root mints anything", Principal::Root, Projects::All, vec![Admin], None, None),
+            ("same grant", grant(only(&["a"]), &[Admin], None), only(&["a"]), vec![Admin], None, None),
+            ("lower scope", grant(only(&["a"]), &[Admin], None), only(&["a"]), vec![Deploy], None, None),
+            (
+                "scope implied by a higher one",
+                grant(Projects::All, &[Manage], None),
+                Projects::All,
+                vec![Read, Deploy],
+                None,
+                None,
+            ),
+            (
+                "higher scope",
+                grant(Projects::All, &[Manage], None),
+                Projects::All,
+                vec![Admin],
+                None,
+                Some("`admin` scope"),
+            ),
+            (
+                "one scope too many",
+                grant(Projects::All, &[Deploy], None),
+                Projects::All,
+                vec![Read, Manage],
+                None,
+                Some("`manage` scope"),
+            ),
+            (
+                "all projects from some",
+                grant(only(&["a"]), &[Admin], None),
+                Projects::All,
+                vec![Read],
+                None,
+                Some("every project"),
+            ),
+            (
+                "a project more",
+                grant(only(&["a"]), &[Admin], None),
+                only(&["a", "b"]),
+                vec![Read],
+                None,
+                Some("project `b`"),
+            ),
+            (
+                "another project",
+                grant(only(&["a"]), &[Admin], None),
+                only(&["b"]),
+                vec![Read],
+                None,
+                Some("project `b`"),
+            ),
+            (
+                "subset of projects",
+                grant(only(&["a", "b"]), &[Admin], None),
+                only(&["b"]),
+                vec![Read],
+                None,
+                None,
+            ),
+            ("some from all", grant(Projects::All, &[Admin], None), only(&["z"]), vec![Read], None, None),
+            (
+                "no expiry under an expiring parent",
+                grant(Projects::All, &[Admin], Some(NOW + 10)),
+                Projects::All,
+                vec![Read],
+                None,
+                Some("never does"),
+            ),
+            (
+                "outlives the parent",
+                grant(Projects::All, &[Admin], Some(NOW + 10)),
+                Projects::All,
+                vec![Read],
+                Some(NOW + 11),
+                Some("outlives it"),
+            ),
+            (
+                "expires with the parent",
+                grant(Projects::All, &[Admin], Some(NOW + 10)),
+                Projects::All,
+                vec![Read],
+                Some(NOW + 10),
+                None,
+            ),
+            (
+                "expires before the parent",
+                grant(Projects::All, &[Admin], Some(NOW + 10)),
+                Projects::All,
+                vec![Read],
+                Some(NOW + 5),
+                None,
+            ),
+            (
+                "expiring child of a lasting parent",
+                grant(Projects::All, &[Admin], None),
+                Projects::All,
+                vec![Read],
+                Some(NOW + 5),
+                None,
+            ),
+            ("chain at its longest", deep(MAX_TOKEN_CHAIN - 2), Projects::All, vec![Read], None, None),
+            (
+                "chain too long",
+                deep(MAX_TOKEN_CHAIN - 1),
+                Projects::All,
+                vec![Read],
+                None,
+                Some("at most 16"),
+            ),
+        ];
+        for (case, minter, projects, scopes, expires_at, refused) in cases {
+            let got = check_mint(&minter, &projects, &scopes, expires_at);
+            match (refused, got) {
+                (None, Ok(())) => {}
+                (Some(want), Err(e)) => {
+                    assert_eq!(e.status(), 403, "{case}");
+                    assert!(e.message().contains(want), "{case}: {}", e.message());
+                }
+                (want, got) => panic!("{case}: expected refusal {want:?}, got {got:?}"),
+            }
+        }
+    }
+
+    fn row(id: &str, parent: Option<&str>) -> TokenRow {
+        TokenRow {
+            id: id.into(),
+            name: id.into(),
+            hint: "flt_abcdef".into(),
+            projects: r#"["p1"]"#.into(),
+            scopes: r#"["admin"]"#.into(),
+            created_by: parent.unwrap_or(ROOT_ID).into(),
+            parent_id: parent.map(str::to_string),
+            created_at: NOW - 100,
+            expires_at: None,
+            revoked_at: None,
+            last_used_at: None,
+        }
+    }
+
+    #[test]
+    fn a_token_lives_only_while_its_whole_chain_does() {
+        let (a, b, c) = (row("tok_a", None), row("tok_b", Some("tok_a")), row("tok_c", Some("tok_b")));
+        let revoked = |r: &TokenRow| TokenRow { revoked_at: Some(NOW - 1), ..r.clone() };
+        let expiring = |r: &TokenRow, t| TokenRow { expires_at: Some(t), ..r.clone() };
+        let long: Vec<TokenRow> = (0..MAX_TOKEN_CHAIN + 1)
+            .map(|i| {
+                let parent = format!("tok_{}", i + 1);
+                row(&format!("tok_{i}"), (i < MAX_TOKEN_CHAIN).then_some(parent.as_str()))
+            })
+            .collect();
+        let longest: Vec<TokenRow> = (0..MAX_TOKEN_CHAIN)
+            .map(|i| {
+                let parent = format!("tok_{}", i + 1);
+                row(&format!("tok_{i}"), (i + 1 < MAX_TOKEN_CHAIN).then_some(parent.as_str()))
+            })
+            .collect();
+        // (case, chain as the query returns it, expected refusal)
+        let cases: Vec<(&str, Vec<TokenRow>, Option<ChainRefusal>)> = vec![
+            ("root-minted token", vec![a.clone()], None),
+            ("grandchild of live tokens", vec![c.clone(), b.clone(), a.clone()], None),
+            ("unknown secret", vec![], Some(ChainRefusal::Unknown)),
+            ("token revoked", vec![revoked(&c), b.clone(), a.clone()], Some(ChainRefusal::Own("revoked"))),
+            (
+                "token expired",
+                vec![expiring(&c, NOW), b.clone(), a.clone()],
+                Some(ChainRefusal::Own("expired")),
+            ),
+            (
+                "parent revoked",
+                vec![c.clone(), revoked(&b), a.clone()],
+                Some(ChainRefusal::Ancestor("revoked")),
+            ),
+            (
+                "grandparent revoked",
+                vec![c.clone(), b.clone(), revoked(&a)],
+                Some(ChainRefusal::Ancestor("revoked")),
+            ),
+            (
+                "grandparent expired",
+                vec![c.clone(), b.clone(), expiring(&a, NOW - 1)],
+                Some(ChainRefusal::Ancestor("expired")),
+            ),
+            ("ancestor expires later", vec![c.clone(), b.clone(), expiring(&a, NOW + 1)], None),
+            ("parent row missing", vec![c.clone(), b.clone()], Some(ChainRefusal::Broken)),
+            ("rows out of order", vec![c.clone(), a.clone(), b.clone()], Some(ChainRefusal::Broken)),
+            (
+                "a stranger in the chain",
+                vec![c.clone(), row("tok_x", Some("tok_a")), a.clone()],
+                Some(ChainRefusal::Broken),
+            ),
+            (
+                "a loop",
+                vec![row("tok_l", Some("tok_m")), row("tok_m", Some("tok_l")), row("tok_l", Some("tok_m"))],
+                Some(ChainRefusal::Broken),
+            ),
+            ("root token with a trailing row", vec![a.clone(), b.clone()], Some(ChainRefusal::Broken)),
+            ("longest chain", longest.clone(), None),
+            ("chain past the limit", long, Some(ChainRefusal::Broken)),
+            ("cut off at the limit", longest[..MAX_TOKEN_CHAIN - 1].to_vec(), Some(ChainRefusal::Broken)),
+        ];
+        for (case, chain, refused) in cases {
+            let got = check_chain(&chain, NOW);
+            assert_eq!(got.as_ref().err(), refused.as_ref(), "{case}: {got:?}");
+        }
+        // The grant is the token's own, bounded by the earliest expiry up the chain.
+        let g = check_chain(&[expiring(&c, NOW + 50), b.clone(), expiring(&a, NOW + 20)], NOW).unwrap();
+        assert_eq!((g.token_id.as_str(), g.expires_at, g.ancestors), ("tok_c", Some(NOW + 20), 2));
+        assert_eq!(check_chain(&longest, NOW).unwrap().ancestors, MAX_TOKEN_CHAIN - 1);
+        // Each refusal is a 401 that says why.
+        for (r, says) in [
+            (ChainRefusal::Unknown, "invalid"),
+            (ChainRefusal::Own("revoked"), "has been revoked"),
+            (ChainRefusal::Ancestor("expired"), "minted by a token that has expired"),
+            (ChainRefusal::Ancestor("revoked"), "minted by a token that has been revoked"),
+            (ChainRefusal::Broken, "cannot be verified"),
+        ] {
+            let e = ApiError::from(r);
+            assert_eq!(e.status(), 401);
+            assert!(e.message().contains(says), "{}", e.message());
+        }
     }
 
     #[test]
@@ -318,6 +637,7 @@ mod tests {
             projects: r#"["p1"]"#.into(),
             scopes: r#"["read","deploy"]"#.into(),
             created_by: "root".into(),
+            parent_id: None,
             created_at: NOW,
             expires_at: Some(NOW + 1000),
             revoked_at: None,
@@ -331,5 +651,8 @@ mod tests {
         assert_eq!(j["scopes"], json!(["read", "deploy"]));
         assert!(j.get("secret").is_none() && j.get("secret_hash").is_none());
         assert_eq!(row.grant().projects, Projects::Only(vec!["p1".into()]));
+        assert_eq!(j["parentId"], Value::Null);
+        let child = TokenRow { parent_id: Some("tok_0".into()), created_by: "tok_0".into(), ..row };
+        assert_eq!(child.to_json(NOW)["parentId"], "tok_0");
     }
 }

@@ -16,6 +16,8 @@ use crate::platform::store::d1_access::D1Access;
 
 const AUDIT_LIMIT_DEFAULT: u32 = 50;
 const AUDIT_LIMIT_MAX: u32 = 200;
+/// Revoked ids named in one `token.revoke` audit row (the count is always exact).
+const AUDIT_IDS_MAX: usize = 100;
 
 fn respond(status: u16, body: serde_json::Value) -> ApiResult<Response> {
     http::ok(status, body).map_err(internal)
@@ -48,6 +50,10 @@ pub async fn create(req: &mut Request, ctx: &Ctx<'_>) -> ApiResult<Response> {
         projects: projects.to_json().to_string(),
         scopes: json!(input.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>()).to_string(),
         created_by: ctx.principal.id().to_string(),
+        parent_id: match &ctx.principal {
+            Principal::Token(g) => Some(g.token_id.clone()),
+            _ => None,
+        },
         created_at: now,
         expires_at: input.expires_at,
         revoked_at: None,
@@ -82,6 +88,8 @@ pub async fn list(ctx: &Ctx<'_>) -> ApiResult<Response> {
     respond(200, json!({ "count": tokens.len(), "tokens": tokens }))
 }
 
+/// Revokes the token and every token below it (children, grandchildren, ...) in one statement;
+/// `revoked` counts those this call revoked (already revoked ones are not counted again).
 pub async fn revoke(id: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let access = D1Access::new(ctx.env)?;
     let row = access.token(id).await?.filter(|r| match minted_by(&ctx.principal) {
@@ -90,10 +98,13 @@ pub async fn revoke(id: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
     });
     let row = row.ok_or_else(|| ApiError::not_found("Token"))?;
     let now = now_ms() as i64;
-    access.revoke(&row.id, now).await?;
-    ctx.note.borrow_mut().detail = Some(json!({ "tokenId": row.id, "name": row.name }));
+    let revoked = access.revoke_tree(&row.id, now).await?;
+    ctx.note.borrow_mut().detail = Some(
+        json!({ "tokenId": row.id, "name": row.name, "revoked": revoked.len(),
+                                                "revokedIds": revoked.iter().take(AUDIT_IDS_MAX).collect::<Vec<_>>() }),
+    );
     let row = access.token(&row.id).await?.ok_or_else(|| ApiError::not_found("Token"))?;
-    respond(200, json!({ "token": row.to_json(now) }))
+    respond(200, json!({ "token": row.to_json(now), "revoked": revoked.len() }))
 }
 
 /// `GET /__api/audit?project=&cursor=&limit=`, newest first. A project-scoped token sees only

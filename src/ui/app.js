@@ -415,8 +415,12 @@ function tokensView(view) {
 function tokenRow(t, reload) {
   const revoke = h('button', { type: 'button', class: 'danger' }, 'Revoke');
   revoke.addEventListener('click', async () => {
-    if (!await confirmDialog(`Revoke “${t.name}”? Anything using it gets 401 at once.`, 'Revoke')) return;
-    act(revoke, async () => { await api('DELETE', `/tokens/${encodeURIComponent(t.id)}`); return `Revoked ${t.name}`; }, reload);
+    if (!await confirmDialog(`Revoke “${t.name}” and every token minted through it? Anything using them gets 401 at once.`, 'Revoke')) return;
+    act(revoke, async () => {
+      const r = await api('DELETE', `/tokens/${encodeURIComponent(t.id)}`);
+      const more = (r?.revoked ?? 1) - 1;
+      return more > 0 ? `Revoked ${t.name} and ${more} token${more === 1 ? '' : 's'} minted through it` : `Revoked ${t.name}`;
+    }, reload);
   });
   const projects = t.projects === '*' ? 'all projects' : [].concat(t.projects).join(', ');
   return h('li', { class: 'card' },

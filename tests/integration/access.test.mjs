@@ -3,12 +3,16 @@
 // revoked tokens get 401 at once; an upload can be finished only by the principal that opened
 // it; tokens cannot mint stronger tokens; every mutating call leaves one audit row (refused ones
 // too) and no secret ever appears in it; MCP sessions belong to the principal that opened them.
+// Revocation cascades down the chain of minting tokens, and a token whose ancestor is revoked or
+// expired is refused even where the cascade did not reach.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BASE, TOKEN, api, call, freshProject, expectError } from '../lib/client.mjs';
 import { prepare, deploySite, visit, sleep } from '../lib/site.mjs';
+import { ROOT } from '../lib/server.mjs';
 
 const createToken = (body, token = TOKEN) => call('POST', '/__api/tokens', { body, token });
 
@@ -30,6 +34,22 @@ async function uploadAs(token, projectId, files) {
     if (r.body.result.jwt) jwt = r.body.result.jwt;
   }
   return { status: 200, jwt, uploadJwt: s.body.result.jwt, buckets: s.body.result.buckets, bodies };
+}
+
+/** One SQL statement on the running Worker's local D1 (what a half-done write leaves behind). */
+function d1Local(sql) {
+  const r = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js'),
+    'd1', 'execute', 'DB', '--command', sql, '--local', '--persist-to', process.env.FLOTILLA_STATE_DIR],
+  { cwd: ROOT, encoding: 'utf8', env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: 'true' } });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+}
+
+/** root -> A -> B -> C, all for project `p`, A and B admin, C read-only. */
+async function chain(p, label) {
+  const a = await mint({ name: `${label} A`, projects: [p.id], scopes: ['admin'] });
+  const b = await mint({ name: `${label} B`, projects: [p.id], scopes: ['admin'] }, a.secret);
+  const c = await mint({ name: `${label} C`, projects: [p.id], scopes: ['read'] }, b.secret);
+  return { a, b, c };
 }
 
 function filesUnder(dir) {
@@ -290,4 +310,91 @@ test('an MCP session belongs to the principal that opened it; tools obey the tok
   assert.match(del.json.result.content[0].text, /manage/);
   assert.equal((await api.getProject(p.id)).status, 200, 'still there');
   expectError(assert, await api.getProject(p.id, { token: 'flt_' + '0'.repeat(48) }), 401, 'unauthorized');
+});
+
+test('revoking a token revokes every token below it, and only those', async () => {
+  const p = await freshProject('tok-cascade');
+  const { a, b, c } = await chain(p, 'cascade');
+  assert.equal(a.token.parentId, null, 'the root mints parentless tokens');
+  assert.equal(b.token.parentId, a.token.id);
+  assert.equal(c.token.parentId, b.token.id);
+  const bystander = await mint({ projects: [p.id], scopes: ['read'] });
+  const sibling = await mint({ name: 'sibling', projects: [p.id], scopes: ['read'] }, a.secret);
+  // Revoking a leaf leaves its parent alone.
+  const leaf = await call('DELETE', `/__api/tokens/${sibling.token.id}`);
+  assert.equal(leaf.status, 200, leaf.text);
+  assert.equal(leaf.body.revoked, 1, leaf.text);
+  // C works while A (and B) live.
+  for (const t of [a, b, c]) assert.equal((await api.getProject(p.id, { token: t.secret })).status, 200);
+  const del = await call('DELETE', `/__api/tokens/${a.token.id}`);
+  assert.equal(del.status, 200, del.text);
+  assert.equal(del.body.revoked, 3, `A, B and C: ${del.text}`);
+  assert.equal(del.body.token.status, 'revoked');
+  for (const t of [a, b, c]) {
+    const r = expectError(assert, await api.getProject(p.id, { token: t.secret }), 401, 'unauthorized');
+    assert.match(r.message, /revoked/);
+  }
+  const listed = (await call('GET', '/__api/tokens')).body.tokens;
+  for (const t of [a, b, c]) assert.equal(listed.find((x) => x.id === t.token.id).status, 'revoked');
+  // A token of the same project minted elsewhere is untouched.
+  assert.equal((await api.getProject(p.id, { token: bystander.secret })).status, 200);
+  // Revoking again revokes nothing more; the audit row counts what was revoked.
+  const again = await call('DELETE', `/__api/tokens/${a.token.id}`);
+  assert.equal(again.status, 200, again.text);
+  assert.equal(again.body.revoked, 0, again.text);
+  const audit = (await call('GET', '/__api/audit?limit=200')).body.entries;
+  const row = audit.find((e) => e.action === 'token.revoke' && e.detail?.tokenId === a.token.id && e.detail.revoked === 3);
+  assert.ok(row, 'audited with its count');
+  assert.deepEqual([...row.detail.revokedIds].sort(), [a.token.id, b.token.id, c.token.id].sort());
+});
+
+test('a token whose ancestor is revoked or expired is refused even if the cascade missed it', async () => {
+  const p = await freshProject('tok-chain');
+  const revoked = await chain(p, 'half-revoked');
+  const expired = await chain(p, 'ancestor-expired');
+  for (const t of [revoked.c, expired.c]) assert.equal((await api.getProject(p.id, { token: t.secret })).status, 200);
+  // What a cascade that stopped after its first row would leave: only A revoked. And an
+  // ancestor whose expiry passed although its descendants' rows say otherwise.
+  d1Local(`UPDATE api_tokens SET revoked_at = ${Date.now()} WHERE id = '${revoked.a.token.id}'`);
+  d1Local(`UPDATE api_tokens SET expires_at = ${Date.now() - 1000} WHERE id = '${expired.a.token.id}'`);
+  for (const t of [revoked.b, revoked.c]) {
+    const r = expectError(assert, await api.getProject(p.id, { token: t.secret }), 401, 'unauthorized');
+    assert.match(r.message, /minted by a token that has been revoked/);
+  }
+  for (const t of [expired.b, expired.c]) {
+    const r = expectError(assert, await api.getProject(p.id, { token: t.secret }), 401, 'unauthorized');
+    assert.match(r.message, /minted by a token that has expired/);
+  }
+  // Their rows still read active: the refusal comes from the chain check alone.
+  const listed = (await call('GET', '/__api/tokens')).body.tokens;
+  assert.equal(listed.find((x) => x.id === revoked.c.token.id).status, 'active');
+  // Revoking A now repairs the rows the cascade had missed.
+  const del = await call('DELETE', `/__api/tokens/${revoked.a.token.id}`);
+  assert.equal(del.status, 200, del.text);
+  assert.equal(del.body.revoked, 2, del.text);
+});
+
+test('a child cannot outlive or exceed the token that mints it', async () => {
+  const p = await freshProject('tok-limits');
+  const other = await freshProject('tok-limits-other');
+  const inAnHour = Date.now() + 3600_000;
+  const parent = await mint({ projects: [p.id], scopes: ['admin'], expiresAt: new Date(inAnHour).toISOString() });
+  const ask = (body) => createToken({ name: 'child', projects: [p.id], scopes: ['read'], ...body }, parent.secret);
+  const later = expectError(assert, await ask({ expiresAt: new Date(inAnHour + 60_000).toISOString() }), 403, 'forbidden');
+  assert.match(later.message, /outlives it; set expiresAt no later than/);
+  const forever = expectError(assert, await ask({}), 403, 'forbidden');
+  assert.match(forever.message, /cannot mint one that never does/);
+  const wider = expectError(assert, await ask({ projects: '*' }), 403, 'forbidden');
+  assert.match(wider.message, /every project/);
+  // A project the parent does not hold does not exist for it.
+  expectError(assert, await ask({ projects: [p.id, other.id] }), 400, 'bad_request', 'projects');
+  // A manage token asking for admin (more scope than it holds) is refused by the scope check.
+  const manager = await mint({ name: 'child', projects: [p.id], scopes: ['manage'], expiresAt: new Date(inAnHour).toISOString() }, parent.secret);
+  expectError(assert, await createToken({ name: 'up', projects: [p.id], scopes: ['admin'] }, manager.secret), 403, 'forbidden');
+  // At or inside every limit, it mints.
+  const ok = await ask({ expiresAt: new Date(inAnHour).toISOString() });
+  assert.equal(ok.status, 201, ok.text);
+  assert.equal(ok.body.token.parentId, parent.token.id);
+  const listed = (await call('GET', '/__api/tokens', { token: parent.secret })).body.tokens;
+  assert.ok(listed.some((t) => t.id === ok.body.token.id && t.parentId === parent.token.id));
 });

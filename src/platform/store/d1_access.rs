@@ -8,14 +8,32 @@ use wasm_bindgen::JsValue;
 use worker::{D1Database, Env};
 
 use crate::access::quota::Rate;
-use crate::access::{hash_secret, looks_like_secret, Principal, Projects, TokenRow};
+use crate::access::{
+    check_chain, hash_secret, looks_like_secret, Principal, Projects, TokenRow, MAX_TOKEN_CHAIN,
+};
 use crate::auth::{bearer_token, check_admin};
 use crate::error::{ApiError, ApiResult};
 use crate::platform::bindings;
 use crate::platform::store::d1::{db_err, num, opt_str};
 
 const TOKEN_COLUMNS: &str =
-    "id, name, hint, projects, scopes, created_by, created_at, expires_at, revoked_at, last_used_at";
+    "id, name, hint, projects, scopes, created_by, parent_id, created_at, expires_at, revoked_at, last_used_at";
+
+/// A token's chain in one query: the row `?1` names (by `{key}`), then its parent, up to a token
+/// minted by the root, ordered by depth. Recursion stops at `MAX_TOKEN_CHAIN` rows, so a longer
+/// (or looping) chain comes back cut off and `check_chain` refuses it.
+fn chain_sql(key: &str) -> String {
+    format!(
+        "WITH RECURSIVE chain(id, parent_id, depth) AS ( \
+           SELECT id, parent_id, 0 FROM api_tokens WHERE {key} = ?1 \
+           UNION ALL \
+           SELECT t.id, t.parent_id, c.depth + 1 FROM api_tokens t JOIN chain c ON t.id = c.parent_id \
+           WHERE c.depth + 1 < {MAX_TOKEN_CHAIN}) \
+         SELECT t.id, t.name, t.hint, t.projects, t.scopes, t.created_by, t.parent_id, t.created_at, \
+                t.expires_at, t.revoked_at, t.last_used_at \
+         FROM chain c JOIN api_tokens t ON t.id = c.id ORDER BY c.depth"
+    )
+}
 
 pub struct D1Access {
     db: D1Database,
@@ -31,7 +49,8 @@ impl D1Access {
     }
 
     /// Who the `Authorization` header names. The root secret is compared in constant time; a
-    /// scoped token is found by the hash of its secret, so the secret itself is never stored.
+    /// scoped token is found by the hash of its secret, so the secret itself is never stored,
+    /// and it authenticates only while it and every token above it are live (`check_chain`).
     pub async fn authenticate(&self, env: &Env, header: Option<&str>, now: i64) -> ApiResult<Principal> {
         if check_admin(header, &bindings::secret(env, bindings::API_TOKEN)).is_ok() {
             return Ok(Principal::Root);
@@ -40,10 +59,8 @@ impl D1Access {
         if !looks_like_secret(token) {
             return Err(unauthorized());
         }
-        let row = self.token_by_hash(&hash_secret(token)).await?.ok_or_else(unauthorized)?;
-        if let Some(why) = row.unusable(now) {
-            return Err(ApiError::unauthorized(format!("This API token has been {why}")));
-        }
+        let chain = self.chain("secret_hash", &hash_secret(token)).await?;
+        let grant = check_chain(&chain, now)?;
         // At most one write per token per minute.
         let touched = self
             .db
@@ -51,23 +68,26 @@ impl D1Access {
                 "UPDATE api_tokens SET last_used_at = ?2 WHERE id = ?1 \
                  AND (last_used_at IS NULL OR last_used_at < ?2 - 60000)",
             )
-            .bind(&[row.id.as_str().into(), num(now)])
+            .bind(&[grant.token_id.as_str().into(), num(now)])
             .map_err(db_err)?
             .run()
             .await;
         if let Err(e) = touched {
             worker::console_warn!("api_tokens.last_used_at not updated: {e}");
         }
-        Ok(Principal::Token(row.grant()))
+        Ok(Principal::Token(grant))
     }
 
-    async fn token_by_hash(&self, hash: &str) -> ApiResult<Option<TokenRow>> {
+    /// The chain of the token whose `key` column (`id` or `secret_hash`) is `value`.
+    async fn chain(&self, key: &str, value: &str) -> ApiResult<Vec<TokenRow>> {
         self.db
-            .prepare(format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE secret_hash = ?1"))
-            .bind(&[hash.into()])
+            .prepare(chain_sql(key))
+            .bind(&[value.into()])
             .map_err(db_err)?
-            .first::<TokenRow>(None)
+            .all()
             .await
+            .map_err(db_err)?
+            .results::<TokenRow>()
             .map_err(db_err)
     }
 
@@ -81,19 +101,19 @@ impl D1Access {
             .map_err(db_err)
     }
 
-    /// Whether principal `id` may still act (root always; a token while live).
+    /// Whether principal `id` may still act (root always; a token while its chain is live).
     pub async fn principal_live(&self, id: &str, now: i64) -> ApiResult<bool> {
         if id == crate::access::ROOT_ID {
             return Ok(true);
         }
-        Ok(self.token(id).await?.is_some_and(|t| t.unusable(now).is_none()))
+        Ok(check_chain(&self.chain("id", id).await?, now).is_ok())
     }
 
     pub async fn insert_token(&self, row: &TokenRow, secret_hash: &str) -> ApiResult<()> {
         self.db
             .prepare(
                 "INSERT INTO api_tokens (id, name, secret_hash, hint, projects, scopes, created_by, \
-                 created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                 created_at, expires_at, parent_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )
             .bind(&[
                 row.id.as_str().into(),
@@ -105,6 +125,7 @@ impl D1Access {
                 row.created_by.as_str().into(),
                 num(row.created_at),
                 row.expires_at.map(num).unwrap_or(JsValue::NULL),
+                opt_str(row.parent_id.as_deref()),
             ])
             .map_err(db_err)?
             .run()
@@ -131,15 +152,34 @@ impl D1Access {
         stmt.all().await.map_err(db_err)?.results::<TokenRow>().map_err(db_err)
     }
 
-    pub async fn revoke(&self, id: &str, now: i64) -> ApiResult<()> {
-        self.db
-            .prepare("UPDATE api_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")
+    /// Revokes token `id` and every descendant in one statement (so the cascade is all or
+    /// nothing), walking `parent_id` down at most `MAX_TOKEN_CHAIN` levels: deeper tokens cannot
+    /// be minted. Descendants of an already revoked token are revoked too (repairing a cascade
+    /// an older write left undone). Returns the ids this call revoked.
+    pub async fn revoke_tree(&self, id: &str, now: i64) -> ApiResult<Vec<String>> {
+        #[derive(Deserialize)]
+        struct Row {
+            id: String,
+        }
+        let rows = self
+            .db
+            .prepare(format!(
+                "WITH RECURSIVE tree(id, depth) AS ( \
+                   SELECT id, 0 FROM api_tokens WHERE id = ?1 \
+                   UNION \
+                   SELECT t.id, tree.depth + 1 FROM api_tokens t JOIN tree ON t.parent_id = tree.id \
+                   WHERE tree.depth + 1 < {MAX_TOKEN_CHAIN}) \
+                 UPDATE api_tokens SET revoked_at = ?2 \
+                 WHERE revoked_at IS NULL AND id IN (SELECT id FROM tree) RETURNING id"
+            ))
             .bind(&[id.into(), num(now)])
             .map_err(db_err)?
-            .run()
+            .all()
             .await
+            .map_err(db_err)?
+            .results::<Row>()
             .map_err(db_err)?;
-        Ok(())
+        Ok(rows.into_iter().map(|r| r.id).collect())
     }
 
     /// The project that owns a deployment (live projects only).
