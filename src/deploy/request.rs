@@ -16,10 +16,11 @@ pub const MAX_ENV_VALUE_BYTES: usize = 5 * 1024;
 
 /// Workflow steps that a test-only fault can be injected into (when the operator enables
 /// `FAULT_INJECTION`): `<step>` fails every attempt, `once:<step>` only the first (the queue
-/// retries it after a backoff, so tests can make deployments finish out of order). Off by
-/// default; ignored entirely when disabled.
-pub const FAULT_STEPS: [&str; 6] =
-    ["stage", "verify", "activate", "once:stage", "once:verify", "once:activate"];
+/// retries it after a backoff, so tests can make deployments finish out of order);
+/// `after:activate` fails the first attempt just after the swap took effect, before the step is
+/// recorded (a D1 write lost after the swap). Off by default; ignored entirely when disabled.
+pub const FAULT_STEPS: [&str; 7] =
+    ["stage", "verify", "activate", "once:stage", "once:verify", "once:activate", "after:activate"];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeployRequest {

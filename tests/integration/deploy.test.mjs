@@ -285,3 +285,22 @@ test('a failed deployment stays as history; what it staged is collected after th
   // The active deployment is untouched.
   assert.equal((await visit(`/__project/${p.slug}/`)).body, '<h1>home 1</h1>');
 });
+
+test('a failure just after the swap never leaves the activate step open: it is recorded and cleanup runs', async () => {
+  const p = await freshProject('post-swap');
+  const { jwt } = await upload(p.id, site(1));
+  // FAULT_INJECTION: the first attempt fails right after the swap, before the step is recorded.
+  const r = await api.deploy(p.id, { completionJwt: jwt, fault: 'after:activate' }, { headers: { prefer: 'respond-async' } });
+  assert.equal(r.status, 202, r.text);
+  const id = r.body.deployment.id;
+  let d;
+  const t0 = Date.now();
+  do {
+    await sleep(250);
+    d = (await api.getDeployment(id)).body.deployment;
+  } while (!(d.steps.activate.status === 'completed' && d.steps.cleanup.status === 'completed') && Date.now() - t0 < 30_000);
+  assert.equal(d.status, 'completed');
+  assert.equal(d.steps.activate.status, 'completed', JSON.stringify(d.steps));
+  assert.equal(d.steps.cleanup.status, 'completed', JSON.stringify(d.steps));
+  assert.equal((await visit(`/__project/${p.slug}/`)).body, '<h1>home 1</h1>');
+});

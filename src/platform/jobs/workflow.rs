@@ -174,11 +174,21 @@ pub(super) async fn run(env: &Env, job: &DeployJob, respect_lease: bool) -> Resu
     loop {
         let rows = deployments.steps(&d.id).await.map_err(|e| (transient(e), attempt))?;
         let Some(step) = next_step(&step_statuses(&rows)) else { return Ok(Ran::Done) };
+        if finished && step == Step::Activate {
+            // The swap ended the deployment, but its step was never recorded (the write after
+            // the swap failed): record it now, or the step would show running for ever.
+            let message = format!("activated: the swap had already ended the deployment {}", d.status);
+            deployments
+                .step_finished(&d.id, step, &message, now_ms() as i64)
+                .await
+                .map_err(|e| (transient(e), attempt))?;
+            continue;
+        }
         if finished && step != Step::Cleanup {
             return Ok(Ran::Done); // finished by a swap or the sweep: only cleanup may still run
         }
         deployments.step_started(&d.id, step, now_ms() as i64).await.map_err(|e| (transient(e), attempt))?;
-        match cx.run_step(step).await {
+        match cx.run_step(step).await.and_then(|m| cx.injected_after(step).map(|()| m)) {
             Ok(message) => {
                 deployments
                     .step_finished(&d.id, step, &message, now_ms() as i64)
@@ -222,6 +232,18 @@ impl StepCx<'_> {
         if fault == Some(step.as_str()) || (once == Some(step.as_str()) && self.attempt <= 1) {
             return Err(StepError::Transient(format!(
                 "injected fault in {} (FAULT_INJECTION)",
+                step.as_str()
+            )));
+        }
+        Ok(())
+    }
+
+    /// `after:<step>`: the first attempt fails just after the step did its work.
+    fn injected_after(&self, step: Step) -> Result<(), StepError> {
+        let after = self.config.fault.as_deref().and_then(|f| f.strip_prefix("after:"));
+        if after == Some(step.as_str()) && self.attempt <= 1 {
+            return Err(StepError::Transient(format!(
+                "injected fault after {} (FAULT_INJECTION)",
                 step.as_str()
             )));
         }
