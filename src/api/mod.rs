@@ -162,8 +162,11 @@ pub(super) async fn authorize(ctx: &Ctx<'_>, need: &Need, audited: bool) -> ApiR
                     ctx.note.borrow_mut().project_id = Some(row.id);
                     Ok(())
                 }
-                // The handler answers the 404 for root; a token learns nothing either way.
-                None if *p == Principal::Root => Ok(()),
+                // No such project: the handler answers (its 404, or the first `wrangler deploy`
+                // creating it, which needs manage on every project) for root and for a token
+                // that sees every project; such a token learns nothing it could not list.
+                // Any other token gets the same 404 and learns nothing either.
+                None if *p == Principal::Root || p.require_all_projects().is_ok() => Ok(()),
                 None => Err(ApiError::not_found("Project")),
             }
         }

@@ -201,7 +201,12 @@ test('scoped tokens: the same scope and project policy as /__api', async () => {
   assert.match(refused.out, /\[code: 10000\]/, refused.out);
   assert.equal((await api.getProject(name)).status, 404);
 
-  assert.equal((await wrangler(dir, ['deploy'])).code, 0);
+  // A manage token on every project makes the first deploy, creating the project (README).
+  const manager = await mint({ projects: '*', scopes: ['manage'] });
+  const first = await wrangler(dir, ['deploy'], { token: manager });
+  assert.equal(first.code, 0, first.out);
+  assert.equal((await api.getProject(name)).body.project.slug, name);
+  assert.equal((await visit('/', host(name))).body, 'v1\n');
   const before = await active(name);
   // A deploy token for this project deploys it, and its calls are audited under its id.
   const deployer = await mint({ projects: [name], scopes: ['deploy'] });
