@@ -114,6 +114,18 @@ impl ServerBundle {
     pub fn total_bytes(&self) -> usize {
         self.modules.values().map(|m| m.content.len()).sum()
     }
+
+    /// About what the bundle holds in memory (module text and names, vars, sealed secrets):
+    /// what it is charged in the loader's byte-bounded cache.
+    pub fn byte_size(&self) -> usize {
+        let pairs = |m: &BTreeMap<String, String>| m.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+        self.modules.iter().map(|(k, m)| k.len() + m.content.len()).sum::<usize>()
+            + pairs(&self.env)
+            + pairs(&self.json_env)
+            + pairs(&self.secrets)
+            + self.entrypoint.len()
+            + self.compatibility_flags.iter().map(String::len).sum::<usize>()
+    }
 }
 
 fn validate_module_name(name: &str) -> Result<(), String> {
@@ -509,5 +521,28 @@ mod tests {
         assert!(!glob_match("/a*c", "/a/b/d"));
         assert!(glob_match("/a", "/a"));
         assert!(!glob_match("/a", "/ab"));
+    }
+
+    #[test]
+    fn a_bundle_is_charged_for_what_it_holds() {
+        let code = json!({ "entrypoint": "index.js", "compatibilityDate": "2026-10-01",
+            "modules": { "index.js": b64(&"x".repeat(3_000_000)) } });
+        let mut b = parse_server_code(&code, &BTreeMap::new()).unwrap();
+        let base = b.byte_size();
+        assert!((3_000_000..3_000_100).contains(&base), "{base}");
+        b.env.insert("K".into(), "v".repeat(1000));
+        b.secrets.insert("S".into(), "s".repeat(500));
+        assert_eq!(b.byte_size(), base + 1001 + 501);
+        // The loader's byte budget holds several ordinary bundles, never hundreds of big ones.
+        let mut lru = crate::routing::cache::ByteLru::new(24 * 1024 * 1024);
+        for i in 0..20 {
+            lru.insert(&format!("d{i}"), (), b.byte_size());
+        }
+        assert!(
+            lru.bytes() <= 24 * 1024 * 1024 && lru.len() == 8,
+            "{} bundles, {} bytes",
+            lru.len(),
+            lru.bytes()
+        );
     }
 }

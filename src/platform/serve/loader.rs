@@ -6,7 +6,6 @@
 //! nothing else: no platform bindings, no platform secrets (its own secrets, decrypted here).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use wasm_bindgen::prelude::*;
@@ -19,6 +18,7 @@ use crate::deploy::{ModuleType, ServerBundle};
 use crate::error::{ApiError, ApiResult};
 use crate::keys::bundle_key;
 use crate::platform::store::r2::R2Blobs;
+use crate::routing::cache::ByteLru;
 
 #[wasm_bindgen]
 extern "C" {
@@ -41,14 +41,17 @@ extern "C" {
     ) -> Promise;
 }
 
-const BUNDLE_CACHE_CAP: usize = 32;
+/// Isolate memory for server bundles (immutable per deployment id), least recently used out
+/// first. Bounded in bytes, not entries: a bundle may hold up to 10 MiB of code, and an isolate
+/// has 128 MB in all.
+pub const BUNDLE_CACHE_BYTES: usize = 24 * 1024 * 1024;
 
 thread_local! {
-    static BUNDLES: RefCell<HashMap<String, Rc<ServerBundle>>> = RefCell::new(HashMap::new());
+    static BUNDLES: RefCell<ByteLru<Rc<ServerBundle>>> = RefCell::new(ByteLru::new(BUNDLE_CACHE_BYTES));
 }
 
 pub async fn load_bundle(env: &Env, project_id: &str, deployment_id: &str) -> ApiResult<Rc<ServerBundle>> {
-    if let Some(b) = BUNDLES.with(|c| c.borrow().get(deployment_id).cloned()) {
+    if let Some(b) = BUNDLES.with(|c| c.borrow_mut().get(deployment_id)) {
         return Ok(b);
     }
     let bundle: ServerBundle = R2Blobs::new(env)?
@@ -56,13 +59,7 @@ pub async fn load_bundle(env: &Env, project_id: &str, deployment_id: &str) -> Ap
         .await?
         .ok_or_else(|| ApiError::internal(format!("server bundle of {deployment_id} missing from R2")))?;
     let bundle = Rc::new(bundle);
-    BUNDLES.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.len() >= BUNDLE_CACHE_CAP {
-            c.clear();
-        }
-        c.insert(deployment_id.to_string(), bundle.clone());
-    });
+    BUNDLES.with(|c| c.borrow_mut().insert(deployment_id, bundle.clone(), bundle.byte_size()));
     Ok(bundle)
 }
 
