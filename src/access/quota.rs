@@ -70,6 +70,10 @@ pub struct Quotas {
     /// Server code bytes and modules (`MAX_SERVER_CODE_BYTES`, `MAX_SERVER_MODULES`).
     pub max_server_code_bytes: u64,
     pub max_server_modules: u64,
+    /// Custom domains a token may have attached (`MAX_DOMAINS_PER_ACCOUNT`), and of those at
+    /// most `pending_domains_per_account` unverified at once (`MAX_PENDING_DOMAINS_PER_ACCOUNT`).
+    pub domains_per_account: u64,
+    pub pending_domains_per_account: u64,
 }
 
 pub const MIB: u64 = 1024 * 1024;
@@ -102,7 +106,31 @@ impl Quotas {
             max_deployment_bytes: n("MAX_DEPLOYMENT_BYTES", 2 * 1024 * MIB),
             max_server_code_bytes: capped("MAX_SERVER_CODE_BYTES", crate::deploy::MAX_BUNDLE_BYTES as u64),
             max_server_modules: capped("MAX_SERVER_MODULES", crate::deploy::MAX_MODULES as u64),
+            domains_per_account: n("MAX_DOMAINS_PER_ACCOUNT", 100),
+            pending_domains_per_account: n("MAX_PENDING_DOMAINS_PER_ACCOUNT", 20),
         }
+    }
+
+    /// Whether a token that has `total` custom domains attached, `pending` of them unverified,
+    /// may attach one more. Like the project quota these count what exists, so the 429 frees up
+    /// when a domain is deleted, verified or expires, not with time.
+    pub fn check_domain_caps(&self, total: u64, pending: u64) -> Result<(), ApiError> {
+        let over = |reason: String| Err(ApiError::TooManyRequests { retry_after_secs: 3600, reason });
+        if total >= self.domains_per_account {
+            return over(format!(
+                "Quota exceeded: this token may have {} custom domains (MAX_DOMAINS_PER_ACCOUNT); \
+                 delete one first",
+                self.domains_per_account
+            ));
+        }
+        if pending >= self.pending_domains_per_account {
+            return over(format!(
+                "Quota exceeded: this token may have {} pending (unverified) custom domains at once \
+                 (MAX_PENDING_DOMAINS_PER_ACCOUNT); verify or delete one first",
+                self.pending_domains_per_account
+            ));
+        }
+        Ok(())
     }
 
     /// The per-deployment size limits for a manifest of `files` files, `total` bytes and largest
@@ -178,6 +206,28 @@ mod tests {
         assert_eq!(raised("1000000"), 100_000);
         assert_eq!(q.deploys.window_secs, 1);
         assert_eq!(q.upload_bytes.limit, 10 * 1024 * MIB);
+    }
+
+    #[test]
+    fn domain_caps_name_the_limit_that_was_hit() {
+        let q = Quotas::from_vars(vars(&[]));
+        assert_eq!((q.domains_per_account, q.pending_domains_per_account), (100, 20));
+        let q = Quotas::from_vars(vars(&[
+            ("MAX_DOMAINS_PER_ACCOUNT", "5"),
+            ("MAX_PENDING_DOMAINS_PER_ACCOUNT", "2"),
+        ]));
+        assert!(q.check_domain_caps(0, 0).is_ok());
+        assert!(q.check_domain_caps(4, 1).is_ok(), "the fifth, second pending, is fine");
+        let pending = q.check_domain_caps(3, 2).unwrap_err();
+        assert_eq!(pending.status(), 429);
+        assert!(pending.message().contains("2 pending"), "{}", pending.message());
+        assert!(pending.message().contains("MAX_PENDING_DOMAINS_PER_ACCOUNT"));
+        let total = q.check_domain_caps(5, 0).unwrap_err();
+        assert_eq!(total.status(), 429);
+        assert!(total.message().contains("5 custom domains"), "{}", total.message());
+        assert!(total.message().contains("MAX_DOMAINS_PER_ACCOUNT"));
+        assert!(q.check_domain_caps(9, 9).unwrap_err().message().contains("5 custom domains"));
+        assert_eq!(total.headers(), vec![("retry-after", "3600".to_string())]);
     }
 
     #[test]

@@ -87,6 +87,32 @@ async fn refresh_ssl(ctx: &Ctx<'_>, domains: &D1Domains, row: &mut DomainRow) {
     }
 }
 
+/// Registers a proven domain's hostname with Cloudflare for SaaS (when configured and not
+/// registered yet) and stores its id. If the id cannot be stored the registration is undone,
+/// so no hostname is left at Cloudflare that no row names.
+async fn register_saas(ctx: &Ctx<'_>, domains: &D1Domains, row: &DomainRow, now: i64) -> ApiResult<()> {
+    let Some(saas) = Saas::from_env(ctx.env) else { return Ok(()) };
+    if row.saas_id.is_some() {
+        return Ok(());
+    }
+    let hostname = &row.hostname;
+    match saas.create(hostname).await? {
+        SaasAnswer::Ok(h) => match domains.set_ssl(hostname, &h.id, &h.ssl_status, now).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                if let Err(e2) = saas.delete(&h.id).await {
+                    warn(ctx, "custom hostname left in Cloudflare", &e2);
+                }
+                Err(e)
+            }
+        },
+        SaasAnswer::Refused(why) => Err(ApiError::State {
+            code: "saas_rejected",
+            reason: format!("Cloudflare for SaaS refused `{hostname}`: {why}"),
+        }),
+    }
+}
+
 /// `POST /__api/projects/:id/domains {hostname}` -> 201 `{domain}` (pending).
 pub async fn add(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let body = read_body(req, MAX_JSON_BODY).await?;
@@ -108,7 +134,7 @@ pub async fn add(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Respo
         }));
     }
     let now = now_ms() as i64;
-    let mut row = DomainRow {
+    let row = DomainRow {
         hostname: hostname.to_string(),
         project_id: project.id.clone(),
         status: STATUS_PENDING.into(),
@@ -121,41 +147,30 @@ pub async fn add(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Respo
         saas_id: None,
         ssl_status: None,
     };
-    if let Attached::Taken = domains.insert(&row, ctx.principal.id()).await? {
-        return Err(taken(format!("`{hostname}` is already attached to a project")));
-    }
-    // The row first (the primary key settles a race), then Cloudflare; a failure there
-    // removes the row again, so nothing is left half-attached.
-    if let Some(saas) = Saas::from_env(ctx.env) {
-        let registered = match saas.create(hostname.as_str()).await {
-            Ok(SaasAnswer::Ok(h)) => {
-                match domains.set_ssl(hostname.as_str(), &h.id, &h.ssl_status, now).await {
-                    Ok(()) => Ok(h),
-                    Err(e) => {
-                        if let Err(e2) = saas.delete(&h.id).await {
-                            warn(ctx, "custom hostname left in Cloudflare", &e2);
-                        }
-                        Err(e)
-                    }
-                }
-            }
-            Ok(SaasAnswer::Refused(why)) => Err(ApiError::State {
-                code: "saas_rejected",
-                reason: format!("Cloudflare for SaaS refused `{hostname}`: {why}"),
-            }),
-            Err(e) => Err(e),
-        };
-        match registered {
-            Ok(h) => {
-                row.saas_id = Some(h.id);
-                row.ssl_status = Some(h.ssl_status);
-            }
-            Err(e) => {
-                if let Err(e2) = domains.delete(hostname.as_str(), &project.id).await {
-                    warn(ctx, "domain row not rolled back", &e2);
-                }
-                return Err(e);
-            }
+    // A token is held to its caps (the root operator is not, as with projects): the counts
+    // decide which limit to name, and the insert checks them again in one statement.
+    let quotas = ctx.quotas();
+    let caps = match ctx.principal {
+        crate::access::Principal::Token(_) => {
+            let (total, pending) = domains.count_by_creator(ctx.principal.id()).await?;
+            quotas.check_domain_caps(total, pending)?;
+            Some((quotas.domains_per_account, quotas.pending_domains_per_account))
+        }
+        _ => None,
+    };
+    // No Cloudflare for SaaS registration here: an attach proves nothing yet, so it costs
+    // nothing at Cloudflare; verify registers the hostname once the TXT proof is found.
+    match domains.insert(&row, ctx.principal.id(), caps).await? {
+        Attached::Ok => {}
+        Attached::Taken => return Err(taken(format!("`{hostname}` is already attached to a project"))),
+        Attached::OverCap => {
+            let (total, pending) = domains.count_by_creator(ctx.principal.id()).await?;
+            quotas.check_domain_caps(total, pending)?;
+            return Err(ApiError::TooManyRequests {
+                retry_after_secs: 60,
+                reason: "Quota exceeded: another attach by this token took its last free place under MAX_DOMAINS_PER_ACCOUNT / MAX_PENDING_DOMAINS_PER_ACCOUNT; try again"
+                    .into(),
+            });
         }
     }
     audit(ctx, &project.id, hostname.as_str());
@@ -203,6 +218,15 @@ pub async fn verify(key: &str, host: &str, ctx: &Ctx<'_>) -> ApiResult<Response>
             Err(ApiError::State { code: "domain_unverified", reason: why })
         }
         Verification::Verified => {
+            // Ownership is proven: only now is the hostname registered with Cloudflare for
+            // SaaS. If that fails the domain stays pending with the reason, nothing routes.
+            if let Err(e) = register_saas(ctx, &domains, &row, now).await {
+                let note = format!("Cloudflare for SaaS registration failed: {}", e.message());
+                if let Err(e2) = domains.record_check(&row.hostname, Some(&note), now).await {
+                    warn(ctx, "verify attempt not recorded", &e2);
+                }
+                return Err(e);
+            }
             domains.record_check(&row.hostname, None, now).await?;
             // D1 first: the KV record is a cache of it (a failed write is repaired on the
             // first visit, which finds the active row).

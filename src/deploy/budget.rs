@@ -93,6 +93,9 @@ pub const LIST_CHUNK: usize = 200;
 pub const PURGE_ASSET_CHUNK: usize = 200;
 pub const PURGE_DEPLOYMENT_CHUNK: usize = 25;
 pub const PURGE_SESSION_CHUNK: usize = 50;
+/// Custom domains one purge message releases (a KV read and delete each, and a Cloudflare for
+/// SaaS delete for the registered ones: 50 outbound calls, the Workers Free subrequest limit).
+pub const PURGE_DOMAIN_CHUNK: usize = 50;
 
 /// What every API request may spend before its own work: token lookup and `last_used`,
 /// project load, the two quota counters (per token, per project), the audit row, and the
@@ -206,7 +209,15 @@ pub mod steps {
         let sessions =
             Ops { d1: 2 + 2 * statements(PURGE_SESSION_CHUNK, HASHES_PER_STATEMENT), r2: 1, queue: 1, kv: 0 };
         let stray = Ops { d1: 1, kv: 1 + PURGE_ASSET_CHUNK, r2: 3 + 1, queue: 1 };
-        [assets, deployments, sessions, stray].into_iter().max_by_key(Ops::total).unwrap_or_default()
+        // A chunk of domains: the list, a host read and delete each, one delete of the released
+        // rows (98 per statement), then the last statements of the purge and its tombstone.
+        let domains = Ops {
+            d1: 2 + 1 + statements(PURGE_DOMAIN_CHUNK, 98) + 5,
+            kv: 2 * PURGE_DOMAIN_CHUNK + 1,
+            r2: 0,
+            queue: 1,
+        };
+        [assets, deployments, sessions, stray, domains].into_iter().max_by_key(Ops::total).unwrap_or_default()
     }
 }
 

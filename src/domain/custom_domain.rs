@@ -1,6 +1,7 @@
 //! Custom domains (pure): the stored row and its JSON, the TXT ownership challenge, the
 //! DNS-over-HTTPS JSON answer (`application/dns-json`) and the verify decision, and Cloudflare
-//! for SaaS `custom_hostnames` answers. Everything here parses untrusted bytes and never panics.
+//! for SaaS `custom_hostnames` answers, the expiry of domains left pending, and the steps of
+//! releasing a purged project's domains. Everything here parses untrusted bytes and never panics.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -10,6 +11,21 @@ use super::iso8601;
 pub const CHALLENGE_PREFIX: &str = "_flotilla-challenge";
 pub const STATUS_PENDING: &str = "pending";
 pub const STATUS_ACTIVE: &str = "active";
+/// How long a domain may stay pending before the cron releases it (`DOMAIN_PENDING_TTL_MS`).
+pub const DEFAULT_PENDING_TTL_MS: i64 = 7 * 24 * 60 * 60 * 1000;
+/// Expired pending domains one cron run releases (each may cost a Cloudflare API call).
+pub const EXPIRE_PENDING_CHUNK: usize = 50;
+
+/// The pending window from the var's text: a missing, unreadable or zero value keeps the
+/// default (a zero window would release every attach before its owner could verify it).
+pub fn pending_ttl_ms(var: Option<&str>) -> i64 {
+    var.and_then(|v| v.trim().parse::<i64>().ok()).filter(|ms| *ms > 0).unwrap_or(DEFAULT_PENDING_TTL_MS)
+}
+
+/// Domains attached at or before this instant and still pending have expired.
+pub fn pending_cutoff(now_ms: i64, ttl_ms: i64) -> i64 {
+    now_ms.saturating_sub(ttl_ms.max(1))
+}
 
 /// A `domains` row (migrations 0001 + 0003).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -35,6 +51,13 @@ fn time(ms: Option<i64>) -> Value {
 impl DomainRow {
     pub fn is_active(&self) -> bool {
         self.status == STATUS_ACTIVE
+    }
+
+    /// Attached more than `ttl_ms` ago and never verified: the name is released, so no one
+    /// can hold a hostname by attaching it and never proving ownership. The window counts from
+    /// the attach, not the last verify attempt, so retrying verify cannot extend it.
+    pub fn pending_expired(&self, now_ms: i64, ttl_ms: i64) -> bool {
+        self.status == STATUS_PENDING && self.created_at <= pending_cutoff(now_ms, ttl_ms)
     }
 
     pub fn to_json(&self) -> Value {
@@ -200,6 +223,30 @@ pub fn decide_verification(name: &str, expected: &str, found: &TxtLookup) -> Ver
     }
 }
 
+/// What one purge message does next after releasing a chunk of a deleted project's domains
+/// (their `host:` records and SaaS hostnames; the rows of the released ones are deleted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReleaseStep {
+    /// A full chunk was released: more domains may remain, the next message continues.
+    More,
+    /// Fewer than a chunk were left and all were released: the purge goes on to the rest.
+    Done,
+    /// A Cloudflare for SaaS delete failed: the message fails and is retried, and the rows of
+    /// those hostnames stay until they are gone, so none is forgotten while still registered.
+    Retry,
+}
+
+/// `fetched` domains were listed with `LIMIT chunk`; `failed` of them could not be released.
+pub fn plan_release_step(fetched: usize, chunk: usize, failed: usize) -> ReleaseStep {
+    if failed > 0 {
+        ReleaseStep::Retry
+    } else if fetched >= chunk.max(1) {
+        ReleaseStep::More
+    } else {
+        ReleaseStep::Done
+    }
+}
+
 /// A Cloudflare for SaaS custom hostname, as far as we use it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SaasHostname {
@@ -356,6 +403,71 @@ mod tests {
         let saas =
             DomainRow { saas_id: Some("ch1".into()), ssl_status: Some("pending_validation".into()), ..row };
         assert_eq!(saas.to_json()["ssl"]["status"], "pending_validation");
+    }
+
+    fn pending(created_at: i64) -> DomainRow {
+        DomainRow {
+            hostname: "a.com".into(),
+            project_id: "p".into(),
+            status: STATUS_PENDING.into(),
+            verification: "v".into(),
+            created_at,
+            updated_at: created_at,
+            verified_at: None,
+            checked_at: None,
+            last_error: None,
+            saas_id: None,
+            ssl_status: None,
+        }
+    }
+
+    #[test]
+    fn pending_domains_expire_after_the_window_counted_from_the_attach() {
+        let ttl = 1000;
+        let now = 10_000;
+        assert!(!pending(9_001).pending_expired(now, ttl), "inside the window");
+        assert!(pending(9_000).pending_expired(now, ttl), "exactly the window");
+        assert!(pending(0).pending_expired(now, ttl));
+        // Verify attempts do not extend it.
+        let retried = DomainRow { checked_at: Some(now), updated_at: now, ..pending(0) };
+        assert!(retried.pending_expired(now, ttl));
+        // A verified domain never expires, however old.
+        let active = DomainRow { status: STATUS_ACTIVE.into(), verified_at: Some(5), ..pending(0) };
+        assert!(!active.pending_expired(now, ttl));
+        assert!(!active.pending_expired(i64::MAX, ttl));
+        assert_eq!(pending_cutoff(now, ttl), 9_000);
+        assert_eq!(pending_cutoff(i64::MIN, ttl), i64::MIN, "never overflows");
+        assert_eq!(pending_cutoff(now, 0), now - 1, "a zero window still leaves the current instant");
+    }
+
+    #[test]
+    fn pending_window_from_the_var() {
+        assert_eq!(pending_ttl_ms(None), DEFAULT_PENDING_TTL_MS);
+        assert_eq!(DEFAULT_PENDING_TTL_MS, 604_800_000, "7 days");
+        assert_eq!(pending_ttl_ms(Some(" 3000 ")), 3000);
+        for bad in ["", "soon", "-5", "0", "1.5"] {
+            assert_eq!(pending_ttl_ms(Some(bad)), DEFAULT_PENDING_TTL_MS, "{bad}");
+        }
+    }
+
+    #[test]
+    fn releasing_a_purged_projects_domains_goes_chunk_by_chunk() {
+        assert_eq!(plan_release_step(50, 50, 0), ReleaseStep::More);
+        assert_eq!(plan_release_step(20, 50, 0), ReleaseStep::Done);
+        assert_eq!(plan_release_step(0, 50, 0), ReleaseStep::Done);
+        assert_eq!(plan_release_step(50, 50, 1), ReleaseStep::Retry, "a failed SaaS delete is retried");
+        assert_eq!(plan_release_step(3, 50, 3), ReleaseStep::Retry);
+        // 120 domains: two full chunks, then the last 20 finish.
+        let (mut left, mut messages, chunk) = (120, 0, 50);
+        loop {
+            let fetched = left.min(chunk);
+            left -= fetched;
+            messages += 1;
+            if plan_release_step(fetched, chunk, 0) == ReleaseStep::Done {
+                break;
+            }
+        }
+        assert_eq!((messages, left), (3, 0));
     }
 
     #[test]

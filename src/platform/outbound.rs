@@ -1,6 +1,7 @@
 //! Custom-domain I/O with the outside world: TXT lookups over DNS-over-HTTPS
 //! (`DNS_RESOLVER_URL`) and the optional Cloudflare for SaaS client (`CF_API_BASE_URL`,
-//! `CF_ZONE_ID`, secret `CF_API_TOKEN`), plus releasing a purged project's domains. The
+//! `CF_ZONE_ID`, secret `CF_API_TOKEN`), plus releasing a purged project's domains and expired
+//! pending ones. The
 //! decisions are `crate::domain`'s; this file only fetches.
 
 use wasm_bindgen::prelude::*;
@@ -10,7 +11,10 @@ use super::bindings::{self, var_or};
 use super::http;
 use super::store::d1_domains::D1Domains;
 use super::store::kv::KvRoutes;
-use crate::domain::{doh_query_url, parse_doh_txt, parse_saas_answer, SaasAnswer, TxtLookup};
+use crate::domain::{
+    doh_query_url, parse_doh_txt, parse_saas_answer, pending_cutoff, plan_release_step, ReleaseStep,
+    SaasAnswer, TxtLookup,
+};
 use crate::error::{ApiError, ApiResult};
 
 pub const DEFAULT_RESOLVER: &str = "https://cloudflare-dns.com/dns-query";
@@ -138,16 +142,19 @@ impl Saas {
     }
 }
 
-/// For the purge of a deleted project: removes each of its domains' `host:` records (only
-/// where they still name this project) and its Cloudflare for SaaS hostnames. A SaaS delete
-/// that fails is an error once every domain was tried: the purge chunk then retries (and the
-/// cron after it), and the domain rows that name the hostnames stay until it went, so a
-/// hostname is never forgotten while still registered.
-pub async fn release_project_domains(env: &Env, project_id: &str) -> ApiResult<()> {
+/// For the purge of a deleted project: releases at most `chunk` of its domains — each one's
+/// `host:` record (only where it still names this project) and its Cloudflare for SaaS
+/// hostname — and deletes the rows of those released. A SaaS delete that fails keeps its row
+/// (the hostname is never forgotten while still registered) and makes the step a `Retry`: the
+/// purge message fails and the queue (and the cron after it) tries again.
+pub async fn release_project_domains(env: &Env, project_id: &str, chunk: usize) -> ApiResult<ReleaseStep> {
     let routes = KvRoutes::new(env)?;
     let saas = Saas::from_env(env);
-    let mut failed = None;
-    for d in D1Domains::new(env)?.list(project_id).await? {
+    let domains = D1Domains::new(env)?;
+    let rows = domains.list_chunk(project_id, chunk).await?;
+    let mut released = Vec::with_capacity(rows.len());
+    let mut failed = 0;
+    for d in &rows {
         if routes.host(&d.hostname).await?.is_some_and(|r| r.project_id == project_id) {
             routes.delete_host(&d.hostname).await?;
         }
@@ -155,9 +162,37 @@ pub async fn release_project_domains(env: &Env, project_id: &str) -> ApiResult<(
             if let Err(e) = saas.delete(id).await {
                 let fields = serde_json::json!({ "msg": "custom hostname not removed from Cloudflare yet; the purge retries", "error": e.log_detail() });
                 http::log("warn", "purge", fields);
-                failed = Some(e);
+                failed += 1;
+                continue;
             }
         }
+        released.push(d.hostname.clone());
     }
-    failed.map_or(Ok(()), Err)
+    domains.delete_many(project_id, &released).await?;
+    Ok(plan_release_step(rows.len(), chunk, failed))
+}
+
+/// For the cron: releases up to `limit` domains still pending `ttl_ms` after they were attached
+/// (their SaaS hostname first, if one was registered), so a name cannot be held by attaching
+/// it and never verifying. Returns how many were released; one that fails stays for the next run.
+pub async fn expire_pending_domains(env: &Env, now: i64, ttl_ms: i64, limit: usize) -> ApiResult<usize> {
+    let domains = D1Domains::new(env)?;
+    let saas = Saas::from_env(env);
+    let cutoff = pending_cutoff(now, ttl_ms);
+    let mut released = 0;
+    for d in domains.expired_pending(cutoff, limit).await? {
+        if !d.pending_expired(now, ttl_ms) {
+            continue;
+        }
+        if let (Some(saas), Some(id)) = (&saas, d.saas_id.as_deref()) {
+            if let Err(e) = saas.delete(id).await {
+                let fields = serde_json::json!({ "msg": "expired domain's custom hostname not removed yet; the next run retries", "hostname": d.hostname, "error": e.log_detail() });
+                http::log("warn", "cron", fields);
+                continue;
+            }
+        }
+        domains.delete_expired(&d.hostname, &d.project_id, cutoff).await?;
+        released += 1;
+    }
+    Ok(released)
 }

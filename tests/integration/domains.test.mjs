@@ -2,15 +2,18 @@
 // local DNS-over-HTTPS stub -> active -> the hostname serves the project by Host -> delete ->
 // 404; uniqueness, validation, resolver and Cloudflare for SaaS failures, disabled and deleted
 // projects. The stubs (tests/lib/stubs.mjs) run in the runner; no mocks inside the Worker.
-import { test } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { api, call, freshProject, expectError } from '../lib/client.mjs';
 import { deploySite, visit, sleep } from '../lib/site.mjs';
-import { stub, STUB_CF_TOKEN, STUB_ZONE } from '../lib/stubs.mjs';
+import { stub, stubVars, STUB_CF_TOKEN, STUB_ZONE } from '../lib/stubs.mjs';
 import { d1Count, kvCount } from '../lib/state.mjs';
 import { startWorker, readDevVars } from '../lib/server.mjs';
+import { DatabaseSync } from 'node:sqlite';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 
 const rand = () => randomBytes(4).toString('hex');
 const b64 = (s) => Buffer.from(s).toString('base64');
@@ -20,7 +23,8 @@ const CODE = {
   modules: { 'index.js': b64('export default { fetch(req) { const u = new URL(req.url); return new Response(`code:${u.hostname}${u.pathname}`); } };') },
 };
 
-/** Attaches `hostname`, publishes its TXT proof in the stub and verifies it. */
+/** Attaches `hostname`, publishes its TXT proof in the stub and verifies it; returns the
+ * verified domain (with its Cloudflare for SaaS registration, made at verify). */
 async function attachVerified(project, hostname) {
   const add = await api.addDomain(project.id, hostname);
   assert.equal(add.status, 201, add.text);
@@ -29,7 +33,7 @@ async function attachVerified(project, hostname) {
   const v = await api.verifyDomain(project.id, hostname);
   assert.equal(v.status, 200, v.text);
   assert.equal(v.body.domain.status, 'active');
-  return add.body.domain;
+  return v.body.domain;
 }
 
 const hostKeys = (h) => kvCount('SELECT COUNT(*) AS n FROM _mf_entries WHERE key = ?', `host:${h}`);
@@ -53,7 +57,11 @@ test('a domain goes pending -> unverified -> verified by TXT -> serves files and
   assert.match(d.verification.value, /^flotilla-verify-[0-9a-f]{32}$/);
   assert.ok(!Number.isNaN(Date.parse(d.createdAt)) && !Number.isNaN(Date.parse(d.updatedAt)));
   assert.equal(d.verifiedAt, null);
-  assert.equal(d.ssl?.status, 'pending_validation', 'Cloudflare for SaaS registered it');
+  // Intended change (issue 26, item 7): an attach proves nothing, so it costs nothing at
+  // Cloudflare; the hostname is registered with Cloudflare for SaaS only once verify succeeds.
+  assert.equal(d.ssl, null, 'not registered with Cloudflare for SaaS before verify');
+  const saasCreates = async () => (await stub.log()).saasCalls.filter((c) => c.method === 'POST' && c.body?.hostname === host).length;
+  assert.equal(await saasCreates(), 0, 'no custom hostname created at attach');
   const other = await api.addDomain(p.id, `api.${rand()}.example.com`);
   assert.notEqual(other.body.domain.verification.value, d.verification.value, 'every challenge is fresh');
 
@@ -84,6 +92,9 @@ test('a domain goes pending -> unverified -> verified by TXT -> serves files and
   assert.equal(ok.body.domain.status, 'active');
   assert.ok(ok.body.domain.verifiedAt);
   assert.equal(ok.body.domain.lastError, null);
+  assert.equal(ok.body.domain.ssl?.status, 'pending_validation', 'verify registered it with Cloudflare for SaaS');
+  assert.equal(await saasCreates(), 1, 'registered once, after the TXT proof (not at the failed attempts)');
+  const saasId = ok.body.domain.ssl.customHostnameId;
   const q = (await stub.log()).dnsQueries.filter((x) => x.name === d.verification.name);
   assert.ok(q.length >= 3 && q.every((x) => x.type === 'TXT' && x.accept === 'application/dns-json'), JSON.stringify(q));
 
@@ -112,12 +123,12 @@ test('a domain goes pending -> unverified -> verified by TXT -> serves files and
   assert.equal(domainRows(host), 0);
   assert.equal((await api.listDomains(p.id)).body.count, 1);
 
-  const calls = (await stub.log()).saasCalls.filter((c) => c.body?.hostname === host || c.id === d.ssl.customHostnameId);
+  const calls = (await stub.log()).saasCalls.filter((c) => c.body?.hostname === host || c.id === saasId);
   const create = calls.find((c) => c.method === 'POST');
   assert.deepEqual(create.body, { hostname: host, ssl: { method: 'http', type: 'dv' } });
   assert.equal(create.zone, STUB_ZONE);
   assert.ok(calls.every((c) => c.authorization === `Bearer ${STUB_CF_TOKEN}`), 'every call carries the bearer token');
-  assert.ok(calls.some((c) => c.method === 'DELETE' && c.id === d.ssl.customHostnameId), 'the SaaS hostname is deleted');
+  assert.ok(calls.some((c) => c.method === 'DELETE' && c.id === saasId), 'the SaaS hostname is deleted');
   for (const r of [add, listed, ok, del]) assert.ok(!r.text.includes(STUB_CF_TOKEN), 'the token never appears in a response');
 });
 
@@ -202,7 +213,7 @@ test('invalid hostnames are refused with a 400 naming `hostname` and why', async
   assert.equal((await api.listDomains(p.id)).body.count, 0, 'nothing was attached');
 });
 
-test('resolver failures are a 502 that leaks nothing; a Cloudflare for SaaS failure leaves nothing attached', async () => {
+test('resolver failures are a 502 that leaks nothing; a Cloudflare for SaaS failure at verify leaves the domain pending', async () => {
   const p = await freshProject('upstream-failures');
   const host = `app.${rand()}.example.net`;
   const d = (await api.addDomain(p.id, host)).body.domain;
@@ -216,17 +227,29 @@ test('resolver failures are a 502 that leaks nothing; a Cloudflare for SaaS fail
   assert.equal(after.status, 'pending');
   assert.match(after.lastError, /resolver/);
 
-  const down = `saas-down.${rand()}.example.net`;
-  const e2 = expectError(assert, await api.addDomain(p.id, down), 502, 'upstream_error');
-  assert.match(e2.message, /Cloudflare API/);
-  assert.ok(!JSON.stringify(e2).includes(STUB_CF_TOKEN));
-  expectError(assert, await api.getDomain(p.id, down), 404, 'not_found');
-  assert.equal(domainRows(down), 0, 'no half-attached row');
-  const refused = `saas-refuse.${rand()}.example.net`;
-  const e3 = expectError(assert, await api.addDomain(p.id, refused), 409, 'saas_rejected');
-  assert.match(e3.message, /Duplicate custom hostname/);
-  assert.equal(domainRows(refused), 0);
-  assert.deepEqual((await api.listDomains(p.id)).body.domains.map((x) => x.hostname), [host]);
+  // Cloudflare for SaaS is called at verify (after the TXT proof), and a failure there leaves
+  // the domain pending with the reason: nothing routes, no host record, verify can be retried.
+  const saasFails = async (hostname, status, code, why) => {
+    const add = await api.addDomain(p.id, hostname);
+    assert.equal(add.status, 201, add.text);
+    assert.equal(add.body.domain.ssl, null);
+    await stub.setTxt(add.body.domain.verification.name, [JSON.stringify(add.body.domain.verification.value)]);
+    const e = expectError(assert, await api.verifyDomain(p.id, hostname), status, code);
+    assert.match(e.message, why);
+    assert.ok(!JSON.stringify(e).includes(STUB_CF_TOKEN));
+    const after = (await api.getDomain(p.id, hostname)).body.domain;
+    assert.equal(after.status, 'pending', 'not half-attached: still pending');
+    assert.equal(after.ssl, null);
+    assert.match(after.lastError, /Cloudflare for SaaS/);
+    assert.equal(hostKeys(hostname), 0, 'no routing record');
+    assert.equal((await visit('/', { host: hostname })).status, 404);
+  };
+  await saasFails(`saas-down.${rand()}.example.net`, 502, 'upstream_error', /Cloudflare API/);
+  await saasFails(`saas-refuse.${rand()}.example.net`, 409, 'saas_rejected', /Duplicate custom hostname/);
+  assert.equal((await api.listDomains(p.id)).body.count, 3);
+  const e2 = (await api.addDomain(p.id, `saas-down.${rand()}.example.net`));
+  assert.equal(e2.status, 201, 'an attach never calls Cloudflare, so an outage there does not stop it');
+  assert.ok((await api.listDomains(p.id)).body.domains.some((x) => x.hostname === host));
 });
 
 test('a project with nothing deployed, a disabled project and a deleted project: their verified domains answer 404', async () => {
@@ -337,4 +360,165 @@ test('with ALLOW_WILDCARD_DOMAINS=true a verified *.name serves one level below 
     server.stop();
     await server.exited();
   }
+});
+
+// Squatting limits (issue 26, item 7) on a second Worker with small caps and a short pending
+// window, talking to the same DoH and Cloudflare for SaaS stubs.
+const LIMITS = { MAX_DOMAINS_PER_ACCOUNT: 4, MAX_PENDING_DOMAINS_PER_ACCOUNT: 2, DOMAIN_PENDING_TTL_MS: 4000 };
+let squat;
+async function squatWorker() {
+  squat ??= await startWorker({
+    extraArgs: [...stubVars(stub.url()), '--test-scheduled', ...Object.entries(LIMITS).flatMap(([k, v]) => ['--var', `${k}:${v}`])],
+  });
+  const root = readDevVars().API_TOKEN;
+  const j = async (method, path, body, bearer = root) => {
+    const res = await fetch(squat.url + path, { method, headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' }, body: body && JSON.stringify(body) });
+    const text = await res.text();
+    return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null, text };
+  };
+  const project = async (name, bearer) => {
+    const r = await j('POST', '/__api/projects', { name: `${name} ${rand()}` }, bearer);
+    assert.equal(r.status, 201, r.text);
+    return r.body.project;
+  };
+  const add = (p, hostname, bearer) => j('POST', `/__api/projects/${p.id}/domains`, { hostname }, bearer);
+  const verify = async (p, hostname, bearer) => {
+    const d = (await j('GET', `/__api/projects/${p.id}/domains/${hostname}`, undefined, bearer)).body.domain;
+    await stub.setTxt(d.verification.name, [JSON.stringify(d.verification.value)]);
+    const v = await j('POST', `/__api/projects/${p.id}/domains/${hostname}/verify`, undefined, bearer);
+    assert.equal(v.status, 200, v.text);
+    return v.body.domain;
+  };
+  const cron = async () => {
+    const r = await fetch(`${squat.url}/__scheduled?cron=*+*+*+*+*`);
+    assert.equal(r.status, 200, await r.text());
+  };
+  /** One write on this Worker's local D1, behind its back. */
+  const d1 = (sql, ...params) => {
+    const dir = join(squat.state, 'v3', 'd1/miniflare-D1DatabaseObject');
+    for (const f of readdirSync(dir)) {
+      if (!f.endsWith('.sqlite') || f === 'metadata.sqlite') continue;
+      const db = new DatabaseSync(join(dir, f));
+      try { db.exec('PRAGMA busy_timeout = 2000'); db.prepare(sql).run(...params); } catch (e) { if (!/no such table/.test(e.message)) throw e; } finally { db.close(); }
+    }
+  };
+  return { j, project, add, verify, cron, d1 };
+}
+after(async () => {
+  if (squat) { squat.stop(); await squat.exited(); }
+});
+
+test('a token can have at most MAX_PENDING_DOMAINS_PER_ACCOUNT pending and MAX_DOMAINS_PER_ACCOUNT domains; 429 names the limit, root is not capped', { timeout: 180_000 }, async () => {
+  const w = await squatWorker();
+  const minted = await w.j('POST', '/__api/tokens', { name: `squatter-${rand()}`, projects: '*', scopes: ['manage'] });
+  assert.equal(minted.status, 201, minted.text);
+  const tok = minted.body.secret;
+  const p = await w.project('capped', tok);
+  const zone = `${rand()}.example.com`;
+  const h = (n) => `d${n}.${zone}`;
+  for (const n of [1, 2]) assert.equal((await w.add(p, h(n), tok)).status, 201);
+  const overPending = await w.add(p, h(3), tok);
+  assert.equal(overPending.status, 429, overPending.text);
+  assert.equal(overPending.body.error, 'rate_limited');
+  assert.match(overPending.body.message, /2 pending \(unverified\) custom domains/);
+  assert.match(overPending.body.message, /MAX_PENDING_DOMAINS_PER_ACCOUNT/);
+  assert.ok(Number(overPending.headers.get('retry-after')) > 0);
+  assert.equal((await w.j('GET', `/__api/projects/${p.id}/domains`, undefined, tok)).body.count, 2, 'the refused attach wrote nothing');
+
+  // Verifying one frees a pending place; the total still counts it.
+  await w.verify(p, h(1), tok);
+  assert.equal((await w.add(p, h(3), tok)).status, 201);
+  await w.verify(p, h(2), tok);
+  assert.equal((await w.add(p, h(4), tok)).status, 201, 'the fourth domain');
+  await w.verify(p, h(3), tok);
+  const overTotal = await w.add(p, h(5), tok);
+  assert.equal(overTotal.status, 429, overTotal.text);
+  assert.match(overTotal.body.message, /4 custom domains/);
+  assert.match(overTotal.body.message, /MAX_DOMAINS_PER_ACCOUNT/);
+  // Deleting one frees a place.
+  assert.equal((await w.j('DELETE', `/__api/projects/${p.id}/domains/${h(1)}`, undefined, tok)).status, 200);
+  assert.equal((await w.add(p, h(5), tok)).status, 201);
+
+  // The caps are per token: another token has its own, and the root operator has none.
+  const other = (await w.j('POST', '/__api/tokens', { name: `other-${rand()}`, projects: '*', scopes: ['manage'] })).body.secret;
+  assert.equal((await w.add(p, `o1.${zone}`, other)).status, 201);
+  for (let n = 6; n < 10; n++) assert.equal((await w.add(p, h(n)).then((r) => r.status)), 201, 'root is not capped');
+});
+
+test('a domain left pending past DOMAIN_PENDING_TTL_MS is released by the cron (with its SaaS hostname); another project may then attach it', { timeout: 180_000 }, async () => {
+  const w = await squatWorker();
+  const squatter = await w.project('squatter');
+  const owner = await w.project('owner');
+  const zone = `${rand()}.example.com`;
+  const name = `www.${zone}`;
+  const added = await w.add(squatter, name);
+  assert.equal(added.status, 201, added.text);
+  assert.equal(added.body.domain.ssl, null, 'nothing registered at Cloudflare for a pending domain');
+  const kept = `kept.${zone}`;
+  assert.equal((await w.add(squatter, kept)).status, 201);
+  const verified = await w.verify(squatter, kept);
+  assert.ok(verified.ssl?.customHostnameId, 'registered at verify');
+  // A pending row that a Cloudflare for SaaS registration still names (as attaches made before
+  // this change left them): the expiry removes the custom hostname too.
+  const legacy = `legacy.${zone}`;
+  assert.equal((await w.add(squatter, legacy)).status, 201);
+  const created = await fetch(`${stub.url()}/client/v4/zones/${STUB_ZONE}/custom_hostnames`, { method: 'POST', headers: { authorization: `Bearer ${STUB_CF_TOKEN}` }, body: JSON.stringify({ hostname: legacy }) });
+  const legacyId = (await created.json()).result.id;
+  w.d1('UPDATE domains SET saas_id = ?, ssl_status = ? WHERE hostname = ?', legacyId, 'pending_validation', legacy);
+
+  assert.equal((await w.add(owner, name)).status, 409, 'held while pending');
+  await w.cron();
+  await sleep(500);
+  assert.equal((await w.j('GET', `/__api/projects/${squatter.id}/domains/${name}`)).status, 200, 'inside the window it stays');
+
+  await sleep(LIMITS.DOMAIN_PENDING_TTL_MS + 500);
+  const fresh = `fresh.${zone}`;
+  assert.equal((await w.add(squatter, fresh)).status, 201);
+  // Verify attempts do not extend the window.
+  assert.equal((await w.j('POST', `/__api/projects/${squatter.id}/domains/${name}/verify`)).status, 409);
+  await w.cron();
+  const gone = async (h) => (await w.j('GET', `/__api/projects/${squatter.id}/domains/${h}`)).status === 404;
+  const deadline = Date.now() + 20_000;
+  while (!(await gone(name) && await gone(legacy)) && Date.now() < deadline) await sleep(250);
+  assert.ok(await gone(name), 'the expired pending domain is released');
+  assert.ok(await gone(legacy));
+  assert.deepEqual((await stub.log()).hostnames.filter((x) => x.id === legacyId), [], 'its custom hostname was deleted');
+  assert.equal((await w.j('GET', `/__api/projects/${squatter.id}/domains/${kept}`)).body.domain.status, 'active', 'a verified domain never expires');
+  assert.equal((await w.j('GET', `/__api/projects/${squatter.id}/domains/${fresh}`)).body.domain.status, 'pending', 'a newer pending domain waits for its own window');
+  const taken = await w.add(owner, name);
+  assert.equal(taken.status, 201, `another project may attach it now: ${taken.text}`);
+});
+
+test('the purge of a project with 120 verified domains releases them in bounded chunks until every row is gone', { timeout: 240_000 }, async () => {
+  const p = await freshProject('many-domains');
+  const zone = `${rand()}.example.com`;
+  const hosts = Array.from({ length: 120 }, (_, i) => `h${i}.${zone}`);
+  const ids = [];
+  for (const h of hosts) ids.push((await attachVerified(p, h)).ssl.customHostnameId);
+  const rows = () => d1Count('SELECT COUNT(*) AS n FROM domains WHERE project_id = ?', p.id);
+  assert.equal(rows(), 120);
+  assert.equal(hostKeys(hosts[0]), 1);
+
+  assert.equal((await api.deleteProject(p.id)).status, 200);
+  // Each purge message releases at most 50 domains and deletes their rows, so the count falls
+  // 120 -> 70 -> 20 -> 0 over three messages (the queue delivers each ~1 s after the last).
+  const seen = new Set();
+  const deadline = Date.now() + 90_000;
+  while (Date.now() < deadline) {
+    const n = rows();
+    seen.add(n);
+    if (n === 0) break;
+    await sleep(50);
+  }
+  assert.equal(rows(), 0, 'every domain row is gone');
+  assert.ok([...seen].every((n) => n === 0 || (120 - n) % 50 === 0), `rows went in chunks of 50: ${[...seen]}`);
+  assert.ok([...seen].some((n) => n > 0 && n < 120), `released over several messages, not in one: ${[...seen]}`);
+  const purged = () => d1Count('SELECT COUNT(*) AS n FROM projects WHERE id = ? AND purged_at IS NOT NULL', p.id);
+  while (purged() === 0 && Date.now() < deadline) await sleep(100);
+  assert.equal(purged(), 1, 'the purge finished');
+  assert.equal(hosts.reduce((n, h) => n + hostKeys(h), 0), 0, 'every host: record is gone');
+  const left = new Set((await stub.log()).hostnames.map((x) => x.id));
+  assert.equal(ids.filter((id) => left.has(id)).length, 0, 'every custom hostname is gone from Cloudflare');
+  const again = await freshProject('many-domains-next');
+  assert.equal((await api.addDomain(again.id, hosts[119])).status, 201, 'the names are free again');
 });

@@ -1,5 +1,6 @@
 //! The cron trigger: the lifecycle sweep (repairs lagging routing records, ends stuck
-//! deployments), purge retries, GC scheduling, pruning of old quota counters. Each part runs
+//! deployments), purge retries, GC scheduling, expiry of custom domains left pending, pruning
+//! of old quota counters. Each part runs
 //! even if an earlier one failed; failures go to the log.
 
 use serde_json::json;
@@ -40,6 +41,18 @@ pub async fn scheduled(env: &Env) {
     }
     if let Err(e) = schedule_jobs(env, now).await {
         log("error", "cron", json!({ "msg": "scheduling purges/GC failed", "error": e.log_detail() }));
+    }
+    // Custom domains left pending past their window are released (bounded per run).
+    let ttl = crate::domain::pending_ttl_ms(
+        env.var("DOMAIN_PENDING_TTL_MS").ok().map(|v| v.to_string()).as_deref(),
+    );
+    let expired =
+        crate::platform::outbound::expire_pending_domains(env, now, ttl, crate::domain::EXPIRE_PENDING_CHUNK);
+    match expired.await {
+        Ok(n) => log("info", "cron", json!({ "msg": "pending domains expired", "released": n })),
+        Err(e) => {
+            log("error", "cron", json!({ "msg": "expiring pending domains failed", "error": e.log_detail() }))
+        }
     }
     // Quota counters of windows long past are dead weight.
     let q = crate::platform::bindings::quotas(env);

@@ -12,7 +12,8 @@ use wasm_bindgen::JsValue;
 use worker::{D1Database, Env};
 
 use crate::deploy::LIST_CHUNK;
-use crate::error::ApiResult;
+use crate::domain::ReleaseStep;
+use crate::error::{ApiError, ApiResult};
 use crate::keys::{asset_key, blob_asset_prefix, bundle_key, BlobDoc};
 use crate::platform::serve::cache;
 use crate::platform::store::d1::{database, db_err, placeholders, MAX_PARAMS};
@@ -23,6 +24,7 @@ use crate::platform::store::r2::{AssetBodies, R2Blobs};
 const ASSET_CHUNK: i64 = crate::deploy::PURGE_ASSET_CHUNK as i64;
 const DEPLOYMENT_CHUNK: i64 = crate::deploy::PURGE_DEPLOYMENT_CHUNK as i64;
 const SESSION_CHUNK: i64 = crate::deploy::PURGE_SESSION_CHUNK as i64;
+const DOMAIN_CHUNK: usize = crate::deploy::PURGE_DOMAIN_CHUNK;
 
 pub enum Progress {
     More,
@@ -170,15 +172,22 @@ pub async fn purge(env: &Env, project_id: &str) -> ApiResult<Progress> {
         return Ok(Progress::More);
     }
 
-    // Custom domains: their routing records (the tombstone already stopped them serving) and
-    // any Cloudflare for SaaS registrations go before the rows that name them.
-    let released = crate::platform::outbound::release_project_domains(env, project_id).await;
+    // Custom domains, a chunk per message: their routing records (the tombstone already
+    // stopped them serving) and any Cloudflare for SaaS registrations go before the rows that
+    // name them; a failed SaaS delete keeps its row and fails the message, which is retried.
+    let released = crate::platform::outbound::release_project_domains(env, project_id, DOMAIN_CHUNK).await;
     cache::forget_hosts();
-    released?;
+    match released? {
+        ReleaseStep::More => return Ok(Progress::More),
+        ReleaseStep::Retry => {
+            return Err(ApiError::Upstream {
+                service: "the Cloudflare API",
+                detail: "custom hostnames of the purged project not removed yet".into(),
+            })
+        }
+        ReleaseStep::Done => {}
+    }
     let stmts = vec![
-        db.prepare("DELETE FROM domains WHERE project_id = ?1")
-            .bind(std::slice::from_ref(&pid))
-            .map_err(db_err)?,
         db.prepare("DELETE FROM aliases WHERE project_id = ?1")
             .bind(std::slice::from_ref(&pid))
             .map_err(db_err)?,

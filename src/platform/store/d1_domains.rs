@@ -6,9 +6,9 @@
 use wasm_bindgen::JsValue;
 use worker::{D1Database, Env};
 
-use crate::domain::{DomainRow, STATUS_ACTIVE};
+use crate::domain::{DomainRow, STATUS_ACTIVE, STATUS_PENDING};
 use crate::error::ApiResult;
-use crate::platform::store::d1::{database, db_err, num};
+use crate::platform::store::d1::{database, db_err, num, placeholders, MAX_PARAMS};
 
 const COLUMNS: &str = "hostname, project_id, status, verification, created_at, updated_at, verified_at, \
      checked_at, last_error, saas_id, ssl_status";
@@ -21,6 +21,18 @@ pub struct D1Domains {
 pub enum Attached {
     Ok,
     Taken,
+    /// The attaching principal reached one of its caps (checked in the same statement, so two
+    /// concurrent attaches cannot both slip past it).
+    OverCap,
+}
+
+/// The caps an attach is held to: (all domains, pending domains) of the attaching principal.
+pub type Caps = Option<(u64, u64)>;
+
+#[derive(serde::Deserialize)]
+struct Counts {
+    total: i64,
+    pending: Option<i64>,
 }
 
 #[derive(serde::Deserialize)]
@@ -58,12 +70,33 @@ impl D1Domains {
             .map_err(db_err)
     }
 
-    pub async fn insert(&self, row: &DomainRow, created_by: &str) -> ApiResult<Attached> {
+    /// How many domains `created_by` has attached, and how many of them are pending.
+    pub async fn count_by_creator(&self, created_by: &str) -> ApiResult<(u64, u64)> {
+        let c = self
+            .db
+            .prepare(
+                "SELECT COUNT(*) AS total, SUM(CASE WHEN status = ?2 THEN 1 ELSE 0 END) AS pending \
+                 FROM domains WHERE created_by = ?1",
+            )
+            .bind(&[created_by.into(), STATUS_PENDING.into()])
+            .map_err(db_err)?
+            .first::<Counts>(None)
+            .await
+            .map_err(db_err)?;
+        Ok(c.map_or((0, 0), |c| (c.total.max(0) as u64, c.pending.unwrap_or(0).max(0) as u64)))
+    }
+
+    /// Inserts a pending row unless the hostname is taken or `caps` would be exceeded.
+    pub async fn insert(&self, row: &DomainRow, created_by: &str, caps: Caps) -> ApiResult<Attached> {
+        let (total, pending) =
+            caps.map_or((JsValue::NULL, JsValue::NULL), |(t, p)| (num(t as i64), num(p as i64)));
         let stmt = self
             .db
             .prepare(
                 "INSERT INTO domains (hostname, project_id, status, verification, created_at, updated_at, created_by) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?5, ?6 WHERE ?7 IS NULL OR (\
+                   (SELECT COUNT(*) FROM domains WHERE created_by = ?6) < ?7 AND \
+                   (SELECT COUNT(*) FROM domains WHERE created_by = ?6 AND status = ?3) < ?8)",
             )
             .bind(&[
                 row.hostname.as_str().into(),
@@ -72,9 +105,14 @@ impl D1Domains {
                 row.verification.as_str().into(),
                 num(row.created_at),
                 created_by.into(),
+                total,
+                pending,
             ])
             .map_err(db_err)?;
         match stmt.run().await {
+            Ok(r) if r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0) == 0 => {
+                Ok(Attached::OverCap)
+            }
             Ok(_) => Ok(Attached::Ok),
             Err(e) if e.to_string().contains("UNIQUE") || e.to_string().contains("PRIMARY KEY") => {
                 Ok(Attached::Taken)
@@ -88,6 +126,70 @@ impl D1Domains {
         self.db
             .prepare("DELETE FROM domains WHERE hostname = ?1 AND project_id = ?2")
             .bind(&[hostname.into(), project_id.into()])
+            .map_err(db_err)?
+            .run()
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Up to `limit` of the project's domains (the purge releases them chunk by chunk).
+    pub async fn list_chunk(&self, project_id: &str, limit: usize) -> ApiResult<Vec<DomainRow>> {
+        self.db
+            .prepare(format!(
+                "SELECT {COLUMNS} FROM domains WHERE project_id = ?1 ORDER BY hostname LIMIT ?2"
+            ))
+            .bind(&[project_id.into(), num(limit as i64)])
+            .map_err(db_err)?
+            .all()
+            .await
+            .map_err(db_err)?
+            .results::<DomainRow>()
+            .map_err(db_err)
+    }
+
+    /// Removes these rows of the project (one statement per 98 names).
+    pub async fn delete_many(&self, project_id: &str, hostnames: &[String]) -> ApiResult<()> {
+        if hostnames.is_empty() {
+            return Ok(());
+        }
+        let mut stmts = Vec::new();
+        for chunk in hostnames.chunks(MAX_PARAMS - 2) {
+            let sql = format!(
+                "DELETE FROM domains WHERE project_id = ?1 AND hostname IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut args = vec![JsValue::from(project_id)];
+            args.extend(chunk.iter().map(|h| JsValue::from(h.as_str())));
+            stmts.push(self.db.prepare(sql).bind(&args).map_err(db_err)?);
+        }
+        self.db.batch(stmts).await.map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Up to `limit` domains still pending that were attached at or before `cutoff`.
+    pub async fn expired_pending(&self, cutoff: i64, limit: usize) -> ApiResult<Vec<DomainRow>> {
+        self.db
+            .prepare(format!(
+                "SELECT {COLUMNS} FROM domains WHERE status = ?1 AND created_at <= ?2 ORDER BY created_at LIMIT ?3"
+            ))
+            .bind(&[STATUS_PENDING.into(), num(cutoff), num(limit as i64)])
+            .map_err(db_err)?
+            .all()
+            .await
+            .map_err(db_err)?
+            .results::<DomainRow>()
+            .map_err(db_err)
+    }
+
+    /// Removes a pending row only while it is still pending and expired: a verify that won the
+    /// race keeps its domain.
+    pub async fn delete_expired(&self, hostname: &str, project_id: &str, cutoff: i64) -> ApiResult<()> {
+        self.db
+            .prepare(
+                "DELETE FROM domains WHERE hostname = ?1 AND project_id = ?2 AND status = ?3 AND created_at <= ?4",
+            )
+            .bind(&[hostname.into(), project_id.into(), STATUS_PENDING.into(), num(cutoff)])
             .map_err(db_err)?
             .run()
             .await
