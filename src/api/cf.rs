@@ -232,7 +232,7 @@ async fn upload_session(req: &mut Request, name: &str, ctx: &Ctx<'_>) -> ApiResu
     let project = project_for_deploy(name, ctx).await?;
     let unique = wrangler_unique(&manifest);
     let hashes: Vec<&str> = unique.keys().copied().collect();
-    let known = D1Wrangler::new(ctx.env)?.known(&project.id, &hashes).await?;
+    let known = D1Wrangler::new(ctx.env)?.known(&project.id, &hashes, true).await?;
     let missing: Vec<(String, u64)> = unique
         .iter()
         .filter(|(h, _)| !known.contains_key(**h))
@@ -353,7 +353,7 @@ async fn upload(req: &mut Request, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let store = D1Wrangler::new(ctx.env)?;
     store.record(&project.id, &rows, now_ms() as i64).await?;
     let hashes: Vec<&str> = unique.keys().copied().collect();
-    let known = store.known(&project.id, &hashes).await?;
+    let known = store.known(&project.id, &hashes, false).await?;
     if known.len() < hashes.len() {
         return respond(202, &cf_success(json!({})));
     }
@@ -380,7 +380,7 @@ async fn native_manifest(
         .await?
         .ok_or_else(|| ApiError::bad("assets.jwt", "its upload session no longer exists; deploy again"))?;
     let hashes: Vec<&str> = wrangler_unique(&manifest).keys().copied().collect();
-    let known = D1Wrangler::new(ctx.env)?.known(&project.id, &hashes).await?;
+    let known = D1Wrangler::new(ctx.env)?.known(&project.id, &hashes, false).await?;
     let mut native = serde_json::Map::new();
     for (path, e) in &manifest {
         let sha = known.get(&e.hash).ok_or_else(|| {

@@ -152,14 +152,15 @@ pub mod steps {
     }
 
     /// The queue consumer running every step in one invocation: per-step bookkeeping (the
-    /// step list, started, finished), validate (stored_hashes), stage (bundle, one KV put),
-    /// verify (the manifest back, one body, one probe), activate (the swap, the routing
+    /// step list, started, finished), validate (the reclaim: clear marks, read rows), stage
+    /// (bundle, one KV put), verify (the manifest back, the reclaim again, one body, one probe), activate (the swap, the routing
     /// record), cleanup (expired sessions: one bulk R2 delete, two D1 statements).
     pub fn workflow(unique: usize) -> Ops {
         let bookkeeping = 2 + 5 * 3 + 1;
-        let validate = Ops { d1: 1 + statements(unique, HASHES_PER_STATEMENT), r2: 1, ..Ops::default() };
+        let validate = Ops { d1: 1 + 2 * statements(unique, HASHES_PER_STATEMENT), r2: 1, ..Ops::default() };
         let stage = Ops { kv: 1, r2: 1, ..Ops::default() };
-        let verify = Ops { d1: 1, kv: 2, queue: 0, r2: 0 } + Ops { kv: 1, ..Ops::default() }; // + probe
+        let verify = Ops { d1: 1 + 2 * statements(unique, HASHES_PER_STATEMENT), kv: 2, queue: 0, r2: 0 }
+            + Ops { kv: 1, ..Ops::default() }; // + probe
         let activate = Ops { d1: 8, kv: 3, ..Ops::default() };
         let cleanup = Ops {
             d1: 1 + 2 * statements(EXPIRED_SESSIONS_CHUNK, HASHES_PER_STATEMENT),
@@ -179,7 +180,8 @@ pub mod steps {
         let collect = Ops { d1: 1 + GC_COLLECT_CHUNK, kv: GC_COLLECT_CHUNK, r2: GC_COLLECT_CHUNK, queue: 0 };
         let referenced = Ops { d1: 2, kv: kept_manifests, r2: pending_manifests, queue: 0 };
         let scan = d1(3 * pages.min(GC_PAGES_PER_RUN));
-        let delete = Ops { kv: GC_DELETE_CHUNK, ..d1(statements(GC_DELETE_CHUNK, 99)) };
+        // The conditional row delete takes the hashes as one JSON array.
+        let delete = Ops { kv: GC_DELETE_CHUNK, ..d1(statements(GC_DELETE_CHUNK, HASHES_PER_STATEMENT)) };
         let sessions = Ops {
             d1: 1 + 2 * statements(EXPIRED_SESSIONS_CHUNK, HASHES_PER_STATEMENT),
             r2: 1,

@@ -597,3 +597,174 @@ fn the_sql_status_lists_are_the_enum_sets() {
     assert_eq!(LIVE_SQL, sql_list(&live));
     assert!(Status::ready_str("rolled_back") && !Status::ready_str("expired") && !Status::ready_str("bogus"));
 }
+
+/// `project_assets` and the body store of one project as GC, upload sessions and deployments
+/// see them; every operation decides with the same pure functions (and SQL conditions) the
+/// D1 adapter uses, so interleavings can be played out step by step.
+#[derive(Default)]
+struct AssetTable {
+    rows: std::collections::BTreeMap<String, StoredAsset>,
+    bodies: BTreeSet<String>,
+}
+
+impl AssetTable {
+    /// A session opens: the hashes it must upload (`STORED_FOR_SESSION_SQL`).
+    fn open_session(&self, hashes: &[&str]) -> Vec<String> {
+        hashes
+            .iter()
+            .filter(|h| !self.rows.get(**h).is_some_and(|r| counts_as_stored(r.unreferenced_since)))
+            .map(|h| h.to_string())
+            .collect()
+    }
+    /// An upload: body first, then the row with its mark cleared (`STORE_BODY_SQL`).
+    fn upload(&mut self, hash: &str, now: i64) {
+        self.bodies.insert(hash.into());
+        let row = self.rows.entry(hash.into()).or_insert(StoredAsset {
+            hash: hash.into(),
+            created_at: now,
+            unreferenced_since: None,
+        });
+        row.unreferenced_since = None;
+    }
+    /// One sweep's marks and the deletes it plans, with `referenced` as its snapshot.
+    fn gc_plan(&mut self, referenced: &[&str], now: i64, grace: i64) -> Vec<(String, ())> {
+        let stored: Vec<StoredAsset> = self.rows.values().cloned().collect();
+        let mut delete = Vec::new();
+        for a in plan_gc(&stored, |h| referenced.contains(&h), now, grace) {
+            match a {
+                GcAction::Mark(h) => self.rows.get_mut(&h).unwrap().unreferenced_since = Some(now),
+                GcAction::Unmark(h) => self.rows.get_mut(&h).unwrap().unreferenced_since = None,
+                GcAction::Delete(h) => delete.push((h, ())),
+            }
+        }
+        delete
+    }
+    /// GC's conditional row delete (`GC_DELETE_SQL`): the rows it removed.
+    fn gc_delete_rows(&mut self, planned: &[(String, ())], now: i64, grace: i64) -> BTreeSet<String> {
+        let cutoff = gc_delete_cutoff(now, grace);
+        let gone: BTreeSet<String> = planned
+            .iter()
+            .filter(|(h, _)| self.rows.get(h).is_some_and(|r| gc_may_delete(r.unreferenced_since, cutoff)))
+            .map(|(h, _)| h.clone())
+            .collect();
+        self.rows.retain(|h, _| !gone.contains(h));
+        gone
+    }
+    fn gc_delete_bodies(&mut self, planned: &[(String, ())], gone: &BTreeSet<String>) {
+        for (h, _) in gc_bodies_to_delete(planned, gone) {
+            self.bodies.remove(&h);
+        }
+    }
+    /// Validate / verify: `RECLAIM_SQL` then `PRESENT_SQL`, and what is missing.
+    fn reclaim(&mut self, needed: &[&str]) -> Vec<String> {
+        for h in needed {
+            if let Some(r) = self.rows.get_mut(*h) {
+                r.unreferenced_since = None;
+            }
+        }
+        let present: BTreeSet<String> = self.rows.keys().cloned().collect();
+        missing_after_reclaim(needed, &present).into_iter().map(str::to_string).collect()
+    }
+}
+
+const GRACE: i64 = 100;
+
+#[test]
+fn a_redeploy_reuploads_a_marked_body_and_the_concurrent_gc_delete_then_deletes_nothing() {
+    let mut t = AssetTable::default();
+    t.upload("x", 0);
+    t.upload("y", 0);
+    // v2 no longer names x: a sweep marks it.
+    assert!(t.gc_plan(&["y"], 1_000, GRACE).is_empty());
+    assert_eq!(t.rows["x"].unreferenced_since, Some(1_000));
+    // After the grace a sweep takes its snapshot (v3's session does not exist yet) and plans x.
+    let planned = t.gc_plan(&["y"], 1_200, GRACE);
+    assert_eq!(planned, vec![("x".to_string(), ())]);
+    // v3's session opens now: the marked x counts as missing, y does not.
+    assert_eq!(t.open_session(&["x", "y"]), vec!["x"]);
+    t.upload("x", 1_201);
+    assert_eq!(t.rows["x"].unreferenced_since, None, "the upload cleared the mark");
+    // GC's delete runs on its old plan: the row is no longer marked, nothing goes.
+    let gone = t.gc_delete_rows(&planned, 1_200, GRACE);
+    assert!(gone.is_empty());
+    t.gc_delete_bodies(&planned, &gone);
+    assert!(t.bodies.contains("x") && t.rows.contains_key("x"), "v3's body survives");
+    assert!(t.reclaim(&["x", "y"]).is_empty(), "v3 verifies");
+}
+
+#[test]
+fn a_session_opened_after_gc_deleted_the_row_uploads_the_body_again() {
+    let mut t = AssetTable::default();
+    t.upload("x", 0);
+    t.gc_plan(&[], 1_000, GRACE);
+    let planned = t.gc_plan(&[], 1_200, GRACE);
+    let gone = t.gc_delete_rows(&planned, 1_200, GRACE);
+    assert_eq!(gone, BTreeSet::from(["x".to_string()]));
+    // Between the row delete and the body delete a session opens: x is missing.
+    assert_eq!(t.open_session(&["x"]), vec!["x"]);
+    t.gc_delete_bodies(&planned, &gone);
+    assert!(!t.bodies.contains("x"));
+    // A deployment that relied on x without uploading it (an older session) fails its check.
+    assert_eq!(t.reclaim(&["x"]), vec!["x"]);
+}
+
+#[test]
+fn a_deployment_that_reclaims_before_the_gc_delete_keeps_its_body_and_one_after_it_fails() {
+    // Its session opened before the mark (so it skipped x); a stale sweep marks x, a later
+    // one plans it. Whichever of reclaim and the delete runs first decides, never both.
+    for reclaim_first in [true, false] {
+        let mut t = AssetTable::default();
+        t.upload("x", 0);
+        assert!(t.open_session(&["x"]).is_empty());
+        t.gc_plan(&[], 1_000, GRACE);
+        let planned = t.gc_plan(&[], 1_200, GRACE);
+        if reclaim_first {
+            assert!(t.reclaim(&["x"]).is_empty());
+        }
+        let gone = t.gc_delete_rows(&planned, 1_200, GRACE);
+        t.gc_delete_bodies(&planned, &gone);
+        let missing = t.reclaim(&["x"]);
+        assert_eq!(missing.is_empty(), reclaim_first);
+        // Whatever a deployment found present has its body.
+        if missing.is_empty() {
+            assert!(t.bodies.contains("x"));
+        }
+    }
+}
+
+#[test]
+fn gc_deletes_only_rows_still_marked_before_the_cut_off_and_only_their_bodies() {
+    let cutoff = gc_delete_cutoff(1_000, GRACE);
+    assert_eq!(cutoff, 900);
+    assert!(gc_may_delete(Some(900), cutoff));
+    assert!(!gc_may_delete(Some(901), cutoff), "marked again too recently");
+    assert!(!gc_may_delete(None, cutoff), "unmarked since the plan");
+    let planned = vec![("a".to_string(), 1u64), ("b".to_string(), 2), ("c".to_string(), 3)];
+    let gone: BTreeSet<String> = ["a".to_string(), "c".to_string()].into();
+    assert_eq!(gc_bodies_to_delete(&planned, &gone), vec![("a".to_string(), 1), ("c".to_string(), 3)]);
+    assert!(counts_as_stored(None));
+    assert!(!counts_as_stored(Some(0)), "a marked body is missing for a new session");
+}
+
+#[test]
+fn the_sql_carries_the_same_conditions_as_the_decisions() {
+    let squash = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let del = squash(GC_DELETE_SQL);
+    assert!(del.starts_with("DELETE FROM project_assets WHERE project_id = ?1"), "{del}");
+    for cond in
+        ["unreferenced_since IS NOT NULL", "unreferenced_since <= ?2", "json_each(?3)", "RETURNING hash"]
+    {
+        assert!(del.contains(cond), "{cond} in {del}");
+    }
+    assert!(squash(STORED_FOR_SESSION_SQL).contains("AND unreferenced_since IS NULL"));
+    for sql in [STORE_BODY_SQL, STORE_BODY_CONFLICT] {
+        assert!(
+            squash(sql).contains("ON CONFLICT (project_id, hash) DO UPDATE SET unreferenced_since = NULL"),
+            "{sql}"
+        );
+    }
+    assert!(!STORE_BODY_SQL.contains("OR IGNORE"), "an ignored insert would keep the mark");
+    let reclaim = squash(RECLAIM_SQL);
+    assert!(reclaim.starts_with("UPDATE project_assets SET unreferenced_since = NULL WHERE project_id = ?1"));
+    assert!(!squash(PRESENT_SQL).contains("unreferenced_since"), "present means any row after the reclaim");
+}

@@ -5,8 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { api, call, freshProject, expectError } from '../lib/client.mjs';
-import { deploySite, upload, visit, sleep, sha256, waitFor, TERMINAL } from '../lib/site.mjs';
-import { d1Count, kvCount } from '../lib/state.mjs';
+import { deploySite, prepare, upload, visit, sleep, sha256, waitFor, TERMINAL } from '../lib/site.mjs';
+import { d1Count, d1Rows, kvCount } from '../lib/state.mjs';
 
 /** Uploads `files` and starts an async deploy; returns the deployment id. */
 async function startDeploy(projectId, files, extra = {}) {
@@ -256,6 +256,38 @@ test('retention expires old deployments and GC removes exactly the unreferenced 
   const again = await deploySite(p.id, files(1));
   assert.deepEqual(again.uploaded, [hash(1)]);
   assert.equal(await body(p.slug, '/v1.txt'), 'only in v1');
+});
+
+test('a body GC marked is missing for a new session: the redeploy uploads it again and GC keeps it', async () => {
+  // The runner sets RETAIN_COMPLETED=2 and GC_GRACE_MS=1500. v1 serves x.txt; v2 and v2b do
+  // not, so once v1 expires GC marks x.txt's body. A redeploy that names it again must upload
+  // it (a marked body may be deleted by a GC run that took its snapshot before the session),
+  // and the upload clears the mark, so no later run deletes what v3 serves.
+  const p = await freshProject('gc-redeploy');
+  const x = 'x marks the spot';
+  const hx = sha256(Buffer.from(x));
+  await deploySite(p.id, { '/index.html': 'v1', '/x.txt': x });
+  await deploySite(p.id, { '/index.html': 'v2' });
+  await deploySite(p.id, { '/index.html': 'v2b' });
+  const mark = () => d1Rows('SELECT unreferenced_since AS s FROM project_assets WHERE project_id = ? AND hash = ?', p.id, hx);
+  await sleep(1600);
+  for (let i = 0; i < 5 && mark()[0]?.s == null; i++) assert.equal((await api.gc(p.id)).status, 200);
+  assert.equal(mark().length, 1, 'the row is still there');
+  assert.notEqual(mark()[0].s, null, "x.txt's row is marked");
+  const { manifest } = prepare({ '/index.html': 'v3', '/x.txt': x });
+  const s = await api.uploadSession(p.id, manifest);
+  assert.equal(s.status, 200, s.text);
+  assert.ok(s.body.result.buckets.flat().includes(hx), `a marked body is missing: ${s.text}`);
+  const v3 = await deploySite(p.id, { '/index.html': 'v3', '/x.txt': x });
+  assert.ok(v3.uploaded.includes(hx), 'v3 uploads x.txt again');
+  assert.deepEqual(mark().map((r) => r.s), [null], 'the upload cleared the mark');
+  assert.equal(await body(p.slug, '/x.txt'), x);
+  await sleep(1600);
+  // v2's own body expires with v2 and may go; x.txt's row and body stay.
+  for (let i = 0; i < 2; i++) assert.equal((await api.gc(p.id)).status, 200);
+  assert.deepEqual(mark().map((r) => r.s), [null], "x.txt's row is kept and unmarked");
+  assert.ok(kvHas(`${p.id}:${hx}`), 'the body v3 serves is kept');
+  assert.equal(await body(p.slug, '/x.txt'), x, 'v3 still serves x.txt');
 });
 
 test('GC walks a large project page by page and in bounded batches, continuing from `next`', async () => {

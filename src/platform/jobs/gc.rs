@@ -16,12 +16,15 @@ use crate::deploy::{
 };
 use crate::error::{ApiError, ApiResult};
 use crate::keys::{asset_key, bundle_key, BlobDoc};
-use crate::lifecycle::{self, hash_key, plan_gc, GcAction, Status, StoredAsset};
+use crate::lifecycle::{
+    self, gc_bodies_to_delete, gc_delete_cutoff, hash_key, plan_gc, GcAction, Status, StoredAsset,
+    GC_DELETE_SQL,
+};
 use crate::platform::bindings::{now_ms, var_or};
 use crate::platform::http::log;
 use crate::platform::serve::cache;
 use crate::platform::serve::cache::LiveRoutes;
-use crate::platform::store::d1::{all_rows, database, db_err, num, placeholders, MAX_PARAMS};
+use crate::platform::store::d1::{all_rows, database, db_err, num};
 use crate::platform::store::d1_lifecycle::D1Lifecycle;
 use crate::platform::store::d1_uploads::D1Uploads;
 use crate::platform::store::kv::KvRoutes;
@@ -190,22 +193,29 @@ pub async fn collect(env: &Env, project_id: &str, after: Option<&str>) -> ApiRes
         }
     }
     report.more = report.next.is_some();
-    let bodies = AssetBodies::new(env)?;
-    for (h, size) in &delete {
-        bodies.delete(project_id, h, *size).await?;
-        cache::forget_body(&asset_key(project_id, h));
-    }
+    // Rows first, and only those still marked before the cut-off: a body an upload stored again
+    // or a deployment re-claimed since the plan keeps its row, and then its body. A new session
+    // finds a deleted row's hash missing and uploads the body again.
     let hashes: Vec<&str> = delete.iter().map(|(h, _)| h.as_str()).collect();
-    for chunk in hashes.chunks(MAX_PARAMS - 1) {
-        let sql = format!(
-            "DELETE FROM project_assets WHERE project_id = ?1 AND unreferenced_since IS NOT NULL AND hash IN ({})",
-            placeholders(2, chunk.len())
-        );
-        let mut args = vec![pid.clone()];
-        args.extend(chunk.iter().map(|h| JsValue::from(*h)));
-        db.prepare(sql).bind(&args).map_err(db_err)?.run().await.map_err(db_err)?;
+    let cutoff = gc_delete_cutoff(now, grace);
+    let mut deleted_rows = std::collections::BTreeSet::new();
+    for list in json_chunks(&hashes, HASHES_PER_STATEMENT) {
+        #[derive(Deserialize)]
+        struct Gone {
+            hash: String,
+        }
+        let gone: Vec<Gone> =
+            all_rows(db.prepare(GC_DELETE_SQL).bind(&[pid.clone(), num(cutoff), list.into()])).await?;
+        deleted_rows.extend(gone.into_iter().map(|g| g.hash));
     }
-    report.deleted = delete.len();
+    // A failure from here on leaves a body without a row: never served, and overwritten when
+    // a session uploads it again (BLOBS ones are also swept by `orphan_blobs`).
+    let bodies = AssetBodies::new(env)?;
+    for (h, size) in gc_bodies_to_delete(&delete, &deleted_rows) {
+        bodies.delete(project_id, &h, size).await?;
+        cache::forget_body(&asset_key(project_id, &h));
+    }
+    report.deleted = deleted_rows.len();
 
     // Expired upload sessions, and blobs written before a D1 row that never came.
     let sessions = remove_expired_sessions(env, project_id, now).await?;

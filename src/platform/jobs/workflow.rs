@@ -20,7 +20,7 @@ use crate::deploy::{
     FileRef, FileTable, ServerInfo, Step, StepError, UploadManifest, RULE_FILES,
 };
 use crate::error::ApiError;
-use crate::lifecycle::{self, Activation, LifecycleError, Status, StepFailure};
+use crate::lifecycle::{self, missing_after_reclaim, Activation, LifecycleError, Status, StepFailure};
 use crate::platform::bindings::now_ms;
 use crate::platform::http::log;
 use crate::platform::serve::cache::LiveRoutes;
@@ -313,12 +313,11 @@ impl StepCx<'_> {
         let manifest = self.upload_manifest().await?;
         let unique = unique_hashes(manifest);
         let hashes: Vec<&str> = unique.iter().map(|(h, _)| h.as_str()).collect();
-        let stored = D1Uploads::new(env)
-            .map_err(transient)?
-            .stored_hashes(&project_id, &hashes)
-            .await
-            .map_err(transient)?;
-        let missing: BTreeSet<&str> = hashes.iter().copied().filter(|h| !stored.contains(*h)).collect();
+        // Re-claims every body (clears GC's marks) and checks the rows: from here on no GC run
+        // deletes a body this deployment needs (see `lifecycle::missing_after_reclaim`).
+        let present =
+            D1Uploads::new(env).map_err(transient)?.reclaim(&project_id, &hashes).await.map_err(transient)?;
+        let missing: BTreeSet<&str> = missing_after_reclaim(&hashes, &present).into_iter().collect();
         if let Some((path, _)) = manifest.iter().find(|(_, e)| missing.contains(e.hash.as_str())) {
             return Err(StepError::permanent(
                 "files_missing",
@@ -387,6 +386,26 @@ impl StepCx<'_> {
                 "staged {} files, expected {expected}",
                 staged.files.len()
             )));
+        }
+        // No body went between validate and now: GC deletes a body only after its marked row,
+        // so re-claiming every row (clearing marks) and finding it proves the body is stored and
+        // stays stored while this deployment is pending or kept, without reading 100,000 bodies.
+        let needed: BTreeSet<&str> = staged.files.iter().map(|(_, f)| f.hash).collect();
+        let needed: Vec<&str> = needed.into_iter().collect();
+        let present = D1Uploads::new(self.env)
+            .map_err(transient)?
+            .reclaim(&staged.project_id, &needed)
+            .await
+            .map_err(transient)?;
+        let gone = missing_after_reclaim(&needed, &present);
+        if let Some(hash) = gone.first() {
+            return Err(StepError::permanent(
+                "files_missing",
+                format!(
+                    "{} file(s) were collected before the deployment went live (e.g. body {hash}); deploy again",
+                    gone.len()
+                ),
+            ));
         }
         // The manifest routes: the root resolves without error, and a body it names is readable.
         let lookup = |p: &str| staged.lookup(p).map(|f| f.hash);

@@ -10,6 +10,7 @@ use worker::{D1Database, D1PreparedStatement, Env};
 
 use crate::deploy::{json_chunks, EXPIRED_SESSIONS_CHUNK, HASHES_PER_STATEMENT, ROWS_PER_STATEMENT};
 use crate::error::ApiResult;
+use crate::lifecycle::{PRESENT_SQL, RECLAIM_SQL, STORED_FOR_SESSION_SQL, STORE_BODY_CONFLICT};
 use crate::platform::store::d1::{all_rows, database, db_err, num, placeholders, MAX_PARAMS};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -56,7 +57,8 @@ impl D1Uploads {
         Ok(D1Uploads { db: database(env)? })
     }
 
-    /// Which of `hashes` the project already stores, in one round trip: each statement takes
+    /// Which of `hashes` the project already stores so that a session may skip them (a row
+    /// GC marked counts as missing: `lifecycle::counts_as_stored`), in one round trip: each statement takes
     /// up to `HASHES_PER_STATEMENT` hashes as one JSON-array parameter, so 100,000 hashes are
     /// 20 statements, not the 1,011 one-placeholder-per-hash statements D1's 1,000-query
     /// limit would refuse.
@@ -68,10 +70,7 @@ impl D1Uploads {
         for list in json_chunks(hashes, HASHES_PER_STATEMENT) {
             stmts.push(
                 self.db
-                    .prepare(
-                        "SELECT hash FROM project_assets WHERE project_id = ?1 \
-                         AND hash IN (SELECT value FROM json_each(?2))",
-                    )
+                    .prepare(STORED_FOR_SESSION_SQL)
                     .bind(&[project_id.into(), list.into()])
                     .map_err(db_err)?,
             );
@@ -79,6 +78,30 @@ impl D1Uploads {
         let mut out = BTreeSet::new();
         for r in self.db.batch(stmts).await.map_err(db_err)? {
             out.extend(r.results::<HashRow>().map_err(db_err)?.into_iter().map(|r| r.hash));
+        }
+        Ok(out)
+    }
+
+    /// Clears GC's marks on `hashes` and says which of them have a row, in one batch (in order):
+    /// what a deployment's validate and verify steps call so that no body it needs can be
+    /// deleted from then on (`lifecycle::missing_after_reclaim` says why that suffices).
+    pub async fn reclaim(&self, project_id: &str, hashes: &[&str]) -> ApiResult<BTreeSet<String>> {
+        let mut stmts = Vec::new();
+        for list in json_chunks(hashes, HASHES_PER_STATEMENT) {
+            for sql in [RECLAIM_SQL, PRESENT_SQL] {
+                stmts.push(
+                    self.db.prepare(sql).bind(&[project_id.into(), list.as_str().into()]).map_err(db_err)?,
+                );
+            }
+        }
+        let mut out = BTreeSet::new();
+        if stmts.is_empty() {
+            return Ok(out);
+        }
+        for (i, r) in self.db.batch(stmts).await.map_err(db_err)?.into_iter().enumerate() {
+            if i % 2 == 1 {
+                out.extend(r.results::<HashRow>().map_err(db_err)?.into_iter().map(|r| r.hash));
+            }
         }
         Ok(out)
     }
@@ -186,7 +209,8 @@ impl D1Uploads {
         Ok(())
     }
 
-    /// Records stored hashes: marks them uploaded in the session and owned by the project.
+    /// Records stored hashes: marks them uploaded in the session and owned by the project, and
+    /// clears GC's mark on them (the body was just written again).
     pub async fn mark_uploaded(
         &self,
         session_id: &str,
@@ -208,7 +232,7 @@ impl D1Uploads {
             let rows: Vec<String> =
                 (0..chunk.len()).map(|i| format!("(?1, ?{}, ?{}, ?2)", 3 + i * 2, 4 + i * 2)).collect();
             let sql = format!(
-                "INSERT OR IGNORE INTO project_assets (project_id, hash, size, created_at) VALUES {}",
+                "INSERT INTO project_assets (project_id, hash, size, created_at) VALUES {} {STORE_BODY_CONFLICT}",
                 rows.join(", ")
             );
             let mut args: Vec<JsValue> = vec![project_id.into(), num(now)];

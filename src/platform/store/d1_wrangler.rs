@@ -8,6 +8,7 @@ use worker::{D1Database, Env};
 
 use crate::deploy::{json_chunks, HASHES_PER_STATEMENT};
 use crate::error::ApiResult;
+use crate::lifecycle::STORE_BODY_SQL;
 use crate::platform::store::d1::{database, db_err, num};
 
 pub struct D1Wrangler {
@@ -31,8 +32,15 @@ impl D1Wrangler {
         Ok(D1Wrangler { db: database(env)? })
     }
 
-    /// Wrangler hashes whose body the project still stores -> their SHA-256.
-    pub async fn known(&self, project_id: &str, hashes: &[&str]) -> ApiResult<BTreeMap<String, String>> {
+    /// Wrangler hashes whose body the project still stores -> their SHA-256. With `for_session`
+    /// a body GC marked counts as missing (`lifecycle::counts_as_stored`): a new session uploads
+    /// it again rather than rely on it; the deploy itself then re-claims what it uses.
+    pub async fn known(
+        &self,
+        project_id: &str,
+        hashes: &[&str],
+        for_session: bool,
+    ) -> ApiResult<BTreeMap<String, String>> {
         let mut out = BTreeMap::new();
         if hashes.is_empty() {
             return Ok(out);
@@ -46,9 +54,10 @@ impl D1Wrangler {
                     .prepare(
                         "SELECT w.hash, w.sha256 FROM wrangler_assets w JOIN project_assets p \
                          ON p.project_id = w.project_id AND p.hash = w.sha256 \
-                         WHERE w.project_id = ?1 AND w.hash IN (SELECT value FROM json_each(?2))",
+                         WHERE w.project_id = ?1 AND w.hash IN (SELECT value FROM json_each(?2)) \
+                         AND (?3 = 0 OR p.unreferenced_since IS NULL)",
                     )
-                    .bind(&[project_id.into(), list.into()])
+                    .bind(&[project_id.into(), list.into(), num(i64::from(for_session))])
                     .map_err(db_err)?,
             );
         }
@@ -59,15 +68,13 @@ impl D1Wrangler {
     }
 
     /// Records verified uploads: (wrangler hash, sha256, size). Also marks the bodies as owned
-    /// by the project, as a native upload does.
+    /// by the project, as a native upload does, clearing GC's mark on them.
     pub async fn record(&self, project_id: &str, rows: &[(String, String, i64)], now: i64) -> ApiResult<()> {
         let mut stmts = Vec::new();
         for (hash, sha, size) in rows {
             stmts.push(
                 self.db
-                    .prepare(
-                        "INSERT OR IGNORE INTO project_assets (project_id, hash, size, created_at) VALUES (?1, ?2, ?3, ?4)",
-                    )
+                    .prepare(STORE_BODY_SQL)
                     .bind(&[project_id.into(), sha.as_str().into(), num(*size), num(now)])
                     .map_err(db_err)?,
             );
