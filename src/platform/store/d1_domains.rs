@@ -8,7 +8,7 @@ use worker::{D1Database, Env};
 
 use crate::domain::{DomainRow, STATUS_ACTIVE, STATUS_PENDING};
 use crate::error::ApiResult;
-use crate::platform::store::d1::{database, db_err, num, placeholders, MAX_PARAMS};
+use crate::platform::store::d1::{all_rows, database, db_err, num, placeholders, MAX_PARAMS};
 
 const COLUMNS: &str = "hostname, project_id, status, verification, created_at, updated_at, verified_at, \
      checked_at, last_error, saas_id, ssl_status";
@@ -57,17 +57,14 @@ impl D1Domains {
     }
 
     pub async fn list(&self, project_id: &str) -> ApiResult<Vec<DomainRow>> {
-        self.db
-            .prepare(format!(
-                "SELECT {COLUMNS} FROM domains WHERE project_id = ?1 ORDER BY created_at, hostname"
-            ))
-            .bind(&[project_id.into()])
-            .map_err(db_err)?
-            .all()
-            .await
-            .map_err(db_err)?
-            .results::<DomainRow>()
-            .map_err(db_err)
+        all_rows(
+            self.db
+                .prepare(format!(
+                    "SELECT {COLUMNS} FROM domains WHERE project_id = ?1 ORDER BY created_at, hostname"
+                ))
+                .bind(&[project_id.into()]),
+        )
+        .await
     }
 
     /// How many domains `created_by` has attached, and how many of them are pending.
@@ -135,17 +132,14 @@ impl D1Domains {
 
     /// Up to `limit` of the project's domains (the purge releases them chunk by chunk).
     pub async fn list_chunk(&self, project_id: &str, limit: usize) -> ApiResult<Vec<DomainRow>> {
-        self.db
-            .prepare(format!(
-                "SELECT {COLUMNS} FROM domains WHERE project_id = ?1 ORDER BY hostname LIMIT ?2"
-            ))
-            .bind(&[project_id.into(), num(limit as i64)])
-            .map_err(db_err)?
-            .all()
-            .await
-            .map_err(db_err)?
-            .results::<DomainRow>()
-            .map_err(db_err)
+        all_rows(
+            self.db
+                .prepare(format!(
+                    "SELECT {COLUMNS} FROM domains WHERE project_id = ?1 ORDER BY hostname LIMIT ?2"
+                ))
+                .bind(&[project_id.into(), num(limit as i64)]),
+        )
+        .await
     }
 
     /// Removes these rows of the project (one statement per 98 names).
