@@ -15,6 +15,7 @@ import { ROOT } from '../lib/server.mjs';
 import { prepare, waitFor } from '../lib/site.mjs';
 import { run, ensureVenv } from '../lib/python.mjs';
 import { wrangler, project } from '../lib/wrangler.mjs';
+import { stub } from '../lib/stubs.mjs';
 
 const REQUIREMENTS = join(ROOT, 'tests', 'openapi', 'requirements.txt');
 const VALIDATE = join(ROOT, 'tests', 'openapi', 'validate.py');
@@ -119,12 +120,20 @@ test('every documented operation answers as its schema says (one live sample eac
   ok(await op('POST', `${P}/gc`), 200);
 
   const host = `docs-${Date.now()}.example.com`;
-  ok(await op('POST', `${P}/domains`, { body: { hostname: host } }), 201);
+  const added = await op('POST', `${P}/domains`, { body: { hostname: host } });
+  ok(added, 201);
   ok(await op('GET', `${P}/domains`), 200);
   ok(await op('GET', `${P}/domains/${host}`), 200);
-  // No TXT proof published: verification answers with the domain still pending.
+  // No TXT proof published yet: the domain stays pending; then with the proof (in the local DNS
+  // stub) it verifies.
+  const early = await op('POST', `${P}/domains/${host}/verify`);
+  assert.ok([200, 409].includes(early.status), early.text);
+  assert.notEqual(early.body?.domain?.status, 'active', early.text);
+  const { name: txtName, value: txtValue } = added.body.domain.verification;
+  await stub.setTxt(txtName, [JSON.stringify(txtValue)]);
   const v = await op('POST', `${P}/domains/${host}/verify`);
-  assert.ok([200, 409].includes(v.status), v.text);
+  ok(v, 200);
+  assert.equal(v.body.domain.status, 'active', v.text);
   ok(await op('DELETE', `${P}/domains/${host}`), 200);
 
   const tok = await op('POST', '/__api/tokens', { body: { name: 'openapi sample', scopes: ['read'], projects: '*' } });
@@ -195,6 +204,12 @@ test('every documented operation answers as its schema says (one live sample eac
     await w(['secret', 'delete', 'S']);
     await w(['rollback', '--message', 'openapi', '-y']);
     await w(['delete']);
+    // The script-level delete (what `wrangler delete` does not call): a second Worker, removed
+    // by `DELETE /workers/scripts/:name`, is gone afterwards.
+    await w(['deploy', '--name', `${name}-b`]);
+    const gone = await op('DELETE', `/client/v4/accounts/acc/workers/scripts/${name}-b`, { token: TOKEN });
+    ok(gone, 200);
+    ok(await op('GET', `/client/v4/accounts/acc/workers/services/${name}-b`, { token: TOKEN }), 404);
   } finally {
     await new Promise((r) => proxy.close(r));
   }

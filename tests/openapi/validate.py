@@ -37,6 +37,15 @@ def main():
     samples = json.load(open(sys.argv[2])) if len(sys.argv) > 2 else []
     registry = Registry().with_resource(ROOT, Resource.from_contents(spec, default_specification=DRAFT202012))
     seen = set()
+    seen_ok = set()
+    bare = {"$ref": "#/components/schemas/CfEnvelope"}
+    for (m, path), op in sorted(ops.items()):
+        for code, resp in op.get("responses", {}).items():
+            if not code.startswith("2") or "$ref" in resp:
+                continue
+            for media, c in resp.get("content", {}).items():
+                if c.get("schema") == bare:
+                    errors.append(f"{m.upper()} {path} -> {code}: documented only as the bare CfEnvelope (say what `result` holds)")
     templates = [(t, t.strip("/").split("/")) for t in spec["paths"]]
 
     def template_of(path):
@@ -69,6 +78,8 @@ def main():
             continue
         else:
             seen.add(key)
+            if 200 <= int(s["status"]) < 300:
+                seen_ok.add(key)
         responses = op.get("responses", {})
         code = str(s["status"])
         if code in responses:
@@ -124,6 +135,9 @@ def main():
     if samples:
         for m, path in sorted(set(ops) - seen):
             errors.append(f"{m.upper()} {path}: no live sample (add one to tests/integration/openapi.test.mjs)")
+        for m, path in sorted(set(ops) - seen_ok):
+            if any(c.startswith("2") for c in ops[(m, path)].get("responses", {})):
+                errors.append(f"{m.upper()} {path}: no live sample with a success status")
     print(json.dumps({"operations": len(ops), "samples": len(samples), "errors": errors}))
     sys.exit(1 if errors else 0)
 
