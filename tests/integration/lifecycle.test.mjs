@@ -6,7 +6,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { api, call, freshProject, expectError } from '../lib/client.mjs';
 import { deploySite, prepare, upload, visit, sleep, sha256, waitFor, TERMINAL } from '../lib/site.mjs';
-import { d1Count, d1Rows, kvCount } from '../lib/state.mjs';
+import { d1Count, d1Rows, d1Write, kvCount } from '../lib/state.mjs';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { ROOT } from '../lib/server.mjs';
 
 /** Uploads `files` and starts an async deploy; returns the deployment id. */
 async function startDeploy(projectId, files, extra = {}) {
@@ -333,14 +336,45 @@ test('GC walks a large project page by page and in bounded batches, continuing f
   expectError(assert, await call('POST', `/__api/projects/${p.id}/gc?after=nope`), 400, 'bad_request', 'after');
 });
 
-test('the cron trigger reaches the platform: the sweep runs and GC is scheduled', async () => {
-  // A project never collected is a GC candidate, so one cron run must stamp at least one
-  // project's gc_at (the runtime answers 200 even when no scheduled handler ran at all).
-  await freshProject('cron');
+test('the cron sweep repairs a lost routing record, ends a stuck deployment and schedules GC', async () => {
+  // Two faults made behind the Worker's back: project A's routing record is gone from ROUTES_KV
+  // with its row marked as lagging (what a failed KV write after the swap leaves), and one of
+  // project B's deployments sits in_progress long past the deadline (a runner that died).
+  const a = await freshProject('sweep-route');
+  await deploySite(a.id, { '/index.html': 'a1' });
+  const routeKeys = () => kvCount('SELECT COUNT(*) AS n FROM _mf_entries WHERE key IN (?, ?)', `route:${a.slug}`, `route:${a.id}`);
+  const before = routeKeys();
+  assert.ok(before > 0, 'the deploy wrote the routing record');
+  for (const key of [`route:${a.slug}`, `route:${a.id}`]) {
+    spawnSync(process.execPath, [join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js'), 'kv', 'key', 'delete', key,
+      '--binding', 'ROUTES_KV', '--local', '--persist-to', process.env.FLOTILLA_STATE_DIR],
+    { cwd: ROOT, encoding: 'utf8', env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: 'true' } });
+  }
+  assert.equal(routeKeys(), 0, 'the routing record is gone');
+  assert.equal(d1Write('UPDATE projects SET routed_generation = generation - 1 WHERE id = ?', a.id), 1);
+
+  const b = await freshProject('sweep-stuck');
+  await deploySite(b.id, { '/index.html': 'b1' });
+  const staged = (await deploySite(b.id, { '/index.html': 'b2' }, { extra: { activate: false } })).deploy.deployment;
+  assert.equal((await waitFor(staged.id)).status, 'completed');
+  assert.equal(d1Write("UPDATE deployments SET status = 'in_progress', updated_at = 1 WHERE id = ?", staged.id), 1);
+
   const t0 = Date.now();
   const r = await fetch(`${process.env.FLOTILLA_URL}/__scheduled?cron=*+*+*+*+*`);
   assert.equal(r.status, 200, await r.text());
+  const lagging = () => d1Count('SELECT COUNT(*) AS n FROM projects WHERE id = ? AND routed_generation < generation', a.id);
   const stamped = () => d1Count('SELECT COUNT(*) AS n FROM projects WHERE gc_at >= ?', t0);
-  for (let i = 0; i < 50 && stamped() === 0; i++) await sleep(200);
+  for (let i = 0; i < 50 && (lagging() > 0 || stamped() === 0); i++) await sleep(200);
+  // What it swept: A's record rewritten from its row, and A serves again by slug.
+  assert.equal(lagging(), 0, 'the sweep caught the row up');
+  assert.equal(routeKeys(), before, 'the sweep rewrote the routing record');
+  assert.equal(await body(a.slug), 'a1');
+  // B's stuck deployment failed as timed out, and it never went live.
+  const d = (await api.getDeployment(staged.id)).body.deployment;
+  assert.equal(d.status, 'failed', JSON.stringify(d));
+  assert.match(JSON.stringify(d.error), /timed_out|did not finish in time/);
+  assert.equal((await api.getProject(b.id)).body.project.activeDeploymentId !== staged.id, true);
+  assert.equal(await body(b.slug), 'b1');
+  // And GC got scheduled (a project never collected is a candidate).
   assert.ok(stamped() > 0, 'the scheduled handler scheduled GC');
 });
