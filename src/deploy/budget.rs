@@ -144,19 +144,28 @@ pub mod steps {
             + Ops { kv: n, r2: 1, ..Ops::default() }
     }
 
-    /// `POST .../deployments` prepare + accept: the session and its remaining count, the
-    /// upload manifest from R2, the two rule files from KV, the deployment rows, the job.
+    /// `POST .../deployments` prepare + accept: the session and its remaining count, the deploy
+    /// sequence, the deployment row, its five step rows and first log line, and for a waiting
+    /// client the final read of the deployment and its log; the upload manifest from R2 (twice),
+    /// the two rule files from KV, the job. Wrangler's script upload first turns its session
+    /// into a native one: known() and the stored rows over every hash, the session row, the
+    /// sealed secrets, an extra project read; its manifest from R2, the native manifest to R2,
+    /// the wrangler manifest deleted, the bundle to R2. (Counted against the real adapters by
+    /// tests/integration/budget.test.mjs.)
     pub fn deploy(unique: usize, wrangler: bool) -> Ops {
-        let known = if wrangler { statements(unique, HASHES_PER_STATEMENT) } else { 0 };
-        REQUEST_OVERHEAD + d1(2 + known + 4) + Ops { kv: 2, r2: 2, queue: 1, d1: 0 }
+        let (d1_extra, r2_extra) =
+            if wrangler { (2 * statements(unique, HASHES_PER_STATEMENT) + 3, 4) } else { (0, 0) };
+        REQUEST_OVERHEAD + d1(2 + 8 + 2 + d1_extra) + Ops { kv: 2, r2: 2 + r2_extra, queue: 1, d1: 0 }
     }
 
-    /// The queue consumer running every step in one invocation: per-step bookkeeping (the
-    /// step list, started, finished), validate (the reclaim: clear marks, read rows), stage
-    /// (bundle, one KV put), verify (the manifest back, the reclaim again, one body, one probe), activate (the swap, the routing
-    /// record), cleanup (expired sessions: one bulk R2 delete, two D1 statements).
+    /// The queue consumer running every step in one invocation: bookkeeping (four reads of the
+    /// deployment, the claim, the step list before the run and after each step, and per step:
+    /// running, current step, completed, progress and up to three log lines), validate (the
+    /// reclaim: clear marks, read rows), stage (bundle, one KV put), verify (the manifest back,
+    /// the reclaim again, one body, one probe), activate (the swap, the routing record), cleanup
+    /// (expired sessions: one bulk R2 delete, two D1 statements).
     pub fn workflow(unique: usize) -> Ops {
-        let bookkeeping = 2 + 5 * 3 + 1;
+        let bookkeeping = 4 + 1 + 7 + 5 * 7;
         let validate = Ops { d1: 1 + 2 * statements(unique, HASHES_PER_STATEMENT), r2: 1, ..Ops::default() };
         let stage = Ops { kv: 1, r2: 1, ..Ops::default() };
         let verify = Ops { d1: 1 + 2 * statements(unique, HASHES_PER_STATEMENT), kv: 2, queue: 0, r2: 0 }
@@ -285,6 +294,31 @@ mod tests {
                 statements(files, 99) + statements(files, 33) > D1_QUERIES_PER_INVOCATION || files < 50_000
             );
         }
+    }
+
+    /// The model for the integration test that counts what the adapters really do
+    /// (tests/integration/budget.test.mjs runs this test and reads its `BUDGET_MODEL` line):
+    /// `BUDGET_FILES` distinct new files in one bucket, two deployments kept, GC reading
+    /// `BUDGET_GC_PAGE_ROWS` rows per page (the integration runner's `GC_PAGE_ROWS`).
+    #[test]
+    fn model_for_the_integration_test() {
+        let files: usize = std::env::var("BUDGET_FILES").ok().and_then(|v| v.parse().ok()).unwrap_or(120);
+        let page_rows: usize =
+            std::env::var("BUDGET_GC_PAGE_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(GC_PAGE_ROWS);
+        assert!(files <= BUCKET_MAX_FILES, "one bucket");
+        let o =
+            |ops: Ops| serde_json::json!({ "d1": ops.d1, "kv": ops.kv, "r2": ops.r2, "queue": ops.queue });
+        let model = serde_json::json!({
+            "files": files,
+            "uploadSession": o(upload_session(files, files)),
+            "bucket": o(bucket(files)),
+            "deploy": o(deploy(files, false) + workflow(files)),
+            "wranglerSession": o(wrangler_session(files)),
+            "wranglerBucket": o(wrangler_bucket(files, files)),
+            "wranglerDeploy": o(deploy(files, true) + workflow(files)),
+            "gc": o(gc(2, 0, statements(2 * files, page_rows))),
+        });
+        println!("BUDGET_MODEL {model}");
     }
 
     #[test]

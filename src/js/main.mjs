@@ -211,6 +211,64 @@ async function fastServe(hit, request, env, ctx) {
   return out;
 }
 
+/*
+ * Test instances only (`FAULT_INJECTION=enabled`), and only for a request that asks with
+ * `x-flotilla-ops: count`: the storage operations the full build made while answering it, by
+ * service, in the response header `x-flotilla-ops` (`d1=N kv=N r2=N queue=N`; every statement of
+ * a D1 batch counts, a KV bulk get counts once). tests/integration/budget.test.mjs holds
+ * src/deploy/budget.rs's per-step model to these counts. Work left to waitUntil after the
+ * response is not counted.
+ */
+const COUNTED = { DB: 'd1', ASSETS_KV: 'kv', ROUTES_KV: 'kv', BLOBS: 'r2', DEPLOY_QUEUE: 'queue' };
+const REAL = Symbol('real');
+
+function countingEnv(env, ops) {
+  const extra = {};
+  for (const [name, kind] of Object.entries(COUNTED)) {
+    if (env[name] !== undefined) extra[name] = kind === 'd1' ? countD1(env[name], ops) : counted(env[name], ops, kind);
+  }
+  return extra;
+}
+
+/** `target` whose methods count one `kind` operation per call (`wrap` maps what they return). */
+function counted(target, ops, kind, wrap = (v) => v, special = {}) {
+  return new Proxy(target, {
+    get(t, p) {
+      if (p === REAL) return t;
+      const v = Reflect.get(t, p);
+      if (typeof v !== 'function' || p === 'constructor') return v;
+      if (special[p]) return special[p](t, v);
+      return (...a) => {
+        ops[kind] += 1;
+        return wrap(v.apply(t, a));
+      };
+    },
+  });
+}
+
+function countD1(db, ops) {
+  const statement = (s) => counted(s, ops, 'd1', undefined, { bind: (t, v) => (...a) => statement(v.apply(t, a)) });
+  return counted(db, ops, 'd1', undefined, {
+    prepare: (t, v) => (...a) => statement(v.apply(t, a)),
+    batch: (t, v) => (stmts) => {
+      ops.d1 += stmts.length;
+      return v.call(t, stmts.map((s) => s[REAL] ?? s));
+    },
+  });
+}
+
+function fullFetch(request, env, ctx) {
+  const count = env.FAULT_INJECTION === 'enabled' && request.headers.get('x-flotilla-ops') === 'count';
+  if (!count) return full().then((m) => new m.default(ctx, platformEnv(env, ctx)).fetch(request));
+  const ops = { d1: 0, kv: 0, r2: 0, queue: 0 };
+  const countedEnv = envWith(platformEnv(env, ctx), countingEnv(env, ops));
+  return full().then((m) => new m.default(ctx, countedEnv).fetch(request)).then((resp) => {
+    const out = new Response(resp.body, resp);
+    out.headers.set('x-flotilla-ops', Object.entries(ops).map(([k, n]) => `${k}=${n}`).join(' '));
+    return out;
+  });
+}
+
 // An object, not a WorkerEntrypoint class: no instance to construct per request on the hot path.
 export default {
   fetch(request, env, ctx) {
@@ -219,7 +277,7 @@ export default {
     const siteEnv = platformEnv(env, ctx);
     return new Site(ctx, siteEnv).fetch(request).then((resp) => {
       if (siteEnv[FORWARD] !== true) return resp;
-      return full().then((m) => new m.default(ctx, platformEnv(env, ctx)).fetch(request));
+      return fullFetch(request, env, ctx);
     });
   },
 
