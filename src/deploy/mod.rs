@@ -1,8 +1,10 @@
 //! Deployment decisions (pure): upload manifests and bucket planning, deploy-request
-//! validation, the compact per-deployment manifest, and the workflow state machine.
+//! validation, the compact per-deployment manifest, the workflow state machine and the queue
+//! delivery policy.
 
 mod budget;
 mod compact;
+mod delivery;
 mod manifest;
 mod raw;
 mod request;
@@ -14,6 +16,7 @@ mod workflow;
 
 pub use budget::*;
 pub use compact::*;
+pub use delivery::*;
 pub use manifest::*;
 pub use raw::*;
 pub use request::*;
