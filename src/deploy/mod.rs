@@ -3,6 +3,7 @@
 //! delivery policy.
 
 mod budget;
+mod checks;
 mod compact;
 mod delivery;
 mod manifest;
@@ -15,6 +16,7 @@ mod server_code;
 mod workflow;
 
 pub use budget::*;
+pub use checks::*;
 pub use compact::*;
 pub use delivery::*;
 pub use manifest::*;
