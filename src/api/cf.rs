@@ -141,7 +141,7 @@ async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: &CfRoute) -> ApiResul
         UploadVersion(name) => {
             let (_, id, _, has_code) = put_script(req, name, false, ctx).await?;
             let mut v = render_version(&VersionView {
-                id: &id, number: 0, created_ms: now_ms() as i64, author: "flotilla", has_server_code: has_code,
+                id: &id, number: 0, created_ms: now_ms() as i64, author: AUTHOR, has_server_code: has_code,
             });
             v["resources"]["script"]["etag"] = json!(id);
             v["startup_time_ms"] = json!(0);
@@ -162,14 +162,11 @@ async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: &CfRoute) -> ApiResul
         ListDeployments(name) => list_deployments(name, ctx).await,
         ListVersions(name) => {
             let p = existing(name, ctx).await?;
-            let rows = deployable(&p, ctx).await?;
-            ok(json!({ "items": rows.iter().map(version).collect::<Vec<_>>() }))
+            ok(versions_list(history(&p, ctx).await?.iter().map(deployed).collect()))
         }
         GetVersion(name, id) => {
             let p = existing(name, ctx).await?;
-            let rows = deployable(&p, ctx).await?;
-            let row = rows.iter().find(|d| d.id == *id).ok_or_else(|| ApiError::not_found("Version"))?;
-            ok(version(row))
+            ok(version_by_id(history(&p, ctx).await?.iter().map(deployed).collect(), id)?)
         }
         CreateDeployment(name) => create_deployment(req, name, ctx).await,
         DeleteService(name) => {
@@ -549,48 +546,28 @@ async fn delete_secret(name: &str, secret: &str, ctx: &Ctx<'_>) -> ApiResult<Res
     ok(json!(null))
 }
 
-/// Deployments that can serve (ready, or served before), newest first.
-async fn deployable(project: &ProjectRow, ctx: &Ctx<'_>) -> ApiResult<Vec<DeploymentRow>> {
-    let rows = D1Deployments::new(ctx.env)?.list(&project.id, 100).await?;
-    Ok(rows.into_iter().filter(|d| Status::ready_str(&d.status)).collect())
+/// The project's latest deployments (what `crate::compat::deployable` picks from).
+async fn history(project: &ProjectRow, ctx: &Ctx<'_>) -> ApiResult<Vec<DeploymentRow>> {
+    D1Deployments::new(ctx.env)?.list(&project.id, 100).await
 }
 
-fn version(d: &DeploymentRow) -> Value {
-    let has_code =
-        serde_json::from_str::<Value>(&d.config).ok().map(|c| !c["server"].is_null()).unwrap_or(false);
-    render_version(&VersionView {
+fn deployed(d: &DeploymentRow) -> Deployed<'_> {
+    Deployed {
         id: &d.id,
-        number: d.seq,
+        seq: d.seq,
+        status: &d.status,
         created_ms: d.created_at,
-        author: "flotilla",
-        has_server_code: has_code,
-    })
+        activated_ms: d.activated_at,
+        config: &d.config,
+    }
 }
 
-/// Cloudflare deployments are activations: the active one first (latest), then every other
-/// deployment that went live, by when it did. `wrangler rollback` picks the second.
+/// `GET .../deployments`: the order and dates are `crate::compat::deployments_list`.
 async fn list_deployments(name: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let project = existing(name, ctx).await?;
-    let rows = deployable(&project, ctx).await?;
-    let mut past: Vec<&DeploymentRow> = rows
-        .iter()
-        .filter(|d| {
-            d.activated_at.is_some() && project.active_deployment_id.as_deref() != Some(d.id.as_str())
-        })
-        .collect();
-    past.sort_by_key(|d| std::cmp::Reverse(d.activated_at));
-    let mut out = Vec::new();
-    if let Some(active) = rows.iter().find(|d| project.active_deployment_id.as_deref() == Some(d.id.as_str()))
-    {
-        let latest = past.first().and_then(|d| d.activated_at).unwrap_or(0);
-        let at = project.updated_at.max(active.activated_at.unwrap_or(0)).max(latest + 1);
-        out.push(render_deployment(&active.id, at, "flotilla", None));
-    }
-    out.extend(
-        past.iter()
-            .map(|d| render_deployment(&d.id, d.activated_at.unwrap_or(d.created_at), "flotilla", None)),
-    );
-    ok(json!({ "deployments": out }))
+    let rows = history(&project, ctx).await?;
+    let active = project.active_deployment_id.as_deref();
+    ok(deployments_list(active, project.updated_at, rows.iter().map(deployed).collect()))
 }
 
 /// `POST /scripts/:name/deployments` (from `wrangler deploy` after a version upload, and from
@@ -600,17 +577,15 @@ async fn create_deployment(req: &mut Request, name: &str, ctx: &Ctx<'_>) -> ApiR
     let project = existing(name, ctx).await?;
     // Newer than what serves: a version going live (deploy); older: a rollback.
     let deployments = D1Deployments::new(ctx.env)?;
-    let seq = |d: Option<DeploymentRow>| d.filter(|d| d.project_id == project.id).map(|d| d.seq);
-    let target_seq = seq(deployments.get(&target).await?).ok_or_else(|| ApiError::not_found("Version"))?;
-    let active_seq = match project.active_deployment_id.as_deref() {
-        Some(a) => seq(deployments.get(a).await?).unwrap_or(0),
-        None => 0,
+    let target_row = deployments.get(&target).await?;
+    let active_row = match project.active_deployment_id.as_deref() {
+        Some(a) => deployments.get(a).await?,
+        None => None,
     };
-    let kind = if target_seq > active_seq {
-        crate::lifecycle::Explicit::Promote
-    } else {
-        crate::lifecycle::Explicit::Rollback
-    };
+    fn facts(d: &Option<DeploymentRow>) -> Option<(&str, i64)> {
+        d.as_ref().map(|d| (d.project_id.as_str(), d.seq))
+    }
+    let kind = switch_kind(&project.id, facts(&target_row), facts(&active_row))?;
     let (store, routes) = (D1Lifecycle::new(ctx.env)?, LiveRoutes::new(ctx.env)?);
     let now = now_ms() as i64;
     let out = crate::lifecycle::switch_to(&store, &routes, &project.id, Some(&target), kind, now).await?;
@@ -619,5 +594,5 @@ async fn create_deployment(req: &mut Request, name: &str, ctx: &Ctx<'_>) -> ApiR
         detail: Some(json!({ "from": out.from, "to": out.to })),
         principal: None,
     };
-    ok(render_deployment(&out.to, now, "flotilla", None))
+    ok(render_deployment(&out.to, now, AUTHOR, None))
 }

@@ -1,9 +1,10 @@
 //! `/mcp` over Streamable HTTP: CORS, the Origin guard, bearer auth, header checks, one
 //! JSON-RPC message per POST, the session object per `Mcp-Session-Id`, and tool calls carried
 //! out by the management API's own handlers in-process (the same validation, upload, dedupe and
-//! workflow code as the HTTP flow; no second implementation). Protocol decisions are `crate::mcp`.
+//! workflow code as the HTTP flow; no second implementation). Protocol decisions, and which
+//! API request each tool makes, are `crate::mcp`.
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use worker::{Headers, Method, Request, RequestInit, Response};
 
@@ -12,6 +13,9 @@ use crate::auth::bearer_token;
 use crate::error::{ApiError, ApiResult};
 use crate::mcp::jsonrpc::{
     self, parse_message, Incoming, RpcError, FORBIDDEN, INVALID_REQUEST, SERVER_ERROR, SESSION_NOT_FOUND,
+};
+use crate::mcp::route::{
+    self, deploy_call, deploy_result, plan, upload_bucket, upload_session, ApiCall, Plan,
 };
 use crate::mcp::server::{client_info, dispatch, initialize_result, Dispatch};
 use crate::mcp::session::{SessionCommand, SessionReply};
@@ -260,57 +264,36 @@ struct Api<'a, 'b> {
 }
 
 impl Api<'_, '_> {
-    async fn raw(
-        &self,
-        method: Method,
-        path: &str,
-        query: &str,
-        body: Option<&Value>,
-        prefer_async: bool,
-    ) -> ApiResult<Response> {
+    async fn raw(&self, call: &ApiCall) -> ApiResult<Response> {
         let headers = Headers::new();
         headers.set("authorization", &self.auth).map_err(internal)?;
         headers.set("content-type", "application/json").map_err(internal)?;
-        if prefer_async {
+        if call.prefer_async {
             headers.set("prefer", "respond-async").map_err(internal)?;
         }
+        let method = match call.method {
+            route::Method::Get => Method::Get,
+            route::Method::Post => Method::Post,
+            route::Method::Put => Method::Put,
+            route::Method::Delete => Method::Delete,
+        };
         let mut init = RequestInit::new();
         init.with_method(method).with_headers(headers);
-        if let Some(b) = body {
+        if let Some(b) = &call.body {
             init.with_body(Some(b.to_string().into()));
         }
-        let req = Request::new_with_init(&format!("https://mcp.internal/__api{path}{query}"), &init)
-            .map_err(internal)?;
-        super::handle(req, self.ctx, path).await
+        let url = format!("https://mcp.internal/__api{}{}", call.path, call.query);
+        let req = Request::new_with_init(&url, &init).map_err(internal)?;
+        super::handle(req, self.ctx, &call.path).await
     }
 
-    async fn json(&self, method: Method, path: &str, query: &str, body: Option<&Value>) -> ApiResult<Value> {
-        let mut resp = self.raw(method, path, query, body, false).await?;
+    async fn json(&self, call: &ApiCall) -> ApiResult<Value> {
+        let mut resp = self.raw(call).await?;
         let mut v: Value = resp.json().await.map_err(internal)?;
         if let Some(o) = v.as_object_mut() {
             o.remove("success");
         }
         Ok(v)
-    }
-}
-
-/// Path segments come from the agent: anything that could change the route is refused.
-fn seg(v: &str) -> ApiResult<&str> {
-    if v.is_empty() || v.contains(['/', '?', '#', '%']) || v == "." || v == ".." {
-        return Err(ApiError::bad("id", format!("`{v}` is not a valid id or slug")));
-    }
-    Ok(v)
-}
-
-fn query(pairs: &[(&str, Option<String>)]) -> String {
-    let parts: Vec<String> = pairs
-        .iter()
-        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", v.replace(['&', '#', ' '], ""))))
-        .collect();
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!("?{}", parts.join("&"))
     }
 }
 
@@ -336,83 +319,24 @@ async fn run_tool(ctx: &Ctx<'_>, token: &str, call: ToolCall) -> Value {
 }
 
 async fn call_tool(api: &Api<'_, '_>, call: ToolCall) -> ApiResult<Value> {
-    let n = |v: Option<i64>| v.map(|n| n.to_string());
-    match call {
-        ToolCall::ListProjects { limit, cursor } => {
-            api.json(Method::Get, "/projects", &query(&[("limit", n(limit)), ("cursor", cursor)]), None).await
-        }
-        ToolCall::CreateProject { name } => {
-            let body = match name {
-                Some(n) => json!({ "name": n }),
-                None => json!({}),
-            };
-            api.json(Method::Post, "/projects", "", Some(&body)).await
-        }
-        ToolCall::GetProject { project } => {
-            api.json(Method::Get, &format!("/projects/{}", seg(&project)?), "", None).await
-        }
-        ToolCall::DeleteProject { project } => {
-            api.json(Method::Delete, &format!("/projects/{}", seg(&project)?), "", None).await
-        }
-        ToolCall::GetDeployment { deployment } => {
-            api.json(Method::Get, &format!("/deployments/{}", seg(&deployment)?), "", None).await
-        }
-        ToolCall::ListDeployments { project, limit } => {
-            let path = format!("/projects/{}/deployments", seg(&project)?);
-            api.json(Method::Get, &path, &query(&[("limit", n(limit))]), None).await
-        }
-        ToolCall::GetDeploymentLogs { deployment, after, limit } => {
-            let path = format!("/deployments/{}/logs", seg(&deployment)?);
-            let mut resp = api
-                .raw(Method::Get, &path, &query(&[("after", n(after)), ("limit", n(limit))]), None, false)
-                .await?;
+    match plan(call)? {
+        Plan::Json(call) => api.json(&call).await,
+        Plan::Logs(call) => {
+            let mut resp = api.raw(&call).await?;
             let next = resp.headers().get("x-next-cursor").ok().flatten().and_then(|c| c.parse::<i64>().ok());
             let text = resp.text().await.map_err(internal)?;
             let lines: Vec<Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
             Ok(json!({ "lines": lines, "nextCursor": next }))
         }
-        ToolCall::Rollback { project, deployment_id } => {
-            let body = match deployment_id {
-                Some(d) => json!({ "deploymentId": d }),
-                None => json!({}),
-            };
-            api.json(Method::Post, &format!("/projects/{}/rollback", seg(&project)?), "", Some(&body)).await
-        }
-        ToolCall::Promote { deployment } => {
-            api.json(Method::Post, &format!("/deployments/{}/promote", seg(&deployment)?), "", None).await
-        }
-        ToolCall::SetAlias { project, name, deployment_id } => {
-            let path = format!("/projects/{}/aliases/{}", seg(&project)?, seg(&name)?);
-            api.json(Method::Put, &path, "", Some(&json!({ "deploymentId": deployment_id }))).await
-        }
-        ToolCall::AddDomain { project, hostname } => {
-            let path = format!("/projects/{}/domains", seg(&project)?);
-            api.json(Method::Post, &path, "", Some(&json!({ "hostname": hostname }))).await
-        }
-        ToolCall::ListDomains { project } => {
-            api.json(Method::Get, &format!("/projects/{}/domains", seg(&project)?), "", None).await
-        }
-        ToolCall::VerifyDomain { project, hostname } => {
-            let host = seg(&hostname).map_err(|_| ApiError::bad("hostname", "must be a hostname"))?;
-            let path = format!("/projects/{}/domains/{host}/verify", seg(&project)?);
-            api.json(Method::Post, &path, "", None).await
-        }
-        ToolCall::Deploy(args) => deploy(api, args).await,
+        Plan::Deploy(args) => deploy(api, args).await,
     }
 }
 
-/// The three-phase upload and the deploy, exactly as an HTTP client would run them.
+/// The three-phase upload and the deploy, exactly as an HTTP client would run them (each
+/// request built by `crate::mcp::route`).
 async fn deploy(api: &Api<'_, '_>, args: DeployArgs) -> ApiResult<Value> {
-    let project = seg(&args.project)?.to_string();
     let (manifest, bodies) = args.manifest();
-    let session = api
-        .json(
-            Method::Post,
-            &format!("/projects/{project}/assets-upload-session"),
-            "",
-            Some(&json!({ "manifest": manifest })),
-        )
-        .await?;
+    let session = api.json(&upload_session(&args.project, manifest)?).await?;
     let mut completion = session["result"]["jwt"].as_str().unwrap_or_default().to_string();
     let upload_auth = format!("Bearer {completion}");
     let buckets = session["result"]["buckets"].as_array().cloned().unwrap_or_default();
@@ -425,33 +349,12 @@ async fn deploy(api: &Api<'_, '_>, args: DeployArgs) -> ApiResult<Value> {
     }
     let uploader = Api { ctx: api.ctx, auth: upload_auth };
     for bucket in &buckets {
-        let mut body = Map::new();
-        for hash in bucket.as_array().into_iter().flatten().filter_map(Value::as_str) {
-            if let Some((_, b64)) = bodies.iter().find(|(h, _)| h == hash) {
-                body.insert(hash.to_string(), Value::String(b64.clone()));
-            }
-        }
-        let r = uploader
-            .json(Method::Post, &format!("/projects/{project}/assets/upload"), "", Some(&Value::Object(body)))
-            .await?;
+        let r = uploader.json(&upload_bucket(&args.project, bucket, &bodies)?).await?;
         if let Some(jwt) = r["result"]["jwt"].as_str() {
             completion = jwt.to_string();
         }
     }
-    let mut deploy_body = args.deploy_fields.clone();
-    deploy_body.insert("completionJwt".into(), Value::String(completion));
-    let path = format!("/projects/{project}/deploy");
-    let mut resp = api.raw(Method::Post, &path, "", Some(&Value::Object(deploy_body)), !args.wait).await?;
+    let mut resp = api.raw(&deploy_call(&args, &completion)?).await?;
     let v: Value = resp.json().await.map_err(internal)?;
-    let d = v["deployment"].clone();
-    Ok(json!({
-        "deploymentId": d["id"],
-        "status": d["status"],
-        "url": d["url"],
-        "pathUrl": v.get("pathUrl").cloned().unwrap_or(Value::Null),
-        "previewUrl": d["previewUrl"],
-        "newAssets": v.get("newAssets").cloned().unwrap_or(Value::Null),
-        "skippedAssets": v.get("skippedAssets").cloned().unwrap_or(Value::Null),
-        "deployment": d,
-    }))
+    Ok(deploy_result(&v))
 }

@@ -29,7 +29,10 @@ pub use headers::{
     apply_headers, headers_from_rules, parse_headers, HeaderRule, HeaderRules, HeaderValueInput,
     HeadersInput, ParsedHeaders, MAX_HEADER_LINE_LENGTH, MAX_HEADER_RULES,
 };
+#[cfg(test)]
+pub(crate) use path::decode_uri_component;
 pub(crate) use path::defang_leading_slashes;
+pub(crate) use path::encode_uri_component;
 pub use plan::{plan_asset_request, AssetPlan, AssetRequest};
 pub use range::{byte_range, ByteRange};
 pub use redirects::{

@@ -1,6 +1,6 @@
 //! The wrangler-compatible surface at `/client/v4` (pure): Cloudflare's response envelope, the
-//! route table, wrangler's asset hash and manifest, and the script upload metadata mapped onto
-//! a native deploy request. The thin handlers are in `api/cf.rs`.
+//! route table, wrangler's asset hash and manifest, the script upload metadata mapped onto
+//! a native deploy request, and the deployment and version history wrangler sees. The thin handlers are in `api/cf.rs`.
 //!
 //! What wrangler 4.164 calls (observed against a logging server, in this order):
 //!
@@ -33,6 +33,7 @@
 //! wrangler first calls `GET /accounts`; `whoami` calls `GET /user/tokens/verify`.
 
 mod assets;
+mod deployments;
 mod envelope;
 mod names;
 #[cfg(test)]
@@ -42,6 +43,7 @@ mod script;
 mod secrets;
 
 pub use assets::*;
+pub use deployments::*;
 pub use envelope::*;
 pub use names::*;
 pub use routes::*;

@@ -1,8 +1,11 @@
 //! Deployment decisions (pure): upload manifests and bucket planning, deploy-request
-//! validation, the compact per-deployment manifest, and the workflow state machine.
+//! validation, the compact per-deployment manifest, the workflow state machine and the queue
+//! delivery policy.
 
 mod budget;
+mod checks;
 mod compact;
+mod delivery;
 mod manifest;
 mod raw;
 mod request;
@@ -13,7 +16,9 @@ mod server_code;
 mod workflow;
 
 pub use budget::*;
+pub use checks::*;
 pub use compact::*;
+pub use delivery::*;
 pub use manifest::*;
 pub use raw::*;
 pub use request::*;

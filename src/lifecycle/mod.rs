@@ -9,7 +9,7 @@ mod retention;
 mod service;
 
 #[cfg(test)]
-mod fake;
+pub(crate) mod fake;
 #[cfg(test)]
 mod race_tests;
 #[cfg(test)]

@@ -1,18 +1,20 @@
 //! The `DEPLOY_QUEUE` and `DEPLOY_DLQ` consumer: decodes each message on its own and hands it
-//! to the deployment workflow, the purge or GC. Transient failures are retried by the queue
-//! with backoff; after its retries a job lands on `DEPLOY_DLQ`, whose consumer marks a
+//! to the deployment workflow, the purge or GC, then carries out what the delivery policy
+//! (`crate::deploy::deploy_plan` / `purge_plan`, pure and tested natively) says: ack, retry
+//! with a delay, re-enqueue then ack, give up or mark failed. Transient failures are retried by
+//! the queue with backoff; after its retries a job lands on `DEPLOY_DLQ`, whose consumer marks a
 //! still-pending deployment failed. Every message of a batch is acked or retried on its own.
 
 use worker::{Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage};
 
 use super::purge::{purge, Progress};
 use super::workflow::{backstop_secs, fail, run, Ran};
-use crate::deploy::{attempts_exhausted, retry_delay_secs, StepError};
+use crate::deploy::{deploy_plan, purge_plan, Delivery, DeployOutcome, Effect, PurgeOutcome, StepError};
 use crate::error::ApiError;
 use crate::lifecycle::{Status, StepFailure};
 use crate::platform::http::log;
 use crate::platform::store::d1_deployments::D1Deployments;
-use crate::platform::store::queue::{enqueue, enqueue_after, DeployJob, Job, PurgeJob};
+use crate::platform::store::queue::{enqueue_after, DeployJob, Job, PurgeJob};
 
 /// Handles one batch from either queue. The dead-letter queue is recognised by its name
 /// ending in `-dlq` (wrangler.toml: `flotilla-deploy-dlq`). Each message is decoded on its own:
@@ -42,113 +44,96 @@ pub async fn handle_batch(batch: MessageBatch<Job>, env: &Env) -> worker::Result
 }
 
 async fn handle_deploy(env: &Env, job: &DeployJob, dead_letter: bool, msg: &RawMessage) {
-    if dead_letter {
-        if let Err(e) = give_up(env, job).await {
-            log(
-                "error",
-                &job.deployment_id,
-                serde_json::json!({ "msg": "DLQ handling failed", "error": e.log_detail() }),
-            );
-            msg.retry();
-            return;
-        }
-        msg.ack();
-        return;
-    }
-    match run(env, job, true).await {
-        Ok(Ran::Done) => msg.ack(),
-        // Another runner (the deploy request's immediate run) is on it: come back later with a
-        // fresh message, so waiting never uses up the queue's retries.
-        Ok(Ran::Held) => match enqueue_after(env, &Job::Deploy(job.clone()), held_delay_secs(env)).await {
-            Ok(()) => msg.ack(),
-            Err(e) => {
+    let mut failure = None;
+    let outcome = if dead_letter {
+        DeployOutcome::DeadLettered
+    } else {
+        match run(env, job, true).await {
+            Ok(Ran::Done) => DeployOutcome::Done,
+            Ok(Ran::Held) => DeployOutcome::Held,
+            Err((e @ StepError::Permanent { .. }, _)) => {
+                failure = Some(e.public());
+                DeployOutcome::Permanent
+            }
+            Err((StepError::Transient(reason), attempt)) => {
                 log(
                     "warn",
                     &job.deployment_id,
-                    serde_json::json!({ "msg": "deferring a held deployment", "error": e.log_detail() }),
+                    serde_json::json!({ "msg": "step failed", "attempt": attempt, "error": reason }),
                 );
-                msg.retry_with_options(
-                    &QueueRetryOptionsBuilder::new().with_delay_seconds(held_delay_secs(env)).build(),
-                );
-            }
-        },
-        Err((e @ StepError::Permanent { .. }, _)) => {
-            if let Err(err) = fail(env, &job.deployment_id, &e.public()).await {
-                log(
-                    "error",
-                    &job.deployment_id,
-                    serde_json::json!({ "msg": "marking failed", "error": err.log_detail() }),
-                );
-                msg.retry();
-                return;
-            }
-            msg.ack();
-        }
-        Err((StepError::Transient(reason), attempt)) if attempts_exhausted(attempt) => {
-            // The immediate run counts as an attempt, so the budget can run out before the
-            // queue's own retries do: end it the way the DLQ would.
-            log(
-                "warn",
-                &job.deployment_id,
-                serde_json::json!({ "msg": "step failed; attempts used up", "error": reason }),
-            );
-            match give_up(env, job).await {
-                Ok(()) => msg.ack(),
-                Err(e) => {
-                    log(
-                        "error",
-                        &job.deployment_id,
-                        serde_json::json!({ "msg": "giving up failed", "error": e.log_detail() }),
-                    );
-                    msg.retry();
-                }
+                DeployOutcome::Transient { attempt }
             }
         }
-        Err((StepError::Transient(reason), attempt)) => {
-            log(
-                "warn",
-                &job.deployment_id,
-                serde_json::json!({ "msg": "step failed; will retry", "error": reason }),
-            );
-            let delay = retry_delay_secs(attempt.max(1) as u32);
-            msg.retry_with_options(&QueueRetryOptionsBuilder::new().with_delay_seconds(delay).build());
-        }
-    }
+    };
+    let plan = deploy_plan(outcome, held_delay_secs(env));
+    let id = &job.deployment_id;
+    let ok = match (plan.effect, failure) {
+        (Effect::Nothing, _) => true,
+        (Effect::GiveUp, _) => report(id, "giving up failed", give_up(env, job).await),
+        (Effect::MarkFailed, Some(why)) => report(id, "marking failed", fail(env, id, &why).await),
+        (Effect::MarkFailed, None) => false, // only a permanent error marks failed
+        (Effect::Requeue { after_secs }, _) => report(
+            id,
+            "deferring a held deployment",
+            enqueue_after(env, &Job::Deploy(job.clone()), after_secs).await,
+        ),
+    };
+    settle(msg, plan.settle(ok));
 }
 
 /// One purge chunk; the next chunk goes out as a new message so each stays small.
 async fn handle_purge(env: &Env, job: &PurgeJob, dead_letter: bool, msg: &RawMessage) {
-    if dead_letter {
+    let outcome = if dead_letter {
         // Retries ran out: leave the data for a later delete/purge and say so loudly.
         log("error", &job.project_id, serde_json::json!({ "msg": "project purge gave up; data remains" }));
-        msg.ack();
-        return;
-    }
-    match purge(env, &job.project_id).await {
-        Ok(Progress::Done) => {
-            log("info", &job.project_id, serde_json::json!({ "msg": "project purged" }));
-            msg.ack();
-        }
-        Ok(Progress::More) => match enqueue(env, &Job::Purge(job.clone())).await {
-            Ok(()) => msg.ack(),
+        PurgeOutcome::DeadLettered
+    } else {
+        match purge(env, &job.project_id).await {
+            Ok(Progress::Done) => {
+                log("info", &job.project_id, serde_json::json!({ "msg": "project purged" }));
+                PurgeOutcome::Done
+            }
+            Ok(Progress::More) => PurgeOutcome::More,
             Err(e) => {
                 log(
                     "warn",
                     &job.project_id,
-                    serde_json::json!({ "msg": "purge continuation", "error": e.log_detail() }),
+                    serde_json::json!({ "msg": "purge chunk failed; will retry", "error": e.log_detail() }),
                 );
-                msg.retry();
+                PurgeOutcome::Failed
             }
-        },
+        }
+    };
+    let plan = purge_plan(outcome);
+    let ok = match plan.effect {
+        Effect::Requeue { after_secs } => report(
+            &job.project_id,
+            "purge continuation",
+            enqueue_after(env, &Job::Purge(job.clone()), after_secs).await,
+        ),
+        _ => true,
+    };
+    settle(msg, plan.settle(ok));
+}
+
+/// Whether an effect succeeded; a failure is logged (raw detail only to the log).
+fn report(id: &str, what: &str, result: Result<(), ApiError>) -> bool {
+    match result {
+        Ok(()) => true,
         Err(e) => {
-            log(
-                "warn",
-                &job.project_id,
-                serde_json::json!({ "msg": "purge chunk failed; will retry", "error": e.log_detail() }),
-            );
-            msg.retry_with_options(
-                &QueueRetryOptionsBuilder::new().with_delay_seconds(retry_delay_secs(1)).build(),
-            );
+            log("warn", id, serde_json::json!({ "msg": what, "error": e.log_detail() }));
+            false
+        }
+    }
+}
+
+/// Carries out the policy's verdict on the message.
+fn settle(msg: &RawMessage, delivery: Delivery) {
+    match delivery {
+        Delivery::Ack => msg.ack(),
+        Delivery::Retry { delay_secs: None } => msg.retry(),
+        Delivery::Retry { delay_secs: Some(delay) } => {
+            msg.retry_with_options(&QueueRetryOptionsBuilder::new().with_delay_seconds(delay).build())
         }
     }
 }

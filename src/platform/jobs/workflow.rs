@@ -16,11 +16,11 @@ use worker::Env;
 
 use crate::assets::{content_type_for, AssetConfig, HeaderRules, RedirectRules};
 use crate::deploy::{
-    body_store, check_manifest_size, held_by_runner, next_step, unique_hashes, BodyStore, DeploymentManifest,
-    FileRef, FileTable, ServerInfo, Step, StepError, UploadManifest, RULE_FILES,
+    check_manifest_size, held_by_runner, next_step, served_files, validate_files, verify_staged, CheckStore,
+    DeploymentManifest, FileTable, ServerInfo, Step, StepError, UploadManifest,
 };
 use crate::error::ApiError;
-use crate::lifecycle::{self, missing_after_reclaim, Activation, LifecycleError, Status, StepFailure};
+use crate::lifecycle::{self, Activation, LifecycleError, Status, StepFailure, StoreError, StoreResult};
 use crate::platform::bindings::now_ms;
 use crate::platform::http::log;
 use crate::platform::serve::cache::LiveRoutes;
@@ -217,6 +217,31 @@ pub(super) async fn run(env: &Env, job: &DeployJob, respect_lease: bool) -> Resu
     }
 }
 
+/// The validate/verify checks' reads over D1 (rows), KV (staged manifests) and R2/KV (bodies);
+/// what they decide is `crate::deploy::{validate_files, verify_staged}`.
+struct Checks<'a> {
+    env: &'a Env,
+}
+
+fn store_err(e: ApiError) -> StoreError {
+    StoreError(e.log_detail())
+}
+
+impl CheckStore for Checks<'_> {
+    async fn project_exists(&self, project_id: &str) -> StoreResult<bool> {
+        Ok(D1Projects::new(self.env).map_err(store_err)?.get(project_id).await.map_err(store_err)?.is_some())
+    }
+    async fn reclaim(&self, project_id: &str, hashes: &[&str]) -> StoreResult<BTreeSet<String>> {
+        D1Uploads::new(self.env).map_err(store_err)?.reclaim(project_id, hashes).await.map_err(store_err)
+    }
+    async fn staged_manifest(&self, deployment_id: &str) -> StoreResult<Option<String>> {
+        KvRoutes::new(self.env).map_err(store_err)?.manifest_text(deployment_id).await.map_err(store_err)
+    }
+    async fn body_exists(&self, project_id: &str, hash: &str, size: u64) -> StoreResult<bool> {
+        AssetBodies::new(self.env).map_err(store_err)?.exists(project_id, hash, size).await.map_err(store_err)
+    }
+}
+
 struct StepCx<'a> {
     env: &'a Env,
     d: &'a DeploymentRow,
@@ -286,12 +311,6 @@ impl StepCx<'_> {
         Ok(staged.upload_manifest())
     }
 
-    fn served_files(
-        manifest: &UploadManifest,
-    ) -> impl Iterator<Item = (&String, &crate::deploy::ManifestEntry)> {
-        manifest.iter().filter(|(p, _)| !RULE_FILES.contains(&p.as_str()))
-    }
-
     async fn run_step(&mut self, step: Step) -> Result<String, StepError> {
         self.injected(step)?;
         match step {
@@ -304,27 +323,9 @@ impl StepCx<'_> {
     }
 
     async fn validate(&mut self) -> Result<String, StepError> {
-        let project_id = self.d.project_id.clone();
-        let projects = D1Projects::new(self.env).map_err(transient)?;
-        if projects.get(&project_id).await.map_err(transient)?.is_none() {
-            return Err(StepError::permanent("project_deleted", "The project was deleted"));
-        }
-        let env = self.env;
+        let (env, project_id) = (self.env, self.d.project_id.clone());
         let manifest = self.upload_manifest().await?;
-        let unique = unique_hashes(manifest);
-        let hashes: Vec<&str> = unique.iter().map(|(h, _)| h.as_str()).collect();
-        // Re-claims every body (clears GC's marks) and checks the rows: from here on no GC run
-        // deletes a body this deployment needs (see `lifecycle::missing_after_reclaim`).
-        let present =
-            D1Uploads::new(env).map_err(transient)?.reclaim(&project_id, &hashes).await.map_err(transient)?;
-        let missing: BTreeSet<&str> = missing_after_reclaim(&hashes, &present).into_iter().collect();
-        if let Some((path, _)) = manifest.iter().find(|(_, e)| missing.contains(e.hash.as_str())) {
-            return Err(StepError::permanent(
-                "files_missing",
-                format!("{} file(s) are not stored for this project (e.g. {path})", missing.len()),
-            ));
-        }
-        Ok(format!("{} files ({} unique) present for this project", manifest.len(), unique.len()))
+        validate_files(&Checks { env }, &project_id, manifest).await
     }
 
     async fn stage(&mut self) -> Result<String, StepError> {
@@ -333,7 +334,7 @@ impl StepCx<'_> {
             (self.config.assets, self.config.redirects.clone(), self.config.headers.clone());
         let env = self.env;
         let manifest = self.upload_manifest().await?;
-        let files = FileTable::build(Self::served_files(manifest).map(|(p, e)| {
+        let files = FileTable::build(served_files(manifest).map(|(p, e)| {
             let ct = e.content_type.as_deref().or_else(|| content_type_for(p)).unwrap_or_default();
             (p, &e.hash, ct, e.size)
         }))
@@ -369,59 +370,9 @@ impl StepCx<'_> {
     }
 
     async fn verify(&mut self) -> Result<String, StepError> {
-        let routes = KvRoutes::new(self.env).map_err(transient)?;
-        let text = routes
-            .manifest_text(&self.d.id)
-            .await
-            .map_err(transient)?
-            .ok_or_else(|| StepError::Transient("staged manifest not readable yet".into()))?;
-        let staged = DeploymentManifest::decode(text)
-            .map_err(|e| StepError::Transient(format!("staged manifest does not parse: {e}")))?;
-        if staged.deployment_id != self.d.id || staged.project_id != self.d.project_id {
-            return Err(StepError::Transient("staged manifest belongs to another deployment".into()));
-        }
-        let expected = Self::served_files(self.upload_manifest().await?).count();
-        if staged.files.len() != expected {
-            return Err(StepError::Transient(format!(
-                "staged {} files, expected {expected}",
-                staged.files.len()
-            )));
-        }
-        // No body went between validate and now: GC deletes a body only after its marked row,
-        // so re-claiming every row (clearing marks) and finding it proves the body is stored and
-        // stays stored while this deployment is pending or kept, without reading 100,000 bodies.
-        let needed: BTreeSet<&str> = staged.files.iter().map(|(_, f)| f.hash).collect();
-        let needed: Vec<&str> = needed.into_iter().collect();
-        let present = D1Uploads::new(self.env)
-            .map_err(transient)?
-            .reclaim(&staged.project_id, &needed)
-            .await
-            .map_err(transient)?;
-        let gone = missing_after_reclaim(&needed, &present);
-        if let Some(hash) = gone.first() {
-            return Err(StepError::permanent(
-                "files_missing",
-                format!(
-                    "{} file(s) were collected before the deployment went live (e.g. body {hash}); deploy again",
-                    gone.len()
-                ),
-            ));
-        }
-        // The manifest routes: the root resolves without error, and a body it names is readable.
-        let lookup = |p: &str| staged.lookup(p).map(|f| f.hash);
-        let root = crate::assets::resolve_asset(&staged.config, "/", &lookup);
-        // The first body, and every large one (BLOBS, > 25 MiB: few per deployment, one HEAD each).
-        let bodies = AssetBodies::new(self.env).map_err(transient)?;
-        let mut checked = BTreeSet::new();
-        let first = staged.files.iter().take(1);
-        let large = staged.files.iter().filter(|(_, f)| body_store(f.size) == BodyStore::Blobs);
-        for (_, FileRef { hash, size, .. }) in first.chain(large) {
-            if checked.insert(hash)
-                && !bodies.exists(&staged.project_id, hash, size).await.map_err(transient)?
-            {
-                return Err(StepError::Transient(format!("asset body {hash} not readable")));
-            }
-        }
+        let (env, d) = (self.env, self.d);
+        let manifest = self.upload_manifest().await?;
+        let (staged, checked) = verify_staged(&Checks { env }, &d.id, &d.project_id, manifest).await?;
         let mut note = String::new();
         if let Some(server) = &staged.server {
             // The code must start and answer one request before any visitor can reach it.
@@ -451,7 +402,7 @@ impl StepCx<'_> {
                 }
             }
         }
-        Ok(format!("staged manifest loads and routes ({} files; / -> {root:?}){note}", staged.files.len()))
+        Ok(format!("{checked}{note}"))
     }
 
     /// The lifecycle's activation: one compare-and-swap in D1, then the routing record.
