@@ -253,6 +253,28 @@ test('Worker names that cannot be slugs are refused with the rule and create no 
   assert.equal(slugRows(`ab--x-${run}`), 0);
 });
 
+test('a deleted Worker\'s name stays reserved: deploying it again is a 409 naming the rename', async () => {
+  const name = `wr-gone-${run}`;
+  const dir = assetsProject(name, 'first\n');
+  const d = await wrangler(dir, ['deploy']);
+  assert.equal(d.code, 0, d.out);
+  const id = (await api.getProject(name)).body.project.id;
+  const del = await wrangler(dir, ['delete']);
+  assert.equal(del.code, 0, del.out);
+  assert.equal((await api.getProject(name)).status, 404);
+  const again = await wrangler(dir, ['deploy']);
+  assert.notEqual(again.code, 0, again.out);
+  assert.match(again.out, /belongs to another \(possibly deleted\) project; rename the Worker/, again.out);
+  // The same answer in Cloudflare's envelope, and nothing new was created.
+  const s = await call('POST', `/client/v4/accounts/acc/workers/scripts/${name}/assets-upload-session`, {
+    body: { manifest: { '/index.html': { hash: 'c'.repeat(32), size: 5 } } },
+  });
+  assert.equal(s.status, 409, s.text);
+  assert.equal(s.body.success, false);
+  assert.equal(slugRows(name), 1, 'only the tombstone');
+  assert.equal(d1Count('SELECT COUNT(*) AS n FROM projects WHERE slug = ? AND id = ? AND deleted_at IS NOT NULL', name, id), 1);
+});
+
 test('a Worker named after an existing project\'s id is not that project: no deploy, read or delete reaches it', async () => {
   const p = await freshProject('id victim');
   await deploySite(p.id, { '/index.html': 'victim v1' });
