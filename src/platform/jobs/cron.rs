@@ -67,11 +67,11 @@ pub async fn scheduled(env: &Env) {
 
 async fn schedule_jobs(env: &Env, now: i64) -> ApiResult<()> {
     let db = database(env)?;
-    let ids = |sql: &'static str| {
+    let ids = |sql: &'static str, at: i64| {
         let db = &db;
         async move {
             db.prepare(sql)
-                .bind(&[num(now)])
+                .bind(&[num(at)])
                 .map_err(db_err)?
                 .all()
                 .await
@@ -80,17 +80,24 @@ async fn schedule_jobs(env: &Env, now: i64) -> ApiResult<()> {
                 .map_err(db_err)
         }
     };
-    // Purges whose enqueue failed or whose chain broke: asked for over 10 minutes ago, not done.
-    for p in ids("SELECT id FROM projects WHERE deleted_at IS NOT NULL AND purged_at IS NULL \
-         AND COALESCE(purge_requested_at, 0) < ?1 - 600000 LIMIT 20")
+    // Purges whose enqueue failed or whose chain stopped: every chunk stamps
+    // `purge_requested_at` (its heartbeat), so a chain still running is never queued twice.
+    for p in ids(
+        "SELECT id FROM projects WHERE deleted_at IS NOT NULL AND purged_at IS NULL \
+         AND COALESCE(purge_requested_at, 0) < ?1 LIMIT 20",
+        lifecycle::purge_stall_cutoff(now),
+    )
     .await?
     {
         enqueue(env, &Job::Purge(PurgeJob { project_id: p.id.clone() })).await?;
         stamp(&db, "purge_requested_at", &p.id, now).await?;
     }
     // GC: the projects that waited longest, at most once an hour each.
-    for p in ids("SELECT id FROM projects WHERE deleted_at IS NULL AND COALESCE(gc_at, 0) < ?1 - 3600000 \
-         ORDER BY COALESCE(gc_at, 0) LIMIT 10")
+    for p in ids(
+        "SELECT id FROM projects WHERE deleted_at IS NULL AND COALESCE(gc_at, 0) < ?1 - 3600000 \
+         ORDER BY COALESCE(gc_at, 0) LIMIT 10",
+        now,
+    )
     .await?
     {
         enqueue(env, &Job::Gc(GcJob { project_id: p.id.clone(), after: None })).await?;
