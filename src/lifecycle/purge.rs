@@ -4,7 +4,8 @@
 //!
 //! Phases, in order, each repeated until it finds nothing: asset rows (their bodies first),
 //! deployments (manifest and bundle first), upload sessions (their manifests first), stray
-//! storage found by prefix (bodies, blobs and manifests D1 never knew about), custom domains,
+//! storage found by prefix (bodies, blobs and manifests D1 never knew about, or a deploy in
+//! flight wrote after its rows went), custom domains,
 //! the remaining tables, and last the routing tombstone. Within a chunk storage always goes
 //! before the rows that name it, so a failure anywhere leaves the rows in place and the chunk
 //! re-runnable: nothing is ever forgotten while its storage remains.
@@ -98,6 +99,10 @@ pub trait PurgeStore {
     /// Up to `limit` body hashes stored in ASSETS_KV under the project's prefix.
     async fn stray_bodies(&self, project_id: &str, limit: usize) -> StoreResult<Vec<String>>;
     async fn delete_stray_body(&self, project_id: &str, hash: &str) -> StoreResult<()>;
+    /// Up to `limit` deployment ids with a manifest under the project's ROUTES_KV prefix.
+    async fn manifest_ids(&self, project_id: &str, limit: usize) -> StoreResult<Vec<String>>;
+    /// A deployment's manifest (under every key it may have), and any cached copy.
+    async fn delete_manifest(&self, project_id: &str, deployment_id: &str) -> StoreResult<()>;
     /// Up to `limit` BLOBS keys under `prefix`.
     async fn list_blobs(&self, prefix: &str, limit: usize) -> StoreResult<Vec<String>>;
     async fn delete_blobs(&self, keys: &[String]) -> StoreResult<()>;
@@ -153,15 +158,20 @@ pub async fn purge_chunk<S: PurgeStore>(
     }
 
     // Whatever D1 never knew about (a write that beat a failed insert, or raced the phases
-    // above): bodies, bundles and upload manifests found by prefix.
+    // above): bodies, bundles, upload and deployment manifests found by prefix.
     let stray = s.stray_bodies(project_id, chunks.list).await?;
     let mut blobs = Vec::new();
     for prefix in stray_blob_prefixes(project_id) {
         blobs.extend(s.list_blobs(&prefix, chunks.list).await?);
     }
-    if !stray.is_empty() || !blobs.is_empty() {
+    // A manifest a deploy in flight wrote after its deployment's rows went.
+    let manifests = s.manifest_ids(project_id, chunks.deployments).await?;
+    if !stray.is_empty() || !blobs.is_empty() || !manifests.is_empty() {
         for h in &stray {
             s.delete_stray_body(project_id, h).await?;
+        }
+        for id in &manifests {
+            s.delete_manifest(project_id, id).await?;
         }
         if !blobs.is_empty() {
             s.delete_blobs(&blobs).await?;

@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::*;
 use crate::domain::plan_release_step;
 use crate::keys::{
-    asset_key, blob_asset_key, bundle_key, host_key, manifest_key, route_key, upload_manifest_key,
+    asset_key, blob_asset_key, bundle_key, host_key, legacy_manifest_key, manifest_id_of, manifest_key,
+    manifest_prefix, route_key, upload_manifest_key,
 };
 use crate::lifecycle::fake::{block_on, Faults};
 
@@ -105,7 +106,8 @@ impl PurgeStore for Fake {
     async fn delete_deployment_storage(&self, project_id: &str, deployment_id: &str) -> StoreResult<()> {
         self.f("delete_deployment_storage")?;
         let mut w = self.w.borrow_mut();
-        w.routes_kv.remove(&manifest_key(deployment_id));
+        w.routes_kv.remove(&manifest_key(project_id, deployment_id));
+        w.routes_kv.remove(&legacy_manifest_key(deployment_id));
         w.blobs.remove(&bundle_key(project_id, deployment_id));
         Ok(())
     }
@@ -149,6 +151,24 @@ impl PurgeStore for Fake {
     async fn delete_stray_body(&self, project_id: &str, hash: &str) -> StoreResult<()> {
         self.f("delete_stray_body")?;
         self.w.borrow_mut().assets_kv.remove(&asset_key(project_id, hash));
+        Ok(())
+    }
+    async fn manifest_ids(&self, project_id: &str, limit: usize) -> StoreResult<Vec<String>> {
+        self.f("manifest_ids")?;
+        let prefix = manifest_prefix(project_id);
+        let w = self.w.borrow();
+        Ok(w.routes_kv
+            .iter()
+            .filter(|k| k.starts_with(&prefix))
+            .take(limit)
+            .filter_map(|k| manifest_id_of(project_id, k).map(str::to_string))
+            .collect())
+    }
+    async fn delete_manifest(&self, project_id: &str, deployment_id: &str) -> StoreResult<()> {
+        self.f("delete_manifest")?;
+        let mut w = self.w.borrow_mut();
+        w.routes_kv.remove(&manifest_key(project_id, deployment_id));
+        w.routes_kv.remove(&legacy_manifest_key(deployment_id));
         Ok(())
     }
     async fn list_blobs(&self, prefix: &str, limit: usize) -> StoreResult<Vec<String>> {
@@ -218,7 +238,8 @@ fn populate(w: &mut World, pid: &str, slug: &str, deleted: bool) {
     for i in 0..5 {
         let id = format!("{pid}-d{i}");
         w.deployments.insert(id.clone(), pid.into());
-        w.routes_kv.insert(manifest_key(&id));
+        // The first one was made before manifests carried the project.
+        w.routes_kv.insert(if i == 0 { legacy_manifest_key(&id) } else { manifest_key(pid, &id) });
         w.blobs.insert(bundle_key(pid, &id));
     }
     for i in 0..3 {
@@ -296,7 +317,8 @@ fn invariants(w: &World, pid: &str) {
     for i in 0..5 {
         let id = format!("{pid}-d{i}");
         if !w.deployments.contains_key(&id) {
-            assert!(!w.routes_kv.contains(&manifest_key(&id)), "row of {id} went before its manifest");
+            assert!(!w.routes_kv.contains(&manifest_key(pid, &id)), "row of {id} went before its manifest");
+            assert!(!w.routes_kv.contains(&legacy_manifest_key(&id)), "row of {id} went before its manifest");
             assert!(!w.blobs.contains(&bundle_key(pid, &id)), "row of {id} went before its bundle");
         }
     }
@@ -401,7 +423,7 @@ fn a_purge_is_stalled_only_when_its_heartbeat_is_old() {
     assert!(purge_stalled(Some(i64::MIN), 0) && !purge_stalled(Some(0), i64::MIN));
 }
 
-const OPS: [&str; 19] = [
+const OPS: [&str; 21] = [
     "target",
     "heartbeat",
     "asset_rows",
@@ -414,6 +436,8 @@ const OPS: [&str; 19] = [
     "delete_sessions",
     "stray_bodies",
     "delete_stray_body",
+    "manifest_ids",
+    "delete_manifest",
     "list_blobs",
     "delete_blobs",
     "release_domains",
@@ -432,6 +456,7 @@ fn a_failure_anywhere_leaves_the_chunk_rerunnable_and_nothing_half_forgotten() {
                 // Stray storage too, so the stray phase's operations run.
                 let mut w = fake.w.borrow_mut();
                 w.assets_kv.insert(asset_key(P, &format!("{P}-stray")));
+                w.routes_kv.insert(manifest_key(P, &format!("{P}-late")));
             }
             // The next `times` calls fail (a binding that stays down a while).
             fake.faults.fail(op, times);
@@ -460,4 +485,23 @@ fn a_saas_delete_that_fails_keeps_the_domain_and_the_tombstone_until_it_is_retri
     assert_eq!(steps.last(), Some(&Ok(PurgeStep::Done)));
     assert!(pending < steps.len() - 1);
     assert_eq!(remains(&fake.w.borrow(), P), Vec::<String>::new());
+}
+
+#[test]
+fn a_manifest_written_after_the_deployment_rows_went_is_found_and_deleted() {
+    let fake = world();
+    // Run until the deployments phase is over, then a deploy in flight stages its manifest.
+    let mut t = 0;
+    while block_on(purge_chunk(&fake, P, t, &CHUNKS)).unwrap() != PurgeStep::More(PurgePhase::Sessions) {
+        t += 1;
+    }
+    assert!(fake.w.borrow().deployments.values().all(|p| p != P), "the deployment rows are gone");
+    let late = manifest_key(P, "d-in-flight");
+    fake.w.borrow_mut().routes_kv.insert(late.clone());
+    let steps = run(&fake, P, t);
+    assert!(steps.contains(&Ok(PurgeStep::More(PurgePhase::Stray))), "{steps:?}");
+    let w = fake.w.borrow();
+    assert!(!w.routes_kv.contains(&late), "the late manifest leaked");
+    assert_eq!(remains(&w, P), Vec::<String>::new());
+    assert!(w.routes_kv.contains(&manifest_key(Q, &format!("{Q}-d1"))), "another project's manifest stays");
 }

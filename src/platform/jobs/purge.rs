@@ -168,12 +168,7 @@ impl PurgeStore for D1Purge<'_> {
     }
 
     async fn delete_deployment_storage(&self, project_id: &str, deployment_id: &str) -> StoreResult<()> {
-        cache::forget_deployment(deployment_id);
-        KvRoutes::new(self.env)
-            .map_err(store_err)?
-            .delete_manifest(deployment_id)
-            .await
-            .map_err(store_err)?;
+        self.delete_manifest(project_id, deployment_id).await?;
         R2Blobs::new(self.env)
             .map_err(store_err)?
             .delete(&bundle_key(project_id, deployment_id))
@@ -226,6 +221,23 @@ impl PurgeStore for D1Purge<'_> {
         let deleted = KvAssets::new(self.env).map_err(store_err)?.delete(project_id, hash).await;
         cache::forget_body(&asset_key(project_id, hash));
         deleted.map_err(store_err)
+    }
+
+    async fn manifest_ids(&self, project_id: &str, limit: usize) -> StoreResult<Vec<String>> {
+        KvRoutes::new(self.env)
+            .map_err(store_err)?
+            .manifest_ids(project_id, limit as u64)
+            .await
+            .map_err(store_err)
+    }
+
+    async fn delete_manifest(&self, project_id: &str, deployment_id: &str) -> StoreResult<()> {
+        cache::forget_deployment(deployment_id);
+        KvRoutes::new(self.env)
+            .map_err(store_err)?
+            .delete_manifest(project_id, deployment_id)
+            .await
+            .map_err(store_err)
     }
 
     async fn list_blobs(&self, prefix: &str, limit: usize) -> StoreResult<Vec<String>> {

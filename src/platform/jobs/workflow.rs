@@ -277,7 +277,8 @@ impl StepCx<'_> {
             )
         };
         let routes = KvRoutes::new(self.env).map_err(transient)?;
-        let text = routes.manifest_text(source).await.map_err(transient)?.ok_or_else(gone)?;
+        let text =
+            routes.manifest_text(&self.d.project_id, source).await.map_err(transient)?.ok_or_else(gone)?;
         let staged = DeploymentManifest::decode(text)
             .map_err(|e| StepError::Transient(format!("source manifest does not parse: {e}")))?;
         if staged.project_id != self.d.project_id {
@@ -362,7 +363,7 @@ impl StepCx<'_> {
         check_manifest_size(body.len())?;
         KvRoutes::new(env)
             .map_err(transient)?
-            .put_manifest(&deployment_id, &body)
+            .put_manifest(&self.d.project_id, &deployment_id, &body)
             .await
             .map_err(transient)?;
         Ok(format!("staged immutable manifest: {} files, {} bytes", staged.files.len(), body.len()))
@@ -371,7 +372,7 @@ impl StepCx<'_> {
     async fn verify(&mut self) -> Result<String, StepError> {
         let routes = KvRoutes::new(self.env).map_err(transient)?;
         let text = routes
-            .manifest_text(&self.d.id)
+            .manifest_text(&self.d.project_id, &self.d.id)
             .await
             .map_err(transient)?
             .ok_or_else(|| StepError::Transient("staged manifest not readable yet".into()))?;
