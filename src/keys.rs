@@ -28,6 +28,16 @@ pub fn host_key(hostname: &str) -> String {
     format!("host:{}", hostname.to_ascii_lowercase())
 }
 
+/// ROUTES_KV: every custom domain's record (the cron lists them to reconcile with D1).
+pub fn host_prefix() -> &'static str {
+    "host:"
+}
+
+/// The hostname of a key listed under [`host_prefix`]; `None` for anything else.
+pub fn host_of(key: &str) -> Option<&str> {
+    key.strip_prefix(host_prefix()).filter(|h| !h.is_empty())
+}
+
 /// ROUTES_KV: a deployment's immutable manifest, under its project so the purge finds by
 /// prefix one written after the deployment rows went (a deploy racing the purge).
 pub fn manifest_key(project_id: &str, deployment_id: &str) -> String {
@@ -141,6 +151,9 @@ mod tests {
     fn the_layout_is_the_documented_one() {
         assert_eq!(route_key("Blog"), "route:blog");
         assert_eq!(host_key("WWW.Example.com"), "host:www.example.com");
+        assert_eq!(host_of(&host_key("WWW.Example.com")), Some("www.example.com"));
+        assert_eq!(host_of("host:"), None);
+        assert_eq!(host_of("route:x"), None);
         assert_eq!(manifest_key("p1", "d1"), "manifest:p1:d1");
         assert_eq!(manifest_prefix("p1"), "manifest:p1:");
         assert_eq!(legacy_manifest_key("d1"), "manifest:d1");

@@ -1,5 +1,5 @@
 //! The cron trigger: the lifecycle sweep (repairs lagging routing records, ends stuck
-//! deployments), purge retries, GC scheduling, expiry of custom domains left pending, pruning
+//! deployments), reconciliation of custom-domain `host:` records with D1, purge retries, GC scheduling, expiry of custom domains left pending, pruning
 //! of old quota counters. Each part runs
 //! even if an earlier one failed; failures go to the log.
 
@@ -38,6 +38,19 @@ pub async fn scheduled(env: &Env) {
                     "stuckFailed": r.stuck_failed }),
         ),
         Err(e) => log("error", "cron", json!({ "msg": "sweep failed", "error": e.log_detail() })),
+    }
+    // Custom-domain `host:` records, reconciled with D1 like route records (bounded per run).
+    let hosts = async {
+        let store = super::hosts::LiveHosts::new(env)?;
+        lifecycle::reconcile_hosts(&store, lifecycle::HOST_RECONCILE_CHUNK).await.map_err(ApiError::from)
+    };
+    match hosts.await {
+        Ok(r) => log(
+            "info",
+            "cron",
+            json!({ "msg": "host records", "repaired": r.repaired, "deleted": r.deleted, "failed": r.failed }),
+        ),
+        Err(e) => log("error", "cron", json!({ "msg": "host records failed", "error": e.log_detail() })),
     }
     if let Err(e) = schedule_jobs(env, now).await {
         log("error", "cron", json!({ "msg": "scheduling purges/GC failed", "error": e.log_detail() }));

@@ -9,7 +9,8 @@ use worker::{Env, KvStore};
 
 use crate::error::{ApiError, ApiResult};
 use crate::keys::{
-    asset_key, host_key, legacy_manifest_key, manifest_id_of, manifest_key, manifest_prefix, route_key,
+    asset_key, host_key, host_of, host_prefix, legacy_manifest_key, manifest_id_of, manifest_key,
+    manifest_prefix, route_key,
 };
 use crate::platform::bindings;
 use crate::routing::{HostRecord, RouteRecord};
@@ -173,6 +174,22 @@ impl KvRoutes {
     pub async fn put_host(&self, hostname: &str, rec: &HostRecord) -> ApiResult<()> {
         let body = serde_json::to_string(rec).map_err(kv_err)?;
         self.kv.get()?.put(&host_key(hostname), body).map_err(kv_err)?.execute().await.map_err(kv_err)
+    }
+
+    /// One page of custom-domain record names (`limit` at most) and the cursor of the next
+    /// page (`None`: this was the last).
+    pub async fn host_names(
+        &self,
+        cursor: Option<&str>,
+        limit: u64,
+    ) -> ApiResult<(Vec<String>, Option<String>)> {
+        let mut list = self.kv.get()?.list().prefix(host_prefix().to_string()).limit(limit);
+        if let Some(c) = cursor {
+            list = list.cursor(c.to_string());
+        }
+        let page = list.execute().await.map_err(kv_err)?;
+        let names = page.keys.iter().filter_map(|k| host_of(&k.name).map(str::to_string)).collect();
+        Ok((names, if page.list_complete { None } else { page.cursor.filter(|c| !c.is_empty()) }))
     }
 
     pub async fn delete_host(&self, hostname: &str) -> ApiResult<()> {
