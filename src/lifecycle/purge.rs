@@ -59,7 +59,8 @@ pub enum PurgeStep {
     More(PurgePhase),
     /// Some custom hostnames could not be released from Cloudflare yet: retry this chunk later.
     DomainsPending,
-    /// Everything is gone and the project is marked purged (its row stays as the tombstone).
+    /// Everything is gone and the project is marked purged (its row stays as the tombstone,
+    /// except a provisional project's, which goes too).
     Done,
     /// No such project, or it is not deleted: never purge a live project, whatever a message says.
     NotDeleted,
@@ -70,6 +71,9 @@ pub enum PurgeStep {
 pub struct PurgeTarget {
     pub slug: String,
     pub deleted: bool,
+    /// Created by `wrangler deploy` for a script upload that was then refused: it never had a
+    /// deployment, so its row goes too (no tombstone: the name stays free).
+    pub provisional: bool,
 }
 
 /// Storage as the purge sees it. Deletes are idempotent (deleting what is gone succeeds).
@@ -116,6 +120,8 @@ pub trait PurgeStore {
     async fn delete_route(&self, slug: &str, project_id: &str) -> StoreResult<()>;
     /// `purged_at = now`; the routing record counts as written.
     async fn mark_purged(&self, project_id: &str, now: i64) -> StoreResult<()>;
+    /// Deletes the (provisional, deleted) project row itself.
+    async fn delete_project_row(&self, project_id: &str) -> StoreResult<()>;
 }
 
 /// Runs one chunk of the purge of `project_id`.
@@ -125,7 +131,7 @@ pub async fn purge_chunk<S: PurgeStore>(
     now: i64,
     chunks: &PurgeChunks,
 ) -> StoreResult<PurgeStep> {
-    let Some(PurgeTarget { slug, deleted: true }) = s.target(project_id).await? else {
+    let Some(PurgeTarget { slug, deleted: true, provisional }) = s.target(project_id).await? else {
         return Ok(PurgeStep::NotDeleted);
     };
     s.heartbeat(project_id, now).await?;
@@ -189,7 +195,11 @@ pub async fn purge_chunk<S: PurgeStore>(
     s.delete_project_tables(project_id).await?;
     // Last, the routing tombstone: until now it kept any delayed write from reviving the site.
     s.delete_route(&slug, project_id).await?;
-    s.mark_purged(project_id, now).await?;
+    if provisional {
+        s.delete_project_row(project_id).await?;
+    } else {
+        s.mark_purged(project_id, now).await?;
+    }
     Ok(PurgeStep::Done)
 }
 

@@ -33,6 +33,8 @@ struct World {
     /// (project, table) for aliases, wrangler_assets, project_secrets.
     tables: BTreeSet<(String, &'static str)>,
     purged: BTreeMap<String, i64>,
+    /// Project rows deleted outright (provisional ones).
+    rows_deleted: BTreeSet<String>,
     assets_kv: BTreeSet<String>,
     routes_kv: BTreeSet<String>,
     blobs: BTreeSet<String>,
@@ -213,6 +215,11 @@ impl PurgeStore for Fake {
         w.routes_kv.remove(&route_key(project_id));
         Ok(())
     }
+    async fn delete_project_row(&self, project_id: &str) -> StoreResult<()> {
+        self.f("delete_project_row")?;
+        self.w.borrow_mut().rows_deleted.insert(project_id.into());
+        Ok(())
+    }
     async fn mark_purged(&self, project_id: &str, now: i64) -> StoreResult<()> {
         self.f("mark_purged")?;
         self.w.borrow_mut().purged.insert(project_id.into(), now);
@@ -222,7 +229,7 @@ impl PurgeStore for Fake {
 
 /// A project with a bit of everything, more than one chunk of most.
 fn populate(w: &mut World, pid: &str, slug: &str, deleted: bool) {
-    w.targets.insert(pid.into(), PurgeTarget { slug: slug.into(), deleted });
+    w.targets.insert(pid.into(), PurgeTarget { slug: slug.into(), deleted, provisional: false });
     w.routes_kv.insert(route_key(slug));
     w.routes_kv.insert(route_key(pid));
     for i in 0..7 {
@@ -332,7 +339,7 @@ fn invariants(w: &World, pid: &str) {
         }
     }
     let slug = &w.targets[pid].slug;
-    if !w.routes_kv.contains(&route_key(slug)) || w.purged.contains_key(pid) {
+    if !w.routes_kv.contains(&route_key(slug)) || w.purged.contains_key(pid) || w.rows_deleted.contains(pid) {
         let left: Vec<String> = remains(w, pid)
             .into_iter()
             .filter(|r| !r.contains(&route_key(slug)) && !r.contains("route:"))
@@ -423,7 +430,7 @@ fn a_purge_is_stalled_only_when_its_heartbeat_is_old() {
     assert!(purge_stalled(Some(i64::MIN), 0) && !purge_stalled(Some(0), i64::MIN));
 }
 
-const OPS: [&str; 21] = [
+const OPS: [&str; 22] = [
     "target",
     "heartbeat",
     "asset_rows",
@@ -444,6 +451,7 @@ const OPS: [&str; 21] = [
     "delete_project_tables",
     "delete_route",
     "mark_purged",
+    "delete_project_row",
     "none",
 ];
 
@@ -457,6 +465,8 @@ fn a_failure_anywhere_leaves_the_chunk_rerunnable_and_nothing_half_forgotten() {
                 let mut w = fake.w.borrow_mut();
                 w.assets_kv.insert(asset_key(P, &format!("{P}-stray")));
                 w.routes_kv.insert(manifest_key(P, &format!("{P}-late")));
+                // The last step of a provisional project's purge is its row's delete.
+                w.targets.get_mut(P).unwrap().provisional = op == "delete_project_row";
             }
             // The next `times` calls fail (a binding that stays down a while).
             fake.faults.fail(op, times);
@@ -470,7 +480,7 @@ fn a_failure_anywhere_leaves_the_chunk_rerunnable_and_nothing_half_forgotten() {
             }
             let w = fake.w.borrow();
             assert_eq!(remains(&w, P), Vec::<String>::new(), "{op} x{times}");
-            assert!(w.purged.contains_key(P), "{op} x{times}");
+            assert!(w.purged.contains_key(P) || w.rows_deleted.contains(P), "{op} x{times}");
         }
     }
 }
@@ -504,4 +514,27 @@ fn a_manifest_written_after_the_deployment_rows_went_is_found_and_deleted() {
     assert!(!w.routes_kv.contains(&late), "the late manifest leaked");
     assert_eq!(remains(&w, P), Vec::<String>::new());
     assert!(w.routes_kv.contains(&manifest_key(Q, &format!("{Q}-d1"))), "another project's manifest stays");
+}
+
+#[test]
+fn a_provisional_project_loses_its_row_too_a_real_one_keeps_its_tombstone() {
+    let fake = world();
+    {
+        let mut w = fake.w.borrow_mut();
+        w.targets.get_mut(P).unwrap().provisional = true;
+        // It never had a deployment; its wrangler upload left bodies behind.
+        w.deployments.retain(|_, p| p != P);
+        w.routes_kv.retain(|k| !k.starts_with("manifest:"));
+        w.blobs.retain(|k| !k.starts_with("bundles/"));
+    }
+    let steps = run(&fake, P, 0);
+    assert_eq!(steps.last(), Some(&Ok(PurgeStep::Done)));
+    let w = fake.w.borrow();
+    assert_eq!(remains(&w, P), Vec::<String>::new());
+    assert!(w.rows_deleted.contains(P), "the row itself is gone: the name is free");
+    assert!(!w.purged.contains_key(P));
+    drop(w);
+    let real = world();
+    run(&real, P, 0);
+    assert!(real.w.borrow().rows_deleted.is_empty(), "a real project keeps its tombstone row");
 }

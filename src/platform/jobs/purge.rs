@@ -62,6 +62,7 @@ fn store_err(e: ApiError) -> StoreError {
 struct Tombstone {
     slug: String,
     deleted_at: Option<i64>,
+    provisional: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -110,14 +111,18 @@ impl PurgeStore for D1Purge<'_> {
     async fn target(&self, project_id: &str) -> StoreResult<Option<PurgeTarget>> {
         let row = self
             .db
-            .prepare("SELECT slug, deleted_at FROM projects WHERE id = ?1")
+            .prepare("SELECT slug, deleted_at, provisional FROM projects WHERE id = ?1")
             .bind(&[project_id.into()])
             .map_err(db_err)
             .map_err(store_err)?
             .first::<Tombstone>(None)
             .await
             .map_err(|e| store_err(db_err(e)))?;
-        Ok(row.map(|t| PurgeTarget { slug: t.slug, deleted: t.deleted_at.is_some() }))
+        Ok(row.map(|t| PurgeTarget {
+            slug: t.slug,
+            deleted: t.deleted_at.is_some(),
+            provisional: t.provisional.unwrap_or(0) != 0,
+        }))
     }
 
     async fn heartbeat(&self, project_id: &str, now: i64) -> StoreResult<()> {
@@ -272,6 +277,15 @@ impl PurgeStore for D1Purge<'_> {
         let deleted = KvRoutes::new(self.env).map_err(store_err)?.delete_route(slug, project_id).await;
         cache::forget_route(&[slug, project_id]);
         deleted.map_err(store_err)
+    }
+
+    async fn delete_project_row(&self, project_id: &str) -> StoreResult<()> {
+        self.run(
+            "DELETE FROM projects WHERE id = ?1 AND provisional = 1 AND deleted_at IS NOT NULL",
+            &[project_id.into()],
+        )
+        .await
+        .map_err(store_err)
     }
 
     async fn mark_purged(&self, project_id: &str, now: i64) -> StoreResult<()> {
