@@ -9,7 +9,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { join } from 'node:path';
 import { api, freshProject } from '../lib/client.mjs';
 import { deploySite, upload, visit, sleep } from '../lib/site.mjs';
-import { storedCount } from '../lib/state.mjs';
+import { storedCount, d1Rows } from '../lib/state.mjs';
 import { ROOT } from '../lib/server.mjs';
 
 const STATE = process.env.FLOTILLA_STATE_DIR;
@@ -102,6 +102,16 @@ test('deleting a project purges its assets, manifests, bundles, records and rout
   // The tombstone keeps the slug reserved.
   const tombstones = count('d1/miniflare-D1DatabaseObject', 'SELECT COUNT(*) AS n FROM projects WHERE id = ? AND deleted_at IS NOT NULL', victim.id);
   assert.equal(tombstones, 1);
+  // Every chunk stamps purge_requested_at, the heartbeat by which the cron tells a running chain
+  // from a stopped one: the last chunk's stamp is the moment it marked the project purged.
+  let row;
+  for (let i = 0; i < 40; i++) {
+    [row] = d1Rows('SELECT purge_requested_at AS beat, purged_at AS done FROM projects WHERE id = ?', victim.id);
+    if (row?.done) break;
+    await sleep(250);
+  }
+  assert.ok(row?.done, 'marked purged');
+  assert.equal(row.beat, row.done, 'the last chunk stamped its heartbeat');
   assert.deepEqual(footprint(bystander.id, []), bystanderBefore);
   assert.equal((await visit(`/__project/${bystander.slug}/`)).body, 'bystander');
 });
