@@ -131,7 +131,7 @@ async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: &CfRoute) -> ApiResul
         AssetsUploadSession(name) => upload_session(req, name, ctx).await,
         AssetsUpload => upload(req, ctx).await,
         PutScript(name) => {
-            let (project, id, has_assets, has_code) = put_script(req, name, true, ctx).await?;
+            let (project, id, has_assets, has_code) = settle(put_script(req, name, true, ctx).await, name, ctx).await?;
             let now = iso(now_ms() as i64);
             ok(json!({ "id": project.slug, "etag": id, "deployment_id": id, "startup_time_ms": 0,
                        "has_assets": has_assets, "has_modules": has_code,
@@ -139,7 +139,7 @@ async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: &CfRoute) -> ApiResul
                        "created_on": now, "modified_on": now }))
         }
         UploadVersion(name) => {
-            let (_, id, _, has_code) = put_script(req, name, false, ctx).await?;
+            let (_, id, _, has_code) = settle(put_script(req, name, false, ctx).await, name, ctx).await?;
             let mut v = render_version(&VersionView {
                 id: &id, number: 0, created_ms: now_ms() as i64, author: AUTHOR, has_server_code: has_code,
             });
@@ -180,6 +180,40 @@ async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: &CfRoute) -> ApiResul
     }
 }
 
+/// After a script upload: an accepted one makes a provisional project (created by this
+/// deploy's upload session) an ordinary one; a refused one deletes a provisional project that
+/// has no deployment, and its purge removes the row too, so the refusal leaves nothing behind
+/// and the name stays free (a tombstone would reserve it for ever).
+async fn settle<T>(
+    out: ApiResult<(ProjectRow, T, bool, bool)>,
+    name: &str,
+    ctx: &Ctx<'_>,
+) -> ApiResult<(ProjectRow, T, bool, bool)> {
+    let store = D1Projects::new(ctx.env)?;
+    match out {
+        Ok(done) => {
+            store.settle(&done.0.id).await?;
+            Ok(done)
+        }
+        Err(refused) => {
+            let abandoned = async {
+                if let Some(id) = store.abandoned(name).await? {
+                    super::projects::delete(&id, ctx).await?;
+                }
+                Ok::<_, ApiError>(())
+            };
+            if let Err(e) = abandoned.await {
+                http::log(
+                    "warn",
+                    &ctx.meta.request_id,
+                    json!({ "msg": "provisional project not removed", "error": e.log_detail() }),
+                );
+            }
+            Err(refused)
+        }
+    }
+}
+
 fn iso(ms: i64) -> String {
     iso8601(ms.max(0) as u64)
 }
@@ -205,6 +239,8 @@ async fn project_for_deploy(name: &str, ctx: &Ctx<'_>) -> ApiResult<ProjectRow> 
     ctx.principal.require_scope(Scope::Manage)?;
     ctx.principal.require_all_projects()?;
     let row = create_with_slug(&slug, ctx).await?;
+    // Until a script upload is accepted: a refused one then leaves no project (`refused`).
+    D1Projects::new(ctx.env)?.mark_provisional(&row.id).await?;
     // Its own audit row, as `POST /__api/projects` writes; the call's own row follows.
     ctx.note(&row.id, json!({ "slug": row.slug, "via": "wrangler" }));
     let created = Response::empty().map(|r| r.with_status(201)).map_err(internal);

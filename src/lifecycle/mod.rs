@@ -5,6 +5,8 @@
 //! small storage traits; `platform/` implements the traits over D1/KV/Queues, and the
 //! in-memory fakes in `fake.rs` (tests only) can be told to fail at every write.
 
+mod hosts;
+mod purge;
 mod retention;
 mod service;
 
@@ -17,6 +19,8 @@ mod tests;
 
 use std::collections::BTreeMap;
 
+pub use hosts::*;
+pub use purge::*;
 pub use retention::*;
 pub use service::*;
 

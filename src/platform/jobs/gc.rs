@@ -118,7 +118,7 @@ pub async fn collect(env: &Env, project_id: &str, after: Option<&str>) -> ApiRes
         .results::<Id>()
         .map_err(db_err)?;
     for d in &expired {
-        routes.delete_manifest(&d.id).await?;
+        routes.delete_manifest(project_id, &d.id).await?;
         cache::forget_deployment(&d.id);
         blobs.delete(&bundle_key(project_id, &d.id)).await?;
         db.prepare("UPDATE deployments SET collected_at = ?2 WHERE id = ?1")
@@ -315,7 +315,7 @@ async fn referenced_hashes(env: &Env, project_id: &str, now: i64) -> ApiResult<H
             upload_keys.extend(d.manifest_key);
             continue;
         }
-        let text = routes.manifest_text(&d.id).await?.ok_or_else(|| {
+        let text = routes.manifest_text(project_id, &d.id).await?.ok_or_else(|| {
             ApiError::internal(format!("GC: manifest of kept deployment {} is missing", d.id))
         })?;
         let m = DeploymentManifest::decode(text)
