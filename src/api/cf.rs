@@ -334,7 +334,14 @@ async fn upload(req: &mut Request, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let kv = KvAssets::new(ctx.env)?;
     let shas: Vec<String> = verified.iter().map(|(_, b)| ContentHash::of(b).as_str().to_string()).collect();
     let sha_refs: Vec<&str> = shas.iter().map(String::as_str).collect();
-    let stored = D1Uploads::new(ctx.env)?.stored_hashes(&project.id, &sha_refs).await?;
+    // The lease first (GC's live claim on any body refuses the request, 503 and retryable),
+    // then which bodies are stored: a row under no claim proves its body.
+    let uploads = D1Uploads::new(ctx.env)?;
+    let leased: Vec<(&str, i64)> =
+        verified.iter().zip(&sha_refs).map(|((_, b), sha)| (*sha, b.len() as i64)).collect();
+    let guarded_at = now_ms() as i64;
+    uploads.guard_store(&project.id, &leased, guarded_at).await?;
+    let stored = uploads.stored_hashes(&project.id, &sha_refs).await?;
     let puts =
         verified.iter().zip(&shas).filter(|(_, sha)| !stored.contains(*sha)).map(|((_, body), sha)| {
             let (kv, project_id) = (&kv, project.id.as_str());
@@ -351,7 +358,7 @@ async fn upload(req: &mut Request, ctx: &Ctx<'_>) -> ApiResult<Response> {
         .collect();
     // Recorded only after the bodies are in KV: a crash in between means a harmless re-upload.
     let store = D1Wrangler::new(ctx.env)?;
-    store.record(&project.id, &rows, now_ms() as i64).await?;
+    store.record(&project.id, &rows, guarded_at, now_ms() as i64).await?;
     let hashes: Vec<&str> = unique.keys().copied().collect();
     let known = store.known(&project.id, &hashes, false).await?;
     if known.len() < hashes.len() {

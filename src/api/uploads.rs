@@ -264,6 +264,10 @@ pub async fn upload(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Re
         verified.push((hash, bytes));
     }
 
+    // GC's claim on any of them refuses the request (503, retryable) before a body is written.
+    let guarded_at = now_ms() as i64;
+    let leased: Vec<(&str, i64)> = verified.iter().map(|(h, b)| (*h, b.len() as i64)).collect();
+    uploads.guard_store(&project.id, &leased, guarded_at).await?;
     let kv = KvAssets::new(ctx.env)?;
     let puts = verified.iter().map(|(hash, bytes)| {
         let meta = AssetMeta {
@@ -276,7 +280,7 @@ pub async fn upload(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Re
     try_join_limited(puts, KV_PUTS_IN_FLIGHT).await?;
     let stored: Vec<(&str, i64)> = verified.iter().map(|(h, b)| (*h, b.len() as i64)).collect();
     // Marked only after the bodies are in KV: a crash in between means a harmless re-upload.
-    uploads.mark_uploaded(&claims.sid, &project.id, &stored, now_ms() as i64).await?;
+    uploads.mark_uploaded(&claims.sid, &project.id, &stored, guarded_at, now_ms() as i64).await?;
     let result = json!({ "uploaded": verified.len(), "alreadyStored": keys.len() - verified.len() });
     progress(&secret, bindings::token_ttl_secs(ctx.env), &project, &claims, &uploads, result).await
 }
@@ -317,6 +321,10 @@ pub async fn upload_raw(req: &mut Request, key: &str, hash: &str, ctx: &Ctx<'_>)
         let done = json!({ "uploaded": 0, "alreadyStored": 1, "received": size, "size": size });
         return progress(&secret, bindings::token_ttl_secs(ctx.env), &project, &claims, &uploads, done).await;
     }
+    // GC's claim on this body refuses the request (503, retryable) before a byte is written;
+    // otherwise the lease keeps GC from claiming it until the body is recorded.
+    let guarded_at = now_ms() as i64;
+    uploads.guard_store(&project.id, &[(hash, size as i64)], guarded_at).await?;
     let content_type = expected.content_type.clone();
     match body_store(size) {
         BodyStore::Blobs => {
@@ -380,7 +388,9 @@ pub async fn upload_raw(req: &mut Request, key: &str, hash: &str, ctx: &Ctx<'_>)
         }
     }
     // Marked only after the body is stored: a crash in between means a harmless re-upload.
-    uploads.mark_uploaded(&claims.sid, &project.id, &[(hash, size as i64)], now_ms() as i64).await?;
+    uploads
+        .mark_uploaded(&claims.sid, &project.id, &[(hash, size as i64)], guarded_at, now_ms() as i64)
+        .await?;
     if expected.raw_progress.is_some() {
         uploads.set_raw_progress(&claims.sid, hash, None).await?;
     }

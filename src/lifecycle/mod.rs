@@ -9,6 +9,8 @@ mod retention;
 mod service;
 
 #[cfg(test)]
+mod asset_race_tests;
+#[cfg(test)]
 mod fake;
 #[cfg(test)]
 mod race_tests;
