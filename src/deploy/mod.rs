@@ -10,6 +10,7 @@ mod request;
 mod robustness_tests;
 mod rules;
 mod server_code;
+mod waves;
 mod workflow;
 
 pub use budget::*;
@@ -19,4 +20,5 @@ pub use raw::*;
 pub use request::*;
 pub use rules::*;
 pub use server_code::*;
+pub use waves::*;
 pub use workflow::*;

@@ -11,7 +11,7 @@ mod service;
 #[cfg(test)]
 mod asset_race_tests;
 #[cfg(test)]
-mod fake;
+pub(crate) mod fake;
 #[cfg(test)]
 mod race_tests;
 #[cfg(test)]
