@@ -459,3 +459,21 @@ fn the_sql_carries_the_same_conditions_as_the_decisions() {
     let present = squash(PRESENT_SQL);
     assert!(!present.contains("unreferenced_since") && present.contains("deleting_at IS NULL"), "{present}");
 }
+
+#[test]
+fn with_a_grace_shorter_than_an_upload_the_lease_alone_keeps_gc_from_its_body() {
+    // A grace of 10 ms (tests run with 1.5 s): a sweep can mark and plan a body again while an
+    // upload is still writing it. The lease is what keeps the claim away.
+    let grace = 10;
+    let mut t = AssetTable::default();
+    t.upload("x", 0);
+    t.guard("x", PLAN).unwrap();
+    assert!(t.gc_plan(&[], PLAN + 1, grace).is_empty(), "marked");
+    let planned = t.gc_plan(&[], PLAN + 20, grace);
+    assert_eq!(planned, vec![("x".to_string(), ())]);
+    assert!(t.gc_claim(&planned, PLAN + 20, gc_delete_cutoff(PLAN + 20, grace)).is_empty(), "leased");
+    t.write_body("x");
+    assert!(t.store("x", PLAN, PLAN + 30));
+    t.check("stored");
+    assert!(t.reclaim(&["x"]).is_empty());
+}
