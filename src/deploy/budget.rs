@@ -126,21 +126,29 @@ pub mod steps {
     }
 
     /// One native bucket of `n` files (at most `BUCKET_MAX_FILES`): principal check, the
-    /// session's rows (99 per statement), one KV put per body, the uploaded marks (98 and 49
-    /// per statement) and the remaining count.
+    /// session's rows (99 per statement), the upload lease against GC (two statements per
+    /// JSON array), one KV put per body, the uploaded marks (98 and 49 per statement), the
+    /// lease's end and the remaining count.
     pub fn bucket(n: usize) -> Ops {
         let n = n.min(BUCKET_MAX_FILES);
         REQUEST_OVERHEAD
-            + d1(1 + statements(n, 99) + statements(n, 98) + statements(n, 49) + 1)
+            + d1(1
+                + statements(n, 99)
+                + 2 * statements(n, HASHES_PER_STATEMENT)
+                + statements(n, 98)
+                + statements(n, 49)
+                + statements(n, HASHES_PER_STATEMENT)
+                + 1)
             + Ops { kv: n, ..Ops::default() }
     }
 
-    /// One wrangler bucket: the manifest from R2, stored_hashes of the bucket, one KV put per
-    /// new body, two rows per file, then known() over the whole session.
+    /// One wrangler bucket: the manifest from R2, the upload lease against GC (two statements
+    /// per JSON array) and stored_hashes of the bucket, one KV put per new body, two rows per
+    /// file and the lease's end, then known() over the whole session.
     pub fn wrangler_bucket(n: usize, unique: usize) -> Ops {
         let n = n.min(BUCKET_MAX_FILES);
         REQUEST_OVERHEAD
-            + d1(statements(n, HASHES_PER_STATEMENT) + 2 * n + statements(unique, HASHES_PER_STATEMENT))
+            + d1(4 * statements(n, HASHES_PER_STATEMENT) + 2 * n + statements(unique, HASHES_PER_STATEMENT))
             + Ops { kv: n, r2: 1, ..Ops::default() }
     }
 
@@ -191,8 +199,8 @@ pub mod steps {
             Ops { d1: 1 + GC_COLLECT_CHUNK, kv: 2 * GC_COLLECT_CHUNK, r2: GC_COLLECT_CHUNK, queue: 0 };
         let referenced = Ops { d1: 2, kv: kept_manifests, r2: pending_manifests, queue: 0 };
         let scan = d1(3 * pages.min(GC_PAGES_PER_RUN));
-        // The conditional row delete takes the hashes as one JSON array.
-        let delete = Ops { kv: GC_DELETE_CHUNK, ..d1(statements(GC_DELETE_CHUNK, HASHES_PER_STATEMENT)) };
+        // The claim, the row delete and the release each take the hashes as one JSON array.
+        let delete = Ops { kv: GC_DELETE_CHUNK, ..d1(3 * statements(GC_DELETE_CHUNK, HASHES_PER_STATEMENT)) };
         let sessions = Ops {
             d1: 1 + 2 * statements(EXPIRED_SESSIONS_CHUNK, HASHES_PER_STATEMENT),
             r2: 1,

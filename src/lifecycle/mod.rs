@@ -11,6 +11,8 @@ mod retention;
 mod service;
 
 #[cfg(test)]
+mod asset_race_tests;
+#[cfg(test)]
 pub(crate) mod fake;
 #[cfg(test)]
 mod race_tests;
