@@ -14,6 +14,7 @@ import { startWorker, readDevVars } from '../lib/server.mjs';
 import { DatabaseSync } from 'node:sqlite';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { attachVerified } from '../lib/domains.mjs';
 
 const rand = () => randomBytes(4).toString('hex');
 const b64 = (s) => Buffer.from(s).toString('base64');
@@ -22,19 +23,6 @@ const CODE = {
   compatibilityDate: '2026-10-01',
   modules: { 'index.js': b64('export default { fetch(req) { const u = new URL(req.url); return new Response(`code:${u.hostname}${u.pathname}`); } };') },
 };
-
-/** Attaches `hostname`, publishes its TXT proof in the stub and verifies it; returns the
- * verified domain (with its Cloudflare for SaaS registration, made at verify). */
-async function attachVerified(project, hostname) {
-  const add = await api.addDomain(project.id, hostname);
-  assert.equal(add.status, 201, add.text);
-  const { name, value } = add.body.domain.verification;
-  await stub.setTxt(name, [JSON.stringify(value)]);
-  const v = await api.verifyDomain(project.id, hostname);
-  assert.equal(v.status, 200, v.text);
-  assert.equal(v.body.domain.status, 'active');
-  return v.body.domain;
-}
 
 const hostKeys = (h) => kvCount('SELECT COUNT(*) AS n FROM _mf_entries WHERE key = ?', `host:${h}`);
 const domainRows = (h) => d1Count('SELECT COUNT(*) AS n FROM domains WHERE hostname = ?', h);

@@ -7,9 +7,9 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { api, freshProject } from '../lib/client.mjs';
 import { deploySite, visit, sleep } from '../lib/site.mjs';
-import { stub } from '../lib/stubs.mjs';
 import { kvCount } from '../lib/state.mjs';
 import { ROOT } from '../lib/server.mjs';
+import { attachVerified } from '../lib/domains.mjs';
 
 const rand = () => randomBytes(4).toString('hex');
 const hostKeys = (h) => kvCount('SELECT COUNT(*) AS n FROM _mf_entries WHERE key = ?', `host:${h}`);
@@ -18,16 +18,6 @@ const hostKeys = (h) => kvCount('SELECT COUNT(*) AS n FROM _mf_entries WHERE key
 const routesKv = (...args) => execFileSync(join(ROOT, 'node_modules', '.bin', 'wrangler'), [
   'kv', 'key', ...args, '--binding', 'ROUTES_KV', '--local', '--persist-to', process.env.FLOTILLA_STATE_DIR,
 ], { cwd: ROOT, env: { ...process.env, CI: 'true' }, stdio: 'pipe' }).toString();
-
-async function attachVerified(project, hostname) {
-  const add = await api.addDomain(project.id, hostname);
-  assert.equal(add.status, 201, add.text);
-  const { name, value } = add.body.domain.verification;
-  await stub.setTxt(name, [JSON.stringify(value)]);
-  const v = await api.verifyDomain(project.id, hostname);
-  assert.equal(v.status, 200, v.text);
-  assert.equal(v.body.domain.status, 'active');
-}
 
 test('the cron reconciles host: records with D1: a missing one is rewritten, a wrong one fixed, a stale one deleted', { timeout: 240_000 }, async () => {
   const p = await freshProject('hosts-sweep');
