@@ -95,6 +95,7 @@ pub async fn delete(id: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
         });
     }
     store.mark_deleted(&row.id, now_ms() as i64).await?;
+    crate::platform::store::tenant_kv::forget(&row.id);
     note(ctx, json!({ "namespaceId": row.id, "title": row.title }));
     respond(200, json!({ "deleted": { "id": row.id, "title": row.title } }))
 }

@@ -138,6 +138,45 @@ impl D1Resources {
         Ok(rows.first().map(|c| c.n).unwrap_or(0))
     }
 
+    /// Records which namespaces a new deployment binds (before it can run).
+    pub async fn record_bindings(
+        &self,
+        deployment_id: &str,
+        project_id: &str,
+        kv: &std::collections::BTreeMap<String, String>,
+    ) -> ApiResult<()> {
+        if kv.is_empty() {
+            return Ok(());
+        }
+        let mut stmts = Vec::with_capacity(kv.len());
+        for (name, id) in kv {
+            stmts.push(
+                self.db
+                    .prepare(
+                        "INSERT OR REPLACE INTO resource_bindings (deployment_id, name, resource_id, project_id) \
+                         VALUES (?1, ?2, ?3, ?4)",
+                    )
+                    .bind(&[deployment_id.into(), name.as_str().into(), id.as_str().into(), project_id.into()])
+                    .map_err(db_err)?,
+            );
+        }
+        self.db.batch(stmts).await.map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Whether a live resource of `kind` has this id (what a binding checks before use).
+    pub async fn is_live(&self, kind: &str, id: &str) -> ApiResult<bool> {
+        let rows: Vec<Count> = all_rows(
+            self.db
+                .prepare(
+                    "SELECT COUNT(*) AS n FROM resources WHERE id = ?1 AND kind = ?2 AND deleted_at IS NULL",
+                )
+                .bind(&[id.into(), kind.into()]),
+        )
+        .await?;
+        Ok(rows.first().map(|c| c.n).unwrap_or(0) > 0)
+    }
+
     /// Marks the resource deleted (unreachable at once); `false` if it already was.
     pub async fn mark_deleted(&self, id: &str, now: i64) -> ApiResult<bool> {
         let r = self

@@ -17,3 +17,5 @@ pub mod kv;
 #[cfg(not(feature = "site"))]
 pub mod queue;
 pub mod r2;
+#[cfg(not(feature = "site"))]
+pub mod tenant_kv;
