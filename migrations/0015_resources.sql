@@ -7,13 +7,16 @@
 -- names per account; two tenants using the same title never share a resource).
 -- deleted_at: set by DELETE; the row stays so the id is never reused and the data removal can be
 -- resumed from it.
+-- purged_at: set once DELETE has removed the last of its data (KV: every `<id>:` key of TENANT_KV);
+-- until then another DELETE continues the removal.
 CREATE TABLE resources (
   id          TEXT PRIMARY KEY,
   kind        TEXT NOT NULL CHECK (kind IN ('kv', 'sql', 'bucket')),
   title       TEXT NOT NULL,
   created_by  TEXT NOT NULL,
   created_at  INTEGER NOT NULL,
-  deleted_at  INTEGER
+  deleted_at  INTEGER,
+  purged_at   INTEGER
 );
 CREATE UNIQUE INDEX resources_title ON resources (kind, created_by, title) WHERE deleted_at IS NULL;
 CREATE INDEX resources_by_kind ON resources (kind, created_at) WHERE deleted_at IS NULL;

@@ -14,6 +14,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::platform::bindings::{now_ms, random_bytes};
 use crate::platform::http;
 use crate::platform::store::d1_resources::{Created, D1Resources};
+use crate::platform::store::tenant_kv::{forget, remove_keys};
+use crate::storage::kv::TenantNamespace;
 
 fn respond(status: u16, body: serde_json::Value) -> ApiResult<Response> {
     http::ok(status, body).map_err(internal)
@@ -79,11 +81,41 @@ pub async fn get(id: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
     respond(200, json!({ "namespace": row.to_json(&store.bound_projects(&row.id).await?) }))
 }
 
+/// Keys one DELETE call removes at most (a Worker invocation has 1000 subrequests; D1 and the
+/// list take a few).
+const REMOVE_PER_CALL: u32 = 500;
+
 /// `DELETE /__api/kv/namespaces/:id`: refused (409) while a production or aliased deployment
-/// of a live project binds it; otherwise unreachable at once (no binding resolves it again).
+/// of a live project binds it; otherwise unreachable at once (bindings stop answering), and up
+/// to 500 of its keys are removed. While keys remain (`keys.more`), the namespace stays
+/// findable for DELETE only, and each call removes the next batch.
 pub async fn delete(id: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let store = D1Resources::new(ctx.env)?;
-    let row = load(&store, id, ctx).await?;
+    let scope = ResourceScope::of(&ctx.principal);
+    let resumed = match is_resource_id(id) {
+        true => store.get_unpurged(KIND_KV, id, &scope).await?,
+        false => None,
+    };
+    let row = match resumed {
+        Some(r) => r,
+        None => first_delete(&store, id, ctx).await?,
+    };
+    let ns = TenantNamespace::new(&row.id)
+        .ok_or_else(|| ApiError::internal("stored namespace id is malformed"))?;
+    let (removed, more) = remove_keys(ctx.env, &ns, REMOVE_PER_CALL).await?;
+    if !more {
+        store.mark_purged(&row.id, now_ms() as i64).await?;
+    }
+    note(ctx, json!({ "namespaceId": row.id, "title": row.title, "keysRemoved": removed, "more": more }));
+    respond(
+        200,
+        json!({ "deleted": { "id": row.id, "title": row.title }, "keys": { "removed": removed, "more": more } }),
+    )
+}
+
+/// The first DELETE of a live namespace: the 409 check, then the row marked deleted.
+async fn first_delete(store: &D1Resources, id: &str, ctx: &Ctx<'_>) -> ApiResult<ResourceRow> {
+    let row = load(store, id, ctx).await?;
     let serving = store.serving_bindings(&row.id).await?;
     if serving > 0 {
         return Err(ApiError::Conflict {
@@ -95,7 +127,6 @@ pub async fn delete(id: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
         });
     }
     store.mark_deleted(&row.id, now_ms() as i64).await?;
-    crate::platform::store::tenant_kv::forget(&row.id);
-    note(ctx, json!({ "namespaceId": row.id, "title": row.title }));
-    respond(200, json!({ "deleted": { "id": row.id, "title": row.title } }))
+    forget(&row.id);
+    Ok(row)
 }

@@ -50,6 +50,7 @@ test('KV namespaces: create, list with pagination, get, title conflicts, delete'
   const gone = await ns.delete(a.id);
   assert.equal(gone.status, 200, gone.text);
   assert.deepEqual(gone.body.deleted, { id: a.id, title: a.title });
+  assert.deepEqual(gone.body.keys, { removed: 0, more: false });
   expectError(assert, await ns.get(a.id), 404, 'not_found');
   expectError(assert, await ns.delete(a.id), 404, 'not_found');
   assert.ok(!(await ns.list('?limit=100')).body.namespaces.some((n) => n.id === a.id));
@@ -103,6 +104,7 @@ async function run(env, url, req) {
     case '/bulk': return [...(await C.get(JSON.parse(q.get('keys')), q.get('type') ?? undefined))];
     case '/delete': return C.delete(key);
     case '/list': { const r = await C.list(JSON.parse(q.get('opts') ?? '{}')); return r; }
+    case '/fill': { const n = Number(q.get('n')); for (let i = 0; i < n; i++) await C.put('fill:' + String(i).padStart(4, '0'), 'v'); return n; }
     case '/list-all': {
       const names = []; let cursor; let pages = 0;
       do { const r = await C.list({ ...JSON.parse(q.get('opts') ?? '{}'), cursor }); names.push(...r.keys.map((k) => k.name)); cursor = r.list_complete ? undefined : r.cursor; pages++; } while (cursor && pages < 50);
@@ -279,4 +281,29 @@ test('KV binding: binding is access-controlled; rollback keeps the data; delete 
   const port = new URL(process.env.FLOTILLA_URL).port;
   const preview = await request(`/get?${q({ key: 'kept' })}`, { host: `${first.deployment.id.slice(0, 8)}--${p.slug}.localhost:${port}` });
   assert.deepEqual(JSON.parse(preview.body), { error: ['Error', 'KV namespace not found: it was deleted'] });
+});
+
+test('KV namespaces: deleting removes the keys in bounded batches, resumed by DELETE', { timeout: 120_000 }, async () => {
+  const p = await freshProject('kv purge');
+  const space = await created(`purge-${Date.now()}`);
+  const keep = await created(`keep-${Date.now()}`);
+  const first = await deployWithKv(p, [...bind(space.id), ...bind(keep.id, 'OTHER')]);
+  assert.deepEqual(await kv(p, '/fill?n=520'), { ok: true, value: 520 });
+  // A second deployment binds only `keep` (with a key of its own), so `space` may go.
+  await deployWithKv(p, bind(keep.id));
+  await kv(p, `/put?${q({ key: 'fill:0001', value: 'other namespace' })}`);
+  const one = await ns.delete(space.id);
+  assert.equal(one.status, 200, one.text);
+  assert.deepEqual(one.body.keys, { removed: 500, more: true });
+  expectError(assert, await ns.get(space.id), 404, 'not_found');
+  assert.ok(!(await ns.list('?limit=100')).body.namespaces.some((n) => n.id === space.id));
+  // The old deployment's preview still binds it, and gets an error instead of what is left.
+  const port = new URL(process.env.FLOTILLA_URL).port;
+  const preview = await request(`/list`, { host: `${first.deployment.id.slice(0, 8)}--${p.slug}.localhost:${port}` });
+  assert.deepEqual(JSON.parse(preview.body), { error: ['Error', 'KV namespace not found: it was deleted'] });
+  const two = await ns.delete(space.id);
+  assert.deepEqual(two.body.keys, { removed: 20, more: false });
+  expectError(assert, await ns.delete(space.id), 404, 'not_found');
+  // Another namespace's keys with the same names are untouched.
+  assert.deepEqual(await kv(p, `/get?${q({ key: 'fill:0001' })}`), { ok: true, value: 'other namespace' });
 });

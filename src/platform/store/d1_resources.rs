@@ -177,6 +177,37 @@ impl D1Resources {
         Ok(rows.first().map(|c| c.n).unwrap_or(0) > 0)
     }
 
+    /// A resource of `kind` that was deleted but whose data is not all removed yet, if `scope`
+    /// reaches it (a repeated DELETE resumes the removal).
+    pub async fn get_unpurged(
+        &self,
+        kind: &str,
+        id: &str,
+        scope: &ResourceScope,
+    ) -> ApiResult<Option<ResourceRow>> {
+        let [a, c, p] = scope_params(scope);
+        let sql = format!(
+            "SELECT {COLUMNS} FROM resources WHERE id = ?1 AND kind = ?2 AND deleted_at IS NOT NULL \
+             AND purged_at IS NULL AND {}",
+            scope_sql(3, 4, 5)
+        );
+        let rows: Vec<ResourceRow> =
+            all_rows(self.db.prepare(sql).bind(&[id.into(), kind.into(), a, c, p])).await?;
+        Ok(rows.into_iter().next())
+    }
+
+    /// Records that the deleted resource's data is all gone.
+    pub async fn mark_purged(&self, id: &str, now: i64) -> ApiResult<()> {
+        self.db
+            .prepare("UPDATE resources SET purged_at = ?2 WHERE id = ?1 AND deleted_at IS NOT NULL")
+            .bind(&[id.into(), num(now)])
+            .map_err(db_err)?
+            .run()
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
     /// Marks the resource deleted (unreachable at once); `false` if it already was.
     pub async fn mark_deleted(&self, id: &str, now: i64) -> ApiResult<bool> {
         let r = self

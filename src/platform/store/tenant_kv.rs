@@ -27,6 +27,29 @@ thread_local! {
     static LIVE: RefCell<HashMap<String, f64>> = RefCell::new(HashMap::new());
 }
 
+/// Removes up to `max` keys of a namespace from `TENANT_KV` (one list, then one delete per
+/// key). Returns how many it removed and whether more remain.
+pub async fn remove_keys(env: &Env, ns: &TenantNamespace, max: u32) -> crate::error::ApiResult<(u32, bool)> {
+    let err = |e: String| crate::error::ApiError::internal(format!("TENANT_KV: {e}"));
+    let kv = env.kv(crate::platform::bindings::TENANT_KV).map_err(|e| err(e.to_string()))?;
+    let page = kv
+        .list()
+        .prefix(ns.prefix().to_string())
+        .limit(max.into())
+        .execute()
+        .await
+        .map_err(|e| err(e.to_string()))?;
+    let mut removed = 0;
+    for key in &page.keys {
+        // Listed by our own prefix; the check keeps a bug elsewhere from deleting another's key.
+        if ns.tenant_name(&key.name).is_some() {
+            kv.delete(&key.name).await.map_err(|e| err(e.to_string()))?;
+            removed += 1;
+        }
+    }
+    Ok((removed, !page.list_complete))
+}
+
 /// Drops this isolate's "live" mark for a namespace (the delete handler calls it).
 pub fn forget(id: &str) {
     LIVE.with(|l| l.borrow_mut().remove(id));
