@@ -44,6 +44,12 @@ pub enum ApiError {
         retry_after_secs: u32,
         reason: String,
     },
+    /// A passing state on our side (e.g. GC deleting the very body being uploaded): 503 with
+    /// `Retry-After`, which clients (wrangler included) retry.
+    Busy {
+        retry_after_secs: u32,
+        reason: String,
+    },
     /// Something on our side failed. `detail` is logged with the request id, never sent.
     Internal {
         detail: String,
@@ -95,7 +101,7 @@ impl ApiError {
             ApiError::Unprocessable { .. } => 422,
             ApiError::TooManyRequests { .. } => 429,
             ApiError::Internal { .. } => 500,
-            ApiError::Unavailable { .. } => 503,
+            ApiError::Unavailable { .. } | ApiError::Busy { .. } => 503,
             ApiError::Upstream { .. } => 502,
             ApiError::NotImplemented { .. } => 501,
         }
@@ -116,6 +122,7 @@ impl ApiError {
             ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::Internal { .. } => "internal_error",
             ApiError::Unavailable { .. } => "service_unavailable",
+            ApiError::Busy { .. } => "busy",
             ApiError::Upstream { .. } => "upstream_error",
             ApiError::NotImplemented { .. } => "not_implemented",
         }
@@ -140,7 +147,8 @@ impl ApiError {
                 format!("{what} exceeds the limit of {limit}")
             }
             ApiError::Unprocessable { reason, .. } => reason.clone(),
-            ApiError::TooManyRequests { retry_after_secs, reason } => {
+            ApiError::TooManyRequests { retry_after_secs, reason }
+            | ApiError::Busy { retry_after_secs, reason } => {
                 format!("{reason}; retry after {retry_after_secs} s")
             }
             ApiError::Internal { .. } => "An internal error occurred".into(),
@@ -170,7 +178,7 @@ impl ApiError {
     /// Extra response headers this error requires (e.g. `Retry-After`, `Allow`).
     pub fn headers(&self) -> Vec<(&'static str, String)> {
         match self {
-            ApiError::TooManyRequests { retry_after_secs, .. } => {
+            ApiError::TooManyRequests { retry_after_secs, .. } | ApiError::Busy { retry_after_secs, .. } => {
                 vec![("retry-after", retry_after_secs.to_string())]
             }
             ApiError::MethodNotAllowed { allowed } => vec![("allow", (*allowed).to_string())],
@@ -247,6 +255,7 @@ mod tests {
             (ApiError::TooManyRequests { retry_after_secs: 3, reason: "x".into() }, 429, "rate_limited"),
             (ApiError::internal("db exploded"), 500, "internal_error"),
             (ApiError::Unavailable { detail: "kv".into() }, 503, "service_unavailable"),
+            (ApiError::Busy { retry_after_secs: 2, reason: "x".into() }, 503, "busy"),
             (ApiError::Upstream { service: "the DNS resolver", detail: "x".into() }, 502, "upstream_error"),
             (ApiError::NotImplemented { what: "x".into() }, 501, "not_implemented"),
         ];
@@ -285,6 +294,10 @@ mod tests {
         assert_eq!(
             ApiError::TooManyRequests { retry_after_secs: 7, reason: "x".into() }.headers(),
             vec![("retry-after", "7".to_string())]
+        );
+        assert_eq!(
+            ApiError::Busy { retry_after_secs: 4, reason: "x".into() }.headers(),
+            vec![("retry-after", "4".to_string())]
         );
         assert_eq!(
             ApiError::MethodNotAllowed { allowed: "GET, HEAD" }.headers(),

@@ -11,7 +11,8 @@
 //! | ASSETS_KV | `<projectId>:<sha256>` | an asset body up to 25 MiB |
 //! | ROUTES_KV | `route:<slug-or-id>` | a project's routing record |
 //! | ROUTES_KV | `host:<hostname>` | a verified custom domain's owner |
-//! | ROUTES_KV | `manifest:<deploymentId>` | a deployment's immutable manifest |
+//! | ROUTES_KV | `manifest:<projectId>:<deploymentId>` | a deployment's immutable manifest |
+//! | ROUTES_KV | `manifest:<deploymentId>` | the same, for deployments made before it carried the project (read, never written) |
 //! | BLOBS | `assets/<projectId>/<sha256>` | an asset body above 25 MiB |
 //! | BLOBS | `bundles/<projectId>/<deploymentId>.json` | a deployment's server bundle |
 //! | BLOBS | `uploads/<projectId>/<sessionId>.json` | an upload session's manifest |
@@ -27,8 +28,36 @@ pub fn host_key(hostname: &str) -> String {
     format!("host:{}", hostname.to_ascii_lowercase())
 }
 
-/// ROUTES_KV: a deployment's immutable manifest.
-pub fn manifest_key(deployment_id: &str) -> String {
+/// ROUTES_KV: every custom domain's record (the cron lists them to reconcile with D1).
+pub fn host_prefix() -> &'static str {
+    "host:"
+}
+
+/// The hostname of a key listed under [`host_prefix`]; `None` for anything else.
+pub fn host_of(key: &str) -> Option<&str> {
+    key.strip_prefix(host_prefix()).filter(|h| !h.is_empty())
+}
+
+/// ROUTES_KV: a deployment's immutable manifest, under its project so the purge finds by
+/// prefix one written after the deployment rows went (a deploy racing the purge).
+pub fn manifest_key(project_id: &str, deployment_id: &str) -> String {
+    format!("manifest:{project_id}:{deployment_id}")
+}
+
+/// ROUTES_KV: every manifest of one project (ends in `:`: never another project's).
+pub fn manifest_prefix(project_id: &str) -> String {
+    manifest_key(project_id, "")
+}
+
+/// The deployment id of a key listed under [`manifest_prefix`]; `None` for anything else.
+pub fn manifest_id_of<'k>(project_id: &str, key: &'k str) -> Option<&'k str> {
+    let id = key.strip_prefix(&manifest_prefix(project_id))?;
+    (!id.is_empty() && !id.contains(':')).then_some(id)
+}
+
+/// ROUTES_KV: where deployments made before manifests carried the project keep theirs; read as
+/// a fallback and deleted with the deployment, never written.
+pub fn legacy_manifest_key(deployment_id: &str) -> String {
     format!("manifest:{deployment_id}")
 }
 
@@ -122,7 +151,12 @@ mod tests {
     fn the_layout_is_the_documented_one() {
         assert_eq!(route_key("Blog"), "route:blog");
         assert_eq!(host_key("WWW.Example.com"), "host:www.example.com");
-        assert_eq!(manifest_key("d1"), "manifest:d1");
+        assert_eq!(host_of(&host_key("WWW.Example.com")), Some("www.example.com"));
+        assert_eq!(host_of("host:"), None);
+        assert_eq!(host_of("route:x"), None);
+        assert_eq!(manifest_key("p1", "d1"), "manifest:p1:d1");
+        assert_eq!(manifest_prefix("p1"), "manifest:p1:");
+        assert_eq!(legacy_manifest_key("d1"), "manifest:d1");
         assert_eq!(asset_key("p1", "ab"), "p1:ab");
         assert_eq!(asset_prefix("p1"), "p1:");
         assert_eq!(blob_asset_key("p1", "abc"), "assets/p1/abc");
@@ -140,6 +174,15 @@ mod tests {
             assert!(doc.key(B, "x").starts_with(&doc.prefix(B)), "{doc:?}");
         }
         assert!(!asset_key(A, "h").starts_with(&asset_prefix(B)));
+        assert!(!manifest_key(A, "d").starts_with(&manifest_prefix(B)));
+        assert!(manifest_key(B, "d").starts_with(&manifest_prefix(B)));
+        // Legacy keys (`manifest:<uuid>`) are never under a project's prefix.
+        assert!(!legacy_manifest_key(A).starts_with(&manifest_prefix(A)));
+        assert_eq!(manifest_id_of(A, &manifest_key(A, "d-1")), Some("d-1"));
+        assert_eq!(manifest_id_of(B, &manifest_key(A, "d-1")), None);
+        for junk in [legacy_manifest_key("d-1"), manifest_prefix(A), format!("{}x:y", manifest_prefix(A))] {
+            assert_eq!(manifest_id_of(A, &junk), None, "{junk}");
+        }
         assert!(!blob_asset_key(A, "h").starts_with(&blob_asset_prefix(B)));
         assert!(!blob_asset_key("p10", "abc").starts_with(&blob_asset_prefix("p1")));
     }

@@ -19,8 +19,8 @@ use crate::access::{Need, Principal, Scope};
 use crate::auth::{bearer_token, issue_token, verify_any_project, verify_token, TokenKind};
 use crate::compat::*;
 use crate::deploy::{
-    check_upload_keys, parse_deploy_request, parse_upload_manifest, plan_buckets, BUCKET_MAX_BYTES,
-    BUCKET_MAX_FILES,
+    check_upload_keys, parse_deploy_request, parse_upload_manifest, plan_buckets, store_in_waves,
+    BUCKET_MAX_BYTES, BUCKET_MAX_FILES, WAVE_BYTES,
 };
 use crate::domain::{iso8601, ContentHash, ProjectRow};
 use crate::error::{ApiError, ApiResult};
@@ -131,7 +131,7 @@ async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: &CfRoute) -> ApiResul
         AssetsUploadSession(name) => upload_session(req, name, ctx).await,
         AssetsUpload => upload(req, ctx).await,
         PutScript(name) => {
-            let (project, id, has_assets, has_code) = put_script(req, name, true, ctx).await?;
+            let (project, id, has_assets, has_code) = settle(put_script(req, name, true, ctx).await, name, ctx).await?;
             let now = iso(now_ms() as i64);
             ok(json!({ "id": project.slug, "etag": id, "deployment_id": id, "startup_time_ms": 0,
                        "has_assets": has_assets, "has_modules": has_code,
@@ -139,7 +139,7 @@ async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: &CfRoute) -> ApiResul
                        "created_on": now, "modified_on": now }))
         }
         UploadVersion(name) => {
-            let (_, id, _, has_code) = put_script(req, name, false, ctx).await?;
+            let (_, id, _, has_code) = settle(put_script(req, name, false, ctx).await, name, ctx).await?;
             let mut v = render_version(&VersionView {
                 id: &id, number: 0, created_ms: now_ms() as i64, author: AUTHOR, has_server_code: has_code,
             });
@@ -180,6 +180,40 @@ async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: &CfRoute) -> ApiResul
     }
 }
 
+/// After a script upload: an accepted one makes a provisional project (created by this
+/// deploy's upload session) an ordinary one; a refused one deletes a provisional project that
+/// has no deployment, and its purge removes the row too, so the refusal leaves nothing behind
+/// and the name stays free (a tombstone would reserve it for ever).
+async fn settle<T>(
+    out: ApiResult<(ProjectRow, T, bool, bool)>,
+    name: &str,
+    ctx: &Ctx<'_>,
+) -> ApiResult<(ProjectRow, T, bool, bool)> {
+    let store = D1Projects::new(ctx.env)?;
+    match out {
+        Ok(done) => {
+            store.settle(&done.0.id).await?;
+            Ok(done)
+        }
+        Err(refused) => {
+            let abandoned = async {
+                if let Some(id) = store.abandoned(name).await? {
+                    super::projects::delete(&id, ctx).await?;
+                }
+                Ok::<_, ApiError>(())
+            };
+            if let Err(e) = abandoned.await {
+                http::log(
+                    "warn",
+                    &ctx.meta.request_id,
+                    json!({ "msg": "provisional project not removed", "error": e.log_detail() }),
+                );
+            }
+            Err(refused)
+        }
+    }
+}
+
 fn iso(ms: i64) -> String {
     iso8601(ms.max(0) as u64)
 }
@@ -205,6 +239,8 @@ async fn project_for_deploy(name: &str, ctx: &Ctx<'_>) -> ApiResult<ProjectRow> 
     ctx.principal.require_scope(Scope::Manage)?;
     ctx.principal.require_all_projects()?;
     let row = create_with_slug(&slug, ctx).await?;
+    // Until a script upload is accepted: a refused one then leaves no project (`refused`).
+    D1Projects::new(ctx.env)?.mark_provisional(&row.id).await?;
     // Its own audit row, as `POST /__api/projects` writes; the call's own row follows.
     ctx.note(&row.id, json!({ "slug": row.slug, "via": "wrangler" }));
     let created = Response::empty().map(|r| r.with_status(201)).map_err(internal);
@@ -281,6 +317,12 @@ async fn read_form(req: &mut Request, limit: usize) -> ApiResult<(FormData, Vec<
     Ok((FormData::from(js), names))
 }
 
+/// One part's text (wrangler sends base64 text parts).
+async fn part_text(hash: &str, e: FormEntry) -> ApiResult<String> {
+    let (bytes, _) = entry_bytes(e).await?;
+    String::from_utf8(bytes).map_err(|_| ApiError::bad(hash, "must be base64 text"))
+}
+
 async fn entry_bytes(e: FormEntry) -> ApiResult<(Vec<u8>, String)> {
     match e {
         FormEntry::Field(s) => Ok((s.into_bytes(), String::new())),
@@ -292,7 +334,9 @@ async fn entry_bytes(e: FormEntry) -> ApiResult<(Vec<u8>, String)> {
 }
 
 /// `POST /workers/assets/upload?base64=true`: one bucket, authorised by the session's upload
-/// JWT. Every part is checked against wrangler's hash before anything is written.
+/// JWT. Every part is checked against wrangler's hash before anything is written; the parts go
+/// through wasm one at a time (the form itself stays in JS), so an invocation holds about one
+/// part's text and body, never a bucket's (`deploy::store_in_waves`).
 async fn upload(req: &mut Request, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let secret = jwt_secret(ctx)?;
     let auth = req.headers().get("authorization").ok().flatten();
@@ -319,36 +363,54 @@ async fn upload(req: &mut Request, ctx: &Ctx<'_>) -> ApiResult<Response> {
         return Err(ApiError::bad("body", "must hold at least one file part"));
     }
     check_upload_keys(names.len())?;
-    let mut verified = Vec::with_capacity(names.len());
+    // Every part is checked before anything is written, one at a time: its text against
+    // wrangler's hash, then decoded for its size and SHA-256, and dropped. Only (hash, sha,
+    // size) is kept; the bodies are decoded again below, a wave at a time.
+    let mut checked: Vec<(String, String, i64)> = Vec::with_capacity(names.len());
     for hash in &names {
         let Some(entry) = form.get(hash) else { continue };
-        let (bytes, _) = entry_bytes(entry).await?;
-        let text =
-            String::from_utf8(bytes).map_err(|_| ApiError::bad(hash.as_str(), "must be base64 text"))?;
-        let body = verify_part(&unique, hash, &text)?;
-        verified.push((hash.clone(), body));
+        let body = verify_part(&unique, hash, &part_text(hash, entry).await?)?;
+        checked.push((hash.clone(), ContentHash::of(&body).as_str().to_string(), body.len() as i64));
+    }
+    // The lease first (GC's live claim on any body refuses the request, 503 and retryable),
+    // then which bodies are stored: a row under no claim proves its body.
+    let uploads = D1Uploads::new(ctx.env)?;
+    let leased: Vec<(&str, i64)> = checked.iter().map(|(_, sha, size)| (sha.as_str(), *size)).collect();
+    let guarded_at = now_ms() as i64;
+    uploads.guard_store(&project.id, &leased, guarded_at).await?;
+    let sha_refs: Vec<&str> = leased.iter().map(|(sha, _)| *sha).collect();
+    let stored = uploads.stored_hashes(&project.id, &sha_refs).await?;
+    let mut todo: Vec<(usize, u64)> = Vec::new();
+    for (i, (_, sha, size)) in checked.iter().enumerate() {
+        // One put per body, even if two parts of the bucket carry it.
+        if !stored.contains(sha) && !checked[..i].iter().any(|(_, s, _)| s == sha) {
+            todo.push((i, *size as u64));
+        }
     }
     let kv = KvAssets::new(ctx.env)?;
-    let shas: Vec<String> = verified.iter().map(|(_, b)| ContentHash::of(b).as_str().to_string()).collect();
-    let sha_refs: Vec<&str> = shas.iter().map(String::as_str).collect();
-    let stored = D1Uploads::new(ctx.env)?.stored_hashes(&project.id, &sha_refs).await?;
-    let puts =
-        verified.iter().zip(&shas).filter(|(_, sha)| !stored.contains(*sha)).map(|((_, body), sha)| {
-            let (kv, project_id) = (&kv, project.id.as_str());
-            async move {
-                kv.put(project_id, sha, body, &AssetMeta { size: body.len() as u64, content_type: None })
-                    .await
-            }
-        });
-    crate::join::try_join_limited(puts, super::uploads::KV_PUTS_IN_FLIGHT).await?;
-    let rows: Vec<(String, String, i64)> = verified
-        .iter()
-        .zip(&shas)
-        .map(|((hash, body), sha)| (hash.clone(), sha.clone(), body.len() as i64))
-        .collect();
+    let read = |i: &usize| {
+        let (hash, form, unique) = (&checked[*i].0, &form, &unique);
+        async move {
+            let entry = form.get(hash).ok_or_else(|| ApiError::internal("form part vanished"))?;
+            verify_part(unique, hash, &part_text(hash, entry).await?)
+        }
+    };
+    let put = |i: &usize, body: Vec<u8>| {
+        let (kv, project_id, sha) = (&kv, project.id.as_str(), checked[*i].1.as_str());
+        async move {
+            kv.put(project_id, sha, &body, &AssetMeta { size: body.len() as u64, content_type: None }).await
+        }
+    };
+    store_in_waves(&todo, super::uploads::KV_PUTS_IN_FLIGHT, WAVE_BYTES, read, put).await?;
+    drop(form);
     // Recorded only after the bodies are in KV: a crash in between means a harmless re-upload.
     let store = D1Wrangler::new(ctx.env)?;
-    store.record(&project.id, &rows, now_ms() as i64).await?;
+    store.record(&project.id, &checked, guarded_at, now_ms() as i64).await?;
+    let held = super::uploads::wasm_memory_bytes();
+    ctx.note(
+        &project.id,
+        json!({ "sessionId": claims.sid, "files": checked.len(), "wasmMemoryBytes": held }),
+    );
     let hashes: Vec<&str> = unique.keys().copied().collect();
     let known = store.known(&project.id, &hashes, false).await?;
     if known.len() < hashes.len() {

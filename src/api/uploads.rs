@@ -4,7 +4,7 @@
 //! 25 MiB, ASSETS_KV otherwise). Touches D1, ASSETS_KV and BLOBS (the session's manifest,
 //! large bodies).
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -17,12 +17,11 @@ use crate::auth::{bearer_token, issue_token, session_span_ms, verify_token, Toke
 use crate::deploy::UploadManifest;
 use crate::deploy::{
     body_store, check_raw_length, check_upload_keys, content_types_by_hash, parse_upload_session_body,
-    plan_uploads, unique_hashes, BodyStore, Piece, RawProgress, BUCKET_MAX_BYTES, BUCKET_MAX_FILES,
-    KV_MAX_FILE_BYTES, MAX_FILE_BYTES, RAW_PART_BYTES,
+    plan_uploads, store_in_waves, unique_hashes, BodyStore, Piece, RawProgress, BUCKET_MAX_BYTES,
+    BUCKET_MAX_FILES, KV_MAX_FILE_BYTES, MAX_FILE_BYTES, RAW_PART_BYTES, WAVE_BYTES,
 };
 use crate::domain::{ContentHash, JsonObject, ProjectRow};
 use crate::error::{ApiError, ApiResult};
-use crate::join::try_join_limited;
 use crate::keys::upload_manifest_key;
 use crate::platform::bindings::{self, new_uuid, now_ms};
 use crate::platform::http;
@@ -215,29 +214,34 @@ async fn progress(
     http::ok(200, json!({ "result": result })).map_err(internal)
 }
 
-/// Authorised by the session's upload JWT (not the admin token).
+/// Authorised by the session's upload JWT (not the admin token). Every entry is checked
+/// (decoded, sized and hashed, one at a time) before anything is written; then the bodies are
+/// decoded again and stored a wave at a time (`deploy::store_in_waves`), each entry's text dropped as
+/// it is decoded, so the invocation never holds a bucket's decoded bodies at once.
 pub async fn upload(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let (secret, project, claims) = upload_claims(req, key, ctx).await?;
     let body = read_body(req, MAX_UPLOAD_BODY).await?;
-    let o = JsonObject::parse(&body, false)?;
+    // Base64 needs no JSON escapes: each text borrows from the body rather than being copied
+    // into a parsed tree (a 25 MiB file is 33 MiB of text; one copy of it, not two).
+    let entries: BTreeMap<String, Text<'_>> =
+        serde_json::from_slice(&body).map_err(|_| bucket_error(&body))?;
     let uploads = D1Uploads::new(ctx.env)?;
-    let keys: Vec<&str> = o_keys(&o);
+    let keys: Vec<String> = entries.keys().cloned().collect();
     if keys.is_empty() {
         return Err(ApiError::bad("body", "must map at least one hash to its base64 contents"));
     }
     check_upload_keys(keys.len())?;
-    let files = uploads.session_files(&claims.sid, &keys).await?;
+    let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let files = uploads.session_files(&claims.sid, &key_refs).await?;
 
-    // Verify everything before writing anything: a bad file rejects the whole request.
-    let mut verified: Vec<(&str, Vec<u8>)> = Vec::new();
-    for hash in &keys {
+    // Verify everything before writing anything: a bad entry rejects the whole request. Each
+    // entry is decoded, checked and dropped; the store below decodes it again, in its wave.
+    let mut todo: Vec<(usize, u64)> = Vec::new();
+    for (i, hash) in key_refs.iter().enumerate() {
         let Some(expected) = files.get(*hash) else {
             return Err(ApiError::bad(*hash, "is not a missing file of this upload session"));
         };
-        let encoded = o
-            .get(hash)
-            .and_then(Value::as_str)
-            .ok_or_else(|| ApiError::bad(*hash, "must be a base64 string"))?;
+        let encoded = entries.get(*hash).map(|t| t.0.as_ref()).unwrap_or_default();
         if expected.uploaded_at.is_some() {
             continue; // a retried bucket: already stored, nothing to redo
         }
@@ -250,35 +254,72 @@ pub async fn upload(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Re
                 ),
             ));
         }
-        let bytes =
-            STANDARD.decode(encoded.as_bytes()).map_err(|_| ApiError::bad(*hash, "is not valid base64"))?;
-        if bytes.len() as i64 != expected.size {
+        // Decoded and hashed here, and dropped at once: only its size is kept.
+        let size = decode_verified(hash, encoded)?.len();
+        if size as i64 != expected.size {
             return Err(ApiError::bad(
                 *hash,
-                format!("size mismatch: manifest says {} bytes, upload has {}", expected.size, bytes.len()),
+                format!("size mismatch: manifest says {} bytes, upload has {size}", expected.size),
             ));
         }
-        if ContentHash::of(&bytes).as_str() != *hash {
-            return Err(ApiError::bad(*hash, "SHA-256 of the uploaded bytes does not match the hash"));
-        }
-        verified.push((hash, bytes));
+        todo.push((i, size as u64));
     }
 
+    // GC's claim on any of them refuses the request (503, retryable) before a body is written.
+    let guarded_at = now_ms() as i64;
+    let leased: Vec<(&str, i64)> = todo.iter().map(|(i, s)| (key_refs[*i], *s as i64)).collect();
+    uploads.guard_store(&project.id, &leased, guarded_at).await?;
     let kv = KvAssets::new(ctx.env)?;
-    let puts = verified.iter().map(|(hash, bytes)| {
+    let texts = std::cell::RefCell::new(entries);
+    let read = |i: &usize| {
+        let hash = key_refs[*i];
+        let text = texts.borrow_mut().remove(hash).map(|t| t.0).unwrap_or_default();
+        std::future::ready(
+            STANDARD.decode(text.as_bytes()).map_err(|_| ApiError::bad(hash, "is not valid base64")),
+        )
+    };
+    let store = |i: &usize, bytes: Vec<u8>| {
+        let hash = key_refs[*i];
         let meta = AssetMeta {
             size: bytes.len() as u64,
-            content_type: files.get(*hash).and_then(|f| f.content_type.clone()),
+            content_type: files.get(hash).and_then(|f| f.content_type.clone()),
         };
         let (kv, project_id) = (&kv, project.id.as_str());
-        async move { kv.put(project_id, hash, bytes, &meta).await }
-    });
-    try_join_limited(puts, KV_PUTS_IN_FLIGHT).await?;
-    let stored: Vec<(&str, i64)> = verified.iter().map(|(h, b)| (*h, b.len() as i64)).collect();
+        async move { kv.put(project_id, hash, &bytes, &meta).await }
+    };
+    store_in_waves(&todo, KV_PUTS_IN_FLIGHT, WAVE_BYTES, read, store).await?;
+    drop(texts);
+    drop(body);
     // Marked only after the bodies are in KV: a crash in between means a harmless re-upload.
-    uploads.mark_uploaded(&claims.sid, &project.id, &stored, now_ms() as i64).await?;
-    let result = json!({ "uploaded": verified.len(), "alreadyStored": keys.len() - verified.len() });
+    uploads.mark_uploaded(&claims.sid, &project.id, &leased, guarded_at, now_ms() as i64).await?;
+    let held = wasm_memory_bytes();
+    ctx.note(&project.id, json!({ "sessionId": claims.sid, "files": todo.len(), "wasmMemoryBytes": held }));
+    let result = json!({ "uploaded": todo.len(), "alreadyStored": keys.len() - todo.len() });
     progress(&secret, bindings::token_ttl_secs(ctx.env), &project, &claims, &uploads, result).await
+}
+
+/// A bucket entry's base64 text, borrowed from the request body when it has no escapes.
+#[derive(serde::Deserialize)]
+struct Text<'a>(#[serde(borrow)] std::borrow::Cow<'a, str>);
+
+/// What is wrong with a bucket body that is not a JSON object of strings.
+fn bucket_error(body: &[u8]) -> ApiError {
+    match JsonObject::parse(body, false) {
+        Err(e) => e,
+        Ok(o) => match o.keys().find(|k| !o.get(k).is_some_and(Value::is_string)) {
+            Some(k) => ApiError::bad(k, "must be a base64 string"),
+            None => ApiError::bad("body", "must map each hash to its base64 contents"),
+        },
+    }
+}
+
+/// One entry's bytes, verified against its hash.
+fn decode_verified(hash: &str, text: &str) -> ApiResult<Vec<u8>> {
+    let bytes = STANDARD.decode(text.as_bytes()).map_err(|_| ApiError::bad(hash, "is not valid base64"))?;
+    if ContentHash::of(&bytes).as_str() != hash {
+        return Err(ApiError::bad(hash, "SHA-256 of the uploaded bytes does not match the hash"));
+    }
+    Ok(bytes)
 }
 
 /// `PUT assets/raw/:hash`: one missing file of the session as the raw request body
@@ -317,6 +358,10 @@ pub async fn upload_raw(req: &mut Request, key: &str, hash: &str, ctx: &Ctx<'_>)
         let done = json!({ "uploaded": 0, "alreadyStored": 1, "received": size, "size": size });
         return progress(&secret, bindings::token_ttl_secs(ctx.env), &project, &claims, &uploads, done).await;
     }
+    // GC's claim on this body refuses the request (503, retryable) before a byte is written;
+    // otherwise the lease keeps GC from claiming it until the body is recorded.
+    let guarded_at = now_ms() as i64;
+    uploads.guard_store(&project.id, &[(hash, size as i64)], guarded_at).await?;
     let content_type = expected.content_type.clone();
     match body_store(size) {
         BodyStore::Blobs => {
@@ -380,7 +425,9 @@ pub async fn upload_raw(req: &mut Request, key: &str, hash: &str, ctx: &Ctx<'_>)
         }
     }
     // Marked only after the body is stored: a crash in between means a harmless re-upload.
-    uploads.mark_uploaded(&claims.sid, &project.id, &[(hash, size as i64)], now_ms() as i64).await?;
+    uploads
+        .mark_uploaded(&claims.sid, &project.id, &[(hash, size as i64)], guarded_at, now_ms() as i64)
+        .await?;
     if expected.raw_progress.is_some() {
         uploads.set_raw_progress(&claims.sid, hash, None).await?;
     }
@@ -388,7 +435,11 @@ pub async fn upload_raw(req: &mut Request, key: &str, hash: &str, ctx: &Ctx<'_>)
     progress(&secret, bindings::token_ttl_secs(ctx.env), &project, &claims, &uploads, done).await
 }
 
-fn o_keys(o: &JsonObject) -> Vec<&str> {
-    let set: BTreeSet<&str> = o.keys().collect();
-    set.into_iter().collect()
+/// The isolate's wasm memory (it only grows: the high-water mark so far), logged with each
+/// bucket upload so the cost of large uploads shows in the request log.
+pub fn wasm_memory_bytes() -> u64 {
+    #[cfg(target_arch = "wasm32")]
+    return core::arch::wasm32::memory_size(0) as u64 * 65536;
+    #[cfg(not(target_arch = "wasm32"))]
+    0
 }

@@ -126,21 +126,29 @@ pub mod steps {
     }
 
     /// One native bucket of `n` files (at most `BUCKET_MAX_FILES`): principal check, the
-    /// session's rows (99 per statement), one KV put per body, the uploaded marks (98 and 49
-    /// per statement) and the remaining count.
+    /// session's rows (99 per statement), the upload lease against GC (two statements per
+    /// JSON array), one KV put per body, the uploaded marks (98 and 49 per statement), the
+    /// lease's end and the remaining count.
     pub fn bucket(n: usize) -> Ops {
         let n = n.min(BUCKET_MAX_FILES);
         REQUEST_OVERHEAD
-            + d1(1 + statements(n, 99) + statements(n, 98) + statements(n, 49) + 1)
+            + d1(1
+                + statements(n, 99)
+                + 2 * statements(n, HASHES_PER_STATEMENT)
+                + statements(n, 98)
+                + statements(n, 49)
+                + statements(n, HASHES_PER_STATEMENT)
+                + 1)
             + Ops { kv: n, ..Ops::default() }
     }
 
-    /// One wrangler bucket: the manifest from R2, stored_hashes of the bucket, one KV put per
-    /// new body, two rows per file, then known() over the whole session.
+    /// One wrangler bucket: the manifest from R2, the upload lease against GC (two statements
+    /// per JSON array) and stored_hashes of the bucket, one KV put per new body, two rows per
+    /// file and the lease's end, then known() over the whole session.
     pub fn wrangler_bucket(n: usize, unique: usize) -> Ops {
         let n = n.min(BUCKET_MAX_FILES);
         REQUEST_OVERHEAD
-            + d1(statements(n, HASHES_PER_STATEMENT) + 2 * n + statements(unique, HASHES_PER_STATEMENT))
+            + d1(4 * statements(n, HASHES_PER_STATEMENT) + 2 * n + statements(unique, HASHES_PER_STATEMENT))
             + Ops { kv: n, r2: 1, ..Ops::default() }
     }
 
@@ -186,11 +194,13 @@ pub mod steps {
     /// large bodies: one list, one D1 query, one R2 delete each).
     pub fn gc(kept_manifests: usize, pending_manifests: usize, pages: usize) -> Ops {
         let expire = d1(6);
-        let collect = Ops { d1: 1 + GC_COLLECT_CHUNK, kv: GC_COLLECT_CHUNK, r2: GC_COLLECT_CHUNK, queue: 0 };
+        // A collected manifest is deleted under its key and its legacy key.
+        let collect =
+            Ops { d1: 1 + GC_COLLECT_CHUNK, kv: 2 * GC_COLLECT_CHUNK, r2: GC_COLLECT_CHUNK, queue: 0 };
         let referenced = Ops { d1: 2, kv: kept_manifests, r2: pending_manifests, queue: 0 };
         let scan = d1(3 * pages.min(GC_PAGES_PER_RUN));
-        // The conditional row delete takes the hashes as one JSON array.
-        let delete = Ops { kv: GC_DELETE_CHUNK, ..d1(statements(GC_DELETE_CHUNK, HASHES_PER_STATEMENT)) };
+        // The claim, the row delete and the release each take the hashes as one JSON array.
+        let delete = Ops { kv: GC_DELETE_CHUNK, ..d1(3 * statements(GC_DELETE_CHUNK, HASHES_PER_STATEMENT)) };
         let sessions = Ops {
             d1: 1 + 2 * statements(EXPIRED_SESSIONS_CHUNK, HASHES_PER_STATEMENT),
             r2: 1,
@@ -204,26 +214,30 @@ pub mod steps {
         expire + collect + referenced + scan + delete + sessions + orphans + wrangler + large + d1(1)
     }
 
-    /// The costliest purge message (each also checks the tombstone and sends the next one):
+    /// The costliest purge message (each also checks the tombstone, stamps its heartbeat and
+    /// sends the next one):
     /// a chunk of bodies (a KV delete each), of deployments (manifest, bundle, three rows
     /// each), of sessions (one bulk R2 delete), or the stray-object sweep (one KV list, a KV
-    /// delete per stray body, three R2 lists, one bulk R2 delete).
+    /// delete per stray body, a KV list of deployment manifests and two deletes each, four R2
+    /// lists, one bulk R2 delete).
     pub fn purge_message() -> Ops {
         let assets =
-            Ops { d1: 2 + statements(PURGE_ASSET_CHUNK, 99), kv: PURGE_ASSET_CHUNK, queue: 1, r2: 0 };
+            Ops { d1: 3 + statements(PURGE_ASSET_CHUNK, 99), kv: PURGE_ASSET_CHUNK, queue: 1, r2: 0 };
         let deployments = Ops {
-            d1: 2 + 3 * PURGE_DEPLOYMENT_CHUNK,
-            kv: PURGE_DEPLOYMENT_CHUNK,
+            d1: 3 + 3 * PURGE_DEPLOYMENT_CHUNK,
+            // The manifest under its key and its legacy key.
+            kv: 2 * PURGE_DEPLOYMENT_CHUNK,
             r2: PURGE_DEPLOYMENT_CHUNK,
             queue: 1,
         };
         let sessions =
-            Ops { d1: 2 + 2 * statements(PURGE_SESSION_CHUNK, HASHES_PER_STATEMENT), r2: 1, queue: 1, kv: 0 };
-        let stray = Ops { d1: 1, kv: 1 + PURGE_ASSET_CHUNK, r2: 3 + 1, queue: 1 };
+            Ops { d1: 3 + 2 * statements(PURGE_SESSION_CHUNK, HASHES_PER_STATEMENT), r2: 1, queue: 1, kv: 0 };
+        let stray =
+            Ops { d1: 2, kv: 1 + PURGE_ASSET_CHUNK + 1 + 2 * PURGE_DEPLOYMENT_CHUNK, r2: 4 + 1, queue: 1 };
         // A chunk of domains: the list, a host read and delete each, one delete of the released
         // rows (98 per statement), then the last statements of the purge and its tombstone.
         let domains = Ops {
-            d1: 2 + 1 + statements(PURGE_DOMAIN_CHUNK, 98) + 5,
+            d1: 3 + 1 + statements(PURGE_DOMAIN_CHUNK, 98) + 5,
             kv: 2 * PURGE_DOMAIN_CHUNK + 1,
             r2: 0,
             queue: 1,

@@ -20,7 +20,7 @@ pub trait CheckStore {
     /// row exists ([`crate::lifecycle::RECLAIM_SQL`]).
     async fn reclaim(&self, project_id: &str, hashes: &[&str]) -> StoreResult<BTreeSet<String>>;
     /// The staged manifest's text, if stored.
-    async fn staged_manifest(&self, deployment_id: &str) -> StoreResult<Option<String>>;
+    async fn staged_manifest(&self, project_id: &str, deployment_id: &str) -> StoreResult<Option<String>>;
     /// Whether a body is readable where its size says it lives.
     async fn body_exists(&self, project_id: &str, hash: &str, size: u64) -> StoreResult<bool>;
 }
@@ -70,7 +70,7 @@ pub async fn verify_staged(
     manifest: &UploadManifest,
 ) -> Result<(DeploymentManifest, String), StepError> {
     let text = store
-        .staged_manifest(deployment_id)
+        .staged_manifest(project_id, deployment_id)
         .await
         .map_err(transient)?
         .ok_or_else(|| StepError::Transient("staged manifest not readable yet".into()))?;
@@ -168,7 +168,11 @@ mod tests {
             }
             Ok(present)
         }
-        async fn staged_manifest(&self, deployment_id: &str) -> StoreResult<Option<String>> {
+        async fn staged_manifest(
+            &self,
+            _project_id: &str,
+            deployment_id: &str,
+        ) -> StoreResult<Option<String>> {
             self.fails("manifest")?;
             Ok(self.manifests.get(deployment_id).cloned())
         }

@@ -13,6 +13,7 @@ mod request;
 mod robustness_tests;
 mod rules;
 mod server_code;
+mod waves;
 mod workflow;
 
 pub use budget::*;
@@ -24,4 +25,5 @@ pub use raw::*;
 pub use request::*;
 pub use rules::*;
 pub use server_code::*;
+pub use waves::*;
 pub use workflow::*;

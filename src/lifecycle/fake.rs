@@ -29,7 +29,7 @@ pub struct Faults {
 }
 
 impl Faults {
-    fn new(binding: &'static str) -> Faults {
+    pub fn new(binding: &'static str) -> Faults {
         Faults { left: RefCell::default(), binding }
     }
 
@@ -37,7 +37,7 @@ impl Faults {
         self.left.borrow_mut().insert(op, times);
     }
 
-    fn check(&self, op: &'static str) -> StoreResult<()> {
+    pub fn check(&self, op: &'static str) -> StoreResult<()> {
         let mut f = self.left.borrow_mut();
         match f.get_mut(op) {
             Some(n) if *n > 0 => {
@@ -88,7 +88,7 @@ impl FakeStore {
         self.faults.fail(op, times);
     }
 
-    fn check(&self, op: &'static str) -> StoreResult<()> {
+    pub fn check(&self, op: &'static str) -> StoreResult<()> {
         self.faults.check(op)
     }
 
@@ -337,7 +337,7 @@ impl FakeRoutes {
         self.faults.fail(op, times);
     }
 
-    fn check(&self, op: &'static str) -> StoreResult<()> {
+    pub fn check(&self, op: &'static str) -> StoreResult<()> {
         self.faults.check(op)
     }
 

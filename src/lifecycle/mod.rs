@@ -5,9 +5,13 @@
 //! small storage traits; `platform/` implements the traits over D1/KV/Queues, and the
 //! in-memory fakes in `fake.rs` (tests only) can be told to fail at every write.
 
+mod hosts;
+mod purge;
 mod retention;
 mod service;
 
+#[cfg(test)]
+mod asset_race_tests;
 #[cfg(test)]
 pub(crate) mod fake;
 #[cfg(test)]
@@ -17,6 +21,8 @@ mod tests;
 
 use std::collections::BTreeMap;
 
+pub use hosts::*;
+pub use purge::*;
 pub use retention::*;
 pub use service::*;
 

@@ -114,7 +114,7 @@ test('a 100,000-file deployment (the raised limit) uploads, stages and serves', 
   assert.match(r.body.message, /100000/);
 });
 
-test('a deployment whose manifest is in the old JSON format keeps serving', async () => {
+test('a deployment whose manifest is in the old JSON format, under the old key, keeps serving', async () => {
   const p = await project('oldformat');
   const files = { '/index.html': '<h1>new</h1>\n', '/a.txt': 'aaa\n' };
   const { deploy } = await site.deploySite(p.id, files);
@@ -135,10 +135,12 @@ test('a deployment whose manifest is in the old JSON format keeps serving', asyn
       '/old.txt': [manifest['/a.txt'].hash, 'text/x-old', manifest['/a.txt'].size],
     },
   };
-  execFileSync(join(ROOT, 'node_modules', '.bin', 'wrangler'), [
-    'kv', 'key', 'put', `manifest:${dep.id}`, JSON.stringify(legacy),
-    '--binding', 'ROUTES_KV', '--local', '--persist-to', server.state,
+  // ... and under the key it had before manifests carried the project: only that one remains.
+  const kv = (...args) => execFileSync(join(ROOT, 'node_modules', '.bin', 'wrangler'), [
+    'kv', 'key', ...args, '--binding', 'ROUTES_KV', '--local', '--persist-to', server.state,
   ], { cwd: ROOT, env: { ...process.env, CI: 'true' }, stdio: 'pipe' });
+  kv('put', `manifest:${dep.id}`, JSON.stringify(legacy));
+  kv('delete', `manifest:${p.id}:${dep.id}`);
 
   const old = await site.visit('/old.txt', { host });
   assert.equal(old.status, 200);

@@ -268,7 +268,7 @@ test('a failed deployment stays as history; what it staged is collected after th
   const id = r.body.deployment.id;
   assert.equal((await waitFor(id, ['failed', 'completed'], 60_000)).status, 'failed');
   const staged = () => ({
-    manifest: kvCount('SELECT COUNT(*) AS n FROM _mf_entries WHERE key = ?', `manifest:${id}`),
+    manifest: kvCount('SELECT COUNT(*) AS n FROM _mf_entries WHERE key = ?', `manifest:${p.id}:${id}`),
     bundle: r2Count('SELECT COUNT(*) AS n FROM _mf_objects WHERE key = ?', `bundles/${p.id}/${id}.json`),
   });
   assert.deepEqual(staged(), { manifest: 1, bundle: 1 });

@@ -228,6 +228,7 @@ test('retention expires old deployments and GC removes exactly the unreferenced 
   const files = (v) => ({ '/index.html': 'shared', [`/v${v}.txt`]: `only in v${v}` });
   const ids = [];
   for (let v = 1; v <= 4; v++) ids.push((await deploySite(p.id, files(v))).deploy.deployment.id);
+  for (const id of ids) assert.ok(kvHas(`manifest:${p.id}:${id}`), 'a manifest is stored under its project');
   const hash = (v) => sha256(Buffer.from(`only in v${v}`));
   const shared = sha256(Buffer.from('shared'));
   await sleep(1600); // every body is older than the grace period
@@ -241,7 +242,7 @@ test('retention expires old deployments and GC removes exactly the unreferenced 
   for (const id of ids.slice(0, 2)) {
     assert.equal((await api.getDeployment(id)).body.deployment.status, 'expired');
     assert.equal((await visit(`/__project/${p.slug}@${id.slice(0, 8)}/`)).status, 404, 'expired previews stop');
-    assert.ok(!kvHas(`manifest:${id}`), 'the expired manifest is collected');
+    assert.ok(!kvHas(`manifest:${p.id}:${id}`) && !kvHas(`manifest:${id}`), 'the expired manifest is collected');
   }
   expectError(assert, await api.rollback(p.id, { deploymentId: ids[0] }), 409, 'deployment_expired');
   await sleep(1600);

@@ -1,5 +1,5 @@
 //! The cron trigger: the lifecycle sweep (repairs lagging routing records, ends stuck
-//! deployments), purge retries, GC scheduling, expiry of custom domains left pending, pruning
+//! deployments), reconciliation of custom-domain `host:` records with D1, purge retries, GC scheduling, expiry of custom domains left pending, pruning
 //! of old quota counters. Each part runs
 //! even if an earlier one failed; failures go to the log.
 
@@ -39,6 +39,19 @@ pub async fn scheduled(env: &Env) {
         ),
         Err(e) => log("error", "cron", json!({ "msg": "sweep failed", "error": e.log_detail() })),
     }
+    // Custom-domain `host:` records, reconciled with D1 like route records (bounded per run).
+    let hosts = async {
+        let store = super::hosts::LiveHosts::new(env)?;
+        lifecycle::reconcile_hosts(&store, lifecycle::HOST_RECONCILE_CHUNK).await.map_err(ApiError::from)
+    };
+    match hosts.await {
+        Ok(r) => log(
+            "info",
+            "cron",
+            json!({ "msg": "host records", "repaired": r.repaired, "deleted": r.deleted, "failed": r.failed }),
+        ),
+        Err(e) => log("error", "cron", json!({ "msg": "host records failed", "error": e.log_detail() })),
+    }
     if let Err(e) = schedule_jobs(env, now).await {
         log("error", "cron", json!({ "msg": "scheduling purges/GC failed", "error": e.log_detail() }));
     }
@@ -67,11 +80,11 @@ pub async fn scheduled(env: &Env) {
 
 async fn schedule_jobs(env: &Env, now: i64) -> ApiResult<()> {
     let db = database(env)?;
-    let ids = |sql: &'static str| {
+    let ids = |sql: &'static str, at: i64| {
         let db = &db;
         async move {
             db.prepare(sql)
-                .bind(&[num(now)])
+                .bind(&[num(at)])
                 .map_err(db_err)?
                 .all()
                 .await
@@ -80,17 +93,24 @@ async fn schedule_jobs(env: &Env, now: i64) -> ApiResult<()> {
                 .map_err(db_err)
         }
     };
-    // Purges whose enqueue failed or whose chain broke: asked for over 10 minutes ago, not done.
-    for p in ids("SELECT id FROM projects WHERE deleted_at IS NOT NULL AND purged_at IS NULL \
-         AND COALESCE(purge_requested_at, 0) < ?1 - 600000 LIMIT 20")
+    // Purges whose enqueue failed or whose chain stopped: every chunk stamps
+    // `purge_requested_at` (its heartbeat), so a chain still running is never queued twice.
+    for p in ids(
+        "SELECT id FROM projects WHERE deleted_at IS NOT NULL AND purged_at IS NULL \
+         AND COALESCE(purge_requested_at, 0) < ?1 LIMIT 20",
+        lifecycle::purge_stall_cutoff(now),
+    )
     .await?
     {
         enqueue(env, &Job::Purge(PurgeJob { project_id: p.id.clone() })).await?;
         stamp(&db, "purge_requested_at", &p.id, now).await?;
     }
     // GC: the projects that waited longest, at most once an hour each.
-    for p in ids("SELECT id FROM projects WHERE deleted_at IS NULL AND COALESCE(gc_at, 0) < ?1 - 3600000 \
-         ORDER BY COALESCE(gc_at, 0) LIMIT 10")
+    for p in ids(
+        "SELECT id FROM projects WHERE deleted_at IS NULL AND COALESCE(gc_at, 0) < ?1 - 3600000 \
+         ORDER BY COALESCE(gc_at, 0) LIMIT 10",
+        now,
+    )
     .await?
     {
         enqueue(env, &Job::Gc(GcJob { project_id: p.id.clone(), after: None })).await?;

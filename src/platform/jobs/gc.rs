@@ -17,8 +17,8 @@ use crate::deploy::{
 use crate::error::{ApiError, ApiResult};
 use crate::keys::{asset_key, bundle_key, BlobDoc};
 use crate::lifecycle::{
-    self, gc_bodies_to_delete, gc_delete_cutoff, hash_key, plan_gc, GcAction, Status, StoredAsset,
-    GC_DELETE_SQL,
+    self, gc_bodies_to_delete, gc_delete_cutoff, gc_may_delete_body, hash_key, plan_gc, GcAction, Status,
+    StoredAsset, GC_CLAIM_LEASE_MS, GC_CLAIM_SQL, GC_DELETE_SQL, GC_RELEASE_SQL, UPLOAD_LEASE_MS,
 };
 use crate::platform::bindings::{now_ms, var_or};
 use crate::platform::http::log;
@@ -118,7 +118,7 @@ pub async fn collect(env: &Env, project_id: &str, after: Option<&str>) -> ApiRes
         .results::<Id>()
         .map_err(db_err)?;
     for d in &expired {
-        routes.delete_manifest(&d.id).await?;
+        routes.delete_manifest(project_id, &d.id).await?;
         cache::forget_deployment(&d.id);
         blobs.delete(&bundle_key(project_id, &d.id)).await?;
         db.prepare("UPDATE deployments SET collected_at = ?2 WHERE id = ?1")
@@ -193,29 +193,57 @@ pub async fn collect(env: &Env, project_id: &str, after: Option<&str>) -> ApiRes
         }
     }
     report.more = report.next.is_some();
-    // Rows first, and only those still marked before the cut-off: a body an upload stored again
-    // or a deployment re-claimed since the plan keeps its row, and then its body. A new session
-    // finds a deleted row's hash missing and uploads the body again.
+    // Claim, bodies, rows (`lifecycle::GC_CLAIM_SQL` says why, with the interleavings): only
+    // rows still marked before the cut-off and not being stored by an upload are claimed; a
+    // claimed row counts as missing; bodies are deleted only under the claim and only in its
+    // first half; then the rows of deleted bodies go and the rest are given back. A failure in
+    // between leaves claimed rows: missing until an upload stores the body again or the next
+    // run, after the lease, claims and deletes them.
     let hashes: Vec<&str> = delete.iter().map(|(h, _)| h.as_str()).collect();
     let cutoff = gc_delete_cutoff(now, grace);
-    let mut deleted_rows = std::collections::BTreeSet::new();
-    for list in json_chunks(&hashes, HASHES_PER_STATEMENT) {
-        #[derive(Deserialize)]
-        struct Gone {
-            hash: String,
-        }
-        let gone: Vec<Gone> =
-            all_rows(db.prepare(GC_DELETE_SQL).bind(&[pid.clone(), num(cutoff), list.into()])).await?;
-        deleted_rows.extend(gone.into_iter().map(|g| g.hash));
+    let claim_at = now_ms() as i64;
+    #[derive(Deserialize)]
+    struct Hash {
+        hash: String,
     }
-    // A failure from here on leaves a body without a row: never served, and overwritten when
-    // a session uploads it again (BLOBS ones are also swept by `orphan_blobs`).
+    let mut claimed = std::collections::BTreeSet::new();
+    for list in json_chunks(&hashes, HASHES_PER_STATEMENT) {
+        let rows: Vec<Hash> = all_rows(db.prepare(GC_CLAIM_SQL).bind(&[
+            pid.clone(),
+            num(claim_at),
+            num(cutoff),
+            num(claim_at - GC_CLAIM_LEASE_MS),
+            num(claim_at - UPLOAD_LEASE_MS),
+            list.into(),
+        ]))
+        .await?;
+        claimed.extend(rows.into_iter().map(|g| g.hash));
+    }
     let bodies = AssetBodies::new(env)?;
-    for (h, size) in gc_bodies_to_delete(&delete, &deleted_rows) {
+    let (mut gone, mut untouched) = (Vec::new(), Vec::new());
+    for (h, size) in gc_bodies_to_delete(&delete, &claimed) {
+        if !gc_may_delete_body(claim_at, now_ms() as i64) {
+            untouched.push(h);
+            continue;
+        }
         bodies.delete(project_id, &h, size).await?;
         cache::forget_body(&asset_key(project_id, &h));
+        gone.push(h);
     }
-    report.deleted = deleted_rows.len();
+    for list in json_chunks(&gone, HASHES_PER_STATEMENT) {
+        let rows: Vec<Hash> =
+            all_rows(db.prepare(GC_DELETE_SQL).bind(&[pid.clone(), num(claim_at), list.into()])).await?;
+        report.deleted += rows.len();
+    }
+    for list in json_chunks(&untouched, HASHES_PER_STATEMENT) {
+        db.prepare(GC_RELEASE_SQL)
+            .bind(&[pid.clone(), num(claim_at), list.into()])
+            .map_err(db_err)?
+            .run()
+            .await
+            .map_err(db_err)?;
+    }
+    // Bodies given back stay marked: a later walk plans them again.
 
     // Expired upload sessions, and blobs written before a D1 row that never came.
     let sessions = remove_expired_sessions(env, project_id, now).await?;
@@ -315,7 +343,7 @@ async fn referenced_hashes(env: &Env, project_id: &str, now: i64) -> ApiResult<H
             upload_keys.extend(d.manifest_key);
             continue;
         }
-        let text = routes.manifest_text(&d.id).await?.ok_or_else(|| {
+        let text = routes.manifest_text(project_id, &d.id).await?.ok_or_else(|| {
             ApiError::internal(format!("GC: manifest of kept deployment {} is missing", d.id))
         })?;
         let m = DeploymentManifest::decode(text)

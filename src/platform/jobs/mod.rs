@@ -1,8 +1,9 @@
 //! Background work driven by `DEPLOY_QUEUE` and the cron trigger: the deployment workflow,
-//! retention/GC and the sweep, the purge of deleted projects.
+//! retention/GC and the sweep (routing and host records), the purge of deleted projects.
 
 pub mod cron;
 pub mod gc;
+pub mod hosts;
 pub mod purge;
 pub mod queue;
 pub mod workflow;

@@ -234,8 +234,12 @@ impl CheckStore for Checks<'_> {
     async fn reclaim(&self, project_id: &str, hashes: &[&str]) -> StoreResult<BTreeSet<String>> {
         D1Uploads::new(self.env).map_err(store_err)?.reclaim(project_id, hashes).await.map_err(store_err)
     }
-    async fn staged_manifest(&self, deployment_id: &str) -> StoreResult<Option<String>> {
-        KvRoutes::new(self.env).map_err(store_err)?.manifest_text(deployment_id).await.map_err(store_err)
+    async fn staged_manifest(&self, project_id: &str, deployment_id: &str) -> StoreResult<Option<String>> {
+        KvRoutes::new(self.env)
+            .map_err(store_err)?
+            .manifest_text(project_id, deployment_id)
+            .await
+            .map_err(store_err)
     }
     async fn body_exists(&self, project_id: &str, hash: &str, size: u64) -> StoreResult<bool> {
         AssetBodies::new(self.env).map_err(store_err)?.exists(project_id, hash, size).await.map_err(store_err)
@@ -302,7 +306,8 @@ impl StepCx<'_> {
             )
         };
         let routes = KvRoutes::new(self.env).map_err(transient)?;
-        let text = routes.manifest_text(source).await.map_err(transient)?.ok_or_else(gone)?;
+        let text =
+            routes.manifest_text(&self.d.project_id, source).await.map_err(transient)?.ok_or_else(gone)?;
         let staged = DeploymentManifest::decode(text)
             .map_err(|e| StepError::Transient(format!("source manifest does not parse: {e}")))?;
         if staged.project_id != self.d.project_id {
@@ -363,7 +368,7 @@ impl StepCx<'_> {
         check_manifest_size(body.len())?;
         KvRoutes::new(env)
             .map_err(transient)?
-            .put_manifest(&deployment_id, &body)
+            .put_manifest(&self.d.project_id, &deployment_id, &body)
             .await
             .map_err(transient)?;
         Ok(format!("staged immutable manifest: {} files, {} bytes", staged.files.len(), body.len()))

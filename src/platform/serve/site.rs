@@ -37,12 +37,13 @@ pub fn search(url: &Url) -> &str {
 async fn manifest(
     s: &Settings,
     routes: &KvRoutes,
+    project_id: &str,
     deployment_id: &str,
 ) -> ApiResult<Option<Rc<DeploymentManifest>>> {
     if let Some(m) = cache::manifest(s, deployment_id) {
         return Ok(Some(m));
     }
-    let Some(text) = routes.manifest_text(deployment_id).await? else { return Ok(None) };
+    let Some(text) = routes.manifest_text(project_id, deployment_id).await? else { return Ok(None) };
     let m: Rc<DeploymentManifest> = Rc::new(
         DeploymentManifest::decode(text)
             .map_err(|e| ApiError::internal(format!("manifest {deployment_id}: {e}")))?,
@@ -199,7 +200,9 @@ pub async fn serve(
             Access::Deny(d) => return Ok(Served::Denied(denied_reason(d))),
         }
     }
-    let Some(m) = manifest(&s, &routes, &deployment_id).await? else { return Ok(Served::NoSite) };
+    let Some(m) = manifest(&s, &routes, &record.project_id, &deployment_id).await? else {
+        return Ok(Served::NoSite);
+    };
 
     let Some(server) = &m.server else {
         let plan = plan_for(req, url, &m, path, false);
@@ -290,7 +293,7 @@ pub async fn serve_binding(
     deployment_id: &str,
 ) -> ApiResult<Response> {
     let routes = KvRoutes::new(env)?;
-    let m = manifest(&settings(env), &routes, deployment_id)
+    let m = manifest(&settings(env), &routes, project_id, deployment_id)
         .await?
         .filter(|m| m.project_id == project_id)
         .ok_or_else(|| ApiError::internal(format!("asset binding for unknown deployment {deployment_id}")))?;

@@ -177,6 +177,41 @@ impl D1Projects {
         Ok(())
     }
 
+    /// Marks a project `wrangler deploy` just created as provisional (see migration 0014).
+    pub async fn mark_provisional(&self, id: &str) -> ApiResult<()> {
+        self.exec("UPDATE projects SET provisional = 1 WHERE id = ?1", id).await
+    }
+
+    /// Its script upload was accepted: an ordinary project from now on.
+    pub async fn settle(&self, id: &str) -> ApiResult<()> {
+        self.exec("UPDATE projects SET provisional = 0 WHERE id = ?1 AND provisional = 1", id).await
+    }
+
+    /// The live provisional project with this slug that has no deployment, if any.
+    pub async fn abandoned(&self, slug: &str) -> ApiResult<Option<String>> {
+        #[derive(serde::Deserialize)]
+        struct Id {
+            id: String,
+        }
+        let row = self
+            .db
+            .prepare(
+                "SELECT id FROM projects p WHERE slug = ?1 AND provisional = 1 AND deleted_at IS NULL \
+                 AND NOT EXISTS (SELECT 1 FROM deployments d WHERE d.project_id = p.id)",
+            )
+            .bind(&[slug.to_ascii_lowercase().into()])
+            .map_err(db_err)?
+            .first::<Id>(None)
+            .await
+            .map_err(db_err)?;
+        Ok(row.map(|r| r.id))
+    }
+
+    async fn exec(&self, sql: &str, id: &str) -> ApiResult<()> {
+        self.db.prepare(sql).bind(&[id.into()]).map_err(db_err)?.run().await.map_err(db_err)?;
+        Ok(())
+    }
+
     pub async fn ping(&self) -> ApiResult<()> {
         self.db.prepare("SELECT 1 AS ok").first::<serde_json::Value>(None).await.map_err(db_err)?;
         Ok(())

@@ -9,8 +9,11 @@ use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Env};
 
 use crate::deploy::{json_chunks, EXPIRED_SESSIONS_CHUNK, HASHES_PER_STATEMENT, ROWS_PER_STATEMENT};
-use crate::error::ApiResult;
-use crate::lifecycle::{PRESENT_SQL, RECLAIM_SQL, STORED_FOR_SESSION_SQL, STORE_BODY_CONFLICT};
+use crate::error::{ApiError, ApiResult};
+use crate::lifecycle::{
+    upload_guard, upload_may_store, GC_CLAIM_LEASE_MS, LEASE_END_SQL, LIVE_CLAIMS_SQL, PRESENT_SQL,
+    RECLAIM_SQL, STORED_FOR_SESSION_SQL, STORE_BODY_CONFLICT, UPLOAD_GUARD_SQL,
+};
 use crate::platform::store::d1::{all_rows, database, db_err, num, placeholders, MAX_PARAMS};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -104,6 +107,48 @@ impl D1Uploads {
             }
         }
         Ok(out)
+    }
+
+    /// An upload's lease on the bodies it is about to write (`(sha256, size)`), taken at `now`
+    /// before any of them is written (`lifecycle::UPLOAD_GUARD_SQL`): GC claims none of them
+    /// while it holds. While GC holds a live claim on one (it may be deleting that body right
+    /// now), nothing is written and the upload answers 503 with `Retry-After`. One batch.
+    pub async fn guard_store(&self, project_id: &str, files: &[(&str, i64)], now: i64) -> ApiResult<()> {
+        #[derive(Deserialize)]
+        struct Claim {
+            deleting_at: i64,
+        }
+        let mut stmts = Vec::new();
+        let live_after = num(now - GC_CLAIM_LEASE_MS);
+        for list in json_chunks(files, HASHES_PER_STATEMENT) {
+            let list: JsValue = list.into();
+            stmts.push(
+                self.db
+                    .prepare(UPLOAD_GUARD_SQL)
+                    .bind(&[project_id.into(), num(now), list.clone(), live_after.clone()])
+                    .map_err(db_err)?,
+            );
+            stmts.push(
+                self.db
+                    .prepare(LIVE_CLAIMS_SQL)
+                    .bind(&[project_id.into(), list, live_after.clone()])
+                    .map_err(db_err)?,
+            );
+        }
+        if stmts.is_empty() {
+            return Ok(());
+        }
+        for (i, r) in self.db.batch(stmts).await.map_err(db_err)?.into_iter().enumerate() {
+            if i % 2 == 0 {
+                continue;
+            }
+            for c in r.results::<Claim>().map_err(db_err)? {
+                if let Err(secs) = upload_guard(Some(c.deleting_at), now) {
+                    return Err(busy(secs));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Creates a session and its per-hash progress rows in one transaction.
@@ -210,14 +255,17 @@ impl D1Uploads {
     }
 
     /// Records stored hashes: marks them uploaded in the session and owned by the project, and
-    /// clears GC's mark on them (the body was just written again).
+    /// clears GC's mark and any expired claim on them (the body was just written again). Only
+    /// while the lease taken at `guarded_at` ([`Self::guard_store`]) still holds.
     pub async fn mark_uploaded(
         &self,
         session_id: &str,
         project_id: &str,
         files: &[(&str, i64)],
+        guarded_at: i64,
         now: i64,
     ) -> ApiResult<()> {
+        check_lease(guarded_at, now)?;
         let mut stmts = Vec::new();
         for chunk in files.chunks(MAX_PARAMS - 2) {
             let sql = format!(
@@ -242,10 +290,31 @@ impl D1Uploads {
             }
             stmts.push(self.db.prepare(sql).bind(&args).map_err(db_err)?);
         }
+        let hashes: Vec<&str> = files.iter().map(|(h, _)| *h).collect();
+        stmts.extend(self.lease_end(project_id, &hashes, guarded_at)?);
         if !stmts.is_empty() {
             self.db.batch(stmts).await.map_err(db_err)?;
         }
         Ok(())
+    }
+
+    /// The statements that give back an upload's lease taken at `guarded_at` on `hashes`
+    /// (`lifecycle::LEASE_END_SQL`), to run in the batch that stores their rows.
+    pub fn lease_end(
+        &self,
+        project_id: &str,
+        hashes: &[&str],
+        guarded_at: i64,
+    ) -> ApiResult<Vec<D1PreparedStatement>> {
+        json_chunks(hashes, HASHES_PER_STATEMENT)
+            .into_iter()
+            .map(|list| {
+                self.db
+                    .prepare(LEASE_END_SQL)
+                    .bind(&[project_id.into(), num(guarded_at), list.into()])
+                    .map_err(db_err)
+            })
+            .collect()
     }
 
     pub async fn remaining(&self, session_id: &str) -> ApiResult<i64> {
@@ -323,5 +392,23 @@ impl D1Uploads {
             self.db.batch(stmts).await.map_err(db_err)?;
         }
         Ok(())
+    }
+}
+
+/// The retryable answer of an upload that met GC's claim on a body.
+pub fn busy(retry_after_secs: u32) -> ApiError {
+    ApiError::Busy {
+        retry_after_secs,
+        reason: "A file of this upload is being garbage-collected right now; send it again".into(),
+    }
+}
+
+/// An upload records its bodies only while its lease holds (`lifecycle::upload_may_store`):
+/// past it GC may have claimed one, so the upload is answered with a retryable error.
+pub fn check_lease(guarded_at: i64, now: i64) -> ApiResult<()> {
+    if upload_may_store(guarded_at, now) {
+        Ok(())
+    } else {
+        Err(busy(1))
     }
 }

@@ -8,7 +8,7 @@ use worker::{D1Database, Env};
 
 use crate::deploy::{json_chunks, HASHES_PER_STATEMENT};
 use crate::error::ApiResult;
-use crate::lifecycle::STORE_BODY_SQL;
+use crate::lifecycle::{LEASE_END_SQL, STORE_BODY_SQL};
 use crate::platform::store::d1::{database, db_err, num};
 
 pub struct D1Wrangler {
@@ -34,7 +34,8 @@ impl D1Wrangler {
 
     /// Wrangler hashes whose body the project still stores -> their SHA-256. With `for_session`
     /// a body GC marked counts as missing (`lifecycle::counts_as_stored`): a new session uploads
-    /// it again rather than rely on it; the deploy itself then re-claims what it uses.
+    /// it again rather than rely on it; the deploy itself then re-claims what it uses. A row GC
+    /// claimed (or an upload's placeholder) never counts (`lifecycle::body_is_stored`).
     pub async fn known(
         &self,
         project_id: &str,
@@ -55,7 +56,7 @@ impl D1Wrangler {
                         "SELECT w.hash, w.sha256 FROM wrangler_assets w JOIN project_assets p \
                          ON p.project_id = w.project_id AND p.hash = w.sha256 \
                          WHERE w.project_id = ?1 AND w.hash IN (SELECT value FROM json_each(?2)) \
-                         AND (?3 = 0 OR p.unreferenced_since IS NULL)",
+                         AND p.deleting_at IS NULL AND (?3 = 0 OR p.unreferenced_since IS NULL)",
                     )
                     .bind(&[project_id.into(), list.into(), num(i64::from(for_session))])
                     .map_err(db_err)?,
@@ -68,8 +69,16 @@ impl D1Wrangler {
     }
 
     /// Records verified uploads: (wrangler hash, sha256, size). Also marks the bodies as owned
-    /// by the project, as a native upload does, clearing GC's mark on them.
-    pub async fn record(&self, project_id: &str, rows: &[(String, String, i64)], now: i64) -> ApiResult<()> {
+    /// by the project, as a native upload does, clearing GC's mark on them; only while the
+    /// upload's lease taken at `guarded_at` holds (`d1_uploads::check_lease`).
+    pub async fn record(
+        &self,
+        project_id: &str,
+        rows: &[(String, String, i64)],
+        guarded_at: i64,
+        now: i64,
+    ) -> ApiResult<()> {
+        crate::platform::store::d1_uploads::check_lease(guarded_at, now)?;
         let mut stmts = Vec::new();
         for (hash, sha, size) in rows {
             stmts.push(
@@ -85,6 +94,17 @@ impl D1Wrangler {
                          ON CONFLICT (project_id, hash) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size",
                     )
                     .bind(&[project_id.into(), hash.as_str().into(), sha.as_str().into(), num(*size), num(now)])
+                    .map_err(db_err)?,
+            );
+        }
+        for list in json_chunks(
+            &rows.iter().map(|(_, sha, _)| sha.as_str()).collect::<Vec<_>>(),
+            HASHES_PER_STATEMENT,
+        ) {
+            stmts.push(
+                self.db
+                    .prepare(LEASE_END_SQL)
+                    .bind(&[project_id.into(), num(guarded_at), list.into()])
                     .map_err(db_err)?,
             );
         }

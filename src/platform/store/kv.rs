@@ -8,7 +8,10 @@ use serde::{Deserialize, Serialize};
 use worker::{Env, KvStore};
 
 use crate::error::{ApiError, ApiResult};
-use crate::keys::{asset_key, host_key, manifest_key, route_key};
+use crate::keys::{
+    asset_key, host_key, host_of, host_prefix, legacy_manifest_key, manifest_id_of, manifest_key,
+    manifest_prefix, route_key,
+};
 use crate::platform::bindings;
 use crate::routing::{HostRecord, RouteRecord};
 
@@ -173,25 +176,60 @@ impl KvRoutes {
         self.kv.get()?.put(&host_key(hostname), body).map_err(kv_err)?.execute().await.map_err(kv_err)
     }
 
+    /// One page of custom-domain record names (`limit` at most) and the cursor of the next
+    /// page (`None`: this was the last).
+    pub async fn host_names(
+        &self,
+        cursor: Option<&str>,
+        limit: u64,
+    ) -> ApiResult<(Vec<String>, Option<String>)> {
+        let mut list = self.kv.get()?.list().prefix(host_prefix().to_string()).limit(limit);
+        if let Some(c) = cursor {
+            list = list.cursor(c.to_string());
+        }
+        let page = list.execute().await.map_err(kv_err)?;
+        let names = page.keys.iter().filter_map(|k| host_of(&k.name).map(str::to_string)).collect();
+        Ok((names, if page.list_complete { None } else { page.cursor.filter(|c| !c.is_empty()) }))
+    }
+
     pub async fn delete_host(&self, hostname: &str) -> ApiResult<()> {
         self.kv.get()?.delete(&host_key(hostname)).await.map_err(kv_err)
     }
 
-    pub async fn put_manifest(&self, deployment_id: &str, body: &str) -> ApiResult<()> {
+    pub async fn put_manifest(&self, project_id: &str, deployment_id: &str, body: &str) -> ApiResult<()> {
         self.kv
             .get()?
-            .put(&manifest_key(deployment_id), body)
+            .put(&manifest_key(project_id, deployment_id), body)
             .map_err(kv_err)?
             .execute()
             .await
             .map_err(kv_err)
     }
 
-    pub async fn delete_manifest(&self, deployment_id: &str) -> ApiResult<()> {
-        self.kv.get()?.delete(&manifest_key(deployment_id)).await.map_err(kv_err)
+    /// The manifest under both its keys (deployments made before the project was in the key
+    /// have the legacy one).
+    pub async fn delete_manifest(&self, project_id: &str, deployment_id: &str) -> ApiResult<()> {
+        self.kv.get()?.delete(&manifest_key(project_id, deployment_id)).await.map_err(kv_err)?;
+        self.kv.get()?.delete(&legacy_manifest_key(deployment_id)).await.map_err(kv_err)
     }
 
-    pub async fn manifest_text(&self, deployment_id: &str) -> ApiResult<Option<String>> {
-        self.kv.get()?.get(&manifest_key(deployment_id)).text().await.map_err(kv_err)
+    /// A deployment's manifest; the legacy key is read only when the current one is absent.
+    pub async fn manifest_text(&self, project_id: &str, deployment_id: &str) -> ApiResult<Option<String>> {
+        let kv = self.kv.get()?;
+        if let Some(text) = kv.get(&manifest_key(project_id, deployment_id)).text().await.map_err(kv_err)? {
+            return Ok(Some(text));
+        }
+        kv.get(&legacy_manifest_key(deployment_id)).text().await.map_err(kv_err)
+    }
+
+    /// Up to `limit` deployment ids with a manifest stored under the project's prefix.
+    pub async fn manifest_ids(&self, project_id: &str, limit: u64) -> ApiResult<Vec<String>> {
+        let prefix = manifest_prefix(project_id);
+        let page = self.kv.get()?.list().prefix(prefix).limit(limit).execute().await.map_err(kv_err)?;
+        Ok(page
+            .keys
+            .into_iter()
+            .filter_map(|k| manifest_id_of(project_id, &k.name).map(str::to_string))
+            .collect())
     }
 }
