@@ -338,19 +338,22 @@ export class AssetBinding extends WorkerEntrypoint {
  * the rules of src/storage/kv.rs to the platform's TENANT_KV; nothing is decided here.
  */
 export class TenantKv extends WorkerEntrypoint {
-  async store() {
+  // Private (#): RPC exposes every public method of the class to the tenant, and these are ours.
+  #kv;
+
+  async #store() {
     const m = await full();
-    this.kv ??= new m.TenantKvStore(this.env, this.ctx.props?.namespaceId ?? '');
-    return this.kv;
+    this.#kv ??= new m.TenantKvStore(this.env, this.ctx.props?.namespaceId ?? '');
+    return this.#kv;
   }
 
-  async get(key, options) { return (await this.store()).get(key, options); }
+  async get(key, options) { return (await this.#store()).get(key, options); }
 
-  async getWithMetadata(key, options) { return (await this.store()).getWithMetadata(key, options); }
+  async getWithMetadata(key, options) { return (await this.#store()).getWithMetadata(key, options); }
 
-  async put(key, value, options) { return (await this.store()).put(key, value, options); }
+  async put(key, value, options) { return (await this.#store()).put(key, value, options); }
 
-  async delete(key) { return (await this.store()).delete(key); }
+  async delete(key) { return (await this.#store()).delete(key); }
 
-  async list(options) { return (await this.store()).list(options); }
+  async list(options) { return (await this.#store()).list(options); }
 }

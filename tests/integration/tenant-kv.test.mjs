@@ -104,6 +104,13 @@ async function run(env, url, req) {
     case '/bulk': return [...(await C.get(JSON.parse(q.get('keys')), q.get('type') ?? undefined))];
     case '/delete': return C.delete(key);
     case '/list': { const r = await C.list(JSON.parse(q.get('opts') ?? '{}')); return r; }
+    case '/probe': {
+      const out = {};
+      for (const [n, f] of Object.entries({ store: () => C.store(), ctx: () => C.ctx.props, env: () => C.env.TENANT_KV, kv: () => C.kv })) {
+        try { const v = await f(); out[n] = typeof v === 'function' ? 'a function' : JSON.stringify(v) ?? String(v); } catch (e) { out[n] = e.message; }
+      }
+      return out;
+    }
     case '/fill': { const n = Number(q.get('n')); for (let i = 0; i < n; i++) await C.put('fill:' + String(i).padStart(4, '0'), 'v'); return n; }
     case '/list-all': {
       const names = []; let cursor; let pages = 0;
@@ -238,6 +245,12 @@ test('KV binding: one namespace cannot reach another, whatever keys, prefixes or
     assert.deepEqual(r.value.keys, [], JSON.stringify(opts));
   }
   assert.deepEqual((await kv(pb, `/list?${q({ opts: { limit: 1e9 } })}`)).error[0], 'Error');
+  // The binding shows tenant code only the KV methods: not its props, the platform's env, or
+  // the entrypoint's internals.
+  const probe = (await kv(pb, '/probe')).value;
+  for (const name of ['store', 'ctx', 'env', 'kv']) {
+    assert.equal(probe[name], `The RPC receiver does not implement the method "${name}".`, JSON.stringify(probe));
+  }
   // B writing A's stored name only writes inside B.
   await kv(pb, `/put?${q({ key: `${na.id}:secret`, value: 'B forged' })}`);
   assert.deepEqual(await kv(pa, `/get?${q({ key: 'secret' })}`), { ok: true, value: 'A only' });
