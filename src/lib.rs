@@ -15,6 +15,7 @@ pub mod keys;
 pub mod lifecycle;
 pub mod mcp;
 pub mod routing;
+pub mod storage;
 #[cfg(test)]
 mod test_gen;
 pub mod ui;

@@ -62,6 +62,11 @@ pub fn policy(route: &ApiRoute) -> (Need, Option<&'static str>) {
         ListTokens => (Need::Any(Admin), None),
         RevokeToken(_) => (Need::Any(Admin), Some("token.revoke")),
         ListAudit => (Need::Any(Admin), None),
+        // Resources belong to no one project: the handler narrows to what the caller reaches.
+        ListKvNamespaces => (Need::Any(Read), None),
+        GetKvNamespace(_) => (Need::Any(Read), None),
+        CreateKvNamespace => (Need::Any(Manage), Some("kv.create")),
+        DeleteKvNamespace(_) => (Need::Any(Manage), Some("kv.delete")),
         MethodNotAllowed(_) | NotFound => (Need::Nothing, None),
     }
 }
@@ -96,6 +101,9 @@ mod tests {
             ("POST", "/tokens", Need::Any(Scope::Admin), Some("token.create")),
             ("DELETE", "/tokens/tok_1", Need::Any(Scope::Admin), Some("token.revoke")),
             ("GET", "/audit", Need::Any(Scope::Admin), None),
+            ("GET", "/kv/namespaces/n", Need::Any(Scope::Read), None),
+            ("POST", "/kv/namespaces", Need::Any(Scope::Manage), Some("kv.create")),
+            ("DELETE", "/kv/namespaces/n", Need::Any(Scope::Manage), Some("kv.delete")),
             ("GET", "/nope", Need::Nothing, None),
         ];
         for (m, path, need, action) in cases {

@@ -11,7 +11,7 @@ use super::projects::load;
 use super::{internal, query_pairs, read_body, Ctx};
 use crate::auth::{verify_token, TokenKind};
 use crate::deploy::{build_rules, is_terminal, parse_deploy_request, UploadManifest};
-use crate::domain::ProjectRow;
+use crate::domain::{ProjectRow, ResourceScope, KIND_KV};
 use crate::error::{ApiError, ApiResult};
 use crate::keys::bundle_key;
 use crate::lifecycle::Status;
@@ -20,6 +20,7 @@ use crate::platform::http;
 use crate::platform::jobs::workflow;
 use crate::platform::store::d1::D1Projects;
 use crate::platform::store::d1_deployments::{render, D1Deployments, NewDeployment};
+use crate::platform::store::d1_resources::D1Resources;
 use crate::platform::store::d1_uploads::D1Uploads;
 use crate::platform::store::kv::KvAssets;
 use crate::platform::store::queue::{enqueue_after, DeployJob, Job};
@@ -120,6 +121,7 @@ pub async fn prepare(
     let quotas = ctx.quotas();
     if let Some(b) = &input.server_code {
         quotas.check_server_code(b.modules.len() as u64, b.total_bytes() as u64)?;
+        check_bindings(b, ctx).await?;
     }
 
     let uploads = D1Uploads::new(ctx.env)?;
@@ -163,6 +165,22 @@ pub async fn prepare(
     Ok(Prepared { session_id: session.id, config, stats, bundle, warnings })
 }
 
+/// Every namespace in `config.bindings` must be one the caller reaches (src/domain/resource.rs
+/// `ResourceScope`); one it does not is a 404 naming the binding, as if it did not exist.
+async fn check_bindings(bundle: &crate::deploy::ServerBundle, ctx: &Ctx<'_>) -> ApiResult<()> {
+    if bundle.kv_namespaces.is_empty() {
+        return Ok(());
+    }
+    let store = D1Resources::new(ctx.env)?;
+    let scope = ResourceScope::of(&ctx.principal);
+    for (name, id) in &bundle.kv_namespaces {
+        if store.get(KIND_KV, id, &scope).await?.is_none() {
+            return Err(ApiError::not_found(format!("KV namespace `{id}` (binding `{name}`)")));
+        }
+    }
+    Ok(())
+}
+
 /// Records a prepared deployment, stores its bundle, queues the workflow and, with `wait`,
 /// waits for it. Returns the deployment id and whether it reached a terminal status.
 pub async fn launch(
@@ -191,6 +209,9 @@ pub async fn launch(
         warnings: &p.warnings,
     };
     deployments.create(&new, now).await?;
+    if let Some(bundle) = &p.bundle {
+        D1Resources::new(ctx.env)?.record_bindings(&id, &project.id, &bundle.kv_namespaces).await?;
+    }
     ctx.note(&project.id, json!({ "deploymentId": id }));
     // The workflow runs right away in this invocation (waitUntil) whenever it can; the queue
     // message, sent first, is the durable backstop and waits `DEPLOY_BACKSTOP_SECS` so that it

@@ -69,6 +69,8 @@ pub async fn run(env: &Env) -> (bool, Value) {
     let t = now_ms();
     record("routesKv", t, check_kv(env, bindings::ROUTES_KV).await);
     let t = now_ms();
+    record("tenantKv", t, check_kv(env, bindings::TENANT_KV).await);
+    let t = now_ms();
     record("r2", t, check_r2(env).await);
     let t = now_ms();
     record("deployQueue", t, check_present(env, bindings::DEPLOY_QUEUE, "send"));

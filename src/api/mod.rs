@@ -5,6 +5,7 @@ mod cf;
 mod deployments;
 mod domains;
 pub mod health;
+mod kv;
 mod lifecycle;
 pub mod mcp;
 mod previews;
@@ -248,6 +249,10 @@ async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: ApiRoute) -> ApiResul
         ApiRoute::VerifyDomain(id, host) => domains::verify(&id, &host, ctx).await,
         ApiRoute::DeleteDomain(id, host) => domains::delete(&id, &host, ctx).await,
         ApiRoute::PreviewLink(id) => previews::create_link(req, &id, ctx).await,
+        ApiRoute::ListKvNamespaces => kv::list(req, ctx).await,
+        ApiRoute::CreateKvNamespace => kv::create(req, ctx).await,
+        ApiRoute::GetKvNamespace(id) => kv::get(&id, ctx).await,
+        ApiRoute::DeleteKvNamespace(id) => kv::delete(&id, ctx).await,
         ApiRoute::MethodNotAllowed(allowed) => Err(ApiError::MethodNotAllowed { allowed }),
         ApiRoute::NotFound => Err(ApiError::not_found("API route")),
     }

@@ -12,6 +12,8 @@ use crate::domain::{JsonObject, ProjectName};
 use crate::error::ApiError;
 
 pub const MAX_ENV_VARS: usize = 64;
+/// `config.bindings` entries at most.
+pub const MAX_BINDINGS: usize = 32;
 pub const MAX_ENV_VALUE_BYTES: usize = 5 * 1024;
 
 /// Workflow steps that a test-only fault can be injected into (when the operator enables
@@ -45,14 +47,61 @@ fn parse_not_found_handling(s: &str) -> Option<NotFoundHandling> {
     serde_json::from_value(Value::String(s.into())).ok()
 }
 
-type ParsedConfig = (AssetConfig, Option<RedirectsInput>, Option<HeadersInput>);
+type ParsedConfig = (AssetConfig, Option<RedirectsInput>, Option<HeadersInput>, BTreeMap<String, String>);
+
+/// `config.bindings: [{type: "kv", name, id}]` -> name -> namespace id. Only the shape is
+/// checked here; whether the caller may bind each id is the handler's D1 check.
+fn parse_bindings(v: &Value) -> Result<BTreeMap<String, String>, ApiError> {
+    let items = v
+        .as_array()
+        .ok_or_else(|| ApiError::bad("config.bindings", "must be an array of {type, name, id}"))?;
+    if items.len() > MAX_BINDINGS {
+        return Err(ApiError::bad("config.bindings", format!("at most {MAX_BINDINGS} bindings")));
+    }
+    let mut out = BTreeMap::new();
+    for (i, item) in items.iter().enumerate() {
+        let field = format!("config.bindings[{i}]");
+        let m =
+            item.as_object().ok_or_else(|| ApiError::bad(&field, "must be an object {type, name, id}"))?;
+        let o = JsonObject::from_map(m.clone());
+        o.only(&["type", "name", "id"]).map_err(|e| prefix_field(e, &format!("{field}.")))?;
+        match o.opt_str("type").map_err(|e| prefix_field(e, &format!("{field}.")))? {
+            Some("kv") => {}
+            Some(t) => {
+                return Err(ApiError::bad(
+                    format!("{field}.type"),
+                    format!("`{t}` is not supported yet; only \"kv\" (SQL databases and buckets are not available yet)"),
+                ))
+            }
+            None => return Err(ApiError::bad(format!("{field}.type"), "is required (\"kv\")")),
+        }
+        let name = o.opt_str("name").map_err(|e| prefix_field(e, &format!("{field}.")))?.unwrap_or_default();
+        if !valid_env_name(name) {
+            return Err(ApiError::bad(format!("{field}.name"), "must match [A-Za-z_][A-Za-z0-9_]*"));
+        }
+        if name == "ASSETS" {
+            return Err(ApiError::bad(format!("{field}.name"), "ASSETS is reserved for the assets binding"));
+        }
+        let id = o.opt_str("id").map_err(|e| prefix_field(e, &format!("{field}.")))?.unwrap_or_default();
+        if !crate::domain::is_resource_id(id) {
+            return Err(ApiError::bad(
+                format!("{field}.id"),
+                "must be a KV namespace id (32 lowercase hex digits)",
+            ));
+        }
+        if out.insert(name.to_string(), id.to_string()).is_some() {
+            return Err(ApiError::bad(format!("{field}.name"), format!("`{name}` is bound twice")));
+        }
+    }
+    Ok(out)
+}
 
 fn parse_config(m: Option<&Map<String, Value>>) -> Result<ParsedConfig, ApiError> {
     let mut config = AssetConfig::default();
     let (mut redirects, mut headers) = (None, None);
-    let Some(m) = m else { return Ok((config, redirects, headers)) };
+    let Some(m) = m else { return Ok((config, redirects, headers, BTreeMap::new())) };
     let o = JsonObject::from_map(m.clone());
-    o.only(&["html_handling", "not_found_handling", "redirects", "headers"])
+    o.only(&["html_handling", "not_found_handling", "redirects", "headers", "bindings"])
         .map_err(|e| prefix_field(e, "config."))?;
     if let Some(s) = o.opt_str("html_handling").map_err(|e| prefix_field(e, "config."))? {
         config.html_handling = parse_html_handling(s).ok_or_else(|| {
@@ -83,7 +132,8 @@ fn parse_config(m: Option<&Map<String, Value>>) -> Result<ParsedConfig, ApiError
             )
         })?);
     }
-    Ok((config, redirects, headers))
+    let bindings = o.get("bindings").map(parse_bindings).transpose()?.unwrap_or_default();
+    Ok((config, redirects, headers, bindings))
 }
 
 fn prefix_field(e: ApiError, prefix: &str) -> ApiError {
@@ -147,9 +197,17 @@ pub fn parse_deploy_request(body: &[u8], faults_enabled: bool) -> Result<DeployR
         .map(ProjectName::parse)
         .transpose()
         .map_err(|e| ApiError::bad("projectName", e.0))?;
-    let (config, redirects, headers) = parse_config(o.opt_object("config")?)?;
+    let (config, redirects, headers, bindings) = parse_config(o.opt_object("config")?)?;
     let env = parse_env(o.opt_object("env")?)?;
-    let server_code = o.get("serverCode").map(|v| parse_server_code(v, &env)).transpose()?;
+    let mut server_code = o.get("serverCode").map(|v| parse_server_code(v, &env)).transpose()?;
+    if let Some(name) = bindings.keys().find(|n| env.contains_key(*n)) {
+        return Err(ApiError::bad(format!("env.{name}"), "is also the name of a binding in config.bindings"));
+    }
+    if let Some(b) = server_code.as_mut() {
+        b.kv_namespaces = bindings;
+    } else if !bindings.is_empty() {
+        return Err(ApiError::bad("config.bindings", "only applies to deployments with serverCode"));
+    }
     if server_code.is_none() {
         if o.get("run_worker_first").is_some() {
             return Err(ApiError::bad("run_worker_first", "only applies to deployments with serverCode"));
@@ -245,6 +303,48 @@ mod tests {
         for (body, field) in cases {
             assert_eq!(parse_deploy_request(body.as_bytes(), false).unwrap_err().field(), *field, "{body}");
         }
+    }
+
+    #[test]
+    fn kv_bindings() {
+        let id = "0123456789abcdef0123456789abcdef";
+        let code = r#""serverCode":{"entrypoint":"a.js","compatibilityDate":"2026-10-01","modules":{"a.js":"ZXhwb3J0IGRlZmF1bHQge30="}}"#;
+        let body =
+            |bindings: &str| format!(r#"{{"completionJwt":"t",{code},"config":{{"bindings":{bindings}}}}}"#);
+        let r = parse_deploy_request(
+            body(&format!(r#"[{{"type":"kv","name":"CACHE","id":"{id}"}}]"#)).as_bytes(),
+            false,
+        );
+        assert_eq!(r.unwrap().server_code.unwrap().kv_namespaces["CACHE"], id);
+        let cases = [
+            ("5".to_string(), "config.bindings"),
+            (r#"[1]"#.into(), "config.bindings[0]"),
+            (format!(r#"[{{"type":"d1","name":"DB","id":"{id}"}}]"#), "config.bindings[0].type"),
+            (format!(r#"[{{"name":"DB","id":"{id}"}}]"#), "config.bindings[0].type"),
+            (format!(r#"[{{"type":"kv","name":"1X","id":"{id}"}}]"#), "config.bindings[0].name"),
+            (format!(r#"[{{"type":"kv","name":"ASSETS","id":"{id}"}}]"#), "config.bindings[0].name"),
+            (r#"[{"type":"kv","name":"C","id":"../x"}]"#.into(), "config.bindings[0].id"),
+            (format!(r#"[{{"type":"kv","name":"C","id":"{id}","x":1}}]"#), "config.bindings[0].x"),
+            (
+                format!(r#"[{{"type":"kv","name":"C","id":"{id}"}},{{"type":"kv","name":"C","id":"{id}"}}]"#),
+                "config.bindings[1].name",
+            ),
+        ];
+        for (bindings, field) in cases {
+            assert_eq!(
+                parse_deploy_request(body(&bindings).as_bytes(), false).unwrap_err().field(),
+                field,
+                "{bindings}"
+            );
+        }
+        let clash = format!(
+            r#"{{"completionJwt":"t",{code},"env":{{"C":"x"}},"config":{{"bindings":[{{"type":"kv","name":"C","id":"{id}"}}]}}}}"#
+        );
+        assert_eq!(parse_deploy_request(clash.as_bytes(), false).unwrap_err().field(), "env.C");
+        let no_code = format!(
+            r#"{{"completionJwt":"t","config":{{"bindings":[{{"type":"kv","name":"C","id":"{id}"}}]}}}}"#
+        );
+        assert_eq!(parse_deploy_request(no_code.as_bytes(), false).unwrap_err().field(), "config.bindings");
     }
 
     #[test]

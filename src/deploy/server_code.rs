@@ -101,6 +101,10 @@ pub struct ServerBundle {
     /// The name user code reads its assets fetcher under (wrangler's `assets` binding).
     #[serde(rename = "assetsBinding", default, skip_serializing_if = "Option::is_none")]
     pub assets_binding: Option<String>,
+    /// KV namespaces bound by env name (`config.bindings`, issue 27): name -> namespace id.
+    /// Stored with the bundle, so a preview or rollback of this deployment binds the same ones.
+    #[serde(rename = "kvNamespaces", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub kv_namespaces: BTreeMap<String, String>,
 }
 
 impl ServerBundle {
@@ -291,6 +295,7 @@ pub fn parse_server_code(v: &Value, env: &BTreeMap<String, String>) -> Result<Se
         json_env: BTreeMap::new(),
         secrets: BTreeMap::new(),
         assets_binding: None,
+        kv_namespaces: BTreeMap::new(),
     })
 }
 

@@ -6,6 +6,7 @@ mod hostname;
 mod ids;
 mod input;
 mod project;
+mod resource;
 #[cfg(test)]
 mod robustness_tests;
 mod time;
@@ -15,4 +16,5 @@ pub use hostname::*;
 pub use ids::*;
 pub use input::*;
 pub use project::*;
+pub use resource::*;
 pub use time::*;

@@ -29,6 +29,7 @@ function full() {
 
 /** Names the Rust side reads from `env` (never present in the real env). */
 const MAKE_ASSETS = '__FLOTILLA_MAKE_ASSETS';
+const MAKE_KV = '__FLOTILLA_MAKE_KV';
 const ASSETS_FOR = '__FLOTILLA_ASSETS_FOR';
 /** This invocation's ctx.waitUntil: a deploy runs its workflow at once under it (Rust reads it). */
 const WAIT_UNTIL = '__FLOTILLA_WAIT_UNTIL';
@@ -39,7 +40,8 @@ const FORWARD = '__FLOTILLA_FORWARD';
 // `.call` on an RPC stub is itself an RPC method lookup.
 function platformEnv(env, ctx) {
   const makeAssets = (deploymentId, projectId) => ctx.exports.AssetBinding({ props: { deploymentId, projectId } });
-  return envWith(env, { [MAKE_ASSETS]: makeAssets, [WAIT_UNTIL]: (p) => ctx.waitUntil(p) });
+  const makeKv = (projectId, namespaceId) => ctx.exports.TenantKv({ props: { projectId, namespaceId } });
+  return envWith(env, { [MAKE_ASSETS]: makeAssets, [MAKE_KV]: makeKv, [WAIT_UNTIL]: (p) => ctx.waitUntil(p) });
 }
 
 function envWith(env, extra) {
@@ -327,4 +329,31 @@ export class AssetBinding extends WorkerEntrypoint {
     }
     return new Site(this.ctx, envWith(this.env, { [ASSETS_FOR]: { deploymentId, projectId } })).fetch(request);
   }
+}
+
+/**
+ * A KV binding of server code (`config.bindings`, issue 27), created as
+ * `ctx.exports.TenantKv({ props: { projectId, namespaceId } })` like AssetBinding. Every method
+ * forwards to the full build's TenantKvStore (src/platform/store/tenant_kv.rs), which applies
+ * the rules of src/storage/kv.rs to the platform's TENANT_KV; nothing is decided here.
+ */
+export class TenantKv extends WorkerEntrypoint {
+  // Private (#): RPC exposes every public method of the class to the tenant, and these are ours.
+  #kv;
+
+  async #store() {
+    const m = await full();
+    this.#kv ??= new m.TenantKvStore(this.env, this.ctx.props?.namespaceId ?? '');
+    return this.#kv;
+  }
+
+  async get(key, options) { return (await this.#store()).get(key, options); }
+
+  async getWithMetadata(key, options) { return (await this.#store()).getWithMetadata(key, options); }
+
+  async put(key, value, options) { return (await this.#store()).put(key, value, options); }
+
+  async delete(key) { return (await this.#store()).delete(key); }
+
+  async list(options) { return (await this.#store()).list(options); }
 }

@@ -8,6 +8,8 @@ use worker::Env;
 pub const DB: &str = "DB";
 pub const ASSETS_KV: &str = "ASSETS_KV";
 pub const ROUTES_KV: &str = "ROUTES_KV";
+/// Tenant code's KV data (issue 27; src/platform/store/tenant_kv.rs).
+pub const TENANT_KV: &str = "TENANT_KV";
 pub const BLOBS: &str = "BLOBS";
 pub const DEPLOY_QUEUE: &str = "DEPLOY_QUEUE";
 pub const DEPLOY_DLQ: &str = "DEPLOY_DLQ";

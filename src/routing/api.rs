@@ -36,6 +36,10 @@ pub enum ApiRoute {
     VerifyDomain(String, String),
     /// `POST /deployments/:id/preview-link`
     PreviewLink(String),
+    ListKvNamespaces,
+    CreateKvNamespace,
+    GetKvNamespace(String),
+    DeleteKvNamespace(String),
     MethodNotAllowed(&'static str),
     NotFound,
 }
@@ -115,6 +119,22 @@ pub fn match_api(method: &str, path: &str) -> ApiRoute {
         ["projects", _, "domains", _, "verify"] => {
             ("POST", (method == "POST").then(|| VerifyDomain(id(1), id(3))))
         }
+        ["kv", "namespaces"] => (
+            "GET, POST",
+            match method {
+                "GET" => Some(ListKvNamespaces),
+                "POST" => Some(CreateKvNamespace),
+                _ => None,
+            },
+        ),
+        ["kv", "namespaces", _] => (
+            "GET, DELETE",
+            match method {
+                "GET" => Some(GetKvNamespace(id(2))),
+                "DELETE" => Some(DeleteKvNamespace(id(2))),
+                _ => None,
+            },
+        ),
         _ => return NotFound,
     };
     // HEAD is GET without a body wherever GET is allowed.
@@ -176,6 +196,13 @@ mod tests {
             ("DELETE", "/tokens/tok_1", RevokeToken("tok_1".into())),
             ("GET", "/tokens/tok_1", MethodNotAllowed("DELETE")),
             ("GET", "/audit", ListAudit),
+            ("GET", "/kv/namespaces", ListKvNamespaces),
+            ("POST", "/kv/namespaces/", CreateKvNamespace),
+            ("GET", "/kv/namespaces/n1", GetKvNamespace("n1".into())),
+            ("DELETE", "/kv/namespaces/n1", DeleteKvNamespace("n1".into())),
+            ("PUT", "/kv/namespaces/n1", MethodNotAllowed("GET, DELETE")),
+            ("DELETE", "/kv/namespaces", MethodNotAllowed("GET, POST")),
+            ("GET", "/kv", NotFound),
             ("GET", "/", NotFound),
             ("GET", "/nope", NotFound),
             ("GET", "/projects/a/b/c/d", NotFound),

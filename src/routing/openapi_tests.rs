@@ -47,6 +47,10 @@ fn every_route() -> Vec<ApiRoute> {
         DeleteDomain(s(), s()),
         VerifyDomain(s(), s()),
         PreviewLink(s()),
+        ListKvNamespaces,
+        CreateKvNamespace,
+        GetKvNamespace(s()),
+        DeleteKvNamespace(s()),
     ];
     for r in &all {
         match r {
@@ -78,7 +82,11 @@ fn every_route() -> Vec<ApiRoute> {
             | GetDomain(..)
             | DeleteDomain(..)
             | VerifyDomain(..)
-            | PreviewLink(_) => {}
+            | PreviewLink(_)
+            | ListKvNamespaces
+            | CreateKvNamespace
+            | GetKvNamespace(_)
+            | DeleteKvNamespace(_) => {}
             MethodNotAllowed(_) | NotFound => unreachable!("not a route"),
         }
     }

@@ -142,6 +142,14 @@ test('every documented operation answers as its schema says (one live sample eac
   ok(await op('DELETE', `/__api/tokens/${tok.body.token.id}`), 200);
   ok(await op('GET', '/__api/audit?limit=5'), 200);
 
+  const ns = await op('POST', '/__api/kv/namespaces', { body: { title: `openapi-${Date.now()}` } });
+  ok(ns, 201);
+  ok(await op('POST', '/__api/kv/namespaces', { body: { title: ns.body.namespace.title } }), 409);
+  ok(await op('GET', '/__api/kv/namespaces?limit=5'), 200);
+  ok(await op('GET', `/__api/kv/namespaces/${ns.body.namespace.id}`), 200);
+  ok(await op('DELETE', `/__api/kv/namespaces/${ns.body.namespace.id}`), 200);
+  ok(await op('GET', `/__api/kv/namespaces/${ns.body.namespace.id}`), 404);
+
   const mcpHeaders = { accept: 'application/json, text/event-stream', 'content-type': 'application/json' };
   const init = await op('POST', '/mcp', {
     headers: mcpHeaders,

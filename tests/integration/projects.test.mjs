@@ -10,7 +10,7 @@ test('health checks every binding and answers 200', async () => {
   const r = await call('GET', '/health?detail=1');
   assert.equal(r.status, 200, r.text);
   assert.equal(r.body.status, 'ok');
-  for (const check of ['d1', 'assetsKv', 'routesKv', 'r2', 'deployQueue', 'deadLetterQueue', 'durableObject', 'loader']) {
+  for (const check of ['d1', 'assetsKv', 'routesKv', 'tenantKv', 'r2', 'deployQueue', 'deadLetterQueue', 'durableObject', 'loader']) {
     assert.equal(r.body.checks[check]?.ok, true, `${check}: ${r.text}`);
   }
   assert.match(r.headers.get('x-request-id'), /^[0-9a-f]{24}$/);

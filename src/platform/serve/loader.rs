@@ -127,6 +127,8 @@ fn set(obj: &Object, key: &str, value: &JsValue) -> Result<(), JsValue> {
 
 /// The `WorkerCode` object the loader expects.
 fn code_object(
+    js_env: &Env,
+    project_id: &str,
     bundle: &ServerBundle,
     secrets: &[(String, String)],
     assets: &JsValue,
@@ -172,6 +174,9 @@ fn code_object(
         set(&env, k, &v.as_str().into())?;
     }
     set(&env, bundle.assets_binding.as_deref().unwrap_or("ASSETS"), assets)?;
+    for (name, namespace_id) in &bundle.kv_namespaces {
+        set(&env, name, &kv_binding(js_env, project_id, namespace_id)?)?;
+    }
     set(&code, "env", &env)?;
     if !outbound_allowed {
         // null: every fetch() from user code fails, including to the platform itself.
@@ -189,6 +194,13 @@ fn code_object(
 fn asset_binding(env: &Env, target: &Target) -> Result<JsValue, JsValue> {
     let make: js_sys::Function = Reflect::get(env, &"__FLOTILLA_MAKE_ASSETS".into())?.dyn_into()?;
     make.call2(&JsValue::NULL, &target.deployment_id.as_str().into(), &target.project_id.as_str().into())
+}
+
+/// `ctx.exports.TenantKv({props})` (built by src/js/main.mjs): a KV binding that reaches only
+/// this namespace's keys (src/platform/store/tenant_kv.rs).
+fn kv_binding(env: &Env, project_id: &str, namespace_id: &str) -> Result<JsValue, JsValue> {
+    let make: js_sys::Function = Reflect::get(env, &"__FLOTILLA_MAKE_KV".into())?.dyn_into()?;
+    make.call2(&JsValue::NULL, &project_id.into(), &namespace_id.into())
 }
 
 fn js_message(e: &JsValue) -> String {
@@ -215,7 +227,7 @@ thread_local! {
                 let secrets = open_secrets(&env, &target.project_id, &bundle)
                     .await
                     .map_err(|e| JsValue::from_str(&e.log_detail()))?;
-                Ok(code_object(&bundle, &secrets, &assets, target.outbound_allowed)?.into())
+                Ok(code_object(&env, &target.project_id, &bundle, &secrets, &assets, target.outbound_allowed)?.into())
             })
         });
 }

@@ -8,6 +8,8 @@ pub mod d1_deployments;
 pub mod d1_domains;
 pub mod d1_lifecycle;
 #[cfg(not(feature = "site"))]
+pub mod d1_resources;
+#[cfg(not(feature = "site"))]
 pub mod d1_uploads;
 #[cfg(not(feature = "site"))]
 pub mod d1_wrangler;
@@ -15,3 +17,5 @@ pub mod kv;
 #[cfg(not(feature = "site"))]
 pub mod queue;
 pub mod r2;
+#[cfg(not(feature = "site"))]
+pub mod tenant_kv;

@@ -1,0 +1,4 @@
+//! Storage for tenant code (issue 27), pure: the rules behind the bindings server code gets.
+//! The binding calls themselves are in `platform::store::tenant_kv`.
+
+pub mod kv;
