@@ -34,6 +34,7 @@ pub enum CfRoute {
     References(String),
     TailsByConsumer(String),
     KvNamespaces,
+    CreateKvNamespace,
     Unsupported {
         method: String,
         path: String,
@@ -68,6 +69,7 @@ pub const CF_ROUTES: &[(&str, &str)] = &[
     ("GET", "/accounts/{account}/workers/scripts/{name}/references"),
     ("GET", "/accounts/{account}/workers/tails/by-consumer/{name}"),
     ("GET", "/accounts/{account}/storage/kv/namespaces"),
+    ("POST", "/accounts/{account}/storage/kv/namespaces"),
 ];
 
 /// The route's requirement (as `access::policy` is for `/__api`) and its audit action.
@@ -92,6 +94,8 @@ pub fn cf_policy(route: &CfRoute) -> (Need, Option<&'static str>) {
         PutScript(k) | UploadVersion(k) => (p(k, Deploy), Some("deployment.create")),
         PatchScriptSettings(k) => (p(k, Deploy), None),
         AssetsUpload => (Need::UploadJwt, Some("upload.assets")),
+        // As `POST /__api/kv/namespaces`.
+        CreateKvNamespace => (Need::Any(Manage), Some("kv.create")),
         PutSecret(k) => (p(k, Manage), Some("secret.put")),
         DeleteSecret(k, _) => (p(k, Manage), Some("secret.delete")),
         CreateDeployment(k) => (p(k, Deploy), Some("project.rollback")),
@@ -156,6 +160,7 @@ pub fn match_cf(method: &str, path: &str) -> CfRoute {
         ("GET", ["accounts", _, "workers", "scripts", _, "references"]) => Some(References(s(4))),
         ("GET", ["accounts", _, "workers", "tails", "by-consumer", _]) => Some(TailsByConsumer(s(5))),
         ("GET", ["accounts", _, "storage", "kv", "namespaces"]) => Some(KvNamespaces),
+        ("POST", ["accounts", _, "storage", "kv", "namespaces"]) => Some(CreateKvNamespace),
         _ => None,
     };
     route.unwrap_or_else(|| Unsupported { method: method.to_string(), path: path.to_string() })
@@ -242,6 +247,7 @@ mod tests {
                 Some("project.rollback"),
             ),
             (CfRoute::ListSecrets(name()), Need::Worker(name(), Scope::Read), None),
+            (CfRoute::CreateKvNamespace, Need::Any(Scope::Manage), Some("kv.create")),
             // Unsupported calls still authenticate first: a wrong token gets the auth error.
             (CfRoute::Unsupported { method: "GET".into(), path: "/x".into() }, Need::Any(Scope::Read), None),
         ];

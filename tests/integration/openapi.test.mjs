@@ -221,6 +221,11 @@ test('every documented operation answers as its schema says (one live sample eac
   } finally {
     await new Promise((r) => proxy.close(r));
   }
+  // wrangler's namespace calls (auto-provisioning, `kv namespace create|list`).
+  const kvTitle = `openapi-cf-${Date.now()}`;
+  ok(await op('POST', '/client/v4/accounts/acc/storage/kv/namespaces', { body: { title: kvTitle } }), 200);
+  ok(await op('POST', '/client/v4/accounts/acc/storage/kv/namespaces', { body: { title: kvTitle } }), 409);
+  ok(await op('GET', '/client/v4/accounts/acc/storage/kv/namespaces'), 200);
   const doc = JSON.parse(readFileSync(join(ROOT, 'openapi.json'), 'utf8'));
   for (const [template, item] of Object.entries(doc.paths).filter(([t]) => t.startsWith('/client/v4/'))) {
     const path = template.replace('{account}', 'acc').replace(/\{[^}]+\}/g, 'openapi-no-such-worker');
