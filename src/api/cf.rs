@@ -77,6 +77,11 @@ pub async fn handle(mut req: Request, outer: &Ctx<'_>, path: &str) -> ApiResult<
             if matches!(route, CfRoute::GetService(_)) && status == 404 {
                 body = cf_failure(CF_WORKER_NOT_FOUND, "This Worker does not exist on your account.");
             }
+            // Cloudflare's codes for a namespace (10013) or key (10009) it does not find.
+            if status == 404 && route.kv_namespace().is_some() {
+                let code = if e.message().starts_with("Key") { CF_KEY_NOT_FOUND } else { CF_KV_NOT_FOUND };
+                body = cf_failure(code, &e.message());
+            }
             let mut resp = http::json(status, &body).map_err(internal)?;
             for (k, v) in e.headers() {
                 resp.headers_mut().set(k, &v).map_err(internal)?;
@@ -114,6 +119,12 @@ async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: &CfRoute) -> ApiResul
         AccountSubdomain => ok(json!({ "subdomain": ctx.urls.domain })),
         KvNamespaces => list_namespaces(req, ctx).await,
         CreateKvNamespace => create_namespace(req, ctx).await,
+        KvGetValue(ns, key) => super::cf_kv::get_value(ns, key, ctx).await,
+        KvPutValue(ns, key) => super::cf_kv::put_value(req, ns, key, ctx).await,
+        KvDeleteValue(ns, key) => super::cf_kv::delete_value(ns, key, ctx).await,
+        KvListKeys(ns) => super::cf_kv::list_keys(req, ns, ctx).await,
+        KvBulkPut(ns) => super::cf_kv::bulk_put(req, ns, ctx).await,
+        KvBulkDelete(ns) => super::cf_kv::bulk_delete(req, ns, ctx).await,
         TailsByConsumer(_) => ok(json!([])),
         References(name) => {
             existing(name, ctx).await?;
@@ -181,7 +192,7 @@ async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: &CfRoute) -> ApiResul
             ok(json!(null))
         }
         Unsupported { method, path } => Err(ApiError::NotImplemented {
-            what: format!("`{method} /client/v4{path}` (Flotilla's wrangler API covers deploy, secrets, deployments, versions, rollback and delete)"),
+            what: format!("`{method} /client/v4{path}` (Flotilla's wrangler API covers deploy, secrets, deployments, versions, rollback, delete and KV)"),
         }),
     }
 }

@@ -5,6 +5,8 @@
 // two tenants whose titles collide never share a namespace.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { call, freshProject, TOKEN } from '../lib/client.mjs';
 import { visit } from '../lib/site.mjs';
 import { wrangler, project } from '../lib/wrangler.mjs';
@@ -52,6 +54,38 @@ test('kv_namespaces without an id: provisioned for the caller, bound, and reused
   assert.equal((await visit('/?k=a&set=1', host(name))).body, 'ok');
   assert.equal((await visit('/?k=a', host(name))).body, '1');
 
+  // The data commands (--remote) reach the namespace the binding does.
+  const kv = async (...args) => {
+    const r = await wrangler(dir, ['kv', ...args, '--remote']);
+    assert.equal(r.code, 0, `kv ${args.join(' ')}: ${r.out}`);
+    return r.out;
+  };
+  await kv('key', 'put', '--binding', 'CACHE', 'from-cli', 'v-cli');
+  assert.equal((await visit('/?k=from-cli', host(name))).body, 'v-cli');
+  assert.match(await kv('key', 'get', '--binding', 'CACHE', 'a'), /^1$/m);
+  assert.match(await kv('key', 'get', '--namespace-id', id, 'from-cli'), /^v-cli$/m);
+  writeFileSync(join(dir, 'bulk.json'), JSON.stringify([{ key: 'b1', value: 'one' }, { key: 'b2', value: 'aGk=', base64: true }]));
+  await kv('bulk', 'put', '--binding', 'CACHE', 'bulk.json');
+  assert.equal((await visit('/?k=b2', host(name))).body, 'hi');
+  const listed = await kv('key', 'list', '--binding', 'CACHE');
+  const names = JSON.parse(listed.slice(listed.indexOf('['), listed.lastIndexOf(']') + 1)).map((k) => k.name).sort();
+  assert.deepEqual(names, ['a', 'b1', 'b2', 'from-cli']);
+  // --metadata makes wrangler send multipart (value + metadata); --ttl a query parameter.
+  await kv('key', 'put', '--binding', 'CACHE', 'meta', 'mv', '--metadata', '{"m":1}', '--ttl', '3600');
+  assert.equal((await visit('/?k=meta', host(name))).body, 'mv');
+  const withMeta = await call('GET', `/client/v4/accounts/acc/storage/kv/namespaces/${id}/keys?prefix=meta`);
+  assert.equal(withMeta.status, 200, withMeta.text);
+  assert.deepEqual(withMeta.body.result.map((k) => [k.name, k.metadata, typeof k.expiration]), [['meta', { m: 1 }, 'number']]);
+  // What the binding itself refuses is the caller's 400 with Cloudflare's text.
+  const short = await call('PUT', `/client/v4/accounts/acc/storage/kv/namespaces/${id}/values/t?expiration_ttl=10`, { raw: 'x' });
+  assert.equal(short.status, 400, short.text);
+  assert.match(short.body.errors[0].message, /KV PUT failed: 400 .*expiration_ttl/i, short.text);
+  await kv('key', 'delete', '--binding', 'CACHE', 'from-cli');
+  assert.equal((await visit('/?k=from-cli', host(name))).body, 'null');
+  const nl = await wrangler(dir, ['kv', 'namespace', 'list']);
+  assert.equal(nl.code, 0, nl.out);
+  assert.match(nl.out, new RegExp(id));
+
   // Redeploy (wrangler sends `inherit`): the same namespace, the data still there, no new one.
   const again = await wrangler(dir, ['deploy']);
   assert.equal(again.code, 0, again.out);
@@ -88,6 +122,18 @@ test('two tenants: a colliding title never shares a namespace; an unreachable id
   assert.notEqual(aNs[0].id, bId);
   assert.equal((await bindingOf(a.slug))[0].namespace_id, aNs[0].id);
   assert.ok(!(await namespaces(tb)).some((n) => n.id === aNs[0].id), 'B does not see A\'s namespace');
+
+  // B's token does not reach A's namespace through the data calls either (Cloudflare's 404).
+  const peek = await wrangler(dirA, ['kv', 'key', 'get', '--namespace-id', aNs[0].id, 'k', '--remote'], { token: tb });
+  assert.notEqual(peek.code, 0, peek.out);
+  const raw = await call('GET', `/client/v4/accounts/acc/storage/kv/namespaces/${aNs[0].id}/keys`, { token: tb });
+  assert.equal(raw.status, 404, raw.text);
+  assert.equal(raw.body.errors[0].code, 10013, raw.text);
+  // `kv namespace create` makes one owned by the caller.
+  const made = await wrangler(dirA, ['kv', 'namespace', 'create', 'made-by-a'], { token: ta });
+  assert.equal(made.code, 0, made.out);
+  assert.ok((await namespaces(ta)).some((n) => n.title === 'made-by-a'));
+  assert.ok(!(await namespaces(tb)).some((n) => n.title === 'made-by-a'));
 
   // A names B's namespace by id: refused, naming the binding; nothing changes.
   const before = (await bindingOf(a.slug))[0].namespace_id;
