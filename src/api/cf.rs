@@ -22,11 +22,14 @@ use crate::deploy::{
     check_upload_keys, parse_deploy_request, parse_upload_manifest, plan_buckets, store_in_waves,
     BUCKET_MAX_BYTES, BUCKET_MAX_FILES, WAVE_BYTES,
 };
-use crate::domain::{iso8601, ContentHash, ProjectRow};
+use crate::domain::{
+    is_resource_id, iso8601, parse_create_namespace, resource_id, ContentHash, ProjectRow, ResourceRow,
+    ResourceScope, KIND_KV,
+};
 use crate::error::{ApiError, ApiResult};
 use crate::keys::wrangler_manifest_key;
 use crate::lifecycle::Status;
-use crate::platform::bindings::{new_uuid, now_ms};
+use crate::platform::bindings::{new_uuid, now_ms, random_bytes};
 use crate::platform::http;
 use crate::platform::secrets::Sealer;
 use crate::platform::serve::cache::LiveRoutes;
@@ -34,6 +37,7 @@ use crate::platform::store::d1::D1Projects;
 use crate::platform::store::d1_access::D1Access;
 use crate::platform::store::d1_deployments::{D1Deployments, DeploymentRow};
 use crate::platform::store::d1_lifecycle::D1Lifecycle;
+use crate::platform::store::d1_resources::{Created, D1Resources};
 use crate::platform::store::d1_uploads::D1Uploads;
 use crate::platform::store::d1_wrangler::D1Wrangler;
 use crate::platform::store::kv::{AssetMeta, KvAssets};
@@ -73,6 +77,11 @@ pub async fn handle(mut req: Request, outer: &Ctx<'_>, path: &str) -> ApiResult<
             if matches!(route, CfRoute::GetService(_)) && status == 404 {
                 body = cf_failure(CF_WORKER_NOT_FOUND, "This Worker does not exist on your account.");
             }
+            // Cloudflare's codes for a namespace (10013) or key (10009) it does not find.
+            if status == 404 && route.kv_namespace().is_some() {
+                let code = if e.message().starts_with("Key") { CF_KEY_NOT_FOUND } else { CF_KV_NOT_FOUND };
+                body = cf_failure(code, &e.message());
+            }
             let mut resp = http::json(status, &body).map_err(internal)?;
             for (k, v) in e.headers() {
                 resp.headers_mut().set(k, &v).map_err(internal)?;
@@ -108,7 +117,14 @@ async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: &CfRoute) -> ApiResul
         VerifyToken => ok(json!({ "id": ctx.principal.id(), "status": "active" })),
         ListAccounts => respond(200, &cf_list(vec![json!({ "id": "flotilla", "name": "Flotilla" })])),
         AccountSubdomain => ok(json!({ "subdomain": ctx.urls.domain })),
-        KvNamespaces => respond(200, &cf_list(Vec::new())),
+        KvNamespaces => list_namespaces(req, ctx).await,
+        CreateKvNamespace => create_namespace(req, ctx).await,
+        KvGetValue(ns, key) => super::cf_kv::get_value(ns, key, ctx).await,
+        KvPutValue(ns, key) => super::cf_kv::put_value(req, ns, key, ctx).await,
+        KvDeleteValue(ns, key) => super::cf_kv::delete_value(ns, key, ctx).await,
+        KvListKeys(ns) => super::cf_kv::list_keys(req, ns, ctx).await,
+        KvBulkPut(ns) => super::cf_kv::bulk_put(req, ns, ctx).await,
+        KvBulkDelete(ns) => super::cf_kv::bulk_delete(req, ns, ctx).await,
         TailsByConsumer(_) => ok(json!([])),
         References(name) => {
             existing(name, ctx).await?;
@@ -122,8 +138,9 @@ async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: &CfRoute) -> ApiResul
                        "observability": { "enabled": false }, "tags": [] }))
         }
         ScriptSettings(name) => {
-            existing(name, ctx).await?;
-            ok(json!({ "bindings": [], "compatibility_flags": [], "placement": {}, "tail_consumers": [],
+            let p = existing(name, ctx).await?;
+            let kv = active_kv(&p, ctx).await?;
+            ok(json!({ "bindings": settings_bindings(&kv), "compatibility_flags": [], "placement": {}, "tail_consumers": [],
                        "logpush": false, "observability": { "enabled": false }, "tags": [] }))
         }
         // The project's URL is always on; nothing to switch.
@@ -175,7 +192,7 @@ async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: &CfRoute) -> ApiResul
             ok(json!(null))
         }
         Unsupported { method, path } => Err(ApiError::NotImplemented {
-            what: format!("`{method} /client/v4{path}` (Flotilla's wrangler API covers deploy, secrets, deployments, versions, rollback and delete)"),
+            what: format!("`{method} /client/v4{path}` (Flotilla's wrangler API covers deploy, secrets, deployments, versions, rollback, delete and KV)"),
         }),
     }
 }
@@ -501,6 +518,11 @@ async fn put_script(
         }
     }
     let project = project_for_deploy(name, ctx).await?;
+    let mut meta = meta;
+    if !meta.inherit.is_empty() {
+        resolve_inherited(&mut meta, &active_kv(&project, ctx).await?)?;
+    }
+    check_kv(&meta, ctx).await?;
     let (manifest, wrangler_session) = match &meta.assets_jwt {
         Some(jwt) => native_manifest(&project, jwt, ctx).await.map(|(m, sid)| (m, Some(sid)))?,
         None => Default::default(),
@@ -529,6 +551,71 @@ async fn put_script(
     store_sealed(&project.id, &new_secrets, ctx).await?;
     let id = go_live(&project, prepared, ctx).await?;
     Ok((project, id, !manifest.is_empty(), input.server_code.is_some()))
+}
+
+/// The KV bindings of the project's active deployment (name -> namespace id).
+async fn active_kv(project: &ProjectRow, ctx: &Ctx<'_>) -> ApiResult<BTreeMap<String, String>> {
+    match project.active_deployment_id.as_deref() {
+        Some(active) => D1Resources::new(ctx.env)?.bindings_of(active).await,
+        None => Ok(BTreeMap::new()),
+    }
+}
+
+/// Every `kv_namespace` binding must name a namespace the caller reaches (as the native
+/// deploy checks); one it does not is Cloudflare's 404 naming the binding.
+async fn check_kv(meta: &ScriptMetadata, ctx: &Ctx<'_>) -> ApiResult<()> {
+    if meta.kv.is_empty() {
+        return Ok(());
+    }
+    let store = D1Resources::new(ctx.env)?;
+    let scope = ResourceScope::of(&ctx.principal);
+    for (name, id) in &meta.kv {
+        let found = is_resource_id(id) && store.get(KIND_KV, id, &scope).await?.is_some();
+        if !found {
+            return Err(ApiError::not_found(format!("KV namespace `{id}` (kv_namespace binding `{name}`)")));
+        }
+    }
+    Ok(())
+}
+
+/// `GET /storage/kv/namespaces?page=&per_page=`: the caller's OWN namespaces by title, so
+/// wrangler's lookup by title (auto-provisioning) never finds another tenant's namespace.
+async fn list_namespaces(req: &Request, ctx: &Ctx<'_>) -> ApiResult<Response> {
+    let q = super::query_pairs(req);
+    let num = |k: &str, d: u32, max: u32| {
+        q.iter().find(|(n, _)| n == k).and_then(|(_, v)| v.parse::<u32>().ok()).unwrap_or(d).clamp(1, max)
+    };
+    let (page, per_page) = (num("page", 1, 100_000), num("per_page", 20, 1000));
+    let rows = D1Resources::new(ctx.env)?
+        .list_own(KIND_KV, ctx.principal.id(), per_page, (page - 1).saturating_mul(per_page))
+        .await?;
+    let items: Vec<Value> = rows.iter().map(cf_namespace).collect();
+    let mut body = cf_success(json!(items));
+    body["result_info"] = json!({ "page": page, "per_page": per_page, "count": items.len() });
+    respond(200, &body)
+}
+
+/// `POST /storage/kv/namespaces {title}`: a namespace owned by the caller, as
+/// `POST /__api/kv/namespaces` makes it (a title it already has is refused).
+async fn create_namespace(req: &mut Request, ctx: &Ctx<'_>) -> ApiResult<Response> {
+    let title = parse_create_namespace(&read_body(req, MAX_JSON_BODY).await?)?;
+    let row = ResourceRow {
+        id: resource_id(random_bytes::<16>()),
+        kind: KIND_KV.into(),
+        title,
+        created_by: ctx.principal.id().to_string(),
+        created_at: now_ms() as i64,
+    };
+    match D1Resources::new(ctx.env)?.insert(&row).await? {
+        Created::Ok => {
+            ctx.note.borrow_mut().detail =
+                Some(json!({ "namespaceId": row.id, "title": row.title, "via": "wrangler" }));
+            ok(cf_namespace(&row))
+        }
+        Created::TitleTaken => Err(ApiError::Conflict {
+            reason: format!("a namespace with this account ID and title already exists: `{}`", row.title),
+        }),
+    }
 }
 
 /// Launches and waits; a deployment that did not go live is an error with its reason.

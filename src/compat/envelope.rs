@@ -14,6 +14,10 @@ pub const CF_BAD_REQUEST: u32 = 10021;
 pub const CF_UNSUPPORTED: u32 = 10405;
 pub const CF_INTERNAL: u32 = 10013;
 pub const CF_TOO_MANY: u32 = 10429;
+/// A KV namespace the caller does not reach (Cloudflare: "namespace not found").
+pub const CF_KV_NOT_FOUND: u32 = 10013;
+/// A KV key that does not exist (Cloudflare: "key not found").
+pub const CF_KEY_NOT_FOUND: u32 = 10009;
 
 pub fn cf_success(result: Value) -> Value {
     json!({ "success": true, "errors": [], "messages": [], "result": result })

@@ -31,10 +31,21 @@
 //! .../scripts/:name/references`, `GET .../workers/tails/by-consumer/:name`, `DELETE
 //! .../workers/services/:name?force=false`, `GET .../storage/kv/namespaces`. With no account id
 //! wrangler first calls `GET /accounts`; `whoami` calls `GET /user/tokens/verify`.
+//!
+//! KV (`kv_namespaces`): a first deploy without an id lists `GET .../storage/kv/namespaces?
+//! per_page=100&order=title&direction=asc&page=1` and, without a namespace titled
+//! `<worker>-<binding in lower case>`, creates one with `POST .../storage/kv/namespaces {title}`,
+//! then sends `{type: "kv_namespace", name, namespace_id}`; a redeploy reads `GET .../settings`
+//! and sends `{name, type: "inherit"}`. `kv key put|get|delete` -> `PUT|GET|DELETE
+//! .../storage/kv/namespaces/:id/values/:key` (PUT multipart `value` + `metadata` with
+//! `--metadata`, `?expiration_ttl=` with `--ttl`); `kv key list` -> `GET .../:id/keys?prefix=`
+//! (follows `result_info.cursor`); `kv bulk put|delete` -> `PUT|DELETE .../:id/bulk` (JSON, 1000
+//! entries a request). `--binding X` resolves the id through `GET .../settings`.
 
 mod assets;
 mod deployments;
 mod envelope;
+mod kv;
 mod names;
 #[cfg(test)]
 mod robustness_tests;
@@ -45,6 +56,7 @@ mod secrets;
 pub use assets::*;
 pub use deployments::*;
 pub use envelope::*;
+pub use kv::*;
 pub use names::*;
 pub use routes::*;
 pub use script::*;

@@ -34,6 +34,14 @@ pub enum CfRoute {
     References(String),
     TailsByConsumer(String),
     KvNamespaces,
+    CreateKvNamespace,
+    /// (namespace id, key) for the three `/values/:key` calls.
+    KvGetValue(String, String),
+    KvPutValue(String, String),
+    KvDeleteValue(String, String),
+    KvListKeys(String),
+    KvBulkPut(String),
+    KvBulkDelete(String),
     Unsupported {
         method: String,
         path: String,
@@ -68,6 +76,13 @@ pub const CF_ROUTES: &[(&str, &str)] = &[
     ("GET", "/accounts/{account}/workers/scripts/{name}/references"),
     ("GET", "/accounts/{account}/workers/tails/by-consumer/{name}"),
     ("GET", "/accounts/{account}/storage/kv/namespaces"),
+    ("POST", "/accounts/{account}/storage/kv/namespaces"),
+    ("GET", "/accounts/{account}/storage/kv/namespaces/{namespace}/values/{key}"),
+    ("PUT", "/accounts/{account}/storage/kv/namespaces/{namespace}/values/{key}"),
+    ("DELETE", "/accounts/{account}/storage/kv/namespaces/{namespace}/values/{key}"),
+    ("GET", "/accounts/{account}/storage/kv/namespaces/{namespace}/keys"),
+    ("PUT", "/accounts/{account}/storage/kv/namespaces/{namespace}/bulk"),
+    ("DELETE", "/accounts/{account}/storage/kv/namespaces/{namespace}/bulk"),
 ];
 
 /// The route's requirement (as `access::policy` is for `/__api`) and its audit action.
@@ -92,6 +107,14 @@ pub fn cf_policy(route: &CfRoute) -> (Need, Option<&'static str>) {
         PutScript(k) | UploadVersion(k) => (p(k, Deploy), Some("deployment.create")),
         PatchScriptSettings(k) => (p(k, Deploy), None),
         AssetsUpload => (Need::UploadJwt, Some("upload.assets")),
+        // As `POST /__api/kv/namespaces`.
+        CreateKvNamespace => (Need::Any(Manage), Some("kv.create")),
+        // Tenant data: reading needs read, changing it manage (as deleting the namespace does);
+        // which namespaces a token reaches is checked by the handler (`ResourceScope`).
+        KvGetValue(..) | KvListKeys(_) => (Need::Any(Read), None),
+        KvPutValue(..) | KvDeleteValue(..) | KvBulkPut(_) | KvBulkDelete(_) => {
+            (Need::Any(Manage), Some("kv.write"))
+        }
         PutSecret(k) => (p(k, Manage), Some("secret.put")),
         DeleteSecret(k, _) => (p(k, Manage), Some("secret.delete")),
         CreateDeployment(k) => (p(k, Deploy), Some("project.rollback")),
@@ -156,12 +179,39 @@ pub fn match_cf(method: &str, path: &str) -> CfRoute {
         ("GET", ["accounts", _, "workers", "scripts", _, "references"]) => Some(References(s(4))),
         ("GET", ["accounts", _, "workers", "tails", "by-consumer", _]) => Some(TailsByConsumer(s(5))),
         ("GET", ["accounts", _, "storage", "kv", "namespaces"]) => Some(KvNamespaces),
+        ("POST", ["accounts", _, "storage", "kv", "namespaces"]) => Some(CreateKvNamespace),
+        ("GET", ["accounts", _, "storage", "kv", "namespaces", _, "values", _]) => {
+            Some(KvGetValue(s(5), s(7)))
+        }
+        ("PUT", ["accounts", _, "storage", "kv", "namespaces", _, "values", _]) => {
+            Some(KvPutValue(s(5), s(7)))
+        }
+        ("DELETE", ["accounts", _, "storage", "kv", "namespaces", _, "values", _]) => {
+            Some(KvDeleteValue(s(5), s(7)))
+        }
+        ("GET", ["accounts", _, "storage", "kv", "namespaces", _, "keys"]) => Some(KvListKeys(s(5))),
+        ("PUT", ["accounts", _, "storage", "kv", "namespaces", _, "bulk"]) => Some(KvBulkPut(s(5))),
+        ("DELETE", ["accounts", _, "storage", "kv", "namespaces", _, "bulk"]) => Some(KvBulkDelete(s(5))),
         _ => None,
     };
     route.unwrap_or_else(|| Unsupported { method: method.to_string(), path: path.to_string() })
 }
 
 impl CfRoute {
+    /// The KV namespace id a data route is about, if any.
+    pub fn kv_namespace(&self) -> Option<&str> {
+        use CfRoute::*;
+        match self {
+            KvGetValue(n, _)
+            | KvPutValue(n, _)
+            | KvDeleteValue(n, _)
+            | KvListKeys(n)
+            | KvBulkPut(n)
+            | KvBulkDelete(n) => Some(n),
+            _ => None,
+        }
+    }
+
     /// The script (project slug) a route is about, if any.
     pub fn script(&self) -> Option<&str> {
         use CfRoute::*;
@@ -199,6 +249,8 @@ mod tests {
             .replace("{name}", "site")
             .replace("{secret}", "KEY")
             .replace("{version}", "v1")
+            .replace("{namespace}", "0123456789abcdef0123456789abcdef")
+            .replace("{key}", "k")
     }
 
     #[test]
@@ -242,6 +294,7 @@ mod tests {
                 Some("project.rollback"),
             ),
             (CfRoute::ListSecrets(name()), Need::Worker(name(), Scope::Read), None),
+            (CfRoute::CreateKvNamespace, Need::Any(Scope::Manage), Some("kv.create")),
             // Unsupported calls still authenticate first: a wrong token gets the auth error.
             (CfRoute::Unsupported { method: "GET".into(), path: "/x".into() }, Need::Any(Scope::Read), None),
         ];
@@ -267,6 +320,11 @@ mod tests {
         );
         assert_eq!(match_cf("POST", "/accounts/a/workers/assets/upload"), CfRoute::AssetsUpload);
         assert_eq!(match_cf("PUT", "/accounts/a/workers/scripts/x").script(), Some("x"));
+        // wrangler encodes the key as one segment (`encodeURIComponent`): `/` and `%` survive.
+        assert_eq!(
+            match_cf("GET", "/accounts/a/storage/kv/namespaces/n/values/a%2Fb%25c"),
+            CfRoute::KvGetValue("n".into(), "a/b%c".into())
+        );
     }
 
     #[test]

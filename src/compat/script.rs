@@ -13,7 +13,7 @@ use crate::deploy::{valid_env_name, MAX_ENV_VALUE_BYTES, MAX_ENV_VARS};
 use crate::domain::{iso8601, JsonObject};
 use crate::error::ApiError;
 
-pub const SUPPORTED_BINDINGS: &str = "plain_text, json, secret_text, assets";
+pub const SUPPORTED_BINDINGS: &str = "plain_text, json, secret_text, assets, kv_namespace";
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ScriptMetadata {
@@ -30,6 +30,11 @@ pub struct ScriptMetadata {
     /// The completion JWT of the asset upload.
     pub assets_jwt: Option<String>,
     pub assets_config: Map<String, Value>,
+    /// `kv_namespace` bindings: name -> namespace id (reachability is checked by the caller).
+    pub kv: BTreeMap<String, String>,
+    /// `inherit` bindings (what wrangler sends on a redeploy for a binding it read back from
+    /// `GET .../settings`): resolved against the active deployment by `resolve_inherited`.
+    pub inherit: Vec<String>,
 }
 
 /// The checked `text` of a `plain_text` or `secret_text` binding.
@@ -59,6 +64,34 @@ fn check_value(name: &str, v: &str) -> Result<(), ApiError> {
         return Err(bad_binding(name, format!("value must be at most {MAX_ENV_VALUE_BYTES} bytes")));
     }
     Ok(())
+}
+
+/// Resolves `inherit` bindings against the active deployment's KV bindings (name -> id):
+/// only a KV binding can be inherited (the other kinds Flotilla keeps are not bindings).
+pub fn resolve_inherited(
+    m: &mut ScriptMetadata,
+    active_kv: &BTreeMap<String, String>,
+) -> Result<(), ApiError> {
+    for name in std::mem::take(&mut m.inherit) {
+        let id = active_kv.get(&name).ok_or_else(|| {
+            bad_binding(
+                &name,
+                "is inherited, but the active deployment has no kv_namespace binding of that name",
+            )
+        })?;
+        m.kv.insert(name, id.clone());
+    }
+    Ok(())
+}
+
+/// The bindings `GET .../settings` reports (what wrangler inherits on the next deploy).
+pub fn settings_bindings(kv: &BTreeMap<String, String>) -> Vec<Value> {
+    kv.iter().map(|(n, id)| json!({ "type": "kv_namespace", "name": n, "namespace_id": id })).collect()
+}
+
+/// A KV namespace as Cloudflare's `/storage/kv/namespaces` calls answer it.
+pub fn cf_namespace(r: &crate::domain::ResourceRow) -> Value {
+    json!({ "id": r.id, "title": r.title, "supports_url_encoding": true })
 }
 
 /// Parses the `metadata` part. Unknown binding types are refused by name.
@@ -113,6 +146,12 @@ pub fn parse_metadata(bytes: &[u8]) -> Result<ScriptMetadata, ApiError> {
                 }
                 m.assets_binding = Some(name.into());
             }
+            "kv_namespace" => {
+                let id = b.get("namespace_id").and_then(Value::as_str).filter(|s| !s.is_empty());
+                let id = id.ok_or_else(|| bad_binding(name, "a kv_namespace binding needs namespace_id"))?;
+                m.kv.insert(name.into(), id.into());
+            }
+            "inherit" => m.inherit.push(name.into()),
             other => {
                 return Err(bad_binding(
                     name,
@@ -241,6 +280,11 @@ pub fn deploy_body(
             if !m.vars.is_empty() {
                 body["env"] = json!(m.vars);
             }
+            if !m.kv.is_empty() {
+                let b: Vec<Value> =
+                    m.kv.iter().map(|(n, id)| json!({ "type": "kv", "name": n, "id": id })).collect();
+                body["config"]["bindings"] = json!(b);
+            }
             if let Some(r) = rwf.filter(|r| r != &json!(false)) {
                 body["run_worker_first"] = r;
             }
@@ -249,7 +293,7 @@ pub fn deploy_body(
             if !modules.is_empty() {
                 return Err(ApiError::bad("metadata.main_module", "is required when modules are uploaded"));
             }
-            if !m.vars.is_empty() || !m.json_vars.is_empty() || !m.secrets.is_empty() {
+            if !m.vars.is_empty() || !m.json_vars.is_empty() || !m.secrets.is_empty() || !m.kv.is_empty() {
                 return Err(ApiError::bad("metadata.bindings", "vars and secrets need a Worker (`main`)"));
             }
         }
@@ -398,13 +442,9 @@ mod tests {
 
     #[test]
     fn unsupported_bindings_are_named() {
-        for (t, name) in [
-            ("kv_namespace", "MY_KV"),
-            ("d1", "DB"),
-            ("r2_bucket", "B"),
-            ("durable_object_namespace", "D"),
-            ("service", "S"),
-        ] {
+        for (t, name) in
+            [("d1", "DB"), ("r2_bucket", "B"), ("durable_object_namespace", "D"), ("service", "S")]
+        {
             let meta = format!(r#"{{"main_module":"a.js","bindings":[{{"name":"{name}","type":"{t}"}}]}}"#);
             let e = parse_metadata(meta.as_bytes()).unwrap_err();
             assert_eq!(e.status(), 400);
@@ -418,6 +458,43 @@ mod tests {
         assert!(parse_metadata(br#"{"keep_bindings":["kv_namespace"]}"#).is_err());
         assert!(parse_metadata(b"[]").is_err());
         assert!(parse_metadata(b"\xff").is_err());
+    }
+
+    /// What wrangler 4.164 sends for `kv_namespaces`: the id on a first deploy (its own or the
+    /// one it provisioned), `inherit` on a redeploy; both become the native `config.bindings`.
+    #[test]
+    fn kv_bindings_map_to_native_bindings_and_inherit_from_the_active_deployment() {
+        const ID: &str = "0123456789abcdef0123456789abcdef";
+        let first = format!(
+            r#"{{"main_module":"a.js","compatibility_date":"2026-10-01","bindings":[{{"name":"CACHE","type":"kv_namespace","namespace_id":"{ID}"}}]}}"#
+        );
+        let m = parse_metadata(first.as_bytes()).unwrap();
+        let mods = [ModulePart { name: "a.js".into(), kind: "js", bytes: b"export default {}".to_vec() }];
+        let body = deploy_body(&m, "J", &mods, true).unwrap();
+        let req = parse_deploy_request(body.to_string().as_bytes(), false).unwrap();
+        assert_eq!(req.server_code.unwrap().kv_namespaces, BTreeMap::from([("CACHE".into(), ID.into())]));
+        assert_eq!(
+            settings_bindings(&m.kv),
+            vec![json!({ "type": "kv_namespace", "name": "CACHE", "namespace_id": ID })]
+        );
+
+        let again = br#"{"main_module":"a.js","bindings":[{"name":"CACHE","type":"inherit"}]}"#;
+        let mut m = parse_metadata(again).unwrap();
+        assert_eq!(m.inherit, vec!["CACHE".to_string()]);
+        let active = BTreeMap::from([("CACHE".to_string(), ID.to_string())]);
+        resolve_inherited(&mut m, &active).unwrap();
+        assert_eq!(m.kv, active);
+        assert!(m.inherit.is_empty());
+        let mut lost = parse_metadata(again).unwrap();
+        let e = resolve_inherited(&mut lost, &BTreeMap::new()).unwrap_err();
+        assert!(e.message().contains("CACHE") && e.message().contains("inherit"), "{}", e.message());
+
+        // Without an id, or without server code, it is refused by name.
+        let e = parse_metadata(br#"{"bindings":[{"name":"KV","type":"kv_namespace"}]}"#).unwrap_err();
+        assert!(e.message().contains("KV") && e.message().contains("namespace_id"), "{}", e.message());
+        let assets_only =
+            format!(r#"{{"bindings":[{{"name":"C","type":"kv_namespace","namespace_id":"{ID}"}}]}}"#);
+        assert!(deploy_body(&parse_metadata(assets_only.as_bytes()).unwrap(), "J", &[], true).is_err());
     }
 
     #[test]

@@ -221,6 +221,21 @@ test('every documented operation answers as its schema says (one live sample eac
   } finally {
     await new Promise((r) => proxy.close(r));
   }
+  // wrangler's namespace calls (auto-provisioning, `kv namespace create|list`).
+  const kvTitle = `openapi-cf-${Date.now()}`;
+  ok(await op('POST', '/client/v4/accounts/acc/storage/kv/namespaces', { body: { title: kvTitle } }), 200);
+  ok(await op('POST', '/client/v4/accounts/acc/storage/kv/namespaces', { body: { title: kvTitle } }), 409);
+  ok(await op('GET', '/client/v4/accounts/acc/storage/kv/namespaces'), 200);
+  // `wrangler kv key|bulk ... --remote` on it.
+  const cfNs = (await call('GET', '/client/v4/accounts/acc/storage/kv/namespaces?per_page=1000')).body.result.find((n) => n.title === kvTitle).id;
+  const V = `/client/v4/accounts/acc/storage/kv/namespaces/${cfNs}`;
+  ok(await op('PUT', `${V}/values/a%2Fb`, { raw: 'v1' }), 200);
+  ok(await op('GET', `${V}/values/a%2Fb`), 200);
+  ok(await op('GET', `${V}/values/missing`), 404);
+  ok(await op('GET', `${V}/keys`), 200);
+  ok(await op('PUT', `${V}/bulk`, { body: [{ key: 'b1', value: 'x' }, { key: 'b2', value: 'aGk=', base64: true }] }), 200);
+  ok(await op('DELETE', `${V}/bulk`, { body: ['b1', 'b2'] }), 200);
+  ok(await op('DELETE', `${V}/values/a%2Fb`), 200);
   const doc = JSON.parse(readFileSync(join(ROOT, 'openapi.json'), 'utf8'));
   for (const [template, item] of Object.entries(doc.paths).filter(([t]) => t.startsWith('/client/v4/'))) {
     const path = template.replace('{account}', 'acc').replace(/\{[^}]+\}/g, 'openapi-no-such-worker');

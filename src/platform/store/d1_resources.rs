@@ -109,6 +109,47 @@ impl D1Resources {
         Ok((rows, more))
     }
 
+    /// Live resources of `kind` created by `creator` (never another's, whatever the caller may
+    /// reach), by title: what wrangler lists to find a namespace by title. `offset` pages.
+    pub async fn list_own(
+        &self,
+        kind: &str,
+        creator: &str,
+        limit: u32,
+        offset: u32,
+    ) -> ApiResult<Vec<ResourceRow>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM resources WHERE kind = ?1 AND created_by = ?2 AND deleted_at IS NULL \
+             ORDER BY title, id LIMIT ?3 OFFSET ?4"
+        );
+        all_rows(self.db.prepare(sql).bind(&[
+            kind.into(),
+            creator.into(),
+            num(limit as i64),
+            num(offset as i64),
+        ]))
+        .await
+    }
+
+    /// A deployment's KV bindings, name -> namespace id (what `record_bindings` wrote).
+    pub async fn bindings_of(
+        &self,
+        deployment_id: &str,
+    ) -> ApiResult<std::collections::BTreeMap<String, String>> {
+        #[derive(serde::Deserialize)]
+        struct B {
+            name: String,
+            resource_id: String,
+        }
+        let rows: Vec<B> = all_rows(
+            self.db
+                .prepare("SELECT name, resource_id FROM resource_bindings WHERE deployment_id = ?1")
+                .bind(&[deployment_id.into()]),
+        )
+        .await?;
+        Ok(rows.into_iter().map(|b| (b.name, b.resource_id)).collect())
+    }
+
     /// The live projects with a deployment that binds `id` (distinct, sorted).
     pub async fn bound_projects(&self, id: &str) -> ApiResult<Vec<String>> {
         let rows: Vec<Bound> = all_rows(
