@@ -1,6 +1,6 @@
 //! The cron trigger: the lifecycle sweep (repairs lagging routing records, ends stuck
 //! deployments), reconciliation of custom-domain `host:` records with D1, deletion of abandoned
-//! provisional projects, purge retries, GC scheduling, expiry of custom domains left pending, pruning
+//! provisional projects, continued deletion of KV namespaces, purge retries, GC scheduling, expiry of custom domains left pending, pruning
 //! of old quota counters. Each part runs
 //! even if an earlier one failed; failures go to the log.
 
@@ -8,6 +8,7 @@ use serde_json::json;
 use worker::Env;
 
 use super::gc::{stamp, var_ms, Id};
+use crate::domain::KIND_KV;
 use crate::error::{ApiError, ApiResult};
 use crate::lifecycle;
 use crate::platform::bindings::now_ms;
@@ -15,7 +16,10 @@ use crate::platform::http::log;
 use crate::platform::serve::cache::LiveRoutes;
 use crate::platform::store::d1::{database, db_err, num};
 use crate::platform::store::d1_lifecycle::D1Lifecycle;
+use crate::platform::store::d1_resources::D1Resources;
 use crate::platform::store::queue::{enqueue, GcJob, Job, PurgeJob};
+use crate::platform::store::tenant_kv::remove_keys;
+use crate::storage::kv::TenantNamespace;
 
 /// `DEPLOY_DEADLINE_MS` (default 15 min): a deployment pending longer is failed by the sweep.
 fn deadline(env: &Env) -> i64 {
@@ -65,6 +69,30 @@ pub async fn scheduled(env: &Env) {
             json!({ "msg": "deleting abandoned projects failed", "error": e.log_detail() }),
         ),
     }
+    // KV namespaces whose DELETE was not called until they were empty.
+    let namespaces = async {
+        let store = Namespaces { env, d1: D1Resources::new(env)? };
+        lifecycle::continue_namespace_deletions(
+            &store,
+            now,
+            lifecycle::NAMESPACES_PER_RUN,
+            lifecycle::NAMESPACE_KEYS_PER_RUN,
+        )
+        .await
+        .map_err(ApiError::from)
+    };
+    match namespaces.await {
+        Ok(r) if r == lifecycle::NamespaceReport::default() => {}
+        Ok(r) => log(
+            "info",
+            "cron",
+            json!({ "msg": "namespace deletions continued", "keysRemoved": r.removed, "finished": r.finished,
+                    "failed": r.failed }),
+        ),
+        Err(e) => {
+            log("error", "cron", json!({ "msg": "namespace deletions failed", "error": e.log_detail() }))
+        }
+    }
     if let Err(e) = schedule_jobs(env, now).await {
         log("error", "cron", json!({ "msg": "scheduling purges/GC failed", "error": e.log_detail() }));
     }
@@ -89,6 +117,32 @@ pub async fn scheduled(env: &Env) {
     if let Err(e) = pruned.await {
         log("error", "cron", json!({ "msg": "pruning quota counters failed", "error": e.log_detail() }));
     }
+}
+
+/// [`lifecycle::NamespaceStore`] over D1 (`resources`) and `TENANT_KV`.
+struct Namespaces<'e> {
+    env: &'e Env,
+    d1: D1Resources,
+}
+
+impl lifecycle::NamespaceStore for Namespaces<'_> {
+    async fn unfinished(&self, limit: usize) -> lifecycle::StoreResult<Vec<String>> {
+        self.d1.unfinished(KIND_KV, limit).await.map_err(store_err)
+    }
+
+    async fn remove_keys(&self, id: &str, max: u32) -> lifecycle::StoreResult<(u32, bool)> {
+        let ns = TenantNamespace::new(id)
+            .ok_or_else(|| lifecycle::StoreError(format!("stored namespace id `{id}` is malformed")))?;
+        remove_keys(self.env, &ns, max).await.map_err(store_err)
+    }
+
+    async fn mark_purged(&self, id: &str, now: i64) -> lifecycle::StoreResult<()> {
+        self.d1.mark_purged(id, now).await.map_err(store_err)
+    }
+}
+
+fn store_err(e: ApiError) -> lifecycle::StoreError {
+    lifecycle::StoreError(e.log_detail())
 }
 
 /// Deletes up to [`lifecycle::ABANDONED_CHUNK`] provisional projects no deploy can complete on
