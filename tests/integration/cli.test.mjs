@@ -3,7 +3,7 @@
 // one upload), --no-activate then promote, rollback, logs, aliases, tokens, exit codes (bad
 // token 3, usage 2, rule-file errors 1 with nothing uploaded), symbolic links (followed inside
 // the directory, refused when they lead out of it), and the progress bar under a
-// pseudo-TTY (`script`).
+// pseudo-TTY (`script`), and KV namespaces (create, list, bind with `deploy --kv`, delete).
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
