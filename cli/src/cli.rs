@@ -95,6 +95,12 @@ pub enum Command {
         after_help = "Examples:\n  flotilla tokens create --name ci --projects my-site --scopes deploy\n  flotilla tokens list\n  flotilla tokens revoke tok_0123456789abcdef"
     )]
     Tokens(TokensCmd),
+    /// Storage for server code: KV namespaces (bind one with `deploy --kv NAME=ID`)
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  flotilla kv namespace create sessions\n  flotilla kv namespace list --json\n  flotilla kv namespace delete 0123456789abcdef0123456789abcdef"
+    )]
+    Kv(KvCmd),
     /// The audit trail, newest first
     #[command(after_help = "Example:\n  flotilla audit --project my-site --limit 20")]
     Audit {
@@ -136,6 +142,9 @@ pub struct DeployArgs {
     /// A variable for the server code (repeatable)
     #[arg(long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
+    /// Bind a KV namespace to the server code as `env.NAME` (repeatable; see `flotilla kv namespace`)
+    #[arg(long = "kv", value_name = "NAME=NAMESPACE_ID", requires = "server")]
+    pub kv: Vec<String>,
     /// Stage the deployment without making it production (promote it later)
     #[arg(long)]
     pub no_activate: bool,
@@ -210,6 +219,23 @@ pub enum DomainsCmd {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum KvCmd {
+    /// KV namespaces
+    #[command(subcommand)]
+    Namespace(NamespaceCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NamespaceCmd {
+    /// Every namespace the token reaches, with the projects that bind it
+    List,
+    /// Create a namespace (titles are unique among yours)
+    Create { title: String },
+    /// Delete a namespace and all its keys (refused while a live deployment binds it)
+    Delete { namespace: String },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum TokensCmd {
     /// Mint a token (its secret is shown once)
     Create {
@@ -252,11 +278,29 @@ mod tests {
             vec!["flotilla", "deploy", "d", "--entry", "x.js"],
             vec!["flotilla", "rollback"],
             vec!["flotilla", "nope"],
+            vec!["flotilla", "kv"],
+            vec!["flotilla", "kv", "namespace", "create"],
+            vec!["flotilla", "kv", "namespace", "delete"],
         ] {
             let e = Cli::try_parse_from(&argv).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{argv:?}");
         }
         assert_eq!(Cli::try_parse_from(["flotilla", "--help"]).unwrap_err().exit_code(), 0);
+    }
+
+    #[test]
+    fn kv_namespace_commands_parse() {
+        let c = Cli::try_parse_from(["flotilla", "kv", "namespace", "create", "sessions", "--json"]).unwrap();
+        assert!(c.json);
+        assert!(
+            matches!(c.command, Command::Kv(KvCmd::Namespace(NamespaceCmd::Create { title })) if title == "sessions")
+        );
+        let c = Cli::try_parse_from(["flotilla", "kv", "namespace", "delete", "abc"]).unwrap();
+        assert!(
+            matches!(c.command, Command::Kv(KvCmd::Namespace(NamespaceCmd::Delete { namespace })) if namespace == "abc")
+        );
+        let c = Cli::try_parse_from(["flotilla", "kv", "namespace", "list"]).unwrap();
+        assert!(matches!(c.command, Command::Kv(KvCmd::Namespace(NamespaceCmd::List))));
     }
 
     #[test]

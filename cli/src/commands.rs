@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::cli::{AliasCmd, Command, DomainsCmd, ProjectsCmd, TokensCmd};
+use crate::cli::{AliasCmd, Command, DomainsCmd, KvCmd, NamespaceCmd, ProjectsCmd, TokensCmd};
 use crate::client::{seg, Client, Failure, Req};
 use crate::error::CliError;
 use crate::Output;
@@ -67,6 +67,17 @@ fn domain_human(d: &Value) -> String {
     }
     out
 }
+
+fn namespace_line(n: &Value) -> String {
+    let projects: Vec<&str> = list(n, "projects").iter().filter_map(Value::as_str).collect();
+    let bound =
+        if projects.is_empty() { "unbound".to_string() } else { format!("bound by {}", projects.join(",")) };
+    format!("{} {:<24} {bound}", s(n, "id"), s(n, "title"))
+}
+
+/// DELETE removes up to 500 keys a call and says whether more remain; the command calls again
+/// until the namespace is empty (the platform's cron would finish it too, more slowly).
+const NAMESPACE_DELETE_CALLS: usize = 1000;
 
 fn paged(client: &Client, base: &str, key: &str, max: Option<usize>) -> Result<Vec<Value>, CliError> {
     let mut out = Vec::new();
@@ -249,6 +260,36 @@ pub fn run(client: &Client, command: &Command) -> Result<Output, CliError> {
             };
             Output { human, json: v }
         }
+        Command::Kv(KvCmd::Namespace(NamespaceCmd::List)) => {
+            let items = paged(client, "/__api/kv/namespaces?limit=100", "namespaces", None)?;
+            let human = rows(&items, "no KV namespaces", namespace_line);
+            Output { json: json!({ "success": true, "namespaces": items, "count": items.len() }), human }
+        }
+        Command::Kv(KvCmd::Namespace(NamespaceCmd::Create { title })) => {
+            let v = client.post("/__api/kv/namespaces", &json!({ "title": title }))?;
+            let human = format!("created {}", namespace_line(&v["namespace"]));
+            Output { json: v, human }
+        }
+        Command::Kv(KvCmd::Namespace(NamespaceCmd::Delete { namespace })) => {
+            let path = format!("/__api/kv/namespaces/{}", seg(namespace));
+            let mut removed = 0;
+            let mut v = json!({});
+            for _ in 0..NAMESPACE_DELETE_CALLS {
+                v = client.delete(&path)?;
+                removed += v["keys"]["removed"].as_u64().unwrap_or(0);
+                if v["keys"]["more"] != json!(true) {
+                    break;
+                }
+            }
+            v["keys"]["removed"] = json!(removed);
+            let human = match v["keys"]["more"] == json!(true) {
+                true => format!(
+                    "deleted {namespace} ({removed} keys removed; the rest is removed in the background)"
+                ),
+                false => format!("deleted {namespace} ({removed} keys removed)"),
+            };
+            Output { human, json: v }
+        }
         Command::Audit { project, limit } => {
             let mut base = format!("/__api/audit?limit={}", (*limit).clamp(1, 100));
             if let Some(pr) = project {
@@ -283,5 +324,8 @@ mod tests {
             "verification": {"name": "_flotilla-challenge.a.com", "value": "v"}}));
         assert!(d.contains("TXT _flotilla-challenge.a.com = v"), "{d}");
         assert_eq!(rows(&[], "none", |_| String::new()), "none");
+        assert_eq!(namespace_line(&json!({})), "- -                        unbound");
+        let n = namespace_line(&json!({"id": "ns1", "title": "sessions", "projects": ["p1", "p2"]}));
+        assert!(n.starts_with("ns1 sessions") && n.ends_with("bound by p1,p2"), "{n}");
     }
 }

@@ -45,6 +45,20 @@ pub fn parse_env(pairs: &[String]) -> Result<Map<String, Value>, CliError> {
     Ok(m)
 }
 
+/// `--kv NAME=ID` pairs as the deploy body's `config.bindings` (a repeated name keeps the last).
+pub fn parse_kv(pairs: &[String]) -> Result<Vec<Value>, CliError> {
+    let mut by_name = Map::new();
+    for p in pairs {
+        let (name, id) = p
+            .split_once('=')
+            .map(|(n, i)| (n.trim(), i.trim()))
+            .filter(|(n, i)| !n.is_empty() && !i.is_empty())
+            .ok_or_else(|| CliError::Usage(format!("--kv `{p}` must look like NAME=NAMESPACE_ID")))?;
+        by_name.insert(name.to_string(), json!(id));
+    }
+    Ok(by_name.into_iter().map(|(name, id)| json!({ "type": "kv", "name": name, "id": id })).collect())
+}
+
 fn html_handling(args: &DeployArgs) -> flotilla::assets::HtmlHandling {
     args.html_handling
         .as_deref()
@@ -171,6 +185,7 @@ pub fn run(client: &Client, args: &DeployArgs) -> Result<Output, CliError> {
         return Err(needs_project());
     }
     let env = parse_env(&args.env)?;
+    let kv = parse_kv(&args.kv)?;
     let files = walk(&args.dir).map_err(CliError::Failed)?;
     if files.is_empty() {
         return Err(CliError::Failed(format!("{}: no files to deploy", args.dir.display())));
@@ -292,6 +307,9 @@ pub fn run(client: &Client, args: &DeployArgs) -> Result<Output, CliError> {
         config.insert("not_found_handling".into(), json!("single-page-application"));
     } else if let Some(n) = &args.not_found {
         config.insert("not_found_handling".into(), json!(n));
+    }
+    if !kv.is_empty() {
+        config.insert("bindings".into(), Value::Array(kv));
     }
     if !config.is_empty() {
         body["config"] = Value::Object(config);
@@ -465,6 +483,18 @@ mod tests {
         let ms: Vec<u128> = (0..6).map(|n| poll_delay(n).as_millis()).collect();
         assert_eq!(ms, [50, 100, 200, 400, 400, 400]);
         assert_eq!(poll_delay(u32::MAX), POLL_MAX);
+    }
+
+    #[test]
+    fn kv_pairs_become_bindings() {
+        let b = parse_kv(&["CACHE=ns1".into(), " SESS = ns2 ".into(), "CACHE=ns3".into()]).unwrap();
+        assert_eq!(
+            Value::Array(b),
+            json!([{"type": "kv", "name": "CACHE", "id": "ns3"}, {"type": "kv", "name": "SESS", "id": "ns2"}])
+        );
+        for bad in ["noequals", "=ns", "NAME=", " = "] {
+            assert!(matches!(parse_kv(&[bad.into()]), Err(CliError::Usage(_))), "{bad}");
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! in-memory fakes in `fake.rs` (tests only) can be told to fail at every write.
 
 mod hosts;
+mod namespaces;
 mod purge;
 mod retention;
 mod service;
@@ -22,6 +23,7 @@ mod tests;
 use std::collections::BTreeMap;
 
 pub use hosts::*;
+pub use namespaces::*;
 pub use purge::*;
 pub use retention::*;
 pub use service::*;

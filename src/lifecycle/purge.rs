@@ -5,8 +5,8 @@
 //! Phases, in order, each repeated until it finds nothing: asset rows (their bodies first),
 //! deployments (manifest and bundle first), upload sessions (their manifests first), stray
 //! storage found by prefix (bodies, blobs and manifests D1 never knew about, or a deploy in
-//! flight wrote after its rows went), custom domains,
-//! the remaining tables, and last the routing tombstone. Within a chunk storage always goes
+//! flight wrote after its rows went), custom domains, the project's resource bindings (which
+//! deployment bound which KV namespace), the remaining tables, and last the routing tombstone. Within a chunk storage always goes
 //! before the rows that name it, so a failure anywhere leaves the rows in place and the chunk
 //! re-runnable: nothing is ever forgotten while its storage remains.
 //!
@@ -41,6 +41,8 @@ pub struct PurgeChunks {
     /// Keys one listing returns (stray storage).
     pub list: usize,
     pub domains: usize,
+    /// `resource_bindings` rows.
+    pub bindings: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +52,7 @@ pub enum PurgePhase {
     Sessions,
     Stray,
     Domains,
+    Bindings,
 }
 
 /// What one chunk did.
@@ -114,6 +117,8 @@ pub trait PurgeStore {
     /// Up to `limit` of the project's custom domains: host records and SaaS hostnames first,
     /// then the rows of those released.
     async fn release_domains(&self, project_id: &str, limit: usize) -> StoreResult<ReleaseStep>;
+    /// Deletes up to `limit` of the project's `resource_bindings` rows; how many it deleted.
+    async fn delete_resource_bindings(&self, project_id: &str, limit: usize) -> StoreResult<usize>;
     /// Aliases, wrangler asset rows and secrets.
     async fn delete_project_tables(&self, project_id: &str) -> StoreResult<()>;
     /// The routing records under the slug and the id (the tombstone), and cached copies.
@@ -191,6 +196,11 @@ pub async fn purge_chunk<S: PurgeStore>(
         ReleaseStep::More => return Ok(PurgeStep::More(PurgePhase::Domains)),
         ReleaseStep::Retry => return Ok(PurgeStep::DomainsPending),
         ReleaseStep::Done => {}
+    }
+    // Which deployment bound which KV namespace: the namespaces are the tenant's and stay, but
+    // the rows would keep naming a project that is gone (and count it in access checks).
+    if s.delete_resource_bindings(project_id, chunks.bindings).await? > 0 {
+        return Ok(PurgeStep::More(PurgePhase::Bindings));
     }
     s.delete_project_tables(project_id).await?;
     // Last, the routing tombstone: until now it kept any delayed write from reviving the site.

@@ -16,7 +16,8 @@ const Q: &str = "7c1d2e3f-4a5b-4c6d-8e7f-901234567890";
 /// Bodies above this go to BLOBS (as in the adapter).
 const LARGE: u64 = 25 * 1024 * 1024;
 
-const CHUNKS: PurgeChunks = PurgeChunks { assets: 3, deployments: 2, sessions: 2, list: 4, domains: 2 };
+const CHUNKS: PurgeChunks =
+    PurgeChunks { assets: 3, deployments: 2, sessions: 2, list: 4, domains: 2, bindings: 2 };
 
 #[derive(Default, Clone, Debug, PartialEq)]
 struct World {
@@ -30,6 +31,8 @@ struct World {
     sessions: BTreeMap<String, (String, String)>,
     /// hostname -> project.
     domains: BTreeMap<String, String>,
+    /// `resource_bindings`: (deployment, name) -> project.
+    bindings: BTreeMap<(String, String), String>,
     /// (project, table) for aliases, wrangler_assets, project_secrets.
     tables: BTreeSet<(String, &'static str)>,
     purged: BTreeMap<String, i64>,
@@ -203,6 +206,16 @@ impl PurgeStore for Fake {
         }
         Ok(plan_release_step(rows.len(), limit, failed))
     }
+    async fn delete_resource_bindings(&self, project_id: &str, limit: usize) -> StoreResult<usize> {
+        self.f("delete_resource_bindings")?;
+        let mut w = self.w.borrow_mut();
+        let keys: Vec<_> =
+            w.bindings.iter().filter(|(_, p)| *p == project_id).take(limit).map(|(k, _)| k.clone()).collect();
+        for k in &keys {
+            w.bindings.remove(k);
+        }
+        Ok(keys.len())
+    }
     async fn delete_project_tables(&self, project_id: &str) -> StoreResult<()> {
         self.f("delete_project_tables")?;
         self.w.borrow_mut().tables.retain(|(p, _)| p != project_id);
@@ -260,6 +273,10 @@ fn populate(w: &mut World, pid: &str, slug: &str, deleted: bool) {
         w.domains.insert(host.clone(), pid.into());
         w.routes_kv.insert(host_key(&host));
     }
+    for i in 0..5 {
+        // Which deployment binds which KV namespace: two names per deployment.
+        w.bindings.insert((format!("{pid}-d{}", i / 2), format!("KV{i}")), pid.into());
+    }
     for t in ["aliases", "wrangler_assets", "project_secrets"] {
         w.tables.insert((pid.into(), t));
     }
@@ -282,6 +299,9 @@ fn remains(w: &World, pid: &str) -> Vec<String> {
     out.extend(w.deployments.iter().filter(|(_, p)| *p == pid).map(|(d, _)| format!("row deployment {d}")));
     out.extend(w.sessions.iter().filter(|(_, (p, _))| p == pid).map(|(s, _)| format!("row session {s}")));
     out.extend(w.domains.iter().filter(|(_, p)| *p == pid).map(|(h, _)| format!("row domain {h}")));
+    out.extend(
+        w.bindings.iter().filter(|(_, p)| *p == pid).map(|((d, n), _)| format!("row binding {d} {n}")),
+    );
     out.extend(w.tables.iter().filter(|(p, _)| p == pid).map(|(_, t)| format!("row {t}")));
     out.extend(w.assets_kv.iter().filter(|k| k.contains(pid)).map(|k| format!("ASSETS_KV {k}")));
     out.extend(w.blobs.iter().filter(|k| k.contains(pid)).map(|k| format!("BLOBS {k}")));
@@ -360,6 +380,7 @@ fn a_purge_removes_everything_of_the_project_and_nothing_else() {
         .chain(more(Deployments, 3))
         .chain(more(Sessions, 2))
         .chain(more(Domains, 1))
+        .chain(more(Bindings, 3))
         .chain([PurgeStep::Done])
         .collect();
     assert_eq!(phases, expected);
@@ -415,7 +436,7 @@ fn every_chunk_stamps_the_heartbeat_so_a_running_chain_is_never_requeued() {
         t += 60 * 1000;
     }
     let beats = fake.w.borrow().heartbeats.len();
-    assert_eq!(beats, 10, "one heartbeat per chunk");
+    assert_eq!(beats, 13, "one heartbeat per chunk");
 }
 
 #[test]
@@ -430,7 +451,7 @@ fn a_purge_is_stalled_only_when_its_heartbeat_is_old() {
     assert!(purge_stalled(Some(i64::MIN), 0) && !purge_stalled(Some(0), i64::MIN));
 }
 
-const OPS: [&str; 22] = [
+const OPS: [&str; 23] = [
     "target",
     "heartbeat",
     "asset_rows",
@@ -448,6 +469,7 @@ const OPS: [&str; 22] = [
     "list_blobs",
     "delete_blobs",
     "release_domains",
+    "delete_resource_bindings",
     "delete_project_tables",
     "delete_route",
     "mark_purged",

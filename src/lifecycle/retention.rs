@@ -304,3 +304,32 @@ pub fn hash_key(hex: &str) -> Option<[u8; 32]> {
 pub fn wrangler_manifest_cutoff(now: i64, grace_ms: i64, session_span_ms: i64) -> i64 {
     now - grace_ms.max(session_span_ms)
 }
+
+/// A live provisional project as the cron sees it (`wrangler deploy` created it and no script
+/// upload was accepted yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Provisional {
+    pub created_at: i64,
+    /// When its newest upload session opened, if it has one: a later `wrangler deploy` of the
+    /// same name reuses the project, so its age alone says nothing.
+    pub last_session_at: Option<i64>,
+    pub deployments: u64,
+}
+
+/// Whether a provisional project is abandoned and the cron deletes it (its purge then removes
+/// the row too, freeing the name): it has no deployment, and neither it nor any of its upload
+/// sessions was created within `session_span_ms` (`auth::session_span_ms`, from
+/// `UPLOAD_SESSION_TTL_SECS`). Past that span no token of any of its sessions is accepted, so
+/// no deploy can still complete on it; waiting longer would only keep the name reserved.
+pub fn provisional_abandoned(p: &Provisional, now: i64, session_span_ms: i64) -> bool {
+    let cutoff = provisional_cutoff(now, session_span_ms);
+    p.deployments == 0 && p.created_at < cutoff && p.last_session_at.is_none_or(|at| at < cutoff)
+}
+
+/// Projects and sessions created before this are past every token's span (for the cron's query).
+pub fn provisional_cutoff(now: i64, session_span_ms: i64) -> i64 {
+    now.saturating_sub(session_span_ms.max(0))
+}
+
+/// Abandoned provisional projects one cron run deletes at most.
+pub const ABANDONED_CHUNK: usize = 20;

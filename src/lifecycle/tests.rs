@@ -597,3 +597,26 @@ fn the_sql_status_lists_are_the_enum_sets() {
     assert_eq!(LIVE_SQL, sql_list(&live));
     assert!(Status::ready_str("rolled_back") && !Status::ready_str("expired") && !Status::ready_str("bogus"));
 }
+
+#[test]
+fn a_provisional_project_is_abandoned_only_once_no_token_of_it_can_be_used() {
+    let span = crate::auth::SESSION_SPAN_MS;
+    let now = 10 * span;
+    let old = Provisional { created_at: now - span - 1, last_session_at: None, deployments: 0 };
+    assert!(provisional_abandoned(&old, now, span), "older than the span, never uploaded");
+    // Created within the span: a deploy of it may still complete.
+    assert!(!provisional_abandoned(&Provisional { created_at: now - span, ..old }, now, span));
+    assert!(!provisional_abandoned(&Provisional { created_at: now - 1, ..old }, now, span));
+    // An old project a later `wrangler deploy` of the same name reuses: its session counts.
+    let reused = Provisional { last_session_at: Some(now - span + 1_000), ..old };
+    assert!(!provisional_abandoned(&reused, now, span));
+    assert!(provisional_abandoned(&Provisional { last_session_at: Some(now - span - 1), ..old }, now, span));
+    // A deployment means its upload got that far: never abandoned.
+    assert!(!provisional_abandoned(&Provisional { deployments: 1, ..old }, now, span));
+    // The span follows `UPLOAD_SESSION_TTL_SECS`: a shorter TTL frees the name sooner.
+    let short = crate::auth::session_span_ms(60);
+    let young = Provisional { created_at: now - short - 1, ..old };
+    assert!(provisional_abandoned(&young, now, short));
+    assert!(!provisional_abandoned(&young, now, span));
+    assert_eq!(provisional_cutoff(i64::MIN + 1, 10), i64::MIN, "no overflow");
+}

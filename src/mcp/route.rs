@@ -129,6 +129,14 @@ pub fn plan(call: ToolCall) -> Result<Plan, ApiError> {
             let host = seg(&hostname).map_err(|_| ApiError::bad("hostname", "must be a hostname"))?;
             ApiCall::new(Post, format!("{}/domains/{host}/verify", project(&p)?))
         }
+        ToolCall::ListKvNamespaces { limit, cursor } => ApiCall::new(Get, "/kv/namespaces".into())
+            .query(query(&[("limit", n(limit)), ("cursor", cursor)])),
+        ToolCall::CreateKvNamespace { title } => {
+            ApiCall::new(Post, "/kv/namespaces".into()).body(json!({ "title": title }))
+        }
+        ToolCall::DeleteKvNamespace { namespace } => {
+            ApiCall::new(Delete, format!("/kv/namespaces/{}", seg(&namespace)?))
+        }
         ToolCall::Deploy(args) => {
             seg(&args.project)?;
             return Ok(Plan::Deploy(args));
@@ -340,6 +348,38 @@ mod tests {
                 assert!(segments.iter().all(|s| !s.is_empty() && *s != "." && *s != ".."), "{}", c.path);
             }
         }
+    }
+
+    #[test]
+    fn kv_namespace_tools_map_to_their_routes() {
+        let c = json_call(ToolCall::ListKvNamespaces { limit: Some(5), cursor: Some("a&b=c".into()) });
+        assert_eq!(
+            (c.method, c.path.as_str(), c.query.as_str(), &c.body),
+            (Method::Get, "/kv/namespaces", "?limit=5&cursor=a%26b%3Dc", &None)
+        );
+        assert_eq!(json_call(ToolCall::ListKvNamespaces { limit: None, cursor: None }).query, "");
+        let c = json_call(ToolCall::CreateKvNamespace { title: "a/../b?x".into() });
+        assert_eq!(
+            (c.method, c.path.as_str(), c.body),
+            (Method::Post, "/kv/namespaces", Some(json!({ "title": "a/../b?x" }))),
+            "a title is a body value, never a path"
+        );
+        let id = "0123456789abcdef0123456789abcdef";
+        let c = json_call(ToolCall::DeleteKvNamespace { namespace: id.into() });
+        assert_eq!((c.method, c.path), (Method::Delete, format!("/kv/namespaces/{id}")));
+        for bad in BAD {
+            let e = plan(ToolCall::DeleteKvNamespace { namespace: bad.into() }).expect_err(bad);
+            assert_eq!(e.code(), "bad_request", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn deploy_passes_kv_bindings_in_its_config() {
+        let mut args = deploy_args("blog");
+        let bindings = json!({ "bindings": [{ "type": "kv", "name": "CACHE", "id": "0123" }] });
+        args.deploy_fields.insert("config".into(), bindings.clone());
+        let d = deploy_call(&args, "jwt1").unwrap();
+        assert_eq!(d.body.unwrap()["config"], bindings);
     }
 
     #[test]

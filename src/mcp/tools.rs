@@ -28,6 +28,7 @@ fn out(props: Value, required: &[&str]) -> Value {
 
 const PROJECT: &str = "Project id or slug";
 const DEPLOYMENT: &str = "Deployment id";
+const NAMESPACE: &str = "KV namespace id";
 
 struct Def {
     name: &'static str,
@@ -43,6 +44,7 @@ struct Def {
 fn defs() -> Vec<Def> {
     let project = || json!({ "type": "object", "description": "A project record (id, slug, name, url, activeDeploymentId, ...)" });
     let deployment = || json!({ "type": "object", "description": "A deployment record (id, status, steps, url, previewUrl, ...)" });
+    let namespace = || json!({ "type": "object", "description": "A KV namespace (id, title, createdAt, projects that bind it)" });
     let domain = || json!({ "type": "object", "description": "A custom domain (hostname, status, verification {type, name, value}, ssl, ...)" });
     let switched = out(
         json!({ "project": project(), "activeDeploymentId": { "type": "string" },
@@ -115,7 +117,7 @@ fn defs() -> Vec<Def> {
                             "properties": { "text": { "type": "string" }, "base64": { "type": "string" } }
                         }
                     },
-                    "config": { "type": "object", "description": "html_handling, not_found_handling, redirects, headers" },
+                    "config": { "type": "object", "description": "html_handling, not_found_handling, redirects, headers, bindings ([{type: \"kv\", name, id}] from create_kv_namespace)" },
                     "serverCode": { "type": "object", "description": "{entrypoint, modules: {name: base64}, compatibilityDate, compatibilityFlags?}" },
                     "env": { "type": "object", "additionalProperties": { "type": "string" }, "description": "String vars for the server code" },
                     "run_worker_first": { "type": ["boolean", "array"], "items": { "type": "string" } },
@@ -249,6 +251,52 @@ fn defs() -> Vec<Def> {
             output: out(json!({ "domain": domain(), "verified": { "type": "boolean" } }), &["domain"]),
             read_only: false,
             destructive: false,
+            idempotent: true,
+        },
+        Def {
+            name: "list_kv_namespaces",
+            title: "List KV namespaces",
+            description: "Lists the KV namespaces you reach (yours, and those bound to projects you reach), newest \
+                          first, each with the projects that bind it. Pass the returned `cursor` for the next page.",
+            input: obj(
+                json!({ "limit": { "type": "integer", "minimum": 1, "maximum": 100 },
+                        "cursor": { "type": "string", "description": "From a previous page" } }),
+                &[],
+            ),
+            output: out(
+                json!({ "namespaces": { "type": "array", "items": namespace() }, "cursor": { "type": ["string", "null"] },
+                        "count": { "type": "integer" } }),
+                &["namespaces"],
+            ),
+            read_only: true,
+            destructive: false,
+            idempotent: true,
+        },
+        Def {
+            name: "create_kv_namespace",
+            title: "Create a KV namespace",
+            description: "Creates a KV namespace. Bind it in `deploy` with `config.bindings: [{type: \"kv\", name, id}]`; \
+                          server code then reads it as `env.<name>`. Titles are unique among your live namespaces.",
+            input: obj(json!({ "title": { "type": "string", "minLength": 1, "maxLength": 512 } }), &["title"]),
+            output: out(json!({ "namespace": namespace() }), &["namespace"]),
+            read_only: false,
+            destructive: false,
+            idempotent: false,
+        },
+        Def {
+            name: "delete_kv_namespace",
+            title: "Delete a KV namespace",
+            description: "Deletes a KV namespace and its keys; refused while a live deployment binds it. Each call \
+                          removes up to 500 keys (`keys.more`: call again, or the platform finishes it later). \
+                          Cannot be undone.",
+            input: obj(json!({ "namespace": s(NAMESPACE) }), &["namespace"]),
+            output: out(
+                json!({ "deleted": { "type": "object" },
+                        "keys": { "type": "object", "properties": { "removed": { "type": "integer" }, "more": { "type": "boolean" } } } }),
+                &["deleted"],
+            ),
+            read_only: false,
+            destructive: true,
             idempotent: true,
         },
     ]
@@ -412,6 +460,9 @@ pub enum ToolCall {
     AddDomain { project: String, hostname: String },
     ListDomains { project: String },
     VerifyDomain { project: String, hostname: String },
+    ListKvNamespaces { limit: Option<i64>, cursor: Option<String> },
+    CreateKvNamespace { title: String },
+    DeleteKvNamespace { namespace: String },
 }
 
 /// Validates a `tools/call` and turns it into a [`ToolCall`]. Unknown tools and arguments that
@@ -457,6 +508,11 @@ pub fn parse_tool_call(params: Option<&Value>) -> Result<Result<ToolCall, String
         "add_domain" => ToolCall::AddDomain { project: req("project"), hostname: req("hostname") },
         "list_domains" => ToolCall::ListDomains { project: req("project") },
         "verify_domain" => ToolCall::VerifyDomain { project: req("project"), hostname: req("hostname") },
+        "list_kv_namespaces" => {
+            ToolCall::ListKvNamespaces { limit: int_of("limit"), cursor: str_of("cursor") }
+        }
+        "create_kv_namespace" => ToolCall::CreateKvNamespace { title: req("title") },
+        "delete_kv_namespace" => ToolCall::DeleteKvNamespace { namespace: req("namespace") },
         "deploy" => match deploy_args(args) {
             Ok(d) => ToolCall::Deploy(d),
             Err(message) => return Ok(Err(message)),
@@ -529,7 +585,7 @@ mod tests {
     fn every_tool_is_well_formed() {
         let list = tool_list();
         let tools = list["tools"].as_array().unwrap();
-        assert_eq!(tools.len(), 14);
+        assert_eq!(tools.len(), 17);
         for t in tools {
             assert_eq!(t["inputSchema"]["type"], "object", "{}", t["name"]);
             assert_eq!(t["inputSchema"]["additionalProperties"], false, "{}", t["name"]);
@@ -548,6 +604,9 @@ mod tests {
             "add_domain",
             "list_domains",
             "verify_domain",
+            "list_kv_namespaces",
+            "create_kv_namespace",
+            "delete_kv_namespace",
         ] {
             assert!(names.contains(&n), "{n}");
         }
@@ -557,6 +616,28 @@ mod tests {
         assert_eq!(ro("rollback")["destructiveHint"], true);
         assert_eq!(ro("list_domains")["readOnlyHint"], true);
         assert_eq!(ro("add_domain")["readOnlyHint"], false);
+        assert_eq!(ro("list_kv_namespaces")["readOnlyHint"], true);
+        assert_eq!(ro("delete_kv_namespace")["destructiveHint"], true);
+    }
+
+    #[test]
+    fn kv_namespace_tools_parse() {
+        assert_eq!(
+            call("list_kv_namespaces", json!({ "limit": 5, "cursor": "c" })).unwrap(),
+            Ok(ToolCall::ListKvNamespaces { limit: Some(5), cursor: Some("c".into()) })
+        );
+        assert_eq!(
+            call("create_kv_namespace", json!({ "title": "sessions" })).unwrap(),
+            Ok(ToolCall::CreateKvNamespace { title: "sessions".into() })
+        );
+        assert_eq!(
+            call("delete_kv_namespace", json!({ "namespace": "0123" })).unwrap(),
+            Ok(ToolCall::DeleteKvNamespace { namespace: "0123".into() })
+        );
+        assert_eq!(call("create_kv_namespace", json!({})).unwrap_err().code, -32602);
+        assert_eq!(call("create_kv_namespace", json!({ "title": "" })).unwrap_err().code, -32602);
+        assert_eq!(call("delete_kv_namespace", json!({ "namespace": "" })).unwrap_err().code, -32602);
+        assert_eq!(call("list_kv_namespaces", json!({ "limit": 101 })).unwrap_err().code, -32602);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 // one upload), --no-activate then promote, rollback, logs, aliases, tokens, exit codes (bad
 // token 3, usage 2, rule-file errors 1 with nothing uploaded), symbolic links (followed inside
 // the directory, refused when they lead out of it), and the progress bar under a
-// pseudo-TTY (`script`).
+// pseudo-TTY (`script`), and KV namespaces (create, list, bind with `deploy --kv`, delete).
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -414,4 +414,38 @@ export default { async fetch(req, env) {
   assert.equal(cli(['domains', 'list', '--project', slug, '--json']).json.domains.length, 1);
   assert.equal(cli(['domains', 'rm', '--project', slug, host]).code, 0);
   assert.equal(cli(['domains', 'list', '--project', slug, '--json']).json.domains.length, 0);
+});
+
+test('KV namespaces through the CLI: create, list, bind with deploy --kv, delete every key', async () => {
+  const title = `cli-kv-${process.pid}-${++seq}`;
+  const made = cli(['kv', 'namespace', 'create', title, '--json']);
+  assert.equal(made.code, 0, made.stderr);
+  const id = made.json.namespace.id;
+  assert.match(cli(['kv', 'namespace', 'list']).stdout, new RegExp(`${id} ${title}\\s+unbound`));
+  const root = siteDir({
+    'public/index.html': '<h1>static</h1>',
+    'worker/index.js': `export default { async fetch(req, env) {
+  if (new URL(req.url).pathname === '/fill') { for (let i = 0; i < 520; i++) await env.CACHE.put('k' + i, 'v'); }
+  return new Response(String((await env.CACHE.list()).keys.length));
+} };`,
+  });
+  // --kv binds the namespace under the given name; it needs server code to bind to.
+  assert.equal(cli(['deploy', join(root, 'public'), '--create', name('kv'), '--kv', `CACHE=${id}`]).code, 2);
+  const d = cli(['deploy', join(root, 'public'), '--create', name('kv'), '--server', join(root, 'worker'),
+    '--kv', `CACHE=${id}`, '--json']);
+  assert.equal(d.code, 0, d.stderr);
+  const slug = d.json.project.slug;
+  assert.equal(await (await fetch(`${BASE}/__project/${slug}/fill`)).text(), '520');
+  const listed = cli(['kv', 'namespace', 'list', '--json']).json.namespaces.find((n) => n.id === id);
+  assert.deepEqual(listed.projects, [d.json.project.id]);
+  // Refused while the live deployment binds it.
+  const refused = cli(['kv', 'namespace', 'delete', id]);
+  assert.equal(refused.code, 1, refused.stderr);
+  assert.match(refused.stderr, /conflict/);
+  assert.equal(cli(['projects', 'delete', slug]).code, 0);
+  // One command removes every key, over as many calls as it takes (500 a call).
+  const del = cli(['kv', 'namespace', 'delete', id, '--json']);
+  assert.equal(del.code, 0, del.stderr);
+  assert.deepEqual(del.json.keys, { removed: 520, more: false });
+  assert.equal(cli(['kv', 'namespace', 'delete', id]).code, 1, 'gone');
 });

@@ -24,7 +24,7 @@ const AUTH = { authorization: `Bearer ${TOKEN}` };
 const TOOLS = [
   'list_projects', 'create_project', 'get_project', 'delete_project', 'deploy', 'get_deployment',
   'list_deployments', 'get_deployment_logs', 'rollback', 'promote', 'set_alias',
-  'add_domain', 'list_domains', 'verify_domain',
+  'add_domain', 'list_domains', 'verify_domain', 'list_kv_namespaces', 'create_kv_namespace', 'delete_kv_namespace',
 ];
 // The PNG signature followed by every byte value (much of it not valid UTF-8).
 const PNG = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from([...Array(256).keys()])]);
@@ -362,3 +362,37 @@ for (const [scenario, required] of Object.entries(SCENARIOS)) {
     assert.equal(code, 0, report);
   });
 }
+
+test('TypeScript SDK: KV namespaces through the tools, bound by a deploy', async () => {
+  const { client, transport } = await connect();
+  try {
+    const title = `mcp-${randomUUID().slice(0, 8)}`;
+    const { namespace } = await callOk(client, 'create_kv_namespace', { title });
+    assert.equal(namespace.title, title);
+    const listed = await callOk(client, 'list_kv_namespaces', { limit: 100 });
+    assert.ok(listed.namespaces.some((n) => n.id === namespace.id), JSON.stringify(listed));
+    const { project } = await callOk(client, 'create_project', { name: 'mcp kv' });
+    const code = 'export default { async fetch(req, env) { await env.CACHE.put("k", "from kv"); return new Response(await env.CACHE.get("k")); } };';
+    const d = await callOk(client, 'deploy', {
+      project: project.id,
+      files: { '/index.html': { text: 'static' } },
+      serverCode: { entrypoint: 'index.js', compatibilityDate: '2026-10-01', modules: { 'index.js': Buffer.from(code).toString('base64') } },
+      run_worker_first: true,
+      config: { bindings: [{ type: 'kv', name: 'CACHE', id: namespace.id }] },
+    });
+    assert.equal(d.status, 'completed', JSON.stringify(d));
+    assert.equal((await served(project.slug, '/')).body.toString('utf8'), 'from kv');
+    // Bound by the live deployment: refused, as over HTTP.
+    const refused = await client.callTool({ name: 'delete_kv_namespace', arguments: { namespace: namespace.id } });
+    assert.equal(refused.isError, true, JSON.stringify(refused));
+    const traversal = await client.callTool({ name: 'delete_kv_namespace', arguments: { namespace: '../projects' } });
+    assert.equal(traversal.isError, true, JSON.stringify(traversal));
+    await callOk(client, 'delete_project', { project: project.id });
+    const del = await callOk(client, 'delete_kv_namespace', { namespace: namespace.id });
+    assert.deepEqual(del.deleted, { id: namespace.id, title });
+    assert.deepEqual(del.keys, { removed: 1, more: false });
+  } finally {
+    await transport.terminateSession();
+    await client.close();
+  }
+});

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
 import { join } from 'node:path';
-import { api, freshProject } from '../lib/client.mjs';
+import { api, call, freshProject } from '../lib/client.mjs';
 import { deploySite, upload, visit, sleep } from '../lib/site.mjs';
 import { storedCount, d1Rows } from '../lib/state.mjs';
 import { ROOT } from '../lib/server.mjs';
@@ -51,6 +51,8 @@ function footprint(projectId, deploymentIds, slug, sessionIds = []) {
     domains: d1('domains'),
     wranglerAssets: d1('wrangler_assets'),
     secrets: d1('project_secrets'),
+    // Which of its deployments bound which KV namespace (the namespace itself is the tenant's).
+    resourceBindings: d1('resource_bindings'),
     routeKeys: slug ? count('kv/miniflare-KVNamespaceObject', 'SELECT COUNT(*) AS n FROM _mf_entries WHERE key = ? OR key = ?', `route:${slug}`, `route:${projectId}`) : 0,
   };
 }
@@ -60,7 +62,12 @@ test('deleting a project purges its assets, manifests, bundles, records and rout
   const victim = await freshProject('purge-victim');
   const bystander = await freshProject('purge-bystander');
   const code = { entrypoint: 'index.js', compatibilityDate: '2026-10-01', modules: { 'index.js': Buffer.from('export default { fetch() { return new Response("x"); } };').toString('base64') } };
-  const d1 = await deploySite(victim.id, { '/index.html': 'v1', '/a.txt': 'a' }, { extra: { serverCode: code, env: { TOKEN: 'secret-value' } } });
+  const space = await call('POST', '/__api/kv/namespaces', { body: { title: `purge-${Date.now()}` } });
+  assert.equal(space.status, 201, space.text);
+  const d1 = await deploySite(victim.id, { '/index.html': 'v1', '/a.txt': 'a' }, {
+    config: { bindings: [{ type: 'kv', name: 'CACHE', id: space.body.namespace.id }] },
+    extra: { serverCode: code, env: { TOKEN: 'secret-value' } },
+  });
   const d2 = await deploySite(victim.id, { '/index.html': 'v2', '/a.txt': 'a' });
   await upload(victim.id, { '/pending.txt': 'never deployed' });
   await deploySite(bystander.id, { '/index.html': 'bystander' });
@@ -96,7 +103,7 @@ test('deleting a project purges its assets, manifests, bundles, records and rout
     after = footprint(victim.id, ids, victim.slug, sessionIds);
   } while (Object.values(after).some((v) => v > 0) && Date.now() - t0 < 60_000);
   assert.ok(Object.values(after).every((v) => v === 0), JSON.stringify(after));
-  assert.equal(Object.keys(after).length, 16, 'every table and prefix is counted');
+  assert.equal(Object.keys(after).length, 17, 'every table and prefix is counted');
   // Gone for visitors too (the tombstone kept it unserved until the keys were removed).
   assert.equal((await visit(`/__project/${victim.slug}/`)).status, 404);
   // The tombstone keeps the slug reserved.

@@ -4,7 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TOKEN, call, freshProject, expectError } from '../lib/client.mjs';
-import { prepare, request, upload } from '../lib/site.mjs';
+import { prepare, request, sleep, upload } from '../lib/site.mjs';
+import { d1Rows, kvCount } from '../lib/state.mjs';
 
 const ns = {
   create: (title, token = TOKEN) => call('POST', '/__api/kv/namespaces', { body: { title }, token }),
@@ -319,4 +320,26 @@ test('KV namespaces: deleting removes the keys in bounded batches, resumed by DE
   expectError(assert, await ns.delete(space.id), 404, 'not_found');
   // Another namespace's keys with the same names are untouched.
   assert.deepEqual(await kv(p, `/get?${q({ key: 'fill:0001' })}`), { ok: true, value: 'other namespace' });
+});
+
+test('KV namespaces: a deletion nobody resumes is finished by the cron', { timeout: 120_000 }, async () => {
+  const p = await freshProject('kv cron');
+  const space = await created(`cron-${Date.now()}`);
+  const keep = await created(`cron-keep-${Date.now()}`);
+  await deployWithKv(p, bind(space.id));
+  assert.deepEqual(await kv(p, '/fill?n=520'), { ok: true, value: 520 });
+  await deployWithKv(p, bind(keep.id));
+  const one = await ns.delete(space.id);
+  assert.deepEqual(one.body.keys, { removed: 500, more: true });
+  // The caller never calls DELETE again: the cron removes the rest and closes the row.
+  const left = () => kvCount('SELECT COUNT(*) AS n FROM _mf_entries WHERE key LIKE ?', `${space.id}:%`);
+  assert.equal(left(), 20);
+  const r = await fetch(`${process.env.FLOTILLA_URL}/__scheduled?cron=*+*+*+*+*`);
+  assert.equal(r.status, 200, await r.text());
+  const row = () => d1Rows('SELECT deleted_at, purged_at FROM resources WHERE id = ?', space.id)[0];
+  for (let i = 0; i < 20 && !row().purged_at; i++) await sleep(250);
+  assert.equal(left(), 0, 'every key removed');
+  assert.ok(row().purged_at >= row().deleted_at, JSON.stringify(row()));
+  expectError(assert, await ns.delete(space.id), 404, 'not_found');
+  assert.equal((await ns.get(keep.id)).status, 200, 'a live namespace is untouched');
 });

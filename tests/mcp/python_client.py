@@ -22,6 +22,7 @@ EXPECTED_TOOLS = {
     "list_projects", "create_project", "get_project", "delete_project", "deploy", "get_deployment",
     "list_deployments", "get_deployment_logs", "rollback", "promote", "set_alias",
     "add_domain", "list_domains", "verify_domain",
+    "list_kv_namespaces", "create_kv_namespace", "delete_kv_namespace",
 }
 # The 8-byte PNG signature followed by arbitrary bytes, including ones that are not valid UTF-8.
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))

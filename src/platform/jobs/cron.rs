@@ -1,5 +1,6 @@
 //! The cron trigger: the lifecycle sweep (repairs lagging routing records, ends stuck
-//! deployments), reconciliation of custom-domain `host:` records with D1, purge retries, GC scheduling, expiry of custom domains left pending, pruning
+//! deployments), reconciliation of custom-domain `host:` records with D1, deletion of abandoned
+//! provisional projects, continued deletion of KV namespaces, purge retries, GC scheduling, expiry of custom domains left pending, pruning
 //! of old quota counters. Each part runs
 //! even if an earlier one failed; failures go to the log.
 
@@ -7,6 +8,7 @@ use serde_json::json;
 use worker::Env;
 
 use super::gc::{stamp, var_ms, Id};
+use crate::domain::KIND_KV;
 use crate::error::{ApiError, ApiResult};
 use crate::lifecycle;
 use crate::platform::bindings::now_ms;
@@ -14,7 +16,10 @@ use crate::platform::http::log;
 use crate::platform::serve::cache::LiveRoutes;
 use crate::platform::store::d1::{database, db_err, num};
 use crate::platform::store::d1_lifecycle::D1Lifecycle;
+use crate::platform::store::d1_resources::D1Resources;
 use crate::platform::store::queue::{enqueue, GcJob, Job, PurgeJob};
+use crate::platform::store::tenant_kv::remove_keys;
+use crate::storage::kv::TenantNamespace;
 
 /// `DEPLOY_DEADLINE_MS` (default 15 min): a deployment pending longer is failed by the sweep.
 fn deadline(env: &Env) -> i64 {
@@ -52,6 +57,42 @@ pub async fn scheduled(env: &Env) {
         ),
         Err(e) => log("error", "cron", json!({ "msg": "host records failed", "error": e.log_detail() })),
     }
+    // Provisional projects whose deploy never came are deleted; their purges remove the rows too.
+    match abandon_provisional(env, now).await {
+        Ok(0) => {}
+        Ok(n) => {
+            log("info", "cron", json!({ "msg": "abandoned provisional projects deleted", "deleted": n }))
+        }
+        Err(e) => log(
+            "error",
+            "cron",
+            json!({ "msg": "deleting abandoned projects failed", "error": e.log_detail() }),
+        ),
+    }
+    // KV namespaces whose DELETE was not called until they were empty.
+    let namespaces = async {
+        let store = Namespaces { env, d1: D1Resources::new(env)? };
+        lifecycle::continue_namespace_deletions(
+            &store,
+            now,
+            lifecycle::NAMESPACES_PER_RUN,
+            lifecycle::NAMESPACE_KEYS_PER_RUN,
+        )
+        .await
+        .map_err(ApiError::from)
+    };
+    match namespaces.await {
+        Ok(r) if r == lifecycle::NamespaceReport::default() => {}
+        Ok(r) => log(
+            "info",
+            "cron",
+            json!({ "msg": "namespace deletions continued", "keysRemoved": r.removed, "finished": r.finished,
+                    "failed": r.failed }),
+        ),
+        Err(e) => {
+            log("error", "cron", json!({ "msg": "namespace deletions failed", "error": e.log_detail() }))
+        }
+    }
     if let Err(e) = schedule_jobs(env, now).await {
         log("error", "cron", json!({ "msg": "scheduling purges/GC failed", "error": e.log_detail() }));
     }
@@ -76,6 +117,98 @@ pub async fn scheduled(env: &Env) {
     if let Err(e) = pruned.await {
         log("error", "cron", json!({ "msg": "pruning quota counters failed", "error": e.log_detail() }));
     }
+}
+
+/// [`lifecycle::NamespaceStore`] over D1 (`resources`) and `TENANT_KV`.
+struct Namespaces<'e> {
+    env: &'e Env,
+    d1: D1Resources,
+}
+
+impl lifecycle::NamespaceStore for Namespaces<'_> {
+    async fn unfinished(&self, limit: usize) -> lifecycle::StoreResult<Vec<String>> {
+        self.d1.unfinished(KIND_KV, limit).await.map_err(store_err)
+    }
+
+    async fn remove_keys(&self, id: &str, max: u32) -> lifecycle::StoreResult<(u32, bool)> {
+        let ns = TenantNamespace::new(id)
+            .ok_or_else(|| lifecycle::StoreError(format!("stored namespace id `{id}` is malformed")))?;
+        remove_keys(self.env, &ns, max).await.map_err(store_err)
+    }
+
+    async fn mark_purged(&self, id: &str, now: i64) -> lifecycle::StoreResult<()> {
+        self.d1.mark_purged(id, now).await.map_err(store_err)
+    }
+}
+
+fn store_err(e: ApiError) -> lifecycle::StoreError {
+    lifecycle::StoreError(e.log_detail())
+}
+
+/// Deletes up to [`lifecycle::ABANDONED_CHUNK`] provisional projects no deploy can complete on
+/// any more ([`lifecycle::provisional_abandoned`]), oldest first.
+async fn abandon_provisional(env: &Env, now: i64) -> ApiResult<usize> {
+    #[derive(serde::Deserialize)]
+    struct Row {
+        id: String,
+        created_at: i64,
+        last_session_at: Option<i64>,
+        deployments: i64,
+    }
+    let span = crate::auth::session_span_ms(crate::platform::bindings::token_ttl_secs(env));
+    let cutoff = lifecycle::provisional_cutoff(now, span);
+    // The whole condition in SQL too, so the batch is never filled with projects still waiting.
+    let rows = database(env)?
+        .prepare(
+            "SELECT p.id, p.created_at, \
+             (SELECT MAX(s.created_at) FROM upload_sessions s WHERE s.project_id = p.id) AS last_session_at, \
+             (SELECT COUNT(*) FROM deployments d WHERE d.project_id = p.id) AS deployments \
+             FROM projects p WHERE p.provisional = 1 AND p.deleted_at IS NULL AND p.created_at < ?1 \
+             AND NOT EXISTS (SELECT 1 FROM deployments d WHERE d.project_id = p.id) \
+             AND NOT EXISTS (SELECT 1 FROM upload_sessions s WHERE s.project_id = p.id AND s.created_at >= ?1) \
+             ORDER BY p.created_at LIMIT ?2",
+        )
+        .bind(&[num(cutoff), num(lifecycle::ABANDONED_CHUNK as i64)])
+        .map_err(db_err)?
+        .all()
+        .await
+        .map_err(db_err)?
+        .results::<Row>()
+        .map_err(db_err)?;
+    let (store, routes) = (D1Lifecycle::new(env)?, LiveRoutes::new(env)?);
+    let mut deleted = 0;
+    for r in rows {
+        let p = lifecycle::Provisional {
+            created_at: r.created_at,
+            last_session_at: r.last_session_at,
+            deployments: r.deployments.max(0) as u64,
+        };
+        if !lifecycle::provisional_abandoned(&p, now, span) {
+            continue;
+        }
+        // The same swap as `DELETE /__api/projects/:id` (a racing activation loses; the routing
+        // record becomes a tombstone until the purge).
+        match lifecycle::delete_project(&store, &routes, &r.id, now).await {
+            Ok(_) => {
+                deleted += 1;
+                // Its purge, queued as the API's delete queues it (the swap stamped its heartbeat,
+                // so a failed enqueue is retried by `schedule_jobs` once the stall window passed).
+                if let Err(e) = enqueue(env, &Job::Purge(PurgeJob { project_id: r.id.clone() })).await {
+                    log(
+                        "warn",
+                        &r.id,
+                        json!({ "msg": "purge not queued; the cron retries it", "error": e.log_detail() }),
+                    );
+                }
+            }
+            Err(e) => log(
+                "warn",
+                &r.id,
+                json!({ "msg": "abandoned provisional project not deleted", "error": ApiError::from(e).log_detail() }),
+            ),
+        }
+    }
+    Ok(deleted)
 }
 
 async fn schedule_jobs(env: &Env, now: i64) -> ApiResult<()> {

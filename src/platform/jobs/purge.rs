@@ -29,6 +29,8 @@ const CHUNKS: PurgeChunks = PurgeChunks {
     sessions: PURGE_SESSION_CHUNK,
     list: LIST_CHUNK,
     domains: PURGE_DOMAIN_CHUNK,
+    // One D1 statement whatever the count.
+    bindings: 1000,
 };
 
 pub enum Progress {
@@ -258,6 +260,21 @@ impl PurgeStore for D1Purge<'_> {
         let released = crate::platform::outbound::release_project_domains(self.env, project_id, limit).await;
         cache::forget_hosts();
         released.map_err(store_err)
+    }
+
+    async fn delete_resource_bindings(&self, project_id: &str, limit: usize) -> StoreResult<usize> {
+        let r = self
+            .db
+            .prepare(
+                "DELETE FROM resource_bindings WHERE rowid IN \
+                 (SELECT rowid FROM resource_bindings WHERE project_id = ?1 LIMIT ?2)",
+            )
+            .bind(&[project_id.into(), num(limit as i64)])
+            .map_err(|e| store_err(db_err(e)))?
+            .run()
+            .await
+            .map_err(|e| store_err(db_err(e)))?;
+        Ok(r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0))
     }
 
     async fn delete_project_tables(&self, project_id: &str) -> StoreResult<()> {

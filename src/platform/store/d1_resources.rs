@@ -237,6 +237,25 @@ impl D1Resources {
         Ok(rows.into_iter().next())
     }
 
+    /// Up to `limit` ids of deleted resources of `kind` whose data is not all removed yet,
+    /// longest deleted first (the cron finishes their removal).
+    pub async fn unfinished(&self, kind: &str, limit: usize) -> ApiResult<Vec<String>> {
+        #[derive(serde::Deserialize)]
+        struct Id {
+            id: String,
+        }
+        let rows: Vec<Id> = all_rows(
+            self.db
+                .prepare(
+                    "SELECT id FROM resources WHERE kind = ?1 AND deleted_at IS NOT NULL AND purged_at IS NULL \
+                     ORDER BY deleted_at LIMIT ?2",
+                )
+                .bind(&[kind.into(), num(limit as i64)]),
+        )
+        .await?;
+        Ok(rows.into_iter().map(|r| r.id).collect())
+    }
+
     /// Records that the deleted resource's data is all gone.
     pub async fn mark_purged(&self, id: &str, now: i64) -> ApiResult<()> {
         self.db
