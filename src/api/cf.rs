@@ -22,14 +22,11 @@ use crate::deploy::{
     check_upload_keys, parse_deploy_request, parse_upload_manifest, plan_buckets, store_in_waves,
     BUCKET_MAX_BYTES, BUCKET_MAX_FILES, WAVE_BYTES,
 };
-use crate::domain::{
-    is_resource_id, iso8601, parse_create_namespace, resource_id, ContentHash, ProjectRow, ResourceRow,
-    ResourceScope, KIND_KV,
-};
+use crate::domain::{is_resource_id, iso8601, ContentHash, ProjectRow, ResourceScope, KIND_KV};
 use crate::error::{ApiError, ApiResult};
 use crate::keys::wrangler_manifest_key;
 use crate::lifecycle::Status;
-use crate::platform::bindings::{new_uuid, now_ms, random_bytes};
+use crate::platform::bindings::{new_uuid, now_ms};
 use crate::platform::http;
 use crate::platform::secrets::Sealer;
 use crate::platform::serve::cache::LiveRoutes;
@@ -598,15 +595,8 @@ async fn list_namespaces(req: &Request, ctx: &Ctx<'_>) -> ApiResult<Response> {
 /// `POST /storage/kv/namespaces {title}`: a namespace owned by the caller, as
 /// `POST /__api/kv/namespaces` makes it (a title it already has is refused).
 async fn create_namespace(req: &mut Request, ctx: &Ctx<'_>) -> ApiResult<Response> {
-    let title = parse_create_namespace(&read_body(req, MAX_JSON_BODY).await?)?;
-    let row = ResourceRow {
-        id: resource_id(random_bytes::<16>()),
-        kind: KIND_KV.into(),
-        title,
-        created_by: ctx.principal.id().to_string(),
-        created_at: now_ms() as i64,
-    };
-    match D1Resources::new(ctx.env)?.insert(&row).await? {
+    let (row, created) = super::kv::insert_namespace(req, ctx).await?;
+    match created {
         Created::Ok => {
             ctx.note.borrow_mut().detail =
                 Some(json!({ "namespaceId": row.id, "title": row.title, "via": "wrangler" }));

@@ -34,11 +34,9 @@ async fn load(store: &D1Resources, id: &str, ctx: &Ctx<'_>) -> ApiResult<Resourc
     store.get(KIND_KV, id, &ResourceScope::of(&ctx.principal)).await?.ok_or_else(missing)
 }
 
-/// `POST /__api/kv/namespaces {title}` -> 201 `{namespace}`; 409 if the caller already has a
-/// live namespace with that title.
-pub async fn create(req: &mut Request, ctx: &Ctx<'_>) -> ApiResult<Response> {
+/// Reads `{title}` and inserts a namespace owned by the caller (both APIs create them so).
+pub(super) async fn insert_namespace(req: &mut Request, ctx: &Ctx<'_>) -> ApiResult<(ResourceRow, Created)> {
     let title = parse_create_namespace(&read_body(req, MAX_JSON_BODY).await?)?;
-    let store = D1Resources::new(ctx.env)?;
     let row = ResourceRow {
         id: resource_id(random_bytes::<16>()),
         kind: KIND_KV.into(),
@@ -46,7 +44,15 @@ pub async fn create(req: &mut Request, ctx: &Ctx<'_>) -> ApiResult<Response> {
         created_by: ctx.principal.id().to_string(),
         created_at: now_ms() as i64,
     };
-    match store.insert(&row).await? {
+    let created = D1Resources::new(ctx.env)?.insert(&row).await?;
+    Ok((row, created))
+}
+
+/// `POST /__api/kv/namespaces {title}` -> 201 `{namespace}`; 409 if the caller already has a
+/// live namespace with that title.
+pub async fn create(req: &mut Request, ctx: &Ctx<'_>) -> ApiResult<Response> {
+    let (row, created) = insert_namespace(req, ctx).await?;
+    match created {
         Created::Ok => {
             note(ctx, json!({ "namespaceId": row.id, "title": row.title }));
             respond(201, json!({ "namespace": row.to_json(&[]) }))
