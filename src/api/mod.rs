@@ -2,6 +2,7 @@
 //! per resource; handlers return `ApiResult<Response>` and errors are rendered once, upstream.
 
 mod cf;
+mod cf_assets;
 mod cf_kv;
 mod deployments;
 mod domains;
