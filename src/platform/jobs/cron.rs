@@ -14,7 +14,7 @@ use crate::lifecycle;
 use crate::platform::bindings::now_ms;
 use crate::platform::http::log;
 use crate::platform::serve::cache::LiveRoutes;
-use crate::platform::store::d1::{database, db_err, num};
+use crate::platform::store::d1::{all_rows, database, num};
 use crate::platform::store::d1_lifecycle::D1Lifecycle;
 use crate::platform::store::d1_resources::D1Resources;
 use crate::platform::store::queue::{enqueue, GcJob, Job, PurgeJob};
@@ -158,8 +158,7 @@ async fn abandon_provisional(env: &Env, now: i64) -> ApiResult<usize> {
     let span = crate::auth::session_span_ms(crate::platform::bindings::token_ttl_secs(env));
     let cutoff = lifecycle::provisional_cutoff(now, span);
     // The whole condition in SQL too, so the batch is never filled with projects still waiting.
-    let rows = database(env)?
-        .prepare(
+    let rows: Vec<Row> = all_rows(database(env)?.prepare(
             "SELECT p.id, p.created_at, \
              (SELECT MAX(s.created_at) FROM upload_sessions s WHERE s.project_id = p.id) AS last_session_at, \
              (SELECT COUNT(*) FROM deployments d WHERE d.project_id = p.id) AS deployments \
@@ -168,13 +167,8 @@ async fn abandon_provisional(env: &Env, now: i64) -> ApiResult<usize> {
              AND NOT EXISTS (SELECT 1 FROM upload_sessions s WHERE s.project_id = p.id AND s.created_at >= ?1) \
              ORDER BY p.created_at LIMIT ?2",
         )
-        .bind(&[num(cutoff), num(lifecycle::ABANDONED_CHUNK as i64)])
-        .map_err(db_err)?
-        .all()
-        .await
-        .map_err(db_err)?
-        .results::<Row>()
-        .map_err(db_err)?;
+        .bind(&[num(cutoff), num(lifecycle::ABANDONED_CHUNK as i64)]))
+    .await?;
     let (store, routes) = (D1Lifecycle::new(env)?, LiveRoutes::new(env)?);
     let mut deleted = 0;
     for r in rows {
@@ -215,16 +209,7 @@ async fn schedule_jobs(env: &Env, now: i64) -> ApiResult<()> {
     let db = database(env)?;
     let ids = |sql: &'static str, at: i64| {
         let db = &db;
-        async move {
-            db.prepare(sql)
-                .bind(&[num(at)])
-                .map_err(db_err)?
-                .all()
-                .await
-                .map_err(db_err)?
-                .results::<Id>()
-                .map_err(db_err)
-        }
+        async move { all_rows::<Id>(db.prepare(sql).bind(&[num(at)])).await }
     };
     // Purges whose enqueue failed or whose chain stopped: every chunk stamps
     // `purge_requested_at` (its heartbeat), so a chain still running is never queued twice.

@@ -18,7 +18,7 @@ use crate::lifecycle::{
 };
 use crate::platform::bindings::now_ms;
 use crate::platform::serve::cache;
-use crate::platform::store::d1::{database, db_err, num, placeholders, MAX_PARAMS};
+use crate::platform::store::d1::{all_rows, database, db_err, num, placeholders, MAX_PARAMS};
 use crate::platform::store::d1_uploads::D1Uploads;
 use crate::platform::store::kv::{KvAssets, KvRoutes};
 use crate::platform::store::r2::{AssetBodies, R2Blobs};
@@ -92,15 +92,7 @@ impl D1Purge<'_> {
         pid: &str,
         limit: usize,
     ) -> ApiResult<Vec<T>> {
-        self.db
-            .prepare(sql)
-            .bind(&[pid.into(), num(limit as i64)])
-            .map_err(db_err)?
-            .all()
-            .await
-            .map_err(db_err)?
-            .results::<T>()
-            .map_err(db_err)
+        all_rows(self.db.prepare(sql).bind(&[pid.into(), num(limit as i64)])).await
     }
 
     async fn run(&self, sql: &str, args: &[JsValue]) -> ApiResult<()> {
