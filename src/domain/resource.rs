@@ -9,6 +9,7 @@ use crate::access::{Principal, Projects};
 use crate::error::ApiError;
 
 pub const KIND_KV: &str = "kv";
+pub const KIND_BUCKET: &str = "bucket";
 
 /// Cloudflare's limit on a KV namespace title.
 pub const TITLE_MAX_BYTES: usize = 512;

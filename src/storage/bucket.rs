@@ -216,6 +216,52 @@ pub fn part_number(n: f64) -> Result<u16, BucketError> {
     }
 }
 
+/// Bucket names: R2's rule (3-63 of `a-z`, `0-9`, `-`, starting and ending with a letter or
+/// digit), so a name wrangler accepts is one we accept. Unique per creator among live buckets.
+pub fn valid_bucket_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    (3..=63).contains(&b.len())
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+/// `POST /__api/buckets {name}` (`strict`: no other field) and R2's `POST /r2/buckets {name,
+/// ...}` (wrangler may send `locationHint`, `storageClass`: ignored): the name, checked.
+pub fn parse_create_bucket(body: &[u8], strict: bool) -> Result<String, crate::error::ApiError> {
+    use crate::error::ApiError;
+    let o = crate::domain::JsonObject::parse(body, false)?;
+    if strict {
+        o.only(&["name"])?;
+    }
+    let name = o.opt_str("name")?.unwrap_or_default().to_string();
+    if !valid_bucket_name(&name) {
+        return Err(ApiError::bad(
+            "name",
+            "must be 3-63 characters of a-z, 0-9 and -, starting and ending with a letter or digit",
+        ));
+    }
+    Ok(name)
+}
+
+/// A bucket as `/__api/buckets` shows it (R2's `name` and `creation_date`, plus ours).
+pub fn bucket_json(row: &crate::domain::ResourceRow, bound_projects: &[String]) -> serde_json::Value {
+    let at = crate::domain::iso8601(row.created_at.max(0) as u64);
+    serde_json::json!({
+        "id": row.id,
+        "name": row.title,
+        "creation_date": at,
+        "createdBy": row.created_by,
+        "createdAt": at,
+        "projects": bound_projects,
+    })
+}
+
+/// Deleted buckets one cron run continues, longest deleted first, and the objects it removes
+/// at most over all of them (one list and one bulk delete per bucket).
+pub const BUCKETS_PER_RUN: usize = 5;
+pub const BUCKET_OBJECTS_PER_RUN: u32 = 1000;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,6 +360,23 @@ mod tests {
         for bad in [0.0, 10_001.0, 1.5, f64::NAN] {
             assert!(part_number(bad).unwrap_err().type_error, "{bad}");
         }
+    }
+
+    #[test]
+    fn bucket_names_follow_r2() {
+        for ok in ["files", "a-1", "abc", &"x".repeat(63)] {
+            assert!(valid_bucket_name(ok), "{ok}");
+        }
+        for bad in ["", "ab", "-ab", "ab-", "Files", "a_b", "a.b", "a/b", "..", &"x".repeat(64), "ü-ok"] {
+            assert!(!valid_bucket_name(bad), "{bad}");
+        }
+        assert_eq!(parse_create_bucket(br#"{"name":"files"}"#, true).unwrap(), "files");
+        for body in [&br#"{}"#[..], br#"{"name":"../x"}"#, br#"{"name":1}"#, b"files"] {
+            assert!(parse_create_bucket(body, false).is_err(), "{}", String::from_utf8_lossy(body));
+        }
+        let hinted = br#"{"name":"files","locationHint":"weur"}"#;
+        assert_eq!(parse_create_bucket(hinted, false).unwrap(), "files");
+        assert_eq!(parse_create_bucket(hinted, true).unwrap_err().field(), "locationHint");
     }
 
     /// Whatever a tenant sends as a key, prefix, `startAfter`, cursor, delimiter or limit:

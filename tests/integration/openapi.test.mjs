@@ -150,6 +150,15 @@ test('every documented operation answers as its schema says (one live sample eac
   ok(await op('DELETE', `/__api/kv/namespaces/${ns.body.namespace.id}`), 200);
   ok(await op('GET', `/__api/kv/namespaces/${ns.body.namespace.id}`), 404);
 
+  const bucket = await op('POST', '/__api/buckets', { body: { name: `openapi-${Date.now()}` } });
+  ok(bucket, 201);
+  ok(await op('POST', '/__api/buckets', { body: { name: bucket.body.bucket.name } }), 409);
+  ok(await op('POST', '/__api/buckets', { body: { name: 'Not_A_Bucket' } }), 400);
+  ok(await op('GET', '/__api/buckets?limit=5'), 200);
+  ok(await op('GET', `/__api/buckets/${bucket.body.bucket.id}`), 200);
+  ok(await op('DELETE', `/__api/buckets/${bucket.body.bucket.id}`), 200);
+  ok(await op('GET', `/__api/buckets/${bucket.body.bucket.id}`), 404);
+
   const mcpHeaders = { accept: 'application/json, text/event-stream', 'content-type': 'application/json' };
   const init = await op('POST', '/mcp', {
     headers: mcpHeaders,

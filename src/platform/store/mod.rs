@@ -18,4 +18,6 @@ pub mod kv;
 pub mod queue;
 pub mod r2;
 #[cfg(not(feature = "site"))]
+pub mod tenant_bucket;
+#[cfg(not(feature = "site"))]
 pub mod tenant_kv;
