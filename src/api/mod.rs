@@ -5,6 +5,7 @@ mod buckets;
 mod cf;
 mod cf_assets;
 mod cf_kv;
+mod cf_r2;
 mod deployments;
 mod domains;
 pub mod health;
