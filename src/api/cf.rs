@@ -194,7 +194,7 @@ async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: &CfRoute) -> ApiResul
             ok(json!(null))
         }
         Unsupported { method, path } => Err(ApiError::NotImplemented {
-            what: format!("`{method} /client/v4{path}` (Flotilla's wrangler API covers deploy, secrets, deployments, versions, rollback, delete and KV)"),
+            what: format!("`{method} /client/v4{path}` (Flotilla's wrangler API covers deploy, secrets, deployments, versions, rollback, delete, KV and R2)"),
         }),
     }
 }
