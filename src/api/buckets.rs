@@ -14,7 +14,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::platform::bindings::{now_ms, random_bytes};
 use crate::platform::http;
 use crate::platform::store::d1_resources::{Created, D1Resources};
-use crate::platform::store::tenant_bucket::{forget, remove_objects};
+use crate::platform::store::tenant_bucket::{forget, remove_objects, usage};
 use crate::storage::bucket::{bucket_json, parse_create_bucket, TenantBucket};
 
 fn respond(status: u16, body: serde_json::Value) -> ApiResult<Response> {
@@ -80,11 +80,17 @@ pub async fn list(req: &Request, ctx: &Ctx<'_>) -> ApiResult<Response> {
     respond(200, json!({ "buckets": out, "cursor": cursor, "count": out.len() }))
 }
 
-/// `GET /__api/buckets/:id` -> `{bucket}` with the projects that bind it.
+/// `GET /__api/buckets/:id` -> `{bucket}` with the projects that bind it and its `usage`
+/// (objects and bytes from one list: exact up to 1000 objects, else a lower bound).
 pub async fn get(id: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let store = D1Resources::new(ctx.env)?;
     let row = load(&store, id, ctx).await?;
-    respond(200, json!({ "bucket": bucket_json(&row, &store.bound_projects(&row.id).await?) }))
+    let mut out = bucket_json(&row, &store.bound_projects(&row.id).await?);
+    let bucket =
+        TenantBucket::new(&row.id).ok_or_else(|| ApiError::internal("stored bucket id is malformed"))?;
+    let (objects, bytes, complete) = usage(ctx.env, &bucket).await?;
+    out["usage"] = json!({ "objects": objects, "bytes": bytes, "complete": complete });
+    respond(200, json!({ "bucket": out }))
 }
 
 /// Objects one DELETE call removes at most: one list and one bulk delete (R2's limits).

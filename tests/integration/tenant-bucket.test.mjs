@@ -214,6 +214,9 @@ test('Bucket binding: R2\'s API from tenant code (objects, ranges, conditions, l
   assert.deepEqual(await r2(p, `/delete?${q({ opts: ['img/a/1.png', 'img/a/2.png', 'nope'] })}`), { ok: true, value: '<undefined>' });
   assert.deepEqual((await r2(p, `/list?${q({ opts: { prefix: 'img/' } })}`)).value.keys, ['img/b/1.png', 'img/top.png']);
   assert.equal(stored(bucket.id, 'abc'), 0);
+  // GET shows what the bucket holds (one list: exact up to 1000 objects).
+  const usage = (await buckets.get(bucket.id)).body.bucket.usage;
+  assert.deepEqual(usage, { objects: 7, bytes: 11 + 300_000 + 6 + 6 + 1 + 'img/b/1.png'.length + 'img/top.png'.length, complete: true });
 
   // Multipart: create, resume, parts, complete, abort.
   const mp = (await r2(p, `/multipart?${q({ key: 'big.bin' })}`)).value;

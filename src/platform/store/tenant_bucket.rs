@@ -57,6 +57,15 @@ pub async fn remove_objects(
     Ok((removed, page.truncated()))
 }
 
+/// What a bucket holds, from one list of up to 1000 objects: (objects, bytes, whether that was
+/// all of them).
+pub async fn usage(env: &Env, bucket: &TenantBucket) -> crate::error::ApiResult<(u32, u64, bool)> {
+    let blobs = env.bucket(BLOBS).map_err(err)?;
+    let page = blobs.list().prefix(bucket.prefix().to_string()).limit(1000).execute().await.map_err(err)?;
+    let mine: Vec<_> = page.objects().into_iter().filter(|o| bucket.tenant_key(&o.key()).is_some()).collect();
+    Ok((mine.len() as u32, mine.iter().map(|o| o.size()).sum(), !page.truncated()))
+}
+
 fn js_error(e: BucketError) -> JsValue {
     if e.type_error {
         js_sys::TypeError::new(&e.message).into()
