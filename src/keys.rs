@@ -17,6 +17,7 @@
 //! | BLOBS | `bundles/<projectId>/<deploymentId>.json` | a deployment's server bundle |
 //! | BLOBS | `uploads/<projectId>/<sessionId>.json` | an upload session's manifest |
 //! | BLOBS | `wrangler/<projectId>/<sessionId>.json` | a wrangler upload session's manifest |
+//! | BLOBS | `buckets/<bucketId>/<key>` | an object of a tenant's bucket (issue 27; `storage::bucket` checks `<key>`) |
 
 /// ROUTES_KV: the routing record, stored under the slug and under the id (case-folded).
 pub fn route_key(slug_or_id: &str) -> String {
@@ -140,6 +141,13 @@ pub fn wrangler_manifest_key(project_id: &str, session_id: &str) -> String {
     BlobDoc::WranglerManifest.key(project_id, session_id)
 }
 
+/// BLOBS: every object of one tenant bucket lives under this prefix. Only for a resource id
+/// (32 lowercase hex digits, checked by `storage::bucket::TenantBucket::new`): fixed length and
+/// no separator, so one bucket's prefix never covers another's keys.
+pub fn tenant_bucket_prefix(bucket_id: &str) -> String {
+    format!("buckets/{bucket_id}/")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,6 +172,12 @@ mod tests {
         assert_eq!(bundle_key("p1", "d1"), "bundles/p1/d1.json");
         assert_eq!(upload_manifest_key("p1", "s1"), "uploads/p1/s1.json");
         assert_eq!(wrangler_manifest_key("p1", "s1"), "wrangler/p1/s1.json");
+        assert_eq!(tenant_bucket_prefix("b1"), "buckets/b1/");
+        // No platform document lives under the tenant buckets' prefix, nor they under its.
+        for doc in BlobDoc::ALL {
+            assert!(!doc.prefix(A).starts_with("buckets/"), "{doc:?}");
+        }
+        assert!(!blob_asset_prefix(A).starts_with("buckets/"));
     }
 
     #[test]

@@ -68,6 +68,9 @@ pub fn policy(route: &ApiRoute) -> (Need, Option<&'static str>) {
         GetKvNamespace(_) => (Need::Any(Read), None),
         CreateKvNamespace => (Need::Any(Manage), Some("kv.create")),
         DeleteKvNamespace(_) => (Need::Any(Manage), Some("kv.delete")),
+        ListBuckets | GetBucket(_) => (Need::Any(Read), None),
+        CreateBucket => (Need::Any(Manage), Some("bucket.create")),
+        DeleteBucket(_) => (Need::Any(Manage), Some("bucket.delete")),
         MethodNotAllowed(_) | NotFound => (Need::Nothing, None),
     }
 }

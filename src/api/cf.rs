@@ -19,7 +19,7 @@ use crate::access::{Need, Principal, Scope};
 use crate::auth::{issue_token, TokenKind};
 use crate::compat::*;
 use crate::deploy::{parse_deploy_request, plan_buckets, BUCKET_MAX_BYTES, BUCKET_MAX_FILES};
-use crate::domain::{is_resource_id, iso8601, ProjectRow, ResourceScope, KIND_KV};
+use crate::domain::{is_resource_id, iso8601, ProjectRow, ResourceScope, KIND_BUCKET, KIND_KV};
 use crate::error::{ApiError, ApiResult};
 use crate::keys::wrangler_manifest_key;
 use crate::lifecycle::Status;
@@ -71,6 +71,12 @@ pub async fn handle(mut req: Request, outer: &Ctx<'_>, path: &str) -> ApiResult<
                 let code = if e.message().starts_with("Key") { CF_KEY_NOT_FOUND } else { CF_KV_NOT_FOUND };
                 body = cf_failure(code, &e.message());
             }
+            // R2's codes for a bucket (10006: wrangler provisions on it) or object it does not find.
+            if status == 404 && route.r2_bucket().is_some() {
+                let code =
+                    if e.message().starts_with("Object") { CF_OBJECT_NOT_FOUND } else { CF_BUCKET_NOT_FOUND };
+                body = cf_failure(code, &e.message());
+            }
             let mut resp = http::json(status, &body).map_err(internal)?;
             for (k, v) in e.headers() {
                 resp.headers_mut().set(k, &v).map_err(internal)?;
@@ -114,6 +120,12 @@ async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: &CfRoute) -> ApiResul
         KvListKeys(ns) => super::cf_kv::list_keys(req, ns, ctx).await,
         KvBulkPut(ns) => super::cf_kv::bulk_put(req, ns, ctx).await,
         KvBulkDelete(ns) => super::cf_kv::bulk_delete(req, ns, ctx).await,
+        R2Buckets => super::cf_r2::list_buckets(req, ctx).await,
+        CreateR2Bucket => super::cf_r2::create_bucket(req, ctx).await,
+        GetR2Bucket(b) => super::cf_r2::get_bucket(b, ctx).await,
+        R2GetObject(b, key) => super::cf_r2::get_object(b, key, ctx).await,
+        R2PutObject(b, key) => super::cf_r2::put_object(req, b, key, ctx).await,
+        R2DeleteObject(b, key) => super::cf_r2::delete_object(b, key, ctx).await,
         TailsByConsumer(_) => ok(json!([])),
         References(name) => {
             existing(name, ctx).await?;
@@ -129,7 +141,8 @@ async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: &CfRoute) -> ApiResul
         ScriptSettings(name) => {
             let p = existing(name, ctx).await?;
             let kv = active_kv(&p, ctx).await?;
-            ok(json!({ "bindings": settings_bindings(&kv), "compatibility_flags": [], "placement": {}, "tail_consumers": [],
+            let buckets = bucket_names(&active_buckets(&p, ctx).await?, ctx).await?;
+            ok(json!({ "bindings": settings_bindings(&kv, &buckets), "compatibility_flags": [], "placement": {}, "tail_consumers": [],
                        "logpush": false, "observability": { "enabled": false }, "tags": [] }))
         }
         // The project's URL is always on; nothing to switch.
@@ -181,7 +194,7 @@ async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: &CfRoute) -> ApiResul
             ok(json!(null))
         }
         Unsupported { method, path } => Err(ApiError::NotImplemented {
-            what: format!("`{method} /client/v4{path}` (Flotilla's wrangler API covers deploy, secrets, deployments, versions, rollback, delete and KV)"),
+            what: format!("`{method} /client/v4{path}` (Flotilla's wrangler API covers deploy, secrets, deployments, versions, rollback, delete, KV and R2)"),
         }),
     }
 }
@@ -349,9 +362,14 @@ async fn put_script(
     let project = project_for_deploy(name, ctx).await?;
     let mut meta = meta;
     if !meta.inherit.is_empty() {
-        resolve_inherited(&mut meta, &active_kv(&project, ctx).await?)?;
+        resolve_inherited(
+            &mut meta,
+            &active_kv(&project, ctx).await?,
+            &active_buckets(&project, ctx).await?,
+        )?;
     }
     check_kv(&meta, ctx).await?;
+    resolve_buckets(&mut meta, ctx).await?;
     let (manifest, wrangler_session) = match &meta.assets_jwt {
         Some(jwt) => {
             super::cf_assets::native_manifest(&project, jwt, ctx).await.map(|(m, sid)| (m, Some(sid)))?
@@ -390,6 +408,50 @@ async fn active_kv(project: &ProjectRow, ctx: &Ctx<'_>) -> ApiResult<BTreeMap<St
         Some(active) => D1Resources::new(ctx.env)?.bindings_of(active, KIND_KV).await,
         None => Ok(BTreeMap::new()),
     }
+}
+
+/// The bucket bindings of the project's active deployment (name -> bucket id).
+async fn active_buckets(project: &ProjectRow, ctx: &Ctx<'_>) -> ApiResult<BTreeMap<String, String>> {
+    match project.active_deployment_id.as_deref() {
+        Some(active) => D1Resources::new(ctx.env)?.bindings_of(active, KIND_BUCKET).await,
+        None => Ok(BTreeMap::new()),
+    }
+}
+
+/// Binding -> bucket name, for `GET .../settings` (a bucket deleted since is left out: wrangler
+/// then provisions or names one anew).
+async fn bucket_names(ids: &BTreeMap<String, String>, ctx: &Ctx<'_>) -> ApiResult<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let store = D1Resources::new(ctx.env)?;
+    for (name, id) in ids {
+        if let Some(row) = store.get(KIND_BUCKET, id, &ResourceScope::All).await? {
+            out.insert(name.clone(), row.title);
+        }
+    }
+    Ok(out)
+}
+
+/// Every `r2_bucket` binding's `bucket_name` must be one of the caller's OWN live buckets (a
+/// name never reaches another tenant's `files`); otherwise R2's 404 naming the binding.
+async fn resolve_buckets(meta: &mut ScriptMetadata, ctx: &Ctx<'_>) -> ApiResult<()> {
+    if meta.bucket_names.is_empty() {
+        return Ok(());
+    }
+    let store = D1Resources::new(ctx.env)?;
+    for (name, bucket) in std::mem::take(&mut meta.bucket_names) {
+        match store.own_by_title(KIND_BUCKET, ctx.principal.id(), &bucket).await? {
+            Some(row) => {
+                meta.buckets.insert(name, row.id);
+            }
+            None => {
+                return Err(ApiError::not_found(format!("Bucket `{bucket}` (r2_bucket binding `{name}`)")))
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Every `kv_namespace` binding must name a namespace the caller reaches (as the native

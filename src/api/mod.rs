@@ -1,9 +1,11 @@
 //! Management API (`/__api`): authenticate, match the route (pure), run the handler. One file
 //! per resource; handlers return `ApiResult<Response>` and errors are rendered once, upstream.
 
+mod buckets;
 mod cf;
 mod cf_assets;
 mod cf_kv;
+mod cf_r2;
 mod deployments;
 mod domains;
 pub mod health;
@@ -257,6 +259,10 @@ async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: ApiRoute) -> ApiResul
         ApiRoute::CreateKvNamespace => kv::create(req, ctx).await,
         ApiRoute::GetKvNamespace(id) => kv::get(&id, ctx).await,
         ApiRoute::DeleteKvNamespace(id) => kv::delete(&id, ctx).await,
+        ApiRoute::ListBuckets => buckets::list(req, ctx).await,
+        ApiRoute::CreateBucket => buckets::create(req, ctx).await,
+        ApiRoute::GetBucket(id) => buckets::get(&id, ctx).await,
+        ApiRoute::DeleteBucket(id) => buckets::delete(&id, ctx).await,
         ApiRoute::MethodNotAllowed(allowed) => Err(ApiError::MethodNotAllowed { allowed }),
         ApiRoute::NotFound => Err(ApiError::not_found("API route")),
     }

@@ -41,12 +41,21 @@
 //! `--metadata`, `?expiration_ttl=` with `--ttl`); `kv key list` -> `GET .../:id/keys?prefix=`
 //! (follows `result_info.cursor`); `kv bulk put|delete` -> `PUT|DELETE .../:id/bulk` (JSON, 1000
 //! entries a request). `--binding X` resolves the id through `GET .../settings`.
+//!
+//! R2 (`r2_buckets`, src/api/cf_r2.rs): a first deploy checks `GET .../r2/buckets/:name` (404
+//! with code 10006 = create), lists `GET .../r2/buckets` (`result.buckets`) and creates with
+//! `POST .../r2/buckets {name}` (sent as text/plain), then sends `{type: "r2_bucket", name,
+//! bucket_name}`; a redeploy reads `GET .../settings` (`bucket_name`). `r2 object put|get|delete
+//! <b>/<key> --remote` -> `PUT|GET|DELETE .../r2/buckets/:b/objects/<key>` (the key unencoded,
+//! slashes and all; raw bodies; PUT carries `content-type`, `content-length` and the other HTTP
+//! metadata headers, and needs a response body).
 
 mod assets;
 mod deployments;
 mod envelope;
 mod kv;
 mod names;
+mod r2;
 #[cfg(test)]
 mod robustness_tests;
 mod routes;
@@ -58,6 +67,7 @@ pub use deployments::*;
 pub use envelope::*;
 pub use kv::*;
 pub use names::*;
+pub use r2::*;
 pub use routes::*;
 pub use script::*;
 pub use secrets::*;

@@ -42,6 +42,15 @@ pub enum CfRoute {
     KvListKeys(String),
     KvBulkPut(String),
     KvBulkDelete(String),
+    /// `GET|POST /r2/buckets`, `GET /r2/buckets/:name` (wrangler's provisioning, `r2 bucket
+    /// create|list`).
+    R2Buckets,
+    CreateR2Bucket,
+    GetR2Bucket(String),
+    /// (bucket name, object key) for `wrangler r2 object get|put|delete <bucket>/<key>`.
+    R2GetObject(String, String),
+    R2PutObject(String, String),
+    R2DeleteObject(String, String),
     Unsupported {
         method: String,
         path: String,
@@ -83,6 +92,12 @@ pub const CF_ROUTES: &[(&str, &str)] = &[
     ("GET", "/accounts/{account}/storage/kv/namespaces/{namespace}/keys"),
     ("PUT", "/accounts/{account}/storage/kv/namespaces/{namespace}/bulk"),
     ("DELETE", "/accounts/{account}/storage/kv/namespaces/{namespace}/bulk"),
+    ("GET", "/accounts/{account}/r2/buckets"),
+    ("POST", "/accounts/{account}/r2/buckets"),
+    ("GET", "/accounts/{account}/r2/buckets/{bucket}"),
+    ("GET", "/accounts/{account}/r2/buckets/{bucket}/objects/{key}"),
+    ("PUT", "/accounts/{account}/r2/buckets/{bucket}/objects/{key}"),
+    ("DELETE", "/accounts/{account}/r2/buckets/{bucket}/objects/{key}"),
 ];
 
 /// The route's requirement (as `access::policy` is for `/__api`) and its audit action.
@@ -115,6 +130,10 @@ pub fn cf_policy(route: &CfRoute) -> (Need, Option<&'static str>) {
         KvPutValue(..) | KvDeleteValue(..) | KvBulkPut(_) | KvBulkDelete(_) => {
             (Need::Any(Manage), Some("kv.write"))
         }
+        // As `/__api/buckets`; which buckets a caller names is its own (the handler checks).
+        R2Buckets | GetR2Bucket(_) | R2GetObject(..) => (Need::Any(Read), None),
+        CreateR2Bucket => (Need::Any(Manage), Some("bucket.create")),
+        R2PutObject(..) | R2DeleteObject(..) => (Need::Any(Manage), Some("bucket.write")),
         PutSecret(k) => (p(k, Manage), Some("secret.put")),
         DeleteSecret(k, _) => (p(k, Manage), Some("secret.delete")),
         CreateDeployment(k) => (p(k, Deploy), Some("project.rollback")),
@@ -192,6 +211,20 @@ pub fn match_cf(method: &str, path: &str) -> CfRoute {
         ("GET", ["accounts", _, "storage", "kv", "namespaces", _, "keys"]) => Some(KvListKeys(s(5))),
         ("PUT", ["accounts", _, "storage", "kv", "namespaces", _, "bulk"]) => Some(KvBulkPut(s(5))),
         ("DELETE", ["accounts", _, "storage", "kv", "namespaces", _, "bulk"]) => Some(KvBulkDelete(s(5))),
+        ("GET", ["accounts", _, "r2", "buckets"]) => Some(R2Buckets),
+        ("POST", ["accounts", _, "r2", "buckets"]) => Some(CreateR2Bucket),
+        ("GET", ["accounts", _, "r2", "buckets", _]) => Some(GetR2Bucket(s(4))),
+        // The key is the rest of the path, slashes and all (wrangler does not encode it).
+        (m @ ("GET" | "PUT" | "DELETE"), ["accounts", _, "r2", "buckets", _, "objects", rest @ ..])
+            if !rest.is_empty() =>
+        {
+            let key = decode(&rest.join("/"));
+            Some(match m {
+                "GET" => R2GetObject(s(4), key),
+                "PUT" => R2PutObject(s(4), key),
+                _ => R2DeleteObject(s(4), key),
+            })
+        }
         _ => None,
     };
     route.unwrap_or_else(|| Unsupported { method: method.to_string(), path: path.to_string() })
@@ -208,6 +241,15 @@ impl CfRoute {
             | KvListKeys(n)
             | KvBulkPut(n)
             | KvBulkDelete(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// The bucket name an R2 route is about, if any.
+    pub fn r2_bucket(&self) -> Option<&str> {
+        use CfRoute::*;
+        match self {
+            GetR2Bucket(b) | R2GetObject(b, _) | R2PutObject(b, _) | R2DeleteObject(b, _) => Some(b),
             _ => None,
         }
     }

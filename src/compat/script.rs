@@ -13,7 +13,7 @@ use crate::deploy::{valid_env_name, MAX_ENV_VALUE_BYTES, MAX_ENV_VARS};
 use crate::domain::{iso8601, JsonObject};
 use crate::error::ApiError;
 
-pub const SUPPORTED_BINDINGS: &str = "plain_text, json, secret_text, assets, kv_namespace";
+pub const SUPPORTED_BINDINGS: &str = "plain_text, json, secret_text, assets, kv_namespace, r2_bucket";
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ScriptMetadata {
@@ -32,6 +32,11 @@ pub struct ScriptMetadata {
     pub assets_config: Map<String, Value>,
     /// `kv_namespace` bindings: name -> namespace id (reachability is checked by the caller).
     pub kv: BTreeMap<String, String>,
+    /// `r2_bucket` bindings as sent: name -> `bucket_name` (resolved among the caller's own
+    /// buckets by the caller into `buckets`).
+    pub bucket_names: BTreeMap<String, String>,
+    /// Bucket bindings: name -> bucket id (resolved names and inherited bindings).
+    pub buckets: BTreeMap<String, String>,
     /// `inherit` bindings (what wrangler sends on a redeploy for a binding it read back from
     /// `GET .../settings`): resolved against the active deployment by `resolve_inherited`.
     pub inherit: Vec<String>,
@@ -66,27 +71,34 @@ fn check_value(name: &str, v: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Resolves `inherit` bindings against the active deployment's KV bindings (name -> id):
-/// only a KV binding can be inherited (the other kinds Flotilla keeps are not bindings).
+/// Resolves `inherit` bindings against the active deployment's KV and bucket bindings (name ->
+/// id): only those can be inherited (the other kinds Flotilla keeps are not bindings).
 pub fn resolve_inherited(
     m: &mut ScriptMetadata,
     active_kv: &BTreeMap<String, String>,
+    active_buckets: &BTreeMap<String, String>,
 ) -> Result<(), ApiError> {
     for name in std::mem::take(&mut m.inherit) {
-        let id = active_kv.get(&name).ok_or_else(|| {
-            bad_binding(
+        if let Some(id) = active_kv.get(&name) {
+            m.kv.insert(name, id.clone());
+        } else if let Some(id) = active_buckets.get(&name) {
+            m.buckets.insert(name, id.clone());
+        } else {
+            return Err(bad_binding(
                 &name,
-                "is inherited, but the active deployment has no kv_namespace binding of that name",
-            )
-        })?;
-        m.kv.insert(name, id.clone());
+                "is inherited, but the active deployment has no kv_namespace or r2_bucket binding of that name",
+            ));
+        }
     }
     Ok(())
 }
 
-/// The bindings `GET .../settings` reports (what wrangler inherits on the next deploy).
-pub fn settings_bindings(kv: &BTreeMap<String, String>) -> Vec<Value> {
-    kv.iter().map(|(n, id)| json!({ "type": "kv_namespace", "name": n, "namespace_id": id })).collect()
+/// The bindings `GET .../settings` reports (what wrangler inherits on the next deploy): KV by
+/// id, buckets by name (`buckets`: binding -> bucket name).
+pub fn settings_bindings(kv: &BTreeMap<String, String>, buckets: &BTreeMap<String, String>) -> Vec<Value> {
+    let kv = kv.iter().map(|(n, id)| json!({ "type": "kv_namespace", "name": n, "namespace_id": id }));
+    let r2 = buckets.iter().map(|(n, b)| json!({ "type": "r2_bucket", "name": n, "bucket_name": b }));
+    kv.chain(r2).collect()
 }
 
 /// A KV namespace as Cloudflare's `/storage/kv/namespaces` calls answer it.
@@ -150,6 +162,15 @@ pub fn parse_metadata(bytes: &[u8]) -> Result<ScriptMetadata, ApiError> {
                 let id = b.get("namespace_id").and_then(Value::as_str).filter(|s| !s.is_empty());
                 let id = id.ok_or_else(|| bad_binding(name, "a kv_namespace binding needs namespace_id"))?;
                 m.kv.insert(name.into(), id.into());
+            }
+            "r2_bucket" => {
+                let bucket = b.get("bucket_name").and_then(Value::as_str).filter(|s| !s.is_empty());
+                let bucket =
+                    bucket.ok_or_else(|| bad_binding(name, "an r2_bucket binding needs bucket_name"))?;
+                if b.get("jurisdiction").is_some_and(|j| !j.is_null()) {
+                    return Err(bad_binding(name, "R2 jurisdictions are not supported"));
+                }
+                m.bucket_names.insert(name.into(), bucket.into());
             }
             "inherit" => m.inherit.push(name.into()),
             other => {
@@ -280,9 +301,10 @@ pub fn deploy_body(
             if !m.vars.is_empty() {
                 body["env"] = json!(m.vars);
             }
-            if !m.kv.is_empty() {
-                let b: Vec<Value> =
-                    m.kv.iter().map(|(n, id)| json!({ "type": "kv", "name": n, "id": id })).collect();
+            let kv = m.kv.iter().map(|(n, id)| json!({ "type": "kv", "name": n, "id": id }));
+            let r2 = m.buckets.iter().map(|(n, id)| json!({ "type": "bucket", "name": n, "id": id }));
+            let b: Vec<Value> = kv.chain(r2).collect();
+            if !b.is_empty() {
                 body["config"]["bindings"] = json!(b);
             }
             if let Some(r) = rwf.filter(|r| r != &json!(false)) {
@@ -293,7 +315,8 @@ pub fn deploy_body(
             if !modules.is_empty() {
                 return Err(ApiError::bad("metadata.main_module", "is required when modules are uploaded"));
             }
-            if !m.vars.is_empty() || !m.json_vars.is_empty() || !m.secrets.is_empty() || !m.kv.is_empty() {
+            let bound = !m.kv.is_empty() || !m.buckets.is_empty() || !m.bucket_names.is_empty();
+            if !m.vars.is_empty() || !m.json_vars.is_empty() || !m.secrets.is_empty() || bound {
                 return Err(ApiError::bad("metadata.bindings", "vars and secrets need a Worker (`main`)"));
             }
         }
@@ -442,9 +465,7 @@ mod tests {
 
     #[test]
     fn unsupported_bindings_are_named() {
-        for (t, name) in
-            [("d1", "DB"), ("r2_bucket", "B"), ("durable_object_namespace", "D"), ("service", "S")]
-        {
+        for (t, name) in [("d1", "DB"), ("durable_object_namespace", "D"), ("service", "S")] {
             let meta = format!(r#"{{"main_module":"a.js","bindings":[{{"name":"{name}","type":"{t}"}}]}}"#);
             let e = parse_metadata(meta.as_bytes()).unwrap_err();
             assert_eq!(e.status(), 400);
@@ -474,7 +495,7 @@ mod tests {
         let req = parse_deploy_request(body.to_string().as_bytes(), false).unwrap();
         assert_eq!(req.server_code.unwrap().kv_namespaces, BTreeMap::from([("CACHE".into(), ID.into())]));
         assert_eq!(
-            settings_bindings(&m.kv),
+            settings_bindings(&m.kv, &BTreeMap::new()),
             vec![json!({ "type": "kv_namespace", "name": "CACHE", "namespace_id": ID })]
         );
 
@@ -482,11 +503,11 @@ mod tests {
         let mut m = parse_metadata(again).unwrap();
         assert_eq!(m.inherit, vec!["CACHE".to_string()]);
         let active = BTreeMap::from([("CACHE".to_string(), ID.to_string())]);
-        resolve_inherited(&mut m, &active).unwrap();
+        resolve_inherited(&mut m, &active, &BTreeMap::new()).unwrap();
         assert_eq!(m.kv, active);
         assert!(m.inherit.is_empty());
         let mut lost = parse_metadata(again).unwrap();
-        let e = resolve_inherited(&mut lost, &BTreeMap::new()).unwrap_err();
+        let e = resolve_inherited(&mut lost, &BTreeMap::new(), &BTreeMap::new()).unwrap_err();
         assert!(e.message().contains("CACHE") && e.message().contains("inherit"), "{}", e.message());
 
         // Without an id, or without server code, it is refused by name.
@@ -495,6 +516,43 @@ mod tests {
         let assets_only =
             format!(r#"{{"bindings":[{{"name":"C","type":"kv_namespace","namespace_id":"{ID}"}}]}}"#);
         assert!(deploy_body(&parse_metadata(assets_only.as_bytes()).unwrap(), "J", &[], true).is_err());
+    }
+
+    /// What wrangler 4.164 sends for `r2_buckets`: `bucket_name` (its own or the one it
+    /// provisioned), or `inherit` on a redeploy of a binding without one; the resolved ids
+    /// become native bucket bindings, and settings report the names back.
+    #[test]
+    fn r2_bindings_are_named_resolved_and_inherited() {
+        const ID: &str = "0123456789abcdef0123456789abcdef";
+        let meta = br#"{"main_module":"a.js","compatibility_date":"2026-10-01","bindings":[{"name":"FILES","type":"r2_bucket","bucket_name":"files"}]}"#;
+        let mut m = parse_metadata(meta).unwrap();
+        assert_eq!(m.bucket_names, BTreeMap::from([("FILES".into(), "files".into())]));
+        m.buckets.insert("FILES".into(), ID.into()); // what cf.rs resolves the name to
+        let mods = [ModulePart { name: "a.js".into(), kind: "js", bytes: b"export default {}".to_vec() }];
+        let req =
+            parse_deploy_request(deploy_body(&m, "J", &mods, true).unwrap().to_string().as_bytes(), false)
+                .unwrap();
+        assert_eq!(req.server_code.unwrap().buckets, BTreeMap::from([("FILES".into(), ID.into())]));
+        let names = BTreeMap::from([("FILES".to_string(), "files".to_string())]);
+        assert_eq!(
+            settings_bindings(&BTreeMap::new(), &names),
+            vec![json!({ "type": "r2_bucket", "name": "FILES", "bucket_name": "files" })]
+        );
+        let mut again =
+            parse_metadata(br#"{"main_module":"a.js","bindings":[{"name":"FILES","type":"inherit"}]}"#)
+                .unwrap();
+        let active = BTreeMap::from([("FILES".to_string(), ID.to_string())]);
+        resolve_inherited(&mut again, &BTreeMap::new(), &active).unwrap();
+        assert_eq!(again.buckets, active);
+        for bad in [
+            &br#"{"bindings":[{"name":"B","type":"r2_bucket"}]}"#[..],
+            br#"{"bindings":[{"name":"B","type":"r2_bucket","bucket_name":"b","jurisdiction":"eu"}]}"#,
+        ] {
+            let e = parse_metadata(bad).unwrap_err();
+            assert!(e.message().contains("\"B\""), "{}", e.message());
+        }
+        let assets_only = br#"{"bindings":[{"name":"B","type":"r2_bucket","bucket_name":"b"}]}"#;
+        assert!(deploy_body(&parse_metadata(assets_only).unwrap(), "J", &[], true).is_err());
     }
 
     #[test]

@@ -391,11 +391,45 @@ export class TenantKv extends WorkerEntrypoint {
 export class TenantSql extends WorkerEntrypoint {}
 
 /**
- * A bucket binding of server code, created as
+ * A bucket binding of server code (issue 27), created as
  * `ctx.exports.TenantBucket({ props: { projectId, bucketId } })`; tenant code sees it through
- * src/js/tenant/r2.js. Its methods land with the bucket binding.
+ * src/js/tenant/r2.js. Every method forwards to the full build's TenantBucketStore
+ * (src/platform/store/tenant_bucket.rs), which applies the rules of src/storage/bucket.rs to
+ * the platform's BLOBS; nothing is decided here. Multipart calls name their upload by
+ * `(key, uploadId)`: the upload object cannot cross RPC.
  */
-export class TenantBucket extends WorkerEntrypoint {}
+export class TenantBucket extends WorkerEntrypoint {
+  // Private (#): RPC exposes every public method of the class to the tenant, and these are ours.
+  #bucket;
+
+  async #store() {
+    const m = await full();
+    this.#bucket ??= new m.TenantBucketStore(this.env, this.ctx.props?.bucketId ?? '');
+    return this.#bucket;
+  }
+
+  async head(key) { return (await this.#store()).head(key); }
+
+  async get(key, options) { return (await this.#store()).get(key, options); }
+
+  async put(key, value, options) { return (await this.#store()).put(key, value, options); }
+
+  async delete(keys) { return (await this.#store()).delete(keys); }
+
+  async list(options) { return (await this.#store()).list(options); }
+
+  async createMultipartUpload(key, options) { return (await this.#store()).createMultipartUpload(key, options); }
+
+  async uploadPart(key, uploadId, partNumber, value, options) {
+    return (await this.#store()).uploadPart(key, uploadId, partNumber, value, options);
+  }
+
+  async completeMultipartUpload(key, uploadId, parts) {
+    return (await this.#store()).completeMultipartUpload(key, uploadId, parts);
+  }
+
+  async abortMultipartUpload(key, uploadId) { return (await this.#store()).abortMultipartUpload(key, uploadId); }
+}
 
 /**
  * The tail of every isolate the loader starts (`tails` in src/platform/serve/loader.rs), created

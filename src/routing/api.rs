@@ -42,6 +42,10 @@ pub enum ApiRoute {
     CreateKvNamespace,
     GetKvNamespace(String),
     DeleteKvNamespace(String),
+    ListBuckets,
+    CreateBucket,
+    GetBucket(String),
+    DeleteBucket(String),
     MethodNotAllowed(&'static str),
     NotFound,
 }
@@ -138,6 +142,22 @@ pub fn match_api(method: &str, path: &str) -> ApiRoute {
                 _ => None,
             },
         ),
+        ["buckets"] => (
+            "GET, POST",
+            match method {
+                "GET" => Some(ListBuckets),
+                "POST" => Some(CreateBucket),
+                _ => None,
+            },
+        ),
+        ["buckets", _] => (
+            "GET, DELETE",
+            match method {
+                "GET" => Some(GetBucket(id(1))),
+                "DELETE" => Some(DeleteBucket(id(1))),
+                _ => None,
+            },
+        ),
         _ => return NotFound,
     };
     // HEAD is GET without a body wherever GET is allowed.
@@ -207,6 +227,12 @@ mod tests {
             ("PUT", "/kv/namespaces/n1", MethodNotAllowed("GET, DELETE")),
             ("DELETE", "/kv/namespaces", MethodNotAllowed("GET, POST")),
             ("GET", "/kv", NotFound),
+            ("GET", "/buckets", ListBuckets),
+            ("POST", "/buckets/", CreateBucket),
+            ("GET", "/buckets/b1", GetBucket("b1".into())),
+            ("DELETE", "/buckets/b1", DeleteBucket("b1".into())),
+            ("PUT", "/buckets/b1", MethodNotAllowed("GET, DELETE")),
+            ("GET", "/buckets/b1/objects", NotFound),
             ("GET", "/", NotFound),
             ("GET", "/nope", NotFound),
             ("GET", "/projects/a/b/c/d", NotFound),

@@ -52,6 +52,10 @@ fn every_route() -> Vec<ApiRoute> {
         CreateKvNamespace,
         GetKvNamespace(s()),
         DeleteKvNamespace(s()),
+        ListBuckets,
+        CreateBucket,
+        GetBucket(s()),
+        DeleteBucket(s()),
     ];
     for r in &all {
         match r {
@@ -88,7 +92,11 @@ fn every_route() -> Vec<ApiRoute> {
             | ListKvNamespaces
             | CreateKvNamespace
             | GetKvNamespace(_)
-            | DeleteKvNamespace(_) => {}
+            | DeleteKvNamespace(_)
+            | ListBuckets
+            | CreateBucket
+            | GetBucket(_)
+            | DeleteBucket(_) => {}
             MethodNotAllowed(_) | NotFound => unreachable!("not a route"),
         }
     }

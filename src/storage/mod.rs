@@ -1,4 +1,5 @@
 //! Storage for tenant code (issue 27), pure: the rules behind the bindings server code gets.
-//! The binding calls themselves are in `platform::store::tenant_kv`.
+//! The binding calls themselves are in `platform::store::tenant_kv` and `tenant_bucket`.
 
+pub mod bucket;
 pub mod kv;

@@ -151,6 +151,15 @@ test('every documented operation answers as its schema says (one live sample eac
   ok(await op('DELETE', `/__api/kv/namespaces/${ns.body.namespace.id}`), 200);
   ok(await op('GET', `/__api/kv/namespaces/${ns.body.namespace.id}`), 404);
 
+  const bucket = await op('POST', '/__api/buckets', { body: { name: `openapi-${Date.now()}` } });
+  ok(bucket, 201);
+  ok(await op('POST', '/__api/buckets', { body: { name: bucket.body.bucket.name } }), 409);
+  ok(await op('POST', '/__api/buckets', { body: { name: 'Not_A_Bucket' } }), 400);
+  ok(await op('GET', '/__api/buckets?limit=5'), 200);
+  ok(await op('GET', `/__api/buckets/${bucket.body.bucket.id}`), 200);
+  ok(await op('DELETE', `/__api/buckets/${bucket.body.bucket.id}`), 200);
+  ok(await op('GET', `/__api/buckets/${bucket.body.bucket.id}`), 404);
+
   const mcpHeaders = { accept: 'application/json, text/event-stream', 'content-type': 'application/json' };
   const init = await op('POST', '/mcp', {
     headers: mcpHeaders,
@@ -237,6 +246,18 @@ test('every documented operation answers as its schema says (one live sample eac
   ok(await op('PUT', `${V}/bulk`, { body: [{ key: 'b1', value: 'x' }, { key: 'b2', value: 'aGk=', base64: true }] }), 200);
   ok(await op('DELETE', `${V}/bulk`, { body: ['b1', 'b2'] }), 200);
   ok(await op('DELETE', `${V}/values/a%2Fb`), 200);
+  // wrangler's R2 calls (provisioning, `r2 bucket create|list`, `r2 object put|get|delete`).
+  const r2Name = `openapi-cf-${Date.now()}`;
+  ok(await op('GET', `/client/v4/accounts/acc/r2/buckets/${r2Name}`), 404);
+  ok(await op('POST', '/client/v4/accounts/acc/r2/buckets', { body: { name: r2Name } }), 200);
+  ok(await op('POST', '/client/v4/accounts/acc/r2/buckets', { body: { name: r2Name } }), 409);
+  ok(await op('GET', `/client/v4/accounts/acc/r2/buckets/${r2Name}`), 200);
+  ok(await op('GET', '/client/v4/accounts/acc/r2/buckets'), 200);
+  const O = `/client/v4/accounts/acc/r2/buckets/${r2Name}/objects`;
+  ok(await op('PUT', `${O}/a.txt`, { raw: 'v1', headers: { 'content-type': 'application/octet-stream' } }), 200);
+  ok(await op('GET', `${O}/a.txt`), 200);
+  ok(await op('GET', `${O}/missing`), 404);
+  ok(await op('DELETE', `${O}/a.txt`), 200);
   const doc = JSON.parse(readFileSync(join(ROOT, 'openapi.json'), 'utf8'));
   for (const [template, item] of Object.entries(doc.paths).filter(([t]) => t.startsWith('/client/v4/'))) {
     const path = template.replace('{account}', 'acc').replace(/\{[^}]+\}/g, 'openapi-no-such-worker');

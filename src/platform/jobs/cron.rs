@@ -1,6 +1,6 @@
 //! The cron trigger: the lifecycle sweep (repairs lagging routing records, ends stuck
 //! deployments), reconciliation of custom-domain `host:` records with D1, deletion of abandoned
-//! provisional projects, continued deletion of KV namespaces, purge retries, GC scheduling, expiry of custom domains left pending, pruning
+//! provisional projects, continued deletion of KV namespaces and buckets, purge retries, GC scheduling, expiry of custom domains left pending, pruning
 //! of old quota counters. Each part runs
 //! even if an earlier one failed; failures go to the log.
 
@@ -8,7 +8,7 @@ use serde_json::json;
 use worker::Env;
 
 use super::gc::{stamp, var_ms, Id};
-use crate::domain::KIND_KV;
+use crate::domain::{KIND_BUCKET, KIND_KV};
 use crate::error::{ApiError, ApiResult};
 use crate::lifecycle;
 use crate::platform::bindings::now_ms;
@@ -18,7 +18,9 @@ use crate::platform::store::d1::{all_rows, database, num};
 use crate::platform::store::d1_lifecycle::D1Lifecycle;
 use crate::platform::store::d1_resources::D1Resources;
 use crate::platform::store::queue::{enqueue, GcJob, Job, PurgeJob};
+use crate::platform::store::tenant_bucket::remove_objects;
 use crate::platform::store::tenant_kv::remove_keys;
+use crate::storage::bucket::{TenantBucket, BUCKETS_PER_RUN, BUCKET_OBJECTS_PER_RUN};
 use crate::storage::kv::TenantNamespace;
 
 /// `DEPLOY_DEADLINE_MS` (default 15 min): a deployment pending longer is failed by the sweep.
@@ -93,6 +95,23 @@ pub async fn scheduled(env: &Env) {
             log("error", "cron", json!({ "msg": "namespace deletions failed", "error": e.log_detail() }))
         }
     }
+    // Buckets likewise (the same bounded loop; one list and one bulk delete per bucket).
+    let buckets = async {
+        let store = Buckets { env, d1: D1Resources::new(env)? };
+        lifecycle::continue_namespace_deletions(&store, now, BUCKETS_PER_RUN, BUCKET_OBJECTS_PER_RUN)
+            .await
+            .map_err(ApiError::from)
+    };
+    match buckets.await {
+        Ok(r) if r == lifecycle::NamespaceReport::default() => {}
+        Ok(r) => log(
+            "info",
+            "cron",
+            json!({ "msg": "bucket deletions continued", "objectsRemoved": r.removed, "finished": r.finished,
+                    "failed": r.failed }),
+        ),
+        Err(e) => log("error", "cron", json!({ "msg": "bucket deletions failed", "error": e.log_detail() })),
+    }
     if let Err(e) = schedule_jobs(env, now).await {
         log("error", "cron", json!({ "msg": "scheduling purges/GC failed", "error": e.log_detail() }));
     }
@@ -152,6 +171,28 @@ impl lifecycle::NamespaceStore for Namespaces<'_> {
         let ns = TenantNamespace::new(id)
             .ok_or_else(|| lifecycle::StoreError(format!("stored namespace id `{id}` is malformed")))?;
         remove_keys(self.env, &ns, max).await.map_err(store_err)
+    }
+
+    async fn mark_purged(&self, id: &str, now: i64) -> lifecycle::StoreResult<()> {
+        self.d1.mark_purged(id, now).await.map_err(store_err)
+    }
+}
+
+/// [`lifecycle::NamespaceStore`] over D1 (`resources`, kind bucket) and `BLOBS`.
+struct Buckets<'e> {
+    env: &'e Env,
+    d1: D1Resources,
+}
+
+impl lifecycle::NamespaceStore for Buckets<'_> {
+    async fn unfinished(&self, limit: usize) -> lifecycle::StoreResult<Vec<String>> {
+        self.d1.unfinished(KIND_BUCKET, limit).await.map_err(store_err)
+    }
+
+    async fn remove_keys(&self, id: &str, max: u32) -> lifecycle::StoreResult<(u32, bool)> {
+        let bucket = TenantBucket::new(id)
+            .ok_or_else(|| lifecycle::StoreError(format!("stored bucket id `{id}` is malformed")))?;
+        remove_objects(self.env, &bucket, max).await.map_err(store_err)
     }
 
     async fn mark_purged(&self, id: &str, now: i64) -> lifecycle::StoreResult<()> {

@@ -20,4 +20,6 @@ pub mod kv;
 pub mod queue;
 pub mod r2;
 #[cfg(not(feature = "site"))]
+pub mod tenant_bucket;
+#[cfg(not(feature = "site"))]
 pub mod tenant_kv;
