@@ -137,6 +137,22 @@ pub fn plan(call: ToolCall) -> Result<Plan, ApiError> {
         ToolCall::DeleteKvNamespace { namespace } => {
             ApiCall::new(Delete, format!("/kv/namespaces/{}", seg(&namespace)?))
         }
+        ToolCall::ListBuckets { limit, cursor } => {
+            ApiCall::new(Get, "/buckets".into()).query(query(&[("limit", n(limit)), ("cursor", cursor)]))
+        }
+        ToolCall::CreateBucket { name } => {
+            ApiCall::new(Post, "/buckets".into()).body(json!({ "name": name }))
+        }
+        ToolCall::DeleteBucket { bucket } => ApiCall::new(Delete, format!("/buckets/{}", seg(&bucket)?)),
+        ToolCall::GetLogs(a) => ApiCall::new(Get, format!("{}/logs", project(&a.project)?)).query(query(&[
+            ("status", a.status),
+            ("q", a.q),
+            ("deploymentId", a.deployment_id),
+            ("from", a.from),
+            ("to", a.to),
+            ("limit", n(a.limit)),
+            ("cursor", a.cursor),
+        ])),
         ToolCall::Deploy(args) => {
             seg(&args.project)?;
             return Ok(Plan::Deploy(args));
@@ -196,7 +212,7 @@ pub fn deploy_result(v: &Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mcp::tools::InlineFile;
+    use crate::mcp::tools::{InlineFile, LogsArgs};
 
     const BAD: [&str; 14] =
         ["", ".", "..", "../x", "a/b", "%2e", "%2e%2e", "a?b", "a#b", "?", "#", "a\\b", ".\t.", "a\nb"];
@@ -347,6 +363,38 @@ mod tests {
                 assert_eq!(segments[1], p, "{call:?} -> {}", c.path);
                 assert!(segments.iter().all(|s| !s.is_empty() && *s != "." && *s != ".."), "{}", c.path);
             }
+        }
+    }
+
+    #[test]
+    fn bucket_and_log_tools_map_to_their_routes() {
+        let c = json_call(ToolCall::ListBuckets { limit: Some(5), cursor: None });
+        assert_eq!((c.method, c.path.as_str(), c.query.as_str()), (Method::Get, "/buckets", "?limit=5"));
+        let c = json_call(ToolCall::CreateBucket { name: "a/../b".into() });
+        assert_eq!(
+            (c.method, c.path.as_str(), c.body),
+            (Method::Post, "/buckets", Some(json!({ "name": "a/../b" })))
+        );
+        let id = "0123456789abcdef0123456789abcdef";
+        assert_eq!(json_call(ToolCall::DeleteBucket { bucket: id.into() }).path, format!("/buckets/{id}"));
+        let c = json_call(ToolCall::GetLogs(LogsArgs {
+            project: "site".into(),
+            status: Some("5xx".into()),
+            q: Some("a&b=c".into()),
+            limit: Some(10),
+            ..LogsArgs::default()
+        }));
+        assert_eq!(
+            (c.method, c.path.as_str(), c.query.as_str()),
+            (Method::Get, "/projects/site/logs", "?status=5xx&q=a%26b%3Dc&limit=10")
+        );
+        for bad in BAD {
+            assert_eq!(
+                plan(ToolCall::DeleteBucket { bucket: bad.into() }).expect_err(bad).code(),
+                "bad_request"
+            );
+            let logs = ToolCall::GetLogs(LogsArgs { project: bad.into(), ..LogsArgs::default() });
+            assert_eq!(plan(logs).expect_err(bad).code(), "bad_request", "{bad:?}");
         }
     }
 

@@ -29,6 +29,7 @@ fn out(props: Value, required: &[&str]) -> Value {
 const PROJECT: &str = "Project id or slug";
 const DEPLOYMENT: &str = "Deployment id";
 const NAMESPACE: &str = "KV namespace id";
+const BUCKET: &str = "Bucket id";
 
 struct Def {
     name: &'static str,
@@ -299,6 +300,80 @@ fn defs() -> Vec<Def> {
             destructive: true,
             idempotent: true,
         },
+        Def {
+            name: "list_buckets",
+            title: "List buckets",
+            description: "Lists the buckets you reach (yours, and those bound to projects you reach), newest first, \
+                          each with the projects that bind it. Pass the returned `cursor` for the next page.",
+            input: obj(
+                json!({ "limit": { "type": "integer", "minimum": 1, "maximum": 100 },
+                        "cursor": { "type": "string", "description": "From a previous page" } }),
+                &[],
+            ),
+            output: out(
+                json!({ "buckets": { "type": "array", "items": { "type": "object" } }, "cursor": { "type": ["string", "null"] },
+                        "count": { "type": "integer" } }),
+                &["buckets"],
+            ),
+            read_only: true,
+            destructive: false,
+            idempotent: true,
+        },
+        Def {
+            name: "create_bucket",
+            title: "Create a bucket",
+            description: "Creates a bucket (R2's naming rules: 3-63 lowercase letters, digits and hyphens). Bind it in \
+                          `deploy` with `config.bindings: [{type: \"bucket\", name, id}]`; server code then uses R2's API \
+                          on `env.<name>`. Names are unique among your live buckets.",
+            input: obj(json!({ "name": { "type": "string", "minLength": 3, "maxLength": 63 } }), &["name"]),
+            output: out(json!({ "bucket": { "type": "object" } }), &["bucket"]),
+            read_only: false,
+            destructive: false,
+            idempotent: false,
+        },
+        Def {
+            name: "delete_bucket",
+            title: "Delete a bucket",
+            description: "Deletes a bucket and its objects; refused while a live deployment binds it. Each call removes \
+                          up to 1000 objects (`objects.more`: call again, or the platform finishes it later). Cannot be \
+                          undone.",
+            input: obj(json!({ "bucket": s(BUCKET) }), &["bucket"]),
+            output: out(
+                json!({ "deleted": { "type": "object" },
+                        "objects": { "type": "object", "properties": { "removed": { "type": "integer" }, "more": { "type": "boolean" } } } }),
+                &["deleted"],
+            ),
+            read_only: false,
+            destructive: true,
+            idempotent: true,
+        },
+        Def {
+            name: "get_logs",
+            title: "Read the logs of a project's server code",
+            description: "Kept runs of the project's server code, newest first: console lines, exceptions with stacks, \
+                          outcome, request line and status. Filter with `status` (2xx, 3xx, 4xx, 5xx, or error: threw, \
+                          did not end ok, answered 5xx or logged an error), `q` (text in the URL, lines and exceptions), \
+                          `deploymentId`, `from`/`to` (RFC 3339). Pass the returned `cursor` for older runs.",
+            input: obj(
+                json!({ "project": s(PROJECT),
+                        "status": { "type": "string", "enum": ["2xx", "3xx", "4xx", "5xx", "error"] },
+                        "q": { "type": "string", "maxLength": 200 },
+                        "deploymentId": s(DEPLOYMENT),
+                        "from": { "type": "string", "description": "RFC 3339 time" },
+                        "to": { "type": "string", "description": "RFC 3339 time" },
+                        "limit": { "type": "integer", "minimum": 1, "maximum": 200 },
+                        "cursor": { "type": "string", "description": "From a previous page" } }),
+                &["project"],
+            ),
+            output: out(
+                json!({ "projectId": { "type": "string" }, "count": { "type": "integer" },
+                        "logs": { "type": "array", "items": { "type": "object" } }, "cursor": { "type": ["string", "null"] } }),
+                &["logs"],
+            ),
+            read_only: true,
+            destructive: false,
+            idempotent: true,
+        },
     ]
 }
 
@@ -463,6 +538,23 @@ pub enum ToolCall {
     ListKvNamespaces { limit: Option<i64>, cursor: Option<String> },
     CreateKvNamespace { title: String },
     DeleteKvNamespace { namespace: String },
+    ListBuckets { limit: Option<i64>, cursor: Option<String> },
+    CreateBucket { name: String },
+    DeleteBucket { bucket: String },
+    GetLogs(LogsArgs),
+}
+
+/// `get_logs`: the filters of `GET /__api/projects/:id/logs`, passed through (the API checks them).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LogsArgs {
+    pub project: String,
+    pub status: Option<String>,
+    pub q: Option<String>,
+    pub deployment_id: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
 }
 
 /// Validates a `tools/call` and turns it into a [`ToolCall`]. Unknown tools and arguments that
@@ -513,6 +605,19 @@ pub fn parse_tool_call(params: Option<&Value>) -> Result<Result<ToolCall, String
         }
         "create_kv_namespace" => ToolCall::CreateKvNamespace { title: req("title") },
         "delete_kv_namespace" => ToolCall::DeleteKvNamespace { namespace: req("namespace") },
+        "list_buckets" => ToolCall::ListBuckets { limit: int_of("limit"), cursor: str_of("cursor") },
+        "create_bucket" => ToolCall::CreateBucket { name: req("name") },
+        "delete_bucket" => ToolCall::DeleteBucket { bucket: req("bucket") },
+        "get_logs" => ToolCall::GetLogs(LogsArgs {
+            project: req("project"),
+            status: str_of("status"),
+            q: str_of("q"),
+            deployment_id: str_of("deploymentId"),
+            from: str_of("from"),
+            to: str_of("to"),
+            limit: int_of("limit"),
+            cursor: str_of("cursor"),
+        }),
         "deploy" => match deploy_args(args) {
             Ok(d) => ToolCall::Deploy(d),
             Err(message) => return Ok(Err(message)),
@@ -585,7 +690,7 @@ mod tests {
     fn every_tool_is_well_formed() {
         let list = tool_list();
         let tools = list["tools"].as_array().unwrap();
-        assert_eq!(tools.len(), 17);
+        assert_eq!(tools.len(), 21);
         for t in tools {
             assert_eq!(t["inputSchema"]["type"], "object", "{}", t["name"]);
             assert_eq!(t["inputSchema"]["additionalProperties"], false, "{}", t["name"]);
@@ -607,6 +712,10 @@ mod tests {
             "list_kv_namespaces",
             "create_kv_namespace",
             "delete_kv_namespace",
+            "list_buckets",
+            "create_bucket",
+            "delete_bucket",
+            "get_logs",
         ] {
             assert!(names.contains(&n), "{n}");
         }
@@ -638,6 +747,39 @@ mod tests {
         assert_eq!(call("create_kv_namespace", json!({ "title": "" })).unwrap_err().code, -32602);
         assert_eq!(call("delete_kv_namespace", json!({ "namespace": "" })).unwrap_err().code, -32602);
         assert_eq!(call("list_kv_namespaces", json!({ "limit": 101 })).unwrap_err().code, -32602);
+    }
+
+    #[test]
+    fn bucket_and_log_tools_parse() {
+        assert_eq!(
+            call("list_buckets", json!({ "limit": 5 })).unwrap(),
+            Ok(ToolCall::ListBuckets { limit: Some(5), cursor: None })
+        );
+        assert_eq!(
+            call("create_bucket", json!({ "name": "files" })).unwrap(),
+            Ok(ToolCall::CreateBucket { name: "files".into() })
+        );
+        assert_eq!(
+            call("delete_bucket", json!({ "bucket": "0123" })).unwrap(),
+            Ok(ToolCall::DeleteBucket { bucket: "0123".into() })
+        );
+        assert_eq!(
+            call("get_logs", json!({ "project": "p", "status": "error", "q": "boom", "limit": 5 })).unwrap(),
+            Ok(ToolCall::GetLogs(LogsArgs {
+                project: "p".into(),
+                status: Some("error".into()),
+                q: Some("boom".into()),
+                limit: Some(5),
+                ..LogsArgs::default()
+            }))
+        );
+        assert_eq!(call("create_bucket", json!({ "name": "ab" })).unwrap_err().code, -32602);
+        assert_eq!(call("get_logs", json!({})).unwrap_err().code, -32602);
+        assert_eq!(call("get_logs", json!({ "project": "p", "limit": 201 })).unwrap_err().code, -32602);
+        let tools = tool_list()["tools"].as_array().unwrap().clone();
+        let ann = |n: &str| tools.iter().find(|t| t["name"] == n).unwrap()["annotations"].clone();
+        assert_eq!(ann("get_logs")["readOnlyHint"], true);
+        assert_eq!(ann("delete_bucket")["destructiveHint"], true);
     }
 
     #[test]

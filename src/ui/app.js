@@ -420,6 +420,7 @@ function tokensView(view) {
 const STORAGE = [
   { id: 'kv', title: 'KV namespaces', one: 'namespace', path: '/kv/namespaces', list: 'namespaces', name: 'title',
     bind: 'kv' },
+  { id: 'bucket', title: 'Buckets', one: 'bucket', path: '/buckets', list: 'buckets', name: 'name', bind: 'bucket' },
 ];
 
 function storageView(view) {

@@ -25,6 +25,7 @@ const TOOLS = [
   'list_projects', 'create_project', 'get_project', 'delete_project', 'deploy', 'get_deployment',
   'list_deployments', 'get_deployment_logs', 'rollback', 'promote', 'set_alias',
   'add_domain', 'list_domains', 'verify_domain', 'list_kv_namespaces', 'create_kv_namespace', 'delete_kv_namespace',
+  'list_buckets', 'create_bucket', 'delete_bucket', 'get_logs',
 ];
 // The PNG signature followed by every byte value (much of it not valid UTF-8).
 const PNG = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from([...Array(256).keys()])]);
@@ -391,6 +392,52 @@ test('TypeScript SDK: KV namespaces through the tools, bound by a deploy', async
     const del = await callOk(client, 'delete_kv_namespace', { namespace: namespace.id });
     assert.deepEqual(del.deleted, { id: namespace.id, title });
     assert.deepEqual(del.keys, { removed: 1, more: false });
+  } finally {
+    await transport.terminateSession();
+    await client.close();
+  }
+});
+
+test('TypeScript SDK: a bucket bound by a deploy, and the logs of the code that used it', async () => {
+  const { client, transport } = await connect();
+  try {
+    const name = `mcp-${randomUUID().slice(0, 8)}`;
+    const { bucket } = await callOk(client, 'create_bucket', { name });
+    assert.equal(bucket.name, name);
+    assert.ok((await callOk(client, 'list_buckets', { limit: 100 })).buckets.some((b) => b.id === bucket.id));
+    const { project } = await callOk(client, 'create_project', { name: 'mcp bucket' });
+    const code = `export default { async fetch(req, env) {
+      await env.FILES.put('a.txt', 'from r2');
+      console.log('stored a.txt');
+      if (new URL(req.url).pathname === '/fail') throw new Error('mcp boom');
+      return new Response(await (await env.FILES.get('a.txt')).text());
+    } };`;
+    const d = await callOk(client, 'deploy', {
+      project: project.id,
+      files: { '/index.html': { text: 'static' } },
+      serverCode: { entrypoint: 'index.js', compatibilityDate: '2026-10-01', modules: { 'index.js': Buffer.from(code).toString('base64') } },
+      run_worker_first: true,
+      config: { bindings: [{ type: 'bucket', name: 'FILES', id: bucket.id }] },
+    });
+    assert.equal(d.status, 'completed', JSON.stringify(d));
+    assert.equal((await served(project.slug, '/')).body.toString('utf8'), 'from r2');
+    await served(project.slug, '/fail');
+    let errors;
+    for (let i = 0; i < 50; i++) {
+      errors = await callOk(client, 'get_logs', { project: project.id, status: 'error' });
+      if (errors.count > 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(errors.logs[0].exceptions[0].message, 'mcp boom', JSON.stringify(errors));
+    assert.equal(errors.logs[0].logs[0].message, 'stored a.txt');
+    const bad = await client.callTool({ name: 'get_logs', arguments: { project: project.id, status: 'teapot' } });
+    assert.equal(bad.isError, true, JSON.stringify(bad));
+    const refused = await client.callTool({ name: 'delete_bucket', arguments: { bucket: bucket.id } });
+    assert.equal(refused.isError, true, 'bound by the live deployment');
+    await callOk(client, 'delete_project', { project: project.id });
+    const del = await callOk(client, 'delete_bucket', { bucket: bucket.id });
+    assert.deepEqual(del.deleted, { id: bucket.id, name });
+    assert.deepEqual(del.objects, { removed: 1, more: false });
   } finally {
     await transport.terminateSession();
     await client.close();
