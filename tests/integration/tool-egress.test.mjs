@@ -9,7 +9,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { ROOT } from '../lib/server.mjs';
@@ -56,20 +56,26 @@ after(async () => { await recorder?.close(); });
  * Cloudflare global-key credentials the env output must unset, every proxy variable pointed at
  * the recorder. `shellAfter` runs after the eval (to take a variable away for a control).
  */
-function wranglerViaEnv(dir, args, { input, shellAfter = '', script = envScript, proxy = true } = {}) {
+function wranglerViaEnv(dir, args, opts) {
+  return nodeViaEnv(dir, [WRANGLER, ...args], opts);
+}
+
+/** As wranglerViaEnv, for any Node program (`argv[0]` is its script). */
+function nodeViaEnv(dir, argv, { input, shellAfter = '', script = envScript, proxy = true, extraEnv = {} } = {}) {
   const home = mkdtempSync(join(tmpdir(), 'flotilla-egress-home-'));
   const env = {
     PATH: process.env.PATH, HOME: home, XDG_CONFIG_HOME: join(home, '.config'), TMPDIR: tmpdir(),
     CI: 'true', NO_COLOR: '1', FORCE_COLOR: '0',
     CLOUDFLARE_API_KEY: 'stale-global-key', CLOUDFLARE_EMAIL: 'someone@example.com',
     CF_API_KEY: 'stale-global-key', CF_EMAIL: 'someone@example.com',
-    FLOTILLA_ENV: script, NODE_BIN: process.execPath, WRANGLER_JS: WRANGLER,
+    FLOTILLA_ENV: script, NODE_BIN: process.execPath,
     ...(proxy ? recorder.env : {}),
     ...direct.env,
+    ...extraEnv,
   };
-  const sh = `eval "$FLOTILLA_ENV"\n${shellAfter}\nexec "$NODE_BIN" "$WRANGLER_JS" "$@"`;
+  const sh = `eval "$FLOTILLA_ENV"\n${shellAfter}\nexec "$NODE_BIN" "$@"`;
   return new Promise((resolve) => {
-    const child = spawn('sh', ['-c', sh, 'sh', ...args], { cwd: dir, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('sh', ['-c', sh, 'sh', ...argv], { cwd: dir, env, stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d) => { out += d; });
     child.stderr.on('data', (d) => { out += d; });
@@ -143,6 +149,76 @@ test('wrangler through flotilla env: whoami, deploy with assets, deployments, se
   assert.match(home.body, /egress/);
   const secret = await visit('/api/secret', { host: `${name}.localhost` });
   assert.equal(secret.body, 's3cret-value');
+});
+
+// The Cloudflare SDK at the version @opennextjs/cloudflare 1.20 resolves (`cloudflare@^4.4.1`:
+// its R2 cache bucket and skew protection) and Cloudflare's `cf` CLI, installed once from the
+// npm registry into a temp dir (not devDependencies: cf alone is ~28 MB). The SDK uses
+// node-fetch and cf Node's fetch, neither of which reads proxy variables: the preload guard is
+// the recorder here, and sees their connections to the platform (positive control).
+const TOOLS = join(tmpdir(), 'flotilla-egress-tools-cloudflare4.5.0-cf0.0.5');
+const SDK_SCRIPT = `
+const Cloudflare = require(process.env.SDK_PATH);
+(async () => {
+  const c = new Cloudflare();
+  const account_id = process.env.CLOUDFLARE_ACCOUNT_ID;
+  const out = { baseURL: c.baseURL };
+  out.accounts = (await c.accounts.list()).result.map((a) => a.id);
+  out.kv = (await c.kv.namespaces.list({ account_id })).result.map((n) => n.title);
+  try { await c.r2.buckets.get('opennext-cache', { account_id }); out.r2 = 'ok'; }
+  catch (e) { out.r2 = { status: e.status, message: String(e.message).split('\\n')[0] }; }
+  console.log(JSON.stringify(out));
+})().catch((e) => { console.error(String(e)); process.exit(1); });
+`;
+
+function installTools() {
+  if (existsSync(join(TOOLS, 'node_modules', 'cf', 'bin', 'cf')) && existsSync(join(TOOLS, 'node_modules', 'cloudflare'))) return;
+  mkdirSync(TOOLS, { recursive: true });
+  writeFileSync(join(TOOLS, 'package.json'), '{"private": true}');
+  const r = spawnSync('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--prefix', TOOLS, 'cloudflare@4.5.0', 'cf@0.0.5'], { encoding: 'utf8', timeout: 300_000 });
+  assert.equal(r.status, 0, `npm install cloudflare cf: ${r.stderr}`);
+}
+
+/** No Cloudflare host through the proxy or around it; the platform itself was reached. */
+function assertDirectOnlyPlatform(what, out) {
+  assert.deepEqual(recorder.cloudflare(), [], `${what}: Cloudflare hosts through the proxy\n${out}`);
+  assert.deepEqual(direct.attempts(), [], `${what}: connections off loopback\n${out}`);
+  assert.ok(direct.connections().some((c) => c.port === Number(platform.port)), `${what}: never reached the platform\n${out}`);
+}
+
+test('the Cloudflare SDK (as OpenNext uses it) and the cf CLI through flotilla env reach only the platform', async () => {
+  installTools();
+  const dir = mkdtempSync(join(tmpdir(), 'flotilla-egress-sdk-'));
+  writeFileSync(join(dir, 'sdk.cjs'), SDK_SCRIPT);
+  const sdkEnv = { SDK_PATH: join(TOOLS, 'node_modules', 'cloudflare') };
+  recorder.clear();
+  direct.clear();
+  const r = await nodeViaEnv(dir, [join(dir, 'sdk.cjs')], { extraEnv: sdkEnv });
+  assert.equal(r.code, 0, r.out);
+  const got = JSON.parse(r.out.trim().split('\n').at(-1));
+  assert.equal(got.baseURL, `${BASE}/client/v4`);
+  assert.deepEqual(got.accounts, ['flotilla']);
+  assert.ok(got.kv.includes(`egress-${run}`), r.out);
+  // What Flotilla does not answer fails at once with a one-line reason (no hang).
+  assert.equal(got.r2.status, 501, r.out);
+  assert.match(got.r2.message, /r2\/buckets.*not available/, r.out);
+  assertDirectOnlyPlatform('SDK', r.out);
+
+  const CF = join(TOOLS, 'node_modules', 'cf', 'bin', 'cf');
+  for (const [what, args] of [['cf accounts list', ['accounts', 'list']], ['cf kv namespaces list', ['kv', 'namespaces', 'list']]]) {
+    recorder.clear();
+    direct.clear();
+    const c = await nodeViaEnv(dir, [CF, ...args], { extraEnv: { CF_HIDE_COMMANDS: 'false', CF_NO_PROMPT: '1' } });
+    assert.equal(c.code, 0, `${what}:\n${c.out}`);
+    assert.match(c.out, what.includes('kv') ? new RegExp(`egress-${run}`) : /"flotilla"/, c.out);
+    assertDirectOnlyPlatform(what, c.out);
+  }
+
+  // Control: without CLOUDFLARE_BASE_URL the SDK goes to api.cloudflare.com, and the guard sees it.
+  direct.clear();
+  const bare = await nodeViaEnv(dir, [join(dir, 'sdk.cjs')], { extraEnv: sdkEnv, shellAfter: 'unset CLOUDFLARE_BASE_URL' });
+  assert.notEqual(bare.code, 0, bare.out);
+  assert.ok(direct.attempts().some((a) => a.host === 'api.cloudflare.com'), `${JSON.stringify(direct.connections())}\n${bare.out}`);
 });
 
 test('negative control: without CLOUDFLARE_API_BASE_URL wrangler goes to api.cloudflare.com, and the recorder sees and refuses it', async () => {

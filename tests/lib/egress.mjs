@@ -1,8 +1,9 @@
 // An outbound recorder for Cloudflare tools: a local forward proxy (HTTPS_PROXY / HTTP_PROXY)
 // that records every CONNECT target and every request it can read, with whether it carried
 // credentials, refuses anything that is not on loopback, and forwards loopback plain HTTP.
-// A second net, for code that ignores proxy variables: `guard()` gives a NODE_OPTIONS preload
-// that records and refuses every socket a Node process opens off loopback.
+// A second net, for code that ignores proxy variables (the Cloudflare SDK's node-fetch, Node's
+// own fetch): `guard()` gives a NODE_OPTIONS preload that records every TCP connection a Node
+// process opens and refuses those off loopback.
 // Loopback CONNECT tunnels (undici tunnels http:// targets too) are opened and read as HTTP, so
 // each request inside them is recorded like an absolute-URL request.
 import http from 'node:http';
@@ -137,10 +138,11 @@ const connect = net.Socket.prototype.connect;
 net.Socket.prototype.connect = function (...args) {
   let o = Array.isArray(args[0]) ? args[0][0] : args[0];
   if (typeof o !== 'object' || o === null) o = { port: o, host: typeof args[1] === 'string' ? args[1] : undefined };
-  if (o.path === undefined && o.port !== undefined && !(typeof o.port === 'string' && !/^[0-9]+$/.test(o.port))) {
+  if (!o.path && o.port !== undefined && !(typeof o.port === 'string' && !/^[0-9]+$/.test(o.port))) {
     const host = String(o.host ?? 'localhost').replace(/^\\[|\\]$/g, '');
-    if (!loop(host)) {
-      appendFileSync(log, JSON.stringify({ host, port: Number(o.port), pid: process.pid }) + '\\n');
+    const refused = !loop(host);
+    appendFileSync(log, JSON.stringify({ host, port: Number(o.port), refused, pid: process.pid }) + '\\n');
+    if (refused) {
       process.nextTick(() => this.destroy(new Error('egress guard refused ' + host)));
       return this;
     }
@@ -149,16 +151,22 @@ net.Socket.prototype.connect = function (...args) {
 };
 `;
 
-/** `{env, attempts()}`: env adds the preload to NODE_OPTIONS; attempts() lists what it refused. */
+/**
+ * `{env, connections(), attempts()}`: env adds the preload to NODE_OPTIONS; connections() lists
+ * every TCP connection a process opened or tried, attempts() the ones refused (off loopback).
+ */
 export function guard() {
   const dir = mkdtempSync(join(tmpdir(), 'flotilla-egress-guard-'));
   const file = join(dir, 'guard.mjs');
   const log = join(dir, 'attempts.jsonl');
   writeFileSync(file, GUARD);
   writeFileSync(log, '');
+  const connections = () =>
+    (existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : []);
   return {
     env: { NODE_OPTIONS: `--import ${pathToFileURL(file).href}`, EGRESS_GUARD_LOG: log },
-    attempts: () => (existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : []),
+    connections,
+    attempts: () => connections().filter((c) => c.refused),
     clear: () => writeFileSync(log, ''),
   };
 }
