@@ -40,6 +40,9 @@ pub fn vars(s: &Settings) -> Vec<(&'static str, String)> {
         // disabled; error reports are off by default, kept off explicitly.
         ("WRANGLER_SEND_METRICS", "false".to_string()),
         ("WRANGLER_SEND_ERROR_REPORTS", "false".to_string()),
+        // Miniflare (wrangler dev, getPlatformProxy, unstable_startWorker: OpenNext's deploy)
+        // fetches `Request.cf` data from workers.cloudflare.com unless told not to.
+        ("CLOUDFLARE_CF_FETCH_ENABLED", "false".to_string()),
     ]
 }
 
@@ -347,6 +350,7 @@ mod tests {
         assert!(text.contains("export CLOUDFLARE_API_BASE_URL='https://p.example/client/v4'"), "{text}");
         assert!(text.contains("export CLOUDFLARE_BASE_URL='https://p.example/client/v4'"), "{text}");
         assert!(text.contains("export WRANGLER_SEND_METRICS='false'"), "{text}");
+        assert!(text.contains("export CLOUDFLARE_CF_FETCH_ENABLED='false'"), "{text}");
         assert!(text.contains("\nunset CLOUDFLARE_API_KEY CLOUDFLARE_EMAIL CF_API_KEY CF_EMAIL"), "{text}");
         let fish = render(Shell::Fish, &s).unwrap();
         assert!(fish.contains("set -gx CLOUDFLARE_API_TOKEN 'flt_ab'"), "{fish}");

@@ -372,7 +372,8 @@ function envSnippet(token) {
   const q = (v) => `'${v.replaceAll("'", "'\\''")}'`;
   const base = `${location.origin}/client/v4`;
   const vars = [['CLOUDFLARE_API_BASE_URL', base], ['CLOUDFLARE_BASE_URL', base], ['CLOUDFLARE_API_TOKEN', token],
-    ['CLOUDFLARE_ACCOUNT_ID', 'flotilla'], ['WRANGLER_SEND_METRICS', 'false'], ['WRANGLER_SEND_ERROR_REPORTS', 'false']];
+    ['CLOUDFLARE_ACCOUNT_ID', 'flotilla'], ['WRANGLER_SEND_METRICS', 'false'], ['WRANGLER_SEND_ERROR_REPORTS', 'false'],
+    ['CLOUDFLARE_CF_FETCH_ENABLED', 'false']];
   return ['# Point wrangler, the Cloudflare SDK, OpenNext and cf at Flotilla (flotilla env)',
     'unset CLOUDFLARE_API_KEY CLOUDFLARE_EMAIL CF_API_KEY CF_EMAIL CLOUDFLARE_API_USER_SERVICE_KEY',
     ...vars.map(([k, v]) => `export ${k}=${q(v)}`)].join('\n');

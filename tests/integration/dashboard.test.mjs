@@ -323,6 +323,7 @@ test('tokens: a new secret comes with the flotilla env exports that point wrangl
     "export CLOUDFLARE_ACCOUNT_ID='flotilla'",
     "export WRANGLER_SEND_METRICS='false'",
     "export WRANGLER_SEND_ERROR_REPORTS='false'",
+    "export CLOUDFLARE_CF_FETCH_ENABLED='false'",
   ].join('\n'));
   // And a shell reads it back as meant.
   const got = execFileSync('sh', ['-c', `${snippet}\nprintf '%s %s' "$CLOUDFLARE_BASE_URL" "$CLOUDFLARE_API_TOKEN"`], { encoding: 'utf8' });
