@@ -6,6 +6,8 @@
 // platform, with no request and no credential for a Cloudflare host, telemetry included; the
 // negative controls show the recorder does see (and refuse) Cloudflare when a variable is missing.
 // A NODE_OPTIONS preload (egress.mjs `guard`) catches sockets that bypass the proxy as well.
+// The Cloudflare SDK (at OpenNext's version), the `cf` CLI and `opennextjs-cloudflare deploy` of
+// a tiny Next.js app are held to the same rule.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -103,6 +105,7 @@ test('flotilla env prints every variable, the telemetry opt-out, and unsets glob
   assert.match(envScript, new RegExp(`^export CLOUDFLARE_API_TOKEN='${token}'$`, 'm'));
   assert.match(envScript, /^export CLOUDFLARE_ACCOUNT_ID='flotilla'$/m);
   assert.match(envScript, /^export WRANGLER_SEND_METRICS='false'$/m);
+  assert.match(envScript, /^export CLOUDFLARE_CF_FETCH_ENABLED='false'$/m);
   assert.match(envScript, /^unset CLOUDFLARE_API_KEY CLOUDFLARE_EMAIL CF_API_KEY CF_EMAIL/m);
 });
 
@@ -219,6 +222,72 @@ test('the Cloudflare SDK (as OpenNext uses it) and the cf CLI through flotilla e
   const bare = await nodeViaEnv(dir, [join(dir, 'sdk.cjs')], { extraEnv: sdkEnv, shellAfter: 'unset CLOUDFLARE_BASE_URL' });
   assert.notEqual(bare.code, 0, bare.out);
   assert.ok(direct.attempts().some((a) => a.host === 'api.cloudflare.com'), `${JSON.stringify(direct.connections())}\n${bare.out}`);
+});
+
+// OpenNext on a real (tiny) Next.js app: next, react and @opennextjs/cloudflare (with its own
+// wrangler, as a user's project has) installed once into a temp dir (~700 MB, ~1 min), then
+// `opennextjs-cloudflare build` (~30 s) and `deploy` through the recorder.
+const NEXT_APP = join(tmpdir(), 'flotilla-egress-opennext1.20.18-next16.4.6');
+const OPENNEXT = join(NEXT_APP, 'node_modules', '@opennextjs', 'cloudflare', 'dist', 'cli', 'index.js');
+
+function nextApp(name, { r2Cache }) {
+  if (!existsSync(OPENNEXT)) {
+    mkdirSync(NEXT_APP, { recursive: true });
+    writeFileSync(join(NEXT_APP, 'package.json'), JSON.stringify({ private: true, scripts: { build: 'next build' } }));
+    const r = spawnSync('npm', ['install', '--no-save', '--no-audit', '--no-fund', 'next@16.4.6', 'react@19.3.1',
+      'react-dom@19.3.1', '@opennextjs/cloudflare@1.20.18', 'wrangler@4.164.0'], { cwd: NEXT_APP, encoding: 'utf8', timeout: 600_000 });
+    assert.equal(r.status, 0, `npm install next opennext: ${r.stderr}`);
+  }
+  const files = {
+    'app/layout.js': 'export default function RootLayout({ children }) { return <html><body>{children}</body></html>; }\n',
+    'app/page.js': 'export default function Page() { return <h1>hello from next on flotilla</h1>; }\n',
+    'next.config.mjs': 'export default {};\n',
+    'open-next.config.ts': r2Cache
+      ? 'import { defineCloudflareConfig } from "@opennextjs/cloudflare";\n'
+        + 'import r2IncrementalCache from "@opennextjs/cloudflare/overrides/incremental-cache/r2-incremental-cache";\n'
+        + 'export default defineCloudflareConfig({ incrementalCache: r2IncrementalCache });\n'
+      : 'import { defineCloudflareConfig } from "@opennextjs/cloudflare";\nexport default defineCloudflareConfig({});\n',
+    'wrangler.jsonc': JSON.stringify({
+      name, main: '.open-next/worker.js', compatibility_date: '2026-10-01',
+      compatibility_flags: ['nodejs_compat', 'global_fetch_strictly_public'],
+      assets: { directory: '.open-next/assets', binding: 'ASSETS' },
+      ...(r2Cache ? { r2_buckets: [{ binding: 'NEXT_INC_CACHE_R2_BUCKET', bucket_name: `${name}-cache` }] } : {}),
+    }, null, 2),
+  };
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(join(NEXT_APP, path, '..'), { recursive: true });
+    writeFileSync(join(NEXT_APP, path), text);
+  }
+  const b = spawnSync(process.execPath, [OPENNEXT, 'build'], {
+    cwd: NEXT_APP, encoding: 'utf8', timeout: 600_000, env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1', CI: 'true' },
+  });
+  assert.equal(b.status, 0, `opennextjs-cloudflare build:\n${b.stdout}\n${b.stderr}`);
+}
+
+test('OpenNext: opennextjs-cloudflare deploy of a Next.js app runs on Flotilla and sends nothing to Cloudflare', async () => {
+  const name = `onx-${run}`;
+  nextApp(name, { r2Cache: false });
+  recorder.clear();
+  direct.clear();
+  const r = await nodeViaEnv(NEXT_APP, [OPENNEXT, 'deploy'], { extraEnv: { NEXT_TELEMETRY_DISABLED: '1' } });
+  assert.equal(r.code, 0, r.out);
+  assertOnlyPlatform('opennextjs-cloudflare deploy', r.out);
+  assert.deepEqual(direct.attempts(), [], r.out);
+  const page = await visit('/', { host: `${name}.localhost` });
+  assert.equal(page.status, 200, page.body);
+  assert.match(page.body, /hello from next on flotilla/);
+
+  // With the R2 incremental cache (the template's default), populateCache provisions the bucket
+  // through the SDK first: that fails at once naming the R2 call, still without leaving.
+  nextApp(`${name}-r2`, { r2Cache: true });
+  recorder.clear();
+  direct.clear();
+  const r2 = await nodeViaEnv(NEXT_APP, [OPENNEXT, 'deploy'], { extraEnv: { NEXT_TELEMETRY_DISABLED: '1' } });
+  assert.notEqual(r2.code, 0, r2.out);
+  assert.match(r2.out, /Failed to provision remote R2 bucket .*r2\/buckets\/.* is not available/, r2.out);
+  assert.deepEqual(recorder.cloudflare(), [], r2.out);
+  assert.deepEqual(direct.attempts(), [], r2.out);
+  assert.ok(direct.connections().some((c) => c.port === Number(platform.port)), 'the SDK reached the platform');
 });
 
 test('negative control: without CLOUDFLARE_API_BASE_URL wrangler goes to api.cloudflare.com, and the recorder sees and refuses it', async () => {
