@@ -103,9 +103,9 @@ pub enum Command {
     )]
     Kv(KvCmd),
     /// Print the environment that points wrangler, the Cloudflare SDK, OpenNext and `cf` at this
-    /// platform (and turns wrangler's telemetry off) instead of Cloudflare
+    /// platform instead of Cloudflare (telemetry off)
     #[command(
-        after_help = "Sets CLOUDFLARE_API_BASE_URL and CLOUDFLARE_BASE_URL (<url>/client/v4), CLOUDFLARE_API_TOKEN,\nCLOUDFLARE_ACCOUNT_ID, WRANGLER_SEND_METRICS=false, WRANGLER_SEND_ERROR_REPORTS=false,\nCLOUDFLARE_CF_FETCH_ENABLED=false, and unsets\nCloudflare global-key variables that would be used instead of the token.\nThe output contains the token.\n\nExamples:\n  eval \"$(flotilla env)\"\n  flotilla env --shell fish | source\n  flotilla env --shell powershell | Out-String | Invoke-Expression\n  flotilla env --shell dotenv > .env   # keep it out of git"
+        after_help = "Sets CLOUDFLARE_API_BASE_URL and CLOUDFLARE_BASE_URL (<url>/client/v4), CLOUDFLARE_API_TOKEN,\nCLOUDFLARE_ACCOUNT_ID, WRANGLER_SEND_METRICS=false, WRANGLER_SEND_ERROR_REPORTS=false and\nCLOUDFLARE_CF_FETCH_ENABLED=false; unsets the Cloudflare global-key variables that wrangler\nwould use instead of the token. The output contains the token.\n\nExamples:\n  eval \"$(flotilla env)\"\n  flotilla env --shell fish | source\n  flotilla env --shell powershell | Out-String | Invoke-Expression\n  flotilla env --shell dotenv > .env   # keep it out of git"
     )]
     Env {
         /// Output form
