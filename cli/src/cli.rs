@@ -15,6 +15,7 @@ Examples:
   flotilla rollback --project my-site
   flotilla promote 3f2a9c1e-...
   flotilla logs 3f2a9c1e-...
+  eval \"$(flotilla env)\" && npx wrangler deploy   # wrangler & co. talk to Flotilla only
 
 Configuration: --url/--token, else FLOTILLA_URL/FLOTILLA_TOKEN, else a JSON file
 {\"url\": \"...\", \"token\": \"...\"} at $FLOTILLA_CONFIG or ~/.config/flotilla/config.json.
@@ -101,6 +102,16 @@ pub enum Command {
         after_help = "Examples:\n  flotilla kv namespace create sessions\n  flotilla kv namespace list --json\n  flotilla kv namespace delete 0123456789abcdef0123456789abcdef"
     )]
     Kv(KvCmd),
+    /// Print the environment that points wrangler, the Cloudflare SDK, OpenNext and `cf` at this
+    /// platform instead of Cloudflare (telemetry off)
+    #[command(
+        after_help = "Sets CLOUDFLARE_API_BASE_URL and CLOUDFLARE_BASE_URL (<url>/client/v4), CLOUDFLARE_API_TOKEN,\nCLOUDFLARE_ACCOUNT_ID, WRANGLER_SEND_METRICS=false, WRANGLER_SEND_ERROR_REPORTS=false and\nCLOUDFLARE_CF_FETCH_ENABLED=false; unsets the Cloudflare global-key variables that wrangler\nwould use instead of the token. The output contains the token.\n\nExamples:\n  eval \"$(flotilla env)\"\n  flotilla env --shell fish | source\n  flotilla env --shell powershell | Out-String | Invoke-Expression\n  flotilla env --shell dotenv > .env   # keep it out of git"
+    )]
+    Env {
+        /// Output form
+        #[arg(long, value_enum, default_value = "sh")]
+        shell: crate::env::Shell,
+    },
     /// The audit trail, newest first
     #[command(after_help = "Example:\n  flotilla audit --project my-site --limit 20")]
     Audit {
@@ -286,6 +297,24 @@ mod tests {
             assert_eq!(e.exit_code(), 2, "{argv:?}");
         }
         assert_eq!(Cli::try_parse_from(["flotilla", "--help"]).unwrap_err().exit_code(), 0);
+    }
+
+    #[test]
+    fn env_shell_parses() {
+        use crate::env::Shell;
+        let c = Cli::try_parse_from(["flotilla", "env"]).unwrap();
+        assert!(matches!(c.command, Command::Env { shell: Shell::Sh }));
+        for (arg, want) in [
+            ("sh", Shell::Sh),
+            ("fish", Shell::Fish),
+            ("powershell", Shell::Powershell),
+            ("dotenv", Shell::Dotenv),
+        ] {
+            let c = Cli::try_parse_from(["flotilla", "env", "--shell", arg]).unwrap();
+            assert!(matches!(c.command, Command::Env { shell } if shell == want), "{arg}");
+        }
+        let e = Cli::try_parse_from(["flotilla", "env", "--shell", "cmd"]).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
     }
 
     #[test]

@@ -136,7 +136,9 @@ fn csv(s: &str) -> Vec<String> {
 pub fn run(client: &Client, command: &Command) -> Result<Output, CliError> {
     let p = |id: &str| format!("/__api/projects/{}", seg(id));
     Ok(match command {
-        Command::Deploy(_) => return Err(CliError::Usage("deploy is handled elsewhere".into())),
+        Command::Deploy(_) | Command::Env { .. } => {
+            return Err(CliError::Usage("deploy and env are handled elsewhere".into()))
+        }
         Command::Projects(ProjectsCmd::List) => {
             let items = paged(client, "/__api/projects?limit=100", "projects", None)?;
             let human = rows(&items, "no projects", project_line);

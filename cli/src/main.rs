@@ -7,6 +7,7 @@ mod client;
 mod commands;
 mod config;
 mod deploy;
+mod env;
 mod error;
 mod progress;
 mod retry;
@@ -41,6 +42,11 @@ fn settings(args: &cli::Cli) -> Result<config::Settings, CliError> {
 
 fn run(args: &cli::Cli) -> Result<Output, CliError> {
     let s = settings(args)?;
+    if let cli::Command::Env { shell } = &args.command {
+        // Nothing to ask the platform: the settings are the answer.
+        let human = env::render(*shell, &s).map_err(|e| CliError::Failed(e.to_string()))?;
+        return Ok(Output { json: env::to_json(&s), human });
+    }
     let client = client::Client::new(&s.url, &s.token);
     match &args.command {
         cli::Command::Deploy(d) => deploy::run(&client, d),

@@ -368,6 +368,19 @@ function domainRow(d, projectId, reload) {
     h('div', { class: 'row' }, d.status === 'active' ? null : verify, remove));
 }
 
+// The exports `flotilla env` prints (cli/src/env.rs, sh form) for this platform and a token:
+// wrangler, the Cloudflare SDK, OpenNext and cf then talk to this origin, never to Cloudflare.
+function envSnippet(token) {
+  const q = (v) => `'${v.replaceAll("'", "'\\''")}'`;
+  const base = `${location.origin}/client/v4`;
+  const vars = [['CLOUDFLARE_API_BASE_URL', base], ['CLOUDFLARE_BASE_URL', base], ['CLOUDFLARE_API_TOKEN', token],
+    ['CLOUDFLARE_ACCOUNT_ID', 'flotilla'], ['WRANGLER_SEND_METRICS', 'false'], ['WRANGLER_SEND_ERROR_REPORTS', 'false'],
+    ['CLOUDFLARE_CF_FETCH_ENABLED', 'false']];
+  return ['# Point wrangler, the Cloudflare SDK, OpenNext and cf at Flotilla (flotilla env)',
+    'unset CLOUDFLARE_API_KEY CLOUDFLARE_EMAIL CF_API_KEY CF_EMAIL CLOUDFLARE_API_USER_SERVICE_KEY',
+    ...vars.map(([k, v]) => `export ${k}=${q(v)}`)].join('\n');
+}
+
 function tokensView(view) {
   const mine = gen;
   const list = h('ul', { class: 'cards', id: 'tokens' });
@@ -399,7 +412,9 @@ function tokensView(view) {
       copy.addEventListener('click', () => navigator.clipboard.writeText(r.secret).then(() => say('Copied', 'ok'), fail));
       secretBox.replaceChildren(h('div', { class: 'card secret', role: 'alert' },
         h('strong', {}, `Secret for “${r.token.name}” — shown this once, store it now:`),
-        h('div', { class: 'row' }, code, copy)));
+        h('div', { class: 'row' }, code, copy),
+        h('p', { class: 'hint' }, 'For wrangler, the Cloudflare SDK, OpenNext or cf, run this in your shell (as flotilla env prints):'),
+        h('pre', { id: 'secret-env' }, envSnippet(r.secret))));
       name.value = '';
       return null;
     }, load);

@@ -347,3 +347,32 @@ test('the docs page renders every operation with a curl example and response exa
   assert.deepEqual(problems, []);
   await context.close();
 });
+
+test('tokens: a new secret comes with the flotilla env exports that point wrangler & co. here', async () => {
+  const { context, page, problems } = await openPage({ width: 375, height: 800 });
+  await signIn(page);
+  await page.getByRole('link', { name: 'Tokens' }).click();
+  await page.getByLabel('Name').fill(`env ${Date.now()}`);
+  await page.getByRole('button', { name: 'Create token' }).click();
+  const secret = await page.locator('#secret-value').textContent();
+  const snippet = await page.locator('#secret-env').textContent();
+  // The same text `flotilla env` prints (cli/src/env.rs, sh form) for this origin and token.
+  const base = `${new URL(BASE).origin}/client/v4`;
+  assert.equal(snippet, [
+    '# Point wrangler, the Cloudflare SDK, OpenNext and cf at Flotilla (flotilla env)',
+    'unset CLOUDFLARE_API_KEY CLOUDFLARE_EMAIL CF_API_KEY CF_EMAIL CLOUDFLARE_API_USER_SERVICE_KEY',
+    `export CLOUDFLARE_API_BASE_URL='${base}'`,
+    `export CLOUDFLARE_BASE_URL='${base}'`,
+    `export CLOUDFLARE_API_TOKEN='${secret}'`,
+    "export CLOUDFLARE_ACCOUNT_ID='flotilla'",
+    "export WRANGLER_SEND_METRICS='false'",
+    "export WRANGLER_SEND_ERROR_REPORTS='false'",
+    "export CLOUDFLARE_CF_FETCH_ENABLED='false'",
+  ].join('\n'));
+  // And a shell reads it back as meant.
+  const got = execFileSync('sh', ['-c', `${snippet}\nprintf '%s %s' "$CLOUDFLARE_BASE_URL" "$CLOUDFLARE_API_TOKEN"`], { encoding: 'utf8' });
+  assert.equal(got, `${base} ${secret}`);
+  await shot(page, 'token-env-phone');
+  assert.deepEqual(problems, []);
+  await context.close();
+});
