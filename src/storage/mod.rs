@@ -1,4 +1,5 @@
 //! Storage for tenant code (issue 27), pure: the rules behind the bindings server code gets.
-//! The binding calls themselves are in `platform::store::tenant_kv`.
+//! The binding calls themselves are in `platform::store::{tenant_kv, tenant_sql}`.
 
 pub mod kv;
+pub mod sql;
