@@ -12,6 +12,7 @@ mod lifecycle;
 pub mod mcp;
 mod previews;
 mod projects;
+mod sql;
 mod tokens;
 mod uploads;
 
@@ -255,6 +256,10 @@ async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: ApiRoute) -> ApiResul
         ApiRoute::CreateKvNamespace => kv::create(req, ctx).await,
         ApiRoute::GetKvNamespace(id) => kv::get(&id, ctx).await,
         ApiRoute::DeleteKvNamespace(id) => kv::delete(&id, ctx).await,
+        ApiRoute::ListSqlDatabases => sql::list(req, ctx).await,
+        ApiRoute::CreateSqlDatabase => sql::create(req, ctx).await,
+        ApiRoute::GetSqlDatabase(id) => sql::get(&id, ctx).await,
+        ApiRoute::DeleteSqlDatabase(id) => sql::delete(&id, ctx).await,
         ApiRoute::MethodNotAllowed(allowed) => Err(ApiError::MethodNotAllowed { allowed }),
         ApiRoute::NotFound => Err(ApiError::not_found("API route")),
     }

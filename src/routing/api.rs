@@ -40,6 +40,10 @@ pub enum ApiRoute {
     CreateKvNamespace,
     GetKvNamespace(String),
     DeleteKvNamespace(String),
+    ListSqlDatabases,
+    CreateSqlDatabase,
+    GetSqlDatabase(String),
+    DeleteSqlDatabase(String),
     MethodNotAllowed(&'static str),
     NotFound,
 }
@@ -135,6 +139,22 @@ pub fn match_api(method: &str, path: &str) -> ApiRoute {
                 _ => None,
             },
         ),
+        ["sql", "databases"] => (
+            "GET, POST",
+            match method {
+                "GET" => Some(ListSqlDatabases),
+                "POST" => Some(CreateSqlDatabase),
+                _ => None,
+            },
+        ),
+        ["sql", "databases", _] => (
+            "GET, DELETE",
+            match method {
+                "GET" => Some(GetSqlDatabase(id(2))),
+                "DELETE" => Some(DeleteSqlDatabase(id(2))),
+                _ => None,
+            },
+        ),
         _ => return NotFound,
     };
     // HEAD is GET without a body wherever GET is allowed.
@@ -203,6 +223,12 @@ mod tests {
             ("PUT", "/kv/namespaces/n1", MethodNotAllowed("GET, DELETE")),
             ("DELETE", "/kv/namespaces", MethodNotAllowed("GET, POST")),
             ("GET", "/kv", NotFound),
+            ("GET", "/sql/databases", ListSqlDatabases),
+            ("POST", "/sql/databases", CreateSqlDatabase),
+            ("GET", "/sql/databases/d1", GetSqlDatabase("d1".into())),
+            ("DELETE", "/sql/databases/d1", DeleteSqlDatabase("d1".into())),
+            ("PATCH", "/sql/databases/d1", MethodNotAllowed("GET, DELETE")),
+            ("GET", "/sql", NotFound),
             ("GET", "/", NotFound),
             ("GET", "/nope", NotFound),
             ("GET", "/projects/a/b/c/d", NotFound),

@@ -51,6 +51,10 @@ fn every_route() -> Vec<ApiRoute> {
         CreateKvNamespace,
         GetKvNamespace(s()),
         DeleteKvNamespace(s()),
+        ListSqlDatabases,
+        CreateSqlDatabase,
+        GetSqlDatabase(s()),
+        DeleteSqlDatabase(s()),
     ];
     for r in &all {
         match r {
@@ -86,7 +90,11 @@ fn every_route() -> Vec<ApiRoute> {
             | ListKvNamespaces
             | CreateKvNamespace
             | GetKvNamespace(_)
-            | DeleteKvNamespace(_) => {}
+            | DeleteKvNamespace(_)
+            | ListSqlDatabases
+            | CreateSqlDatabase
+            | GetSqlDatabase(_)
+            | DeleteSqlDatabase(_) => {}
             MethodNotAllowed(_) | NotFound => unreachable!("not a route"),
         }
     }

@@ -104,6 +104,33 @@ pub struct Query {
     pub params: Vec<Param>,
 }
 
+/// The shim's statement list (`[{sql, params}]`, as JSON) as queries. The shim already converted
+/// parameters as D1's `bind()` does (booleans to 1/0, buffers to byte arrays); anything else that
+/// reaches here is refused with D1's type error, so only these four kinds reach SQLite.
+pub fn parse_queries(json_text: &str) -> Result<Vec<Query>, SqlError> {
+    let bad = || SqlError::d1("statements must be a list of {sql, params}");
+    let list: Vec<Value> = serde_json::from_str(json_text).map_err(|_| bad())?;
+    let mut out = Vec::with_capacity(list.len());
+    for item in list {
+        let sql = item.get("sql").and_then(Value::as_str).ok_or_else(bad)?.to_string();
+        let mut params = Vec::new();
+        for p in item.get("params").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]) {
+            params.push(match p {
+                Value::Null => Param::Null,
+                Value::Number(n) => Param::Number(n.as_f64().unwrap_or(f64::NAN)),
+                Value::String(s) => Param::Text(s.clone()),
+                Value::Bool(b) => Param::Number(f64::from(u8::from(*b))),
+                Value::Array(a) if a.iter().all(|b| b.as_u64().is_some_and(|b| b < 256)) => {
+                    Param::Blob(a.iter().filter_map(Value::as_u64).map(|b| b as u8).collect())
+                }
+                other => return Err(type_error("object", &other.to_string())),
+            });
+        }
+        out.push(Query { sql, params });
+    }
+    Ok(out)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Tok {
     Word,
@@ -517,6 +544,30 @@ mod tests {
         assert_eq!(max_bytes(Some("5000")), 5000);
         assert_eq!(max_bytes(Some("0")), DEFAULT_MAX_BYTES);
         assert_eq!(max_bytes(Some("lots")), DEFAULT_MAX_BYTES);
+    }
+
+    #[test]
+    fn the_shims_statements_are_read_strictly() {
+        let qs = parse_queries(r#"[{"sql":"SELECT ?","params":[null,1,"a",true,[1,2]]},{"sql":"SELECT 1"}]"#)
+            .unwrap();
+        assert_eq!(
+            qs[0].params,
+            [
+                Param::Null,
+                Param::Number(1.0),
+                Param::Text("a".into()),
+                Param::Number(1.0),
+                Param::Blob(vec![1, 2])
+            ]
+        );
+        assert_eq!(qs[1].params, []);
+        assert!(parse_queries(r#"[{"sql":"SELECT ?","params":[{"a":1}]}]"#)
+            .unwrap_err()
+            .message
+            .starts_with("D1_TYPE_ERROR"));
+        assert!(parse_queries(r#"[{"sql":"SELECT ?","params":[[256]]}]"#).is_err());
+        assert!(parse_queries(r#"{"sql":"x"}"#).is_err());
+        assert!(parse_queries(r#"[{"params":[]}]"#).is_err());
     }
 
     #[test]

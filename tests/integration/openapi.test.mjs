@@ -150,6 +150,15 @@ test('every documented operation answers as its schema says (one live sample eac
   ok(await op('DELETE', `/__api/kv/namespaces/${ns.body.namespace.id}`), 200);
   ok(await op('GET', `/__api/kv/namespaces/${ns.body.namespace.id}`), 404);
 
+  const db = await op('POST', '/__api/sql/databases', { body: { name: `openapi-${Date.now()}` } });
+  ok(db, 201);
+  ok(await op('POST', '/__api/sql/databases', { body: { name: db.body.database.name } }), 409);
+  ok(await op('POST', '/__api/sql/databases', { body: { name: '' } }), 400);
+  ok(await op('GET', '/__api/sql/databases?limit=5'), 200);
+  ok(await op('GET', `/__api/sql/databases/${db.body.database.id}`), 200);
+  ok(await op('DELETE', `/__api/sql/databases/${db.body.database.id}`), 200);
+  ok(await op('GET', `/__api/sql/databases/${db.body.database.id}`), 404);
+
   const mcpHeaders = { accept: 'application/json, text/event-stream', 'content-type': 'application/json' };
   const init = await op('POST', '/mcp', {
     headers: mcpHeaders,

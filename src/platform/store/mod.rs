@@ -19,3 +19,5 @@ pub mod queue;
 pub mod r2;
 #[cfg(not(feature = "site"))]
 pub mod tenant_kv;
+#[cfg(not(feature = "site"))]
+pub mod tenant_sql;
