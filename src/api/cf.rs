@@ -387,7 +387,7 @@ async fn put_script(
 /// The KV bindings of the project's active deployment (name -> namespace id).
 async fn active_kv(project: &ProjectRow, ctx: &Ctx<'_>) -> ApiResult<BTreeMap<String, String>> {
     match project.active_deployment_id.as_deref() {
-        Some(active) => D1Resources::new(ctx.env)?.bindings_of(active).await,
+        Some(active) => D1Resources::new(ctx.env)?.bindings_of(active, KIND_KV).await,
         None => Ok(BTreeMap::new()),
     }
 }

@@ -11,7 +11,7 @@ use super::projects::load;
 use super::{internal, query_pairs, read_body, Ctx};
 use crate::auth::{verify_token, TokenKind};
 use crate::deploy::{build_rules, is_terminal, parse_deploy_request, UploadManifest};
-use crate::domain::{ProjectRow, ResourceScope, KIND_KV};
+use crate::domain::{kind_label, ProjectRow, ResourceScope};
 use crate::error::{ApiError, ApiResult};
 use crate::keys::bundle_key;
 use crate::lifecycle::Status;
@@ -165,17 +165,19 @@ pub async fn prepare(
     Ok(Prepared { session_id: session.id, config, stats, bundle, warnings })
 }
 
-/// Every namespace in `config.bindings` must be one the caller reaches (src/domain/resource.rs
-/// `ResourceScope`); one it does not is a 404 naming the binding, as if it did not exist.
+/// Every resource in `config.bindings` must be one of that kind the caller reaches
+/// (src/domain/resource.rs `ResourceScope`); one it does not is a 404 naming the binding, as if
+/// it did not exist.
 async fn check_bindings(bundle: &crate::deploy::ServerBundle, ctx: &Ctx<'_>) -> ApiResult<()> {
-    if bundle.kv_namespaces.is_empty() {
+    let mut bindings = bundle.resource_bindings().peekable();
+    if bindings.peek().is_none() {
         return Ok(());
     }
     let store = D1Resources::new(ctx.env)?;
     let scope = ResourceScope::of(&ctx.principal);
-    for (name, id) in &bundle.kv_namespaces {
-        if store.get(KIND_KV, id, &scope).await?.is_none() {
-            return Err(ApiError::not_found(format!("KV namespace `{id}` (binding `{name}`)")));
+    for (kind, name, id) in bindings {
+        if store.get(kind, id, &scope).await?.is_none() {
+            return Err(ApiError::not_found(format!("{} `{id}` (binding `{name}`)", kind_label(kind))));
         }
     }
     Ok(())
@@ -210,7 +212,7 @@ pub async fn launch(
     };
     deployments.create(&new, now).await?;
     if let Some(bundle) = &p.bundle {
-        D1Resources::new(ctx.env)?.record_bindings(&id, &project.id, &bundle.kv_namespaces).await?;
+        D1Resources::new(ctx.env)?.record_bindings(&id, &project.id, bundle).await?;
     }
     ctx.note(&project.id, json!({ "deploymentId": id }));
     // The workflow runs right away in this invocation (waitUntil) whenever it can; the queue

@@ -13,6 +13,7 @@ mod request;
 mod robustness_tests;
 mod rules;
 mod server_code;
+mod shims;
 mod waves;
 mod workflow;
 
@@ -25,5 +26,6 @@ pub use raw::*;
 pub use request::*;
 pub use rules::*;
 pub use server_code::*;
+pub use shims::*;
 pub use waves::*;
 pub use workflow::*;

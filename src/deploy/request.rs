@@ -47,34 +47,34 @@ fn parse_not_found_handling(s: &str) -> Option<NotFoundHandling> {
     serde_json::from_value(Value::String(s.into())).ok()
 }
 
-type ParsedConfig = (AssetConfig, Option<RedirectsInput>, Option<HeadersInput>, BTreeMap<String, String>);
+/// A binding from `config.bindings`: (resource kind, env name, resource id).
+type Binding = (&'static str, String, String);
+type ParsedConfig = (AssetConfig, Option<RedirectsInput>, Option<HeadersInput>, Vec<Binding>);
 
-/// `config.bindings: [{type: "kv", name, id}]` -> name -> namespace id. Only the shape is
-/// checked here; whether the caller may bind each id is the handler's D1 check.
-fn parse_bindings(v: &Value) -> Result<BTreeMap<String, String>, ApiError> {
+/// `config.bindings: [{type, name, id}]` -> (resource kind, env name, id), `type` one of "kv",
+/// "sql" (or "d1"), "bucket" (or "r2"). Only the shape is checked here; whether the caller
+/// reaches each resource is checked when the deploy is prepared.
+fn parse_bindings(v: &Value) -> Result<Vec<Binding>, ApiError> {
     let items = v
         .as_array()
         .ok_or_else(|| ApiError::bad("config.bindings", "must be an array of {type, name, id}"))?;
     if items.len() > MAX_BINDINGS {
         return Err(ApiError::bad("config.bindings", format!("at most {MAX_BINDINGS} bindings")));
     }
-    let mut out = BTreeMap::new();
+    let mut out: Vec<Binding> = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let field = format!("config.bindings[{i}]");
         let m =
             item.as_object().ok_or_else(|| ApiError::bad(&field, "must be an object {type, name, id}"))?;
         let o = JsonObject::from_map(m.clone());
         o.only(&["type", "name", "id"]).map_err(|e| prefix_field(e, &format!("{field}.")))?;
-        match o.opt_str("type").map_err(|e| prefix_field(e, &format!("{field}.")))? {
-            Some("kv") => {}
-            Some(t) => {
-                return Err(ApiError::bad(
-                    format!("{field}.type"),
-                    format!("`{t}` is not supported yet; only \"kv\" (SQL databases and buckets are not available yet)"),
-                ))
-            }
-            None => return Err(ApiError::bad(format!("{field}.type"), "is required (\"kv\")")),
-        }
+        const TYPES: &str = "\"kv\", \"sql\" (or \"d1\"), \"bucket\" (or \"r2\")";
+        let (kind, label) = match o.opt_str("type").map_err(|e| prefix_field(e, &format!("{field}.")))? {
+            Some(t) => crate::domain::binding_kind(t).ok_or_else(|| {
+                ApiError::bad(format!("{field}.type"), format!("`{t}` is not one of {TYPES}"))
+            })?,
+            None => return Err(ApiError::bad(format!("{field}.type"), format!("is required ({TYPES})"))),
+        };
         let name = o.opt_str("name").map_err(|e| prefix_field(e, &format!("{field}.")))?.unwrap_or_default();
         if !valid_env_name(name) {
             return Err(ApiError::bad(format!("{field}.name"), "must match [A-Za-z_][A-Za-z0-9_]*"));
@@ -86,12 +86,13 @@ fn parse_bindings(v: &Value) -> Result<BTreeMap<String, String>, ApiError> {
         if !crate::domain::is_resource_id(id) {
             return Err(ApiError::bad(
                 format!("{field}.id"),
-                "must be a KV namespace id (32 lowercase hex digits)",
+                format!("must be a {label} id (32 lowercase hex digits)"),
             ));
         }
-        if out.insert(name.to_string(), id.to_string()).is_some() {
+        if out.iter().any(|(_, n, _)| n == name) {
             return Err(ApiError::bad(format!("{field}.name"), format!("`{name}` is bound twice")));
         }
+        out.push((kind, name.to_string(), id.to_string()));
     }
     Ok(out)
 }
@@ -99,7 +100,7 @@ fn parse_bindings(v: &Value) -> Result<BTreeMap<String, String>, ApiError> {
 fn parse_config(m: Option<&Map<String, Value>>) -> Result<ParsedConfig, ApiError> {
     let mut config = AssetConfig::default();
     let (mut redirects, mut headers) = (None, None);
-    let Some(m) = m else { return Ok((config, redirects, headers, BTreeMap::new())) };
+    let Some(m) = m else { return Ok((config, redirects, headers, Vec::new())) };
     let o = JsonObject::from_map(m.clone());
     o.only(&["html_handling", "not_found_handling", "redirects", "headers", "bindings"])
         .map_err(|e| prefix_field(e, "config."))?;
@@ -200,11 +201,13 @@ pub fn parse_deploy_request(body: &[u8], faults_enabled: bool) -> Result<DeployR
     let (config, redirects, headers, bindings) = parse_config(o.opt_object("config")?)?;
     let env = parse_env(o.opt_object("env")?)?;
     let mut server_code = o.get("serverCode").map(|v| parse_server_code(v, &env)).transpose()?;
-    if let Some(name) = bindings.keys().find(|n| env.contains_key(*n)) {
+    if let Some((_, name, _)) = bindings.iter().find(|(_, n, _)| env.contains_key(n)) {
         return Err(ApiError::bad(format!("env.{name}"), "is also the name of a binding in config.bindings"));
     }
     if let Some(b) = server_code.as_mut() {
-        b.kv_namespaces = bindings;
+        for (kind, name, id) in bindings {
+            b.bindings_mut(kind).insert(name, id);
+        }
     } else if !bindings.is_empty() {
         return Err(ApiError::bad("config.bindings", "only applies to deployments with serverCode"));
     }
@@ -316,10 +319,27 @@ mod tests {
             false,
         );
         assert_eq!(r.unwrap().server_code.unwrap().kv_namespaces["CACHE"], id);
+        // Cloudflare's type names are aliases: `d1` is a SQL database, `r2` a bucket.
+        let all = body(&format!(
+            r#"[{{"type":"kv","name":"K","id":"{id}"}},{{"type":"d1","name":"DB","id":"{id}"}},{{"type":"sql","name":"DB2","id":"{id}"}},{{"type":"r2","name":"FILES","id":"{id}"}},{{"type":"bucket","name":"B","id":"{id}"}}]"#
+        ));
+        let parsed = parse_deploy_request(all.as_bytes(), false).unwrap().server_code.unwrap();
+        assert_eq!(parsed.sql_databases.keys().collect::<Vec<_>>(), ["DB", "DB2"]);
+        assert_eq!(parsed.buckets.keys().collect::<Vec<_>>(), ["B", "FILES"]);
+        assert_eq!(parsed.kv_namespaces.keys().collect::<Vec<_>>(), ["K"]);
+        assert!(parsed.needs_shims());
+        let kinds: Vec<_> = parsed.resource_bindings().map(|(k, n, _)| (k, n.as_str())).collect();
+        assert_eq!(kinds, [("kv", "K"), ("sql", "DB"), ("sql", "DB2"), ("bucket", "B"), ("bucket", "FILES")]);
         let cases = [
             ("5".to_string(), "config.bindings"),
             (r#"[1]"#.into(), "config.bindings[0]"),
-            (format!(r#"[{{"type":"d1","name":"DB","id":"{id}"}}]"#), "config.bindings[0].type"),
+            (format!(r#"[{{"type":"queue","name":"DB","id":"{id}"}}]"#), "config.bindings[0].type"),
+            (
+                format!(
+                    r#"[{{"type":"kv","name":"C","id":"{id}"}},{{"type":"sql","name":"C","id":"{id}"}}]"#
+                ),
+                "config.bindings[1].name",
+            ),
             (format!(r#"[{{"name":"DB","id":"{id}"}}]"#), "config.bindings[0].type"),
             (format!(r#"[{{"type":"kv","name":"1X","id":"{id}"}}]"#), "config.bindings[0].name"),
             (format!(r#"[{{"type":"kv","name":"ASSETS","id":"{id}"}}]"#), "config.bindings[0].name"),

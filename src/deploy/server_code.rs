@@ -105,6 +105,12 @@ pub struct ServerBundle {
     /// Stored with the bundle, so a preview or rollback of this deployment binds the same ones.
     #[serde(rename = "kvNamespaces", default, skip_serializing_if = "BTreeMap::is_empty")]
     pub kv_namespaces: BTreeMap<String, String>,
+    /// SQL databases bound by env name -> database id (D1's API in tenant code).
+    #[serde(rename = "sqlDatabases", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sql_databases: BTreeMap<String, String>,
+    /// Buckets bound by env name -> bucket id (R2's API in tenant code).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub buckets: BTreeMap<String, String>,
 }
 
 impl ServerBundle {
@@ -113,6 +119,29 @@ impl ServerBundle {
     pub fn digest(&self) -> String {
         let canonical = serde_json::to_vec(self).unwrap_or_default();
         hex_lower(&Sha256::digest(&canonical)[..12])
+    }
+
+    /// Every resource binding as (kind, env name, resource id), KV first.
+    pub fn resource_bindings(&self) -> impl Iterator<Item = (&'static str, &String, &String)> {
+        use crate::domain::{KIND_BUCKET, KIND_KV, KIND_SQL};
+        [(KIND_KV, &self.kv_namespaces), (KIND_SQL, &self.sql_databases), (KIND_BUCKET, &self.buckets)]
+            .into_iter()
+            .flat_map(|(kind, m)| m.iter().map(move |(n, id)| (kind, n, id)))
+    }
+
+    /// The bindings of one kind (for filling them in from a deploy's config).
+    pub fn bindings_mut(&mut self, kind: &str) -> &mut BTreeMap<String, String> {
+        match kind {
+            crate::domain::KIND_SQL => &mut self.sql_databases,
+            crate::domain::KIND_BUCKET => &mut self.buckets,
+            _ => &mut self.kv_namespaces,
+        }
+    }
+
+    /// Whether the tenant's env needs objects built in its own isolate (D1's and R2's APIs
+    /// have synchronous parts an RPC stub cannot offer), so its main module gets wrapped.
+    pub fn needs_shims(&self) -> bool {
+        !self.sql_databases.is_empty() || !self.buckets.is_empty()
     }
 
     pub fn total_bytes(&self) -> usize {
@@ -141,6 +170,9 @@ fn validate_module_name(name: &str) -> Result<(), String> {
     }
     if name.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..") {
         return Err("name must not contain empty, '.' or '..' segments".into());
+    }
+    if name.starts_with(super::SHIM_DIR) {
+        return Err(format!("names under `{}` are reserved for the platform", super::SHIM_DIR));
     }
     Ok(())
 }
@@ -296,6 +328,8 @@ pub fn parse_server_code(v: &Value, env: &BTreeMap<String, String>) -> Result<Se
         secrets: BTreeMap::new(),
         assets_binding: None,
         kv_namespaces: BTreeMap::new(),
+        sql_databases: BTreeMap::new(),
+        buckets: BTreeMap::new(),
     })
 }
 
@@ -431,6 +465,10 @@ mod tests {
             (base(json!({"index.js": ok_mod, "t.txt": b64("x")}), "t.txt"), "serverCode.entrypoint"),
             (base(json!({"../evil.js": ok_mod}), "../evil.js"), "serverCode.modules[\"../evil.js\"]"),
             (base(json!({"/abs.js": ok_mod}), "/abs.js"), "serverCode.modules[\"/abs.js\"]"),
+            (
+                base(json!({"index.js": ok_mod, "__flotilla/d1.js": ok_mod}), "index.js"),
+                "serverCode.modules[\"__flotilla/d1.js\"]",
+            ),
             (base(json!({"index.js": "!!!"}), "index.js"), "serverCode.modules[\"index.js\"]"),
             (
                 base(json!({"index.js": ok_mod, "x.unknown": b64("x")}), "index.js"),

@@ -10,6 +10,27 @@ use crate::error::ApiError;
 
 pub const KIND_KV: &str = "kv";
 pub const KIND_SQL: &str = "sql";
+pub const KIND_BUCKET: &str = "bucket";
+
+/// The resource kind a `config.bindings` entry's `type` names (Cloudflare's names accepted as
+/// aliases: `d1` for a SQL database, `r2` for a bucket), with the label errors use.
+pub fn binding_kind(t: &str) -> Option<(&'static str, &'static str)> {
+    match t {
+        "kv" => Some((KIND_KV, "KV namespace")),
+        "sql" | "d1" => Some((KIND_SQL, "SQL database")),
+        "bucket" | "r2" => Some((KIND_BUCKET, "bucket")),
+        _ => None,
+    }
+}
+
+/// What an error calls a resource of `kind`.
+pub fn kind_label(kind: &str) -> &'static str {
+    match kind {
+        KIND_SQL => "SQL database",
+        KIND_BUCKET => "bucket",
+        _ => "KV namespace",
+    }
+}
 
 /// Cloudflare's limit on a KV namespace title.
 pub const TITLE_MAX_BYTES: usize = 512;

@@ -19,6 +19,12 @@ import { DurableObject, WorkerEntrypoint } from 'cloudflare:workers';
 // Before the builds: each registers its cache hook with it as it is instantiated.
 import './bridge.mjs';
 import Site from '../../build/site/index.js';
+// Module sources for tenant isolates, not code of ours (wrangler.toml bundles them as Text):
+// the D1 and R2 APIs built around our entrypoint stubs (src/deploy/shims.rs explains why).
+import d1Shim from './tenant/d1.js';
+import r2Shim from './tenant/r2.js';
+
+globalThis.__flotillaTenantShims = { d1: d1Shim, r2: r2Shim };
 
 let fullModule;
 /** The full build, instantiated the first time a request, batch, alarm or cron needs it. */
@@ -29,7 +35,7 @@ function full() {
 
 /** Names the Rust side reads from `env` (never present in the real env). */
 const MAKE_ASSETS = '__FLOTILLA_MAKE_ASSETS';
-const MAKE_KV = '__FLOTILLA_MAKE_KV';
+const MAKE_BINDING = '__FLOTILLA_MAKE_BINDING';
 const ASSETS_FOR = '__FLOTILLA_ASSETS_FOR';
 /** This invocation's ctx.waitUntil: a deploy runs its workflow at once under it (Rust reads it). */
 const WAIT_UNTIL = '__FLOTILLA_WAIT_UNTIL';
@@ -40,8 +46,23 @@ const FORWARD = '__FLOTILLA_FORWARD';
 // `.call` on an RPC stub is itself an RPC method lookup.
 function platformEnv(env, ctx) {
   const makeAssets = (deploymentId, projectId) => ctx.exports.AssetBinding({ props: { deploymentId, projectId } });
-  const makeKv = (projectId, namespaceId) => ctx.exports.TenantKv({ props: { projectId, namespaceId } });
-  return envWith(env, { [MAKE_ASSETS]: makeAssets, [MAKE_KV]: makeKv, [WAIT_UNTIL]: (p) => ctx.waitUntil(p) });
+  return envWith(env, { [MAKE_ASSETS]: makeAssets, [MAKE_BINDING]: makeBinding(ctx), [WAIT_UNTIL]: (p) => ctx.waitUntil(p) });
+}
+
+/** A tenant's resource binding of `kind` (src/platform/serve/loader.rs `resource_binding`). */
+function makeBinding(ctx) {
+  return (kind, projectId, id) => {
+    switch (kind) {
+      case 'kv':
+        return ctx.exports.TenantKv({ props: { projectId, namespaceId: id } });
+      case 'sql':
+        return ctx.exports.TenantSql({ props: { projectId, databaseId: id } });
+      case 'bucket':
+        return ctx.exports.TenantBucket({ props: { projectId, bucketId: id } });
+      default:
+        throw new Error(`no binding of kind ${kind}`);
+    }
+  };
 }
 
 function envWith(env, extra) {
@@ -431,3 +452,10 @@ export class TenantSqlDatabase extends DurableObject {
     return true;
   }
 }
+
+/**
+ * A bucket binding of server code, created as
+ * `ctx.exports.TenantBucket({ props: { projectId, bucketId } })`; tenant code sees it through
+ * src/js/tenant/r2.js. Its methods land with the bucket binding.
+ */
+export class TenantBucket extends WorkerEntrypoint {}

@@ -141,8 +141,14 @@ fn code_object(
         flags.push(&f.as_str().into());
     }
     set(&code, "compatibilityFlags", &flags)?;
-    set(&code, "mainModule", &bundle.entrypoint.as_str().into())?;
     let modules = Object::new();
+    match crate::deploy::shim_main(bundle) {
+        Some(main) => {
+            set(&code, "mainModule", &crate::deploy::SHIM_MAIN.into())?;
+            add_shims(&modules, &main)?;
+        }
+        None => set(&code, "mainModule", &bundle.entrypoint.as_str().into())?,
+    }
     for (name, m) in &bundle.modules {
         let module = Object::new();
         let (key, value): (&str, JsValue) = match m.kind {
@@ -174,8 +180,8 @@ fn code_object(
         set(&env, k, &v.as_str().into())?;
     }
     set(&env, bundle.assets_binding.as_deref().unwrap_or("ASSETS"), assets)?;
-    for (name, namespace_id) in &bundle.kv_namespaces {
-        set(&env, name, &kv_binding(js_env, project_id, namespace_id)?)?;
+    for (kind, name, id) in bundle.resource_bindings() {
+        set(&env, name, &resource_binding(js_env, kind, project_id, id)?)?;
     }
     set(&code, "env", &env)?;
     if !outbound_allowed {
@@ -196,11 +202,26 @@ fn asset_binding(env: &Env, target: &Target) -> Result<JsValue, JsValue> {
     make.call2(&JsValue::NULL, &target.deployment_id.as_str().into(), &target.project_id.as_str().into())
 }
 
-/// `ctx.exports.TenantKv({props})` (built by src/js/main.mjs): a KV binding that reaches only
-/// this namespace's keys (src/platform/store/tenant_kv.rs).
-fn kv_binding(env: &Env, project_id: &str, namespace_id: &str) -> Result<JsValue, JsValue> {
-    let make: js_sys::Function = Reflect::get(env, &"__FLOTILLA_MAKE_KV".into())?.dyn_into()?;
-    make.call2(&JsValue::NULL, &project_id.into(), &namespace_id.into())
+/// The entrypoint stub for one resource binding (built by src/js/main.mjs: `TenantKv`,
+/// `TenantSql` or `TenantBucket` with the project and resource in its props): it reaches only
+/// that resource's data.
+fn resource_binding(env: &Env, kind: &str, project_id: &str, id: &str) -> Result<JsValue, JsValue> {
+    let make: js_sys::Function = Reflect::get(env, &"__FLOTILLA_MAKE_BINDING".into())?.dyn_into()?;
+    make.call3(&JsValue::NULL, &kind.into(), &project_id.into(), &id.into())
+}
+
+/// Our generated main module plus the shim modules it imports (their sources are bundled with
+/// src/js/main.mjs as `globalThis.__flotillaTenantShims`, outside this wasm).
+fn add_shims(modules: &Object, main: &str) -> Result<(), JsValue> {
+    let sources = Reflect::get(&js_sys::global(), &"__flotillaTenantShims".into())?;
+    let js = |source: &JsValue| -> Result<JsValue, JsValue> {
+        let m = Object::new();
+        set(&m, "js", source)?;
+        Ok(m.into())
+    };
+    set(modules, crate::deploy::SHIM_MAIN, &js(&main.into())?)?;
+    set(modules, crate::deploy::SHIM_D1, &js(&Reflect::get(&sources, &"d1".into())?)?)?;
+    set(modules, crate::deploy::SHIM_R2, &js(&Reflect::get(&sources, &"r2".into())?)?)
 }
 
 fn js_message(e: &JsValue) -> String {

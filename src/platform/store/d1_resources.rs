@@ -131,10 +131,11 @@ impl D1Resources {
         .await
     }
 
-    /// A deployment's KV bindings, name -> namespace id (what `record_bindings` wrote).
+    /// A deployment's bindings of one kind, name -> resource id (what `record_bindings` wrote).
     pub async fn bindings_of(
         &self,
         deployment_id: &str,
+        kind: &str,
     ) -> ApiResult<std::collections::BTreeMap<String, String>> {
         #[derive(serde::Deserialize)]
         struct B {
@@ -143,8 +144,11 @@ impl D1Resources {
         }
         let rows: Vec<B> = all_rows(
             self.db
-                .prepare("SELECT name, resource_id FROM resource_bindings WHERE deployment_id = ?1")
-                .bind(&[deployment_id.into()]),
+                .prepare(
+                    "SELECT b.name, b.resource_id FROM resource_bindings b JOIN resources r ON r.id = b.resource_id \
+                     WHERE b.deployment_id = ?1 AND r.kind = ?2",
+                )
+                .bind(&[deployment_id.into(), kind.into()]),
         )
         .await?;
         Ok(rows.into_iter().map(|b| (b.name, b.resource_id)).collect())
@@ -184,13 +188,10 @@ impl D1Resources {
         &self,
         deployment_id: &str,
         project_id: &str,
-        kv: &std::collections::BTreeMap<String, String>,
+        bundle: &crate::deploy::ServerBundle,
     ) -> ApiResult<()> {
-        if kv.is_empty() {
-            return Ok(());
-        }
-        let mut stmts = Vec::with_capacity(kv.len());
-        for (name, id) in kv {
+        let mut stmts = Vec::new();
+        for (_, name, id) in bundle.resource_bindings() {
             stmts.push(
                 self.db
                     .prepare(
@@ -201,7 +202,9 @@ impl D1Resources {
                     .map_err(db_err)?,
             );
         }
-        self.db.batch(stmts).await.map_err(db_err)?;
+        if !stmts.is_empty() {
+            self.db.batch(stmts).await.map_err(db_err)?;
+        }
         Ok(())
     }
 
