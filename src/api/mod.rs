@@ -3,6 +3,7 @@
 
 mod cf;
 mod cf_assets;
+mod cf_d1;
 mod cf_kv;
 mod deployments;
 mod domains;

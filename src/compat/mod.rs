@@ -41,8 +41,12 @@
 //! `--metadata`, `?expiration_ttl=` with `--ttl`); `kv key list` -> `GET .../:id/keys?prefix=`
 //! (follows `result_info.cursor`); `kv bulk put|delete` -> `PUT|DELETE .../:id/bulk` (JSON, 1000
 //! entries a request). `--binding X` resolves the id through `GET .../settings`.
+//!
+//! D1 (`d1_databases`, `wrangler d1 create|list|info|delete|execute --remote --command`): the
+//! calls and shapes are in `d1.rs`.
 
 mod assets;
+mod d1;
 mod deployments;
 mod envelope;
 mod kv;
@@ -54,6 +58,7 @@ mod script;
 mod secrets;
 
 pub use assets::*;
+pub use d1::*;
 pub use deployments::*;
 pub use envelope::*;
 pub use kv::*;

@@ -42,6 +42,16 @@ pub enum CfRoute {
     KvListKeys(String),
     KvBulkPut(String),
     KvBulkDelete(String),
+    /// `/d1/database...` (wrangler's `d1_databases` and `wrangler d1 ...`): list, create, get by
+    /// id or name, delete, query. Import (`execute --file`) and export are routes only to answer
+    /// "not supported" naming the wrangler command (not in `CF_ROUTES`: no operation to document).
+    D1List,
+    D1Create,
+    D1Get(String),
+    D1Delete(String),
+    D1Query(String),
+    D1Import(String),
+    D1Export(String),
     Unsupported {
         method: String,
         path: String,
@@ -83,6 +93,11 @@ pub const CF_ROUTES: &[(&str, &str)] = &[
     ("GET", "/accounts/{account}/storage/kv/namespaces/{namespace}/keys"),
     ("PUT", "/accounts/{account}/storage/kv/namespaces/{namespace}/bulk"),
     ("DELETE", "/accounts/{account}/storage/kv/namespaces/{namespace}/bulk"),
+    ("GET", "/accounts/{account}/d1/database"),
+    ("POST", "/accounts/{account}/d1/database"),
+    ("GET", "/accounts/{account}/d1/database/{database}"),
+    ("DELETE", "/accounts/{account}/d1/database/{database}"),
+    ("POST", "/accounts/{account}/d1/database/{database}/query"),
 ];
 
 /// The route's requirement (as `access::policy` is for `/__api`) and its audit action.
@@ -115,6 +130,13 @@ pub fn cf_policy(route: &CfRoute) -> (Need, Option<&'static str>) {
         KvPutValue(..) | KvDeleteValue(..) | KvBulkPut(_) | KvBulkDelete(_) => {
             (Need::Any(Manage), Some("kv.write"))
         }
+        // As `/__api/sql/databases`; running SQL may change data, so it needs manage (as KV
+        // writes do); which databases a token reaches is checked by the handler.
+        D1List | D1Get(_) => (Need::Any(Read), None),
+        D1Create => (Need::Any(Manage), Some("sql.create")),
+        D1Delete(_) => (Need::Any(Manage), Some("sql.delete")),
+        D1Query(_) => (Need::Any(Manage), Some("sql.query")),
+        D1Import(_) | D1Export(_) => (Need::Any(Read), None),
         PutSecret(k) => (p(k, Manage), Some("secret.put")),
         DeleteSecret(k, _) => (p(k, Manage), Some("secret.delete")),
         CreateDeployment(k) => (p(k, Deploy), Some("project.rollback")),
@@ -192,6 +214,13 @@ pub fn match_cf(method: &str, path: &str) -> CfRoute {
         ("GET", ["accounts", _, "storage", "kv", "namespaces", _, "keys"]) => Some(KvListKeys(s(5))),
         ("PUT", ["accounts", _, "storage", "kv", "namespaces", _, "bulk"]) => Some(KvBulkPut(s(5))),
         ("DELETE", ["accounts", _, "storage", "kv", "namespaces", _, "bulk"]) => Some(KvBulkDelete(s(5))),
+        ("GET", ["accounts", _, "d1", "database"]) => Some(D1List),
+        ("POST", ["accounts", _, "d1", "database"]) => Some(D1Create),
+        ("GET", ["accounts", _, "d1", "database", _]) => Some(D1Get(s(4))),
+        ("DELETE", ["accounts", _, "d1", "database", _]) => Some(D1Delete(s(4))),
+        ("POST", ["accounts", _, "d1", "database", _, "query"]) => Some(D1Query(s(4))),
+        ("POST", ["accounts", _, "d1", "database", _, "import"]) => Some(D1Import(s(4))),
+        ("POST", ["accounts", _, "d1", "database", _, "export"]) => Some(D1Export(s(4))),
         _ => None,
     };
     route.unwrap_or_else(|| Unsupported { method: method.to_string(), path: path.to_string() })
@@ -210,6 +239,12 @@ impl CfRoute {
             | KvBulkDelete(n) => Some(n),
             _ => None,
         }
+    }
+
+    /// Whether this is a `/d1/database` route (its 404 is D1's code 7404).
+    pub fn is_d1(&self) -> bool {
+        use CfRoute::*;
+        matches!(self, D1List | D1Create | D1Get(_) | D1Delete(_) | D1Query(_) | D1Import(_) | D1Export(_))
     }
 
     /// The script (project slug) a route is about, if any.
@@ -251,6 +286,7 @@ mod tests {
             .replace("{version}", "v1")
             .replace("{namespace}", "0123456789abcdef0123456789abcdef")
             .replace("{key}", "k")
+            .replace("{database}", "app")
     }
 
     #[test]
@@ -330,7 +366,7 @@ mod tests {
     #[test]
     fn unknown_is_unsupported_never_a_panic() {
         for (m, p) in [
-            ("GET", "/accounts/a/d1/database"),
+            ("POST", "/accounts/a/d1/database/x/raw"),
             ("PATCH", "/accounts/a/workers/scripts/x/settings"),
             ("GET", ""),
             ("GET", "/"),

@@ -13,7 +13,7 @@ use crate::deploy::{valid_env_name, MAX_ENV_VALUE_BYTES, MAX_ENV_VARS};
 use crate::domain::{iso8601, JsonObject};
 use crate::error::ApiError;
 
-pub const SUPPORTED_BINDINGS: &str = "plain_text, json, secret_text, assets, kv_namespace";
+pub const SUPPORTED_BINDINGS: &str = "plain_text, json, secret_text, assets, kv_namespace, d1";
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ScriptMetadata {
@@ -32,6 +32,8 @@ pub struct ScriptMetadata {
     pub assets_config: Map<String, Value>,
     /// `kv_namespace` bindings: name -> namespace id (reachability is checked by the caller).
     pub kv: BTreeMap<String, String>,
+    /// `d1` bindings: name -> SQL database id (reachability is checked by the native deploy).
+    pub d1: BTreeMap<String, String>,
     /// `inherit` bindings (what wrangler sends on a redeploy for a binding it read back from
     /// `GET .../settings`): resolved against the active deployment by `resolve_inherited`.
     pub inherit: Vec<String>,
@@ -66,27 +68,32 @@ fn check_value(name: &str, v: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Resolves `inherit` bindings against the active deployment's KV bindings (name -> id):
-/// only a KV binding can be inherited (the other kinds Flotilla keeps are not bindings).
+/// Resolves `inherit` bindings against the active deployment's KV and D1 bindings (name -> id):
+/// only those can be inherited (the other kinds Flotilla keeps are not bindings).
 pub fn resolve_inherited(
     m: &mut ScriptMetadata,
     active_kv: &BTreeMap<String, String>,
+    active_d1: &BTreeMap<String, String>,
 ) -> Result<(), ApiError> {
     for name in std::mem::take(&mut m.inherit) {
-        let id = active_kv.get(&name).ok_or_else(|| {
-            bad_binding(
+        if let Some(id) = active_kv.get(&name) {
+            m.kv.insert(name, id.clone());
+        } else if let Some(id) = active_d1.get(&name) {
+            m.d1.insert(name, id.clone());
+        } else {
+            return Err(bad_binding(
                 &name,
-                "is inherited, but the active deployment has no kv_namespace binding of that name",
-            )
-        })?;
-        m.kv.insert(name, id.clone());
+                "is inherited, but the active deployment has no kv_namespace or d1 binding of that name",
+            ));
+        }
     }
     Ok(())
 }
 
 /// The bindings `GET .../settings` reports (what wrangler inherits on the next deploy).
-pub fn settings_bindings(kv: &BTreeMap<String, String>) -> Vec<Value> {
-    kv.iter().map(|(n, id)| json!({ "type": "kv_namespace", "name": n, "namespace_id": id })).collect()
+pub fn settings_bindings(kv: &BTreeMap<String, String>, d1: &BTreeMap<String, String>) -> Vec<Value> {
+    let kv = kv.iter().map(|(n, id)| json!({ "type": "kv_namespace", "name": n, "namespace_id": id }));
+    kv.chain(d1.iter().map(|(n, id)| json!({ "type": "d1", "name": n, "id": id }))).collect()
 }
 
 /// A KV namespace as Cloudflare's `/storage/kv/namespaces` calls answer it.
@@ -150,6 +157,12 @@ pub fn parse_metadata(bytes: &[u8]) -> Result<ScriptMetadata, ApiError> {
                 let id = b.get("namespace_id").and_then(Value::as_str).filter(|s| !s.is_empty());
                 let id = id.ok_or_else(|| bad_binding(name, "a kv_namespace binding needs namespace_id"))?;
                 m.kv.insert(name.into(), id.into());
+            }
+            "d1" => {
+                let id = b.get("id").or_else(|| b.get("database_id")).and_then(Value::as_str);
+                let id =
+                    id.filter(|s| !s.is_empty()).ok_or_else(|| bad_binding(name, "a d1 binding needs id"))?;
+                m.d1.insert(name.into(), id.into());
             }
             "inherit" => m.inherit.push(name.into()),
             other => {
@@ -280,10 +293,10 @@ pub fn deploy_body(
             if !m.vars.is_empty() {
                 body["env"] = json!(m.vars);
             }
-            if !m.kv.is_empty() {
-                let b: Vec<Value> =
-                    m.kv.iter().map(|(n, id)| json!({ "type": "kv", "name": n, "id": id })).collect();
-                body["config"]["bindings"] = json!(b);
+            if !m.kv.is_empty() || !m.d1.is_empty() {
+                let kv = m.kv.iter().map(|(n, id)| json!({ "type": "kv", "name": n, "id": id }));
+                let d1 = m.d1.iter().map(|(n, id)| json!({ "type": "d1", "name": n, "id": id }));
+                body["config"]["bindings"] = json!(kv.chain(d1).collect::<Vec<_>>());
             }
             if let Some(r) = rwf.filter(|r| r != &json!(false)) {
                 body["run_worker_first"] = r;
@@ -293,7 +306,12 @@ pub fn deploy_body(
             if !modules.is_empty() {
                 return Err(ApiError::bad("metadata.main_module", "is required when modules are uploaded"));
             }
-            if !m.vars.is_empty() || !m.json_vars.is_empty() || !m.secrets.is_empty() || !m.kv.is_empty() {
+            if !m.vars.is_empty()
+                || !m.json_vars.is_empty()
+                || !m.secrets.is_empty()
+                || !m.kv.is_empty()
+                || !m.d1.is_empty()
+            {
                 return Err(ApiError::bad("metadata.bindings", "vars and secrets need a Worker (`main`)"));
             }
         }
@@ -440,11 +458,34 @@ mod tests {
         assert_eq!(parse_deploy_request(staged.to_string().as_bytes(), false).unwrap().activate, Some(false));
     }
 
+    /// What wrangler 4.164 sends for `d1_databases`: `{type: "d1", name, id}` on a first deploy,
+    /// `inherit` on a redeploy (read back from `settings` as `{type: "d1", name, id}`).
+    #[test]
+    fn d1_bindings_map_to_native_bindings_and_inherit_from_the_active_deployment() {
+        const ID: &str = "0123456789abcdef0123456789abcdef";
+        let first = format!(
+            r#"{{"main_module":"a.js","compatibility_date":"2026-10-01","bindings":[{{"name":"DB","type":"d1","id":"{ID}"}}]}}"#
+        );
+        let m = parse_metadata(first.as_bytes()).unwrap();
+        let mods = [ModulePart { name: "a.js".into(), kind: "js", bytes: b"export default {}".to_vec() }];
+        let body = deploy_body(&m, "J", &mods, true).unwrap();
+        let req = parse_deploy_request(body.to_string().as_bytes(), false).unwrap();
+        assert_eq!(req.server_code.unwrap().sql_databases, BTreeMap::from([("DB".into(), ID.into())]));
+        assert_eq!(
+            settings_bindings(&BTreeMap::new(), &m.d1),
+            vec![json!({ "type": "d1", "name": "DB", "id": ID })]
+        );
+        let mut again =
+            parse_metadata(br#"{"main_module":"a.js","bindings":[{"name":"DB","type":"inherit"}]}"#).unwrap();
+        resolve_inherited(&mut again, &BTreeMap::new(), &m.d1).unwrap();
+        assert_eq!(again.d1, m.d1);
+        let e = parse_metadata(br#"{"bindings":[{"name":"DB","type":"d1"}]}"#).unwrap_err();
+        assert!(e.message().contains("DB") && e.message().contains("id"), "{}", e.message());
+    }
+
     #[test]
     fn unsupported_bindings_are_named() {
-        for (t, name) in
-            [("d1", "DB"), ("r2_bucket", "B"), ("durable_object_namespace", "D"), ("service", "S")]
-        {
+        for (t, name) in [("r2_bucket", "B"), ("durable_object_namespace", "D"), ("service", "S")] {
             let meta = format!(r#"{{"main_module":"a.js","bindings":[{{"name":"{name}","type":"{t}"}}]}}"#);
             let e = parse_metadata(meta.as_bytes()).unwrap_err();
             assert_eq!(e.status(), 400);
@@ -474,7 +515,7 @@ mod tests {
         let req = parse_deploy_request(body.to_string().as_bytes(), false).unwrap();
         assert_eq!(req.server_code.unwrap().kv_namespaces, BTreeMap::from([("CACHE".into(), ID.into())]));
         assert_eq!(
-            settings_bindings(&m.kv),
+            settings_bindings(&m.kv, &BTreeMap::new()),
             vec![json!({ "type": "kv_namespace", "name": "CACHE", "namespace_id": ID })]
         );
 
@@ -482,11 +523,11 @@ mod tests {
         let mut m = parse_metadata(again).unwrap();
         assert_eq!(m.inherit, vec!["CACHE".to_string()]);
         let active = BTreeMap::from([("CACHE".to_string(), ID.to_string())]);
-        resolve_inherited(&mut m, &active).unwrap();
+        resolve_inherited(&mut m, &active, &BTreeMap::new()).unwrap();
         assert_eq!(m.kv, active);
         assert!(m.inherit.is_empty());
         let mut lost = parse_metadata(again).unwrap();
-        let e = resolve_inherited(&mut lost, &BTreeMap::new()).unwrap_err();
+        let e = resolve_inherited(&mut lost, &BTreeMap::new(), &BTreeMap::new()).unwrap_err();
         assert!(e.message().contains("CACHE") && e.message().contains("inherit"), "{}", e.message());
 
         // Without an id, or without server code, it is refused by name.

@@ -104,6 +104,49 @@ pub struct Query {
     pub params: Vec<Param>,
 }
 
+/// One parameter as JSON carries it: null, a number, a string, a boolean (1/0) or an array of
+/// bytes (a BLOB); anything else is D1's type error.
+pub fn param(p: &Value) -> Result<Param, SqlError> {
+    Ok(match p {
+        Value::Null => Param::Null,
+        Value::Number(n) => Param::Number(n.as_f64().unwrap_or(f64::NAN)),
+        Value::String(s) => Param::Text(s.clone()),
+        Value::Bool(b) => Param::Number(f64::from(u8::from(*b))),
+        Value::Array(a) if a.iter().all(|b| b.as_u64().is_some_and(|b| b < 256)) => {
+            Param::Blob(a.iter().filter_map(Value::as_u64).map(|b| b as u8).collect())
+        }
+        other => return Err(type_error("object", &other.to_string())),
+    })
+}
+
+/// A rows-and-columns result (what [`results`] gives) with its rows as objects, as D1's client
+/// and REST API show them.
+pub fn to_objects(result: &Value) -> Value {
+    let columns: Vec<&str> = result["results"]["columns"]
+        .as_array()
+        .map(|c| c.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let rows: Vec<Value> = result["results"]["rows"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .map(|row| {
+                    let mut o = serde_json::Map::new();
+                    for (i, cell) in row.as_array().map(Vec::as_slice).unwrap_or(&[]).iter().enumerate() {
+                        if let Some(c) = columns.get(i) {
+                            o.insert(c.to_string(), cell.clone());
+                        }
+                    }
+                    Value::Object(o)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut out = result.clone();
+    out["results"] = Value::Array(rows);
+    out
+}
+
 /// The shim's statement list (`[{sql, params}]`, as JSON) as queries. The shim already converted
 /// parameters as D1's `bind()` does (booleans to 1/0, buffers to byte arrays); anything else that
 /// reaches here is refused with D1's type error, so only these four kinds reach SQLite.
@@ -113,19 +156,8 @@ pub fn parse_queries(json_text: &str) -> Result<Vec<Query>, SqlError> {
     let mut out = Vec::with_capacity(list.len());
     for item in list {
         let sql = item.get("sql").and_then(Value::as_str).ok_or_else(bad)?.to_string();
-        let mut params = Vec::new();
-        for p in item.get("params").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]) {
-            params.push(match p {
-                Value::Null => Param::Null,
-                Value::Number(n) => Param::Number(n.as_f64().unwrap_or(f64::NAN)),
-                Value::String(s) => Param::Text(s.clone()),
-                Value::Bool(b) => Param::Number(f64::from(u8::from(*b))),
-                Value::Array(a) if a.iter().all(|b| b.as_u64().is_some_and(|b| b < 256)) => {
-                    Param::Blob(a.iter().filter_map(Value::as_u64).map(|b| b as u8).collect())
-                }
-                other => return Err(type_error("object", &other.to_string())),
-            });
-        }
+        let params = item.get("params").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+        let params = params.iter().map(param).collect::<Result<Vec<_>, _>>()?;
         out.push(Query { sql, params });
     }
     Ok(out)
@@ -568,6 +600,15 @@ mod tests {
         assert!(parse_queries(r#"[{"sql":"SELECT ?","params":[[256]]}]"#).is_err());
         assert!(parse_queries(r#"{"sql":"x"}"#).is_err());
         assert!(parse_queries(r#"[{"params":[]}]"#).is_err());
+    }
+
+    #[test]
+    fn rows_become_objects() {
+        let r = json!({"success": true, "meta": {"changes": 0}, "results": {"columns": ["a", "b"], "rows": [[1, "x"], [2, null]]}});
+        assert_eq!(
+            to_objects(&r),
+            json!({"success": true, "meta": {"changes": 0}, "results": [{"a": 1, "b": "x"}, {"a": 2, "b": null}]})
+        );
     }
 
     #[test]

@@ -245,6 +245,19 @@ test('every documented operation answers as its schema says (one live sample eac
   ok(await op('PUT', `${V}/bulk`, { body: [{ key: 'b1', value: 'x' }, { key: 'b2', value: 'aGk=', base64: true }] }), 200);
   ok(await op('DELETE', `${V}/bulk`, { body: ['b1', 'b2'] }), 200);
   ok(await op('DELETE', `${V}/values/a%2Fb`), 200);
+  // wrangler's D1 calls (`d1_databases` auto-provisioning, `wrangler d1 create|list|info|execute|delete`).
+  const dbName = `openapi-d1-${Date.now()}`;
+  const cfDb = await op('POST', '/client/v4/accounts/acc/d1/database', { body: { name: dbName } });
+  ok(cfDb, 200);
+  ok(await op('POST', '/client/v4/accounts/acc/d1/database', { body: { name: dbName } }), 409);
+  ok(await op('GET', '/client/v4/accounts/acc/d1/database?per_page=1000&page=1'), 200);
+  ok(await op('GET', `/client/v4/accounts/acc/d1/database/${dbName}?fields=uuid%2Cname`), 200);
+  ok(await op('GET', '/client/v4/accounts/acc/d1/database/openapi-missing'), 404);
+  const DB1 = `/client/v4/accounts/acc/d1/database/${cfDb.body.result.uuid}`;
+  ok(await op('POST', `${DB1}/query`, { body: { sql: 'CREATE TABLE t (a); INSERT INTO t VALUES (1); SELECT a FROM t' } }), 200);
+  ok(await op('POST', `${DB1}/query`, { body: { sql: 'SELECT ? AS v', params: [2] } }), 200);
+  ok(await op('POST', `${DB1}/query`, { body: { sql: 'SELECT * FROM nope' } }), 400);
+  ok(await op('DELETE', DB1), 200);
   const doc = JSON.parse(readFileSync(join(ROOT, 'openapi.json'), 'utf8'));
   for (const [template, item] of Object.entries(doc.paths).filter(([t]) => t.startsWith('/client/v4/'))) {
     const path = template.replace('{account}', 'acc').replace(/\{[^}]+\}/g, 'openapi-no-such-worker');

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { TOKEN, call, freshProject, expectError } from '../lib/client.mjs';
 import { prepare, request } from '../lib/site.mjs';
 import { d1Rows, storedCount } from '../lib/state.mjs';
+import { readDevVars, startWorker } from '../lib/server.mjs';
 
 const dbs = {
   create: (name, token = TOKEN) => call('POST', '/__api/sql/databases', { body: { name }, token }),
@@ -223,4 +224,26 @@ test('SQL binding: each database is its own; a token cannot bind another\'s; del
   expectError(assert, await dbs.get(db.id), 404, 'not_found');
   assert.ok(d1Rows('SELECT purged_at FROM resources WHERE id = ?', db.id)[0].purged_at > 0);
   assert.deepEqual(await ok(pa, { op: 'raw', sql: `SELECT v FROM ${table}` }), [['from a']]);
+});
+
+test('SQL databases: a write past SQL_DB_MAX_BYTES is rolled back with D1\'s SQLITE_FULL', { timeout: 180_000 }, async (t) => {
+  const server = await startWorker({ extraArgs: ['--var', 'SQL_DB_MAX_BYTES:60000'] });
+  t.after(() => server.stop());
+  const token = readDevVars().API_TOKEN;
+  const req = async (method, path, body) => {
+    const r = await fetch(`${server.url}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body && JSON.stringify(body) });
+    return { status: r.status, body: await r.json() };
+  };
+  const db = await req('POST', '/__api/sql/databases', { name: 'capped' });
+  assert.equal(db.status, 201, JSON.stringify(db.body));
+  const q = (sql) => req('POST', `/client/v4/accounts/acc/d1/database/${db.body.database.id}/query`, { sql });
+  assert.equal((await q('CREATE TABLE big (b BLOB); INSERT INTO big VALUES (randomblob(1000))')).status, 200);
+  const full = await q('INSERT INTO big VALUES (randomblob(200000))');
+  assert.equal(full.status, 400, JSON.stringify(full.body));
+  assert.deepEqual(full.body.errors[0], { code: 7500, message: 'Exceeded maximum DB size of 60000 bytes: SQLITE_FULL' });
+  const n = await q('SELECT COUNT(*) AS n FROM big');
+  assert.deepEqual(n.body.result[0].results, [{ n: 1 }], 'the refused write left nothing behind');
+  assert.ok((await req('GET', `/__api/sql/databases/${db.body.database.id}`)).body.database.size < 60000);
+  // Shrinking is always allowed, even for a database already past a lowered cap.
+  assert.equal((await q('DELETE FROM big')).status, 200);
 });

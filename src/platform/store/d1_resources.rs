@@ -131,6 +131,21 @@ impl D1Resources {
         .await
     }
 
+    /// The caller's own live resource of `kind` titled `title` (what wrangler resolves a name to).
+    pub async fn own_by_title(
+        &self,
+        kind: &str,
+        creator: &str,
+        title: &str,
+    ) -> ApiResult<Option<ResourceRow>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM resources WHERE kind = ?1 AND created_by = ?2 AND title = ?3 AND deleted_at IS NULL"
+        );
+        let rows: Vec<ResourceRow> =
+            all_rows(self.db.prepare(sql).bind(&[kind.into(), creator.into(), title.into()])).await?;
+        Ok(rows.into_iter().next())
+    }
+
     /// A deployment's bindings of one kind, name -> resource id (what `record_bindings` wrote).
     pub async fn bindings_of(
         &self,

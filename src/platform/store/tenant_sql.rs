@@ -75,6 +75,13 @@ pub async fn destroy(env: &Env, id: &str) -> ApiResult<()> {
     Ok(())
 }
 
+/// Runs a checked plan (src/storage/sql.rs `plan`) in the database's object: its JSON answer.
+pub async fn run_plan(env: &Env, id: &str, plan: String) -> ApiResult<String> {
+    let env: &JsValue = env.as_ref();
+    let v = on_object(env, id, "run", &[plan.into()]).await.map_err(|e| api_err("run", e))?;
+    Ok(v.as_string().unwrap_or_default())
+}
+
 /// The database's size in bytes.
 pub async fn size(env: &Env, id: &str) -> ApiResult<u64> {
     let env: &JsValue = env.as_ref();
