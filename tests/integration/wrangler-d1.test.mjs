@@ -6,7 +6,7 @@
 // `export`) fails in one line naming it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { call, freshProject, TOKEN } from '../lib/client.mjs';
 import { visit } from '../lib/site.mjs';
@@ -76,6 +76,18 @@ test('d1_databases by name without an id: provisioned, seeded by `d1 execute --r
   assert.deepEqual(await bindingsOf(name), [{ type: 'd1', name: 'DB', id }]);
   assert.equal(JSON.parse((await visit('/', host(name))).body).length, 2);
   assert.equal((await databases()).filter((x) => x.name === dbName).length, 1);
+
+  // `d1 migrations apply --remote` sends its statements through the same query call.
+  mkdirSync(join(dir, 'migrations'));
+  writeFileSync(join(dir, 'migrations', '0001_tags.sql'), "CREATE TABLE tags (t TEXT);\nINSERT INTO tags VALUES ('m1');\n");
+  const mig = await wrangler(dir, ['d1', 'migrations', 'apply', dbName, '--remote']);
+  assert.equal(mig.code, 0, mig.out);
+  const applied = await call('POST', `/client/v4/accounts/acc/d1/database/${id}/query`, { body: { sql: 'SELECT name FROM d1_migrations; SELECT t FROM tags' } });
+  assert.equal(applied.status, 200, applied.text);
+  assert.deepEqual(applied.body.result.map((r) => r.results), [[{ name: '0001_tags.sql' }], [{ t: 'm1' }]]);
+  const none = await wrangler(dir, ['d1', 'migrations', 'apply', dbName, '--remote']);
+  assert.equal(none.code, 0, none.out);
+  assert.match(none.out, /No migrations to apply/);
 
   const list = await wrangler(dir, ['d1', 'list', '--json']);
   assert.equal(list.code, 0, list.out);
