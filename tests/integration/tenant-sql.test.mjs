@@ -202,7 +202,7 @@ test('SQL binding: each database is its own; a token cannot bind another\'s; del
   const [pa, pb] = [await freshProject('sql a'), await freshProject('sql b')];
   const [da, db] = [await created(`a-${tag}`), await created(`b-${tag}`)];
   await deployWithDb(pa, bind(da.id));
-  await deployWithDb(pb, bind(db.id));
+  const firstB = await deployWithDb(pb, bind(db.id));
   await ok(pa, { op: 'exec', sql: `CREATE TABLE ${table} (v TEXT);\nINSERT INTO ${table} VALUES ('from a');` });
   await ok(pb, { op: 'exec', sql: `CREATE TABLE ${table} (v TEXT);\nINSERT INTO ${table} VALUES ('from b');\nINSERT INTO ${table} VALUES ('also b');` });
   assert.deepEqual(await ok(pa, { op: 'raw', sql: `SELECT v FROM ${table}` }), [['from a']]);
@@ -224,6 +224,11 @@ test('SQL binding: each database is its own; a token cannot bind another\'s; del
   expectError(assert, await dbs.get(db.id), 404, 'not_found');
   assert.ok(d1Rows('SELECT purged_at FROM resources WHERE id = ?', db.id)[0].purged_at > 0);
   assert.deepEqual(await ok(pa, { op: 'raw', sql: `SELECT v FROM ${table}` }), [['from a']]);
+  // A preview of B's old deployment still binds it, and gets D1's error instead of data.
+  const port = new URL(process.env.FLOTILLA_URL).port;
+  const body = JSON.stringify({ op: 'all', sql: `SELECT v FROM ${table}` });
+  const preview = await request('/', { host: `${firstB.deployment.id.slice(0, 8)}--${pb.slug}.localhost:${port}`, method: 'POST', body, headers: { 'content-length': String(Buffer.byteLength(body)) } });
+  assert.deepEqual(JSON.parse(preview.body), { error: 'D1_ERROR: no such database: it was deleted' });
 });
 
 test('SQL databases: a write past SQL_DB_MAX_BYTES is rolled back with D1\'s SQLITE_FULL', { timeout: 180_000 }, async (t) => {

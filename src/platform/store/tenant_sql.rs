@@ -107,9 +107,7 @@ impl TenantSqlStore {
         let live = crate::domain::is_resource_id(id)
             && D1Resources::new(env).map_err(internal)?.is_live(KIND_SQL, id).await.map_err(internal)?;
         if !live {
-            return Err(js_err(SqlError::d1(
-                "Couldn't find a D1 DB with the name or binding: it was deleted",
-            )));
+            return Err(js_err(SqlError::d1("no such database: it was deleted")));
         }
         LIVE.with(|l| l.borrow_mut().insert(id.to_string(), now));
         Ok(())
