@@ -10,7 +10,7 @@ use worker::{Delay, Request, Response};
 use super::projects::load;
 use super::{internal, query_pairs, read_body, Ctx};
 use crate::auth::{verify_token, TokenKind};
-use crate::deploy::{build_rules, is_terminal, parse_deploy_request, UploadManifest};
+use crate::deploy::{build_rules, is_terminal, parse_deploy_request, ServerBundle, UploadManifest};
 use crate::domain::{kind_label, ProjectRow, ResourceScope};
 use crate::error::{ApiError, ApiResult};
 use crate::keys::bundle_key;
@@ -36,6 +36,7 @@ pub fn stored_config(
     session_id: &str,
     manifest_key: &str,
     req: &crate::deploy::DeployRequest,
+    bundle: Option<&ServerBundle>,
     redirects: &crate::assets::RedirectRules,
     headers: &crate::assets::HeaderRules,
 ) -> Value {
@@ -45,7 +46,7 @@ pub fn stored_config(
         "assets": req.config,
         "redirects": redirects,
         "headers": headers,
-        "server": req.server_code.as_ref().map(|b| crate::deploy::ServerInfo {
+        "server": bundle.map(|b| crate::deploy::ServerInfo {
             digest: b.digest(),
             run_worker_first: req.run_worker_first.clone(),
         }),
@@ -160,8 +161,17 @@ pub async fn prepare(
         "newAssets": session.missing_count,
         "skippedAssets": session.unique_count - session.missing_count,
     });
-    let config = stored_config(&session.id, &session.manifest_key, input, &rules.redirects, &rules.headers);
-    let (bundle, warnings) = (input.server_code.clone(), rules.warnings);
+    // Stored with its generated main module (if any), made before the digest that covers it.
+    let bundle = input.server_code.clone().map(ServerBundle::with_shims);
+    let config = stored_config(
+        &session.id,
+        &session.manifest_key,
+        input,
+        bundle.as_ref(),
+        &rules.redirects,
+        &rules.headers,
+    );
+    let warnings = rules.warnings;
     Ok(Prepared { session_id: session.id, config, stats, bundle, warnings })
 }
 

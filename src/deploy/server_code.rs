@@ -111,6 +111,11 @@ pub struct ServerBundle {
     /// Buckets bound by env name -> bucket id (R2's API in tenant code).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub buckets: BTreeMap<String, String>,
+    /// The generated main module in front of `entrypoint` when SQL or bucket bindings need
+    /// objects built in the tenant isolate (src/deploy/shims.rs). Made once when the deployment
+    /// is recorded (`with_shims`), so the visitor build that loads the code only copies it.
+    #[serde(rename = "shimMain", default, skip_serializing_if = "Option::is_none")]
+    pub shim_main: Option<String>,
 }
 
 impl ServerBundle {
@@ -136,6 +141,12 @@ impl ServerBundle {
             crate::domain::KIND_BUCKET => &mut self.buckets,
             _ => &mut self.kv_namespaces,
         }
+    }
+
+    /// This bundle as it is stored: with its generated main module when it needs one.
+    pub fn with_shims(mut self) -> ServerBundle {
+        self.shim_main = super::shim_main(&self);
+        self
     }
 
     /// Whether the tenant's env needs objects built in its own isolate (D1's and R2's APIs
@@ -330,6 +341,7 @@ pub fn parse_server_code(v: &Value, env: &BTreeMap<String, String>) -> Result<Se
         kv_namespaces: BTreeMap::new(),
         sql_databases: BTreeMap::new(),
         buckets: BTreeMap::new(),
+        shim_main: None,
     })
 }
 

@@ -21,10 +21,11 @@ import './bridge.mjs';
 import Site from '../../build/site/index.js';
 // Module sources for tenant isolates, not code of ours (wrangler.toml bundles them as Text):
 // the D1 and R2 APIs built around our entrypoint stubs (src/deploy/shims.rs explains why).
+import wrapShim from './tenant/wrap.js';
 import d1Shim from './tenant/d1.js';
 import r2Shim from './tenant/r2.js';
 
-globalThis.__flotillaTenantShims = { d1: d1Shim, r2: r2Shim };
+globalThis.__flotillaTenantShims = { wrap: wrapShim, d1: d1Shim, r2: r2Shim };
 
 let fullModule;
 /** The full build, instantiated the first time a request, batch, alarm or cron needs it. */

@@ -160,10 +160,12 @@ function render() {
   view.replaceChildren();
   const route = location.hash.replace(/^#\/?/, '').split('/');
   for (const a of $('nav').querySelectorAll('a[href^="#"]')) {
-    a.toggleAttribute('aria-current', a.getAttribute('href') === `#/${route[0] === 'tokens' ? 'tokens' : ''}`);
+    const section = ['tokens', 'storage'].includes(route[0]) ? route[0] : '';
+    a.toggleAttribute('aria-current', a.getAttribute('href') === `#/${section}`);
   }
   if (route[0] === 'p' && route[1]) projectView(view, decodeURIComponent(route[1]));
   else if (route[0] === 'tokens') tokensView(view);
+  else if (route[0] === 'storage') storageView(view);
   else projectsView(view);
 }
 
@@ -410,6 +412,68 @@ function tokensView(view) {
   h('button', { type: 'submit' }, 'Create token'));
   view.append(h('h1', {}, 'Tokens'), form, secretBox, h('h2', {}, 'Existing tokens'), list);
   load().catch((e) => { fail(e); list.replaceChildren(h('li', { class: 'error' }, e.describe ? e.describe() : String(e))); });
+}
+
+// ---- storage (issue 27): the resources server code binds ----
+
+/** Each kind of resource: its API collection, the list and item keys, its name field. */
+const STORAGE = [
+  { id: 'kv', title: 'KV namespaces', one: 'namespace', path: '/kv/namespaces', list: 'namespaces', name: 'title',
+    bind: 'kv' },
+];
+
+function storageView(view) {
+  view.append(h('h1', {}, 'Storage'),
+    h('p', { class: 'hint' }, 'Bind one to server code in a deploy\'s config.bindings ({type, name, id}) or wrangler\'s config.'));
+  for (const kind of STORAGE) view.append(storageSection(kind));
+}
+
+function storageSection(kind) {
+  const mine = gen;
+  const list = h('ul', { class: 'cards', id: `storage-${kind.id}` });
+  const more = h('button', { type: 'button', class: 'secondary', hidden: true }, 'Load more');
+  let cursor = null;
+  const load = async (reset) => {
+    if (reset) { cursor = null; list.replaceChildren(); }
+    const r = await api('GET', `${kind.path}?limit=50${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+    if (mine !== gen) return;
+    for (const item of r[kind.list]) list.append(resourceRow(kind, item, () => load(true)));
+    if (!list.children.length) list.append(h('li', { class: 'empty' }, `No ${kind.title} yet.`));
+    cursor = r.cursor;
+    more.hidden = !cursor;
+  };
+  more.addEventListener('click', () => act(more, () => load(false)));
+  const inputId = `new-${kind.id}`;
+  const name = h('input', { id: inputId, required: true, maxlength: 512, autocomplete: 'off', spellcheck: 'false' });
+  const create = h('form', { class: 'row', onsubmit: (e) => {
+    e.preventDefault();
+    act(e.submitter, async () => {
+      const r = await api('POST', kind.path, { [kind.name]: name.value.trim() });
+      name.value = '';
+      return `Created ${kind.one} ${r[kind.one][kind.name]}`;
+    }, () => load(true));
+  } }, h('label', { for: inputId }, `New ${kind.one}`), name, h('button', { type: 'submit' }, 'Create'));
+  load(true).catch((e) => { fail(e); list.replaceChildren(h('li', { class: 'error' }, e.describe ? e.describe() : String(e))); });
+  return h('section', { class: 'storage' }, h('h2', {}, kind.title), create, list, more);
+}
+
+function resourceRow(kind, item, reload) {
+  const del = h('button', { type: 'button', class: 'danger' }, 'Delete');
+  del.addEventListener('click', async () => {
+    if (!await confirmDialog(`Delete the ${kind.one} “${item[kind.name]}” and all its data? This cannot be undone.`, 'Delete')) return;
+    act(del, async () => {
+      await api('DELETE', `${kind.path}/${encodeURIComponent(item.id)}`);
+      return `Deleted ${item[kind.name]}`;
+    }, reload);
+  });
+  const projects = item.projects || [];
+  return h('li', { class: 'card' },
+    h('div', { class: 'row spread' }, h('strong', {}, item[kind.name]), h('code', {}, item.id)),
+    h('div', { class: 'meta' }, projects.length
+      ? ['bound to ', ...projects.flatMap((p, i) => [i ? ', ' : '', h('a', { href: `#/p/${encodeURIComponent(p)}` }, short(p))])]
+      : 'not bound to any project', ` · created ${when(item.createdAt)}`),
+    h('div', { class: 'meta' }, h('code', {}, `{"type":"${kind.bind}","name":"…","id":"${item.id}"}`)),
+    h('div', { class: 'row' }, del));
 }
 
 function tokenRow(t, reload) {

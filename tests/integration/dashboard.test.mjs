@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { api, BASE, TOKEN, freshProject } from '../lib/client.mjs';
+import { api, call, BASE, TOKEN, freshProject } from '../lib/client.mjs';
 import { deploySite, visit } from '../lib/site.mjs';
 import { ROOT } from '../lib/server.mjs';
 
@@ -232,6 +232,38 @@ test('tokens: a new secret is shown once, then only its metadata is listed', asy
   await context.close();
 });
 
+test('storage: KV namespaces are listed with the projects that bind them, created and deleted', async () => {
+  const title = `dash-ns-${Date.now()}`;
+  const bound = await call('POST', '/__api/kv/namespaces', { body: { title: `${title}-bound` } });
+  assert.equal(bound.status, 201, bound.text);
+  const p = await freshProject('dash storage');
+  const serverCode = { entrypoint: 'index.js', compatibilityDate: '2026-10-01', modules: { 'index.js': Buffer.from('export default { fetch() { return new Response("x"); } }').toString('base64') } };
+  await deploySite(p.id, { '/index.html': 'x' }, { config: { bindings: [{ type: 'kv', name: 'C', id: bound.body.namespace.id }] }, extra: { serverCode } });
+  const { context, page, problems } = await openPage();
+  await signIn(page);
+  await page.getByRole('link', { name: 'Storage' }).click();
+  await page.getByLabel('New namespace').fill(title);
+  await page.getByRole('button', { name: 'Create' }).first().click();
+  const item = page.locator('#storage-kv li', { hasText: title }).filter({ hasNotText: `${title}-bound` });
+  await item.waitFor();
+  assert.match(await page.locator('#status').textContent(), new RegExp(`Created namespace ${title}`));
+  assert.match(await item.textContent(), /not bound to any project/);
+  const listed = await call('GET', '/__api/kv/namespaces?limit=100');
+  const made = listed.body.namespaces.find((n) => n.title === title);
+  assert.ok(made, 'the dashboard created it through the API');
+  assert.match(await item.textContent(), new RegExp(made.id));
+  await item.getByRole('button', { name: 'Delete' }).click();
+  await page.locator('#confirm-ok').click();
+  const boundItem = page.locator('#storage-kv li', { hasText: `${title}-bound` });
+  await boundItem.waitFor();
+  await boundItem.getByRole('link', { name: p.id.slice(0, 8) }).waitFor();
+  await page.waitForFunction((t) => ![...document.querySelectorAll('#storage-kv li strong')].some((e) => e.textContent === t), title);
+  assert.equal((await call('GET', `/__api/kv/namespaces/${made.id}`)).status, 404, 'deleted through the API');
+  await shot(page, 'storage');
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
 test('a phone-sized viewport renders every view without horizontal overflow', async () => {
   const p = await freshProject('dash phone with a rather long project name');
   await deploySite(p.id, { '/index.html': '<h1>phone</h1>' });
@@ -249,6 +281,9 @@ test('a phone-sized viewport renders every view without horizontal overflow', as
   await page.getByRole('link', { name: 'Tokens' }).click();
   await page.getByLabel('Name').waitFor();
   assert.ok(await overflow() <= 0, 'tokens view');
+  await page.getByRole('link', { name: 'Storage' }).click();
+  await page.locator('#storage-kv li').first().waitFor();
+  assert.ok(await overflow() <= 0, `storage view overflows by ${await overflow()} px`);
   await page.goto(`${BASE}/docs`);
   await page.locator('#ops details').first().waitFor();
   assert.ok(await overflow() <= 0, 'docs');
