@@ -221,12 +221,24 @@ fn tokens(sql: &str) -> Vec<(Tok, usize, usize)> {
                 i += 1;
             }
             out.push((Tok::Word, start, i));
-        } else if c.is_ascii_digit()
-            || ((c == b'?' || c == b':' || c == b'@') && b.get(i + 1).is_some_and(|n| word(*n)))
-        {
-            // Numbers and parameters (`?1`, `:name`, `@name`): never names.
+        } else if c.is_ascii_digit() {
+            // A number (SQLite refuses identifier characters right after one): never a name.
             i += 1;
             while i < b.len() && (word(b[i]) || b[i] == b'.') {
+                i += 1;
+            }
+            out.push((Tok::Other, start, i));
+        } else if c == b'?' {
+            // `?` or `?NNN`: digits only, as SQLite reads it (`?abc` is `?` then a name).
+            i += 1;
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+            out.push((Tok::Other, start, i));
+        } else if (c == b':' || c == b'@') && b.get(i + 1).is_some_and(|n| word(*n)) {
+            // `:name`, `@name`: parameters, never names.
+            i += 1;
+            while i < b.len() && word(b[i]) {
                 i += 1;
             }
             out.push((Tok::Other, start, i));
@@ -477,6 +489,21 @@ mod tests {
         let trig = "CREATE TRIGGER tr AFTER INSERT ON t BEGIN UPDATE t SET a = CASE WHEN 1 THEN 2 END; DELETE FROM u; END";
         assert_eq!(split(&format!("{trig}; SELECT 1")), [trig, "SELECT 1"]);
         assert_eq!(split("SELECT 'unterminated; still'"), ["SELECT 'unterminated; still'"]);
+    }
+
+    /// Tokens as SQLite reads them: `?` takes only digits (`?abc` is `?` then the name `abc`);
+    /// `:name`, `@name` and `$name` take identifier characters.
+    #[test]
+    fn parameters_are_tokenized_as_sqlite_does() {
+        let kinds =
+            |sql: &str| tokens(sql).iter().map(|t| (t.0, sql[t.1..t.2].to_string())).collect::<Vec<_>>();
+        assert_eq!(kinds("?12abc"), [(Tok::Other, "?12".to_string()), (Tok::Word, "abc".to_string())]);
+        assert_eq!(
+            kinds(":a.b"),
+            [(Tok::Other, ":a".to_string()), (Tok::Other, ".".to_string()), (Tok::Word, "b".to_string())]
+        );
+        assert_eq!(kinds("@x 1.5e3"), [(Tok::Other, "@x".to_string()), (Tok::Other, "1.5e3".to_string())]);
+        assert_eq!(check("SELECT ?_cf_x"), Err(NOT_AUTHORIZED.to_string()));
     }
 
     #[test]
