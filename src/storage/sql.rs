@@ -322,7 +322,9 @@ pub fn check(sql: &str) -> Result<(), String> {
         }
         let n = name(sql, *t).to_ascii_lowercase();
         let refused = match n.as_str() {
-            "attach" | "detach" | "vacuum" | "load_extension" if t.0 == Tok::Word => true,
+            "attach" | "detach" | "vacuum" if t.0 == Tok::Word => true,
+            // A function may be named by a quoted identifier too.
+            "load_extension" => true,
             "pragma" if t.0 == Tok::Word => !pragma_allowed(sql, &toks[k + 1..]),
             _ if n.starts_with("_cf_") => true,
             _ if n.starts_with("sqlite_") => !SQLITE_NAMES.contains(&n.as_str()),
@@ -523,6 +525,7 @@ mod tests {
             "SELECT * FROM sqlite_dbpage",
             "SELECT * FROM pragma_database_list",
             "SELECT load_extension('x')",
+            "SELECT \"load_extension\"('x')",
             "SELECT 1 FROM t; ATTACH 'x' AS y",
             "/* hi */ ATTACH 'x' AS y",
         ] {
