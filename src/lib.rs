@@ -14,6 +14,7 @@ pub mod join;
 pub mod keys;
 pub mod lifecycle;
 pub mod mcp;
+pub mod observe;
 pub mod routing;
 pub mod storage;
 #[cfg(test)]

@@ -45,6 +45,7 @@ pub fn policy(route: &ApiRoute) -> (Need, Option<&'static str>) {
         ListDeployments(k) => (p(k, Read), None),
         GetDeployment(id) => (d(id, Read), None),
         DeploymentLogs(id) => (d(id, Read), None),
+        ProjectLogs(k) => (p(k, Read), None),
         Promote(id) => (d(id, deploy), Some("deployment.promote")),
         Rollback(k) => (p(k, deploy), Some("project.rollback")),
         ListAliases(k) => (p(k, Read), None),

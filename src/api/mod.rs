@@ -10,6 +10,7 @@ mod domains;
 pub mod health;
 mod kv;
 mod lifecycle;
+mod logs;
 pub mod mcp;
 mod previews;
 mod projects;
@@ -236,6 +237,7 @@ async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: ApiRoute) -> ApiResul
         ApiRoute::ListDeployments(id) => deployments::list(req, &id, ctx).await,
         ApiRoute::GetDeployment(id) => deployments::get(&id, ctx).await,
         ApiRoute::DeploymentLogs(id) => lifecycle::logs(req, &id, ctx).await,
+        ApiRoute::ProjectLogs(id) => logs::list(req, &id, ctx).await,
         ApiRoute::Promote(id) => lifecycle::promote(&id, ctx).await,
         ApiRoute::Rollback(id) => lifecycle::rollback(req, &id, ctx).await,
         ApiRoute::ListAliases(id) => lifecycle::list_aliases(&id, ctx).await,

@@ -50,7 +50,8 @@ function platformEnv(env, ctx) {
   return envWith(env, { [MAKE_ASSETS]: makeAssets, [MAKE_BINDING]: makeBinding(ctx), [WAIT_UNTIL]: (p) => ctx.waitUntil(p) });
 }
 
-/** A tenant's resource binding of `kind` (src/platform/serve/loader.rs `resource_binding`). */
+/** A tenant's resource binding of `kind`, or its isolate's tail (src/platform/serve/loader.rs
+ * `resource_binding`). */
 function makeBinding(ctx) {
   return (kind, projectId, id) => {
     switch (kind) {
@@ -60,6 +61,8 @@ function makeBinding(ctx) {
         return ctx.exports.TenantSql({ props: { projectId, databaseId: id } });
       case 'bucket':
         return ctx.exports.TenantBucket({ props: { projectId, bucketId: id } });
+      case 'tail':
+        return ctx.exports.InvocationTail({ props: { projectId, deploymentId: id } });
       default:
         throw new Error(`no binding of kind ${kind}`);
     }
@@ -460,3 +463,17 @@ export class TenantSqlDatabase extends DurableObject {
  * src/js/tenant/r2.js. Its methods land with the bucket binding.
  */
 export class TenantBucket extends WorkerEntrypoint {}
+
+/**
+ * The tail of every isolate the loader starts (`tails` in src/platform/serve/loader.rs), created
+ * as `ctx.exports.InvocationTail({ props: { projectId, deploymentId } })`. The runtime calls
+ * `tail(events)` after each run's response; the full build keeps them (src/platform/jobs/tail.rs).
+ * Tenant code never holds this binding.
+ */
+export class InvocationTail extends WorkerEntrypoint {
+  async tail(events) {
+    const { projectId, deploymentId } = this.ctx.props ?? {};
+    const m = await full();
+    return new m.InvocationRecorder(this.env).record(projectId ?? '', deploymentId ?? '', JSON.stringify(events));
+  }
+}

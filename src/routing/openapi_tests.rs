@@ -30,6 +30,7 @@ fn every_route() -> Vec<ApiRoute> {
         ListDeployments(s()),
         GetDeployment(s()),
         DeploymentLogs(s()),
+        ProjectLogs(s()),
         Promote(s()),
         Rollback(s()),
         ListAliases(s()),
@@ -70,6 +71,7 @@ fn every_route() -> Vec<ApiRoute> {
             | ListDeployments(_)
             | GetDeployment(_)
             | DeploymentLogs(_)
+            | ProjectLogs(_)
             | Promote(_)
             | Rollback(_)
             | ListAliases(_)

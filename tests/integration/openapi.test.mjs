@@ -114,6 +114,7 @@ test('every documented operation answers as its schema says (one live sample eac
   ok(await op('PUT', `${P}/aliases/staging`, { body: { deploymentId: first } }), 200);
   ok(await op('GET', `${P}/aliases/staging`), 200);
   ok(await op('GET', `${P}/aliases`), 200);
+  ok(await op('GET', `${P}/logs?limit=5&status=error`), 200);
   ok(await op('DELETE', `${P}/aliases/staging`), 200);
   ok(await op('POST', `${P}/rollback`, { body: {} }), 200);
   ok(await op('POST', `${D(second)}/promote`), 200);

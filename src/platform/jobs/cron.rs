@@ -135,6 +135,24 @@ pub async fn scheduled(env: &Env) {
     if let Err(e) = pruned.await {
         log("error", "cron", json!({ "msg": "pruning quota counters failed", "error": e.log_detail() }));
     }
+    // Kept invocation logs past LOG_RETENTION_DAYS, then those of deleted projects (bounded).
+    let logs = async {
+        let store = crate::platform::store::d1_logs::D1Logs::new(env)?;
+        let days = env.var("LOG_RETENTION_DAYS").ok().map(|v| v.to_string());
+        let cutoff = crate::observe::retention_cutoff(now as u64, days.as_deref());
+        let expired = store.delete_expired(cutoff, crate::observe::RETENTION_BATCH).await?;
+        let orphaned = store.delete_orphans(crate::observe::RETENTION_BATCH).await?;
+        Ok::<_, ApiError>((expired, orphaned))
+    };
+    match logs.await {
+        Ok((0, 0)) => {}
+        Ok((expired, orphaned)) => log(
+            "info",
+            "cron",
+            json!({ "msg": "invocation logs deleted", "expired": expired, "ofDeletedProjects": orphaned }),
+        ),
+        Err(e) => log("error", "cron", json!({ "msg": "deleting old logs failed", "error": e.log_detail() })),
+    }
 }
 
 /// [`lifecycle::NamespaceStore`] over D1 (`resources`) and `TENANT_KV`.

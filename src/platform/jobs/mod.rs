@@ -6,4 +6,5 @@ pub mod gc;
 pub mod hosts;
 pub mod purge;
 pub mod queue;
+pub mod tail;
 pub mod workflow;

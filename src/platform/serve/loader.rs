@@ -129,11 +129,10 @@ fn set(obj: &Object, key: &str, value: &JsValue) -> Result<(), JsValue> {
 /// The `WorkerCode` object the loader expects.
 fn code_object(
     js_env: &Env,
-    project_id: &str,
+    target: &Target,
     bundle: &ServerBundle,
     secrets: &[(String, String)],
     assets: &JsValue,
-    outbound_allowed: bool,
 ) -> Result<Object, JsValue> {
     let code = Object::new();
     set(&code, "compatibilityDate", &bundle.compatibility_date.as_str().into())?;
@@ -186,11 +185,15 @@ fn code_object(
         [(KIND_KV, &bundle.kv_namespaces), (KIND_SQL, &bundle.sql_databases), (KIND_BUCKET, &bundle.buckets)];
     for (kind, bindings) in kinds {
         for (name, id) in bindings {
-            set(&env, name, &resource_binding(js_env, kind, project_id, id)?)?;
+            set(&env, name, &resource_binding(js_env, kind, &target.project_id, id)?)?;
         }
     }
     set(&code, "env", &env)?;
-    if !outbound_allowed {
+    // Every run's console output, exceptions and outcome reach InvocationTail after the
+    // response (kept logs, src/platform/jobs/tail.rs).
+    let tail = resource_binding(js_env, "tail", &target.project_id, &target.deployment_id)?;
+    set(&code, "tails", &Array::of1(&tail))?;
+    if !target.outbound_allowed {
         // null: every fetch() from user code fails, including to the platform itself.
         set(&code, "globalOutbound", &JsValue::NULL)?;
     }
@@ -255,7 +258,7 @@ thread_local! {
                 let secrets = open_secrets(&env, &target.project_id, &bundle)
                     .await
                     .map_err(|e| JsValue::from_str(&e.log_detail()))?;
-                Ok(code_object(&env, &target.project_id, &bundle, &secrets, &assets, target.outbound_allowed)?.into())
+                Ok(code_object(&env, &target, &bundle, &secrets, &assets)?.into())
             })
         });
 }

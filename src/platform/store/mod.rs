@@ -8,6 +8,8 @@ pub mod d1_deployments;
 pub mod d1_domains;
 pub mod d1_lifecycle;
 #[cfg(not(feature = "site"))]
+pub mod d1_logs;
+#[cfg(not(feature = "site"))]
 pub mod d1_resources;
 #[cfg(not(feature = "site"))]
 pub mod d1_uploads;
