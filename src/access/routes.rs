@@ -71,6 +71,10 @@ pub fn policy(route: &ApiRoute) -> (Need, Option<&'static str>) {
         ListBuckets | GetBucket(_) => (Need::Any(Read), None),
         CreateBucket => (Need::Any(Manage), Some("bucket.create")),
         DeleteBucket(_) => (Need::Any(Manage), Some("bucket.delete")),
+        ListSqlDatabases => (Need::Any(Read), None),
+        GetSqlDatabase(_) => (Need::Any(Read), None),
+        CreateSqlDatabase => (Need::Any(Manage), Some("sql.create")),
+        DeleteSqlDatabase(_) => (Need::Any(Manage), Some("sql.delete")),
         MethodNotAllowed(_) | NotFound => (Need::Nothing, None),
     }
 }
@@ -108,6 +112,9 @@ mod tests {
             ("GET", "/kv/namespaces/n", Need::Any(Scope::Read), None),
             ("POST", "/kv/namespaces", Need::Any(Scope::Manage), Some("kv.create")),
             ("DELETE", "/kv/namespaces/n", Need::Any(Scope::Manage), Some("kv.delete")),
+            ("POST", "/sql/databases", Need::Any(Scope::Manage), Some("sql.create")),
+            ("DELETE", "/sql/databases/d", Need::Any(Scope::Manage), Some("sql.delete")),
+            ("GET", "/sql/databases/d", Need::Any(Scope::Read), None),
             ("GET", "/nope", Need::Nothing, None),
         ];
         for (m, path, need, action) in cases {

@@ -19,7 +19,7 @@ use crate::access::{Need, Principal, Scope};
 use crate::auth::{issue_token, TokenKind};
 use crate::compat::*;
 use crate::deploy::{parse_deploy_request, plan_buckets, BUCKET_MAX_BYTES, BUCKET_MAX_FILES};
-use crate::domain::{is_resource_id, iso8601, ProjectRow, ResourceScope, KIND_BUCKET, KIND_KV};
+use crate::domain::{is_resource_id, iso8601, ProjectRow, ResourceScope, KIND_BUCKET, KIND_KV, KIND_SQL};
 use crate::error::{ApiError, ApiResult};
 use crate::keys::wrangler_manifest_key;
 use crate::lifecycle::Status;
@@ -77,6 +77,22 @@ pub async fn handle(mut req: Request, outer: &Ctx<'_>, path: &str) -> ApiResult<
                     if e.message().starts_with("Object") { CF_OBJECT_NOT_FOUND } else { CF_BUCKET_NOT_FOUND };
                 body = cf_failure(code, &e.message());
             }
+            // D1's codes: a database it does not find (7404), a name taken (7502), a failed query.
+            let mut status = status;
+            if route.is_d1() {
+                let code = match status {
+                    404 => Some(CF_D1_NOT_FOUND),
+                    409 if matches!(route, CfRoute::D1Create) => Some(CF_D1_EXISTS),
+                    422 => Some(CF_D1_QUERY),
+                    _ => None,
+                };
+                if let Some(code) = code {
+                    body = cf_failure(code, &e.message());
+                }
+                if status == 422 {
+                    status = 400;
+                }
+            }
             let mut resp = http::json(status, &body).map_err(internal)?;
             for (k, v) in e.headers() {
                 resp.headers_mut().set(k, &v).map_err(internal)?;
@@ -126,6 +142,15 @@ async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: &CfRoute) -> ApiResul
         R2GetObject(b, key) => super::cf_r2::get_object(b, key, ctx).await,
         R2PutObject(b, key) => super::cf_r2::put_object(req, b, key, ctx).await,
         R2DeleteObject(b, key) => super::cf_r2::delete_object(b, key, ctx).await,
+        D1List => super::cf_d1::list(req, ctx).await,
+        D1Create => super::cf_d1::create(req, ctx).await,
+        D1Get(db) => super::cf_d1::get(db, ctx).await,
+        D1Delete(db) => super::cf_d1::delete(db, ctx).await,
+        D1Query(db) => super::cf_d1::query(req, db, ctx).await,
+        D1Import(db) => {
+            super::cf_d1::unsupported(db, "`wrangler d1 execute --file --remote` (D1 import; use --command)", ctx).await
+        }
+        D1Export(db) => super::cf_d1::unsupported(db, "`wrangler d1 export --remote`", ctx).await,
         TailsByConsumer(_) => ok(json!([])),
         References(name) => {
             existing(name, ctx).await?;
@@ -141,8 +166,9 @@ async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: &CfRoute) -> ApiResul
         ScriptSettings(name) => {
             let p = existing(name, ctx).await?;
             let kv = active_kv(&p, ctx).await?;
+            let d1 = active_of(&p, KIND_SQL, ctx).await?;
             let buckets = bucket_names(&active_buckets(&p, ctx).await?, ctx).await?;
-            ok(json!({ "bindings": settings_bindings(&kv, &buckets), "compatibility_flags": [], "placement": {}, "tail_consumers": [],
+            ok(json!({ "bindings": settings_bindings(&kv, &d1, &buckets), "compatibility_flags": [], "placement": {}, "tail_consumers": [],
                        "logpush": false, "observability": { "enabled": false }, "tags": [] }))
         }
         // The project's URL is always on; nothing to switch.
@@ -194,7 +220,7 @@ async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: &CfRoute) -> ApiResul
             ok(json!(null))
         }
         Unsupported { method, path } => Err(ApiError::NotImplemented {
-            what: format!("`{method} /client/v4{path}` (Flotilla's wrangler API covers deploy, secrets, deployments, versions, rollback, delete, KV and R2)"),
+            what: format!("`{method} /client/v4{path}` (Flotilla's wrangler API covers deploy, secrets, deployments, versions, rollback, delete, KV, D1 and R2)"),
         }),
     }
 }
@@ -362,9 +388,11 @@ async fn put_script(
     let project = project_for_deploy(name, ctx).await?;
     let mut meta = meta;
     if !meta.inherit.is_empty() {
+        let d1 = active_of(&project, KIND_SQL, ctx).await?;
         resolve_inherited(
             &mut meta,
             &active_kv(&project, ctx).await?,
+            &d1,
             &active_buckets(&project, ctx).await?,
         )?;
     }
@@ -404,18 +432,20 @@ async fn put_script(
 
 /// The KV bindings of the project's active deployment (name -> namespace id).
 async fn active_kv(project: &ProjectRow, ctx: &Ctx<'_>) -> ApiResult<BTreeMap<String, String>> {
+    active_of(project, KIND_KV, ctx).await
+}
+
+/// The project's active deployment's bindings of `kind` (name -> resource id).
+async fn active_of(project: &ProjectRow, kind: &str, ctx: &Ctx<'_>) -> ApiResult<BTreeMap<String, String>> {
     match project.active_deployment_id.as_deref() {
-        Some(active) => D1Resources::new(ctx.env)?.bindings_of(active, KIND_KV).await,
+        Some(active) => D1Resources::new(ctx.env)?.bindings_of(active, kind).await,
         None => Ok(BTreeMap::new()),
     }
 }
 
 /// The bucket bindings of the project's active deployment (name -> bucket id).
 async fn active_buckets(project: &ProjectRow, ctx: &Ctx<'_>) -> ApiResult<BTreeMap<String, String>> {
-    match project.active_deployment_id.as_deref() {
-        Some(active) => D1Resources::new(ctx.env)?.bindings_of(active, KIND_BUCKET).await,
-        None => Ok(BTreeMap::new()),
-    }
+    active_of(project, KIND_BUCKET, ctx).await
 }
 
 /// Binding -> bucket name, for `GET .../settings` (a bucket deleted since is left out: wrangler

@@ -4,6 +4,7 @@
 mod buckets;
 mod cf;
 mod cf_assets;
+mod cf_d1;
 mod cf_kv;
 mod cf_r2;
 mod deployments;
@@ -15,6 +16,7 @@ mod logs;
 pub mod mcp;
 mod previews;
 mod projects;
+mod sql;
 mod tokens;
 mod uploads;
 
@@ -263,6 +265,10 @@ async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: ApiRoute) -> ApiResul
         ApiRoute::CreateBucket => buckets::create(req, ctx).await,
         ApiRoute::GetBucket(id) => buckets::get(&id, ctx).await,
         ApiRoute::DeleteBucket(id) => buckets::delete(&id, ctx).await,
+        ApiRoute::ListSqlDatabases => sql::list(req, ctx).await,
+        ApiRoute::CreateSqlDatabase => sql::create(req, ctx).await,
+        ApiRoute::GetSqlDatabase(id) => sql::get(&id, ctx).await,
+        ApiRoute::DeleteSqlDatabase(id) => sql::delete(&id, ctx).await,
         ApiRoute::MethodNotAllowed(allowed) => Err(ApiError::MethodNotAllowed { allowed }),
         ApiRoute::NotFound => Err(ApiError::not_found("API route")),
     }

@@ -49,8 +49,11 @@
 //! <b>/<key> --remote` -> `PUT|GET|DELETE .../r2/buckets/:b/objects/<key>` (the key unencoded,
 //! slashes and all; raw bodies; PUT carries `content-type`, `content-length` and the other HTTP
 //! metadata headers, and needs a response body).
+//! D1 (`d1_databases`, `wrangler d1 create|list|info|delete|execute --remote --command`): the
+//! calls and shapes are in `d1.rs`.
 
 mod assets;
+mod d1;
 mod deployments;
 mod envelope;
 mod kv;
@@ -63,6 +66,7 @@ mod script;
 mod secrets;
 
 pub use assets::*;
+pub use d1::*;
 pub use deployments::*;
 pub use envelope::*;
 pub use kv::*;

@@ -51,6 +51,16 @@ pub enum CfRoute {
     R2GetObject(String, String),
     R2PutObject(String, String),
     R2DeleteObject(String, String),
+    /// `/d1/database...` (wrangler's `d1_databases` and `wrangler d1 ...`): list, create, get by
+    /// id or name, delete, query. Import (`execute --file`) and export are routes only to answer
+    /// "not supported" naming the wrangler command (not in `CF_ROUTES`: no operation to document).
+    D1List,
+    D1Create,
+    D1Get(String),
+    D1Delete(String),
+    D1Query(String),
+    D1Import(String),
+    D1Export(String),
     Unsupported {
         method: String,
         path: String,
@@ -98,6 +108,11 @@ pub const CF_ROUTES: &[(&str, &str)] = &[
     ("GET", "/accounts/{account}/r2/buckets/{bucket}/objects/{key}"),
     ("PUT", "/accounts/{account}/r2/buckets/{bucket}/objects/{key}"),
     ("DELETE", "/accounts/{account}/r2/buckets/{bucket}/objects/{key}"),
+    ("GET", "/accounts/{account}/d1/database"),
+    ("POST", "/accounts/{account}/d1/database"),
+    ("GET", "/accounts/{account}/d1/database/{database}"),
+    ("DELETE", "/accounts/{account}/d1/database/{database}"),
+    ("POST", "/accounts/{account}/d1/database/{database}/query"),
 ];
 
 /// The route's requirement (as `access::policy` is for `/__api`) and its audit action.
@@ -134,6 +149,13 @@ pub fn cf_policy(route: &CfRoute) -> (Need, Option<&'static str>) {
         R2Buckets | GetR2Bucket(_) | R2GetObject(..) => (Need::Any(Read), None),
         CreateR2Bucket => (Need::Any(Manage), Some("bucket.create")),
         R2PutObject(..) | R2DeleteObject(..) => (Need::Any(Manage), Some("bucket.write")),
+        // As `/__api/sql/databases`; running SQL may change data, so it needs manage (as KV
+        // writes do); which databases a token reaches is checked by the handler.
+        D1List | D1Get(_) => (Need::Any(Read), None),
+        D1Create => (Need::Any(Manage), Some("sql.create")),
+        D1Delete(_) => (Need::Any(Manage), Some("sql.delete")),
+        D1Query(_) => (Need::Any(Manage), Some("sql.query")),
+        D1Import(_) | D1Export(_) => (Need::Any(Read), None),
         PutSecret(k) => (p(k, Manage), Some("secret.put")),
         DeleteSecret(k, _) => (p(k, Manage), Some("secret.delete")),
         CreateDeployment(k) => (p(k, Deploy), Some("project.rollback")),
@@ -225,6 +247,13 @@ pub fn match_cf(method: &str, path: &str) -> CfRoute {
                 _ => R2DeleteObject(s(4), key),
             })
         }
+        ("GET", ["accounts", _, "d1", "database"]) => Some(D1List),
+        ("POST", ["accounts", _, "d1", "database"]) => Some(D1Create),
+        ("GET", ["accounts", _, "d1", "database", _]) => Some(D1Get(s(4))),
+        ("DELETE", ["accounts", _, "d1", "database", _]) => Some(D1Delete(s(4))),
+        ("POST", ["accounts", _, "d1", "database", _, "query"]) => Some(D1Query(s(4))),
+        ("POST", ["accounts", _, "d1", "database", _, "import"]) => Some(D1Import(s(4))),
+        ("POST", ["accounts", _, "d1", "database", _, "export"]) => Some(D1Export(s(4))),
         _ => None,
     };
     route.unwrap_or_else(|| Unsupported { method: method.to_string(), path: path.to_string() })
@@ -252,6 +281,12 @@ impl CfRoute {
             GetR2Bucket(b) | R2GetObject(b, _) | R2PutObject(b, _) | R2DeleteObject(b, _) => Some(b),
             _ => None,
         }
+    }
+
+    /// Whether this is a `/d1/database` route (its 404 is D1's code 7404).
+    pub fn is_d1(&self) -> bool {
+        use CfRoute::*;
+        matches!(self, D1List | D1Create | D1Get(_) | D1Delete(_) | D1Query(_) | D1Import(_) | D1Export(_))
     }
 
     /// The script (project slug) a route is about, if any.
@@ -293,6 +328,7 @@ mod tests {
             .replace("{version}", "v1")
             .replace("{namespace}", "0123456789abcdef0123456789abcdef")
             .replace("{key}", "k")
+            .replace("{database}", "app")
     }
 
     #[test]
@@ -372,7 +408,7 @@ mod tests {
     #[test]
     fn unknown_is_unsupported_never_a_panic() {
         for (m, p) in [
-            ("GET", "/accounts/a/d1/database"),
+            ("POST", "/accounts/a/d1/database/x/raw"),
             ("PATCH", "/accounts/a/workers/scripts/x/settings"),
             ("GET", ""),
             ("GET", "/"),

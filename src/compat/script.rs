@@ -13,7 +13,7 @@ use crate::deploy::{valid_env_name, MAX_ENV_VALUE_BYTES, MAX_ENV_VARS};
 use crate::domain::{iso8601, JsonObject};
 use crate::error::ApiError;
 
-pub const SUPPORTED_BINDINGS: &str = "plain_text, json, secret_text, assets, kv_namespace, r2_bucket";
+pub const SUPPORTED_BINDINGS: &str = "plain_text, json, secret_text, assets, kv_namespace, d1, r2_bucket";
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ScriptMetadata {
@@ -37,6 +37,8 @@ pub struct ScriptMetadata {
     pub bucket_names: BTreeMap<String, String>,
     /// Bucket bindings: name -> bucket id (resolved names and inherited bindings).
     pub buckets: BTreeMap<String, String>,
+    /// `d1` bindings: name -> SQL database id (reachability is checked by the native deploy).
+    pub d1: BTreeMap<String, String>,
     /// `inherit` bindings (what wrangler sends on a redeploy for a binding it read back from
     /// `GET .../settings`): resolved against the active deployment by `resolve_inherited`.
     pub inherit: Vec<String>,
@@ -71,34 +73,42 @@ fn check_value(name: &str, v: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Resolves `inherit` bindings against the active deployment's KV and bucket bindings (name ->
-/// id): only those can be inherited (the other kinds Flotilla keeps are not bindings).
+/// Resolves `inherit` bindings against the active deployment's KV, D1 and bucket bindings (name
+/// -> id): only those can be inherited (the other kinds Flotilla keeps are not bindings).
 pub fn resolve_inherited(
     m: &mut ScriptMetadata,
     active_kv: &BTreeMap<String, String>,
+    active_d1: &BTreeMap<String, String>,
     active_buckets: &BTreeMap<String, String>,
 ) -> Result<(), ApiError> {
     for name in std::mem::take(&mut m.inherit) {
         if let Some(id) = active_kv.get(&name) {
             m.kv.insert(name, id.clone());
+        } else if let Some(id) = active_d1.get(&name) {
+            m.d1.insert(name, id.clone());
         } else if let Some(id) = active_buckets.get(&name) {
             m.buckets.insert(name, id.clone());
         } else {
             return Err(bad_binding(
                 &name,
-                "is inherited, but the active deployment has no kv_namespace or r2_bucket binding of that name",
+                "is inherited, but the active deployment has no kv_namespace, d1 or r2_bucket binding of that name",
             ));
         }
     }
     Ok(())
 }
 
-/// The bindings `GET .../settings` reports (what wrangler inherits on the next deploy): KV by
-/// id, buckets by name (`buckets`: binding -> bucket name).
-pub fn settings_bindings(kv: &BTreeMap<String, String>, buckets: &BTreeMap<String, String>) -> Vec<Value> {
+/// The bindings `GET .../settings` reports (what wrangler inherits on the next deploy): KV and
+/// D1 by id, buckets by name (`buckets`: binding -> bucket name).
+pub fn settings_bindings(
+    kv: &BTreeMap<String, String>,
+    d1: &BTreeMap<String, String>,
+    buckets: &BTreeMap<String, String>,
+) -> Vec<Value> {
     let kv = kv.iter().map(|(n, id)| json!({ "type": "kv_namespace", "name": n, "namespace_id": id }));
+    let d1 = d1.iter().map(|(n, id)| json!({ "type": "d1", "name": n, "id": id }));
     let r2 = buckets.iter().map(|(n, b)| json!({ "type": "r2_bucket", "name": n, "bucket_name": b }));
-    kv.chain(r2).collect()
+    kv.chain(d1).chain(r2).collect()
 }
 
 /// A KV namespace as Cloudflare's `/storage/kv/namespaces` calls answer it.
@@ -171,6 +181,12 @@ pub fn parse_metadata(bytes: &[u8]) -> Result<ScriptMetadata, ApiError> {
                     return Err(bad_binding(name, "R2 jurisdictions are not supported"));
                 }
                 m.bucket_names.insert(name.into(), bucket.into());
+            }
+            "d1" => {
+                let id = b.get("id").or_else(|| b.get("database_id")).and_then(Value::as_str);
+                let id =
+                    id.filter(|s| !s.is_empty()).ok_or_else(|| bad_binding(name, "a d1 binding needs id"))?;
+                m.d1.insert(name.into(), id.into());
             }
             "inherit" => m.inherit.push(name.into()),
             other => {
@@ -302,8 +318,9 @@ pub fn deploy_body(
                 body["env"] = json!(m.vars);
             }
             let kv = m.kv.iter().map(|(n, id)| json!({ "type": "kv", "name": n, "id": id }));
+            let d1 = m.d1.iter().map(|(n, id)| json!({ "type": "d1", "name": n, "id": id }));
             let r2 = m.buckets.iter().map(|(n, id)| json!({ "type": "bucket", "name": n, "id": id }));
-            let b: Vec<Value> = kv.chain(r2).collect();
+            let b: Vec<Value> = kv.chain(d1).chain(r2).collect();
             if !b.is_empty() {
                 body["config"]["bindings"] = json!(b);
             }
@@ -315,7 +332,8 @@ pub fn deploy_body(
             if !modules.is_empty() {
                 return Err(ApiError::bad("metadata.main_module", "is required when modules are uploaded"));
             }
-            let bound = !m.kv.is_empty() || !m.buckets.is_empty() || !m.bucket_names.is_empty();
+            let bound =
+                !m.kv.is_empty() || !m.d1.is_empty() || !m.buckets.is_empty() || !m.bucket_names.is_empty();
             if !m.vars.is_empty() || !m.json_vars.is_empty() || !m.secrets.is_empty() || bound {
                 return Err(ApiError::bad("metadata.bindings", "vars and secrets need a Worker (`main`)"));
             }
@@ -463,9 +481,34 @@ mod tests {
         assert_eq!(parse_deploy_request(staged.to_string().as_bytes(), false).unwrap().activate, Some(false));
     }
 
+    /// What wrangler 4.164 sends for `d1_databases`: `{type: "d1", name, id}` on a first deploy,
+    /// `inherit` on a redeploy (read back from `settings` as `{type: "d1", name, id}`).
+    #[test]
+    fn d1_bindings_map_to_native_bindings_and_inherit_from_the_active_deployment() {
+        const ID: &str = "0123456789abcdef0123456789abcdef";
+        let first = format!(
+            r#"{{"main_module":"a.js","compatibility_date":"2026-10-01","bindings":[{{"name":"DB","type":"d1","id":"{ID}"}}]}}"#
+        );
+        let m = parse_metadata(first.as_bytes()).unwrap();
+        let mods = [ModulePart { name: "a.js".into(), kind: "js", bytes: b"export default {}".to_vec() }];
+        let body = deploy_body(&m, "J", &mods, true).unwrap();
+        let req = parse_deploy_request(body.to_string().as_bytes(), false).unwrap();
+        assert_eq!(req.server_code.unwrap().sql_databases, BTreeMap::from([("DB".into(), ID.into())]));
+        assert_eq!(
+            settings_bindings(&BTreeMap::new(), &m.d1, &BTreeMap::new()),
+            vec![json!({ "type": "d1", "name": "DB", "id": ID })]
+        );
+        let mut again =
+            parse_metadata(br#"{"main_module":"a.js","bindings":[{"name":"DB","type":"inherit"}]}"#).unwrap();
+        resolve_inherited(&mut again, &BTreeMap::new(), &m.d1, &BTreeMap::new()).unwrap();
+        assert_eq!(again.d1, m.d1);
+        let e = parse_metadata(br#"{"bindings":[{"name":"DB","type":"d1"}]}"#).unwrap_err();
+        assert!(e.message().contains("DB") && e.message().contains("id"), "{}", e.message());
+    }
+
     #[test]
     fn unsupported_bindings_are_named() {
-        for (t, name) in [("d1", "DB"), ("durable_object_namespace", "D"), ("service", "S")] {
+        for (t, name) in [("durable_object_namespace", "D"), ("service", "S")] {
             let meta = format!(r#"{{"main_module":"a.js","bindings":[{{"name":"{name}","type":"{t}"}}]}}"#);
             let e = parse_metadata(meta.as_bytes()).unwrap_err();
             assert_eq!(e.status(), 400);
@@ -495,7 +538,7 @@ mod tests {
         let req = parse_deploy_request(body.to_string().as_bytes(), false).unwrap();
         assert_eq!(req.server_code.unwrap().kv_namespaces, BTreeMap::from([("CACHE".into(), ID.into())]));
         assert_eq!(
-            settings_bindings(&m.kv, &BTreeMap::new()),
+            settings_bindings(&m.kv, &BTreeMap::new(), &BTreeMap::new()),
             vec![json!({ "type": "kv_namespace", "name": "CACHE", "namespace_id": ID })]
         );
 
@@ -503,11 +546,12 @@ mod tests {
         let mut m = parse_metadata(again).unwrap();
         assert_eq!(m.inherit, vec!["CACHE".to_string()]);
         let active = BTreeMap::from([("CACHE".to_string(), ID.to_string())]);
-        resolve_inherited(&mut m, &active, &BTreeMap::new()).unwrap();
+        resolve_inherited(&mut m, &active, &BTreeMap::new(), &BTreeMap::new()).unwrap();
         assert_eq!(m.kv, active);
         assert!(m.inherit.is_empty());
         let mut lost = parse_metadata(again).unwrap();
-        let e = resolve_inherited(&mut lost, &BTreeMap::new(), &BTreeMap::new()).unwrap_err();
+        let e =
+            resolve_inherited(&mut lost, &BTreeMap::new(), &BTreeMap::new(), &BTreeMap::new()).unwrap_err();
         assert!(e.message().contains("CACHE") && e.message().contains("inherit"), "{}", e.message());
 
         // Without an id, or without server code, it is refused by name.
@@ -535,14 +579,14 @@ mod tests {
         assert_eq!(req.server_code.unwrap().buckets, BTreeMap::from([("FILES".into(), ID.into())]));
         let names = BTreeMap::from([("FILES".to_string(), "files".to_string())]);
         assert_eq!(
-            settings_bindings(&BTreeMap::new(), &names),
+            settings_bindings(&BTreeMap::new(), &BTreeMap::new(), &names),
             vec![json!({ "type": "r2_bucket", "name": "FILES", "bucket_name": "files" })]
         );
         let mut again =
             parse_metadata(br#"{"main_module":"a.js","bindings":[{"name":"FILES","type":"inherit"}]}"#)
                 .unwrap();
         let active = BTreeMap::from([("FILES".to_string(), ID.to_string())]);
-        resolve_inherited(&mut again, &BTreeMap::new(), &active).unwrap();
+        resolve_inherited(&mut again, &BTreeMap::new(), &BTreeMap::new(), &active).unwrap();
         assert_eq!(again.buckets, active);
         for bad in [
             &br#"{"bindings":[{"name":"B","type":"r2_bucket"}]}"#[..],

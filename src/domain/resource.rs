@@ -58,6 +58,28 @@ impl ResourceRow {
     }
 }
 
+impl ResourceRow {
+    /// A SQL database as `/__api/sql/databases` shows it (`size` in bytes when it was read).
+    pub fn database_json(&self, bound_projects: &[String], size: Option<u64>) -> Value {
+        let mut v = json!({
+            "id": self.id,
+            "name": self.name(),
+            "createdBy": self.created_by,
+            "createdAt": super::iso8601(self.created_at.max(0) as u64),
+            "projects": bound_projects,
+        });
+        if let Some(n) = size {
+            v["size"] = json!(n);
+        }
+        v
+    }
+
+    /// A database's name (stored as the row's title).
+    pub fn name(&self) -> &str {
+        &self.title
+    }
+}
+
 /// A new resource id: 32 lowercase hex digits, the shape of a Cloudflare KV namespace id (so
 /// wrangler accepts it later), from 16 random bytes.
 pub fn resource_id(random: [u8; 16]) -> String {
@@ -71,17 +93,26 @@ pub fn is_resource_id(s: &str) -> bool {
 
 /// `POST /__api/kv/namespaces {title}`: 1-512 bytes, no control characters, trimmed.
 pub fn parse_create_namespace(body: &[u8]) -> Result<String, ApiError> {
+    parse_title(body, "title")
+}
+
+/// `POST /__api/sql/databases {name}`: the same rules as a namespace title.
+pub fn parse_create_database(body: &[u8]) -> Result<String, ApiError> {
+    parse_title(body, "name")
+}
+
+fn parse_title(body: &[u8], field: &'static str) -> Result<String, ApiError> {
     let o = JsonObject::parse(body, false)?;
-    o.only(&["title"])?;
-    let title = o.opt_str("title")?.map(str::trim).unwrap_or_default();
+    o.only(&[field])?;
+    let title = o.opt_str(field)?.map(str::trim).unwrap_or_default();
     if title.is_empty() {
-        return Err(ApiError::bad("title", "is required (a non-empty string)"));
+        return Err(ApiError::bad(field, "is required (a non-empty string)"));
     }
     if title.len() > TITLE_MAX_BYTES {
-        return Err(ApiError::bad("title", format!("must be at most {TITLE_MAX_BYTES} bytes")));
+        return Err(ApiError::bad(field, format!("must be at most {TITLE_MAX_BYTES} bytes")));
     }
     if title.chars().any(char::is_control) {
-        return Err(ApiError::bad("title", "must not contain control characters"));
+        return Err(ApiError::bad(field, "must not contain control characters"));
     }
     Ok(title.to_string())
 }

@@ -15,7 +15,7 @@
 // `ctx.exports.AssetBinding({ props: { deploymentId, projectId } })`. Props are set by the
 // platform when it builds the loader's env and cannot be changed by the code holding the
 // binding, so a tenant's code can only ever read its own deployment's assets.
-import { WorkerEntrypoint } from 'cloudflare:workers';
+import { DurableObject, WorkerEntrypoint } from 'cloudflare:workers';
 // Before the builds: each registers its cache hook with it as it is instantiated.
 import './bridge.mjs';
 import Site from '../../build/site/index.js';
@@ -384,11 +384,78 @@ export class TenantKv extends WorkerEntrypoint {
 }
 
 /**
- * A SQL database binding of server code, created as
- * `ctx.exports.TenantSql({ props: { projectId, databaseId } })`; tenant code sees it through
- * src/js/tenant/d1.js. Its methods land with the SQL binding.
+ * A SQL binding of server code (issue 27), created as
+ * `ctx.exports.TenantSql({ props: { projectId, databaseId } })`. Every method forwards to the
+ * full build's TenantSqlStore (src/platform/store/tenant_sql.rs), which checks the statements
+ * (src/storage/sql.rs), runs them in the database's own TenantSqlDatabase object and answers
+ * D1's shapes; the tenant-side D1 client is src/js/tenant/d1.js.
  */
-export class TenantSql extends WorkerEntrypoint {}
+export class TenantSql extends WorkerEntrypoint {
+  // Private (#): RPC exposes every public method of the class to the tenant.
+  #sql;
+
+  async #store() {
+    const m = await full();
+    this.#sql ??= new m.TenantSqlStore(this.env, this.ctx.props?.databaseId ?? '');
+    return this.#sql;
+  }
+
+  /** `[{sql, params}]` -> D1's per-query results, run atomically. */
+  async query(queries) { return (await this.#store()).query(queries); }
+
+  /** D1's `exec(sql)`: `{count, duration}`. */
+  async exec(sql) { return (await this.#store()).exec(String(sql)); }
+}
+
+const FULL = Symbol('full');
+
+/**
+ * One tenant SQL database (SQLite Durable Object, `idFromName(databaseId)`), reached only by
+ * the full build (src/platform/store/tenant_sql.rs), never by tenant code. Glue: it runs exactly
+ * the statement list it is given, all or nothing, and reports what SQLite said; the rules and
+ * shapes are Rust's (src/storage/sql.rs has the JSON protocol).
+ */
+export class TenantSqlDatabase extends DurableObject {
+  run(plan) {
+    const { max, queries } = JSON.parse(plan);
+    const storage = this.ctx.storage;
+    const sql = storage.sql;
+    const before = sql.databaseSize;
+    const results = [];
+    let index = 0;
+    try {
+      storage.transactionSync(() => {
+        let total = sql.exec('SELECT total_changes() AS c').one().c;
+        for (; index < queries.length; index++) {
+          const q = queries[index];
+          const t0 = performance.now();
+          const params = q.params.map((p) => (Array.isArray(p) ? new Uint8Array(p).buffer : p));
+          const c = sql.exec(q.sql, ...params);
+          const rows = [];
+          for (const row of c.raw()) rows.push(row.map((v) => (v instanceof ArrayBuffer ? Array.from(new Uint8Array(v)) : v)));
+          const { c: now, r: lastRowId } = sql.exec('SELECT total_changes() AS c, last_insert_rowid() AS r').one();
+          results.push({ columns: c.columnNames, rows, read: c.rowsRead, written: c.rowsWritten, changes: now - total, lastRowId, ms: performance.now() - t0 });
+          total = now;
+        }
+        if (sql.databaseSize > max && sql.databaseSize > before) throw FULL;
+      });
+    } catch (e) {
+      if (e === FULL) return JSON.stringify({ ok: false, full: true, index: queries.length - 1 });
+      return JSON.stringify({ ok: false, error: String(e?.message ?? e), index });
+    }
+    return JSON.stringify({ ok: true, size: sql.databaseSize, results });
+  }
+
+  size() {
+    return this.ctx.storage.sql.databaseSize;
+  }
+
+  /** Removes every table and row (the database was deleted). */
+  async destroy() {
+    await this.ctx.storage.deleteAll();
+    return true;
+  }
+}
 
 /**
  * A bucket binding of server code (issue 27), created as

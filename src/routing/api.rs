@@ -46,6 +46,10 @@ pub enum ApiRoute {
     CreateBucket,
     GetBucket(String),
     DeleteBucket(String),
+    ListSqlDatabases,
+    CreateSqlDatabase,
+    GetSqlDatabase(String),
+    DeleteSqlDatabase(String),
     MethodNotAllowed(&'static str),
     NotFound,
 }
@@ -158,6 +162,22 @@ pub fn match_api(method: &str, path: &str) -> ApiRoute {
                 _ => None,
             },
         ),
+        ["sql", "databases"] => (
+            "GET, POST",
+            match method {
+                "GET" => Some(ListSqlDatabases),
+                "POST" => Some(CreateSqlDatabase),
+                _ => None,
+            },
+        ),
+        ["sql", "databases", _] => (
+            "GET, DELETE",
+            match method {
+                "GET" => Some(GetSqlDatabase(id(2))),
+                "DELETE" => Some(DeleteSqlDatabase(id(2))),
+                _ => None,
+            },
+        ),
         _ => return NotFound,
     };
     // HEAD is GET without a body wherever GET is allowed.
@@ -233,6 +253,12 @@ mod tests {
             ("DELETE", "/buckets/b1", DeleteBucket("b1".into())),
             ("PUT", "/buckets/b1", MethodNotAllowed("GET, DELETE")),
             ("GET", "/buckets/b1/objects", NotFound),
+            ("GET", "/sql/databases", ListSqlDatabases),
+            ("POST", "/sql/databases", CreateSqlDatabase),
+            ("GET", "/sql/databases/d1", GetSqlDatabase("d1".into())),
+            ("DELETE", "/sql/databases/d1", DeleteSqlDatabase("d1".into())),
+            ("PATCH", "/sql/databases/d1", MethodNotAllowed("GET, DELETE")),
+            ("GET", "/sql", NotFound),
             ("GET", "/", NotFound),
             ("GET", "/nope", NotFound),
             ("GET", "/projects/a/b/c/d", NotFound),

@@ -56,6 +56,10 @@ fn every_route() -> Vec<ApiRoute> {
         CreateBucket,
         GetBucket(s()),
         DeleteBucket(s()),
+        ListSqlDatabases,
+        CreateSqlDatabase,
+        GetSqlDatabase(s()),
+        DeleteSqlDatabase(s()),
     ];
     for r in &all {
         match r {
@@ -97,6 +101,7 @@ fn every_route() -> Vec<ApiRoute> {
             | CreateBucket
             | GetBucket(_)
             | DeleteBucket(_) => {}
+            ListSqlDatabases | CreateSqlDatabase | GetSqlDatabase(_) | DeleteSqlDatabase(_) => {}
             MethodNotAllowed(_) | NotFound => unreachable!("not a route"),
         }
     }

@@ -159,6 +159,14 @@ test('every documented operation answers as its schema says (one live sample eac
   ok(await op('GET', `/__api/buckets/${bucket.body.bucket.id}`), 200);
   ok(await op('DELETE', `/__api/buckets/${bucket.body.bucket.id}`), 200);
   ok(await op('GET', `/__api/buckets/${bucket.body.bucket.id}`), 404);
+  const db = await op('POST', '/__api/sql/databases', { body: { name: `openapi-${Date.now()}` } });
+  ok(db, 201);
+  ok(await op('POST', '/__api/sql/databases', { body: { name: db.body.database.name } }), 409);
+  ok(await op('POST', '/__api/sql/databases', { body: { name: '' } }), 400);
+  ok(await op('GET', '/__api/sql/databases?limit=5'), 200);
+  ok(await op('GET', `/__api/sql/databases/${db.body.database.id}`), 200);
+  ok(await op('DELETE', `/__api/sql/databases/${db.body.database.id}`), 200);
+  ok(await op('GET', `/__api/sql/databases/${db.body.database.id}`), 404);
 
   const mcpHeaders = { accept: 'application/json, text/event-stream', 'content-type': 'application/json' };
   const init = await op('POST', '/mcp', {
@@ -258,6 +266,19 @@ test('every documented operation answers as its schema says (one live sample eac
   ok(await op('GET', `${O}/a.txt`), 200);
   ok(await op('GET', `${O}/missing`), 404);
   ok(await op('DELETE', `${O}/a.txt`), 200);
+  // wrangler's D1 calls (`d1_databases` auto-provisioning, `wrangler d1 create|list|info|execute|delete`).
+  const dbName = `openapi-d1-${Date.now()}`;
+  const cfDb = await op('POST', '/client/v4/accounts/acc/d1/database', { body: { name: dbName } });
+  ok(cfDb, 200);
+  ok(await op('POST', '/client/v4/accounts/acc/d1/database', { body: { name: dbName } }), 409);
+  ok(await op('GET', '/client/v4/accounts/acc/d1/database?per_page=1000&page=1'), 200);
+  ok(await op('GET', `/client/v4/accounts/acc/d1/database/${dbName}?fields=uuid%2Cname`), 200);
+  ok(await op('GET', '/client/v4/accounts/acc/d1/database/openapi-missing'), 404);
+  const DB1 = `/client/v4/accounts/acc/d1/database/${cfDb.body.result.uuid}`;
+  ok(await op('POST', `${DB1}/query`, { body: { sql: 'CREATE TABLE t (a); INSERT INTO t VALUES (1); SELECT a FROM t' } }), 200);
+  ok(await op('POST', `${DB1}/query`, { body: { sql: 'SELECT ? AS v', params: [2] } }), 200);
+  ok(await op('POST', `${DB1}/query`, { body: { sql: 'SELECT * FROM nope' } }), 400);
+  ok(await op('DELETE', DB1), 200);
   const doc = JSON.parse(readFileSync(join(ROOT, 'openapi.json'), 'utf8'));
   for (const [template, item] of Object.entries(doc.paths).filter(([t]) => t.startsWith('/client/v4/'))) {
     const path = template.replace('{account}', 'acc').replace(/\{[^}]+\}/g, 'openapi-no-such-worker');

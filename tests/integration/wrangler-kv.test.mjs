@@ -145,7 +145,10 @@ test('two tenants: a colliding title never shares a namespace; an unreachable id
   assert.equal((await bindingOf(a.slug))[0].namespace_id, before);
 });
 
-test('d1 and r2 bindings are still refused by name', { timeout: 120_000 }, async () => {
+// d1_databases are supported now (tests/integration/wrangler-d1.test.mjs); an id that is not
+// one of the platform's databases (here a Cloudflare-style uuid) is refused, never deployed
+// without it.
+test('a d1 database_id that is not a Flotilla database is refused', { timeout: 120_000 }, async () => {
   const name = `wr-kv-d1-${run}`;
   const dir = project({
     'wrangler.toml': `name = "${name}"\nmain = "index.js"\ncompatibility_date = "2026-10-01"\n[[d1_databases]]\nbinding = "DB"\ndatabase_name = "x"\ndatabase_id = "00000000-0000-0000-0000-000000000000"\n`,
@@ -153,5 +156,5 @@ test('d1 and r2 bindings are still refused by name', { timeout: 120_000 }, async
   });
   const d = await wrangler(dir, ['deploy']);
   assert.notEqual(d.code, 0, d.out);
-  assert.match(d.out, /d1/, d.out);
+  assert.match(d.out, /Invalid `config\.bindings\[0\]\.id`: must be a SQL database id/, d.out);
 });

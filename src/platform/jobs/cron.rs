@@ -8,7 +8,7 @@ use serde_json::json;
 use worker::Env;
 
 use super::gc::{stamp, var_ms, Id};
-use crate::domain::{KIND_BUCKET, KIND_KV};
+use crate::domain::{KIND_BUCKET, KIND_KV, KIND_SQL};
 use crate::error::{ApiError, ApiResult};
 use crate::lifecycle;
 use crate::platform::bindings::now_ms;
@@ -112,6 +112,24 @@ pub async fn scheduled(env: &Env) {
         ),
         Err(e) => log("error", "cron", json!({ "msg": "bucket deletions failed", "error": e.log_detail() })),
     }
+    // SQL databases whose DELETE could not remove their data (one `deleteAll` each, retried).
+    let databases = async {
+        let store = SqlDatabases { env, d1: D1Resources::new(env)? };
+        lifecycle::continue_namespace_deletions(&store, now, lifecycle::NAMESPACES_PER_RUN, u32::MAX)
+            .await
+            .map_err(ApiError::from)
+    };
+    match databases.await {
+        Ok(r) if r == lifecycle::NamespaceReport::default() => {}
+        Ok(r) => log(
+            "info",
+            "cron",
+            json!({ "msg": "database deletions continued", "finished": r.finished, "failed": r.failed }),
+        ),
+        Err(e) => {
+            log("error", "cron", json!({ "msg": "database deletions failed", "error": e.log_detail() }))
+        }
+    }
     if let Err(e) = schedule_jobs(env, now).await {
         log("error", "cron", json!({ "msg": "scheduling purges/GC failed", "error": e.log_detail() }));
     }
@@ -193,6 +211,28 @@ impl lifecycle::NamespaceStore for Buckets<'_> {
         let bucket = TenantBucket::new(id)
             .ok_or_else(|| lifecycle::StoreError(format!("stored bucket id `{id}` is malformed")))?;
         remove_objects(self.env, &bucket, max).await.map_err(store_err)
+    }
+
+    async fn mark_purged(&self, id: &str, now: i64) -> lifecycle::StoreResult<()> {
+        self.d1.mark_purged(id, now).await.map_err(store_err)
+    }
+}
+
+/// [`lifecycle::NamespaceStore`] over D1 (`resources`) and `TENANT_SQL`: a database's data goes
+/// in one step (its object's `deleteAll`), so "keys" are that one step.
+struct SqlDatabases<'e> {
+    env: &'e Env,
+    d1: D1Resources,
+}
+
+impl lifecycle::NamespaceStore for SqlDatabases<'_> {
+    async fn unfinished(&self, limit: usize) -> lifecycle::StoreResult<Vec<String>> {
+        self.d1.unfinished(KIND_SQL, limit).await.map_err(store_err)
+    }
+
+    async fn remove_keys(&self, id: &str, _max: u32) -> lifecycle::StoreResult<(u32, bool)> {
+        crate::platform::store::tenant_sql::destroy(self.env, id).await.map_err(store_err)?;
+        Ok((1, false))
     }
 
     async fn mark_purged(&self, id: &str, now: i64) -> lifecycle::StoreResult<()> {

@@ -23,3 +23,5 @@ pub mod r2;
 pub mod tenant_bucket;
 #[cfg(not(feature = "site"))]
 pub mod tenant_kv;
+#[cfg(not(feature = "site"))]
+pub mod tenant_sql;
