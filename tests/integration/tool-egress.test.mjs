@@ -168,8 +168,10 @@ const Cloudflare = require(process.env.SDK_PATH);
   const out = { baseURL: c.baseURL };
   out.accounts = (await c.accounts.list()).result.map((a) => a.id);
   out.kv = (await c.kv.namespaces.list({ account_id })).result.map((n) => n.title);
-  try { await c.r2.buckets.get('opennext-cache', { account_id }); out.r2 = 'ok'; }
+  try { await c.r2.buckets.get('opennext-cache-missing', { account_id }); out.r2 = 'ok'; }
   catch (e) { out.r2 = { status: e.status, message: String(e.message).split('\\n')[0] }; }
+  try { await c.queues.list({ account_id }); out.queues = 'ok'; }
+  catch (e) { out.queues = { status: e.status, message: String(e.message).split('\\n')[0] }; }
   console.log(JSON.stringify(out));
 })().catch((e) => { console.error(String(e)); process.exit(1); });
 `;
@@ -202,9 +204,12 @@ test('the Cloudflare SDK (as OpenNext uses it) and the cf CLI through flotilla e
   assert.equal(got.baseURL, `${BASE}/client/v4`);
   assert.deepEqual(got.accounts, ['flotilla']);
   assert.ok(got.kv.includes(`egress-${run}`), r.out);
-  // What Flotilla does not answer fails at once with a one-line reason (no hang).
-  assert.equal(got.r2.status, 501, r.out);
-  assert.match(got.r2.message, /r2\/buckets.*not available/, r.out);
+  // R2 is answered in Cloudflare's shape (a missing bucket is R2's 404, which the SDK reads);
+  // what Flotilla does not answer fails at once with a one-line reason (no hang).
+  assert.equal(got.r2.status, 404, r.out);
+  assert.match(got.r2.message, /10006/, r.out);
+  assert.equal(got.queues.status, 501, r.out);
+  assert.match(got.queues.message, /queues.*not available/, r.out);
   assertDirectOnlyPlatform('SDK', r.out);
 
   const CF = join(TOOLS, 'node_modules', 'cf', 'bin', 'cf');
@@ -277,17 +282,10 @@ test('OpenNext: opennextjs-cloudflare deploy of a Next.js app runs on Flotilla a
   assert.equal(page.status, 200, page.body);
   assert.match(page.body, /hello from next on flotilla/);
 
-  // With the R2 incremental cache (the template's default), populateCache provisions the bucket
-  // through the SDK first: that fails at once naming the R2 call, still without leaving.
-  nextApp(`${name}-r2`, { r2Cache: true });
-  recorder.clear();
-  direct.clear();
-  const r2 = await nodeViaEnv(NEXT_APP, [OPENNEXT, 'deploy'], { extraEnv: { NEXT_TELEMETRY_DISABLED: '1' } });
-  assert.notEqual(r2.code, 0, r2.out);
-  assert.match(r2.out, /Failed to provision remote R2 bucket .*r2\/buckets\/.* is not available/, r2.out);
-  assert.deepEqual(recorder.cloudflare(), [], r2.out);
-  assert.deepEqual(direct.attempts(), [], r2.out);
   assert.ok(direct.connections().some((c) => c.port === Number(platform.port)), 'the SDK reached the platform');
+  // Not covered: the R2 incremental cache. Its bucket is provisioned on Flotilla now, but
+  // populateCache writes through wrangler's remote bindings (a preview session on Cloudflare's
+  // edge), which Flotilla does not offer; it retries until it times out (README, "Tools").
 });
 
 test('negative control: without CLOUDFLARE_API_BASE_URL wrangler goes to api.cloudflare.com, and the recorder sees and refuses it', async () => {

@@ -99,6 +99,12 @@ export async function egressRecorder() {
     up.on('close', () => targets.delete(up.localPort));
   });
 
+  // Every socket either server ever held: a tunnel (CONNECT) is no longer an HTTP connection,
+  // so closeAllConnections() misses it and close() would wait for it forever.
+  const sockets = new Set();
+  for (const srv of [server, inner]) {
+    srv.on('connection', (sock) => { sockets.add(sock); sock.on('close', () => sockets.delete(sock)); });
+  }
   await new Promise((r) => inner.listen(0, '127.0.0.1', r));
   const innerPort = inner.address().port;
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
@@ -122,6 +128,7 @@ export async function egressRecorder() {
     close: async () => {
       server.closeAllConnections();
       inner.closeAllConnections();
+      for (const sock of sockets) sock.destroy();
       await Promise.all([new Promise((r) => server.close(r)), new Promise((r) => inner.close(r))]);
     },
   };
