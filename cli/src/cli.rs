@@ -59,9 +59,11 @@ pub enum Command {
         #[arg(long, default_value_t = 20)]
         limit: u32,
     },
-    /// Every log line of a deployment
-    #[command(after_help = "Example:\n  flotilla logs 3f2a9c1e-0b7d-4c1a-9e55-2d0c6f1b8a90 --json")]
-    Logs { deployment: String },
+    /// A deployment's log lines, or (with --project) what a project's server code printed and threw
+    #[command(
+        after_help = "Examples:\n  flotilla logs 3f2a9c1e-0b7d-4c1a-9e55-2d0c6f1b8a90 --json   # the deployment's own steps\n  flotilla logs --project my-site --status error             # runs of its server code, newest first\n  flotilla logs -p my-site -q timeout --follow                # new runs as they come"
+    )]
+    Logs(LogsArgs),
     /// Serve an earlier deployment again (default: the previous good one)
     #[command(
         after_help = "Examples:\n  flotilla rollback --project my-site\n  flotilla rollback --project my-site --to 3f2a9c1e-0b7d-4c1a-9e55-2d0c6f1b8a90"
@@ -102,6 +104,18 @@ pub enum Command {
         after_help = "Examples:\n  flotilla kv namespace create sessions\n  flotilla kv namespace list --json\n  flotilla kv namespace delete 0123456789abcdef0123456789abcdef"
     )]
     Kv(KvCmd),
+    /// Storage for server code: SQL databases with D1's API (bind one with `deploy --sql NAME=ID`)
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  flotilla sql database create app\n  flotilla sql database list --json\n  flotilla sql database delete 0123456789abcdef0123456789abcdef"
+    )]
+    Sql(SqlCmd),
+    /// Storage for server code: buckets with R2's API (bind one with `deploy --bucket NAME=ID`)
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  flotilla bucket create uploads\n  flotilla bucket list --json\n  flotilla bucket delete 0123456789abcdef0123456789abcdef"
+    )]
+    Bucket(BucketCmd),
     /// Print the environment that points wrangler, the Cloudflare SDK, OpenNext and `cf` at this
     /// platform instead of Cloudflare (telemetry off)
     #[command(
@@ -156,6 +170,12 @@ pub struct DeployArgs {
     /// Bind a KV namespace to the server code as `env.NAME` (repeatable; see `flotilla kv namespace`)
     #[arg(long = "kv", value_name = "NAME=NAMESPACE_ID", requires = "server")]
     pub kv: Vec<String>,
+    /// Bind a SQL database (D1's API) as `env.NAME` (repeatable; see `flotilla sql database`)
+    #[arg(long = "sql", value_name = "NAME=DATABASE_ID", requires = "server")]
+    pub sql: Vec<String>,
+    /// Bind a bucket (R2's API) as `env.NAME` (repeatable; see `flotilla bucket`)
+    #[arg(long = "bucket", value_name = "NAME=BUCKET_ID", requires = "server")]
+    pub bucket: Vec<String>,
     /// Stage the deployment without making it production (promote it later)
     #[arg(long)]
     pub no_activate: bool,
@@ -229,6 +249,54 @@ pub enum DomainsCmd {
     },
 }
 
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// A deployment id: its own log lines (validate, stage, verify, ...)
+    #[arg(
+        required_unless_present = "project",
+        conflicts_with_all = ["project", "status", "search", "deployment_id", "follow"]
+    )]
+    pub deployment: Option<String>,
+    /// A project id or slug: the kept runs of its server code, newest first
+    #[arg(long, short)]
+    pub project: Option<String>,
+    /// Only runs with this status class, or `error` (threw, did not end ok, 5xx, logged an error)
+    #[arg(long, value_parser = ["2xx", "3xx", "4xx", "5xx", "error"], requires = "project")]
+    pub status: Option<String>,
+    /// Only runs whose URL, console lines or exceptions contain this text
+    #[arg(long, short = 'q', requires = "project")]
+    pub search: Option<String>,
+    /// Only this deployment's runs
+    #[arg(long = "deployment-id", requires = "project")]
+    pub deployment_id: Option<String>,
+    /// How many runs (newest first)
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=200), requires = "project")]
+    pub limit: u32,
+    /// Keep printing new runs as they are kept (every 2 s; Ctrl-C to stop)
+    #[arg(long, short, requires = "project")]
+    pub follow: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SqlCmd {
+    /// SQL databases
+    #[command(subcommand)]
+    Database(ResourceCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ResourceCmd {
+    /// Every one the token reaches, with the projects that bind it
+    List,
+    /// Create one (names are unique among yours)
+    Create { name: String },
+    /// Delete one and all its data (refused while a live deployment binds it)
+    Delete { id: String },
+}
+
+/// Buckets (R2's API): the same three verbs.
+pub type BucketCmd = ResourceCmd;
+
 #[derive(Debug, Subcommand)]
 pub enum KvCmd {
     /// KV namespaces
@@ -292,6 +360,13 @@ mod tests {
             vec!["flotilla", "kv"],
             vec!["flotilla", "kv", "namespace", "create"],
             vec!["flotilla", "kv", "namespace", "delete"],
+            vec!["flotilla", "sql", "database", "create"],
+            vec!["flotilla", "bucket", "delete"],
+            vec!["flotilla", "logs"],
+            vec!["flotilla", "logs", "d1", "--project", "p"],
+            vec!["flotilla", "logs", "d1", "--status", "error"],
+            vec!["flotilla", "logs", "--project", "p", "--status", "teapot"],
+            vec!["flotilla", "logs", "--project", "p", "--limit", "0"],
         ] {
             let e = Cli::try_parse_from(&argv).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{argv:?}");
@@ -315,6 +390,37 @@ mod tests {
         }
         let e = Cli::try_parse_from(["flotilla", "env", "--shell", "cmd"]).unwrap_err();
         assert_eq!(e.exit_code(), 2);
+    }
+
+    #[test]
+    fn sql_bucket_and_logs_commands_parse() {
+        let c = Cli::try_parse_from(["flotilla", "sql", "database", "create", "app"]).unwrap();
+        assert!(
+            matches!(c.command, Command::Sql(SqlCmd::Database(ResourceCmd::Create { name })) if name == "app")
+        );
+        let c = Cli::try_parse_from(["flotilla", "bucket", "delete", "abc"]).unwrap();
+        assert!(matches!(c.command, Command::Bucket(ResourceCmd::Delete { id }) if id == "abc"));
+        let c = Cli::try_parse_from(["flotilla", "logs", "dep1"]).unwrap();
+        assert!(
+            matches!(c.command, Command::Logs(LogsArgs { deployment: Some(d), project: None, .. }) if d == "dep1")
+        );
+        let c =
+            Cli::try_parse_from(["flotilla", "logs", "-p", "site", "--status", "error", "-q", "boom", "-f"])
+                .unwrap();
+        match c.command {
+            Command::Logs(a) => {
+                assert_eq!(
+                    (a.project.as_deref(), a.status.as_deref(), a.search.as_deref(), a.follow, a.limit),
+                    (Some("site"), Some("error"), Some("boom"), true, 50)
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let c = Cli::try_parse_from([
+            "flotilla", "deploy", "d", "-p", "x", "--server", "s", "--sql", "DB=1", "--bucket", "F=2",
+        ])
+        .unwrap();
+        assert!(matches!(c.command, Command::Deploy(a) if a.sql == ["DB=1"] && a.bucket == ["F=2"]));
     }
 
     #[test]

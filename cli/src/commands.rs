@@ -3,7 +3,9 @@
 
 use serde_json::{json, Value};
 
-use crate::cli::{AliasCmd, Command, DomainsCmd, KvCmd, NamespaceCmd, ProjectsCmd, TokensCmd};
+use crate::cli::{
+    AliasCmd, Command, DomainsCmd, KvCmd, LogsArgs, NamespaceCmd, ProjectsCmd, ResourceCmd, SqlCmd, TokensCmd,
+};
 use crate::client::{seg, Client, Failure, Req};
 use crate::error::CliError;
 use crate::Output;
@@ -73,6 +75,128 @@ fn namespace_line(n: &Value) -> String {
     let bound =
         if projects.is_empty() { "unbound".to_string() } else { format!("bound by {}", projects.join(",")) };
     format!("{} {:<24} {bound}", s(n, "id"), s(n, "title"))
+}
+
+/// A kind of storage resource as the API names it.
+struct Kind {
+    /// `/__api/...` collection.
+    path: &'static str,
+    /// The list key and the one-item key of its answers.
+    many: &'static str,
+    one: &'static str,
+    /// The key of a DELETE answer's `{removed, more}` counts.
+    removed: &'static str,
+    /// What a person calls it.
+    label: &'static str,
+}
+
+const SQL: Kind = Kind {
+    path: "/__api/sql/databases",
+    many: "databases",
+    one: "database",
+    removed: "data",
+    label: "SQL databases",
+};
+const BUCKETS: Kind =
+    Kind { path: "/__api/buckets", many: "buckets", one: "bucket", removed: "objects", label: "buckets" };
+
+fn resource_line(r: &Value) -> String {
+    let projects: Vec<&str> = list(r, "projects").iter().filter_map(Value::as_str).collect();
+    let bound =
+        if projects.is_empty() { "unbound".to_string() } else { format!("bound by {}", projects.join(",")) };
+    format!("{} {:<24} {bound}", s(r, "id"), s(r, "name"))
+}
+
+fn resource(client: &Client, kind: &Kind, cmd: &ResourceCmd) -> Result<Output, CliError> {
+    Ok(match cmd {
+        ResourceCmd::List => {
+            let items = paged(client, &format!("{}?limit=100", kind.path), kind.many, None)?;
+            let human = rows(&items, &format!("no {}", kind.label), resource_line);
+            Output { json: json!({ "success": true, kind.many: items, "count": items.len() }), human }
+        }
+        ResourceCmd::Create { name } => {
+            let v = client.post(kind.path, &json!({ "name": name }))?;
+            let human = format!("created {}", resource_line(&v[kind.one]));
+            Output { json: v, human }
+        }
+        ResourceCmd::Delete { id } => {
+            // Each DELETE removes a bounded batch and says whether more remain: call again until
+            // done (the platform's cron would finish it too, more slowly).
+            let path = format!("{}/{}", kind.path, seg(id));
+            let (mut removed, mut v) = (0, json!({}));
+            for _ in 0..NAMESPACE_DELETE_CALLS {
+                v = client.delete(&path)?;
+                removed += v[kind.removed]["removed"].as_u64().unwrap_or(0);
+                if v[kind.removed]["more"] != json!(true) {
+                    break;
+                }
+            }
+            v[kind.removed]["removed"] = json!(removed);
+            let more = v[kind.removed]["more"] == json!(true);
+            let rest = if more { "; the rest is removed in the background" } else { "" };
+            Output { human: format!("deleted {id} ({removed} {} removed{rest})", kind.removed), json: v }
+        }
+    })
+}
+
+/// `GET /__api/projects/:p/logs` with the command's filters (newest first).
+fn runs_path(a: &LogsArgs, project: &str, limit: u32) -> String {
+    let mut path = format!("/__api/projects/{}/logs?limit={limit}", seg(project));
+    for (k, v) in [("status", &a.status), ("q", &a.search), ("deploymentId", &a.deployment_id)] {
+        if let Some(v) = v {
+            path.push_str(&format!("&{k}={}", seg(v)));
+        }
+    }
+    path
+}
+
+/// One kept run for a person: its request line, then its console lines and exceptions indented.
+fn run_human(r: &Value) -> String {
+    let status = r.get("status").and_then(Value::as_u64).map(|s| s.to_string()).unwrap_or_else(|| "-".into());
+    let req = r.get("request").cloned().unwrap_or_default();
+    let mut out =
+        format!("{} {status} {} {} ({})", s(r, "at"), s(&req, "method"), s(&req, "url"), s(r, "outcome"));
+    for l in list(r, "logs") {
+        out.push_str(&format!("\n  [{}] {}", s(l, "level"), s(l, "message")));
+    }
+    if let Some(n) = r.get("droppedLines").and_then(Value::as_u64).filter(|n| *n > 0) {
+        out.push_str(&format!("\n  ... {n} more lines not kept"));
+    }
+    for e in list(r, "exceptions") {
+        out.push_str(&format!("\n  ! {}: {}", s(e, "name"), s(e, "message")));
+        for line in s(e, "stack").lines().filter(|l| !l.trim().is_empty()) {
+            out.push_str(&format!("\n    {}", line.trim()));
+        }
+    }
+    out
+}
+
+fn run_id(r: &Value) -> u64 {
+    r.get("id").and_then(Value::as_str).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+/// `logs --project P --follow`: prints the newest runs, then every run kept after them, oldest
+/// first, polling every 2 s until interrupted.
+pub fn follow_runs(
+    client: &Client,
+    a: &LogsArgs,
+    json_out: bool,
+    print: fn(&str),
+) -> Result<Output, CliError> {
+    let project = a.project.as_deref().ok_or_else(|| CliError::Usage("--follow needs --project".into()))?;
+    let mut last = 0u64;
+    let mut first = true;
+    loop {
+        let v = client.get(&runs_path(a, project, if first { a.limit } else { 200 }))?;
+        let mut fresh: Vec<&Value> = list(&v, "logs").iter().filter(|r| run_id(r) > last).collect();
+        fresh.reverse();
+        for r in fresh {
+            last = last.max(run_id(r));
+            print(&if json_out { r.to_string() } else { run_human(r) });
+        }
+        first = false;
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
 }
 
 /// DELETE removes up to 500 keys a call and says whether more remain; the command calls again
@@ -162,7 +286,13 @@ pub fn run(client: &Client, command: &Command) -> Result<Output, CliError> {
             let human = rows(list(&v, "deployments"), "no deployments", deployment_line);
             Output { json: v, human }
         }
-        Command::Logs { deployment } => {
+        Command::Logs(a @ LogsArgs { project: Some(project), .. }) => {
+            let v = client.get(&runs_path(a, project, a.limit))?;
+            let human = rows(list(&v, "logs"), "no runs kept", run_human);
+            Output { json: v, human }
+        }
+        Command::Logs(LogsArgs { deployment, .. }) => {
+            let deployment = deployment.as_deref().unwrap_or_default();
             let lines = logs(client, deployment)?;
             let human = rows(&lines, "no log lines", |l| {
                 format!("{} [{}] {}: {}", s(l, "at"), s(l, "level"), s(l, "step"), s(l, "message"))
@@ -292,6 +422,8 @@ pub fn run(client: &Client, command: &Command) -> Result<Output, CliError> {
             };
             Output { human, json: v }
         }
+        Command::Sql(SqlCmd::Database(cmd)) => resource(client, &SQL, cmd)?,
+        Command::Bucket(cmd) => resource(client, &BUCKETS, cmd)?,
         Command::Audit { project, limit } => {
             let mut base = format!("/__api/audit?limit={}", (*limit).clamp(1, 100));
             if let Some(pr) = project {
@@ -314,6 +446,37 @@ pub fn run(client: &Client, command: &Command) -> Result<Output, CliError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn runs_render_with_their_lines_and_exceptions() {
+        let r = json!({"id": "7", "at": "2026-12-07T00:00:00.000Z", "status": 500, "outcome": "exception",
+            "request": {"method": "GET", "url": "http://x/fail"},
+            "logs": [{"level": "log", "message": "hit /fail"}], "droppedLines": 3,
+            "exceptions": [{"name": "Error", "message": "boom", "stack": "  at f (a.js:1:2)\n"}]});
+        assert_eq!(
+            run_human(&r),
+            "2026-12-07T00:00:00.000Z 500 GET http://x/fail (exception)\n  [log] hit /fail\n  ... 3 more lines not kept\n  ! Error: boom\n    at f (a.js:1:2)"
+        );
+        assert_eq!(run_human(&json!({})), "- - - - (-)", "a malformed run never panics");
+        assert_eq!(run_id(&r), 7);
+    }
+
+    #[test]
+    fn runs_path_encodes_the_filters() {
+        let a = LogsArgs {
+            deployment: None,
+            project: Some("my site".into()),
+            status: Some("5xx".into()),
+            search: Some("a&b".into()),
+            deployment_id: None,
+            limit: 10,
+            follow: false,
+        };
+        assert_eq!(
+            runs_path(&a, "my site", 10),
+            "/__api/projects/my%20site/logs?limit=10&status=5xx&q=a%26b"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -47,16 +47,30 @@ pub fn parse_env(pairs: &[String]) -> Result<Map<String, Value>, CliError> {
 
 /// `--kv NAME=ID` pairs as the deploy body's `config.bindings` (a repeated name keeps the last).
 pub fn parse_kv(pairs: &[String]) -> Result<Vec<Value>, CliError> {
+    parse_bindings("kv", "--kv", "NAMESPACE_ID", pairs)
+}
+
+/// `--kv`, `--sql` and `--bucket` pairs together: one `config.bindings` list (the server refuses
+/// a name bound twice, whatever the kinds).
+pub fn parse_all_bindings(args: &DeployArgs) -> Result<Vec<Value>, CliError> {
+    let mut out = parse_kv(&args.kv)?;
+    out.extend(parse_bindings("sql", "--sql", "DATABASE_ID", &args.sql)?);
+    out.extend(parse_bindings("bucket", "--bucket", "BUCKET_ID", &args.bucket)?);
+    Ok(out)
+}
+
+/// `NAME=ID` pairs of one binding type (a repeated name keeps the last).
+fn parse_bindings(kind: &str, flag: &str, id_name: &str, pairs: &[String]) -> Result<Vec<Value>, CliError> {
     let mut by_name = Map::new();
     for p in pairs {
         let (name, id) = p
             .split_once('=')
             .map(|(n, i)| (n.trim(), i.trim()))
             .filter(|(n, i)| !n.is_empty() && !i.is_empty())
-            .ok_or_else(|| CliError::Usage(format!("--kv `{p}` must look like NAME=NAMESPACE_ID")))?;
+            .ok_or_else(|| CliError::Usage(format!("{flag} `{p}` must look like NAME={id_name}")))?;
         by_name.insert(name.to_string(), json!(id));
     }
-    Ok(by_name.into_iter().map(|(name, id)| json!({ "type": "kv", "name": name, "id": id })).collect())
+    Ok(by_name.into_iter().map(|(name, id)| json!({ "type": kind, "name": name, "id": id })).collect())
 }
 
 fn html_handling(args: &DeployArgs) -> flotilla::assets::HtmlHandling {
@@ -185,7 +199,7 @@ pub fn run(client: &Client, args: &DeployArgs) -> Result<Output, CliError> {
         return Err(needs_project());
     }
     let env = parse_env(&args.env)?;
-    let kv = parse_kv(&args.kv)?;
+    let bindings = parse_all_bindings(args)?;
     let files = walk(&args.dir).map_err(CliError::Failed)?;
     if files.is_empty() {
         return Err(CliError::Failed(format!("{}: no files to deploy", args.dir.display())));
@@ -308,8 +322,8 @@ pub fn run(client: &Client, args: &DeployArgs) -> Result<Output, CliError> {
     } else if let Some(n) = &args.not_found {
         config.insert("not_found_handling".into(), json!(n));
     }
-    if !kv.is_empty() {
-        config.insert("bindings".into(), Value::Array(kv));
+    if !bindings.is_empty() {
+        config.insert("bindings".into(), Value::Array(bindings));
     }
     if !config.is_empty() {
         body["config"] = Value::Object(config);

@@ -50,6 +50,8 @@ fn run(args: &cli::Cli) -> Result<Output, CliError> {
     let client = client::Client::new(&s.url, &s.token);
     match &args.command {
         cli::Command::Deploy(d) => deploy::run(&client, d),
+        // Prints as it goes (one line, or one JSON object, per run), until interrupted.
+        cli::Command::Logs(l) if l.follow => commands::follow_runs(&client, l, args.json, print_out),
         other => commands::run(&client, other),
     }
 }

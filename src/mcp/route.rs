@@ -137,6 +137,14 @@ pub fn plan(call: ToolCall) -> Result<Plan, ApiError> {
         ToolCall::DeleteKvNamespace { namespace } => {
             ApiCall::new(Delete, format!("/kv/namespaces/{}", seg(&namespace)?))
         }
+        ToolCall::ListSqlDatabases { limit, cursor } => ApiCall::new(Get, "/sql/databases".into())
+            .query(query(&[("limit", n(limit)), ("cursor", cursor)])),
+        ToolCall::CreateSqlDatabase { name } => {
+            ApiCall::new(Post, "/sql/databases".into()).body(json!({ "name": name }))
+        }
+        ToolCall::DeleteSqlDatabase { database } => {
+            ApiCall::new(Delete, format!("/sql/databases/{}", seg(&database)?))
+        }
         ToolCall::ListBuckets { limit, cursor } => {
             ApiCall::new(Get, "/buckets".into()).query(query(&[("limit", n(limit)), ("cursor", cursor)]))
         }
@@ -377,6 +385,12 @@ mod tests {
         );
         let id = "0123456789abcdef0123456789abcdef";
         assert_eq!(json_call(ToolCall::DeleteBucket { bucket: id.into() }).path, format!("/buckets/{id}"));
+        assert_eq!(
+            json_call(ToolCall::DeleteSqlDatabase { database: id.into() }).path,
+            format!("/sql/databases/{id}")
+        );
+        let c = json_call(ToolCall::CreateSqlDatabase { name: "../x".into() });
+        assert_eq!((c.path.as_str(), c.body), ("/sql/databases", Some(json!({ "name": "../x" }))));
         let c = json_call(ToolCall::GetLogs(LogsArgs {
             project: "site".into(),
             status: Some("5xx".into()),
@@ -393,6 +407,8 @@ mod tests {
                 plan(ToolCall::DeleteBucket { bucket: bad.into() }).expect_err(bad).code(),
                 "bad_request"
             );
+            let db = ToolCall::DeleteSqlDatabase { database: bad.into() };
+            assert_eq!(plan(db).expect_err(bad).code(), "bad_request");
             let logs = ToolCall::GetLogs(LogsArgs { project: bad.into(), ..LogsArgs::default() });
             assert_eq!(plan(logs).expect_err(bad).code(), "bad_request", "{bad:?}");
         }

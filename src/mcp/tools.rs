@@ -30,6 +30,7 @@ const PROJECT: &str = "Project id or slug";
 const DEPLOYMENT: &str = "Deployment id";
 const NAMESPACE: &str = "KV namespace id";
 const BUCKET: &str = "Bucket id";
+const DATABASE: &str = "SQL database id";
 
 struct Def {
     name: &'static str,
@@ -301,6 +302,48 @@ fn defs() -> Vec<Def> {
             idempotent: true,
         },
         Def {
+            name: "list_sql_databases",
+            title: "List SQL databases",
+            description: "Lists the SQL databases you reach (yours, and those bound to projects you reach), newest \
+                          first, each with the projects that bind it. Pass the returned `cursor` for the next page.",
+            input: obj(
+                json!({ "limit": { "type": "integer", "minimum": 1, "maximum": 100 },
+                        "cursor": { "type": "string", "description": "From a previous page" } }),
+                &[],
+            ),
+            output: out(
+                json!({ "databases": { "type": "array", "items": { "type": "object" } }, "cursor": { "type": ["string", "null"] },
+                        "count": { "type": "integer" } }),
+                &["databases"],
+            ),
+            read_only: true,
+            destructive: false,
+            idempotent: true,
+        },
+        Def {
+            name: "create_sql_database",
+            title: "Create a SQL database",
+            description: "Creates a SQL database (its own SQLite, D1's API). Bind it in `deploy` with \
+                          `config.bindings: [{type: \"d1\", name, id}]`; server code then uses `env.<name>.prepare(...)`. \
+                          Names are unique among your live databases.",
+            input: obj(json!({ "name": { "type": "string", "minLength": 1, "maxLength": 512 } }), &["name"]),
+            output: out(json!({ "database": { "type": "object" } }), &["database"]),
+            read_only: false,
+            destructive: false,
+            idempotent: false,
+        },
+        Def {
+            name: "delete_sql_database",
+            title: "Delete a SQL database",
+            description: "Deletes a SQL database and every table and row in it; refused while a live deployment \
+                          binds it. Cannot be undone.",
+            input: obj(json!({ "database": s(DATABASE) }), &["database"]),
+            output: out(json!({ "deleted": { "type": "object" }, "data": { "type": "object" } }), &["deleted"]),
+            read_only: false,
+            destructive: true,
+            idempotent: true,
+        },
+        Def {
             name: "list_buckets",
             title: "List buckets",
             description: "Lists the buckets you reach (yours, and those bound to projects you reach), newest first, \
@@ -538,6 +581,9 @@ pub enum ToolCall {
     ListKvNamespaces { limit: Option<i64>, cursor: Option<String> },
     CreateKvNamespace { title: String },
     DeleteKvNamespace { namespace: String },
+    ListSqlDatabases { limit: Option<i64>, cursor: Option<String> },
+    CreateSqlDatabase { name: String },
+    DeleteSqlDatabase { database: String },
     ListBuckets { limit: Option<i64>, cursor: Option<String> },
     CreateBucket { name: String },
     DeleteBucket { bucket: String },
@@ -605,6 +651,11 @@ pub fn parse_tool_call(params: Option<&Value>) -> Result<Result<ToolCall, String
         }
         "create_kv_namespace" => ToolCall::CreateKvNamespace { title: req("title") },
         "delete_kv_namespace" => ToolCall::DeleteKvNamespace { namespace: req("namespace") },
+        "list_sql_databases" => {
+            ToolCall::ListSqlDatabases { limit: int_of("limit"), cursor: str_of("cursor") }
+        }
+        "create_sql_database" => ToolCall::CreateSqlDatabase { name: req("name") },
+        "delete_sql_database" => ToolCall::DeleteSqlDatabase { database: req("database") },
         "list_buckets" => ToolCall::ListBuckets { limit: int_of("limit"), cursor: str_of("cursor") },
         "create_bucket" => ToolCall::CreateBucket { name: req("name") },
         "delete_bucket" => ToolCall::DeleteBucket { bucket: req("bucket") },
@@ -690,7 +741,7 @@ mod tests {
     fn every_tool_is_well_formed() {
         let list = tool_list();
         let tools = list["tools"].as_array().unwrap();
-        assert_eq!(tools.len(), 21);
+        assert_eq!(tools.len(), 24);
         for t in tools {
             assert_eq!(t["inputSchema"]["type"], "object", "{}", t["name"]);
             assert_eq!(t["inputSchema"]["additionalProperties"], false, "{}", t["name"]);
@@ -712,6 +763,9 @@ mod tests {
             "list_kv_namespaces",
             "create_kv_namespace",
             "delete_kv_namespace",
+            "list_sql_databases",
+            "create_sql_database",
+            "delete_sql_database",
             "list_buckets",
             "create_bucket",
             "delete_bucket",
@@ -774,6 +828,15 @@ mod tests {
             }))
         );
         assert_eq!(call("create_bucket", json!({ "name": "ab" })).unwrap_err().code, -32602);
+        assert_eq!(
+            call("create_sql_database", json!({ "name": "app" })).unwrap(),
+            Ok(ToolCall::CreateSqlDatabase { name: "app".into() })
+        );
+        assert_eq!(
+            call("delete_sql_database", json!({ "database": "0123" })).unwrap(),
+            Ok(ToolCall::DeleteSqlDatabase { database: "0123".into() })
+        );
+        assert_eq!(call("create_sql_database", json!({ "name": "" })).unwrap_err().code, -32602);
         assert_eq!(call("get_logs", json!({})).unwrap_err().code, -32602);
         assert_eq!(call("get_logs", json!({ "project": "p", "limit": 201 })).unwrap_err().code, -32602);
         let tools = tool_list()["tools"].as_array().unwrap().clone();

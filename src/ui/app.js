@@ -435,6 +435,8 @@ function tokensView(view) {
 const STORAGE = [
   { id: 'kv', title: 'KV namespaces', one: 'namespace', path: '/kv/namespaces', list: 'namespaces', name: 'title',
     bind: 'kv' },
+  { id: 'sql', title: 'SQL databases', one: 'database', path: '/sql/databases', list: 'databases', name: 'name',
+    bind: 'd1' },
   { id: 'bucket', title: 'Buckets', one: 'bucket', path: '/buckets', list: 'buckets', name: 'name', bind: 'bucket' },
 ];
 

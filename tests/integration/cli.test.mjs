@@ -449,3 +449,54 @@ test('KV namespaces through the CLI: create, list, bind with deploy --kv, delete
   assert.deepEqual(del.json.keys, { removed: 520, more: false });
   assert.equal(cli(['kv', 'namespace', 'delete', id]).code, 1, 'gone');
 });
+
+test('SQL databases and buckets through the CLI, bound with deploy --sql/--bucket; logs --project shows the runs', async () => {
+  const tag = `${process.pid}-${++seq}`;
+  const db = cli(['sql', 'database', 'create', `cli-db-${tag}`, '--json']);
+  assert.equal(db.code, 0, db.stderr);
+  const bucket = cli(['bucket', 'create', `cli-b-${tag}`, '--json']);
+  assert.equal(bucket.code, 0, bucket.stderr);
+  const [dbId, bucketId] = [db.json.database.id, bucket.json.bucket.id];
+  assert.match(cli(['sql', 'database', 'list']).stdout, new RegExp(`${dbId} cli-db-${tag}\\s+unbound`));
+  assert.match(cli(['bucket', 'list']).stdout, new RegExp(`${bucketId} cli-b-${tag}\\s+unbound`));
+  const bad = cli(['bucket', 'create', 'Not_A_Bucket']);
+  assert.equal(bad.code, 1, 'the server refuses R2-invalid names');
+  const root = siteDir({
+    'public/index.html': '<h1>static</h1>',
+    'worker/index.js': `export default { async fetch(req, env) {
+  const path = new URL(req.url).pathname;
+  await env.DB.exec('CREATE TABLE IF NOT EXISTS hits (n INTEGER)');
+  await env.DB.prepare('INSERT INTO hits VALUES (?)').bind(1).run();
+  await env.FILES.put('last', path);
+  console.log('hit', path);
+  if (path === '/fail') throw new Error('cli boom');
+  const { n } = await env.DB.prepare('SELECT COUNT(*) AS n FROM hits').first();
+  return new Response(n + ' ' + (await (await env.FILES.get('last')).text()));
+} };`,
+  });
+  const d = cli(['deploy', join(root, 'public'), '--create', name('sql'), '--server', join(root, 'worker'),
+    '--sql', `DB=${dbId}`, '--bucket', `FILES=${bucketId}`, '--json']);
+  assert.equal(d.code, 0, d.stderr);
+  const slug = d.json.project.slug;
+  assert.match(await (await fetch(`${BASE}/__project/${slug}/a`)).text(), /^\d+ \/a$/);
+  assert.equal((await fetch(`${BASE}/__project/${slug}/fail`)).status, 500);
+  let runs;
+  for (let i = 0; i < 50; i++) {
+    runs = cli(['logs', '--project', slug, '--status', 'error']);
+    if (runs.stdout.includes('cli boom')) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(runs.code, 0, runs.stderr);
+  assert.match(runs.stdout, /500 GET \S+\/fail \(exception\)/);
+  assert.match(runs.stdout, /\[log\] hit \/fail/);
+  assert.match(runs.stdout, /! Error: cli boom/);
+  const all = cli(['logs', '-p', slug, '--json']);
+  assert.ok(all.json.logs.some((r) => r.request.url.endsWith('/a')), all.stdout);
+  assert.equal(cli(['logs', 'some-deployment', '--status', 'error']).code, 2, '--status only with --project');
+  assert.equal(cli(['projects', 'delete', slug]).code, 0);
+  const dbDel = cli(['sql', 'database', 'delete', dbId, '--json']);
+  assert.equal(dbDel.code, 0, dbDel.stderr);
+  const bDel = cli(['bucket', 'delete', bucketId]);
+  assert.equal(bDel.code, 0, bDel.stderr);
+  assert.match(bDel.stdout, /deleted \S+ \(1 objects removed\)/);
+});

@@ -25,7 +25,7 @@ const TOOLS = [
   'list_projects', 'create_project', 'get_project', 'delete_project', 'deploy', 'get_deployment',
   'list_deployments', 'get_deployment_logs', 'rollback', 'promote', 'set_alias',
   'add_domain', 'list_domains', 'verify_domain', 'list_kv_namespaces', 'create_kv_namespace', 'delete_kv_namespace',
-  'list_buckets', 'create_bucket', 'delete_bucket', 'get_logs',
+  'list_sql_databases', 'create_sql_database', 'delete_sql_database', 'list_buckets', 'create_bucket', 'delete_bucket', 'get_logs',
 ];
 // The PNG signature followed by every byte value (much of it not valid UTF-8).
 const PNG = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from([...Array(256).keys()])]);
