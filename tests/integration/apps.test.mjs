@@ -127,6 +127,11 @@ test('Astro 5 app: Astro.session on the SESSION namespace survives between reque
   const third = await alice('/');
   assert.equal(visits(third.body), 3);
   assert.equal(named(third.body), 'ada');
+  // The session's data is in the SESSION namespace, under the cookie's id.
+  const sid = /astro-session=([^;]+)/.exec(String(first.headers['set-cookie']))[1];
+  const keys = await wrangler(dir, ['kv', 'key', 'list', '--binding', 'SESSION', '--remote']);
+  assert.equal(keys.code, 0, keys.out);
+  assert.match(keys.out, new RegExp(`"name": "[^"]*${sid}`), keys.out);
   // Another visitor (no cookie) has a session of its own.
   const bob = browser(slug);
   const other = await bob('/');
