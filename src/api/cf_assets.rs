@@ -189,5 +189,10 @@ pub(super) async fn native_manifest(
         })?;
         native.insert(path.clone(), json!({ "hash": sha, "size": e.size }));
     }
+    // An assets directory with nothing to upload (empty, or all in `.assetsignore`, as Astro's
+    // `dist/` for a site without public files) is no assets, as on Cloudflare.
+    if native.is_empty() {
+        return Ok((Default::default(), claims.sid));
+    }
     Ok((parse_upload_manifest(Some(&Value::Object(native)))?, claims.sid))
 }
