@@ -241,7 +241,7 @@ test('storage: KV namespaces are listed with the projects that bind them, create
   await deploySite(p.id, { '/index.html': 'x' }, { config: { bindings: [{ type: 'kv', name: 'C', id: bound.body.namespace.id }] }, extra: { serverCode } });
   const { context, page, problems } = await openPage();
   await signIn(page);
-  await page.getByRole('link', { name: 'Storage' }).click();
+  await page.getByRole('link', { name: 'Storage', exact: true }).click();
   await page.getByLabel('New namespace').fill(title);
   await page.getByRole('button', { name: 'Create' }).first().click();
   const item = page.locator('#storage-kv li', { hasText: title }).filter({ hasNotText: `${title}-bound` });
@@ -261,13 +261,20 @@ test('storage: KV namespaces are listed with the projects that bind them, create
   assert.equal((await call('GET', `/__api/kv/namespaces/${made.id}`)).status, 404, 'deleted through the API');
   // Buckets: the same section, R2's naming rules answered by the API.
   const bucket = `dash-b-${Date.now()}`;
+  const createBucket = page.getByLabel('New bucket').locator('xpath=..').getByRole('button', { name: 'Create' });
   await page.getByLabel('New bucket').fill('Bad_Name');
-  await page.getByRole('button', { name: 'Create' }).nth(1).click();
+  await createBucket.click();
   await page.locator('#status.error').waitFor();
   await page.getByLabel('New bucket').fill(bucket);
-  await page.getByRole('button', { name: 'Create' }).nth(1).click();
+  await createBucket.click();
   await page.locator('#storage-bucket li', { hasText: bucket }).waitFor();
   assert.ok((await call('GET', '/__api/buckets?limit=100')).body.buckets.some((b) => b.name === bucket));
+  // SQL databases: the same again.
+  const dbName = `dash-db-${Date.now()}`;
+  await page.getByLabel('New database').fill(dbName);
+  await page.getByLabel('New database').locator('xpath=..').getByRole('button', { name: 'Create' }).click();
+  await page.locator('#storage-sql li', { hasText: dbName }).waitFor();
+  assert.ok((await call('GET', '/__api/sql/databases?limit=100')).body.databases.some((d) => d.name === dbName));
   await shot(page, 'storage');
   assert.deepEqual(problems.filter((p) => !/400/.test(p)), [], 'no console errors besides the refused name');
   await context.close();
@@ -290,7 +297,7 @@ test('a phone-sized viewport renders every view without horizontal overflow', as
   await page.getByRole('link', { name: 'Tokens' }).click();
   await page.getByLabel('Name').waitFor();
   assert.ok(await overflow() <= 0, 'tokens view');
-  await page.getByRole('link', { name: 'Storage' }).click();
+  await page.getByRole('link', { name: 'Storage', exact: true }).click();
   await page.locator('#storage-kv li').first().waitFor();
   assert.ok(await overflow() <= 0, `storage view overflows by ${await overflow()} px`);
   await page.goto(`${BASE}/docs`);

@@ -282,7 +282,6 @@ test('OpenNext: opennextjs-cloudflare deploy of a Next.js app runs on Flotilla a
   assert.equal(page.status, 200, page.body);
   assert.match(page.body, /hello from next on flotilla/);
 
-  assert.ok(direct.connections().some((c) => c.port === Number(platform.port)), 'the SDK reached the platform');
   // Not covered: the R2 incremental cache. Its bucket is provisioned on Flotilla now, but
   // populateCache writes through wrangler's remote bindings (a preview session on Cloudflare's
   // edge), which Flotilla does not offer; it retries until it times out (README, "Tools").
