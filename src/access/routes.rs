@@ -46,6 +46,7 @@ pub fn policy(route: &ApiRoute) -> (Need, Option<&'static str>) {
         GetDeployment(id) => (d(id, Read), None),
         DeploymentLogs(id) => (d(id, Read), None),
         ProjectLogs(k) => (p(k, Read), None),
+        ProjectTail(k) => (p(k, Read), None),
         Promote(id) => (d(id, deploy), Some("deployment.promote")),
         Rollback(k) => (p(k, deploy), Some("project.rollback")),
         ListAliases(k) => (p(k, Read), None),

@@ -17,6 +17,7 @@ pub mod mcp;
 mod previews;
 mod projects;
 mod sql;
+mod tail;
 mod tokens;
 mod uploads;
 
@@ -240,6 +241,7 @@ async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: ApiRoute) -> ApiResul
         ApiRoute::GetDeployment(id) => deployments::get(&id, ctx).await,
         ApiRoute::DeploymentLogs(id) => lifecycle::logs(req, &id, ctx).await,
         ApiRoute::ProjectLogs(id) => logs::list(req, &id, ctx).await,
+        ApiRoute::ProjectTail(id) => tail::open(req, &id, ctx).await,
         ApiRoute::Promote(id) => lifecycle::promote(&id, ctx).await,
         ApiRoute::Rollback(id) => lifecycle::rollback(req, &id, ctx).await,
         ApiRoute::ListAliases(id) => lifecycle::list_aliases(&id, ctx).await,

@@ -511,3 +511,76 @@ export class InvocationTail extends WorkerEntrypoint {
     return new m.InvocationRecorder(this.env).record(projectId ?? '', deploymentId ?? '', JSON.stringify(events));
   }
 }
+
+/**
+ * Live tail (issue 29): one object per project (`idFromName(projectId)`) holding its viewers'
+ * Server-Sent Event streams. Glue: which records a viewer sees and how they are framed is the
+ * full build's TailViewer (src/observe/tail.rs); this only writes what it answers.
+ * - `POST /viewer` (body: the filter GET /__api/projects/:id/tail validated) opens a stream, or
+ *   answers 429 past MAX_VIEWERS;
+ * - `POST /publish` (body: a JSON array of /logs-shaped records, from InvocationRecorder) writes
+ *   them; with no viewer it answers at once without reading the body.
+ * Never awaited by anything serving a visitor: the recorder runs after the response, and a
+ * viewer whose unread frames pass MAX_QUEUED is disconnected rather than waited for.
+ */
+const TAIL_MAX_VIEWERS = 10; // src/observe/tail.rs MAX_VIEWERS
+const TAIL_MAX_QUEUED = 64; // src/observe/tail.rs MAX_QUEUED_FRAMES
+const TAIL_HEARTBEAT_MS = 15_000; // src/observe/tail.rs HEARTBEAT_SECS
+const SSE_TEXT = new TextEncoder();
+
+export class TailHub extends DurableObject {
+  viewers = new Set();
+
+  async fetch(request) {
+    const path = new URL(request.url).pathname;
+    if (path === '/publish') {
+      if (this.viewers.size === 0) return new Response(null, { status: 204 });
+      this.publish(await request.text());
+      return new Response(null, { status: 204 });
+    }
+    if (path === '/viewer') return this.open(await request.text());
+    return new Response(null, { status: 404 });
+  }
+
+  async open(filterJson) {
+    if (this.viewers.size >= TAIL_MAX_VIEWERS) return new Response(null, { status: 429 });
+    const m = await full();
+    const { readable, writable } = new TransformStream();
+    const viewer = { filter: new m.TailViewer(filterJson), writer: writable.getWriter(), queued: 0, timer: undefined };
+    this.viewers.add(viewer);
+    viewer.timer = setInterval(() => this.write(viewer, ': keepalive\n\n'), TAIL_HEARTBEAT_MS);
+    viewer.writer.closed.catch(() => {}).finally(() => this.drop(viewer));
+    this.write(viewer, ': connected\n\n');
+    return new Response(readable, {
+      headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' },
+    });
+  }
+
+  publish(recordsJson) {
+    for (const viewer of this.viewers) {
+      const text = viewer.filter.frames(recordsJson);
+      if (text !== '') this.write(viewer, text);
+    }
+  }
+
+  /** Queues `text` for `viewer`; one that has too much unread is dropped, never waited for. */
+  write(viewer, text) {
+    if (!this.viewers.has(viewer)) return;
+    if (viewer.queued >= TAIL_MAX_QUEUED) {
+      this.drop(viewer);
+      return;
+    }
+    viewer.queued += 1;
+    viewer.writer.write(SSE_TEXT.encode(text)).then(
+      () => { viewer.queued -= 1; },
+      () => this.drop(viewer),
+    );
+  }
+
+  drop(viewer) {
+    if (!this.viewers.delete(viewer)) return;
+    clearInterval(viewer.timer);
+    viewer.writer.abort('dropped').catch(() => {});
+    viewer.filter.free?.();
+  }
+}

@@ -115,6 +115,16 @@ test('every documented operation answers as its schema says (one live sample eac
   ok(await op('GET', `${P}/aliases/staging`), 200);
   ok(await op('GET', `${P}/aliases`), 200);
   ok(await op('GET', `${P}/logs?limit=5&status=error`), 200);
+  // An endless event stream: the sample is what arrived first (validate.py checks its `data:` lines).
+  {
+    const ctl = new AbortController();
+    const res = await fetch(`${BASE}${P}/tail?status=5xx`, { headers: { authorization: `Bearer ${TOKEN}` }, signal: ctl.signal });
+    const first = await res.body.getReader().read();
+    ctl.abort();
+    samples.push({ method: 'GET', path: `${P}/tail`, status: res.status, contentType: res.headers.get('content-type'), body: null, text: new TextDecoder().decode(first.value) });
+    assert.equal(res.status, 200);
+  }
+  ok(await op('GET', `${P}/tail?sample=2`), 400);
   ok(await op('DELETE', `${P}/aliases/staging`), 200);
   ok(await op('POST', `${P}/rollback`, { body: {} }), 200);
   ok(await op('POST', `${D(second)}/promote`), 200);
