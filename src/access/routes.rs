@@ -21,6 +21,9 @@ pub enum Need {
     Deployment(String, Scope),
     /// Authorised by the upload JWT in the request instead of an API token.
     UploadJwt,
+    /// Authorised by the single-use secret in the URL (the `wrangler tail` WebSocket, whose
+    /// upgrade carries no Authorization header); checked by the project's TailHub.
+    TailTicket,
     /// Nothing to check (the route does not exist).
     Nothing,
 }

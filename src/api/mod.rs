@@ -7,6 +7,7 @@ mod cf_assets;
 mod cf_d1;
 mod cf_kv;
 mod cf_r2;
+mod cf_tail;
 mod deployments;
 mod domains;
 pub mod health;
@@ -153,7 +154,7 @@ pub(super) async fn authorize(ctx: &Ctx<'_>, need: &Need, audited: bool) -> ApiR
         return Ok(());
     }
     match need {
-        Need::Nothing | Need::UploadJwt => Ok(()),
+        Need::Nothing | Need::UploadJwt | Need::TailTicket => Ok(()),
         Need::Any(scope) => p.require_scope(*scope),
         Need::AllProjects(scope) => {
             p.require_scope(*scope)?;

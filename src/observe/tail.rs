@@ -36,7 +36,7 @@ pub enum StatusFilter {
 
 /// A viewer's filters; every one that is set must match.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct TailFilter {
     pub status: Option<StatusFilter>,
     /// Upper case.
@@ -48,11 +48,24 @@ pub struct TailFilter {
     /// The share of matching records sent (0..=1).
     pub sample: f64,
     pub deployment_id: Option<String>,
+    /// `wrangler tail --status`: the runtime outcomes wanted (`ok`, `exception`, ...).
+    pub outcomes: Option<Vec<String>>,
+    /// `wrangler tail --method`: any of these (upper case).
+    pub methods: Option<Vec<String>>,
 }
 
 impl Default for TailFilter {
     fn default() -> Self {
-        TailFilter { status: None, method: None, path: None, search: None, sample: 1.0, deployment_id: None }
+        TailFilter {
+            status: None,
+            method: None,
+            path: None,
+            search: None,
+            sample: 1.0,
+            deployment_id: None,
+            outcomes: None,
+            methods: None,
+        }
     }
 }
 
@@ -148,6 +161,17 @@ impl TailFilter {
             Some(StatusFilter::Error) if record["level"].as_str() != Some("error") => return false,
             _ => {}
         }
+        if let Some(o) = &self.outcomes {
+            if !record["outcome"].as_str().is_some_and(|x| o.iter().any(|w| w == x)) {
+                return false;
+            }
+        }
+        if let Some(ms) = &self.methods {
+            let m = record["request"]["method"].as_str().map(str::to_ascii_uppercase).unwrap_or_default();
+            if !ms.contains(&m) {
+                return false;
+            }
+        }
         if let Some(m) = &self.method {
             if record["request"]["method"].as_str().map(str::to_ascii_uppercase).as_deref()
                 != Some(m.as_str())
@@ -186,6 +210,120 @@ impl TailFilter {
             }
         }
         out
+    }
+}
+
+/// `POST /client/v4/accounts/:a/workers/scripts/:name/tails`'s body as `wrangler tail` sends
+/// it: `{"filters": [{"sampling_rate": n} | {"outcome": [...]} | {"method": [...]} |
+/// {"query": "..."} | {"scriptVersion": "..."} | {"header": ...} | {"client_ip": [...]}]}`.
+/// Request headers and client addresses are never kept, so `header` and `client_ip` filters are
+/// refused by name rather than silently matching everything.
+pub fn parse_wrangler_filters(body: &Value) -> Result<TailFilter, ApiError> {
+    let mut f = TailFilter::default();
+    let empty = Vec::new();
+    let filters = match body.get("filters") {
+        None | Some(Value::Null) => &empty,
+        Some(Value::Array(a)) => a,
+        Some(_) => return Err(ApiError::bad("filters", "must be an array")),
+    };
+    let strings = |v: &Value, field: &str| -> Result<Vec<String>, ApiError> {
+        let list = v.as_array().ok_or_else(|| ApiError::bad(field, "must be a list of strings"))?;
+        list.iter()
+            .map(|s| {
+                s.as_str()
+                    .filter(|s| !s.is_empty() && s.len() <= 32)
+                    .map(str::to_string)
+                    .ok_or_else(|| ApiError::bad(field, "must be a list of strings"))
+            })
+            .collect()
+    };
+    for item in filters.iter().take(16) {
+        let Some((k, v)) = item.as_object().and_then(|o| o.iter().next()) else {
+            return Err(ApiError::bad("filters", "each filter is an object with one field"));
+        };
+        match k.as_str() {
+            "sampling_rate" => {
+                f.sample = v
+                    .as_f64()
+                    .filter(|s| (0.0..=1.0).contains(s))
+                    .ok_or_else(|| ApiError::bad("sampling_rate", "must be a number from 0 to 1"))?
+            }
+            "outcome" => f.outcomes = Some(strings(v, "outcome")?),
+            "method" => {
+                f.methods = Some(strings(v, "method")?.iter().map(|m| m.to_ascii_uppercase()).collect())
+            }
+            "query" => {
+                let q = v.as_str().ok_or_else(|| ApiError::bad("query", "must be a string"))?;
+                if q.chars().count() > MAX_SEARCH {
+                    return Err(ApiError::bad("query", format!("at most {MAX_SEARCH} characters")));
+                }
+                f.search = (!q.is_empty()).then(|| q.to_lowercase());
+            }
+            "scriptVersion" => f.deployment_id = v.as_str().map(str::to_string),
+            "header" | "client_ip" => {
+                return Err(ApiError::bad(
+                    k,
+                    "is not supported: request headers and client addresses are never kept",
+                ))
+            }
+            _ => return Err(ApiError::bad(k, "is not a tail filter")),
+        }
+    }
+    Ok(f)
+}
+
+fn epoch_ms(v: &Value) -> i64 {
+    v.as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.timestamp_millis())
+        .or_else(|| v.as_i64())
+        .unwrap_or(0)
+}
+
+/// A /logs-shaped record as one `trace-v1` message (what `wrangler tail` prints). Console lines
+/// were joined to one text when captured; they go out as a one-item `message`.
+pub fn trace_event(record: &Value, script_name: &str) -> Value {
+    let items = |k: &str| record.get(k).and_then(Value::as_array).cloned().unwrap_or_default();
+    let logs: Vec<Value> = items("logs")
+        .iter()
+        .map(|l| json!({ "message": [l["message"]], "level": l["level"], "timestamp": l["at"] }))
+        .collect();
+    let exceptions: Vec<Value> = items("exceptions")
+        .iter()
+        .map(|e| json!({ "name": e["name"], "message": e["message"], "stack": e["stack"], "timestamp": e["at"] }))
+        .collect();
+    json!({
+        "outcome": record["outcome"],
+        "scriptName": script_name,
+        "scriptVersion": { "id": record["deploymentId"] },
+        "exceptions": exceptions,
+        "logs": logs,
+        "eventTimestamp": epoch_ms(&record["at"]),
+        "event": {
+            "request": { "url": record["request"]["url"], "method": record["request"]["method"], "headers": {} },
+            "response": { "status": record["status"] },
+        },
+    })
+}
+
+impl TailFilter {
+    /// The `trace-v1` messages for the records of `records_json` this viewer sees, as a JSON
+    /// array of message texts.
+    pub fn trace_messages(
+        &self,
+        records_json: &str,
+        script_name: &str,
+        mut rolls: impl FnMut() -> f64,
+    ) -> String {
+        let Ok(Value::Array(records)) = serde_json::from_str::<Value>(records_json) else {
+            return "[]".into();
+        };
+        let out: Vec<String> = records
+            .iter()
+            .filter(|r| self.matches(r, rolls()))
+            .map(|r| trace_event(r, script_name).to_string())
+            .collect();
+        serde_json::to_string(&out).unwrap_or_else(|_| "[]".into())
     }
 }
 
@@ -247,6 +385,7 @@ mod tests {
                 search: Some("glass".into()),
                 sample: 0.5,
                 deployment_id: Some("d-1".into()),
+                ..TailFilter::default()
             }
         );
         assert_eq!(p(&[]).unwrap(), TailFilter::default());
@@ -332,6 +471,52 @@ mod tests {
     }
 
     #[test]
+    fn wrangler_filters_are_read_and_applied() {
+        let body = json!({ "filters": [{ "sampling_rate": 0.5 }, { "outcome": ["exception", "exceededCpu"] },
+                                       { "method": ["get"] }, { "query": "Glass" }] });
+        let f = parse_wrangler_filters(&body).unwrap();
+        assert_eq!((f.sample, f.search.as_deref()), (0.5, Some("glass")));
+        assert_eq!(f.methods, Some(vec!["GET".to_string()]));
+        let mut r = rec("GET", "http://a/x", 500, "error", "glass");
+        r["outcome"] = json!("exception");
+        assert!(f.matches(&r, 0.1));
+        assert!(!f.matches(&r, 0.6));
+        r["outcome"] = json!("ok");
+        assert!(!f.matches(&r, 0.1));
+        assert_eq!(parse_wrangler_filters(&json!({})).unwrap(), TailFilter::default());
+        assert_eq!(parse_wrangler_filters(&json!({ "filters": [] })).unwrap(), TailFilter::default());
+        for (body, field) in [
+            (json!({ "filters": [{ "header": { "key": "x" } }] }), "header"),
+            (json!({ "filters": [{ "client_ip": ["self"] }] }), "client_ip"),
+            (json!({ "filters": [{ "sampling_rate": 2 }] }), "sampling_rate"),
+            (json!({ "filters": [{ "outcome": "ok" }] }), "outcome"),
+            (json!({ "filters": [{ "nope": 1 }] }), "nope"),
+            (json!({ "filters": 1 }), "filters"),
+        ] {
+            assert_eq!(parse_wrangler_filters(&body).unwrap_err().field(), field, "{body}");
+        }
+    }
+
+    #[test]
+    fn a_trace_message_has_wranglers_shape() {
+        let mut r = rec("POST", "http://a/x", 500, "error", "hello");
+        r["exceptions"] = json!([{ "name": "Error", "message": "boom", "stack": "at x", "at": 5 }]);
+        let t = trace_event(&r, "site");
+        assert_eq!(t["scriptName"], "site");
+        assert_eq!(t["eventTimestamp"], 1_796_601_600_000i64);
+        assert_eq!(t["logs"][0], json!({ "message": ["hello"], "level": "log", "timestamp": 1 }));
+        assert_eq!(t["exceptions"][0]["message"], "boom");
+        assert_eq!(t["event"]["request"], json!({ "url": "http://a/x", "method": "POST", "headers": {} }));
+        let msgs: Vec<String> = serde_json::from_str(&TailFilter::default().trace_messages(
+            &json!([r]).to_string(),
+            "site",
+            || 0.0,
+        ))
+        .unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&msgs[0]).unwrap(), t);
+    }
+
+    #[test]
     fn no_filter_input_panics() {
         let mut g = Gen(0x7a12);
         let keys = ["status", "method", "path", "q", "sample", "deploymentId", "x"];
@@ -349,6 +534,9 @@ mod tests {
                 });
             let _ = f.matches(&record, 0.5);
             let _ = f.frames(&g.mutate(&json!([record]).to_string()), || 0.5);
+            let _ = f.trace_messages(&json!([record]).to_string(), "s", || 0.5);
+            let body = json!({ "filters": [g.object(&["sampling_rate", "outcome", "method", "query", "scriptVersion"], |g, _| g.json(NASTY, 2))] });
+            let _ = parse_wrangler_filters(&body);
         }
     }
 }

@@ -243,6 +243,12 @@ test('every documented operation answers as its schema says (one live sample eac
     // The script-level delete (what `wrangler delete` does not call): a second Worker, removed
     // by `DELETE /workers/scripts/:name`, is gone afterwards.
     await w(['deploy', '--name', `${name}-b`]);
+    // `wrangler tail`'s calls (tests/integration/tail.test.mjs runs the real one).
+    const T = `/client/v4/accounts/acc/workers/scripts/${name}-b/tails`;
+    const opened = await op('POST', T, { body: { filters: [{ outcome: ['ok'] }] } });
+    ok(opened, 200);
+    ok(await op('GET', `${T}/${opened.body.result.id}/socket?secret=x`, { token: null }), 400);
+    ok(await op('DELETE', `${T}/${opened.body.result.id}`), 200);
     const gone = await op('DELETE', `/client/v4/accounts/acc/workers/scripts/${name}-b`, { token: TOKEN });
     ok(gone, 200);
     ok(await op('GET', `/client/v4/accounts/acc/workers/services/${name}-b`, { token: TOKEN }), 404);

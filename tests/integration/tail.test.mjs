@@ -1,10 +1,16 @@
-// Live tail (issue 29, item 2): GET /__api/projects/:id/tail streams each run of the project's
+// Live tail (issue 29, item 2, and `wrangler tail` at the end): GET /__api/projects/:id/tail streams each run of the project's
 // server code as a Server-Sent Event (the /logs shape), filtered per viewer, through the
 // project's TailHub object; at most 10 viewers per project; viewers never slow the tenant.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { call, freshProject, expectError, BASE, TOKEN } from '../lib/client.mjs';
 import { deploySite, request, sleep } from '../lib/site.mjs';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { wrangler, project } from '../lib/wrangler.mjs';
+import { ROOT } from '../lib/server.mjs';
+
+const WRANGLER = join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js');
 
 const CODE = `export default { async fetch(req) {
   const u = new URL(req.url);
@@ -181,4 +187,97 @@ test('tail: only who reads the project tails it; filters are validated', { timeo
   for (const [q, field] of [['?status=6xx', 'status'], ['?sample=2', 'sample'], ['?path=x', 'path'], ['?method=G%20T', 'method'], ['?nope=1', 'nope']]) {
     expectError(assert, await call('GET', `/__api/projects/${other.id}/tail${q}`), 400, 'bad_request', field);
   }
+});
+
+/** The complete JSON values printed so far (wrangler prints each event indented, several lines). */
+function jsonValues(text) {
+  const out = [];
+  let depth = 0;
+  let start = -1;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = depth > 0;
+    else if (c === '{') {
+      if (depth++ === 0) start = i;
+    } else if (c === '}' && depth > 0 && --depth === 0) {
+      try { out.push(JSON.parse(text.slice(start, i + 1))); } catch { /* not ours */ }
+    }
+  }
+  return out;
+}
+
+test('tail: the real `wrangler tail --format json` prints each run of a Worker deployed with wrangler', { timeout: 240_000 }, async () => {
+  const name = `tail-${Date.now().toString(36)}`;
+  const dir = project({
+    'wrangler.toml': `name = "${name}"\nmain = "index.js"\ncompatibility_date = "2026-10-01"\n`,
+    'index.js': CODE,
+  });
+  const deployed = await wrangler(dir, ['deploy']);
+  assert.equal(deployed.code, 0, deployed.out);
+  const env = {
+    ...process.env, CLOUDFLARE_API_BASE_URL: `${BASE}/client/v4`, CLOUDFLARE_API_TOKEN: TOKEN, CLOUDFLARE_ACCOUNT_ID: 'acc',
+    WRANGLER_SEND_METRICS: 'false', CI: 'true', NO_COLOR: '1', FORCE_COLOR: '0',
+  };
+  const run = (args) => {
+    const child = spawn(process.execPath, [WRANGLER, 'tail', name, ...args], { cwd: dir, env });
+    const r = { child, out: '', exited: new Promise((res) => child.on('exit', res)) };
+    child.stdout.on('data', (b) => { r.out += b; });
+    child.stderr.on('data', (b) => { r.out += b; });
+    open.add(() => child.kill('SIGKILL'));
+    return r;
+  };
+  const json = run(['--format', 'json']);
+  const errorsOnly = run(['--format', 'json', '--status', 'error', '--method', 'GET']);
+  const pretty = run(['--format', 'pretty', '--search', 'throw']);
+  const visit = (u) => request(`/__project/${name}${u}`);
+  // The sessions open asynchronously: visit until each has printed something.
+  const seen = (r) => jsonValues(r.out).filter((e) => e.event?.request);
+  for (let i = 0; i < 100 && (seen(json).length === 0 || seen(errorsOnly).length === 0 || !pretty.out.includes('/throw')); i++) {
+    assert.equal((await visit('/ok')).status, 200);
+    assert.equal((await visit('/throw')).status, 500);
+    await sleep(200);
+  }
+  assert.equal((await visit('/warn?x=glass')).status, 200);
+  await until('the warn run in wrangler\'s output', () => seen(json).some((e) => e.event.request.url.includes('/warn')));
+
+  const events = seen(json);
+  const warn = events.find((e) => e.event.request.url.includes('/warn'));
+  assert.equal(warn.outcome, 'ok');
+  assert.equal(warn.scriptName, name);
+  assert.equal(warn.event.request.method, 'GET');
+  assert.deepEqual(warn.logs.map((l) => [l.level, l.message]), [['log', ['handling /warn']], ['warn', ['careful with glass']]]);
+  assert.ok(typeof warn.eventTimestamp === 'number' && warn.eventTimestamp > 1_700_000_000_000);
+  const thrown = events.find((e) => e.event.request.url.includes('/throw'));
+  assert.equal(thrown.outcome, 'exception');
+  assert.equal(thrown.exceptions[0].name, 'Error');
+  assert.equal(thrown.exceptions[0].message, 'boom at /throw');
+  // --status error: only the runs that threw.
+  assert.deepEqual([...new Set(seen(errorsOnly).map((e) => e.outcome))], ['exception']);
+  // --format pretty is wrangler's own rendering of the same messages; --search filters.
+  assert.match(pretty.out, /GET http:\/\/\S+\/throw - Exception Thrown @/);
+  assert.match(pretty.out, /Error: boom at \/throw/);
+  assert.ok(!pretty.out.includes('/ok -'), pretty.out);
+
+  for (const r of [json, errorsOnly, pretty]) r.child.kill('SIGINT');
+  await Promise.all([json, errorsOnly, pretty].map((r) => r.exited));
+  // A header filter cannot be honoured (headers are never kept): refused by name, not ignored.
+  const refused = await call('POST', `/client/v4/accounts/acc/workers/scripts/${name}/tails`, { body: { filters: [{ header: { key: 'x' } }] } });
+  assert.equal(refused.status, 400, refused.text);
+  assert.match(refused.text, /header/);
+  // The socket URL is single-use.
+  const opened = await call('POST', `/client/v4/accounts/acc/workers/scripts/${name}/tails`, { body: { filters: [] } });
+  assert.equal(opened.status, 200, opened.text);
+  assert.match(opened.body.result.url, /^ws:\/\/.*\/tails\/[^/]+\/socket\?secret=[0-9a-f]{64}$/);
+  const upgrade = (url) => new Promise((resolve) => {
+    const ws = new WebSocket(url, 'trace-v1');
+    ws.onopen = () => { resolve(ws.protocol); ws.close(); };
+    ws.onerror = () => resolve('refused');
+  });
+  assert.equal(await upgrade(opened.body.result.url), 'trace-v1');
+  assert.equal(await upgrade(opened.body.result.url), 'refused');
+  assert.equal((await call('DELETE', `/client/v4/accounts/acc/workers/scripts/${name}/tails/${opened.body.result.id}`)).status, 200);
 });

@@ -96,4 +96,9 @@ impl TailViewer {
     pub fn frames(&self, records_json: String) -> String {
         self.filter.frames(&records_json, Math::random)
     }
+
+    /// The `trace-v1` messages (`wrangler tail`) for `records_json`, as a JSON array of texts.
+    pub fn trace(&self, records_json: String, script_name: String) -> String {
+        self.filter.trace_messages(&records_json, &script_name, Math::random)
+    }
 }
