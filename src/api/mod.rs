@@ -17,6 +17,7 @@ mod logs;
 pub mod mcp;
 mod previews;
 mod projects;
+mod resources;
 mod sql;
 mod tail;
 mod tokens;
