@@ -6,45 +6,18 @@
 use serde_json::json;
 use worker::{Request, Response};
 
-use super::{internal, query_pairs, read_body, Ctx, MAX_JSON_BODY};
-use crate::domain::{
-    is_resource_id, parse_list_query, resource_id, ListCursor, ResourceRow, ResourceScope, KIND_BUCKET,
-};
+use super::resources::{deleting, insert, load, note, page, respond};
+use super::{read_body, Ctx, MAX_JSON_BODY};
+use crate::domain::{ResourceRow, KIND_BUCKET};
 use crate::error::{ApiError, ApiResult};
-use crate::platform::bindings::{now_ms, random_bytes};
-use crate::platform::http;
+use crate::platform::bindings::now_ms;
 use crate::platform::store::d1_resources::{Created, D1Resources};
 use crate::platform::store::tenant_bucket::{forget, remove_objects, usage};
 use crate::storage::bucket::{bucket_json, parse_create_bucket, TenantBucket};
 
-fn respond(status: u16, body: serde_json::Value) -> ApiResult<Response> {
-    http::ok(status, body).map_err(internal)
-}
-
-fn note(ctx: &Ctx<'_>, detail: serde_json::Value) {
-    ctx.note.borrow_mut().detail = Some(detail);
-}
-
-/// A live bucket the caller reaches, or 404.
-async fn load(store: &D1Resources, id: &str, ctx: &Ctx<'_>) -> ApiResult<ResourceRow> {
-    let missing = || ApiError::not_found("bucket");
-    if !is_resource_id(id) {
-        return Err(missing());
-    }
-    store.get(KIND_BUCKET, id, &ResourceScope::of(&ctx.principal)).await?.ok_or_else(missing)
-}
-
 /// Inserts a bucket named `name` owned by the caller (both APIs create them so).
 pub(super) async fn insert_bucket(name: String, ctx: &Ctx<'_>) -> ApiResult<(ResourceRow, Created)> {
-    let row = ResourceRow {
-        id: resource_id(random_bytes::<16>()),
-        kind: KIND_BUCKET.into(),
-        title: name,
-        created_by: ctx.principal.id().to_string(),
-        created_at: now_ms() as i64,
-    };
-    let created = D1Resources::new(ctx.env)?.insert(&row).await?;
-    Ok((row, created))
+    insert(KIND_BUCKET, name, ctx).await
 }
 
 /// `POST /__api/buckets {name}` -> 201 `{bucket}`; 409 if the caller already has a live
@@ -65,18 +38,7 @@ pub async fn create(req: &mut Request, ctx: &Ctx<'_>) -> ApiResult<Response> {
 
 /// `GET /__api/buckets?limit=&cursor=`: newest first, only what the caller reaches.
 pub async fn list(req: &Request, ctx: &Ctx<'_>) -> ApiResult<Response> {
-    let q = parse_list_query(&query_pairs(req))?;
-    let store = D1Resources::new(ctx.env)?;
-    let scope = ResourceScope::of(&ctx.principal);
-    let (rows, more) = store.list(KIND_BUCKET, q.limit, q.cursor.as_ref(), &scope).await?;
-    let cursor = match (more, rows.last()) {
-        (true, Some(last)) => Some(ListCursor { created_at: last.created_at, id: last.id.clone() }.encode()),
-        _ => None,
-    };
-    let mut out = Vec::with_capacity(rows.len());
-    for r in &rows {
-        out.push(bucket_json(r, &store.bound_projects(&r.id).await?));
-    }
+    let (out, cursor) = page(req, KIND_BUCKET, ctx, bucket_json).await?;
     respond(200, json!({ "buckets": out, "cursor": cursor, "count": out.len() }))
 }
 
@@ -84,7 +46,7 @@ pub async fn list(req: &Request, ctx: &Ctx<'_>) -> ApiResult<Response> {
 /// (objects and bytes from one list: exact up to 1000 objects, else a lower bound).
 pub async fn get(id: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let store = D1Resources::new(ctx.env)?;
-    let row = load(&store, id, ctx).await?;
+    let row = load(&store, KIND_BUCKET, id, ctx).await?;
     let mut out = bucket_json(&row, &store.bound_projects(&row.id).await?);
     let bucket =
         TenantBucket::new(&row.id).ok_or_else(|| ApiError::internal("stored bucket id is malformed"))?;
@@ -103,15 +65,7 @@ const REMOVE_PER_CALL: u32 = 1000;
 /// caller does.
 pub async fn delete(id: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let store = D1Resources::new(ctx.env)?;
-    let scope = ResourceScope::of(&ctx.principal);
-    let resumed = match is_resource_id(id) {
-        true => store.get_unpurged(KIND_BUCKET, id, &scope).await?,
-        false => None,
-    };
-    let row = match resumed {
-        Some(r) => r,
-        None => first_delete(&store, id, ctx).await?,
-    };
+    let row = deleting(&store, KIND_BUCKET, id, ctx, forget).await?;
     let bucket =
         TenantBucket::new(&row.id).ok_or_else(|| ApiError::internal("stored bucket id is malformed"))?;
     let (removed, more) = remove_objects(ctx.env, &bucket, REMOVE_PER_CALL).await?;
@@ -123,22 +77,4 @@ pub async fn delete(id: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
         200,
         json!({ "deleted": { "id": row.id, "name": row.title }, "objects": { "removed": removed, "more": more } }),
     )
-}
-
-/// The first DELETE of a live bucket: the 409 check, then the row marked deleted.
-async fn first_delete(store: &D1Resources, id: &str, ctx: &Ctx<'_>) -> ApiResult<ResourceRow> {
-    let row = load(store, id, ctx).await?;
-    let serving = store.serving_bindings(&row.id).await?;
-    if serving > 0 {
-        return Err(ApiError::Conflict {
-            reason: format!(
-                "Bucket `{}` is bound by {serving} live deployment(s) (production or an alias); \
-                 deploy without the binding or delete those projects first",
-                row.title
-            ),
-        });
-    }
-    store.mark_deleted(&row.id, now_ms() as i64).await?;
-    forget(&row.id);
-    Ok(row)
 }

@@ -16,6 +16,7 @@ mod logs;
 pub mod mcp;
 mod previews;
 mod projects;
+mod resources;
 mod sql;
 mod tokens;
 mod uploads;

@@ -6,45 +6,17 @@
 use serde_json::json;
 use worker::{Request, Response};
 
-use super::{internal, query_pairs, read_body, Ctx, MAX_JSON_BODY};
-use crate::domain::{
-    is_resource_id, parse_create_database, parse_list_query, resource_id, ListCursor, ResourceRow,
-    ResourceScope, KIND_SQL,
-};
+use super::resources::{deleting, insert, load, note, page, respond};
+use super::{read_body, Ctx, MAX_JSON_BODY};
+use crate::domain::{parse_create_database, ResourceRow, KIND_SQL};
 use crate::error::{ApiError, ApiResult};
-use crate::platform::bindings::{now_ms, random_bytes};
-use crate::platform::http;
+use crate::platform::bindings::now_ms;
 use crate::platform::store::d1_resources::{Created, D1Resources};
 use crate::platform::store::tenant_sql::{destroy, forget, size};
 
-fn respond(status: u16, body: serde_json::Value) -> ApiResult<Response> {
-    http::ok(status, body).map_err(internal)
-}
-
-fn note(ctx: &Ctx<'_>, detail: serde_json::Value) {
-    ctx.note.borrow_mut().detail = Some(detail);
-}
-
-/// A live database the caller reaches, or 404.
-async fn load(store: &D1Resources, id: &str, ctx: &Ctx<'_>) -> ApiResult<ResourceRow> {
-    let missing = || ApiError::not_found("SQL database");
-    if !is_resource_id(id) {
-        return Err(missing());
-    }
-    store.get(KIND_SQL, id, &ResourceScope::of(&ctx.principal)).await?.ok_or_else(missing)
-}
-
 /// Inserts a database named `name` owned by the caller (the API and wrangler create them so).
 pub(super) async fn insert_database(name: String, ctx: &Ctx<'_>) -> ApiResult<(ResourceRow, Created)> {
-    let row = ResourceRow {
-        id: resource_id(random_bytes::<16>()),
-        kind: KIND_SQL.into(),
-        title: name,
-        created_by: ctx.principal.id().to_string(),
-        created_at: now_ms() as i64,
-    };
-    let created = D1Resources::new(ctx.env)?.insert(&row).await?;
-    Ok((row, created))
+    insert(KIND_SQL, name, ctx).await
 }
 
 /// `POST /__api/sql/databases {name}` -> 201 `{database}`; 409 if the caller already has a
@@ -65,18 +37,7 @@ pub async fn create(req: &mut Request, ctx: &Ctx<'_>) -> ApiResult<Response> {
 
 /// `GET /__api/sql/databases?limit=&cursor=`: newest first, only what the caller reaches.
 pub async fn list(req: &Request, ctx: &Ctx<'_>) -> ApiResult<Response> {
-    let q = parse_list_query(&query_pairs(req))?;
-    let store = D1Resources::new(ctx.env)?;
-    let scope = ResourceScope::of(&ctx.principal);
-    let (rows, more) = store.list(KIND_SQL, q.limit, q.cursor.as_ref(), &scope).await?;
-    let cursor = match (more, rows.last()) {
-        (true, Some(last)) => Some(ListCursor { created_at: last.created_at, id: last.id.clone() }.encode()),
-        _ => None,
-    };
-    let mut out = Vec::with_capacity(rows.len());
-    for r in &rows {
-        out.push(r.database_json(&store.bound_projects(&r.id).await?, None));
-    }
+    let (out, cursor) = page(req, KIND_SQL, ctx, |r, projects| r.database_json(projects, None)).await?;
     respond(200, json!({ "databases": out, "cursor": cursor, "count": out.len() }))
 }
 
@@ -84,7 +45,7 @@ pub async fn list(req: &Request, ctx: &Ctx<'_>) -> ApiResult<Response> {
 /// bind it.
 pub async fn get(id: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let store = D1Resources::new(ctx.env)?;
-    let row = load(&store, id, ctx).await?;
+    let row = load(&store, KIND_SQL, id, ctx).await?;
     let bytes = size(ctx.env, &row.id).await?;
     respond(200, json!({ "database": row.database_json(&store.bound_projects(&row.id).await?, Some(bytes)) }))
 }
@@ -95,15 +56,7 @@ pub async fn get(id: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
 /// for DELETE only (`data.removed: false`) and the cron finishes it.
 pub async fn delete(id: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let store = D1Resources::new(ctx.env)?;
-    let scope = ResourceScope::of(&ctx.principal);
-    let resumed = match is_resource_id(id) {
-        true => store.get_unpurged(KIND_SQL, id, &scope).await?,
-        false => None,
-    };
-    let row = match resumed {
-        Some(r) => r,
-        None => first_delete(&store, id, ctx).await?,
-    };
+    let row = deleting(&store, KIND_SQL, id, ctx, forget).await?;
     let removed = match destroy(ctx.env, &row.id).await {
         Ok(()) => {
             store.mark_purged(&row.id, now_ms() as i64).await?;
@@ -120,22 +73,4 @@ pub async fn delete(id: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
     };
     note(ctx, json!({ "databaseId": row.id, "name": row.name(), "removed": removed }));
     respond(200, json!({ "deleted": { "id": row.id, "name": row.name() }, "data": { "removed": removed } }))
-}
-
-/// The first DELETE of a live database: the 409 check, then the row marked deleted.
-async fn first_delete(store: &D1Resources, id: &str, ctx: &Ctx<'_>) -> ApiResult<ResourceRow> {
-    let row = load(store, id, ctx).await?;
-    let serving = store.serving_bindings(&row.id).await?;
-    if serving > 0 {
-        return Err(ApiError::Conflict {
-            reason: format!(
-                "SQL database `{}` is bound by {serving} live deployment(s) (production or an alias); \
-                 deploy without the binding or delete those projects first",
-                row.name()
-            ),
-        });
-    }
-    store.mark_deleted(&row.id, now_ms() as i64).await?;
-    forget(&row.id);
-    Ok(row)
 }
