@@ -9,7 +9,7 @@ use super::tools::{DeployArgs, ToolCall};
 use crate::assets::encode_uri_component;
 use crate::error::ApiError;
 
-/// The HTTP method of a planned request (mapped onto `worker::Method` by the adapter).
+/// The HTTP method of a planned request (the wasm adapter maps it onto the runtime's method).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
     Get,

@@ -18,6 +18,7 @@ use crate::deploy::{ModuleType, ServerBundle};
 use crate::domain::{KIND_BUCKET, KIND_KV, KIND_SQL};
 use crate::error::{ApiError, ApiResult};
 use crate::keys::bundle_key;
+use crate::platform::store::js::set;
 use crate::platform::store::r2::R2Blobs;
 use crate::routing::cache::ByteLru;
 
@@ -120,10 +121,6 @@ impl UserCodeError {
             UserCodeError::BadResponse(_) => 502,
         }
     }
-}
-
-fn set(obj: &Object, key: &str, value: &JsValue) -> Result<(), JsValue> {
-    Reflect::set(obj, &key.into(), value).map(|_| ())
 }
 
 /// The `WorkerCode` object the loader expects.

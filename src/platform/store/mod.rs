@@ -15,6 +15,7 @@ pub mod d1_resources;
 pub mod d1_uploads;
 #[cfg(not(feature = "site"))]
 pub mod d1_wrangler;
+pub mod js;
 pub mod kv;
 #[cfg(not(feature = "site"))]
 pub mod queue;

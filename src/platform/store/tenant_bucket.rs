@@ -10,7 +10,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use js_sys::{Array, Function, Object, Promise, Reflect};
+use js_sys::{Array, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
@@ -19,6 +19,7 @@ use worker::Env;
 use crate::domain::KIND_BUCKET;
 use crate::platform::bindings::{now_ms, BLOBS};
 use crate::platform::store::d1_resources::D1Resources;
+use crate::platform::store::js::{call, get, js_string, set};
 use crate::storage::bucket::{check_metadata, part_number, BucketError, ListInput, Op, TenantBucket};
 
 /// How long an isolate trusts "this bucket is live" (ms). The isolate that deletes one forgets
@@ -74,39 +75,8 @@ fn js_error(e: BucketError) -> JsValue {
     }
 }
 
-fn get(obj: &JsValue, key: &str) -> JsValue {
-    if obj.is_object() {
-        Reflect::get(obj, &key.into()).unwrap_or(JsValue::UNDEFINED)
-    } else {
-        JsValue::UNDEFINED
-    }
-}
-
 fn given(v: JsValue) -> Option<JsValue> {
     (!v.is_undefined() && !v.is_null()).then_some(v)
-}
-
-/// JavaScript's `String(v)`, as the real binding coerces a key.
-fn js_string(v: &JsValue) -> String {
-    if let Some(s) = v.as_string() {
-        return s;
-    }
-    Reflect::get(&js_sys::global(), &"String".into())
-        .ok()
-        .and_then(|f| f.dyn_into::<Function>().ok())
-        .and_then(|f| f.call1(&JsValue::NULL, v).ok())
-        .and_then(|s| s.as_string())
-        .unwrap_or_default()
-}
-
-fn set(obj: &Object, key: &str, value: &JsValue) -> Result<(), JsValue> {
-    Reflect::set(obj, &key.into(), value).map(|_| ())
-}
-
-/// `target[method](...args)`.
-fn call(target: &JsValue, method: &str, args: &[JsValue]) -> Result<JsValue, JsValue> {
-    let f: Function = Reflect::get(target, &method.into())?.dyn_into()?;
-    f.apply(target, &args.iter().collect::<Array>())
 }
 
 /// Only the named options, as given (the binding checks their values).

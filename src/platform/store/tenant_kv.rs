@@ -17,6 +17,7 @@ use worker::Env;
 use crate::domain::KIND_KV;
 use crate::platform::bindings::now_ms;
 use crate::platform::store::d1_resources::D1Resources;
+use crate::platform::store::js::{get, js_string, set};
 use crate::storage::kv::{KvError, Op, TenantNamespace, ValueType};
 
 /// How long an isolate trusts "this namespace is live" (ms). The isolate that deletes one
@@ -61,31 +62,6 @@ fn js_error(e: KvError) -> JsValue {
     } else {
         js_sys::Error::new(&e.message).into()
     }
-}
-
-fn get(obj: &JsValue, key: &str) -> JsValue {
-    if obj.is_object() {
-        Reflect::get(obj, &key.into()).unwrap_or(JsValue::UNDEFINED)
-    } else {
-        JsValue::UNDEFINED
-    }
-}
-
-/// JavaScript's `String(v)`, as the real binding coerces a key.
-fn js_string(v: &JsValue) -> String {
-    if let Some(s) = v.as_string() {
-        return s;
-    }
-    Reflect::get(&js_sys::global(), &"String".into())
-        .ok()
-        .and_then(|f| f.dyn_into::<Function>().ok())
-        .and_then(|f| f.call1(&JsValue::NULL, v).ok())
-        .and_then(|s| s.as_string())
-        .unwrap_or_default()
-}
-
-fn set(obj: &Object, key: &str, value: &JsValue) -> Result<(), JsValue> {
-    Reflect::set(obj, &key.into(), value).map(|_| ())
 }
 
 #[wasm_bindgen]

@@ -9,7 +9,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use js_sys::{Array, Function, Promise, Reflect};
+use js_sys::{Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
@@ -19,6 +19,7 @@ use crate::domain::KIND_SQL;
 use crate::error::{ApiError, ApiResult};
 use crate::platform::bindings::now_ms;
 use crate::platform::store::d1_resources::D1Resources;
+use crate::platform::store::js::call;
 use crate::storage::sql::{self, SqlError};
 
 /// The Durable Object namespace binding (wrangler.toml).
@@ -38,13 +39,6 @@ pub fn forget(id: &str) {
 
 fn js_err(e: SqlError) -> JsValue {
     js_sys::Error::new(&e.message).into()
-}
-
-/// `target[method](...args)` through `Reflect.apply` (a Durable Object stub answers any property
-/// read with an RPC method, so `.call` must never be read on its functions).
-fn call(target: &JsValue, method: &str, args: &[JsValue]) -> Result<JsValue, JsValue> {
-    let f: Function = Reflect::get(target, &method.into())?.dyn_into()?;
-    Reflect::apply(&f, target, &args.iter().collect::<Array>())
 }
 
 /// The database's object stub.
