@@ -126,7 +126,25 @@ async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: &CfRoute) -> ApiResul
     use CfRoute::*;
     match route {
         VerifyToken => ok(json!({ "id": ctx.principal.id(), "status": "active" })),
-        ListAccounts => respond(200, &cf_list(vec![json!({ "id": "flotilla", "name": "Flotilla" })])),
+        ListAccounts => {
+            let (page, per_page) = cf_page_params(&super::query_pairs(req));
+            respond(200, &cf_page(vec![account()], page, per_page))
+        }
+        Memberships => {
+            let (page, per_page) = cf_page_params(&super::query_pairs(req));
+            let roles = if ctx.principal.has_scope(Scope::Manage) { "Administrator" } else { "Member" };
+            let m = json!({ "id": format!("membership-{}", ctx.principal.id()), "status": "accepted",
+                            "account": account(), "roles": [roles] });
+            respond(200, &cf_page(vec![m], page, per_page))
+        }
+        User => respond(
+            403,
+            &cf_failure(
+                CF_NO_USER_DETAILS,
+                &format!("A Flotilla token has no user profile or email (this one is `{}`).", ctx.principal.id()),
+            ),
+        ),
+        RemotePreview => respond(400, &cf_failure(CF_NO_REMOTE_PREVIEW, REMOTE_PREVIEW_REFUSED)),
         AccountSubdomain => ok(json!({ "subdomain": ctx.urls.domain })),
         KvNamespaces => list_namespaces(req, ctx).await,
         CreateKvNamespace => create_namespace(req, ctx).await,
@@ -224,6 +242,17 @@ async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: &CfRoute) -> ApiResul
         }),
     }
 }
+
+/// The one account every Flotilla token sees (`CLOUDFLARE_ACCOUNT_ID` may be anything).
+fn account() -> Value {
+    json!({ "id": "flotilla", "name": "Flotilla" })
+}
+
+/// What remote development gets, in one line wrangler prints as is.
+pub const REMOTE_PREVIEW_REFUSED: &str =
+    "Flotilla does not offer remote development (`wrangler dev --remote`, \
+     `remote: true` bindings, or tools built on them such as OpenNext's `populateCache remote` for an R2 \
+     incremental cache): run `wrangler dev` locally and deploy with `wrangler deploy`.";
 
 /// After a script upload: an accepted one makes a provisional project (created by this
 /// deploy's upload session) an ordinary one; a refused one deletes a provisional project that
@@ -505,10 +534,7 @@ async fn check_kv(meta: &ScriptMetadata, ctx: &Ctx<'_>) -> ApiResult<()> {
 /// wrangler's lookup by title (auto-provisioning) never finds another tenant's namespace.
 async fn list_namespaces(req: &Request, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let q = super::query_pairs(req);
-    let num = |k: &str, d: u32, max: u32| {
-        q.iter().find(|(n, _)| n == k).and_then(|(_, v)| v.parse::<u32>().ok()).unwrap_or(d).clamp(1, max)
-    };
-    let (page, per_page) = (num("page", 1, 100_000), num("per_page", 20, 1000));
+    let (page, per_page) = cf_page_params(&q);
     let rows = D1Resources::new(ctx.env)?
         .list_own(KIND_KV, ctx.principal.id(), per_page, (page - 1).saturating_mul(per_page))
         .await?;

@@ -37,10 +37,7 @@ async fn resolve(id_or_name: &str, ctx: &Ctx<'_>) -> ApiResult<ResourceRow> {
 /// `GET /d1/database?page=&per_page=&name=`: the caller's OWN databases by name.
 pub async fn list(req: &Request, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let q = query_pairs(req);
-    let num = |k: &str, d: u32, max: u32| {
-        q.iter().find(|(n, _)| n == k).and_then(|(_, v)| v.parse::<u32>().ok()).unwrap_or(d).clamp(1, max)
-    };
-    let (page, per_page) = (num("page", 1, 100_000), num("per_page", 20, 1000));
+    let (page, per_page) = cf_page_params(&q);
     let store = D1Resources::new(ctx.env)?;
     let rows = match q.iter().find(|(n, _)| n == "name") {
         Some((_, name)) => {

@@ -18,18 +18,38 @@ pub const CF_TOO_MANY: u32 = 10429;
 pub const CF_KV_NOT_FOUND: u32 = 10013;
 /// A KV key that does not exist (Cloudflare: "key not found").
 pub const CF_KEY_NOT_FOUND: u32 = 10009;
+/// `GET /user` for a token without "User Details: Read": wrangler's `whoami` then prints no email
+/// and goes on (any other code makes it fail).
+pub const CF_NO_USER_DETAILS: u32 = 9109;
+/// Remote development (an edge preview session) is not offered. Deliberately none of the codes
+/// wrangler reads as an authentication failure (9106, 10000, 10405), whose hint ("run wrangler
+/// login") would send the user the wrong way.
+pub const CF_NO_REMOTE_PREVIEW: u32 = 10400;
 
 pub fn cf_success(result: Value) -> Value {
     json!({ "success": true, "errors": [], "messages": [], "result": result })
 }
 
-/// A paginated list result (`result_info` as Cloudflare sends it).
-pub fn cf_list(items: Vec<Value>) -> Value {
-    let n = items.len();
-    let mut v = cf_success(Value::Array(items));
-    v["result_info"] =
-        json!({ "page": 1, "per_page": n.max(20), "count": n, "total_count": n, "total_pages": 1 });
+/// One page of a list that is all in memory (`?page=&per_page=`, as `cf_page_params` reads
+/// them): a page past the end is empty, so clients that page until an empty page (the
+/// Cloudflare SDK's auto-pagination) stop.
+pub fn cf_page(items: Vec<Value>, page: u32, per_page: u32) -> Value {
+    let total = items.len();
+    let start = (page.max(1) as usize - 1).saturating_mul(per_page as usize);
+    let rows: Vec<Value> = items.into_iter().skip(start).take(per_page as usize).collect();
+    let count = rows.len();
+    let mut v = cf_success(Value::Array(rows));
+    v["result_info"] = json!({ "page": page, "per_page": per_page, "count": count, "total_count": total,
+                               "total_pages": total.div_ceil(per_page.max(1) as usize) });
     v
+}
+
+/// `page` (from 1, default 1) and `per_page` (1..=1000, default 20) from a query.
+pub fn cf_page_params(query: &[(String, String)]) -> (u32, u32) {
+    let num = |k: &str, d: u32, max: u32| {
+        query.iter().find(|(n, _)| n == k).and_then(|(_, v)| v.parse::<u32>().ok()).unwrap_or(d).clamp(1, max)
+    };
+    (num("page", 1, 100_000), num("per_page", 20, 1000))
 }
 
 pub fn cf_failure(code: u32, message: &str) -> Value {
@@ -62,13 +82,33 @@ mod tests {
     fn envelope_shapes() {
         let ok = cf_success(json!({"a": 1}));
         assert_eq!(ok, json!({"success": true, "errors": [], "messages": [], "result": {"a": 1}}));
-        let l = cf_list(vec![json!(1), json!(2)]);
-        assert_eq!(l["result_info"]["count"], 2);
         let (status, body) = cf_error(&ApiError::unauthorized("Missing or invalid API token"));
         assert_eq!(status, 401);
         assert_eq!(body["success"], false);
         assert_eq!(body["errors"][0]["code"], CF_AUTH_ERROR);
         assert_eq!(body["errors"][0]["message"], "Missing or invalid API token");
+    }
+
+    #[test]
+    fn pages_end_with_an_empty_page() {
+        let q = |s: &str| -> Vec<(String, String)> {
+            s.split('&').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.into(), v.into())).collect()
+        };
+        assert_eq!(cf_page_params(&q("")), (1, 20));
+        assert_eq!(cf_page_params(&q("page=0&per_page=5000")), (1, 1000));
+        assert_eq!(cf_page_params(&q("page=x&per_page=3")), (1, 3));
+        let items = || (1..=5).map(|i| json!(i)).collect::<Vec<_>>();
+        let first = cf_page(items(), 1, 2);
+        assert_eq!(first["result"], json!([1, 2]));
+        assert_eq!(
+            first["result_info"],
+            json!({"page": 1, "per_page": 2, "count": 2, "total_count": 5, "total_pages": 3})
+        );
+        assert_eq!(cf_page(items(), 3, 2)["result"], json!([5]));
+        let past = cf_page(items(), 4, 2);
+        assert_eq!(past["result"], json!([]));
+        assert_eq!(past["result_info"]["count"], 0);
+        assert_eq!(cf_page(items(), u32::MAX, 1000)["result"], json!([]));
     }
 
     #[test]

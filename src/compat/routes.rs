@@ -8,7 +8,11 @@ use crate::access::{Need, Scope};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CfRoute {
     VerifyToken,
+    /// `GET /user` (`wrangler whoami`): a Flotilla token has no user profile.
+    User,
     ListAccounts,
+    /// `GET /memberships`: the caller's one membership, of the one account.
+    Memberships,
     AccountSubdomain,
     GetService(String),
     DeleteService(String),
@@ -61,6 +65,10 @@ pub enum CfRoute {
     D1Query(String),
     D1Import(String),
     D1Export(String),
+    /// The edge-preview calls of remote development (`wrangler dev --remote`, remote bindings,
+    /// OpenNext's R2 cache population): a route only to answer "not offered" without the retries
+    /// a 501 gets and without wrangler's authentication hint (not in `CF_ROUTES`).
+    RemotePreview,
     Unsupported {
         method: String,
         path: String,
@@ -71,7 +79,9 @@ pub enum CfRoute {
 /// test keeps them in step), and each template matches its route.
 pub const CF_ROUTES: &[(&str, &str)] = &[
     ("GET", "/user/tokens/verify"),
+    ("GET", "/user"),
     ("GET", "/accounts"),
+    ("GET", "/memberships"),
     ("GET", "/accounts/{account}/workers/subdomain"),
     ("GET", "/accounts/{account}/workers/services/{name}"),
     ("DELETE", "/accounts/{account}/workers/services/{name}"),
@@ -121,7 +131,9 @@ pub fn cf_policy(route: &CfRoute) -> (Need, Option<&'static str>) {
     use Scope::{Deploy, Manage, Read};
     let p = |k: &String, s: Scope| Need::Worker(k.clone(), s);
     match route {
-        VerifyToken | ListAccounts | AccountSubdomain | KvNamespaces => (Need::Any(Read), None),
+        VerifyToken | User | ListAccounts | Memberships | AccountSubdomain | KvNamespaces => {
+            (Need::Any(Read), None)
+        }
         TailsByConsumer(k)
         | References(k)
         | GetService(k)
@@ -160,7 +172,7 @@ pub fn cf_policy(route: &CfRoute) -> (Need, Option<&'static str>) {
         DeleteSecret(k, _) => (p(k, Manage), Some("secret.delete")),
         CreateDeployment(k) => (p(k, Deploy), Some("project.rollback")),
         DeleteService(k) => (p(k, Manage), Some("project.delete")),
-        Unsupported { .. } => (Need::Any(Read), None),
+        RemotePreview | Unsupported { .. } => (Need::Any(Read), None),
     }
 }
 
@@ -191,7 +203,13 @@ pub fn match_cf(method: &str, path: &str) -> CfRoute {
     let s = |i: usize| decode(segs[i]);
     let route = match (method, segs.as_slice()) {
         ("GET", ["user", "tokens", "verify"]) => Some(VerifyToken),
+        ("GET", ["user"]) => Some(User),
         ("GET", ["accounts"]) => Some(ListAccounts),
+        ("GET", ["memberships"]) => Some(Memberships),
+        ("GET", ["accounts", _, "workers", "subdomain", "edge-preview"])
+        | ("GET", ["accounts", _, "workers", "scripts", _, "subdomain", "edge-preview"])
+        | ("POST", ["accounts", _, "workers", "scripts", _, "edge-preview"])
+        | ("GET", ["zones", _, "workers", "edge-preview"]) => Some(RemotePreview),
         ("GET", ["accounts", _, "workers", "subdomain"]) => Some(AccountSubdomain),
         ("GET", ["accounts", _, "workers", "services", _]) => Some(GetService(s(4))),
         ("DELETE", ["accounts", _, "workers", "services", _]) => Some(DeleteService(s(4))),
@@ -403,6 +421,22 @@ mod tests {
             match_cf("GET", "/accounts/a/storage/kv/namespaces/n/values/a%2Fb%25c"),
             CfRoute::KvGetValue("n".into(), "a/b%c".into())
         );
+    }
+
+    #[test]
+    fn every_edge_preview_call_is_remote_preview() {
+        for (m, p) in [
+            ("GET", "/accounts/a/workers/subdomain/edge-preview"),
+            ("GET", "/accounts/a/workers/scripts/open-next-cache-populate/subdomain/edge-preview"),
+            ("POST", "/accounts/a/workers/scripts/site/edge-preview"),
+            ("GET", "/zones/z/workers/edge-preview"),
+        ] {
+            assert_eq!(match_cf(m, p), CfRoute::RemotePreview, "{m} {p}");
+        }
+        // Not a prefix match: the subdomain call itself is still the account's subdomain.
+        assert_eq!(match_cf("GET", "/accounts/a/workers/subdomain"), CfRoute::AccountSubdomain);
+        assert_eq!(match_cf("GET", "/user"), CfRoute::User);
+        assert_eq!(match_cf("GET", "/memberships"), CfRoute::Memberships);
     }
 
     #[test]

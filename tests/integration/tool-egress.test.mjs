@@ -14,7 +14,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { ROOT } from '../lib/server.mjs';
+import { ROOT, freePort } from '../lib/server.mjs';
 import { call, BASE } from '../lib/client.mjs';
 import { visit } from '../lib/site.mjs';
 import { project } from '../lib/wrangler.mjs';
@@ -122,9 +122,20 @@ test('wrangler through flotilla env: whoami, deploy with assets, deployments, se
     'public/index.html': '<h1>egress</h1>\n',
   });
 
+  const devPort = await freePort();
   const steps = [
-    // `GET /client/v4/user` is not answered by Flotilla (10405): whoami fails, but only here.
-    ['whoami', ['whoami'], (r) => assert.match(r.out, /GET \/client\/v4\/user.*10405/, r.out), undefined, 1],
+    // A Flotilla token has no email (`GET /user` is Cloudflare's 9109): whoami says so and
+    // lists the one account (through `/accounts` and `/memberships`).
+    ['whoami', ['whoami'], (r) => {
+      assert.match(r.out, /logged in with an User API Token/, r.out);
+      assert.match(r.out, /│ Flotilla\s+│ flotilla\s+│/, r.out);
+    }],
+    // Remote development needs Cloudflare's preview edge: refused at once (no retries, no
+    // "authentication error" hint), naming the call; wrangler exits instead of waiting.
+    ['dev --remote', ['dev', '--remote', '--port', String(devPort)], (r) => {
+      assert.match(r.out, /\/workers\/scripts\/egress-[0-9a-z]+\/subdomain\/edge-preview\) failed/, r.out);
+      assert.doesNotMatch(r.out, /authentication error|wrangler login/i, r.out);
+    }, undefined, 1],
     ['deploy', ['deploy'], (r) => assert.match(r.out, /Uploaded 1 of 1 asset/, r.out)],
     ['deployments list', ['deployments', 'list'], (r) => assert.match(r.out, /Version\(s\)|Created|Source/i, r.out)],
     ['secret put', ['secret', 'put', 'EGRESS_SECRET'], (r) => assert.match(r.out, /Success/i, r.out), 's3cret-value'],
@@ -167,6 +178,9 @@ const Cloudflare = require(process.env.SDK_PATH);
   const account_id = process.env.CLOUDFLARE_ACCOUNT_ID;
   const out = { baseURL: c.baseURL };
   out.accounts = (await c.accounts.list()).result.map((a) => a.id);
+  // Auto-pagination asks page after page until one is empty: it must end.
+  out.allAccounts = [];
+  for await (const a of c.accounts.list()) { out.allAccounts.push(a.id); if (out.allAccounts.length > 5) break; }
   out.kv = (await c.kv.namespaces.list({ account_id })).result.map((n) => n.title);
   try { await c.r2.buckets.get('opennext-cache-missing', { account_id }); out.r2 = 'ok'; }
   catch (e) { out.r2 = { status: e.status, message: String(e.message).split('\\n')[0] }; }
@@ -203,6 +217,7 @@ test('the Cloudflare SDK (as OpenNext uses it) and the cf CLI through flotilla e
   const got = JSON.parse(r.out.trim().split('\n').at(-1));
   assert.equal(got.baseURL, `${BASE}/client/v4`);
   assert.deepEqual(got.accounts, ['flotilla']);
+  assert.deepEqual(got.allAccounts, ['flotilla'], 'auto-pagination ends after the one account');
   assert.ok(got.kv.includes(`egress-${run}`), r.out);
   // R2 is answered in Cloudflare's shape (a missing bucket is R2's 404, which the SDK reads);
   // what Flotilla does not answer fails at once with a one-line reason (no hang).
@@ -235,7 +250,7 @@ test('the Cloudflare SDK (as OpenNext uses it) and the cf CLI through flotilla e
 const NEXT_APP = join(tmpdir(), 'flotilla-egress-opennext1.20.18-next16.4.6');
 const OPENNEXT = join(NEXT_APP, 'node_modules', '@opennextjs', 'cloudflare', 'dist', 'cli', 'index.js');
 
-function nextApp(name, { r2Cache }) {
+function nextApp(name, { r2Cache = false, kvD1 } = {}) {
   if (!existsSync(OPENNEXT)) {
     mkdirSync(NEXT_APP, { recursive: true });
     writeFileSync(join(NEXT_APP, 'package.json'), JSON.stringify({ private: true, scripts: { build: 'next build' } }));
@@ -251,12 +266,21 @@ function nextApp(name, { r2Cache }) {
       ? 'import { defineCloudflareConfig } from "@opennextjs/cloudflare";\n'
         + 'import r2IncrementalCache from "@opennextjs/cloudflare/overrides/incremental-cache/r2-incremental-cache";\n'
         + 'export default defineCloudflareConfig({ incrementalCache: r2IncrementalCache });\n'
-      : 'import { defineCloudflareConfig } from "@opennextjs/cloudflare";\nexport default defineCloudflareConfig({});\n',
+      : kvD1
+        ? 'import { defineCloudflareConfig } from "@opennextjs/cloudflare";\n'
+          + 'import kvIncrementalCache from "@opennextjs/cloudflare/overrides/incremental-cache/kv-incremental-cache";\n'
+          + 'import d1NextTagCache from "@opennextjs/cloudflare/overrides/tag-cache/d1-next-tag-cache";\n'
+          + 'export default defineCloudflareConfig({ incrementalCache: kvIncrementalCache, tagCache: d1NextTagCache });\n'
+        : 'import { defineCloudflareConfig } from "@opennextjs/cloudflare";\nexport default defineCloudflareConfig({});\n',
     'wrangler.jsonc': JSON.stringify({
       name, main: '.open-next/worker.js', compatibility_date: '2026-10-01',
       compatibility_flags: ['nodejs_compat', 'global_fetch_strictly_public'],
       assets: { directory: '.open-next/assets', binding: 'ASSETS' },
       ...(r2Cache ? { r2_buckets: [{ binding: 'NEXT_INC_CACHE_R2_BUCKET', bucket_name: `${name}-cache` }] } : {}),
+      ...(kvD1 ? {
+        kv_namespaces: [{ binding: 'NEXT_INC_CACHE_KV', id: kvD1.kv }],
+        d1_databases: [{ binding: 'NEXT_TAG_CACHE_D1', database_name: `${name}-tags`, database_id: kvD1.d1 }],
+      } : {}),
     }, null, 2),
   };
   for (const [path, text] of Object.entries(files)) {
@@ -283,8 +307,41 @@ test('OpenNext: opennextjs-cloudflare deploy of a Next.js app runs on Flotilla a
   assert.match(page.body, /hello from next on flotilla/);
 
   // Not covered: the R2 incremental cache. Its bucket is provisioned on Flotilla now, but
-  // populateCache writes through wrangler's remote bindings (a preview session on Cloudflare's
-  // edge), which Flotilla does not offer; it retries until it times out (README, "Tools").
+  // populateCache writes through a Worker run in remote development (a preview session on
+  // Cloudflare's edge), which Flotilla refuses (see the `dev --remote` step above); OpenNext
+  // then waits on its local proxy and retries each write (README, "Tools").
+});
+
+test('OpenNext with its KV incremental cache and D1 tag cache: populateCache and the app run on Flotilla', async () => {
+  const name = `onxkv-${run}`;
+  const cf = async (path, body) => {
+    const r = await fetch(`${BASE}/client/v4/accounts/flotilla${path}`, {
+      method: body ? 'POST' : 'GET', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: body && JSON.stringify(body),
+    });
+    const j = await r.json();
+    assert.equal(j.success, true, `${path}: ${JSON.stringify(j)}`);
+    return j.result;
+  };
+  // As OpenNext's docs say: create the namespace and the database first, put their ids in the config.
+  const kv = (await cf('/storage/kv/namespaces', { title: `${name}-cache` })).id;
+  const d1 = (await cf('/d1/database', { name: `${name}-tags` })).uuid;
+  nextApp(name, { kvD1: { kv, d1 } });
+  recorder.clear();
+  direct.clear();
+  const r = await nodeViaEnv(NEXT_APP, [OPENNEXT, 'deploy'], { extraEnv: { NEXT_TELEMETRY_DISABLED: '1' } });
+  assert.equal(r.code, 0, r.out);
+  assert.match(r.out, /Successfully populated cache with [1-9]\d* entries/, r.out);
+  assert.match(r.out, /Successfully created D1 table/, r.out);
+  assertOnlyPlatform('opennextjs-cloudflare deploy (KV cache, D1 tag cache)', r.out);
+  // The cache entries are in the namespace (wrangler kv bulk put), the tag table in the database.
+  const keys = await cf(`/storage/kv/namespaces/${kv}/keys`);
+  assert.ok(keys.length > 0, JSON.stringify(keys));
+  const q = await cf(`/d1/database/${d1}/query`, { sql: 'SELECT COUNT(*) AS n FROM revalidations' });
+  assert.equal(q[0].success, true, JSON.stringify(q));
+  const page = await visit('/', { host: `${name}.localhost` });
+  assert.equal(page.status, 200, page.body);
+  assert.match(page.body, /hello from next on flotilla/);
 });
 
 test('negative control: without CLOUDFLARE_API_BASE_URL wrangler goes to api.cloudflare.com, and the recorder sees and refuses it', async () => {
