@@ -31,7 +31,6 @@ fn every_route() -> Vec<ApiRoute> {
         GetDeployment(s()),
         DeploymentLogs(s()),
         ProjectLogs(s()),
-        ProjectTail(s()),
         Promote(s()),
         Rollback(s()),
         ListAliases(s()),
@@ -77,7 +76,6 @@ fn every_route() -> Vec<ApiRoute> {
             | GetDeployment(_)
             | DeploymentLogs(_)
             | ProjectLogs(_)
-            | ProjectTail(_)
             | Promote(_)
             | Rollback(_)
             | ListAliases(_)
