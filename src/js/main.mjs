@@ -24,8 +24,9 @@ import Site from '../../build/site/index.js';
 import wrapShim from './tenant/wrap.js';
 import d1Shim from './tenant/d1.js';
 import r2Shim from './tenant/r2.js';
+import cacheShim from './tenant/cache.js';
 
-globalThis.__flotillaTenantShims = { wrap: wrapShim, d1: d1Shim, r2: r2Shim };
+globalThis.__flotillaTenantShims = { wrap: wrapShim, d1: d1Shim, r2: r2Shim, cache: cacheShim };
 
 let fullModule;
 /** The full build, instantiated the first time a request, batch, alarm or cron needs it. */
@@ -61,6 +62,8 @@ function makeBinding(ctx) {
         return ctx.exports.TenantSql({ props: { projectId, databaseId: id } });
       case 'bucket':
         return ctx.exports.TenantBucket({ props: { projectId, bucketId: id } });
+      case 'cache':
+        return ctx.exports.TenantCache({ props: { projectId } });
       case 'tail':
         return ctx.exports.InvocationTail({ props: { projectId, deploymentId: id } });
       default:
@@ -509,5 +512,51 @@ export class InvocationTail extends WorkerEntrypoint {
     const { projectId, deploymentId } = this.ctx.props ?? {};
     const m = await full();
     return new m.InvocationRecorder(this.env).record(projectId ?? '', deploymentId ?? '', JSON.stringify(events));
+  }
+}
+
+/**
+ * The Cache API of server code (issue 28), created as `ctx.exports.TenantCache({ props: {
+ * projectId } })` and used only by src/js/tenant/cache.js in the tenant's isolate. Requests
+ * arrive as (url, method, headers); which calls reach the platform's Cache API and under which
+ * cache name (always inside the project's own) is decided by the full build
+ * (src/storage/cache.rs). `name` is null for `caches.default`.
+ */
+export class TenantCache extends WorkerEntrypoint {
+  // Private (#): RPC exposes every public method of the class to the tenant.
+  #rules;
+  #caches = new Map();
+
+  async #open(name) {
+    this.#rules ??= new (await full()).TenantCacheRules();
+    let cache = this.#caches.get(name);
+    if (cache === undefined) {
+      cache = await caches.open(this.#rules.name(this.ctx.props?.projectId ?? '', name ?? undefined));
+      this.#caches.set(name, cache);
+    }
+    return cache;
+  }
+
+  async match(name, url, method, headers, ignoreMethod) {
+    const cache = await this.#open(name);
+    if (!this.#rules.matches(String(method), ignoreMethod === true)) return undefined;
+    return cache.match(new Request(url, { headers }));
+  }
+
+  async put(name, url, method, headers, response) {
+    const cache = await this.#open(name);
+    const h = response.headers;
+    const store = this.#rules.put(String(method), response.status, h.get('cache-control') ?? undefined, h.get('vary') ?? undefined, h.has('set-cookie'));
+    if (!store) {
+      await response.body?.cancel();
+      return;
+    }
+    await cache.put(new Request(url, { headers }), response);
+  }
+
+  async delete(name, url, method, headers, ignoreMethod) {
+    const cache = await this.#open(name);
+    if (!this.#rules.matches(String(method), ignoreMethod === true)) return false;
+    return cache.delete(new Request(url, { headers }));
   }
 }

@@ -177,6 +177,11 @@ fn code_object(
         set(&env, k, &v.as_str().into())?;
     }
     set(&env, bundle.assets_binding.as_deref().unwrap_or("ASSETS"), assets)?;
+    if bundle.shim_main.is_some() {
+        // The Cache API's stub, for src/js/tenant/cache.js (wrap.js hides it from the tenant).
+        let cache = resource_binding(js_env, "cache", &target.project_id, &target.project_id)?;
+        set(&env, crate::deploy::CACHE_BINDING, &cache)?;
+    }
     // Not `resource_bindings()`: its iterator adapters cost ~180 B gzipped in the visitor build.
     let kinds =
         [(KIND_KV, &bundle.kv_namespaces), (KIND_SQL, &bundle.sql_databases), (KIND_BUCKET, &bundle.buckets)];
@@ -228,6 +233,7 @@ fn add_shims(modules: &Object, main: &str) -> Result<(), JsValue> {
     set(modules, crate::deploy::SHIM_MAIN, &js(&main.into())?)?;
     set(modules, crate::deploy::SHIM_WRAP, &js(&Reflect::get(&sources, &"wrap".into())?)?)?;
     set(modules, crate::deploy::SHIM_D1, &js(&Reflect::get(&sources, &"d1".into())?)?)?;
+    set(modules, crate::deploy::SHIM_CACHE, &js(&Reflect::get(&sources, &"cache".into())?)?)?;
     set(modules, crate::deploy::SHIM_R2, &js(&Reflect::get(&sources, &"r2".into())?)?)
 }
 
