@@ -23,6 +23,7 @@ pub const SHIM_MAIN: &str = "__flotilla/main.js";
 pub const SHIM_D1: &str = "__flotilla/d1.js";
 pub const SHIM_R2: &str = "__flotilla/r2.js";
 pub const SHIM_CACHE: &str = "__flotilla/cache.js";
+pub const SHIM_IMAGES: &str = "__flotilla/images.js";
 /// The env name of the `TenantCache` stub (src/js/tenant/cache.js takes it out of the env).
 pub const CACHE_BINDING: &str = "__FLOTILLA_CACHE";
 
@@ -50,9 +51,10 @@ pub fn shim_main(bundle: &ServerBundle) -> Option<String> {
     }
     let user = js_string(&format!("../{}", bundle.entrypoint));
     Some(format!(
-        "import \"./cache.js\";\nimport * as user from {user};\nimport {{ wrap }} from \"./wrap.js\";\nexport * from {user};\nexport default wrap(user.default, {}, {});\n",
+        "import \"./cache.js\";\nimport * as user from {user};\nimport {{ wrap }} from \"./wrap.js\";\nexport * from {user};\nexport default wrap(user.default, {}, {}, {});\n",
         js_names(bundle.sql_databases.keys()),
         js_names(bundle.buckets.keys()),
+        js_names(bundle.images.iter()),
     ))
 }
 
@@ -80,6 +82,8 @@ mod tests {
             kv_namespaces: BTreeMap::new(),
             sql_databases: BTreeMap::new(),
             buckets: BTreeMap::new(),
+            images: Vec::new(),
+            services: BTreeMap::new(),
             shim_main: None,
         }
     }
@@ -90,16 +94,24 @@ mod tests {
         b.kv_namespaces.insert("CACHE".into(), "0".repeat(32));
         let main = shim_main(&b).unwrap();
         assert!(main.starts_with("import \"./cache.js\";\nimport * as user from \"../index.js\";"), "{main}");
-        assert!(main.contains(r#"export default wrap(user.default, [], []);"#), "{main}");
+        assert!(main.contains(r#"export default wrap(user.default, [], [], []);"#), "{main}");
         b.sql_databases.insert("DB".into(), "1".repeat(32));
         let main = shim_main(&b).unwrap();
         assert!(main.contains(r#"import * as user from "../index.js";"#), "{main}");
-        assert!(main.contains(r#"export default wrap(user.default, ["DB"], []);"#), "{main}");
+        assert!(main.contains(r#"export default wrap(user.default, ["DB"], [], []);"#), "{main}");
         let mut b = bundle("dist/_worker.js/index.js");
         b.buckets.insert("FILES".into(), "2".repeat(32));
         let main = shim_main(&b).unwrap();
         assert!(main.contains(r#"from "../dist/_worker.js/index.js";"#), "{main}");
-        assert!(main.contains(r#"export default wrap(user.default, [], ["FILES"]);"#), "{main}");
+        assert!(main.contains(r#"export default wrap(user.default, [], ["FILES"], []);"#), "{main}");
+    }
+
+    #[test]
+    fn images_bindings_are_named_to_the_wrapper() {
+        let mut b = bundle("index.js");
+        b.images.push("IMAGES".into());
+        let main = shim_main(&b).unwrap();
+        assert!(main.contains(r#"export default wrap(user.default, [], [], ["IMAGES"]);"#), "{main}");
     }
 
     #[test]

@@ -3,3 +3,4 @@
 //! entrypoints in src/js/main.mjs, through `platform::store::tenant_cache`/`tenant_images`.
 
 pub mod cache;
+pub mod images;

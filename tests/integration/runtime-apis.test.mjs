@@ -8,9 +8,9 @@ import { prepare, request } from '../lib/site.mjs';
 
 const b64 = (s) => Buffer.from(s).toString('base64');
 
-async function deploy(project, source, config = {}, expect = 200) {
+async function deploy(project, source, config = {}, expect = 200, token = undefined) {
   const { manifest, bodies } = prepare({ '/index.html': `static ${Math.random()}` });
-  const s = await call('POST', `/__api/projects/${project.id}/assets-upload-session`, { body: { manifest } });
+  const s = await call('POST', `/__api/projects/${project.id}/assets-upload-session`, { body: { manifest }, token });
   assert.equal(s.status, 200, s.text);
   let jwt = s.body.result.jwt;
   for (const b of s.body.result.buckets) {
@@ -18,7 +18,7 @@ async function deploy(project, source, config = {}, expect = 200) {
     if (r.body.result.jwt) jwt = r.body.result.jwt;
   }
   const serverCode = { entrypoint: 'index.js', compatibilityDate: '2026-10-01', modules: { 'index.js': b64(source) } };
-  const d = await call('POST', `/__api/projects/${project.id}/deploy`, { body: { completionJwt: jwt, serverCode, run_worker_first: true, config } });
+  const d = await call('POST', `/__api/projects/${project.id}/deploy`, { body: { completionJwt: jwt, serverCode, run_worker_first: true, config }, token });
   assert.equal(d.status, expect, d.text);
   return d;
 }
@@ -124,4 +124,90 @@ test('Cache API: what a cache hit costs per request (measured, printed)', { time
   const hit = await time('/get');
   console.log(`[cache cost] plain ${plain.toFixed(1)} ms, with a cache match ${hit.toFixed(1)} ms per request`);
   assert.ok(hit < plain + 50, `a cache match costs ${(hit - plain).toFixed(1)} ms`);
+});
+
+// A 3x2 GIF's header and a 1x1 PNG: `info` reads only the first bytes, and the output must be the
+// input's bytes unchanged.
+const PNG_B64 = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
+const IMAGES_APP = `const PNG = Uint8Array.from(atob('${PNG_B64}'), (c) => c.charCodeAt(0));
+const GIF = new Uint8Array([71, 73, 70, 56, 57, 97, 3, 0, 2, 0, 0, 0, 0, 59]);
+const body = (b) => new Response(b).body;
+export default {
+  async fetch(req, env) {
+    const u = new URL(req.url);
+    switch (u.pathname) {
+      case '/info':
+        return Response.json([await env.IMAGES.info(body(PNG)), await env.IMAGES.info(body(GIF))]);
+      case '/bad':
+        return env.IMAGES.info(body('not an image')).then(() => new Response('no error'), (e) => new Response(e.message));
+      case '/out': {
+        const r = await env.IMAGES.input(body(PNG)).transform({ width: 10, rotate: 90 }).draw(body(GIF), { top: 0 }).output({ format: 'image/webp' });
+        return r.response();
+      }
+      case '/parts': {
+        const r = await env.IMAGES.input(body(GIF)).output({ format: 'image/avif' });
+        return Response.json({ type: r.contentType(), bytes: Array.from(new Uint8Array(await new Response(r.image()).arrayBuffer())) });
+      }
+      default:
+        return Response.json(Object.keys(env).sort());
+    }
+  },
+};`;
+
+test('images binding: info reads format and size; output passes the bytes through with their real type', { timeout: 60_000 }, async () => {
+  const p = await freshProject('images');
+  const d = await deploy(p, IMAGES_APP, { bindings: [{ type: 'images', name: 'IMAGES' }] });
+  assert.equal(d.body.deployment.status, 'completed', d.text);
+  assert.deepEqual(await json(p, '/'), ['ASSETS', 'IMAGES']);
+  const png = Buffer.from(PNG_B64, 'base64');
+  assert.deepEqual(await json(p, '/info'), [
+    { format: 'image/png', fileSize: png.length, width: 1, height: 1 },
+    { format: 'image/gif', fileSize: 14, width: 3, height: 2 },
+  ]);
+  const bad = await request(`/__project/${p.slug}/bad`);
+  assert.match(bad.body, /9412/);
+  const out = await request(`/__project/${p.slug}/out`, { bytes: true });
+  assert.equal(out.status, 200);
+  assert.equal(out.headers['content-type'], 'image/png', 'transforms are not applied: the bytes are still a PNG');
+  assert.deepEqual(out.body, png);
+  assert.deepEqual(await json(p, '/parts'), { type: 'image/gif', bytes: [71, 73, 70, 56, 57, 97, 3, 0, 2, 0, 0, 0, 0, 59] });
+});
+
+const SERVICE_APP = (who) => `export default {
+  async fetch(req, env) {
+    const u = new URL(req.url);
+    if (u.pathname === '/hello') return new Response('hello from ${who} ' + req.method + ' ' + u.search + ' ' + (await req.text()));
+    if (u.pathname === '/call') {
+      const r = await env[u.searchParams.get('b')].fetch('https://ignored.example/hello?x=1', { method: 'POST', body: 'hi' });
+      return new Response(r.status + ' ' + (await r.text()));
+    }
+    return Response.json(Object.keys(env).sort());
+  },
+};`;
+
+test('service bindings: to the project itself and to another project of the same owner', { timeout: 90_000 }, async () => {
+  const a = await freshProject('svc a');
+  const b = await freshProject('svc b');
+  assert.equal((await deploy(b, SERVICE_APP('b'))).body.deployment.status, 'completed');
+  const bindings = [{ type: 'service', name: 'SELF', service: a.slug }, { type: 'service', name: 'OTHER', service: b.id }];
+  assert.equal((await deploy(a, SERVICE_APP('a'), { bindings })).body.deployment.status, 'completed');
+  assert.deepEqual(await json(a, '/'), ['ASSETS', 'OTHER', 'SELF']);
+  const self = await request(`/__project/${a.slug}/call?b=SELF`);
+  assert.equal(self.body, '200 hello from a POST ?x=1 hi');
+  const other = await request(`/__project/${a.slug}/call?b=OTHER`);
+  assert.equal(other.body, '200 hello from b POST ?x=1 hi');
+});
+
+test('service bindings: another owner\'s project or an unknown service is refused naming the binding', { timeout: 60_000 }, async () => {
+  const mine = await freshProject('svc mine');
+  const theirs = await freshProject('svc theirs');
+  const minted = await call('POST', '/__api/tokens', { body: { name: 'svc scoped', projects: [mine.id], scopes: ['manage'] } });
+  assert.equal(minted.status, 201, minted.text);
+  const token = minted.body.secret;
+  for (const service of [theirs.slug, theirs.id, 'no-such-project']) {
+    const r = await deploy(mine, SERVICE_APP('m'), { bindings: [{ type: 'service', name: 'API', service }] }, 404, token);
+    assert.match(r.body.message ?? r.text, /service `[^`]+` \(binding `API`\)/, r.text);
+  }
+  // Its own project is fine with the same token.
+  await deploy(mine, SERVICE_APP('m'), { bindings: [{ type: 'service', name: 'SELF', service: mine.slug }] }, 200, token);
 });

@@ -182,6 +182,12 @@ fn code_object(
         let cache = resource_binding(js_env, "cache", &target.project_id, &target.project_id)?;
         set(&env, crate::deploy::CACHE_BINDING, &cache)?;
     }
+    for name in &bundle.images {
+        set(&env, name, &resource_binding(js_env, "images", &target.project_id, &target.project_id)?)?;
+    }
+    for (name, slug) in &bundle.services {
+        set(&env, name, &resource_binding(js_env, "service", &target.project_id, slug)?)?;
+    }
     // Not `resource_bindings()`: its iterator adapters cost ~180 B gzipped in the visitor build.
     let kinds =
         [(KIND_KV, &bundle.kv_namespaces), (KIND_SQL, &bundle.sql_databases), (KIND_BUCKET, &bundle.buckets)];
@@ -234,6 +240,7 @@ fn add_shims(modules: &Object, main: &str) -> Result<(), JsValue> {
     set(modules, crate::deploy::SHIM_WRAP, &js(&Reflect::get(&sources, &"wrap".into())?)?)?;
     set(modules, crate::deploy::SHIM_D1, &js(&Reflect::get(&sources, &"d1".into())?)?)?;
     set(modules, crate::deploy::SHIM_CACHE, &js(&Reflect::get(&sources, &"cache".into())?)?)?;
+    set(modules, crate::deploy::SHIM_IMAGES, &js(&Reflect::get(&sources, &"images".into())?)?)?;
     set(modules, crate::deploy::SHIM_R2, &js(&Reflect::get(&sources, &"r2".into())?)?)
 }
 

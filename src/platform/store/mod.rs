@@ -25,6 +25,8 @@ pub mod tenant_bucket;
 #[cfg(not(feature = "site"))]
 pub mod tenant_cache;
 #[cfg(not(feature = "site"))]
+pub mod tenant_images;
+#[cfg(not(feature = "site"))]
 pub mod tenant_kv;
 #[cfg(not(feature = "site"))]
 pub mod tenant_sql;
