@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { call, freshProject } from '../lib/client.mjs';
 import { prepare, request } from '../lib/site.mjs';
+import { wrangler, project } from '../lib/wrangler.mjs';
 
 const b64 = (s) => Buffer.from(s).toString('base64');
 
@@ -210,4 +211,34 @@ test('service bindings: another owner\'s project or an unknown service is refuse
   }
   // Its own project is fine with the same token.
   await deploy(mine, SERVICE_APP('m'), { bindings: [{ type: 'service', name: 'SELF', service: mine.slug }] }, 200, token);
+});
+
+// What OpenNext's and Astro's configs declare, through the real wrangler: `images` and a service
+// binding to the Worker itself (WORKER_SELF_REFERENCE); another Worker the token does not reach
+// is refused naming the binding.
+test('wrangler: images and a self-referencing service binding deploy and work', { timeout: 240_000 }, async () => {
+  const name = `rt-wrangler-${Date.now().toString(36)}`;
+  const toml = `name = "${name}"\nmain = "index.js"\ncompatibility_date = "2026-10-01"\n[images]\nbinding = "IMAGES"\n[[services]]\nbinding = "WORKER_SELF_REFERENCE"\nservice = "${name}"\n`;
+  const code = `export default { async fetch(req, env) {
+    const u = new URL(req.url);
+    if (u.pathname === '/inner') return new Response('inner');
+    const gif = new Uint8Array([71, 73, 70, 56, 57, 97, 5, 0, 7, 0]);
+    const info = await env.IMAGES.info(new Response(gif).body);
+    const inner = await (await env.WORKER_SELF_REFERENCE.fetch('https://self/inner')).text();
+    return Response.json({ info, inner });
+  } };\n`;
+  const dir = project({ 'wrangler.toml': toml, 'index.js': code });
+  const d = await wrangler(dir, ['deploy']);
+  assert.equal(d.code, 0, d.out);
+  const r = await request('/', { host: `${name}.localhost` });
+  assert.equal(r.status, 200, r.body);
+  assert.deepEqual(JSON.parse(r.body), { info: { format: 'image/gif', fileSize: 10, width: 5, height: 7 }, inner: 'inner' });
+
+  const other = await freshProject('rt not reached');
+  const minted = await call('POST', '/__api/tokens', { body: { name: 'rt scoped', projects: [(await call('GET', `/__api/projects/${name}`)).body.project.id], scopes: ['manage'] } });
+  assert.equal(minted.status, 201, minted.text);
+  const refused = project({ 'wrangler.toml': `${toml}[[services]]\nbinding = "API"\nservice = "${other.slug}"\n`, 'index.js': code });
+  const e = await wrangler(refused, ['deploy'], { token: minted.body.secret });
+  assert.notEqual(e.code, 0, e.out);
+  assert.match(e.out, /service `[^`]+` \(binding `API`\)/, e.out);
 });
