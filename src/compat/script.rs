@@ -536,7 +536,7 @@ mod tests {
         let mods = [ModulePart { name: "a.js".into(), kind: "js", bytes: b"export default {}".to_vec() }];
         let body = deploy_body(&m, "J", &mods, true).unwrap();
         let b = parse_deploy_request(body.to_string().as_bytes(), false).unwrap().server_code.unwrap();
-        assert_eq!(b.images, ["IMAGES"]);
+        assert_eq!(b.images.keys().collect::<Vec<_>>(), ["IMAGES"]);
         assert_eq!(b.services, BTreeMap::from([("WORKER_SELF_REFERENCE".into(), "my-app".into())]));
         let e = parse_metadata(
             br#"{"bindings":[{"name":"API","type":"service","service":"x","entrypoint":"Admin"}]}"#,

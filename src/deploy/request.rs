@@ -247,7 +247,9 @@ pub fn parse_deploy_request(body: &[u8], faults_enabled: bool) -> Result<DeployR
     if let Some(b) = server_code.as_mut() {
         for (kind, name, id) in bindings {
             match kind {
-                KIND_IMAGES => b.images.push(name),
+                KIND_IMAGES => {
+                    b.images.insert(name, String::new());
+                }
                 KIND_SERVICE => {
                     b.services.insert(name, id);
                 }
@@ -424,7 +426,7 @@ mod tests {
             r#"[{"type":"images","name":"IMAGES"},{"type":"service","name":"SELF","service":"my-app"}]"#,
         );
         let b = parse_deploy_request(ok.as_bytes(), false).unwrap().server_code.unwrap();
-        assert_eq!(b.images, ["IMAGES"]);
+        assert_eq!(b.images.keys().collect::<Vec<_>>(), ["IMAGES"]);
         assert_eq!(b.services["SELF"], "my-app");
         assert_eq!(b.resource_bindings().count(), 0, "neither is a resource");
         assert!(b.needs_shims(), "images are built in the tenant isolate");

@@ -112,9 +112,10 @@ pub struct ServerBundle {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub buckets: BTreeMap<String, String>,
     /// `images` bindings by env name (issue 28): src/js/tenant/images.js around our
-    /// `TenantImages` entrypoint (src/runtime/images.rs has what it does and does not do).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub images: Vec<String>,
+    /// `TenantImages` entrypoint (src/runtime/images.rs has what it does and does not do). A
+    /// map (values always "") so the loader binds it in the same loop as the resources.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub images: BTreeMap<String, String>,
     /// Service bindings by env name -> the slug of the project they call (issue 28): as given
     /// (an id or slug) until the deploy is prepared, which resolves it and checks the caller
     /// reaches that project. A `TenantService` fetcher that sends each request to that
@@ -177,7 +178,7 @@ impl ServerBundle {
             + pairs(&self.env)
             + pairs(&self.json_env)
             + pairs(&self.secrets)
-            + self.images.iter().map(String::len).sum::<usize>()
+            + pairs(&self.images)
             + pairs(&self.services)
             + self.entrypoint.len()
             + self.compatibility_flags.iter().map(String::len).sum::<usize>()
@@ -353,7 +354,7 @@ pub fn parse_server_code(v: &Value, env: &BTreeMap<String, String>) -> Result<Se
         kv_namespaces: BTreeMap::new(),
         sql_databases: BTreeMap::new(),
         buckets: BTreeMap::new(),
-        images: Vec::new(),
+        images: BTreeMap::new(),
         services: BTreeMap::new(),
         shim_main: None,
     })

@@ -54,7 +54,7 @@ pub fn shim_main(bundle: &ServerBundle) -> Option<String> {
         "import \"./cache.js\";\nimport * as user from {user};\nimport {{ wrap }} from \"./wrap.js\";\nexport * from {user};\nexport default wrap(user.default, {}, {}, {});\n",
         js_names(bundle.sql_databases.keys()),
         js_names(bundle.buckets.keys()),
-        js_names(bundle.images.iter()),
+        js_names(bundle.images.keys()),
     ))
 }
 
@@ -82,7 +82,7 @@ mod tests {
             kv_namespaces: BTreeMap::new(),
             sql_databases: BTreeMap::new(),
             buckets: BTreeMap::new(),
-            images: Vec::new(),
+            images: BTreeMap::new(),
             services: BTreeMap::new(),
             shim_main: None,
         }
@@ -109,9 +109,20 @@ mod tests {
     #[test]
     fn images_bindings_are_named_to_the_wrapper() {
         let mut b = bundle("index.js");
-        b.images.push("IMAGES".into());
+        b.images.insert("IMAGES".into(), String::new());
         let main = shim_main(&b).unwrap();
         assert!(main.contains(r#"export default wrap(user.default, [], [], ["IMAGES"]);"#), "{main}");
+    }
+
+    #[test]
+    fn main_mjs_provides_every_shim_under_its_module_name() {
+        let main = include_str!("../js/main.mjs");
+        for name in [SHIM_WRAP, SHIM_D1, SHIM_R2, SHIM_CACHE, SHIM_IMAGES] {
+            assert!(
+                main.contains(&format!("'{name}': {{ js: ")),
+                "{name} missing from __flotillaTenantShims"
+            );
+        }
     }
 
     #[test]

@@ -27,7 +27,15 @@ import r2Shim from './tenant/r2.js';
 import cacheShim from './tenant/cache.js';
 import imagesShim from './tenant/images.js';
 
-globalThis.__flotillaTenantShims = { wrap: wrapShim, d1: d1Shim, r2: r2Shim, cache: cacheShim, images: imagesShim };
+// Keyed by the module names the generated main module imports (src/deploy/shims.rs SHIM_*), as
+// the loader's `modules` takes them: src/platform/serve/loader.rs copies them in one call.
+globalThis.__flotillaTenantShims = {
+  '__flotilla/wrap.js': { js: wrapShim },
+  '__flotilla/d1.js': { js: d1Shim },
+  '__flotilla/r2.js': { js: r2Shim },
+  '__flotilla/cache.js': { js: cacheShim },
+  '__flotilla/images.js': { js: imagesShim },
+};
 
 let fullModule;
 /** The full build, instantiated the first time a request, batch, alarm or cron needs it. */
