@@ -16,6 +16,7 @@ pub mod lifecycle;
 pub mod mcp;
 pub mod observe;
 pub mod routing;
+pub mod runtime;
 pub mod storage;
 #[cfg(test)]
 mod test_gen;

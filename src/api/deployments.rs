@@ -161,8 +161,12 @@ pub async fn prepare(
         "newAssets": session.missing_count,
         "skippedAssets": session.unique_count - session.missing_count,
     });
+    let mut bundle = input.server_code.clone();
+    if let Some(b) = bundle.as_mut() {
+        resolve_services(b, project, ctx).await?;
+    }
     // Stored with its generated main module (if any), made before the digest that covers it.
-    let bundle = input.server_code.clone().map(ServerBundle::with_shims);
+    let bundle = bundle.map(ServerBundle::with_shims);
     let config = stored_config(
         &session.id,
         &session.manifest_key,
@@ -188,6 +192,27 @@ async fn check_bindings(bundle: &crate::deploy::ServerBundle, ctx: &Ctx<'_>) -> 
     for (kind, name, id) in bindings {
         if store.get(kind, id, &scope).await?.is_none() {
             return Err(ApiError::not_found(format!("{} `{id}` (binding `{name}`)", kind_label(kind))));
+        }
+    }
+    Ok(())
+}
+
+/// Service bindings name a project by id or slug: stored as its slug, and only a project the
+/// caller reaches (the deploying project itself always). Any other is a 404 naming the binding,
+/// the same whether it exists or not.
+async fn resolve_services(
+    bundle: &mut crate::deploy::ServerBundle,
+    project: &ProjectRow,
+    ctx: &Ctx<'_>,
+) -> ApiResult<()> {
+    for (name, key) in bundle.services.iter_mut() {
+        if *key == project.id || *key == project.slug {
+            *key = project.slug.clone();
+            continue;
+        }
+        match D1Projects::new(ctx.env)?.get(key).await? {
+            Some(p) if ctx.principal.reaches(&p.id) => *key = p.slug,
+            _ => return Err(ApiError::not_found(format!("service `{key}` (binding `{name}`)"))),
         }
     }
     Ok(())

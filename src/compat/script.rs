@@ -13,7 +13,8 @@ use crate::deploy::{valid_env_name, MAX_ENV_VALUE_BYTES, MAX_ENV_VARS};
 use crate::domain::{iso8601, JsonObject};
 use crate::error::ApiError;
 
-pub const SUPPORTED_BINDINGS: &str = "plain_text, json, secret_text, assets, kv_namespace, d1, r2_bucket";
+pub const SUPPORTED_BINDINGS: &str =
+    "plain_text, json, secret_text, assets, kv_namespace, d1, r2_bucket, images, service";
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ScriptMetadata {
@@ -39,6 +40,11 @@ pub struct ScriptMetadata {
     pub buckets: BTreeMap<String, String>,
     /// `d1` bindings: name -> SQL database id (reachability is checked by the native deploy).
     pub d1: BTreeMap<String, String>,
+    /// `images` bindings by name (wrangler `{type: "images", name}`).
+    pub images: Vec<String>,
+    /// `service` bindings: name -> the Worker (project) they call, by name (resolved among the
+    /// projects the caller reaches when the deploy is prepared).
+    pub services: BTreeMap<String, String>,
     /// `inherit` bindings (what wrangler sends on a redeploy for a binding it read back from
     /// `GET .../settings`): resolved against the active deployment by `resolve_inherited`.
     pub inherit: Vec<String>,
@@ -188,6 +194,18 @@ pub fn parse_metadata(bytes: &[u8]) -> Result<ScriptMetadata, ApiError> {
                     id.filter(|s| !s.is_empty()).ok_or_else(|| bad_binding(name, "a d1 binding needs id"))?;
                 m.d1.insert(name.into(), id.into());
             }
+            "images" => m.images.push(name.into()),
+            "service" => {
+                let service = b.get("service").and_then(Value::as_str).filter(|s| !s.is_empty());
+                let service = service.ok_or_else(|| bad_binding(name, "a service binding needs service"))?;
+                if b.get("entrypoint").is_some_and(|e| !e.is_null()) {
+                    return Err(bad_binding(
+                        name,
+                        "service bindings to a named entrypoint are not supported",
+                    ));
+                }
+                m.services.insert(name.into(), service.into());
+            }
             "inherit" => m.inherit.push(name.into()),
             other => {
                 return Err(bad_binding(
@@ -320,7 +338,10 @@ pub fn deploy_body(
             let kv = m.kv.iter().map(|(n, id)| json!({ "type": "kv", "name": n, "id": id }));
             let d1 = m.d1.iter().map(|(n, id)| json!({ "type": "d1", "name": n, "id": id }));
             let r2 = m.buckets.iter().map(|(n, id)| json!({ "type": "bucket", "name": n, "id": id }));
-            let b: Vec<Value> = kv.chain(d1).chain(r2).collect();
+            let images = m.images.iter().map(|n| json!({ "type": "images", "name": n }));
+            let services =
+                m.services.iter().map(|(n, s)| json!({ "type": "service", "name": n, "service": s }));
+            let b: Vec<Value> = kv.chain(d1).chain(r2).chain(images).chain(services).collect();
             if !b.is_empty() {
                 body["config"]["bindings"] = json!(b);
             }
@@ -504,6 +525,26 @@ mod tests {
         assert_eq!(again.d1, m.d1);
         let e = parse_metadata(br#"{"bindings":[{"name":"DB","type":"d1"}]}"#).unwrap_err();
         assert!(e.message().contains("DB") && e.message().contains("id"), "{}", e.message());
+    }
+
+    /// What wrangler sends for `images` and `services` (OpenNext's WORKER_SELF_REFERENCE):
+    /// both become native `config.bindings`; a named entrypoint is refused naming the binding.
+    #[test]
+    fn images_and_service_bindings_map_to_native_bindings() {
+        let meta = br#"{"main_module":"a.js","compatibility_date":"2026-10-01","bindings":[{"name":"IMAGES","type":"images"},{"name":"WORKER_SELF_REFERENCE","type":"service","service":"my-app"}]}"#;
+        let m = parse_metadata(meta).unwrap();
+        let mods = [ModulePart { name: "a.js".into(), kind: "js", bytes: b"export default {}".to_vec() }];
+        let body = deploy_body(&m, "J", &mods, true).unwrap();
+        let b = parse_deploy_request(body.to_string().as_bytes(), false).unwrap().server_code.unwrap();
+        assert_eq!(b.images.keys().collect::<Vec<_>>(), ["IMAGES"]);
+        assert_eq!(b.services, BTreeMap::from([("WORKER_SELF_REFERENCE".into(), "my-app".into())]));
+        let e = parse_metadata(
+            br#"{"bindings":[{"name":"API","type":"service","service":"x","entrypoint":"Admin"}]}"#,
+        )
+        .unwrap_err();
+        assert!(e.message().contains("API") && e.message().contains("entrypoint"), "{}", e.message());
+        let e = parse_metadata(br#"{"bindings":[{"name":"API","type":"service"}]}"#).unwrap_err();
+        assert!(e.message().contains("API"), "{}", e.message());
     }
 
     #[test]

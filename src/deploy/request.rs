@@ -52,8 +52,10 @@ type Binding = (&'static str, String, String);
 type ParsedConfig = (AssetConfig, Option<RedirectsInput>, Option<HeadersInput>, Vec<Binding>);
 
 /// `config.bindings: [{type, name, id}]` -> (resource kind, env name, id), `type` one of "kv",
-/// "sql" (or "d1"), "bucket" (or "r2"). Only the shape is checked here; whether the caller
-/// reaches each resource is checked when the deploy is prepared.
+/// "sql" (or "d1"), "bucket" (or "r2"); also `{type: "images", name}` (id "") and
+/// `{type: "service", name, service}` (the project id or slug as the id). Only the shape is
+/// checked here; whether the caller reaches each resource or service is checked when the
+/// deploy is prepared.
 fn parse_bindings(v: &Value) -> Result<Vec<Binding>, ApiError> {
     let items = v
         .as_array()
@@ -67,21 +69,45 @@ fn parse_bindings(v: &Value) -> Result<Vec<Binding>, ApiError> {
         let m =
             item.as_object().ok_or_else(|| ApiError::bad(&field, "must be an object {type, name, id}"))?;
         let o = JsonObject::from_map(m.clone());
-        o.only(&["type", "name", "id"]).map_err(|e| prefix_field(e, &format!("{field}.")))?;
-        const TYPES: &str = "\"kv\", \"sql\" (or \"d1\"), \"bucket\" (or \"r2\")";
-        let (kind, label) = match o.opt_str("type").map_err(|e| prefix_field(e, &format!("{field}.")))? {
+        let ty = o.opt_str("type").map_err(|e| prefix_field(e, &format!("{field}.")))?;
+        let allowed: &[&str] = match ty {
+            Some(KIND_IMAGES) => &["type", "name"],
+            Some(KIND_SERVICE) => &["type", "name", "service"],
+            _ => &["type", "name", "id"],
+        };
+        o.only(allowed).map_err(|e| prefix_field(e, &format!("{field}.")))?;
+        const TYPES: &str = "\"kv\", \"sql\" (or \"d1\"), \"bucket\" (or \"r2\"), \"images\", \"service\"";
+        let name = o.opt_str("name").map_err(|e| prefix_field(e, &format!("{field}.")))?.unwrap_or_default();
+        if ty == Some(KIND_IMAGES) || ty == Some(KIND_SERVICE) {
+            check_binding_name(name, &field, &out)?;
+            let id = if ty == Some(KIND_SERVICE) {
+                let s = o.opt_str("service").map_err(|e| prefix_field(e, &format!("{field}.")))?;
+                match s.filter(|s| !s.is_empty() && s.len() <= 128) {
+                    Some(s) => s.to_string(),
+                    None => {
+                        return Err(ApiError::bad(
+                            format!("{field}.service"),
+                            "is required: the project (id or slug) the binding calls",
+                        ))
+                    }
+                }
+            } else {
+                String::new()
+            };
+            out.push((
+                if ty == Some(KIND_IMAGES) { KIND_IMAGES } else { KIND_SERVICE },
+                name.to_string(),
+                id,
+            ));
+            continue;
+        }
+        let (kind, label) = match ty {
             Some(t) => crate::domain::binding_kind(t).ok_or_else(|| {
                 ApiError::bad(format!("{field}.type"), format!("`{t}` is not one of {TYPES}"))
             })?,
             None => return Err(ApiError::bad(format!("{field}.type"), format!("is required ({TYPES})"))),
         };
-        let name = o.opt_str("name").map_err(|e| prefix_field(e, &format!("{field}.")))?.unwrap_or_default();
-        if !valid_env_name(name) {
-            return Err(ApiError::bad(format!("{field}.name"), "must match [A-Za-z_][A-Za-z0-9_]*"));
-        }
-        if name == "ASSETS" {
-            return Err(ApiError::bad(format!("{field}.name"), "ASSETS is reserved for the assets binding"));
-        }
+        check_binding_name(name, &field, &out)?;
         let id = o.opt_str("id").map_err(|e| prefix_field(e, &format!("{field}.")))?.unwrap_or_default();
         if !crate::domain::is_resource_id(id) {
             return Err(ApiError::bad(
@@ -89,12 +115,26 @@ fn parse_bindings(v: &Value) -> Result<Vec<Binding>, ApiError> {
                 format!("must be a {label} id (32 lowercase hex digits)"),
             ));
         }
-        if out.iter().any(|(_, n, _)| n == name) {
-            return Err(ApiError::bad(format!("{field}.name"), format!("`{name}` is bound twice")));
-        }
         out.push((kind, name.to_string(), id.to_string()));
     }
     Ok(out)
+}
+
+/// Binding kinds that are not resources (issue 28).
+pub const KIND_IMAGES: &str = "images";
+pub const KIND_SERVICE: &str = "service";
+
+fn check_binding_name(name: &str, field: &str, out: &[Binding]) -> Result<(), ApiError> {
+    if !valid_env_name(name) {
+        return Err(ApiError::bad(format!("{field}.name"), "must match [A-Za-z_][A-Za-z0-9_]*"));
+    }
+    if name == "ASSETS" {
+        return Err(ApiError::bad(format!("{field}.name"), "ASSETS is reserved for the assets binding"));
+    }
+    if out.iter().any(|(_, n, _)| n == name) {
+        return Err(ApiError::bad(format!("{field}.name"), format!("`{name}` is bound twice")));
+    }
+    Ok(())
 }
 
 fn parse_config(m: Option<&Map<String, Value>>) -> Result<ParsedConfig, ApiError> {
@@ -206,7 +246,17 @@ pub fn parse_deploy_request(body: &[u8], faults_enabled: bool) -> Result<DeployR
     }
     if let Some(b) = server_code.as_mut() {
         for (kind, name, id) in bindings {
-            b.bindings_mut(kind).insert(name, id);
+            match kind {
+                KIND_IMAGES => {
+                    b.images.insert(name, String::new());
+                }
+                KIND_SERVICE => {
+                    b.services.insert(name, id);
+                }
+                _ => {
+                    b.bindings_mut(kind).insert(name, id);
+                }
+            }
         }
     } else if !bindings.is_empty() {
         return Err(ApiError::bad("config.bindings", "only applies to deployments with serverCode"));
@@ -365,6 +415,43 @@ mod tests {
             r#"{{"completionJwt":"t","config":{{"bindings":[{{"type":"kv","name":"C","id":"{id}"}}]}}}}"#
         );
         assert_eq!(parse_deploy_request(no_code.as_bytes(), false).unwrap_err().field(), "config.bindings");
+    }
+
+    #[test]
+    fn images_and_service_bindings() {
+        let code = r#""serverCode":{"entrypoint":"a.js","compatibilityDate":"2026-10-01","modules":{"a.js":"ZXhwb3J0IGRlZmF1bHQge30="}}"#;
+        let body =
+            |bindings: &str| format!(r#"{{"completionJwt":"t",{code},"config":{{"bindings":{bindings}}}}}"#);
+        let ok = body(
+            r#"[{"type":"images","name":"IMAGES"},{"type":"service","name":"SELF","service":"my-app"}]"#,
+        );
+        let b = parse_deploy_request(ok.as_bytes(), false).unwrap().server_code.unwrap();
+        assert_eq!(b.images.keys().collect::<Vec<_>>(), ["IMAGES"]);
+        assert_eq!(b.services["SELF"], "my-app");
+        assert_eq!(b.resource_bindings().count(), 0, "neither is a resource");
+        assert!(b.needs_shims(), "images are built in the tenant isolate");
+        let cases = [
+            (r#"[{"type":"images","name":"I","id":"x"}]"#, "config.bindings[0].id"),
+            (r#"[{"type":"images","name":"1I"}]"#, "config.bindings[0].name"),
+            (r#"[{"type":"service","name":"S"}]"#, "config.bindings[0].service"),
+            (r#"[{"type":"service","name":"S","service":""}]"#, "config.bindings[0].service"),
+            (
+                r#"[{"type":"service","name":"S","service":"a","entrypoint":"X"}]"#,
+                "config.bindings[0].entrypoint",
+            ),
+            (
+                r#"[{"type":"images","name":"S"},{"type":"service","name":"S","service":"a"}]"#,
+                "config.bindings[1].name",
+            ),
+            (r#"[{"type":"service","name":"ASSETS","service":"a"}]"#, "config.bindings[0].name"),
+        ];
+        for (bindings, field) in cases {
+            assert_eq!(
+                parse_deploy_request(body(bindings).as_bytes(), false).unwrap_err().field(),
+                field,
+                "{bindings}"
+            );
+        }
     }
 
     #[test]

@@ -111,6 +111,17 @@ pub struct ServerBundle {
     /// Buckets bound by env name -> bucket id (R2's API in tenant code).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub buckets: BTreeMap<String, String>,
+    /// `images` bindings by env name (issue 28): src/js/tenant/images.js around our
+    /// `TenantImages` entrypoint (src/runtime/images.rs has what it does and does not do). A
+    /// map (values always "") so the loader binds it in the same loop as the resources.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub images: BTreeMap<String, String>,
+    /// Service bindings by env name -> the slug of the project they call (issue 28): as given
+    /// (an id or slug) until the deploy is prepared, which resolves it and checks the caller
+    /// reaches that project. A `TenantService` fetcher that sends each request to that
+    /// project's origin, as its visitors get it (src/js/main.mjs).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub services: BTreeMap<String, String>,
     /// The generated main module in front of `entrypoint` when SQL or bucket bindings need
     /// objects built in the tenant isolate (src/deploy/shims.rs). Made once when the deployment
     /// is recorded (`with_shims`), so the visitor build that loads the code only copies it.
@@ -152,7 +163,7 @@ impl ServerBundle {
     /// Whether the tenant's env needs objects built in its own isolate (D1's and R2's APIs
     /// have synchronous parts an RPC stub cannot offer), so its main module gets wrapped.
     pub fn needs_shims(&self) -> bool {
-        !self.sql_databases.is_empty() || !self.buckets.is_empty()
+        !self.sql_databases.is_empty() || !self.buckets.is_empty() || !self.images.is_empty()
     }
 
     pub fn total_bytes(&self) -> usize {
@@ -167,6 +178,8 @@ impl ServerBundle {
             + pairs(&self.env)
             + pairs(&self.json_env)
             + pairs(&self.secrets)
+            + pairs(&self.images)
+            + pairs(&self.services)
             + self.entrypoint.len()
             + self.compatibility_flags.iter().map(String::len).sum::<usize>()
     }
@@ -341,6 +354,8 @@ pub fn parse_server_code(v: &Value, env: &BTreeMap<String, String>) -> Result<Se
         kv_namespaces: BTreeMap::new(),
         sql_databases: BTreeMap::new(),
         buckets: BTreeMap::new(),
+        images: BTreeMap::new(),
+        services: BTreeMap::new(),
         shim_main: None,
     })
 }

@@ -24,8 +24,18 @@ import Site from '../../build/site/index.js';
 import wrapShim from './tenant/wrap.js';
 import d1Shim from './tenant/d1.js';
 import r2Shim from './tenant/r2.js';
+import cacheShim from './tenant/cache.js';
+import imagesShim from './tenant/images.js';
 
-globalThis.__flotillaTenantShims = { wrap: wrapShim, d1: d1Shim, r2: r2Shim };
+// Keyed by the module names the generated main module imports (src/deploy/shims.rs SHIM_*), as
+// the loader's `modules` takes them: src/platform/serve/loader.rs copies them in one call.
+globalThis.__flotillaTenantShims = {
+  '__flotilla/wrap.js': { js: wrapShim },
+  '__flotilla/d1.js': { js: d1Shim },
+  '__flotilla/r2.js': { js: r2Shim },
+  '__flotilla/cache.js': { js: cacheShim },
+  '__flotilla/images.js': { js: imagesShim },
+};
 
 let fullModule;
 /** The full build, instantiated the first time a request, batch, alarm or cron needs it. */
@@ -61,6 +71,12 @@ function makeBinding(ctx) {
         return ctx.exports.TenantSql({ props: { projectId, databaseId: id } });
       case 'bucket':
         return ctx.exports.TenantBucket({ props: { projectId, bucketId: id } });
+      case 'cache':
+        return ctx.exports.TenantCache({ props: { projectId } });
+      case 'images':
+        return ctx.exports.TenantImages({ props: { projectId } });
+      case 'service':
+        return ctx.exports.TenantService({ props: { projectId, slug: id } });
       case 'tail':
         return ctx.exports.InvocationTail({ props: { projectId, deploymentId: id } });
       default:
@@ -509,5 +525,101 @@ export class InvocationTail extends WorkerEntrypoint {
     const { projectId, deploymentId } = this.ctx.props ?? {};
     const m = await full();
     return new m.InvocationRecorder(this.env).record(projectId ?? '', deploymentId ?? '', JSON.stringify(events));
+  }
+}
+
+/**
+ * The Cache API of server code (issue 28), created as `ctx.exports.TenantCache({ props: {
+ * projectId } })` and used only by src/js/tenant/cache.js in the tenant's isolate. Requests
+ * arrive as (url, method, headers); which calls reach the platform's Cache API and under which
+ * cache name (always inside the project's own) is decided by the full build
+ * (src/storage/cache.rs). `name` is null for `caches.default`.
+ */
+export class TenantCache extends WorkerEntrypoint {
+  // Private (#): RPC exposes every public method of the class to the tenant.
+  #rules;
+  #caches = new Map();
+
+  async #open(name) {
+    this.#rules ??= new (await full()).TenantCacheRules();
+    let cache = this.#caches.get(name);
+    if (cache === undefined) {
+      cache = await caches.open(this.#rules.name(this.ctx.props?.projectId ?? '', name ?? undefined));
+      this.#caches.set(name, cache);
+    }
+    return cache;
+  }
+
+  async match(name, url, method, headers, ignoreMethod) {
+    const cache = await this.#open(name);
+    if (!this.#rules.matches(String(method), ignoreMethod === true)) return undefined;
+    return cache.match(new Request(url, { headers }));
+  }
+
+  async put(name, url, method, headers, response) {
+    const cache = await this.#open(name);
+    const h = response.headers;
+    const store = this.#rules.put(String(method), response.status, h.get('cache-control') ?? undefined, h.get('vary') ?? undefined, h.has('set-cookie'));
+    if (!store) {
+      await response.body?.cancel();
+      return;
+    }
+    await cache.put(new Request(url, { headers }), response);
+  }
+
+  async delete(name, url, method, headers, ignoreMethod) {
+    const cache = await this.#open(name);
+    if (!this.#rules.matches(String(method), ignoreMethod === true)) return false;
+    return cache.delete(new Request(url, { headers }));
+  }
+}
+
+/**
+ * The `images` binding of server code (issue 28), created as `ctx.exports.TenantImages({ props:
+ * { projectId } })`; tenant code sees it through src/js/tenant/images.js. Format and size, and
+ * the output's content type, are the full build's (src/runtime/images.rs); nothing is
+ * transformed: `output` answers the input's bytes.
+ */
+export class TenantImages extends WorkerEntrypoint {
+  // Private (#): RPC exposes every public method of the class to the tenant.
+  async #read(stream) {
+    const rules = new (await full()).TenantImageRules();
+    const bytes = new Uint8Array(await new Response(stream).arrayBuffer());
+    return { rules, bytes, prefix: bytes.subarray(0, rules.prefixBytes()) };
+  }
+
+  async info(stream) {
+    const { rules, bytes, prefix } = await this.#read(stream);
+    return rules.info(prefix, bytes.byteLength);
+  }
+
+  async output(stream, format) {
+    const { rules, bytes, prefix } = await this.#read(stream);
+    const type = rules.outputType(prefix, typeof format === 'string' ? format : undefined);
+    return new Response(bytes, { headers: { 'content-type': type } });
+  }
+}
+
+/**
+ * A service binding of server code (issue 28, wrangler `{type: "service"}`), created as
+ * `ctx.exports.TenantService({ props: { projectId, slug } })`: a fetcher whose every request
+ * goes to the project `slug`'s own origin (`<slug>.<PLATFORM_DOMAIN>`) through the visitor
+ * build, so it gets exactly what that project's visitors get: its active deployment, assets
+ * first unless run_worker_first, its access rules. The deploy checked the caller reaches
+ * `slug` (src/api/deployments.rs `resolve_services`); nothing else is reachable from here.
+ */
+export class TenantService extends WorkerEntrypoint {
+  fetch(request) {
+    const slug = this.ctx.props?.slug;
+    if (typeof slug !== 'string' || slug === '') return new Response('service binding without a project', { status: 500 });
+    const url = new URL(request.url);
+    const host = `${slug}.${this.env.PLATFORM_DOMAIN}`;
+    url.hostname = host;
+    url.port = '';
+    const forwarded = new Request(url, request);
+    // The Host header decides the route (src/entry.rs), whatever the caller sent.
+    forwarded.headers.set('host', host);
+    forwarded.headers.delete('x-forwarded-prefix');
+    return new Site(this.ctx, platformEnv(this.env, this.ctx)).fetch(forwarded);
   }
 }

@@ -1,4 +1,4 @@
-// Apps that run unchanged (issue 27, "Done when"): examples/hono-app (Hono from npm with D1, KV
+// Apps that run unchanged (issue 27, "Done when"; SvelteKit: issue 28): examples/hono-app (Hono from npm with D1, KV
 // and R2, bundled by wrangler at deploy, its table made by `wrangler d1 migrations apply DB
 // --remote`) and examples/astro-app (Astro 5 with @astrojs/cloudflare; its committed
 // `astro build` output, see scripts/build-examples.sh), each deployed twice with the real
@@ -160,4 +160,39 @@ test('a Worker whose assets directory has nothing to upload deploys', { timeout:
   const r = await request('/hidden.txt', { host: `${name}.localhost` });
   assert.equal(r.status, 200, r.body);
   assert.equal(r.body, 'code function');
+});
+
+// examples/sveltekit-app: the `sv create` demo template with @sveltejs/adapter-cloudflare, its
+// committed build output (.svelte-kit/cloudflare, scripts/build-examples.sh). Its worker reads
+// `caches.default` at load, which failed in a Worker Loader isolate ("The server code failed to
+// start: No Cache was configured") before the Cache API of src/js/tenant/cache.js.
+test('SvelteKit app: an SSR page, a form action without JavaScript and a hashed asset', { timeout: 240_000 }, async () => {
+  const { dir, slug } = copyExample('sveltekit-app');
+  await deploy(dir);
+  const alice = browser(slug);
+  const home = await alice('/');
+  assert.equal(home.status, 200, home.body);
+  // A hashed asset the (prerendered) home page links, served with the adapter's _headers.
+  const asset = /\/_app\/immutable\/[^"]+\.js/.exec(home.body)?.[0];
+  assert.ok(asset, home.body);
+  const js = await alice(asset);
+  assert.equal(js.status, 200);
+  assert.match(js.headers['content-type'], /javascript/);
+  assert.match(js.headers['cache-control'], /immutable/);
+  // Server-rendered on every request: the game's state comes from its cookie.
+  const page = await alice('/sverdle');
+  assert.equal(page.status, 200, page.body);
+  assert.match(page.body, /guesses:\["",/);
+  // A form action as a browser without JavaScript posts it (same-origin, as SvelteKit checks).
+  const post = await alice('/sverdle?/update', {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', origin: `http://${slug}.localhost` },
+    body: 'key=h',
+  });
+  assert.ok([200, 303].includes(post.status), `${post.status} ${post.body}`);
+  assert.match(String(post.headers['set-cookie']), /sverdle=/);
+  const after = await alice('/sverdle');
+  assert.match(after.body, /guesses:\["h",/, after.body);
+  // Another visitor has a game of its own.
+  assert.match((await browser(slug)('/sverdle')).body, /guesses:\["",/);
 });

@@ -177,9 +177,20 @@ fn code_object(
         set(&env, k, &v.as_str().into())?;
     }
     set(&env, bundle.assets_binding.as_deref().unwrap_or("ASSETS"), assets)?;
+    if bundle.shim_main.is_some() {
+        // The Cache API's stub, for src/js/tenant/cache.js (wrap.js hides it from the tenant).
+        let cache = resource_binding(js_env, "cache", &target.project_id, &target.project_id)?;
+        set(&env, crate::deploy::CACHE_BINDING, &cache)?;
+    }
     // Not `resource_bindings()`: its iterator adapters cost ~180 B gzipped in the visitor build.
-    let kinds =
-        [(KIND_KV, &bundle.kv_namespaces), (KIND_SQL, &bundle.sql_databases), (KIND_BUCKET, &bundle.buckets)];
+    // Images (values "") and services (values: the slug) go the same way (issue 28).
+    let kinds = [
+        (KIND_KV, &bundle.kv_namespaces),
+        (KIND_SQL, &bundle.sql_databases),
+        (KIND_BUCKET, &bundle.buckets),
+        ("images", &bundle.images),
+        ("service", &bundle.services),
+    ];
     for (kind, bindings) in kinds {
         for (name, id) in bindings {
             set(&env, name, &resource_binding(js_env, kind, &target.project_id, id)?)?;
@@ -217,18 +228,15 @@ fn resource_binding(env: &Env, kind: &str, project_id: &str, id: &str) -> Result
 }
 
 /// Our generated main module plus the shim modules it imports (their sources are bundled with
-/// src/js/main.mjs as `globalThis.__flotillaTenantShims`, outside this wasm).
+/// src/js/main.mjs as `globalThis.__flotillaTenantShims`, outside this wasm, under their module
+/// names).
 fn add_shims(modules: &Object, main: &str) -> Result<(), JsValue> {
+    // Already `{ "<module name>": { js: source } }`: one copy, no per-shim code in this build.
     let sources = Reflect::get(&js_sys::global(), &"__flotillaTenantShims".into())?;
-    let js = |source: &JsValue| -> Result<JsValue, JsValue> {
-        let m = Object::new();
-        set(&m, "js", source)?;
-        Ok(m.into())
-    };
-    set(modules, crate::deploy::SHIM_MAIN, &js(&main.into())?)?;
-    set(modules, crate::deploy::SHIM_WRAP, &js(&Reflect::get(&sources, &"wrap".into())?)?)?;
-    set(modules, crate::deploy::SHIM_D1, &js(&Reflect::get(&sources, &"d1".into())?)?)?;
-    set(modules, crate::deploy::SHIM_R2, &js(&Reflect::get(&sources, &"r2".into())?)?)
+    Object::assign(modules, sources.unchecked_ref());
+    let m = Object::new();
+    set(&m, "js", &main.into())?;
+    set(modules, crate::deploy::SHIM_MAIN, &m)
 }
 
 fn js_message(e: &JsValue) -> String {

@@ -23,6 +23,10 @@ pub mod r2;
 #[cfg(not(feature = "site"))]
 pub mod tenant_bucket;
 #[cfg(not(feature = "site"))]
+pub mod tenant_cache;
+#[cfg(not(feature = "site"))]
+pub mod tenant_images;
+#[cfg(not(feature = "site"))]
 pub mod tenant_kv;
 #[cfg(not(feature = "site"))]
 pub mod tenant_sql;

@@ -1,0 +1,1 @@
+import{G as e}from"./UzPyRFmc.js";e(),typeof window<`u`&&((globalThis.__svelte??={}).v??=new Set).add(`5`);

@@ -1,0 +1,1 @@
+import"../chunks/DlZ2AonI.js";import{E as e,K as t,Q as n,R as r,S as i,W as a,Z as o,q as s,w as c}from"../chunks/UzPyRFmc.js";import{t as l}from"../chunks/C8teokVM.js";var u=e(`<h1> </h1> <p> </p>`,1);function d(e,d){n(d,!0);var f=u(),p=a(f),m=t(p,!0),h=s(p,2),g=t(h,!0);r(()=>{i(m,l.status),i(g,l.error?.message)}),c(e,f),o()}export{d as component};

@@ -1,0 +1,5 @@
+import"../chunks/DlZ2AonI.js";import{$ as e,E as t,I as n,Q as r,R as i,U as a,V as o,Z as s,c,et as l,p as u,q as d,rt as f,w as p}from"../chunks/UzPyRFmc.js";import{c as m}from"../chunks/CoZQSjB3.js";var h=f({csr:()=>g,prerender:()=>!0}),g=!1,_=t(`<meta name="description" content="About this app"/>`),v=t(`<div class="text-column"><h1>About this app</h1> <p>This is a <a href="https://svelte.dev/docs/kit">SvelteKit</a> app. You can make your own by typing
+		the following into your command line and following the prompts:</p> <pre>npx sv create</pre> <p>The page you're looking at is purely static HTML, with no client-side interactivity needed.
+		Because of that, we don't need to load any JavaScript. Try viewing the page's source, or opening
+		the devtools network panel and reloading.</p> <p>The <a>Sverdle</a> page illustrates SvelteKit's data loading and form handling.
+		Try using it with JavaScript disabled!</p></div>`);function y(t,f){r(f,!0);var h=v();u(`cwls5q`,e=>{var t=_();n(()=>{o.title=`About`}),p(e,t)});var g=d(a(h),8),y=d(a(g));e(),l(g),l(h),i(e=>c(y,`href`,e),[()=>m(`/sverdle`)]),p(t,h),s()}export{y as component,h as universal};
