@@ -178,7 +178,10 @@ async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: &CfRoute) -> ApiResul
         GetWorker(name) => {
             let p = existing(name, ctx).await?;
             ok(json!({ "id": p.slug, "name": p.slug, "created_on": iso(p.created_at), "updated_on": iso(p.updated_at),
-                       "subdomain": { "enabled": true, "previews_enabled": false }, "logpush": false,
+                       // `url`: its host is what wrangler prints as the Worker's trigger after a
+                       // deploy (without it, it makes up `<name>.<subdomain>.workers.dev`).
+                       "subdomain": { "enabled": true, "previews_enabled": false, "url": ctx.urls.project_url(&p.slug) },
+                       "logpush": false,
                        "observability": { "enabled": false }, "tags": [] }))
         }
         ScriptSettings(name) => {

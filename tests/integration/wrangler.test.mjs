@@ -32,6 +32,10 @@ test('assets-only project: deploy, serve, and a wrong token changes nothing', as
   const d = await wrangler(dir, ['deploy']);
   assert.equal(d.code, 0, d.out);
   assert.match(d.out, /Uploaded 2 of 2 assets/, d.out);
+  // wrangler prints the project's host as the Worker's trigger, never a *.workers.dev URL
+  // that does not exist (it keeps only the host of the URL it is given).
+  assert.match(d.out, new RegExp(`^\\s*${name}\\.localhost\\s*$`, 'm'), d.out);
+  assert.doesNotMatch(d.out, /workers\.dev/, d.out);
   const p = (await api.getProject(name)).body.project;
   assert.equal(p.slug, name);
   // The session's manifest went into the deployment's native session; wrangler's copy is gone.
