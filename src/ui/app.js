@@ -212,7 +212,8 @@ async function projectView(view, id) {
       h('div', { class: 'row spread' }, h('h2', { id: 'h-deps' }, 'Deployments'), rollback), deps),
     h('section', { 'aria-labelledby': 'h-aliases' }, h('h2', { id: 'h-aliases' }, 'Aliases'), aliases),
     h('section', { 'aria-labelledby': 'h-domains' }, h('h2', { id: 'h-domains' }, 'Custom domains'),
-      domainForm(id, () => loadDomains()), domains));
+      domainForm(id, () => loadDomains()), domains),
+    runLogs(id));
 
   let project;
   const loadProject = async () => {
@@ -283,6 +284,61 @@ async function projectView(view, id) {
     return;
   }
   poll();
+}
+
+/**
+ * The kept runs of the project's server code (GET /__api/projects/:id/logs), newest first:
+ * filtered by status class and text, paged with "Older runs". Each run shows its request,
+ * status and outcome; its console lines and exceptions open below it.
+ */
+function runLogs(projectId) {
+  const list = h('ol', { class: 'cards', id: 'runs', 'aria-live': 'polite' });
+  const status = h('select', { id: 'runs-status' },
+    [['', 'All'], ['error', 'Errors'], ['2xx', '2xx'], ['4xx', '4xx'], ['5xx', '5xx']].map(([v, t]) => h('option', { value: v }, t)));
+  const text = h('input', { id: 'runs-q', type: 'search', maxlength: 200, autocomplete: 'off', spellcheck: 'false' });
+  const older = h('button', { type: 'button', class: 'secondary', hidden: true }, 'Older runs');
+  let cursor = null;
+  const query = () => {
+    const q = new URLSearchParams({ limit: '50' });
+    if (status.value) q.set('status', status.value);
+    if (text.value.trim()) q.set('q', text.value.trim());
+    if (cursor) q.set('cursor', cursor);
+    return q.toString();
+  };
+  const load = async (fresh) => {
+    if (fresh) cursor = null;
+    const r = await api('GET', `/projects/${encodeURIComponent(projectId)}/logs?${query()}`);
+    if (fresh) list.replaceChildren();
+    for (const run of r.logs) list.append(runRow(run));
+    if (!list.children.length) list.append(h('li', { class: 'empty' }, 'No runs of server code kept.'));
+    cursor = r.cursor;
+    older.hidden = !cursor;
+    return fresh ? `${r.count} run${r.count === 1 ? '' : 's'}${cursor ? ' (more below)' : ''}` : undefined;
+  };
+  const form = h('form', { class: 'row', role: 'search', onsubmit: (e) => { e.preventDefault(); act(e.submitter, () => load(true)); } },
+    h('label', { for: 'runs-status' }, 'Status'), status,
+    h('label', { for: 'runs-q' }, 'Search runs'), text,
+    h('button', { type: 'submit' }, 'Show'));
+  older.addEventListener('click', () => act(older, () => load(false)));
+  load(true).catch(fail);
+  return h('section', { 'aria-labelledby': 'h-runs' }, h('h2', { id: 'h-runs' }, 'Runtime logs'), form, list, older);
+}
+
+function runRow(run) {
+  const url = (() => { try { const u = new URL(run.request.url); return u.pathname + u.search; } catch { return run.request.url; } })();
+  const lines = [
+    ...run.logs.map((l) => `${l.level.padEnd(5)} ${l.message}`),
+    ...run.exceptions.map((x) => `${x.name}: ${x.message}${x.stack ? `\n${x.stack}` : ''}`),
+    run.droppedLines ? `… ${run.droppedLines} more line${run.droppedLines === 1 ? '' : 's'} not kept` : null,
+  ].filter(Boolean);
+  const bad = run.level === 'error';
+  return h('li', { class: `card run${bad ? ' is-error' : ''}`, 'data-id': run.id },
+    h('div', { class: 'row spread' },
+      h('span', {}, h('code', {}, `${run.request.method} ${url}`), ' ',
+        h('span', { class: `badge ${bad ? 'failed' : 'completed'}` }, run.status === null ? run.outcome : `${run.status} ${run.outcome}`)),
+      h('span', { class: 'meta' }, when(run.at), ' · ', h('code', { title: run.deploymentId }, short(run.deploymentId)))),
+    lines.length ? h('details', { open: bad }, h('summary', {}, `${lines.length} line${lines.length === 1 ? '' : 's'}`),
+      h('pre', { class: 'logs', tabindex: 0 }, lines.join('\n'))) : null);
 }
 
 function deploymentRow(d, projectId, openLogs, refresh) {

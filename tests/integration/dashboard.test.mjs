@@ -10,7 +10,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { api, call, BASE, TOKEN, freshProject } from '../lib/client.mjs';
-import { deploySite, visit } from '../lib/site.mjs';
+import { deploySite, visit, request, sleep } from '../lib/site.mjs';
 import { ROOT } from '../lib/server.mjs';
 
 const ARTIFACTS = join(ROOT, 'tests', 'artifacts', 'dashboard');
@@ -277,6 +277,51 @@ test('storage: KV namespaces are listed with the projects that bind them, create
   assert.ok((await call('GET', '/__api/sql/databases?limit=100')).body.databases.some((d) => d.name === dbName));
   await shot(page, 'storage');
   assert.deepEqual(problems.filter((p) => !/400/.test(p)), [], 'no console errors besides the refused name');
+  await context.close();
+});
+
+test('runtime logs: the runs of a project\u2019s server code are listed, filtered and searched', async () => {
+  const p = await freshProject('dash runs');
+  const code = `export default { async fetch(req) {
+    const u = new URL(req.url);
+    console.log('handling', u.pathname);
+    if (u.pathname === '/throw') throw new Error('boom from the dashboard test');
+    return new Response('ok');
+  } };`;
+  const serverCode = { entrypoint: 'index.js', compatibilityDate: '2026-10-01', modules: { 'index.js': Buffer.from(code).toString('base64') } };
+  await deploySite(p.id, { '/index.html': 'x' }, { extra: { serverCode, run_worker_first: true } });
+  assert.equal((await request(`/__project/${p.slug}/hello`)).status, 200);
+  assert.equal((await request(`/__project/${p.slug}/throw`)).status, 500);
+  // Kept after the response: the deploy's start-up check (`/`) and the two visits.
+  for (let i = 0; i < 100; i++) {
+    const r = await call('GET', `/__api/projects/${p.id}/logs`);
+    if (r.body.count >= 3) break;
+    await sleep(100);
+  }
+  const { context, page, problems } = await openPage();
+  await signIn(page);
+  await page.goto(`${DASH}#/p/${p.id}`);
+  const runs = page.locator('#runs li.run');
+  await page.getByRole('heading', { name: 'Runtime logs' }).waitFor();
+  await runs.nth(2).waitFor();
+  assert.equal(await runs.count(), 3);
+  // The thrown run is marked and shows its exception without a click.
+  const thrown = runs.filter({ hasText: 'GET /throw' });
+  assert.match(await thrown.getAttribute('class'), /is-error/);
+  assert.match(await thrown.locator('pre').textContent(), /Error: boom from the dashboard test/);
+  assert.match(await runs.filter({ hasText: 'GET /hello' }).textContent(), /200 ok/);
+  // Errors only, then a text search.
+  await page.getByLabel('Status').selectOption('error');
+  await page.getByRole('button', { name: 'Show' }).click();
+  await page.waitForFunction(() => document.querySelectorAll('#runs li.run').length === 1);
+  assert.match(await runs.first().textContent(), /GET \/throw/);
+  await page.getByLabel('Status').selectOption('');
+  await page.getByLabel('Search runs').fill('handling /hello');
+  await page.getByRole('button', { name: 'Show' }).click();
+  await page.waitForFunction(() => document.querySelectorAll('#runs li.run').length === 1
+    && document.querySelector('#runs li.run').textContent.includes('GET /hello'));
+  await shot(page, 'runtime-logs');
+  assert.deepEqual(problems, []);
   await context.close();
 });
 
