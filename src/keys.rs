@@ -148,6 +148,17 @@ pub fn tenant_bucket_prefix(bucket_id: &str) -> String {
     format!("buckets/{bucket_id}/")
 }
 
+/// A SQL file `wrangler d1 execute --file --remote` uploaded for database `db_id`, by its MD5
+/// (R2, `BLOBS`): read once by the `ingest` call, which deletes it; the cron removes those
+/// left behind.
+pub fn sql_import_key(db_id: &str, md5: &str) -> String {
+    format!("{}{db_id}/{md5}", sql_import_prefix())
+}
+
+pub fn sql_import_prefix() -> &'static str {
+    "sql-imports/"
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

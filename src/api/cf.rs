@@ -165,9 +165,8 @@ async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: &CfRoute) -> ApiResul
         D1Get(db) => super::cf_d1::get(db, ctx).await,
         D1Delete(db) => super::cf_d1::delete(db, ctx).await,
         D1Query(db) => super::cf_d1::query(req, db, ctx).await,
-        D1Import(db) => {
-            super::cf_d1::unsupported(db, "`wrangler d1 execute --file --remote` (D1 import; use --command)", ctx).await
-        }
+        D1Import(db) => super::cf_d1::import(req, db, ctx).await,
+        D1ImportUpload(token) => super::cf_d1::import_upload(req, token, ctx).await,
         D1Export(db) => super::cf_d1::unsupported(db, "`wrangler d1 export --remote`", ctx).await,
         TailsByConsumer(_) => ok(json!([])),
         References(name) => {

@@ -53,6 +53,8 @@ pub fn token_ttl_secs(var: Option<&str>) -> i64 {
 pub enum TokenKind {
     Upload,
     Completion,
+    /// `wrangler d1 execute --file`'s upload URL: `pid` is the database id, `sid` the file's MD5.
+    SqlImport,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,6 +94,9 @@ impl From<TokenError> for ApiError {
             }
             TokenError::WrongKind { expected: TokenKind::Completion } => {
                 "A completion token is required here (got an upload token)".to_string()
+            }
+            TokenError::WrongKind { expected: TokenKind::SqlImport } => {
+                "This URL takes only a SQL file upload token".to_string()
             }
         };
         ApiError::unauthorized(msg)

@@ -56,7 +56,7 @@ pub enum CfRoute {
     R2PutObject(String, String),
     R2DeleteObject(String, String),
     /// `/d1/database...` (wrangler's `d1_databases` and `wrangler d1 ...`): list, create, get by
-    /// id or name, delete, query. Import (`execute --file`) and export are routes only to answer
+    /// id or name, delete, query, import (`execute --file`). Export is a route only to answer
     /// "not supported" naming the wrangler command (not in `CF_ROUTES`: no operation to document).
     D1List,
     D1Create,
@@ -64,6 +64,9 @@ pub enum CfRoute {
     D1Delete(String),
     D1Query(String),
     D1Import(String),
+    /// `PUT /d1-import/:token`: the upload URL `import` (action `init`) hands out; the signed
+    /// token names the database and the file's MD5 (wrangler sends no credentials there).
+    D1ImportUpload(String),
     D1Export(String),
     /// The edge-preview calls of remote development (`wrangler dev --remote`, remote bindings,
     /// OpenNext's R2 cache population): a route only to answer "not offered" without the retries
@@ -123,6 +126,8 @@ pub const CF_ROUTES: &[(&str, &str)] = &[
     ("GET", "/accounts/{account}/d1/database/{database}"),
     ("DELETE", "/accounts/{account}/d1/database/{database}"),
     ("POST", "/accounts/{account}/d1/database/{database}/query"),
+    ("POST", "/accounts/{account}/d1/database/{database}/import"),
+    ("PUT", "/d1-import/{token}"),
 ];
 
 /// The route's requirement (as `access::policy` is for `/__api`) and its audit action.
@@ -167,7 +172,10 @@ pub fn cf_policy(route: &CfRoute) -> (Need, Option<&'static str>) {
         D1Create => (Need::Any(Manage), Some("sql.create")),
         D1Delete(_) => (Need::Any(Manage), Some("sql.delete")),
         D1Query(_) => (Need::Any(Manage), Some("sql.query")),
-        D1Import(_) | D1Export(_) => (Need::Any(Read), None),
+        // `execute --file`: as a query, it may change data.
+        D1Import(_) => (Need::Any(Manage), Some("sql.query")),
+        D1ImportUpload(_) => (Need::UploadJwt, None),
+        D1Export(_) => (Need::Any(Read), None),
         PutSecret(k) => (p(k, Manage), Some("secret.put")),
         DeleteSecret(k, _) => (p(k, Manage), Some("secret.delete")),
         CreateDeployment(k) => (p(k, Deploy), Some("project.rollback")),
@@ -272,6 +280,7 @@ pub fn match_cf(method: &str, path: &str) -> CfRoute {
         ("POST", ["accounts", _, "d1", "database", _, "query"]) => Some(D1Query(s(4))),
         ("POST", ["accounts", _, "d1", "database", _, "import"]) => Some(D1Import(s(4))),
         ("POST", ["accounts", _, "d1", "database", _, "export"]) => Some(D1Export(s(4))),
+        ("PUT", ["d1-import", _]) => Some(D1ImportUpload(s(1))),
         _ => None,
     };
     route.unwrap_or_else(|| Unsupported { method: method.to_string(), path: path.to_string() })
@@ -304,7 +313,17 @@ impl CfRoute {
     /// Whether this is a `/d1/database` route (its 404 is D1's code 7404).
     pub fn is_d1(&self) -> bool {
         use CfRoute::*;
-        matches!(self, D1List | D1Create | D1Get(_) | D1Delete(_) | D1Query(_) | D1Import(_) | D1Export(_))
+        matches!(
+            self,
+            D1List
+                | D1Create
+                | D1Get(_)
+                | D1Delete(_)
+                | D1Query(_)
+                | D1Import(_)
+                | D1ImportUpload(_)
+                | D1Export(_)
+        )
     }
 
     /// The script (project slug) a route is about, if any.
@@ -347,6 +366,7 @@ mod tests {
             .replace("{namespace}", "0123456789abcdef0123456789abcdef")
             .replace("{key}", "k")
             .replace("{database}", "app")
+            .replace("{token}", "t.o.k")
     }
 
     #[test]

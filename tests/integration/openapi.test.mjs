@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import http from 'node:http';
+import { createHash } from 'node:crypto';
 import { call, BASE, TOKEN } from '../lib/client.mjs';
 import { ROOT } from '../lib/server.mjs';
 import { prepare, waitFor } from '../lib/site.mjs';
@@ -278,6 +279,13 @@ test('every documented operation answers as its schema says (one live sample eac
   ok(await op('POST', `${DB1}/query`, { body: { sql: 'CREATE TABLE t (a); INSERT INTO t VALUES (1); SELECT a FROM t' } }), 200);
   ok(await op('POST', `${DB1}/query`, { body: { sql: 'SELECT ? AS v', params: [2] } }), 200);
   ok(await op('POST', `${DB1}/query`, { body: { sql: 'SELECT * FROM nope' } }), 400);
+  // `execute --file`: init, the upload (no credentials: the token in the URL), ingest.
+  const sqlFile = 'CREATE TABLE imp (a);\nINSERT INTO imp VALUES (1);\n';
+  const md5 = createHash('md5').update(sqlFile).digest('hex');
+  const importInit = await op('POST', `${DB1}/import`, { body: { action: 'init', etag: md5 } });
+  ok(importInit, 200);
+  ok(await op('PUT', new URL(importInit.body.result.upload_url).pathname, { raw: sqlFile, token: null }), 200);
+  ok(await op('POST', `${DB1}/import`, { body: { action: 'ingest', etag: md5, filename: `${md5}.sql` } }), 200);
   ok(await op('DELETE', DB1), 200);
   const doc = JSON.parse(readFileSync(join(ROOT, 'openapi.json'), 'utf8'));
   for (const [template, item] of Object.entries(doc.paths).filter(([t]) => t.startsWith('/client/v4/'))) {

@@ -2,13 +2,13 @@
 // a database by name and no id deploys (wrangler's auto-provisioning: look the name up, list,
 // create one owned by the caller), `wrangler d1 execute --remote --command` seeds it and the
 // Worker reads it, a second deploy inherits the same database, `wrangler d1 list|info` show it,
-// two tenants using the same name never share one, and what is not supported (`--file`,
-// `export`) fails in one line naming it.
+// two tenants using the same name never share one, `--file` imports run as one transaction,
+// and what is not supported (`export`) fails in one line naming it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { call, freshProject, TOKEN } from '../lib/client.mjs';
+import { call, freshProject, TOKEN, BASE } from '../lib/client.mjs';
 import { visit } from '../lib/site.mjs';
 import { wrangler, project } from '../lib/wrangler.mjs';
 
@@ -96,11 +96,31 @@ test('d1_databases by name without an id: provisioned, seeded by `d1 execute --r
   assert.equal(info.code, 0, info.out);
   assert.match(info.out, new RegExp(id));
 
-  // Not supported: one line naming it, never a crash.
-  writeFileSync(join(dir, 'seed.sql'), 'SELECT 1;');
+  // `execute --file`: wrangler uploads the file to the URL `init` hands out (on this platform,
+  // with no credentials of its own), then `ingest` runs it as one transaction.
+  writeFileSync(join(dir, 'seed.sql'), "-- a dump\nCREATE TABLE imported (v TEXT);\nINSERT INTO imported VALUES ('a;b');\nINSERT INTO imported VALUES ('c');\n");
   const file = await wrangler(dir, ['d1', 'execute', dbName, '--remote', '--file', 'seed.sql', '-y']);
-  assert.notEqual(file.code, 0, file.out);
-  assert.match(file.out, /`wrangler d1 execute --file --remote` \(D1 import; use --command\) is not available/);
+  assert.equal(file.code, 0, file.out);
+  assert.match(file.out, /Executed 3 queries/, file.out);
+  const got = await call('POST', `/client/v4/accounts/acc/d1/database/${id}/query`, { body: { sql: 'SELECT v FROM imported ORDER BY v' } });
+  assert.deepEqual(got.body.result[0].results, [{ v: 'a;b' }, { v: 'c' }]);
+  // A file whose last statement fails changes nothing, and wrangler says why.
+  writeFileSync(join(dir, 'bad.sql'), "INSERT INTO imported VALUES ('d');\nINSERT INTO nope VALUES (1);\n");
+  const badFile = await wrangler(dir, ['d1', 'execute', dbName, '--remote', '--file', 'bad.sql', '-y']);
+  assert.notEqual(badFile.code, 0, badFile.out);
+  assert.match(badFile.out, /no such table: nope/, badFile.out);
+  const after = await call('POST', `/client/v4/accounts/acc/d1/database/${id}/query`, { body: { sql: 'SELECT COUNT(*) AS n FROM imported' } });
+  assert.equal(after.body.result[0].results[0].n, 2);
+  // The upload URL is a grant for that file only: another body, or a forged token, is refused.
+  const init = await call('POST', `/client/v4/accounts/acc/d1/database/${id}/import`, { body: { action: 'init', etag: '0'.repeat(32) } });
+  assert.equal(init.status, 200, init.text);
+  const upload = new URL(init.body.result.upload_url);
+  assert.equal(upload.origin, BASE, 'uploads go to the platform itself');
+  const wrongBody = await fetch(upload, { method: 'PUT', body: 'SELECT 1;' });
+  assert.equal(wrongBody.status, 400, await wrongBody.text());
+  const forged = await fetch(`${BASE}/client/v4/d1-import/${init.body.result.upload_url.split('/').pop().slice(0, -4)}AAAA`, { method: 'PUT', body: 'SELECT 1;' });
+  assert.equal(forged.status, 401);
+  // Not supported: one line naming it, never a crash.
   const exp = await wrangler(dir, ['d1', 'export', dbName, '--remote', '--output', 'out.sql']);
   assert.notEqual(exp.code, 0, exp.out);
   assert.match(exp.out, /`wrangler d1 export --remote` is not available/);

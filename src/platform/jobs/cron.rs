@@ -154,6 +154,29 @@ pub async fn scheduled(env: &Env) {
     if let Err(e) = pruned.await {
         log("error", "cron", json!({ "msg": "pruning quota counters failed", "error": e.log_detail() }));
     }
+    // SQL files `wrangler d1 execute --file` uploaded and never ran (their upload URL lasts an
+    // hour; `ingest` deletes what it runs): gone after two.
+    let imports = async {
+        let blobs = crate::platform::store::r2::R2Blobs::new(env)?;
+        let stale: Vec<String> = blobs
+            .list(crate::keys::sql_import_prefix(), 100)
+            .await?
+            .into_iter()
+            .filter(|(_, at)| *at < now - 2 * 3_600_000)
+            .map(|(k, _)| k)
+            .collect();
+        blobs.delete_many(&stale).await?;
+        Ok::<_, ApiError>(stale.len())
+    };
+    match imports.await {
+        Ok(0) => {}
+        Ok(n) => log("info", "cron", json!({ "msg": "abandoned SQL imports deleted", "count": n })),
+        Err(e) => log(
+            "error",
+            "cron",
+            json!({ "msg": "deleting abandoned SQL imports failed", "error": e.log_detail() }),
+        ),
+    }
     // Kept invocation logs past LOG_RETENTION_DAYS, then those of deleted projects (bounded).
     let logs = async {
         let store = crate::platform::store::d1_logs::D1Logs::new(env)?;

@@ -40,6 +40,21 @@ impl R2Blobs {
         serde_json::from_slice(&bytes).map(Some).map_err(r2_err)
     }
 
+    /// Stores `body` and answers its ETag (R2's MD5 of a single-part object, lowercase hex).
+    pub async fn put_bytes(&self, key: &str, body: Vec<u8>) -> ApiResult<String> {
+        let obj = self.bucket.put(key, body).execute().await.map_err(r2_err)?;
+        let obj = obj.ok_or_else(|| r2_err("put stored nothing"))?;
+        Ok(obj.etag().trim_matches('"').to_ascii_lowercase())
+    }
+
+    /// The object's text, if it exists and is UTF-8.
+    pub async fn get_text(&self, key: &str) -> ApiResult<Option<String>> {
+        let Some(obj) = self.bucket.get(key).execute().await.map_err(r2_err)? else { return Ok(None) };
+        let Some(body) = obj.body() else { return Ok(None) };
+        let bytes = body.bytes().await.map_err(r2_err)?;
+        Ok(String::from_utf8(bytes).ok())
+    }
+
     pub async fn delete(&self, key: &str) -> ApiResult<()> {
         self.bucket.delete(key).await.map_err(r2_err)
     }
