@@ -54,25 +54,34 @@ async fn manifest(
 
 /// The routing record for a slug or id: this isolate's copy when younger than
 /// `ROUTE_CACHE_TTL_MS` (with its freshness), else ROUTES_KV (D1 when KV lost it).
-/// `None`: no such live project.
+/// `(None, _)`: no such live project. `None` (visitor build only): ROUTES_KV has no record, and
+/// the full build, which holds the D1 reconcile, must answer (`Served::Forward`).
 async fn route_record(
     s: &Settings,
     env: &Env,
     routes: &KvRoutes,
     key: &str,
-) -> ApiResult<(Option<Rc<RouteRecord>>, Option<Fresh>)> {
+) -> ApiResult<Option<(Option<Rc<RouteRecord>>, Option<Fresh>)>> {
     let now = now_ms();
     let epoch = match cache::route(s, key, now) {
-        Lookup::Hit((r, until_ms)) => return Ok((r, Some(Fresh { until_ms, epoch: cache::route_epoch() }))),
+        Lookup::Hit((r, until_ms)) => {
+            return Ok(Some((r, Some(Fresh { until_ms, epoch: cache::route_epoch() }))))
+        }
         Lookup::Miss(epoch) => epoch,
     };
     let rec = match routes.route(key).await? {
         Some(r) => Some(r),
+        #[cfg(feature = "site")]
+        None => {
+            let _ = env;
+            return Ok(None);
+        }
+        #[cfg(not(feature = "site"))]
         None => reconcile_miss(env, routes, key).await?,
     }
     .map(Rc::new);
     cache::put_route(s, epoch, key, rec.clone(), now);
-    Ok((rec, None))
+    Ok(Some((rec, None)))
 }
 
 /// An exact deployment by id prefix, cached (found or not) for at most `ROUTE_CACHE_TTL_MS`:
@@ -113,6 +122,7 @@ async fn preview_deployment(env: &Env, project_id: &str, low: &str, high: &str) 
 /// No routing record in ROUTES_KV: if D1 knows a live project by this key, re-publish its
 /// record (the cache lost it or its write failed) and serve from it. Unknown and deleted keys
 /// stay unknown.
+#[cfg(not(feature = "site"))]
 async fn reconcile_miss(
     env: &Env,
     routes: &KvRoutes,
@@ -149,6 +159,11 @@ pub enum Served {
         status: u16,
         detail: String,
     },
+    /// Visitor build only: ROUTES_KV has no routing record for the name, so the full build
+    /// answers (its reconcile-on-miss reads D1 and republishes the record, and it caches
+    /// unknown names as this build would). Keeps that rare path's code out of every cold start.
+    #[cfg(feature = "site")]
+    Forward,
 }
 
 /// Serves a visitor request for `project` (path already stripped of any path-mode `prefix`).
@@ -165,9 +180,13 @@ pub async fn serve(
 ) -> ApiResult<Served> {
     let s = settings(env);
     let routes = KvRoutes::new(env)?;
-    let (Some(record), fresh) = route_record(&s, env, &routes, &project.key).await? else {
-        return Ok(Served::NoSite);
+    let Some((found, fresh)) = route_record(&s, env, &routes, &project.key).await? else {
+        #[cfg(feature = "site")]
+        return Ok(Served::Forward);
+        #[cfg(not(feature = "site"))]
+        return Ok(Served::NoSite); // never: the full build reconciles in `route_record`
     };
+    let Some(record) = found else { return Ok(Served::NoSite) };
     if !record.enabled || record.deleted {
         return Ok(Served::NoSite);
     }
