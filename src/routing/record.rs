@@ -31,7 +31,15 @@ pub struct RouteRecord {
     /// Named pointers: alias -> deployment id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub aliases: BTreeMap<String, String>,
+    /// Skew protection: deployments that were production before the active one and are still
+    /// kept, newest activation first (at most [`RECENT_MAX`]). Pins may name them, and a
+    /// fingerprinted-asset miss is looked up in them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent: Vec<String>,
 }
+
+/// How many earlier production deployments a routing record lists (`RouteRecord::recent`).
+pub const RECENT_MAX: usize = 20;
 
 impl RouteRecord {
     /// The deployment a visitor should see, if the project serves at all.
@@ -68,6 +76,7 @@ mod tests {
             deleted: false,
             preview_link: false,
             aliases: BTreeMap::new(),
+            recent: Vec::new(),
         };
         assert_eq!(r.serving(), None);
         r.active_deployment_id = Some("d".into());

@@ -9,8 +9,8 @@ use std::rc::Rc;
 use worker::{Env, Headers, Method, Request, Response, ResponseBody, Url};
 
 use crate::assets::{
-    base_asset_headers, byte_range, if_none_match_matches, plan_asset_request, prefix_location, AssetPlan,
-    AssetRequest, ByteRange,
+    base_asset_headers, byte_range, if_none_match_matches, plan_asset_request, prefix_location, skew,
+    AssetPlan, AssetRequest, ByteRange,
 };
 use crate::auth::preview::{decide, Access, Denied, PreviewTarget, Visit};
 use crate::deploy::{body_store, BodyStore, DeploymentManifest, FileRef};
@@ -222,6 +222,13 @@ pub async fn serve(
     let Some(m) = manifest(&s, &routes, &record.project_id, &deployment_id).await? else {
         return Ok(Served::NoSite);
     };
+    // Skew protection: a fingerprinted file this deployment lacks is an older page's chunk.
+    // Checked only after the manifest lookup misses, so hits pay one extra map probe at most.
+    if skew_miss(req, url, &m, path) {
+        return Ok(Served::Response(
+            older_asset(req, url, env, &s, &routes, &record, &m, path, prefix).await?,
+        ));
+    }
 
     let Some(server) = &m.server else {
         let plan = plan_for(req, url, &m, path, false);
@@ -252,6 +259,52 @@ pub async fn serve(
         Ok(resp) => Served::Response(resp),
         Err(e) => Served::UserCodeFailed { status: e.status(), detail: e.message().to_string() },
     })
+}
+
+/// A GET/HEAD for a fingerprinted path (`assets::skew`) that this deployment has no file for
+/// and no `_redirects` rule claims: neither the not-found fallback nor server code may answer
+/// it. Projects whose every request runs server code keep it (as the JS fast path does), and
+/// percent-encoded paths take the ordinary path (manifest keys are decoded).
+fn skew_miss(req: &Request, url: &Url, m: &DeploymentManifest, path: &str) -> bool {
+    let method = req.method();
+    (method == Method::Get || method == Method::Head)
+        && m.lookup(path).is_none()
+        && !path.contains('%')
+        && skew::is_fingerprinted(path)
+        && !m.every_request_runs_server_code()
+        && m.redirects.find(path, search(url)).is_none()
+}
+
+/// Serves a fingerprinted miss from the newest of the project's last `depth` earlier
+/// production deployments that has the file (at most `depth` manifest reads, each cached like
+/// the active one's), else 404 with the type the extension implies.
+#[allow(clippy::too_many_arguments)]
+async fn older_asset(
+    req: &Request,
+    url: &Url,
+    env: &Env,
+    s: &Settings,
+    routes: &KvRoutes,
+    record: &RouteRecord,
+    m: &DeploymentManifest,
+    path: &str,
+    prefix: &str,
+) -> ApiResult<Response> {
+    let depth = skew::DEFAULT_FALLBACK_DEPTH;
+    for id in record.recent.iter().filter(|id| **id != m.deployment_id).take(depth) {
+        // A deployment retention removed (or a failed read) is skipped, not an error page.
+        let Ok(Some(older)) = manifest(s, routes, &record.project_id, id).await else { continue };
+        if older.lookup(path).is_some() {
+            let plan = AssetPlan::Serve { path: path.to_string(), status: 200 };
+            return respond(req, url, env, &older, plan, path, prefix).await;
+        }
+    }
+    let err = |e: worker::Error| ApiError::internal(e.to_string());
+    let headers = Headers::new();
+    headers.set("content-type", skew::miss_content_type(path)).map_err(err)?;
+    headers.set("cache-control", "no-store").map_err(err)?;
+    headers.set("x-content-type-options", "nosniff").map_err(err)?;
+    Ok(Response::empty().map_err(err)?.with_status(404).with_headers(headers))
 }
 
 fn preview_access(

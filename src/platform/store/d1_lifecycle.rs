@@ -24,11 +24,15 @@ fn statuses(list: &[Status]) -> JsValue {
     JsValue::from(serde_json::to_string(&names).unwrap_or_else(|_| "[]".into()))
 }
 
-const PROJECT_STATE: &str =
+const PROJECT_STATE: &str = concat!(
     "SELECT p.id, p.slug, p.enabled, p.deleted_at, p.active_deployment_id, p.generation, \
      p.routed_generation, p.activated_seq, p.outbound, p.auto_activate, p.preview_access, \
-     (SELECT json_group_object(a.name, a.deployment_id) FROM aliases a WHERE a.project_id = p.id) AS aliases \
-     FROM projects p";
+     (SELECT json_group_object(a.name, a.deployment_id) FROM aliases a WHERE a.project_id = p.id) AS aliases, \
+     (SELECT json_group_array(r.id) FROM (SELECT d.id FROM deployments d WHERE d.project_id = p.id \
+       AND d.activated_at IS NOT NULL AND d.status IN (", crate::ready_sql!(), ") \
+       AND d.id IS NOT p.active_deployment_id ORDER BY d.activated_at DESC, d.seq DESC LIMIT 20) r) AS recent \
+     FROM projects p"
+);
 
 #[derive(Deserialize)]
 struct ProjectStateRow {
@@ -44,6 +48,7 @@ struct ProjectStateRow {
     auto_activate: i64,
     preview_access: String,
     aliases: Option<String>,
+    recent: Option<String>,
 }
 
 impl From<ProjectStateRow> for ProjectState {
@@ -63,6 +68,7 @@ impl From<ProjectStateRow> for ProjectState {
             auto_activate: r.auto_activate != 0,
             preview_link: r.preview_access == "link",
             aliases,
+            recent: r.recent.as_deref().and_then(|a| serde_json::from_str(a).ok()).unwrap_or_default(),
         }
     }
 }
