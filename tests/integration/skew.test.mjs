@@ -73,3 +73,99 @@ test('a fingerprinted miss is served from the newest of the last 5 earlier produ
   assert.match(old.headers['content-type'], /^text\/javascript/);
   assert.equal((await visit('/assets/shared-Sh4r3dXx.js', { host })).body, 'shared 7', 'the active file wins');
 });
+
+const cookieOf = (setCookie) => [].concat(setCookie ?? []).map((c) => c.split(';')[0]).find((c) => c.startsWith('__flotilla_dpl='));
+const WHO = (tag) => `export default { async fetch(req) { return new Response('code ${tag}'); } };`;
+
+test('pins: cookie, ?dpl, x-deployment-id and __vdpl serve the pinned deployment, its server code included', async () => {
+  const p = await freshProject('skew-pin');
+  const host = hostOf(p);
+  const site = (tag) => ({ '/index.html': `<h1>${tag}</h1>`, '/page.txt': `page ${tag}` });
+  const a = await deploySite(p.id, site('A'), { extra: { serverCode: code(WHO('A')) } });
+  const A = a.deploy.deployment.id;
+  // The HTML answer pins this origin to A: host-only, HttpOnly, Lax, 24 h, not Secure on http.
+  const home = await visit('/', { host, headers: { 'sec-fetch-mode': 'navigate' } });
+  assert.equal(home.body, '<h1>A</h1>');
+  const setCookie = [].concat(home.headers['set-cookie']).find((c) => c.startsWith('__flotilla_dpl='));
+  assert.ok(setCookie, `pin cookie set: ${JSON.stringify(home.headers['set-cookie'])}`);
+  for (const attr of ['Path=/', 'Max-Age=86400', 'HttpOnly', 'SameSite=Lax']) assert.ok(setCookie.includes(attr), `${attr} in ${setCookie}`);
+  assert.ok(!/domain=|secure/i.test(setCookie), setCookie);
+  assert.equal((await visit('/page.txt', { host })).headers['set-cookie'], undefined, 'only HTML pins');
+  const pinA = cookieOf(setCookie);
+  const tokenA = pinA.split('=')[1];
+
+  await deploySite(p.id, site('B'), { extra: { serverCode: code(WHO('B')) } });
+  assert.equal((await visit('/page.txt', { host })).body, 'page B');
+  assert.equal((await visit('/api/x', { host })).body, 'code B');
+  const ways = {
+    cookie: ['/page.txt', { cookie: pinA }],
+    'dpl id': [`/page.txt?dpl=${A}`, {}],
+    'dpl token': [`/page.txt?x=1&dpl=${tokenA}`, {}],
+    header: ['/page.txt', { 'x-deployment-id': A }],
+    vdpl: ['/page.txt', { cookie: `a=b; __vdpl=${A}` }],
+  };
+  for (const [way, [path, headers]] of Object.entries(ways)) {
+    assert.equal((await visit(path, { host, headers })).body, 'page A', way);
+    assert.equal((await visit(path.replace('/page.txt', '/api/x'), { host, headers })).body, 'code A', `${way}: A's server code`);
+  }
+  // A navigation ignores the cookie (a reload gets the new deployment) and re-pins to B.
+  const nav = await visit('/', { host, headers: { cookie: pinA, 'sec-fetch-mode': 'navigate' } });
+  assert.equal(nav.body, '<h1>B</h1>');
+  assert.notEqual(cookieOf(nav.headers['set-cookie']), pinA);
+  // An HTML answer served pinned re-pins to the deployment that answered it.
+  const pinnedPage = await visit(`/?dpl=${A}`, { host });
+  assert.equal(pinnedPage.body, '<h1>A</h1>');
+  assert.equal((await visit('/page.txt', { host, headers: { cookie: cookieOf(pinnedPage.headers['set-cookie']) } })).body, 'page A');
+});
+
+test('pins: forged, foreign-project and never-published pins are ignored, never an error page', async () => {
+  const p = await freshProject('skew-forged');
+  const q = await freshProject('skew-foreign');
+  const host = hostOf(p);
+  const site = (tag) => ({ '/index.html': `<h1>${tag}</h1>`, '/page.txt': `page ${tag}` });
+  const A = (await deploySite(p.id, site('A'))).deploy.deployment.id;
+  const tokenA = cookieOf((await visit('/', { host })).headers['set-cookie']).split('=')[1];
+  await deploySite(p.id, site('B'));
+  const Q1 = (await deploySite(q.id, site('Q1'))).deploy.deployment.id;
+  const tokenQ1 = cookieOf((await visit('/', { host: hostOf(q) })).headers['set-cookie']).split('=')[1];
+  await deploySite(q.id, site('Q2'));
+  // A staged preview of p (never production) must not be reachable by its bare id.
+  const staged = (await deploySite(p.id, site('staged'), { extra: { activate: false } })).deploy.deployment.id;
+  // A token is `<deployment>.<expiry>.<hmac>`: change any part and it no longer verifies.
+  const [dep, exp, sig] = tokenA.split('.');
+  assert.equal(dep, A);
+  const forged = `${dep}.${exp}.${sig.slice(0, -1)}${sig.endsWith('0') ? '1' : '0'}`;
+  const repointed = `${staged}.${exp}.${sig}`;
+  const extended = `${dep}.${Number(exp) + 1}.${sig}`;
+  for (const [why, headers] of [
+    ['forged signature', { cookie: `__flotilla_dpl=${forged}` }],
+    ['re-pointed at a preview', { cookie: `__flotilla_dpl=${repointed}` }],
+    ['expiry pushed out', { 'x-deployment-id': extended }],
+    ['foreign token', { cookie: `__flotilla_dpl=${tokenQ1}` }],
+    ['foreign id', { 'x-deployment-id': Q1 }],
+    ['foreign __vdpl', { cookie: `__vdpl=${Q1}` }],
+    ['staged preview id', { 'x-deployment-id': staged }],
+    ['garbage', { 'x-deployment-id': 'x'.repeat(300), cookie: '__flotilla_dpl=a.b.c; __vdpl=' }],
+  ]) {
+    const r = await visit('/page.txt', { host, headers });
+    assert.equal(r.status, 200, why);
+    assert.equal(r.body, 'page B', why);
+  }
+  assert.equal((await visit(`/page.txt?dpl=${tokenQ1}`, { host })).body, 'page B');
+  // Still valid on its own project (the pin itself was fine).
+  assert.equal((await visit('/page.txt', { host, headers: { cookie: `__flotilla_dpl=${tokenA}` } })).body, 'page A');
+  assert.equal((await visit(`/page.txt?dpl=${A}`, { host })).body, 'page A');
+});
+
+test('pins reach server code on the JS fast path too (every request runs server code)', async () => {
+  const p = await freshProject('skew-fast');
+  const host = hostOf(p);
+  const A = (await deploySite(p.id, { '/index.html': 'A' }, { extra: { serverCode: code(WHO('A')), run_worker_first: true } })).deploy.deployment.id;
+  await deploySite(p.id, { '/index.html': 'B' }, { extra: { serverCode: code(WHO('B')), run_worker_first: true } });
+  // Warm the fast path for this host, then pin.
+  for (let i = 0; i < 3; i++) assert.equal((await visit('/x', { host })).body, 'code B');
+  assert.equal((await visit('/x', { host, headers: { 'x-deployment-id': A } })).body, 'code A');
+  assert.equal((await visit(`/x?dpl=${A}`, { host })).body, 'code A');
+  assert.equal((await visit('/x', { host, headers: { cookie: `__vdpl=${A}` } })).body, 'code A');
+  assert.equal((await visit('/x', { host })).body, 'code B');
+});

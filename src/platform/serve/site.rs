@@ -24,7 +24,7 @@ use crate::platform::store::d1::database;
 use crate::platform::store::kv::{KvAssets, KvRoutes};
 use crate::platform::store::r2::R2Blobs;
 use crate::routing::preview::{preview_prefix_range, PREVIEW_LOOKUP_SQL};
-use crate::routing::{normalize_host, ProjectRef, RouteRecord};
+use crate::routing::{normalize_host, pin, ProjectRef, RouteRecord};
 
 /// The query string as the URL has it, with its `?` (empty when there is none): a slice, not
 /// a new string per request.
@@ -219,27 +219,111 @@ pub async fn serve(
             Access::Deny(d) => return Ok(Served::Denied(denied_reason(d))),
         }
     }
-    let Some(m) = manifest(&s, &routes, &record.project_id, &deployment_id).await? else {
-        return Ok(Served::NoSite);
+    // Skew protection: production and alias URLs serve the deployment a valid pin names.
+    let pinnable = project.deployment_prefix.is_none() || alias.is_some();
+    let pinned = if pinnable { pinned_deployment(req, url, env, &record, alias.is_some()) } else { None };
+    let pinned_manifest = match pinned.as_deref().filter(|id| *id != deployment_id) {
+        // A pin whose manifest is gone (or unreadable) is served the active deployment.
+        Some(id) => manifest(&s, &routes, &record.project_id, id).await.ok().flatten(),
+        None => None,
     };
+    let m = match pinned_manifest {
+        Some(m) => m,
+        None => match manifest(&s, &routes, &record.project_id, &deployment_id).await? {
+            Some(m) => m,
+            None => return Ok(Served::NoSite),
+        },
+    };
+    let fast_host = if pinned.is_some() { None } else { fast_host };
+    let served =
+        serve_deployment(req, url, env, &s, &routes, &record, &m, project, prefix, path, (fast_host, fresh))
+            .await?;
+    // An HTML page from a production or alias URL pins this origin to the deployment that
+    // answered it (projects whose every request runs server code are left to the JS fast path,
+    // which sets no cookie, so they never get one).
+    Ok(match served {
+        Served::Response(resp) if pinnable && !m.every_request_runs_server_code() => {
+            let https = url.scheme() == "https";
+            let cookie_path = if prefix.is_empty() { "/" } else { prefix };
+            Served::Response(pin_html(resp, env, &m, cookie_path, https))
+        }
+        served => served,
+    })
+}
+
+/// The deployment a valid pin on this request names (`routing::pin`), if it is not the one
+/// the URL already serves. Without a pin this is three header reads and substring checks.
+fn pinned_deployment(
+    req: &Request,
+    url: &Url,
+    env: &Env,
+    record: &RouteRecord,
+    via_alias: bool,
+) -> Option<String> {
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let cookie = header("cookie");
+    let dpl = header(pin::DPL_HEADER);
+    let navigation = header("sec-fetch-mode").as_deref() == Some("navigate");
+    let value = pin::requested(url.query().unwrap_or(""), dpl.as_deref(), cookie.as_deref(), navigation)?;
+    pin::resolve(value, secret(env, JWT_SECRET).as_bytes(), record, via_alias, now_ms())
+}
+
+/// Adds the pin cookie to a successful HTML answer.
+fn pin_html(mut resp: Response, env: &Env, m: &DeploymentManifest, path: &str, https: bool) -> Response {
+    let html = resp.headers().get("content-type").ok().flatten().is_some_and(|t| t.starts_with("text/html"));
+    if !html || !(200..300).contains(&resp.status_code()) {
+        return resp;
+    }
+    let secs = pin::DEFAULT_PIN_SECS;
+    let secret = secret(env, JWT_SECRET);
+    if let Some(cookie) =
+        pin::set_cookie(secret.as_bytes(), &m.project_id, &m.deployment_id, now_ms(), secs, path, https)
+    {
+        // Best effort: a page without its pin still works (the asset fallback covers it).
+        let _ = resp.headers_mut().append("set-cookie", &cookie);
+    }
+    resp
+}
+
+/// Serves a visitor request from deployment `m`: a fingerprinted miss, assets, or its server
+/// code (in its own isolate: the loader's isolate id names the deployment and code digest).
+#[allow(clippy::too_many_arguments)]
+async fn serve_deployment(
+    req: &Request,
+    url: &Url,
+    env: &Env,
+    s: &Settings,
+    routes: &KvRoutes,
+    record: &RouteRecord,
+    m: &DeploymentManifest,
+    project: &ProjectRef,
+    prefix: &str,
+    path: &str,
+    (fast_host, fresh): (Option<FastHost<'_>>, Option<Fresh>),
+) -> ApiResult<Served> {
     // Skew protection: a fingerprinted file this deployment lacks is an older page's chunk.
     // Checked only after the manifest lookup misses, so hits pay one extra map probe at most.
-    if skew_miss(req, url, &m, path) {
-        return Ok(Served::Response(
-            older_asset(req, url, env, &s, &routes, &record, &m, path, prefix).await?,
-        ));
-    }
-
-    let Some(server) = &m.server else {
-        let plan = plan_for(req, url, &m, path, false);
-        return Ok(Served::Response(respond(req, url, env, &m, plan, path, prefix).await?));
-    };
-    if !server.run_worker_first.applies(path) {
-        let plan = plan_for(req, url, &m, path, true);
-        if plan != AssetPlan::NoMatch {
-            return Ok(Served::Response(respond(req, url, env, &m, plan, path, prefix).await?));
+    let mut older = None;
+    if skew_miss(req, url, m, path) {
+        match older_with(s, routes, record, m, path).await {
+            Some(o) => older = Some(o),
+            None => return Ok(Served::Response(fingerprinted_404(path)?)),
         }
     }
+    // One call site for every asset answer (each `respond` call costs visitor-build bytes).
+    let plan = match (&older, &m.server) {
+        (Some(_), _) => Some(AssetPlan::Serve { path: path.to_string(), status: 200 }),
+        (None, None) => Some(plan_for(req, url, m, path, false)),
+        (None, Some(server)) if !server.run_worker_first.applies(path) => {
+            Some(plan_for(req, url, m, path, true)).filter(|p| *p != AssetPlan::NoMatch)
+        }
+        (None, Some(_)) => None,
+    };
+    let (Some(server), None) = (&m.server, plan.as_ref()) else {
+        let from = older.as_deref().unwrap_or(m);
+        let plan = plan.unwrap_or(AssetPlan::NoMatch);
+        return Ok(Served::Response(respond(req, url, env, from, plan, path, prefix).await?));
+    };
     let target = Target {
         project_id: m.project_id.clone(),
         deployment_id: m.deployment_id.clone(),
@@ -275,30 +359,28 @@ fn skew_miss(req: &Request, url: &Url, m: &DeploymentManifest, path: &str) -> bo
         && m.redirects.find(path, search(url)).is_none()
 }
 
-/// Serves a fingerprinted miss from the newest of the project's last `depth` earlier
-/// production deployments that has the file (at most `depth` manifest reads, each cached like
-/// the active one's), else 404 with the type the extension implies.
-#[allow(clippy::too_many_arguments)]
-async fn older_asset(
-    req: &Request,
-    url: &Url,
-    env: &Env,
+/// The newest of the project's last `depth` earlier production deployments that has `path`
+/// (at most `depth` manifest reads, each cached like the active one's).
+async fn older_with(
     s: &Settings,
     routes: &KvRoutes,
     record: &RouteRecord,
     m: &DeploymentManifest,
     path: &str,
-    prefix: &str,
-) -> ApiResult<Response> {
+) -> Option<Rc<DeploymentManifest>> {
     let depth = skew::DEFAULT_FALLBACK_DEPTH;
     for id in record.recent.iter().filter(|id| **id != m.deployment_id).take(depth) {
         // A deployment retention removed (or a failed read) is skipped, not an error page.
         let Ok(Some(older)) = manifest(s, routes, &record.project_id, id).await else { continue };
         if older.lookup(path).is_some() {
-            let plan = AssetPlan::Serve { path: path.to_string(), status: 200 };
-            return respond(req, url, env, &older, plan, path, prefix).await;
+            return Some(older);
         }
     }
+    None
+}
+
+/// A fingerprinted miss no kept deployment has: 404 with the type its extension implies.
+fn fingerprinted_404(path: &str) -> ApiResult<Response> {
     let err = |e: worker::Error| ApiError::internal(e.to_string());
     let headers = Headers::new();
     headers.set("content-type", skew::miss_content_type(path)).map_err(err)?;
