@@ -111,6 +111,7 @@ impl FakeStore {
             preview_link: false,
             aliases: BTreeMap::new(),
             recent: Vec::new(),
+            skew: Default::default(),
         };
         self.world.borrow_mut().projects.insert(id.into(), p);
     }

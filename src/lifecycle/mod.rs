@@ -137,6 +137,7 @@ pub struct ProjectState {
     /// Earlier production deployments still kept, newest activation first
     /// (`RouteRecord::recent`).
     pub recent: Vec<String>,
+    pub skew: crate::routing::SkewSettings,
 }
 
 impl ProjectState {
@@ -153,6 +154,7 @@ impl ProjectState {
             preview_link: self.preview_link,
             aliases: if self.deleted { BTreeMap::new() } else { self.aliases.clone() },
             recent: if self.deleted { Vec::new() } else { self.recent.clone() },
+            skew: self.skew,
         }
     }
 }

@@ -3,8 +3,10 @@
 //!
 //! A request may name a deployment four ways, first found wins: `?dpl=`, `x-deployment-id:`,
 //! the `__vdpl` cookie (the names Next, Astro and SvelteKit send for Vercel), and the platform's
-//! own `__flotilla_dpl` cookie (ignored on navigations, so loading or reloading a page always
-//! gets the active deployment and re-pins to it). A value is either a pin token (HMAC-SHA256
+//! own `__flotilla_dpl` cookie, honoured only on a browser's subresource requests (a
+//! `Sec-Fetch-Mode` other than `navigate`): loading or reloading a page always gets the active
+//! deployment and re-pins to it, and clients without Fetch Metadata (scripts, SDKs with a
+//! cookie jar) are never held on an old deployment by a cookie they did not ask for. A value is either a pin token (HMAC-SHA256
 //! under a key derived from `JWT_SECRET` for this purpose only, binding project id, deployment
 //! id and expiry) or a bare deployment id. Either way the deployment must be one the project's
 //! production URL served and still keeps (the routing record's active, earlier-production and,
@@ -74,14 +76,15 @@ pub fn verify(secret: &[u8], token: &str, pid: &str, now_ms: u64) -> Option<Stri
 }
 
 /// The pin a request carries (raw value), first found of `?dpl=`, `x-deployment-id`, `__vdpl`,
-/// then `__flotilla_dpl` unless `navigation`. Cheap when there is none: substring checks
-/// before any parsing.
+/// then `__flotilla_dpl` when `fetch_mode` (`Sec-Fetch-Mode`) is present and not `navigate`.
+/// Cheap when there is none: substring checks before any parsing.
 pub fn requested<'a>(
     query: &'a str,
     header: Option<&'a str>,
     cookie: Option<&'a str>,
-    navigation: bool,
+    fetch_mode: Option<&str>,
 ) -> Option<&'a str> {
+    let subresource = fetch_mode.is_some_and(|m| m != "navigate");
     if query.contains("dpl=") {
         let found = query.split('&').find_map(|pair| pair.strip_prefix("dpl="));
         if let Some(v) = found.filter(|v| !v.is_empty()) {
@@ -100,7 +103,7 @@ pub fn requested<'a>(
         if name == VDPL_COOKIE {
             return Some(value);
         }
-        if name == PIN_COOKIE && !navigation && own.is_none() {
+        if name == PIN_COOKIE && subresource && own.is_none() {
             own = Some(value);
         }
     }
@@ -167,6 +170,7 @@ mod tests {
             preview_link: false,
             aliases: BTreeMap::from([("staging".to_string(), "d9".to_string())]),
             recent: vec!["d2".into(), "d1".into()],
+            skew: Default::default(),
         }
     }
 
@@ -202,14 +206,17 @@ mod tests {
     #[test]
     fn requested_pins_in_order_and_the_cookie_not_on_navigations() {
         let c = Some("a=1; __flotilla_dpl=tok; __vdpl=v");
-        assert_eq!(requested("x=1&dpl=q", Some("h"), c, false), Some("q"));
-        assert_eq!(requested("x=1", Some(" h "), c, false), Some("h"));
-        assert_eq!(requested("", None, c, false), Some("v"));
-        assert_eq!(requested("", None, Some("__flotilla_dpl=tok"), false), Some("tok"));
-        assert_eq!(requested("", None, Some("__flotilla_dpl=tok"), true), None);
-        assert_eq!(requested("", None, Some("__vdpl=v"), true), Some("v"));
-        assert_eq!(requested("nodpl=1&dpl=", Some(""), Some("x=dpl="), false), None);
-        assert_eq!(requested("", None, None, false), None);
+        let (cors, nav) = (Some("cors"), Some("navigate"));
+        assert_eq!(requested("x=1&dpl=q", Some("h"), c, cors), Some("q"));
+        assert_eq!(requested("x=1", Some(" h "), c, cors), Some("h"));
+        assert_eq!(requested("", None, c, cors), Some("v"));
+        assert_eq!(requested("", None, Some("__flotilla_dpl=tok"), cors), Some("tok"));
+        assert_eq!(requested("", None, Some("__flotilla_dpl=tok"), Some("no-cors")), Some("tok"));
+        assert_eq!(requested("", None, Some("__flotilla_dpl=tok"), nav), None, "a page load re-pins");
+        assert_eq!(requested("", None, Some("__flotilla_dpl=tok"), None), None, "not a browser");
+        assert_eq!(requested("", None, Some("__vdpl=v"), nav), Some("v"));
+        assert_eq!(requested("nodpl=1&dpl=", Some(""), Some("x=dpl="), cors), None);
+        assert_eq!(requested("", None, None, cors), None);
     }
 
     #[test]
@@ -253,7 +260,8 @@ mod tests {
         let r = record();
         for _ in 0..5_000 {
             let (q, h, c) = (g.string(&pieces, 8), g.string(&pieces, 4), g.string(&pieces, 8));
-            if let Some(v) = requested(&q, Some(&h), Some(&c), g.one_in(2)) {
+            let mode = if g.one_in(2) { Some("cors") } else { None };
+            if let Some(v) = requested(&q, Some(&h), Some(&c), mode) {
                 let _ = resolve(v, KEY, &r, g.one_in(2), T0);
             }
             let _ = verify(KEY, &q, "p1", T0);

@@ -3,7 +3,7 @@
 // deployments, and pins (cookie, ?dpl, x-deployment-id, __vdpl) serve the pinned deployment.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { freshProject, BASE } from '../lib/client.mjs';
+import { api, freshProject, expectError, BASE } from '../lib/client.mjs';
 import { deploySite, visit } from '../lib/site.mjs';
 
 const PORT = new URL(BASE).port;
@@ -98,7 +98,8 @@ test('pins: cookie, ?dpl, x-deployment-id and __vdpl serve the pinned deployment
   assert.equal((await visit('/page.txt', { host })).body, 'page B');
   assert.equal((await visit('/api/x', { host })).body, 'code B');
   const ways = {
-    cookie: ['/page.txt', { cookie: pinA }],
+    // The cookie counts on a browser's subresource requests (Fetch Metadata), not for scripts.
+    cookie: ['/page.txt', { cookie: pinA, 'sec-fetch-mode': 'cors' }],
     'dpl id': [`/page.txt?dpl=${A}`, {}],
     'dpl token': [`/page.txt?x=1&dpl=${tokenA}`, {}],
     header: ['/page.txt', { 'x-deployment-id': A }],
@@ -108,6 +109,7 @@ test('pins: cookie, ?dpl, x-deployment-id and __vdpl serve the pinned deployment
     assert.equal((await visit(path, { host, headers })).body, 'page A', way);
     assert.equal((await visit(path.replace('/page.txt', '/api/x'), { host, headers })).body, 'code A', `${way}: A's server code`);
   }
+  assert.equal((await visit('/page.txt', { host, headers: { cookie: pinA } })).body, 'page B', 'no Sec-Fetch-Mode: not pinned by the cookie');
   // A navigation ignores the cookie (a reload gets the new deployment) and re-pins to B.
   const nav = await visit('/', { host, headers: { cookie: pinA, 'sec-fetch-mode': 'navigate' } });
   assert.equal(nav.body, '<h1>B</h1>');
@@ -115,7 +117,8 @@ test('pins: cookie, ?dpl, x-deployment-id and __vdpl serve the pinned deployment
   // An HTML answer served pinned re-pins to the deployment that answered it.
   const pinnedPage = await visit(`/?dpl=${A}`, { host });
   assert.equal(pinnedPage.body, '<h1>A</h1>');
-  assert.equal((await visit('/page.txt', { host, headers: { cookie: cookieOf(pinnedPage.headers['set-cookie']) } })).body, 'page A');
+  const repinned = { cookie: cookieOf(pinnedPage.headers['set-cookie']), 'sec-fetch-mode': 'no-cors' };
+  assert.equal((await visit('/page.txt', { host, headers: repinned })).body, 'page A');
 });
 
 test('pins: forged, foreign-project and never-published pins are ignored, never an error page', async () => {
@@ -147,13 +150,13 @@ test('pins: forged, foreign-project and never-published pins are ignored, never 
     ['staged preview id', { 'x-deployment-id': staged }],
     ['garbage', { 'x-deployment-id': 'x'.repeat(300), cookie: '__flotilla_dpl=a.b.c; __vdpl=' }],
   ]) {
-    const r = await visit('/page.txt', { host, headers });
+    const r = await visit('/page.txt', { host, headers: { ...headers, 'sec-fetch-mode': 'cors' } });
     assert.equal(r.status, 200, why);
     assert.equal(r.body, 'page B', why);
   }
   assert.equal((await visit(`/page.txt?dpl=${tokenQ1}`, { host })).body, 'page B');
   // Still valid on its own project (the pin itself was fine).
-  assert.equal((await visit('/page.txt', { host, headers: { cookie: `__flotilla_dpl=${tokenA}` } })).body, 'page A');
+  assert.equal((await visit('/page.txt', { host, headers: { cookie: `__flotilla_dpl=${tokenA}`, 'sec-fetch-mode': 'cors' } })).body, 'page A');
   assert.equal((await visit(`/page.txt?dpl=${A}`, { host })).body, 'page A');
 });
 
@@ -168,4 +171,43 @@ test('pins reach server code on the JS fast path too (every request runs server 
   assert.equal((await visit(`/x?dpl=${A}`, { host })).body, 'code A');
   assert.equal((await visit('/x', { host, headers: { cookie: `__vdpl=${A}` } })).body, 'code A');
   assert.equal((await visit('/x', { host })).body, 'code B');
+});
+
+test('project settings: skew protection off restores the old answers; pin lifetime and fallback depth', async () => {
+  const p = await freshProject('skew-settings');
+  const host = hostOf(p);
+  const files = (i) => ({ '/index.html': `<h1>v${i}</h1>`, [`/assets/c${i}-${String(i).repeat(8)}.js`]: `export default ${i};` });
+  const A = (await deploySite(p.id, files(1), { config: SPA })).deploy.deployment.id;
+  await deploySite(p.id, files(2), { config: SPA });
+  await deploySite(p.id, files(3), { config: SPA });
+  const got = await api.getProject(p.id);
+  assert.deepEqual(
+    [got.body.project.skewProtection, got.body.project.skewPinSeconds, got.body.project.skewFallbackDepth],
+    [true, 86400, 5],
+  );
+
+  // Depth 1: only the deployment just before the active one is looked up.
+  let r = await api.updateProject(p.id, { skewFallbackDepth: 1, skewPinSeconds: 120 });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.project.skewFallbackDepth, 1);
+  assert.equal((await visit('/assets/c2-22222222.js', { host })).body, 'export default 2;');
+  const miss = await visit('/assets/c1-11111111.js', { host });
+  assert.equal(miss.status, 404);
+  assert.match(miss.headers['content-type'], /^text\/javascript/);
+  assert.match([].concat((await visit('/', { host })).headers['set-cookie']).join(), /Max-Age=120;/);
+
+  // Off: no pins, no fallback, no cookie; the SPA fallback answers misses as before.
+  r = await api.updateProject(p.id, { skewProtection: false });
+  assert.equal(r.body.project.skewProtection, false);
+  const off = await visit('/assets/c2-22222222.js', { host });
+  assert.equal(off.status, 200);
+  assert.equal(off.body, '<h1>v3</h1>', 'the SPA index.html, as without skew protection');
+  assert.equal((await visit(`/?dpl=${A}`, { host })).body, '<h1>v3</h1>');
+  assert.equal((await visit('/', { host })).headers['set-cookie'], undefined);
+
+  r = await api.updateProject(p.id, { skewProtection: true });
+  assert.equal((await visit(`/?dpl=${A}`, { host })).body, '<h1>v1</h1>');
+  for (const [body, field] of [[{ skewPinSeconds: 59 }, 'skewPinSeconds'], [{ skewFallbackDepth: 21 }, 'skewFallbackDepth'], [{ skewProtection: 'no' }, 'skewProtection']]) {
+    expectError(assert, await api.updateProject(p.id, body), 400, 'bad_request', field);
+  }
 });

@@ -220,7 +220,7 @@ pub async fn serve(
         }
     }
     // Skew protection: production and alias URLs serve the deployment a valid pin names.
-    let pinnable = project.deployment_prefix.is_none() || alias.is_some();
+    let pinnable = record.skew.enabled && (project.deployment_prefix.is_none() || alias.is_some());
     let pinned = if pinnable { pinned_deployment(req, url, env, &record, alias.is_some()) } else { None };
     let pinned_manifest = match pinned.as_deref().filter(|id| *id != deployment_id) {
         // A pin whose manifest is gone (or unreadable) is served the active deployment.
@@ -245,7 +245,8 @@ pub async fn serve(
         Served::Response(resp) if pinnable && !m.every_request_runs_server_code() => {
             let https = url.scheme() == "https";
             let cookie_path = if prefix.is_empty() { "/" } else { prefix };
-            Served::Response(pin_html(resp, env, &m, cookie_path, https))
+            let secs = u64::from(record.skew.pin_secs);
+            Served::Response(pin_html(resp, env, &m, secs, cookie_path, https))
         }
         served => served,
     })
@@ -263,18 +264,25 @@ fn pinned_deployment(
     let header = |name: &str| req.headers().get(name).ok().flatten();
     let cookie = header("cookie");
     let dpl = header(pin::DPL_HEADER);
-    let navigation = header("sec-fetch-mode").as_deref() == Some("navigate");
-    let value = pin::requested(url.query().unwrap_or(""), dpl.as_deref(), cookie.as_deref(), navigation)?;
+    let mode = header("sec-fetch-mode");
+    let value =
+        pin::requested(url.query().unwrap_or(""), dpl.as_deref(), cookie.as_deref(), mode.as_deref())?;
     pin::resolve(value, secret(env, JWT_SECRET).as_bytes(), record, via_alias, now_ms())
 }
 
 /// Adds the pin cookie to a successful HTML answer.
-fn pin_html(mut resp: Response, env: &Env, m: &DeploymentManifest, path: &str, https: bool) -> Response {
+fn pin_html(
+    mut resp: Response,
+    env: &Env,
+    m: &DeploymentManifest,
+    secs: u64,
+    path: &str,
+    https: bool,
+) -> Response {
     let html = resp.headers().get("content-type").ok().flatten().is_some_and(|t| t.starts_with("text/html"));
     if !html || !(200..300).contains(&resp.status_code()) {
         return resp;
     }
-    let secs = pin::DEFAULT_PIN_SECS;
     let secret = secret(env, JWT_SECRET);
     if let Some(cookie) =
         pin::set_cookie(secret.as_bytes(), &m.project_id, &m.deployment_id, now_ms(), secs, path, https)
@@ -304,7 +312,7 @@ async fn serve_deployment(
     // Skew protection: a fingerprinted file this deployment lacks is an older page's chunk.
     // Checked only after the manifest lookup misses, so hits pay one extra map probe at most.
     let mut older = None;
-    if skew_miss(req, url, m, path) {
+    if record.skew.enabled && skew_miss(req, url, m, path) {
         match older_with(s, routes, record, m, path).await {
             Some(o) => older = Some(o),
             None => return Ok(Served::Response(fingerprinted_404(path)?)),
@@ -368,7 +376,7 @@ async fn older_with(
     m: &DeploymentManifest,
     path: &str,
 ) -> Option<Rc<DeploymentManifest>> {
-    let depth = skew::DEFAULT_FALLBACK_DEPTH;
+    let depth = usize::from(record.skew.depth).min(skew::MAX_FALLBACK_DEPTH);
     for id in record.recent.iter().filter(|id| **id != m.deployment_id).take(depth) {
         // A deployment retention removed (or a failed read) is skipped, not an error page.
         let Ok(Some(older)) = manifest(s, routes, &record.project_id, id).await else { continue };

@@ -27,6 +27,7 @@ fn statuses(list: &[Status]) -> JsValue {
 const PROJECT_STATE: &str = concat!(
     "SELECT p.id, p.slug, p.enabled, p.deleted_at, p.active_deployment_id, p.generation, \
      p.routed_generation, p.activated_seq, p.outbound, p.auto_activate, p.preview_access, \
+     p.skew_protection, p.skew_pin_secs, p.skew_depth, \
      (SELECT json_group_object(a.name, a.deployment_id) FROM aliases a WHERE a.project_id = p.id) AS aliases, \
      (SELECT json_group_array(r.id) FROM (SELECT d.id FROM deployments d WHERE d.project_id = p.id \
        AND d.activated_at IS NOT NULL AND d.status IN (", crate::ready_sql!(), ") \
@@ -49,6 +50,9 @@ struct ProjectStateRow {
     preview_access: String,
     aliases: Option<String>,
     recent: Option<String>,
+    skew_protection: i64,
+    skew_pin_secs: i64,
+    skew_depth: i64,
 }
 
 impl From<ProjectStateRow> for ProjectState {
@@ -68,6 +72,11 @@ impl From<ProjectStateRow> for ProjectState {
             auto_activate: r.auto_activate != 0,
             preview_link: r.preview_access == "link",
             aliases,
+            skew: crate::routing::SkewSettings {
+                enabled: r.skew_protection != 0,
+                pin_secs: r.skew_pin_secs.clamp(0, u32::MAX as i64) as u32,
+                depth: r.skew_depth.clamp(0, 255) as u8,
+            },
             recent: r.recent.as_deref().and_then(|a| serde_json::from_str(a).ok()).unwrap_or_default(),
         }
     }
