@@ -38,7 +38,9 @@ pub fn is_fingerprinted(path: &str) -> bool {
 }
 
 /// 8-64 characters of `[A-Za-z0-9_-]` with a digit, or with both cases (base64url hashes
-/// without a digit): not a plain word such as `lifecycle` or `vendor`.
+/// without a digit): not a plain word such as `lifecycle` or `vendor`, and not only digits
+/// (dates and ids such as `report-20240101.csv`, often a server route's; a hex hash is all
+/// digits about 2% of the time, and then only the directory rule covers it).
 fn looks_like_hash(s: &str) -> bool {
     if !HASH_LEN.contains(&s.len()) || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     {
@@ -47,7 +49,8 @@ fn looks_like_hash(s: &str) -> bool {
     let digit = s.bytes().any(|b| b.is_ascii_digit());
     let upper = s.bytes().any(|b| b.is_ascii_uppercase());
     let lower = s.bytes().any(|b| b.is_ascii_lowercase());
-    digit || (upper && lower)
+    let letter = upper || lower;
+    (digit && letter) || (upper && lower)
 }
 
 /// What build output is made of: the types a fingerprinted miss is answered with. A short
@@ -135,6 +138,8 @@ mod tests {
             "/x/assets/a",
             "/.env",
             "/-12345678.js",
+            "/api/report-20240101.csv",
+            "/exports/user-1234567890.json",
             "/a-12345678.",
         ] {
             assert!(!is_fingerprinted(p), "{p}");

@@ -40,6 +40,8 @@ test('a fingerprinted miss is 404 with its own type: never the SPA index.html, n
   const nav = await visit('/app/route', { host, headers: { 'sec-fetch-mode': 'navigate' } });
   assert.equal(nav.body, '<h1>spa</h1>');
   assert.equal((await visit('/api/x', { host })).body, 'code v1 /api/x');
+  // A date or id is not a content hash: such a route still reaches server code.
+  assert.equal((await visit('/api/report-20240101.csv', { host })).body, 'code v1 /api/report-20240101.csv');
 
   // Without server code: the SPA fallback would have answered the chunk with index.html.
   const q = await freshProject('skew-miss-static');
