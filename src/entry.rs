@@ -312,6 +312,10 @@ async fn site(
     fast_host: Option<FastHost<'_>>,
 ) -> std::result::Result<Response, ApiError> {
     let served = site::serve(req, url, env, project, prefix, path, fast_host).await?;
+    #[cfg(feature = "site")]
+    if matches!(served, Served::Forward) {
+        return forward(env);
+    }
     visitor_response(served, req, meta, &project.key)
 }
 
@@ -325,6 +329,8 @@ fn visitor_response(
     match served {
         Served::Response(resp) => Ok(resp),
         Served::NoSite => page(404, req, meta),
+        #[cfg(feature = "site")]
+        Served::Forward => page(404, req, meta),
         Served::Denied(reason) => {
             let fields = json!({ "msg": "preview refused", "project": project, "reason": reason });
             http::log("info", &meta.request_id, fields);

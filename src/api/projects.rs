@@ -58,6 +58,9 @@ fn new_row(name: String, slug: String, outbound: &str, now: i64) -> ProjectRow {
         updated_at: now,
         auto_activate: 1,
         preview_access: "public".into(),
+        skew_protection: 1,
+        skew_pin_secs: 86_400,
+        skew_depth: 5,
     }
 }
 
@@ -146,6 +149,9 @@ pub async fn update(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Re
         || input.outbound.is_some()
         || input.auto_activate.is_some()
         || input.preview_access.is_some()
+        || input.skew_protection.is_some()
+        || input.skew_pin_secs.is_some()
+        || input.skew_depth.is_some()
     {
         store
             .update(
@@ -154,6 +160,7 @@ pub async fn update(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Re
                 input.outbound,
                 input.auto_activate,
                 input.preview_access,
+                (input.skew_protection, input.skew_pin_secs, input.skew_depth),
                 now,
             )
             .await?;
@@ -181,6 +188,9 @@ pub async fn update(req: &mut Request, key: &str, ctx: &Ctx<'_>) -> ApiResult<Re
             "outbound": input.outbound,
             "autoActivate": input.auto_activate,
             "previewAccess": input.preview_access,
+            "skewProtection": input.skew_protection,
+            "skewPinSeconds": input.skew_pin_secs,
+            "skewFallbackDepth": input.skew_depth,
         }),
     );
     let row = load(&store, &row.id).await?;

@@ -21,6 +21,7 @@ mod plan;
 mod range;
 mod redirects;
 mod resolve;
+pub mod skew;
 
 pub use config::{AssetConfig, HtmlHandling, NotFoundHandling};
 pub use content_type::content_type_for;

@@ -42,6 +42,9 @@ mod tests {
             updated_at: 0,
             auto_activate: 1,
             preview_access: "public".into(),
+            skew_protection: 1,
+            skew_pin_secs: 86_400,
+            skew_depth: 5,
         }
     }
 

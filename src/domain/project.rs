@@ -28,7 +28,26 @@ pub struct ProjectRow {
     /// `public` or `link` (previews and aliases need a signed preview link).
     #[serde(default = "public")]
     pub preview_access: String,
+    /// Skew protection (README "Skew protection"): on/off, pin lifetime, fallback depth.
+    #[serde(default = "one")]
+    pub skew_protection: i64,
+    #[serde(default = "day")]
+    pub skew_pin_secs: i64,
+    #[serde(default = "five")]
+    pub skew_depth: i64,
 }
+
+fn day() -> i64 {
+    86_400
+}
+
+fn five() -> i64 {
+    5
+}
+
+/// Bounds of `skewPinSeconds` (a minute to a week) and `skewFallbackDepth`.
+pub const SKEW_PIN_SECS: std::ops::RangeInclusive<u64> = 60..=604_800;
+pub const SKEW_DEPTH: std::ops::RangeInclusive<u64> = 0..=20;
 
 fn public() -> String {
     "public".into()
@@ -112,6 +131,9 @@ impl ProjectRow {
             "hasServerCode": self.has_server_code != 0,
             "assetsCount": self.assets_count,
             "previewAccess": self.preview_access,
+            "skewProtection": self.skew_protection != 0,
+            "skewPinSeconds": self.skew_pin_secs,
+            "skewFallbackDepth": self.skew_depth,
             "url": base.project_url(&self.slug),
         });
         base.add_path_url(&mut out, "pathUrl", &self.slug);
@@ -144,11 +166,30 @@ pub struct UpdateProject {
     pub auto_activate: Option<bool>,
     /// `previewAccess`: "public" or "link".
     pub preview_access: Option<&'static str>,
+    /// `skewProtection`, `skewPinSeconds`, `skewFallbackDepth`.
+    pub skew_protection: Option<bool>,
+    pub skew_pin_secs: Option<u64>,
+    pub skew_depth: Option<u64>,
 }
 
 pub fn parse_update_project(body: &[u8]) -> Result<UpdateProject, ApiError> {
     let o = JsonObject::parse(body, false)?;
-    o.only(&["name", "enabled", "outbound", "autoActivate", "previewAccess"])?;
+    o.only(&[
+        "name",
+        "enabled",
+        "outbound",
+        "autoActivate",
+        "previewAccess",
+        "skewProtection",
+        "skewPinSeconds",
+        "skewFallbackDepth",
+    ])?;
+    let int_in = |key: &str, range: std::ops::RangeInclusive<u64>| match o.get(key) {
+        None => Ok(None),
+        Some(v) => v.as_u64().filter(|n| range.contains(n)).map(Some).ok_or_else(|| {
+            ApiError::bad(key, format!("must be an integer from {} to {}", range.start(), range.end()))
+        }),
+    };
     let name =
         o.opt_str("name")?.map(ProjectName::parse).transpose().map_err(|e| ApiError::bad("name", e.0))?;
     let outbound = match o.opt_str("outbound")? {
@@ -169,11 +210,14 @@ pub fn parse_update_project(body: &[u8]) -> Result<UpdateProject, ApiError> {
         outbound,
         auto_activate: o.opt_bool("autoActivate")?,
         preview_access,
+        skew_protection: o.opt_bool("skewProtection")?,
+        skew_pin_secs: int_in("skewPinSeconds", SKEW_PIN_SECS)?,
+        skew_depth: int_in("skewFallbackDepth", SKEW_DEPTH)?,
     };
     if update == UpdateProject::default() {
         return Err(ApiError::bad(
             "body",
-            "nothing to update; give `name`, `enabled`, `outbound`, `autoActivate` and/or `previewAccess`",
+            "nothing to update; give `name`, `enabled`, `outbound`, `autoActivate`, `previewAccess` and/or `skewProtection`, `skewPinSeconds`, `skewFallbackDepth`",
         ));
     }
     Ok(update)
@@ -315,5 +359,27 @@ mod tests {
         prod.add_path_url(&mut v, "pathUrl", "blog-x");
         assert!(v.get("pathUrl").is_none());
         assert_eq!(UrlBase::new("https", "example.dev", Some(443)).port, "");
+    }
+
+    #[test]
+    fn skew_settings_are_bounded() {
+        let u =
+            parse_update_project(br#"{"skewProtection":false,"skewPinSeconds":60,"skewFallbackDepth":0}"#)
+                .unwrap();
+        assert_eq!((u.skew_protection, u.skew_pin_secs, u.skew_depth), (Some(false), Some(60), Some(0)));
+        let u = parse_update_project(br#"{"skewPinSeconds":604800,"skewFallbackDepth":20}"#).unwrap();
+        assert_eq!((u.skew_pin_secs, u.skew_depth), (Some(604_800), Some(20)));
+        for (body, field) in [
+            (r#"{"skewPinSeconds":59}"#, "skewPinSeconds"),
+            (r#"{"skewPinSeconds":604801}"#, "skewPinSeconds"),
+            (r#"{"skewPinSeconds":"60"}"#, "skewPinSeconds"),
+            (r#"{"skewFallbackDepth":21}"#, "skewFallbackDepth"),
+            (r#"{"skewFallbackDepth":-1}"#, "skewFallbackDepth"),
+            (r#"{"skewFallbackDepth":1.5}"#, "skewFallbackDepth"),
+            (r#"{"skewProtection":"off"}"#, "skewProtection"),
+        ] {
+            let e = parse_update_project(body.as_bytes()).unwrap_err();
+            assert_eq!(e.field(), field, "{body}");
+        }
     }
 }

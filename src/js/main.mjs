@@ -197,6 +197,9 @@ function fastEntry(request) {
   const host = request.headers.get('host');
   const hit = host === null ? undefined : FAST.get(host);
   if (hit === undefined) return undefined;
+  // A request that may be pinned to another deployment (src/routing/pin.rs) is Rust's to
+  // decide: the entry's target is the active deployment.
+  if (request.headers.has('x-deployment-id') || request.url.includes('dpl=') || (request.headers.get('cookie') ?? '').includes('dpl=')) return undefined;
   const now = Date.now();
   // A clock that went backwards counts as expired, as in src/routing/cache.rs.
   if (now >= hit.fromMs && now < hit.untilMs) return hit;

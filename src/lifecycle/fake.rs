@@ -110,6 +110,8 @@ impl FakeStore {
             auto_activate: true,
             preview_link: false,
             aliases: BTreeMap::new(),
+            recent: Vec::new(),
+            skew: Default::default(),
         };
         self.world.borrow_mut().projects.insert(id.into(), p);
     }
@@ -144,7 +146,8 @@ impl FakeStore {
     }
 
     pub fn project_now(&self, id: &str) -> ProjectState {
-        self.world.borrow().projects[id].clone()
+        let w = self.world.borrow();
+        with_recent(&w, &w.projects[id])
     }
 
     pub fn set(&self, f: impl FnOnce(&mut World)) {
@@ -156,7 +159,7 @@ impl ProjectStore for FakeStore {
     async fn project(&self, key: &str) -> StoreResult<Option<ProjectState>> {
         self.check("project")?;
         let w = self.world.borrow();
-        Ok(w.projects.values().find(|p| p.id == key || p.slug == key).cloned())
+        Ok(w.projects.values().find(|p| p.id == key || p.slug == key).map(|p| with_recent(&w, p)))
     }
 
     async fn deployment(&self, id: &str) -> StoreResult<Option<DeploymentState>> {
@@ -379,4 +382,18 @@ impl RouteStore for FakeRoutes {
     fn forget_deployment(&self, deployment_id: &str) {
         self.forgotten.borrow_mut().push(format!("deployment:{deployment_id}"));
     }
+}
+
+/// The project row as D1's PROJECT_STATE reads it: with its earlier production deployments
+/// still ready, newest activation first.
+fn with_recent(w: &World, p: &ProjectState) -> ProjectState {
+    let mut recent: Vec<&DeploymentState> = w
+        .deployments
+        .values()
+        .filter(|d| d.project_id == p.id && d.activated_at.is_some() && d.status.is_ready())
+        .filter(|d| Some(d.id.as_str()) != p.active_deployment_id.as_deref())
+        .collect();
+    recent.sort_by_key(|d| std::cmp::Reverse((d.activated_at, d.seq)));
+    let recent = recent.into_iter().take(crate::routing::RECENT_MAX).map(|d| d.id.clone()).collect();
+    ProjectState { recent, ..p.clone() }
 }

@@ -134,6 +134,10 @@ pub struct ProjectState {
     /// `previewAccess = "link"` (protected previews).
     pub preview_link: bool,
     pub aliases: BTreeMap<String, String>,
+    /// Earlier production deployments still kept, newest activation first
+    /// (`RouteRecord::recent`).
+    pub recent: Vec<String>,
+    pub skew: crate::routing::SkewSettings,
 }
 
 impl ProjectState {
@@ -149,6 +153,8 @@ impl ProjectState {
             deleted: self.deleted,
             preview_link: self.preview_link,
             aliases: if self.deleted { BTreeMap::new() } else { self.aliases.clone() },
+            recent: if self.deleted { Vec::new() } else { self.recent.clone() },
+            skew: self.skew,
         }
     }
 }

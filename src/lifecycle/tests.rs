@@ -620,3 +620,22 @@ fn a_provisional_project_is_abandoned_only_once_no_token_of_it_can_be_used() {
     assert!(!provisional_abandoned(&young, now, span));
     assert_eq!(provisional_cutoff(i64::MIN + 1, 10), i64::MIN, "no overflow");
 }
+
+#[test]
+fn the_routing_record_lists_earlier_production_deployments_newest_first() {
+    let (s, r) = setup();
+    live(&s, &r, "d1");
+    assert!(r.record(P).unwrap().recent.is_empty());
+    live(&s, &r, "d2");
+    live(&s, &r, "d3");
+    assert_eq!(r.record(P).unwrap().recent, ["d2", "d1"]);
+    // A staged preview that never went live is never listed (pins must not reach it).
+    s.add_deployment(P, "d4");
+    s.set(|w| w.projects.get_mut(P).unwrap().auto_activate = false);
+    let _ = activate(&s, &r, "d4");
+    block_on(publish(&*s, &*r, P)).unwrap();
+    assert_eq!(r.record(P).unwrap().recent, ["d2", "d1"]);
+    // Expired ones drop out at the next publish.
+    s.set(|w| w.deployments.get_mut("d1").unwrap().status = Status::Expired);
+    assert_eq!(s.project_now(P).recent, ["d2"]);
+}

@@ -8,6 +8,7 @@ mod host;
 #[cfg(test)]
 mod openapi_tests;
 mod pages;
+pub mod pin;
 pub mod preview;
 mod record;
 #[cfg(test)]

@@ -31,7 +31,47 @@ pub struct RouteRecord {
     /// Named pointers: alias -> deployment id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub aliases: BTreeMap<String, String>,
+    /// Skew protection: deployments that were production before the active one and are still
+    /// kept, newest activation first (at most [`RECENT_MAX`]). Pins may name them, and a
+    /// fingerprinted-asset miss is looked up in them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent: Vec<String>,
+    /// The project's skew protection settings (`skewProtection`, ...); default: on, 24 h, 5.
+    #[serde(default, skip_serializing_if = "SkewSettings::is_default")]
+    pub skew: SkewSettings,
 }
+
+/// A project's skew protection settings (README "Skew protection").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkewSettings {
+    /// Pins and the fingerprinted-asset fallback apply.
+    #[serde(rename = "on")]
+    pub enabled: bool,
+    /// The pin cookie's `Max-Age`.
+    #[serde(rename = "pinSecs")]
+    pub pin_secs: u32,
+    /// How many earlier production deployments a fingerprinted miss is looked up in.
+    pub depth: u8,
+}
+
+impl Default for SkewSettings {
+    fn default() -> Self {
+        SkewSettings {
+            enabled: true,
+            pin_secs: super::pin::DEFAULT_PIN_SECS as u32,
+            depth: crate::assets::skew::DEFAULT_FALLBACK_DEPTH as u8,
+        }
+    }
+}
+
+impl SkewSettings {
+    pub fn is_default(&self) -> bool {
+        *self == SkewSettings::default()
+    }
+}
+
+/// How many earlier production deployments a routing record lists (`RouteRecord::recent`).
+pub const RECENT_MAX: usize = 20;
 
 impl RouteRecord {
     /// The deployment a visitor should see, if the project serves at all.
@@ -68,6 +108,8 @@ mod tests {
             deleted: false,
             preview_link: false,
             aliases: BTreeMap::new(),
+            recent: Vec::new(),
+            skew: SkewSettings::default(),
         };
         assert_eq!(r.serving(), None);
         r.active_deployment_id = Some("d".into());

@@ -9,8 +9,8 @@ use std::rc::Rc;
 use worker::{Env, Headers, Method, Request, Response, ResponseBody, Url};
 
 use crate::assets::{
-    base_asset_headers, byte_range, if_none_match_matches, plan_asset_request, prefix_location, AssetPlan,
-    AssetRequest, ByteRange,
+    base_asset_headers, byte_range, if_none_match_matches, plan_asset_request, prefix_location, skew,
+    AssetPlan, AssetRequest, ByteRange,
 };
 use crate::auth::preview::{decide, Access, Denied, PreviewTarget, Visit};
 use crate::deploy::{body_store, BodyStore, DeploymentManifest, FileRef};
@@ -24,7 +24,7 @@ use crate::platform::store::d1::database;
 use crate::platform::store::kv::{KvAssets, KvRoutes};
 use crate::platform::store::r2::R2Blobs;
 use crate::routing::preview::{preview_prefix_range, PREVIEW_LOOKUP_SQL};
-use crate::routing::{normalize_host, ProjectRef, RouteRecord};
+use crate::routing::{normalize_host, pin, ProjectRef, RouteRecord};
 
 /// The query string as the URL has it, with its `?` (empty when there is none): a slice, not
 /// a new string per request.
@@ -54,25 +54,34 @@ async fn manifest(
 
 /// The routing record for a slug or id: this isolate's copy when younger than
 /// `ROUTE_CACHE_TTL_MS` (with its freshness), else ROUTES_KV (D1 when KV lost it).
-/// `None`: no such live project.
+/// `(None, _)`: no such live project. `None` (visitor build only): ROUTES_KV has no record, and
+/// the full build, which holds the D1 reconcile, must answer (`Served::Forward`).
 async fn route_record(
     s: &Settings,
     env: &Env,
     routes: &KvRoutes,
     key: &str,
-) -> ApiResult<(Option<Rc<RouteRecord>>, Option<Fresh>)> {
+) -> ApiResult<Option<(Option<Rc<RouteRecord>>, Option<Fresh>)>> {
     let now = now_ms();
     let epoch = match cache::route(s, key, now) {
-        Lookup::Hit((r, until_ms)) => return Ok((r, Some(Fresh { until_ms, epoch: cache::route_epoch() }))),
+        Lookup::Hit((r, until_ms)) => {
+            return Ok(Some((r, Some(Fresh { until_ms, epoch: cache::route_epoch() }))))
+        }
         Lookup::Miss(epoch) => epoch,
     };
     let rec = match routes.route(key).await? {
         Some(r) => Some(r),
+        #[cfg(feature = "site")]
+        None => {
+            let _ = env;
+            return Ok(None);
+        }
+        #[cfg(not(feature = "site"))]
         None => reconcile_miss(env, routes, key).await?,
     }
     .map(Rc::new);
     cache::put_route(s, epoch, key, rec.clone(), now);
-    Ok((rec, None))
+    Ok(Some((rec, None)))
 }
 
 /// An exact deployment by id prefix, cached (found or not) for at most `ROUTE_CACHE_TTL_MS`:
@@ -113,6 +122,7 @@ async fn preview_deployment(env: &Env, project_id: &str, low: &str, high: &str) 
 /// No routing record in ROUTES_KV: if D1 knows a live project by this key, re-publish its
 /// record (the cache lost it or its write failed) and serve from it. Unknown and deleted keys
 /// stay unknown.
+#[cfg(not(feature = "site"))]
 async fn reconcile_miss(
     env: &Env,
     routes: &KvRoutes,
@@ -149,6 +159,11 @@ pub enum Served {
         status: u16,
         detail: String,
     },
+    /// Visitor build only: ROUTES_KV has no routing record for the name, so the full build
+    /// answers (its reconcile-on-miss reads D1 and republishes the record, and it caches
+    /// unknown names as this build would). Keeps that rare path's code out of every cold start.
+    #[cfg(feature = "site")]
+    Forward,
 }
 
 /// Serves a visitor request for `project` (path already stripped of any path-mode `prefix`).
@@ -165,9 +180,13 @@ pub async fn serve(
 ) -> ApiResult<Served> {
     let s = settings(env);
     let routes = KvRoutes::new(env)?;
-    let (Some(record), fresh) = route_record(&s, env, &routes, &project.key).await? else {
-        return Ok(Served::NoSite);
+    let Some((found, fresh)) = route_record(&s, env, &routes, &project.key).await? else {
+        #[cfg(feature = "site")]
+        return Ok(Served::Forward);
+        #[cfg(not(feature = "site"))]
+        return Ok(Served::NoSite); // never: the full build reconciles in `route_record`
     };
+    let Some(record) = found else { return Ok(Served::NoSite) };
     if !record.enabled || record.deleted {
         return Ok(Served::NoSite);
     }
@@ -200,20 +219,119 @@ pub async fn serve(
             Access::Deny(d) => return Ok(Served::Denied(denied_reason(d))),
         }
     }
-    let Some(m) = manifest(&s, &routes, &record.project_id, &deployment_id).await? else {
-        return Ok(Served::NoSite);
+    // Skew protection: production and alias URLs serve the deployment a valid pin names.
+    let pinnable = record.skew.enabled && (project.deployment_prefix.is_none() || alias.is_some());
+    let pinned = if pinnable { pinned_deployment(req, url, env, &record, alias.is_some()) } else { None };
+    let pinned_manifest = match pinned.as_deref().filter(|id| *id != deployment_id) {
+        // A pin whose manifest is gone (or unreadable) is served the active deployment.
+        Some(id) => manifest(&s, &routes, &record.project_id, id).await.ok().flatten(),
+        None => None,
     };
+    let m = match pinned_manifest {
+        Some(m) => m,
+        None => match manifest(&s, &routes, &record.project_id, &deployment_id).await? {
+            Some(m) => m,
+            None => return Ok(Served::NoSite),
+        },
+    };
+    let fast_host = if pinned.is_some() { None } else { fast_host };
+    let served =
+        serve_deployment(req, url, env, &s, &routes, &record, &m, project, prefix, path, (fast_host, fresh))
+            .await?;
+    // An HTML page from a production or alias URL pins this origin to the deployment that
+    // answered it (projects whose every request runs server code are left to the JS fast path,
+    // which sets no cookie, so they never get one).
+    Ok(match served {
+        Served::Response(resp) if pinnable && !m.every_request_runs_server_code() => {
+            let https = url.scheme() == "https";
+            let cookie_path = if prefix.is_empty() { "/" } else { prefix };
+            let secs = u64::from(record.skew.pin_secs);
+            Served::Response(pin_html(resp, env, &m, secs, cookie_path, https))
+        }
+        served => served,
+    })
+}
 
-    let Some(server) = &m.server else {
-        let plan = plan_for(req, url, &m, path, false);
-        return Ok(Served::Response(respond(req, url, env, &m, plan, path, prefix).await?));
-    };
-    if !server.run_worker_first.applies(path) {
-        let plan = plan_for(req, url, &m, path, true);
-        if plan != AssetPlan::NoMatch {
-            return Ok(Served::Response(respond(req, url, env, &m, plan, path, prefix).await?));
+/// The deployment a valid pin on this request names (`routing::pin`), if it is not the one
+/// the URL already serves. Without a pin this is three header reads and substring checks.
+fn pinned_deployment(
+    req: &Request,
+    url: &Url,
+    env: &Env,
+    record: &RouteRecord,
+    via_alias: bool,
+) -> Option<String> {
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let cookie = header("cookie");
+    let dpl = header(pin::DPL_HEADER);
+    let mode = header("sec-fetch-mode");
+    let value =
+        pin::requested(url.query().unwrap_or(""), dpl.as_deref(), cookie.as_deref(), mode.as_deref())?;
+    pin::resolve(value, secret(env, JWT_SECRET).as_bytes(), record, via_alias, now_ms())
+}
+
+/// Adds the pin cookie to a successful HTML answer.
+fn pin_html(
+    mut resp: Response,
+    env: &Env,
+    m: &DeploymentManifest,
+    secs: u64,
+    path: &str,
+    https: bool,
+) -> Response {
+    let html = resp.headers().get("content-type").ok().flatten().is_some_and(|t| t.starts_with("text/html"));
+    if !html || !(200..300).contains(&resp.status_code()) {
+        return resp;
+    }
+    let secret = secret(env, JWT_SECRET);
+    if let Some(cookie) =
+        pin::set_cookie(secret.as_bytes(), &m.project_id, &m.deployment_id, now_ms(), secs, path, https)
+    {
+        // Best effort: a page without its pin still works (the asset fallback covers it).
+        let _ = resp.headers_mut().append("set-cookie", &cookie);
+    }
+    resp
+}
+
+/// Serves a visitor request from deployment `m`: a fingerprinted miss, assets, or its server
+/// code (in its own isolate: the loader's isolate id names the deployment and code digest).
+#[allow(clippy::too_many_arguments)]
+async fn serve_deployment(
+    req: &Request,
+    url: &Url,
+    env: &Env,
+    s: &Settings,
+    routes: &KvRoutes,
+    record: &RouteRecord,
+    m: &DeploymentManifest,
+    project: &ProjectRef,
+    prefix: &str,
+    path: &str,
+    (fast_host, fresh): (Option<FastHost<'_>>, Option<Fresh>),
+) -> ApiResult<Served> {
+    // Skew protection: a fingerprinted file this deployment lacks is an older page's chunk.
+    // Checked only after the manifest lookup misses, so hits pay one extra map probe at most.
+    let mut older = None;
+    if record.skew.enabled && skew_miss(req, url, m, path) {
+        match older_with(s, routes, record, m, path).await {
+            Some(o) => older = Some(o),
+            None => return Ok(Served::Response(fingerprinted_404(path)?)),
         }
     }
+    // One call site for every asset answer (each `respond` call costs visitor-build bytes).
+    let plan = match (&older, &m.server) {
+        (Some(_), _) => Some(AssetPlan::Serve { path: path.to_string(), status: 200 }),
+        (None, None) => Some(plan_for(req, url, m, path, false)),
+        (None, Some(server)) if !server.run_worker_first.applies(path) => {
+            Some(plan_for(req, url, m, path, true)).filter(|p| *p != AssetPlan::NoMatch)
+        }
+        (None, Some(_)) => None,
+    };
+    let (Some(server), None) = (&m.server, plan.as_ref()) else {
+        let from = older.as_deref().unwrap_or(m);
+        let plan = plan.unwrap_or(AssetPlan::NoMatch);
+        return Ok(Served::Response(respond(req, url, env, from, plan, path, prefix).await?));
+    };
     let target = Target {
         project_id: m.project_id.clone(),
         deployment_id: m.deployment_id.clone(),
@@ -233,6 +351,50 @@ pub async fn serve(
         Ok(resp) => Served::Response(resp),
         Err(e) => Served::UserCodeFailed { status: e.status(), detail: e.message().to_string() },
     })
+}
+
+/// A GET/HEAD for a fingerprinted path (`assets::skew`) that this deployment has no file for
+/// and no `_redirects` rule claims: neither the not-found fallback nor server code may answer
+/// it. Projects whose every request runs server code keep it (as the JS fast path does), and
+/// percent-encoded paths take the ordinary path (manifest keys are decoded).
+fn skew_miss(req: &Request, url: &Url, m: &DeploymentManifest, path: &str) -> bool {
+    let method = req.method();
+    (method == Method::Get || method == Method::Head)
+        && m.lookup(path).is_none()
+        && !path.contains('%')
+        && skew::is_fingerprinted(path)
+        && !m.every_request_runs_server_code()
+        && m.redirects.find(path, search(url)).is_none()
+}
+
+/// The newest of the project's last `depth` earlier production deployments that has `path`
+/// (at most `depth` manifest reads, each cached like the active one's).
+async fn older_with(
+    s: &Settings,
+    routes: &KvRoutes,
+    record: &RouteRecord,
+    m: &DeploymentManifest,
+    path: &str,
+) -> Option<Rc<DeploymentManifest>> {
+    let depth = usize::from(record.skew.depth).min(skew::MAX_FALLBACK_DEPTH);
+    for id in record.recent.iter().filter(|id| **id != m.deployment_id).take(depth) {
+        // A deployment retention removed (or a failed read) is skipped, not an error page.
+        let Ok(Some(older)) = manifest(s, routes, &record.project_id, id).await else { continue };
+        if older.lookup(path).is_some() {
+            return Some(older);
+        }
+    }
+    None
+}
+
+/// A fingerprinted miss no kept deployment has: 404 with the type its extension implies.
+fn fingerprinted_404(path: &str) -> ApiResult<Response> {
+    let err = |e: worker::Error| ApiError::internal(e.to_string());
+    let headers = Headers::new();
+    headers.set("content-type", skew::miss_content_type(path)).map_err(err)?;
+    headers.set("cache-control", "no-store").map_err(err)?;
+    headers.set("x-content-type-options", "nosniff").map_err(err)?;
+    Ok(Response::empty().map_err(err)?.with_status(404).with_headers(headers))
 }
 
 fn preview_access(

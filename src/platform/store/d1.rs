@@ -43,7 +43,8 @@ pub fn database(env: &Env) -> ApiResult<D1Database> {
 }
 
 const PROJECT_COLUMNS: &str = "id, slug, name, enabled, outbound, active_deployment_id, \
-     has_server_code, assets_count, created_at, updated_at, auto_activate, preview_access";
+     has_server_code, assets_count, created_at, updated_at, auto_activate, preview_access, \
+     skew_protection, skew_pin_secs, skew_depth";
 
 pub struct D1Projects {
     db: D1Database,
@@ -147,6 +148,7 @@ impl D1Projects {
     /// Name, outbound and autoActivate. Bumps the generation so a concurrent swap re-reads the
     /// row and the routing record (which carries `outbound`) is re-published. `enabled` is not
     /// here: it changes what is served, so it goes through the lifecycle swap.
+    #[allow(clippy::too_many_arguments)]
     pub async fn update(
         &self,
         id: &str,
@@ -154,13 +156,17 @@ impl D1Projects {
         outbound: Option<&str>,
         auto_activate: Option<bool>,
         preview_access: Option<&str>,
+        skew: (Option<bool>, Option<u64>, Option<u64>),
         now: i64,
     ) -> ApiResult<()> {
+        let int = |n: Option<u64>| n.map(|n| num(n as i64)).unwrap_or(JsValue::NULL);
         self.db
             .prepare(
                 "UPDATE projects SET name = COALESCE(?2, name), outbound = COALESCE(?3, outbound), \
                  auto_activate = COALESCE(?4, auto_activate), generation = generation + 1, updated_at = ?5, \
-                 preview_access = COALESCE(?6, preview_access) WHERE id = ?1 AND deleted_at IS NULL",
+                 preview_access = COALESCE(?6, preview_access), skew_protection = COALESCE(?7, skew_protection), \
+                 skew_pin_secs = COALESCE(?8, skew_pin_secs), skew_depth = COALESCE(?9, skew_depth) \
+                 WHERE id = ?1 AND deleted_at IS NULL",
             )
             .bind(&[
                 id.into(),
@@ -169,6 +175,9 @@ impl D1Projects {
                 auto_activate.map(|b| num(b as i64)).unwrap_or(JsValue::NULL),
                 num(now),
                 opt_str(preview_access),
+                skew.0.map(|b| num(b as i64)).unwrap_or(JsValue::NULL),
+                int(skew.1),
+                int(skew.2),
             ])
             .map_err(db_err)?
             .run()

@@ -24,11 +24,16 @@ fn statuses(list: &[Status]) -> JsValue {
     JsValue::from(serde_json::to_string(&names).unwrap_or_else(|_| "[]".into()))
 }
 
-const PROJECT_STATE: &str =
+const PROJECT_STATE: &str = concat!(
     "SELECT p.id, p.slug, p.enabled, p.deleted_at, p.active_deployment_id, p.generation, \
      p.routed_generation, p.activated_seq, p.outbound, p.auto_activate, p.preview_access, \
-     (SELECT json_group_object(a.name, a.deployment_id) FROM aliases a WHERE a.project_id = p.id) AS aliases \
-     FROM projects p";
+     p.skew_protection, p.skew_pin_secs, p.skew_depth, \
+     (SELECT json_group_object(a.name, a.deployment_id) FROM aliases a WHERE a.project_id = p.id) AS aliases, \
+     (SELECT json_group_array(r.id) FROM (SELECT d.id FROM deployments d WHERE d.project_id = p.id \
+       AND d.activated_at IS NOT NULL AND d.status IN (", crate::ready_sql!(), ") \
+       AND d.id IS NOT p.active_deployment_id ORDER BY d.activated_at DESC, d.seq DESC LIMIT 20) r) AS recent \
+     FROM projects p"
+);
 
 #[derive(Deserialize)]
 struct ProjectStateRow {
@@ -44,6 +49,10 @@ struct ProjectStateRow {
     auto_activate: i64,
     preview_access: String,
     aliases: Option<String>,
+    recent: Option<String>,
+    skew_protection: i64,
+    skew_pin_secs: i64,
+    skew_depth: i64,
 }
 
 impl From<ProjectStateRow> for ProjectState {
@@ -63,6 +72,12 @@ impl From<ProjectStateRow> for ProjectState {
             auto_activate: r.auto_activate != 0,
             preview_link: r.preview_access == "link",
             aliases,
+            skew: crate::routing::SkewSettings {
+                enabled: r.skew_protection != 0,
+                pin_secs: r.skew_pin_secs.clamp(0, u32::MAX as i64) as u32,
+                depth: r.skew_depth.clamp(0, 255) as u8,
+            },
+            recent: r.recent.as_deref().and_then(|a| serde_json::from_str(a).ok()).unwrap_or_default(),
         }
     }
 }
