@@ -196,8 +196,62 @@ pub enum ProjectsCmd {
     List,
     /// Create a project
     Create { name: Option<String> },
+    /// One project's record and settings
+    Show { project: String },
+    /// Change a project's settings; only those given change
+    Set(ProjectSettings),
     /// Delete a project and everything it owns
     Delete { project: String },
+}
+
+#[derive(Debug, Args)]
+pub struct ProjectSettings {
+    /// Project id or slug
+    pub project: String,
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Off: visitors get 404
+    #[arg(long, value_parser = clap::builder::BoolishValueParser::new(), value_name = "on|off")]
+    pub enabled: Option<bool>,
+    /// Off: deploys are staged until `promote`
+    #[arg(long, value_parser = clap::builder::BoolishValueParser::new(), value_name = "on|off")]
+    pub auto_activate: Option<bool>,
+    /// Who may open preview URLs
+    #[arg(long, value_parser = ["public", "link"])]
+    pub preview_access: Option<String>,
+    /// Whether server code may fetch the internet
+    #[arg(long, value_parser = ["allow", "block"])]
+    pub outbound: Option<String>,
+    /// Skew protection: pin open pages to the deployment that served them
+    #[arg(long, value_parser = clap::builder::BoolishValueParser::new(), value_name = "on|off")]
+    pub skew_protection: Option<bool>,
+    /// Lifetime of a pin, in seconds
+    #[arg(long, value_parser = clap::value_parser!(u32).range(60..=604_800))]
+    pub skew_pin_seconds: Option<u32>,
+    /// How many earlier deployments a fingerprinted miss is looked up in
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=20))]
+    pub skew_fallback_depth: Option<u8>,
+}
+
+impl ProjectSettings {
+    /// The PATCH body: only the settings given.
+    pub fn body(&self) -> serde_json::Value {
+        let mut o = serde_json::Map::new();
+        let mut put = |k: &str, v: Option<serde_json::Value>| {
+            if let Some(v) = v {
+                o.insert(k.into(), v);
+            }
+        };
+        put("name", self.name.clone().map(Into::into));
+        put("enabled", self.enabled.map(Into::into));
+        put("autoActivate", self.auto_activate.map(Into::into));
+        put("previewAccess", self.preview_access.clone().map(Into::into));
+        put("outbound", self.outbound.clone().map(Into::into));
+        put("skewProtection", self.skew_protection.map(Into::into));
+        put("skewPinSeconds", self.skew_pin_seconds.map(Into::into));
+        put("skewFallbackDepth", self.skew_fallback_depth.map(Into::into));
+        serde_json::Value::Object(o)
+    }
 }
 
 #[derive(Debug, Subcommand)]

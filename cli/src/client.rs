@@ -244,6 +244,11 @@ impl Client {
         self.send(&Req::new("PUT", path).body(body).idem(Idempotency::Safe))?.json()
     }
 
+    /// A PATCH of settings: setting the same values twice is harmless, so it may be retried.
+    pub fn patch(&self, path: &str, body: &Value) -> Result<Value, Failure> {
+        self.send(&Req::new("PATCH", path).body(body).idem(Idempotency::Safe))?.json()
+    }
+
     pub fn delete(&self, path: &str) -> Result<Value, Failure> {
         self.send(&Req::new("DELETE", path))?.json()
     }

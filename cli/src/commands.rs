@@ -25,6 +25,29 @@ fn list<'a>(v: &'a Value, k: &str) -> &'a [Value] {
     v.get(k).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
 }
 
+/// `projects show|set`: the project line, then one `key: value` line per setting.
+fn settings_lines(p: &Value) -> String {
+    let mut out = project_line(p);
+    for k in [
+        "name",
+        "enabled",
+        "autoActivate",
+        "previewAccess",
+        "outbound",
+        "skewProtection",
+        "skewPinSeconds",
+        "skewFallbackDepth",
+    ] {
+        let v = match p.get(k) {
+            Some(Value::String(s)) => s.clone(),
+            Some(v) => v.to_string(),
+            None => continue,
+        };
+        out.push_str(&format!("\n  {k}: {v}"));
+    }
+    out
+}
+
 fn project_line(p: &Value) -> String {
     format!(
         "{:<28} {}  active={}  {}",
@@ -276,6 +299,20 @@ pub fn run(client: &Client, command: &Command) -> Result<Output, CliError> {
             let v = client.post("/__api/projects", &body)?;
             let human = format!("created {}", project_line(&v["project"]));
             Output { json: v, human }
+        }
+        Command::Projects(ProjectsCmd::Show { project }) => {
+            let v = client.get(&p(project))?;
+            Output { human: settings_lines(&v["project"]), json: v }
+        }
+        Command::Projects(ProjectsCmd::Set(settings)) => {
+            let body = settings.body();
+            if body.as_object().is_some_and(|o| o.is_empty()) {
+                return Err(CliError::Usage(
+                    "nothing to change: give at least one setting (see --help)".into(),
+                ));
+            }
+            let v = client.patch(&p(&settings.project), &body)?;
+            Output { human: settings_lines(&v["project"]), json: v }
         }
         Command::Projects(ProjectsCmd::Delete { project }) => {
             let v = client.delete(&p(project))?;

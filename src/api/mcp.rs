@@ -276,6 +276,7 @@ impl Api<'_, '_> {
             route::Method::Post => Method::Post,
             route::Method::Put => Method::Put,
             route::Method::Delete => Method::Delete,
+            route::Method::Patch => Method::Patch,
         };
         let mut init = RequestInit::new();
         init.with_method(method).with_headers(headers);

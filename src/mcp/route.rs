@@ -15,6 +15,7 @@ pub enum Method {
     Get,
     Post,
     Put,
+    Patch,
     Delete,
 }
 
@@ -100,6 +101,9 @@ pub fn plan(call: ToolCall) -> Result<Plan, ApiError> {
             None => json!({}),
         }),
         ToolCall::GetProject { project: p } => ApiCall::new(Get, project(&p)?),
+        ToolCall::UpdateProject { project: p, settings } => {
+            ApiCall::new(Patch, project(&p)?).body(Value::Object(settings))
+        }
         ToolCall::DeleteProject { project: p } => ApiCall::new(Delete, project(&p)?),
         ToolCall::GetDeployment { deployment: d } => ApiCall::new(Get, deployment(&d)?),
         ToolCall::ListDeployments { project: p, limit } => {
@@ -247,6 +251,7 @@ mod tests {
     fn named_calls(p: &str, d: &str, name: &str) -> Vec<ToolCall> {
         vec![
             ToolCall::GetProject { project: p.into() },
+            ToolCall::UpdateProject { project: p.into(), settings: Map::new() },
             ToolCall::DeleteProject { project: p.into() },
             ToolCall::GetDeployment { deployment: d.into() },
             ToolCall::ListDeployments { project: p.into(), limit: None },
@@ -259,6 +264,17 @@ mod tests {
             ToolCall::VerifyDomain { project: p.into(), hostname: name.into() },
             ToolCall::Deploy(deploy_args(p)),
         ]
+    }
+
+    #[test]
+    fn update_project_is_a_patch_of_the_settings_given() {
+        let mut settings = Map::new();
+        settings.insert("skewFallbackDepth".into(), json!(2));
+        let c = json_call(ToolCall::UpdateProject { project: "my-site".into(), settings });
+        assert_eq!(
+            (c.method, c.path.as_str(), c.query.as_str(), c.body),
+            (Method::Patch, "/projects/my-site", "", Some(json!({ "skewFallbackDepth": 2 })))
+        );
     }
 
     #[test]
@@ -278,6 +294,7 @@ mod tests {
 
         let expect = [
             (Method::Get, "/projects/blog", ""),
+            (Method::Patch, "/projects/blog", ""),
             (Method::Delete, "/projects/blog", ""),
             (Method::Get, "/deployments/dep1", ""),
             (Method::Get, "/projects/blog/deployments", ""),

@@ -92,6 +92,30 @@ fn defs() -> Vec<Def> {
             idempotent: true,
         },
         Def {
+            name: "update_project",
+            title: "Change a project's settings",
+            description: "Changes only the settings given: `name`, `enabled` (off: visitors get 404), \
+                          `autoActivate` (off: deploys are staged until `promote`), `previewAccess` (`public` or \
+                          `link`), `outbound` (`allow` or `block`: may server code fetch the internet), and skew protection \
+                          (`skewProtection`, `skewPinSeconds` 60-604800, `skewFallbackDepth` 0-20).",
+            input: obj(
+                json!({ "project": s(PROJECT),
+                        "name": { "type": "string", "minLength": 1, "maxLength": 100 },
+                        "enabled": { "type": "boolean" },
+                        "autoActivate": { "type": "boolean" },
+                        "previewAccess": { "type": "string", "enum": ["public", "link"] },
+                        "outbound": { "type": "string", "enum": ["allow", "block"] },
+                        "skewProtection": { "type": "boolean" },
+                        "skewPinSeconds": { "type": "integer", "minimum": 60, "maximum": 604_800 },
+                        "skewFallbackDepth": { "type": "integer", "minimum": 0, "maximum": 20 } }),
+                &["project"],
+            ),
+            output: out(json!({ "project": project() }), &["project"]),
+            read_only: false,
+            destructive: false,
+            idempotent: true,
+        },
+        Def {
             name: "delete_project",
             title: "Delete a project",
             description: "Deletes a project: it stops serving at once and all its data is purged. Cannot be undone.",
@@ -564,29 +588,90 @@ impl DeployArgs {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ToolCall {
-    ListProjects { limit: Option<i64>, cursor: Option<String> },
-    CreateProject { name: Option<String> },
-    GetProject { project: String },
-    DeleteProject { project: String },
+    ListProjects {
+        limit: Option<i64>,
+        cursor: Option<String>,
+    },
+    CreateProject {
+        name: Option<String>,
+    },
+    GetProject {
+        project: String,
+    },
+    /// `update_project`: the settings given (schema-checked), sent as the PATCH body.
+    UpdateProject {
+        project: String,
+        settings: Map<String, Value>,
+    },
+    DeleteProject {
+        project: String,
+    },
     Deploy(DeployArgs),
-    GetDeployment { deployment: String },
-    ListDeployments { project: String, limit: Option<i64> },
-    GetDeploymentLogs { deployment: String, after: Option<i64>, limit: Option<i64> },
-    Rollback { project: String, deployment_id: Option<String> },
-    Promote { deployment: String },
-    SetAlias { project: String, name: String, deployment_id: String },
-    AddDomain { project: String, hostname: String },
-    ListDomains { project: String },
-    VerifyDomain { project: String, hostname: String },
-    ListKvNamespaces { limit: Option<i64>, cursor: Option<String> },
-    CreateKvNamespace { title: String },
-    DeleteKvNamespace { namespace: String },
-    ListSqlDatabases { limit: Option<i64>, cursor: Option<String> },
-    CreateSqlDatabase { name: String },
-    DeleteSqlDatabase { database: String },
-    ListBuckets { limit: Option<i64>, cursor: Option<String> },
-    CreateBucket { name: String },
-    DeleteBucket { bucket: String },
+    GetDeployment {
+        deployment: String,
+    },
+    ListDeployments {
+        project: String,
+        limit: Option<i64>,
+    },
+    GetDeploymentLogs {
+        deployment: String,
+        after: Option<i64>,
+        limit: Option<i64>,
+    },
+    Rollback {
+        project: String,
+        deployment_id: Option<String>,
+    },
+    Promote {
+        deployment: String,
+    },
+    SetAlias {
+        project: String,
+        name: String,
+        deployment_id: String,
+    },
+    AddDomain {
+        project: String,
+        hostname: String,
+    },
+    ListDomains {
+        project: String,
+    },
+    VerifyDomain {
+        project: String,
+        hostname: String,
+    },
+    ListKvNamespaces {
+        limit: Option<i64>,
+        cursor: Option<String>,
+    },
+    CreateKvNamespace {
+        title: String,
+    },
+    DeleteKvNamespace {
+        namespace: String,
+    },
+    ListSqlDatabases {
+        limit: Option<i64>,
+        cursor: Option<String>,
+    },
+    CreateSqlDatabase {
+        name: String,
+    },
+    DeleteSqlDatabase {
+        database: String,
+    },
+    ListBuckets {
+        limit: Option<i64>,
+        cursor: Option<String>,
+    },
+    CreateBucket {
+        name: String,
+    },
+    DeleteBucket {
+        bucket: String,
+    },
     GetLogs(LogsArgs),
 }
 
@@ -628,6 +713,11 @@ pub fn parse_tool_call(params: Option<&Value>) -> Result<Result<ToolCall, String
         "list_projects" => ToolCall::ListProjects { limit: int_of("limit"), cursor: str_of("cursor") },
         "create_project" => ToolCall::CreateProject { name: str_of("name") },
         "get_project" => ToolCall::GetProject { project: req("project") },
+        "update_project" => {
+            let mut settings = args.as_object().cloned().unwrap_or_default();
+            settings.remove("project");
+            ToolCall::UpdateProject { project: req("project"), settings }
+        }
         "delete_project" => ToolCall::DeleteProject { project: req("project") },
         "get_deployment" => ToolCall::GetDeployment { deployment: req("deployment") },
         "list_deployments" => ToolCall::ListDeployments { project: req("project"), limit: int_of("limit") },
@@ -741,7 +831,7 @@ mod tests {
     fn every_tool_is_well_formed() {
         let list = tool_list();
         let tools = list["tools"].as_array().unwrap();
-        assert_eq!(tools.len(), 24);
+        assert_eq!(tools.len(), 25);
         for t in tools {
             assert_eq!(t["inputSchema"]["type"], "object", "{}", t["name"]);
             assert_eq!(t["inputSchema"]["additionalProperties"], false, "{}", t["name"]);
@@ -864,6 +954,28 @@ mod tests {
             call("verify_domain", json!({ "project": "p", "hostname": "" })).unwrap_err().code,
             -32602
         );
+    }
+
+    #[test]
+    fn update_project_passes_only_the_settings_given_within_their_ranges() {
+        let mut settings = Map::new();
+        settings.insert("skewProtection".into(), json!(false));
+        settings.insert("skewPinSeconds".into(), json!(3600));
+        assert_eq!(
+            call(
+                "update_project",
+                json!({ "project": "p", "skewProtection": false, "skewPinSeconds": 3600 })
+            )
+            .unwrap(),
+            Ok(ToolCall::UpdateProject { project: "p".into(), settings })
+        );
+        let bad = |args: Value| call("update_project", args).unwrap_err().code;
+        assert_eq!(bad(json!({ "skewProtection": true })), -32602);
+        assert_eq!(bad(json!({ "project": "p", "skewPinSeconds": 59 })), -32602);
+        assert_eq!(bad(json!({ "project": "p", "skewFallbackDepth": 21 })), -32602);
+        assert_eq!(bad(json!({ "project": "p", "skewProtection": "off" })), -32602);
+        assert_eq!(bad(json!({ "project": "p", "outbound": true })), -32602);
+        assert_eq!(bad(json!({ "project": "p", "slug": "x" })), -32602);
     }
 
     #[test]

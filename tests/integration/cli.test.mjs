@@ -243,6 +243,25 @@ test('exit codes: bad or missing token 3, insufficient scope 3, usage 2', async 
   assert.equal(cli(['projects', 'delete', slug]).code, 0);
 });
 
+test('projects show and set: only the settings given change; out-of-range values are usage errors', async () => {
+  const p = cli(['projects', 'create', name('settings'), '--json']);
+  assert.equal(p.code, 0, p.stderr);
+  const slug = p.json.project.slug;
+  const set = cli(['projects', 'set', slug, '--skew-protection', 'off', '--skew-pin-seconds', '3600', '--preview-access', 'link']);
+  assert.equal(set.code, 0, set.stderr);
+  assert.match(set.stdout, /skewProtection: false/);
+  assert.match(set.stdout, /skewPinSeconds: 3600/);
+  const shown = cli(['projects', 'show', slug, '--json']);
+  assert.equal(shown.code, 0, shown.stderr);
+  const got = shown.json.project;
+  assert.deepEqual([got.skewProtection, got.skewPinSeconds, got.skewFallbackDepth, got.previewAccess, got.enabled],
+    [false, 3600, 5, 'link', true]);
+  assert.equal(cli(['projects', 'set', slug, '--skew-fallback-depth', '21']).code, 2, 'past the range: usage');
+  assert.equal(cli(['projects', 'set', slug]).code, 2, 'nothing to change: usage');
+  assert.equal(cli(['projects', 'set', slug, '--skew-protection', 'on', '--json']).json.project.skewProtection, true);
+  assert.equal(cli(['projects', 'delete', slug]).code, 0);
+});
+
 test('an invalid _redirects line is reported with its line number and nothing is uploaded', async () => {
   const dir = siteDir({
     'index.html': 'x',

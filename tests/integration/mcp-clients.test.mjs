@@ -22,7 +22,7 @@ import { visit } from '../lib/site.mjs';
 const MCP_URL = new URL('/mcp', BASE);
 const AUTH = { authorization: `Bearer ${TOKEN}` };
 const TOOLS = [
-  'list_projects', 'create_project', 'get_project', 'delete_project', 'deploy', 'get_deployment',
+  'list_projects', 'create_project', 'get_project', 'update_project', 'delete_project', 'deploy', 'get_deployment',
   'list_deployments', 'get_deployment_logs', 'rollback', 'promote', 'set_alias',
   'add_domain', 'list_domains', 'verify_domain', 'list_kv_namespaces', 'create_kv_namespace', 'delete_kv_namespace',
   'list_sql_databases', 'create_sql_database', 'delete_sql_database', 'list_buckets', 'create_bucket', 'delete_bucket', 'get_logs',
@@ -115,6 +115,14 @@ test('TypeScript SDK: create, deploy text + binary, serve, redeploy, roll back, 
     assert.equal(project.activeDeploymentId, null);
     assert.equal((await callOk(client, 'get_project', { project: project.slug })).project.id, project.id, 'get by slug');
     assert.equal((await callOk(client, 'get_project', { project: project.id })).project.slug, project.slug, 'get by id');
+    // Settings change only where given: skew protection off and a shorter pin, name kept.
+    const updated = await callOk(client, 'update_project', { project: project.slug, skewProtection: false, skewPinSeconds: 3600 });
+    assert.deepEqual(
+      [updated.project.name, updated.project.skewProtection, updated.project.skewPinSeconds, updated.project.skewFallbackDepth],
+      [name, false, 3600, 5],
+    );
+    assert.equal((await callOk(client, 'get_project', { project: project.id })).project.skewProtection, false, 'kept');
+    await assert.rejects(client.callTool({ name: 'update_project', arguments: { project: project.id, skewPinSeconds: 10 } }), rejectsWithCode(-32602));
     const listed = await callOk(client, 'list_projects', { limit: 100 });
     assert.ok(Array.isArray(listed.projects), 'projects array');
     assert.ok('cursor' in listed, 'cursor key');
