@@ -37,6 +37,16 @@ globalThis.__flotillaTenantShims = {
   '__flotilla/images.js': { js: imagesShim },
 };
 
+/*
+ * NEVER_FREE: objects of the builds' classes (InvocationRecorder, TailViewer, ...) are never
+ * `.free()`d by hand here. worker-build wraps each exported class in a Proxy; `free()` called
+ * through it unregisters the Proxy, not the object its FinalizationRegistry holds, so the
+ * finalizer frees the same Rust allocation a second time when the object is collected. That
+ * double free corrupted dlmalloc's state, and unrelated requests later trapped with "memory
+ * access out of bounds" (measured: 3 of 4 runs of session-expiry.test.mjs with a `.free()` per
+ * tail event, 0 of 4 without). The finalizer frees each one once (and never into a
+ * re-initialised instance: it checks the instance id). scripts/check-js-glue.sh (npm test) enforces it.
+ */
 let fullModule;
 /** The full build, instantiated the first time a request, batch, alarm or cron needs it. */
 function full() {
@@ -527,14 +537,8 @@ export class InvocationTail extends WorkerEntrypoint {
   async tail(events) {
     const { projectId, deploymentId } = this.ctx.props ?? {};
     const m = await full();
-    // Freed at once (the promise holds what it needs): no wasm object outlives this call, so
-    // none can be freed later by a finalizer into a re-initialised instance.
-    const recorder = new m.InvocationRecorder(this.env);
-    try {
-      return recorder.record(projectId ?? '', deploymentId ?? '', JSON.stringify(events));
-    } finally {
-      recorder.free();
-    }
+    // Never `.free()`d by hand: see NEVER_FREE below.
+    return new m.InvocationRecorder(this.env).record(projectId ?? '', deploymentId ?? '', JSON.stringify(events));
   }
 }
 
@@ -710,9 +714,8 @@ export class TailHub extends DurableObject {
   }
 
   /**
-   * A viewer keeps its filter as JSON text, never a wasm object: each publish makes the filter,
-   * uses it and frees it within one synchronous step, so no Rust pointer is held across awaits
-   * (one kept past a re-initialised wasm instance and freed there corrupted its heap).
+   * A viewer keeps its filter as JSON text, never a wasm object: each publish makes the filter
+   * and uses it within one synchronous step; the garbage collector frees it (NEVER_FREE).
    */
   async publish(recordsJson) {
     const m = await full();
@@ -725,8 +728,6 @@ export class TailHub extends DurableObject {
       } catch {
         this.drop(viewer);
         continue;
-      } finally {
-        filter.free();
       }
       if (viewer.socket !== undefined) {
         try {
