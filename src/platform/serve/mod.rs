@@ -8,3 +8,4 @@ pub mod fast;
 pub mod hosts;
 pub mod loader;
 pub mod site;
+pub mod skew;

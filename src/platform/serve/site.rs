@@ -9,8 +9,8 @@ use std::rc::Rc;
 use worker::{Env, Headers, Method, Request, Response, ResponseBody, Url};
 
 use crate::assets::{
-    base_asset_headers, byte_range, if_none_match_matches, plan_asset_request, prefix_location, skew,
-    AssetPlan, AssetRequest, ByteRange,
+    base_asset_headers, byte_range, if_none_match_matches, plan_asset_request, prefix_location, AssetPlan,
+    AssetRequest, ByteRange,
 };
 use crate::auth::preview::{decide, Access, Denied, PreviewTarget, Visit};
 use crate::deploy::{body_store, BodyStore, DeploymentManifest, FileRef};
@@ -20,11 +20,12 @@ use crate::platform::bindings::{now_ms, secret, settings, Settings, JWT_SECRET};
 use crate::platform::serve::cache::{self, Fresh, Lookup};
 use crate::platform::serve::fast::FastHost;
 use crate::platform::serve::loader::{dispatch, Forward, Target};
+use crate::platform::serve::skew::{fingerprinted_404, older_with, pin_html, pinned_deployment, skew_miss};
 use crate::platform::store::d1::database;
 use crate::platform::store::kv::{KvAssets, KvRoutes};
 use crate::platform::store::r2::R2Blobs;
 use crate::routing::preview::{preview_prefix_range, PREVIEW_LOOKUP_SQL};
-use crate::routing::{normalize_host, pin, ProjectRef, RouteRecord};
+use crate::routing::{normalize_host, ProjectRef, RouteRecord};
 
 /// The query string as the URL has it, with its `?` (empty when there is none): a slice, not
 /// a new string per request.
@@ -34,7 +35,7 @@ pub fn search(url: &Url) -> &str {
 
 /// Manifests are immutable per deployment id, so the cache needs no invalidation beyond the
 /// deployment being collected; its byte budget bounds memory in an isolate serving many projects.
-async fn manifest(
+pub(super) async fn manifest(
     s: &Settings,
     routes: &KvRoutes,
     project_id: &str,
@@ -252,47 +253,6 @@ pub async fn serve(
     })
 }
 
-/// The deployment a valid pin on this request names (`routing::pin`), if it is not the one
-/// the URL already serves. Without a pin this is three header reads and substring checks.
-fn pinned_deployment(
-    req: &Request,
-    url: &Url,
-    env: &Env,
-    record: &RouteRecord,
-    via_alias: bool,
-) -> Option<String> {
-    let header = |name: &str| req.headers().get(name).ok().flatten();
-    let cookie = header("cookie");
-    let dpl = header(pin::DPL_HEADER);
-    let mode = header("sec-fetch-mode");
-    let value =
-        pin::requested(url.query().unwrap_or(""), dpl.as_deref(), cookie.as_deref(), mode.as_deref())?;
-    pin::resolve(value, secret(env, JWT_SECRET).as_bytes(), record, via_alias, now_ms())
-}
-
-/// Adds the pin cookie to a successful HTML answer.
-fn pin_html(
-    mut resp: Response,
-    env: &Env,
-    m: &DeploymentManifest,
-    secs: u64,
-    path: &str,
-    https: bool,
-) -> Response {
-    let html = resp.headers().get("content-type").ok().flatten().is_some_and(|t| t.starts_with("text/html"));
-    if !html || !(200..300).contains(&resp.status_code()) {
-        return resp;
-    }
-    let secret = secret(env, JWT_SECRET);
-    if let Some(cookie) =
-        pin::set_cookie(secret.as_bytes(), &m.project_id, &m.deployment_id, now_ms(), secs, path, https)
-    {
-        // Best effort: a page without its pin still works (the asset fallback covers it).
-        let _ = resp.headers_mut().append("set-cookie", &cookie);
-    }
-    resp
-}
-
 /// Serves a visitor request from deployment `m`: a fingerprinted miss, assets, or its server
 /// code (in its own isolate: the loader's isolate id names the deployment and code digest).
 #[allow(clippy::too_many_arguments)]
@@ -351,50 +311,6 @@ async fn serve_deployment(
         Ok(resp) => Served::Response(resp),
         Err(e) => Served::UserCodeFailed { status: e.status(), detail: e.message().to_string() },
     })
-}
-
-/// A GET/HEAD for a fingerprinted path (`assets::skew`) that this deployment has no file for
-/// and no `_redirects` rule claims: neither the not-found fallback nor server code may answer
-/// it. Projects whose every request runs server code keep it (as the JS fast path does), and
-/// percent-encoded paths take the ordinary path (manifest keys are decoded).
-fn skew_miss(req: &Request, url: &Url, m: &DeploymentManifest, path: &str) -> bool {
-    let method = req.method();
-    (method == Method::Get || method == Method::Head)
-        && m.lookup(path).is_none()
-        && !path.contains('%')
-        && skew::is_fingerprinted(path)
-        && !m.every_request_runs_server_code()
-        && m.redirects.find(path, search(url)).is_none()
-}
-
-/// The newest of the project's last `depth` earlier production deployments that has `path`
-/// (at most `depth` manifest reads, each cached like the active one's).
-async fn older_with(
-    s: &Settings,
-    routes: &KvRoutes,
-    record: &RouteRecord,
-    m: &DeploymentManifest,
-    path: &str,
-) -> Option<Rc<DeploymentManifest>> {
-    let depth = usize::from(record.skew.depth).min(skew::MAX_FALLBACK_DEPTH);
-    for id in record.recent.iter().filter(|id| **id != m.deployment_id).take(depth) {
-        // A deployment retention removed (or a failed read) is skipped, not an error page.
-        let Ok(Some(older)) = manifest(s, routes, &record.project_id, id).await else { continue };
-        if older.lookup(path).is_some() {
-            return Some(older);
-        }
-    }
-    None
-}
-
-/// A fingerprinted miss no kept deployment has: 404 with the type its extension implies.
-fn fingerprinted_404(path: &str) -> ApiResult<Response> {
-    let err = |e: worker::Error| ApiError::internal(e.to_string());
-    let headers = Headers::new();
-    headers.set("content-type", skew::miss_content_type(path)).map_err(err)?;
-    headers.set("cache-control", "no-store").map_err(err)?;
-    headers.set("x-content-type-options", "nosniff").map_err(err)?;
-    Ok(Response::empty().map_err(err)?.with_status(404).with_headers(headers))
 }
 
 fn preview_access(
