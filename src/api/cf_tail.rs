@@ -8,6 +8,8 @@ use serde_json::{json, Value};
 use worker::{Method, Request, RequestInit, Response};
 
 use super::{internal, query_pairs, read_body, Ctx, MAX_JSON_BODY};
+use crate::access::hash_secret;
+use crate::assets::encode_uri_component;
 use crate::domain::{hex_lower, iso8601};
 use crate::error::{ApiError, ApiResult};
 use crate::observe::{parse_wrangler_filters, MAX_VIEWERS};
@@ -35,8 +37,11 @@ pub async fn create(req: &mut Request, name: &str, ctx: &Ctx<'_>) -> ApiResult<R
     let id = new_uuid();
     let secret = hex_lower(&random_bytes::<32>());
     let now = now_ms();
-    let ticket =
-        json!({ "id": id, "secret": secret, "until": now + TICKET_MS, "scriptName": name, "filter": filter });
+    // The object keeps only the secret's SHA-256: what it compares is a hash of what the URL
+    // carries, so neither storage nor the comparison's timing gives the secret away.
+    let ticket = json!({
+        "id": id, "secret": hash_secret(&secret), "until": now + TICKET_MS, "scriptName": name, "filter": filter,
+    });
     let stored = hub_call(ctx, &project.id, "/ticket", ticket).await?;
     if stored.status_code() != 204 {
         return Err(ApiError::internal(format!("tail object answered {}", stored.status_code())));
@@ -60,7 +65,11 @@ pub async fn socket(req: &Request, name: &str, id: &str, ctx: &Ctx<'_>) -> ApiRe
     }
     let mut init = RequestInit::new();
     init.with_method(Method::Get).with_headers(req.headers().clone());
-    let url = format!("https://tail-hub/socket?id={}&secret={}", urlencoding(id), urlencoding(&secret));
+    let url = format!(
+        "https://tail-hub/socket?id={}&secret={}",
+        encode_uri_component(id),
+        encode_uri_component(&hash_secret(&secret))
+    );
     let upgrade = Request::new_with_init(&url, &init).map_err(internal)?;
     let resp = hub(ctx.env, &project.id)?.fetch_with_request(upgrade).await.map_err(internal)?;
     match resp.status_code() {
@@ -80,14 +89,4 @@ pub async fn delete(name: &str, id: &str, ctx: &Ctx<'_>) -> ApiResult<Response> 
     let project = super::cf::existing(name, ctx).await?;
     hub_call(ctx, &project.id, "/close", json!({ "id": id })).await?;
     super::cf::ok(Value::Null)
-}
-
-/// Percent-encodes everything but unreserved characters.
-fn urlencoding(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

@@ -696,7 +696,10 @@ export class TailHub extends DurableObject {
     });
   }
 
-  /** The `wrangler tail` WebSocket: 101 with `trace-v1`, or 401 (unknown, used, expired). */
+  /**
+   * The `wrangler tail` WebSocket: 101 with `trace-v1`, or 401 (unknown, used, expired). `secret`
+   * is the SHA-256 of the URL's secret (src/api/cf_tail.rs), compared with the stored hash.
+   */
   async socket(params) {
     const id = params.get('id') ?? '';
     const key = `ticket:${id}`;
