@@ -18,6 +18,7 @@ unit_fail=$(grep -E '^test result:' "$log/unit.txt" | awk '{s += $6} END {print 
 echo "== lint: self-contained, clippy (host, wasm32 full and visitor builds) and rustfmt =="
 lint_rc=0
 bash scripts/check-self-contained.sh || lint_rc=1
+bash scripts/check-js-glue.sh || lint_rc=1
 cargo clippy --workspace --all-targets -- -D warnings || lint_rc=1
 CARGO_TARGET_DIR=target/clippy-wasm cargo clippy --target wasm32-unknown-unknown -- -D warnings || lint_rc=1
 CARGO_TARGET_DIR=target/clippy-wasm cargo clippy --target wasm32-unknown-unknown --features site -- -D warnings || lint_rc=1

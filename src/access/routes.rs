@@ -21,6 +21,9 @@ pub enum Need {
     Deployment(String, Scope),
     /// Authorised by the upload JWT in the request instead of an API token.
     UploadJwt,
+    /// Authorised by the single-use secret in the URL (the `wrangler tail` WebSocket, whose
+    /// upgrade carries no Authorization header); checked by the project's TailHub.
+    TailTicket,
     /// Nothing to check (the route does not exist).
     Nothing,
 }
@@ -46,6 +49,7 @@ pub fn policy(route: &ApiRoute) -> (Need, Option<&'static str>) {
         GetDeployment(id) => (d(id, Read), None),
         DeploymentLogs(id) => (d(id, Read), None),
         ProjectLogs(k) => (p(k, Read), None),
+        ProjectTail(k) => (p(k, Read), None),
         Promote(id) => (d(id, deploy), Some("deployment.promote")),
         Rollback(k) => (p(k, deploy), Some("project.rollback")),
         ListAliases(k) => (p(k, Read), None),

@@ -105,7 +105,7 @@ pub async fn handle(mut req: Request, outer: &Ctx<'_>, path: &str) -> ApiResult<
 async fn run(req: &mut Request, ctx: Ctx<'_>, route: &CfRoute) -> ApiResult<Response> {
     let (need, action) = cf_policy(route);
     let principal = match need {
-        Need::UploadJwt => Principal::Anonymous,
+        Need::UploadJwt | Need::TailTicket => Principal::Anonymous,
         _ => {
             let auth = req.headers().get("authorization").ok().flatten();
             D1Access::new(ctx.env)?.authenticate(ctx.env, auth.as_deref(), now_ms() as i64).await?
@@ -169,6 +169,9 @@ async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: &CfRoute) -> ApiResul
         D1ImportUpload(token) => super::cf_d1::import_upload(req, token, ctx).await,
         D1Export(db) => super::cf_d1::unsupported(db, "`wrangler d1 export --remote`", ctx).await,
         TailsByConsumer(_) => ok(json!([])),
+        CreateTail(name) => super::cf_tail::create(req, name, ctx).await,
+        TailSocket(name, id) => super::cf_tail::socket(req, name, id, ctx).await,
+        DeleteTail(name, id) => super::cf_tail::delete(name, id, ctx).await,
         References(name) => {
             existing(name, ctx).await?;
             ok(json!({}))
@@ -300,7 +303,7 @@ async fn by_slug(name: &str, ctx: &Ctx<'_>) -> ApiResult<Option<ProjectRow>> {
 }
 
 /// The project a Worker name names, or 404 (answered as 10090 on the services route).
-async fn existing(name: &str, ctx: &Ctx<'_>) -> ApiResult<ProjectRow> {
+pub(super) async fn existing(name: &str, ctx: &Ctx<'_>) -> ApiResult<ProjectRow> {
     by_slug(name, ctx).await?.ok_or_else(|| ApiError::not_found(format!("Worker `{name}`")))
 }
 

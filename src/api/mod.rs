@@ -7,6 +7,7 @@ mod cf_assets;
 mod cf_d1;
 mod cf_kv;
 mod cf_r2;
+mod cf_tail;
 mod deployments;
 mod domains;
 pub mod health;
@@ -18,6 +19,7 @@ mod previews;
 mod projects;
 mod resources;
 mod sql;
+mod tail;
 mod tokens;
 mod uploads;
 
@@ -153,7 +155,7 @@ pub(super) async fn authorize(ctx: &Ctx<'_>, need: &Need, audited: bool) -> ApiR
         return Ok(());
     }
     match need {
-        Need::Nothing | Need::UploadJwt => Ok(()),
+        Need::Nothing | Need::UploadJwt | Need::TailTicket => Ok(()),
         Need::Any(scope) => p.require_scope(*scope),
         Need::AllProjects(scope) => {
             p.require_scope(*scope)?;
@@ -241,6 +243,7 @@ async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: ApiRoute) -> ApiResul
         ApiRoute::GetDeployment(id) => deployments::get(&id, ctx).await,
         ApiRoute::DeploymentLogs(id) => lifecycle::logs(req, &id, ctx).await,
         ApiRoute::ProjectLogs(id) => logs::list(req, &id, ctx).await,
+        ApiRoute::ProjectTail(id) => tail::open(req, &id, ctx).await,
         ApiRoute::Promote(id) => lifecycle::promote(&id, ctx).await,
         ApiRoute::Rollback(id) => lifecycle::rollback(req, &id, ctx).await,
         ApiRoute::ListAliases(id) => lifecycle::list_aliases(&id, ctx).await,

@@ -37,6 +37,11 @@ pub enum CfRoute {
     GetVersion(String, String),
     References(String),
     TailsByConsumer(String),
+    /// `POST /scripts/:name/tails` (`wrangler tail`): a session and its socket URL.
+    CreateTail(String),
+    /// (script, tail id): the `trace-v1` WebSocket (`GET …/tails/:id/socket?secret=`).
+    TailSocket(String, String),
+    DeleteTail(String, String),
     KvNamespaces,
     CreateKvNamespace,
     /// (namespace id, key) for the three `/values/:key` calls.
@@ -107,6 +112,9 @@ pub const CF_ROUTES: &[(&str, &str)] = &[
     ("GET", "/accounts/{account}/workers/scripts/{name}/versions/{version}"),
     ("GET", "/accounts/{account}/workers/scripts/{name}/references"),
     ("GET", "/accounts/{account}/workers/tails/by-consumer/{name}"),
+    ("POST", "/accounts/{account}/workers/scripts/{name}/tails"),
+    ("GET", "/accounts/{account}/workers/scripts/{name}/tails/{tail}/socket"),
+    ("DELETE", "/accounts/{account}/workers/scripts/{name}/tails/{tail}"),
     ("GET", "/accounts/{account}/storage/kv/namespaces"),
     ("POST", "/accounts/{account}/storage/kv/namespaces"),
     ("GET", "/accounts/{account}/storage/kv/namespaces/{namespace}/values/{key}"),
@@ -139,7 +147,10 @@ pub fn cf_policy(route: &CfRoute) -> (Need, Option<&'static str>) {
         VerifyToken | User | ListAccounts | Memberships | AccountSubdomain | KvNamespaces => {
             (Need::Any(Read), None)
         }
+        TailSocket(..) => (Need::TailTicket, None),
         TailsByConsumer(k)
+        | CreateTail(k)
+        | DeleteTail(k, _)
         | References(k)
         | GetService(k)
         | GetWorker(k)
@@ -245,6 +256,11 @@ pub fn match_cf(method: &str, path: &str) -> CfRoute {
         ("GET", ["accounts", _, "workers", "scripts", _, "versions", _]) => Some(GetVersion(s(4), s(6))),
         ("GET", ["accounts", _, "workers", "scripts", _, "references"]) => Some(References(s(4))),
         ("GET", ["accounts", _, "workers", "tails", "by-consumer", _]) => Some(TailsByConsumer(s(5))),
+        ("POST", ["accounts", _, "workers", "scripts", _, "tails"]) => Some(CreateTail(s(4))),
+        ("GET", ["accounts", _, "workers", "scripts", _, "tails", _, "socket"]) => {
+            Some(TailSocket(s(4), s(6)))
+        }
+        ("DELETE", ["accounts", _, "workers", "scripts", _, "tails", _]) => Some(DeleteTail(s(4), s(6))),
         ("GET", ["accounts", _, "storage", "kv", "namespaces"]) => Some(KvNamespaces),
         ("POST", ["accounts", _, "storage", "kv", "namespaces"]) => Some(CreateKvNamespace),
         ("GET", ["accounts", _, "storage", "kv", "namespaces", _, "values", _]) => {
@@ -347,6 +363,9 @@ impl CfRoute {
             | ListVersions(n)
             | GetVersion(n, _)
             | References(n)
+            | CreateTail(n)
+            | TailSocket(n, _)
+            | DeleteTail(n, _)
             | TailsByConsumer(n) => Some(n),
             _ => None,
         }
@@ -367,6 +386,7 @@ mod tests {
             .replace("{key}", "k")
             .replace("{database}", "app")
             .replace("{token}", "t.o.k")
+            .replace("{tail}", "t1")
     }
 
     #[test]
@@ -410,6 +430,8 @@ mod tests {
                 Some("project.rollback"),
             ),
             (CfRoute::ListSecrets(name()), Need::Worker(name(), Scope::Read), None),
+            (CfRoute::CreateTail(name()), Need::Worker(name(), Scope::Read), None),
+            (CfRoute::TailSocket(name(), "t".into()), Need::TailTicket, None),
             (CfRoute::CreateKvNamespace, Need::Any(Scope::Manage), Some("kv.create")),
             // Unsupported calls still authenticate first: a wrong token gets the auth error.
             (CfRoute::Unsupported { method: "GET".into(), path: "/x".into() }, Need::Any(Scope::Read), None),

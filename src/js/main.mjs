@@ -37,6 +37,16 @@ globalThis.__flotillaTenantShims = {
   '__flotilla/images.js': { js: imagesShim },
 };
 
+/*
+ * NEVER_FREE: objects of the builds' classes (InvocationRecorder, TailViewer, ...) are never
+ * `.free()`d by hand here. worker-build wraps each exported class in a Proxy; `free()` called
+ * through it unregisters the Proxy, not the object its FinalizationRegistry holds, so the
+ * finalizer frees the same Rust allocation a second time when the object is collected. That
+ * double free corrupted dlmalloc's state, and unrelated requests later trapped with "memory
+ * access out of bounds" (measured: 3 of 4 runs of session-expiry.test.mjs with a `.free()` per
+ * tail event, 0 of 4 without). The finalizer frees each one once (and never into a
+ * re-initialised instance: it checks the instance id). scripts/check-js-glue.sh (npm test) enforces it.
+ */
 let fullModule;
 /** The full build, instantiated the first time a request, batch, alarm or cron needs it. */
 function full() {
@@ -527,6 +537,7 @@ export class InvocationTail extends WorkerEntrypoint {
   async tail(events) {
     const { projectId, deploymentId } = this.ctx.props ?? {};
     const m = await full();
+    // Never `.free()`d by hand: see NEVER_FREE below.
     return new m.InvocationRecorder(this.env).record(projectId ?? '', deploymentId ?? '', JSON.stringify(events));
   }
 }
@@ -624,5 +635,136 @@ export class TenantService extends WorkerEntrypoint {
     forwarded.headers.set('host', host);
     forwarded.headers.delete('x-forwarded-prefix');
     return new Site(this.ctx, platformEnv(this.env, this.ctx)).fetch(forwarded);
+  }
+}
+
+/**
+ * Live tail (issue 29): one object per project (`idFromName(projectId)`) holding its viewers'
+ * Server-Sent Event streams. Glue: which records a viewer sees and how they are framed is the
+ * full build's TailViewer (src/observe/tail.rs); this only writes what it answers.
+ * - `POST /viewer` (body: the filter GET /__api/projects/:id/tail validated) opens a stream, or
+ *   answers 429 past MAX_VIEWERS;
+ * - `POST /publish` (body: a JSON array of /logs-shaped records, from InvocationRecorder) writes
+ *   them; with no viewer it answers at once without reading the body.
+ * - `POST /ticket` stores a `wrangler tail` session's single-use secret (src/api/cf_tail.rs);
+ *   `GET /socket?id&secret` (a WebSocket upgrade) uses it up and opens the `trace-v1` socket;
+ *   `POST /close` ends that session.
+ * Never awaited by anything serving a visitor: the recorder runs after the response, and a
+ * viewer whose unread frames pass MAX_QUEUED is disconnected rather than waited for.
+ */
+const TAIL_MAX_VIEWERS = 10; // src/observe/tail.rs MAX_VIEWERS
+const TAIL_MAX_QUEUED = 64; // src/observe/tail.rs MAX_QUEUED_FRAMES
+const TAIL_HEARTBEAT_MS = 15_000; // src/observe/tail.rs HEARTBEAT_SECS
+const SSE_TEXT = new TextEncoder();
+
+export class TailHub extends DurableObject {
+  viewers = new Set();
+
+  async fetch(request) {
+    const path = new URL(request.url).pathname;
+    if (path === '/publish') {
+      if (this.viewers.size === 0) return new Response(null, { status: 204 });
+      await this.publish(await request.text());
+      return new Response(null, { status: 204 });
+    }
+    if (path === '/viewer') return this.open(await request.text());
+    if (path === '/ticket') {
+      const t = await request.json();
+      await this.ctx.storage.put(`ticket:${t.id}`, t);
+      return new Response(null, { status: 204 });
+    }
+    if (path === '/socket') return this.socket(new URL(request.url).searchParams);
+    if (path === '/close') {
+      const { id } = await request.json();
+      await this.ctx.storage.delete(`ticket:${id}`);
+      for (const v of this.viewers) if (v.tailId === id) this.drop(v);
+      return new Response(null, { status: 204 });
+    }
+    return new Response(null, { status: 404 });
+  }
+
+  async open(filterJson) {
+    if (this.viewers.size >= TAIL_MAX_VIEWERS) return new Response(null, { status: 429 });
+    const { readable, writable } = new TransformStream();
+    const viewer = { filterJson, writer: writable.getWriter(), queued: 0, timer: undefined };
+    this.viewers.add(viewer);
+    viewer.timer = setInterval(() => this.write(viewer, ': keepalive\n\n'), TAIL_HEARTBEAT_MS);
+    viewer.writer.closed.catch(() => {}).finally(() => this.drop(viewer));
+    this.write(viewer, ': connected\n\n');
+    return new Response(readable, {
+      headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' },
+    });
+  }
+
+  /**
+   * The `wrangler tail` WebSocket: 101 with `trace-v1`, or 401 (unknown, used, expired). `secret`
+   * is the SHA-256 of the URL's secret (src/api/cf_tail.rs), compared with the stored hash.
+   */
+  async socket(params) {
+    const id = params.get('id') ?? '';
+    const key = `ticket:${id}`;
+    const t = await this.ctx.storage.get(key);
+    if (t === undefined || t.secret !== params.get('secret') || Date.now() > t.until) return new Response(null, { status: 401 });
+    if (this.viewers.size >= TAIL_MAX_VIEWERS) return new Response(null, { status: 429 });
+    await this.ctx.storage.delete(key);
+    const [client, server] = Object.values(new WebSocketPair());
+    server.accept();
+    const viewer = { filterJson: JSON.stringify(t.filter), socket: server, tailId: id, scriptName: t.scriptName };
+    this.viewers.add(viewer);
+    server.addEventListener('close', () => this.drop(viewer));
+    server.addEventListener('error', () => this.drop(viewer));
+    return new Response(null, { status: 101, webSocket: client, headers: { 'sec-websocket-protocol': 'trace-v1' } });
+  }
+
+  /**
+   * A viewer keeps its filter as JSON text, never a wasm object: each publish makes the filter
+   * and uses it within one synchronous step; the garbage collector frees it (NEVER_FREE).
+   */
+  async publish(recordsJson) {
+    const m = await full();
+    for (const viewer of [...this.viewers]) {
+      if (!this.viewers.has(viewer)) continue;
+      const filter = new m.TailViewer(viewer.filterJson);
+      let out;
+      try {
+        out = viewer.socket !== undefined ? filter.trace(recordsJson, viewer.scriptName) : filter.frames(recordsJson);
+      } catch {
+        this.drop(viewer);
+        continue;
+      }
+      if (viewer.socket !== undefined) {
+        try {
+          for (const msg of JSON.parse(out)) viewer.socket.send(msg);
+        } catch {
+          this.drop(viewer);
+        }
+      } else if (out !== '') {
+        this.write(viewer, out);
+      }
+    }
+  }
+
+  /** Queues `text` for `viewer`; one that has too much unread is dropped, never waited for. */
+  write(viewer, text) {
+    if (!this.viewers.has(viewer)) return;
+    if (viewer.queued >= TAIL_MAX_QUEUED) {
+      this.drop(viewer);
+      return;
+    }
+    viewer.queued += 1;
+    viewer.writer.write(SSE_TEXT.encode(text)).then(
+      () => { viewer.queued -= 1; },
+      () => this.drop(viewer),
+    );
+  }
+
+  drop(viewer) {
+    if (!this.viewers.delete(viewer)) return;
+    if (viewer.socket !== undefined) {
+      try { viewer.socket.close(1000, 'tail ended'); } catch { /* already closed */ }
+      return;
+    }
+    clearInterval(viewer.timer);
+    viewer.writer.abort('dropped').catch(() => {});
   }
 }

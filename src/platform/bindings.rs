@@ -14,6 +14,8 @@ pub const BLOBS: &str = "BLOBS";
 pub const DEPLOY_QUEUE: &str = "DEPLOY_QUEUE";
 pub const DEPLOY_DLQ: &str = "DEPLOY_DLQ";
 pub const MCP_SESSION: &str = "MCP_SESSION";
+/// One live-tail object per project (issue 29; TailHub in src/js/main.mjs).
+pub const TAIL_HUB: &str = "TAIL_HUB";
 pub const LOADER: &str = "LOADER";
 pub const API_TOKEN: &str = "API_TOKEN";
 #[allow(dead_code)] // used by upload tokens

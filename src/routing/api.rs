@@ -18,6 +18,8 @@ pub enum ApiRoute {
     DeploymentLogs(String),
     /// `GET /projects/:id/logs`: kept invocation logs of its server code
     ProjectLogs(String),
+    /// `GET /projects/:id/tail`: its server code's runs as they happen (Server-Sent Events)
+    ProjectTail(String),
     Promote(String),
     Rollback(String),
     ListAliases(String),
@@ -86,6 +88,7 @@ pub fn match_api(method: &str, path: &str) -> ApiRoute {
         ["projects", _, "deployments"] => ("GET", (method == "GET").then(|| ListDeployments(id(1)))),
         ["deployments", _] => ("GET", (method == "GET").then(|| GetDeployment(id(1)))),
         ["projects", _, "logs"] => ("GET", (method == "GET").then(|| ProjectLogs(id(1)))),
+        ["projects", _, "tail"] => ("GET", (method == "GET").then(|| ProjectTail(id(1)))),
         ["deployments", _, "logs"] => ("GET", (method == "GET").then(|| DeploymentLogs(id(1)))),
         ["deployments", _, "promote"] => ("POST", (method == "POST").then(|| Promote(id(1)))),
         ["deployments", _, "preview-link"] => ("POST", (method == "POST").then(|| PreviewLink(id(1)))),
@@ -216,6 +219,7 @@ mod tests {
             ("POST", "/projects/abc/gc", RunGc("abc".into())),
             ("GET", "/projects/abc/aliases", ListAliases("abc".into())),
             ("GET", "/projects/abc/logs", ProjectLogs("abc".into())),
+            ("GET", "/projects/abc/tail", ProjectTail("abc".into())),
             ("PUT", "/projects/abc/aliases/staging", PutAlias("abc".into(), "staging".into())),
             ("GET", "/projects/abc/aliases/staging", GetAlias("abc".into(), "staging".into())),
             ("DELETE", "/projects/abc/aliases/staging", DeleteAlias("abc".into(), "staging".into())),

@@ -31,6 +31,7 @@ fn every_route() -> Vec<ApiRoute> {
         GetDeployment(s()),
         DeploymentLogs(s()),
         ProjectLogs(s()),
+        ProjectTail(s()),
         Promote(s()),
         Rollback(s()),
         ListAliases(s()),
@@ -76,6 +77,7 @@ fn every_route() -> Vec<ApiRoute> {
             | GetDeployment(_)
             | DeploymentLogs(_)
             | ProjectLogs(_)
+            | ProjectTail(_)
             | Promote(_)
             | Rollback(_)
             | ListAliases(_)

@@ -116,6 +116,16 @@ test('every documented operation answers as its schema says (one live sample eac
   ok(await op('GET', `${P}/aliases/staging`), 200);
   ok(await op('GET', `${P}/aliases`), 200);
   ok(await op('GET', `${P}/logs?limit=5&status=error`), 200);
+  // An endless event stream: the sample is what arrived first (validate.py checks its `data:` lines).
+  {
+    const ctl = new AbortController();
+    const res = await fetch(`${BASE}${P}/tail?status=5xx`, { headers: { authorization: `Bearer ${TOKEN}` }, signal: ctl.signal });
+    const first = await res.body.getReader().read();
+    ctl.abort();
+    samples.push({ method: 'GET', path: `${P}/tail`, status: res.status, contentType: res.headers.get('content-type'), body: null, text: new TextDecoder().decode(first.value) });
+    assert.equal(res.status, 200);
+  }
+  ok(await op('GET', `${P}/tail?sample=2`), 400);
   ok(await op('DELETE', `${P}/aliases/staging`), 200);
   ok(await op('POST', `${P}/rollback`, { body: {} }), 200);
   ok(await op('POST', `${D(second)}/promote`), 200);
@@ -234,6 +244,12 @@ test('every documented operation answers as its schema says (one live sample eac
     // The script-level delete (what `wrangler delete` does not call): a second Worker, removed
     // by `DELETE /workers/scripts/:name`, is gone afterwards.
     await w(['deploy', '--name', `${name}-b`]);
+    // `wrangler tail`'s calls (tests/integration/tail.test.mjs runs the real one).
+    const T = `/client/v4/accounts/acc/workers/scripts/${name}-b/tails`;
+    const opened = await op('POST', T, { body: { filters: [{ outcome: ['ok'] }] } });
+    ok(opened, 200);
+    ok(await op('GET', `${T}/${opened.body.result.id}/socket?secret=x`, { token: null }), 400);
+    ok(await op('DELETE', `${T}/${opened.body.result.id}`), 200);
     const gone = await op('DELETE', `/client/v4/accounts/acc/workers/scripts/${name}-b`, { token: TOKEN });
     ok(gone, 200);
     ok(await op('GET', `/client/v4/accounts/acc/workers/services/${name}-b`, { token: TOKEN }), 404);

@@ -7,7 +7,8 @@ usage: validate.py <openapi.json> [<samples.json>]
    the running Worker, {"method", "path" (as requested; matched to its documented template),
    "status", "contentType",
    "body" (parsed JSON or null), "text" (the raw body when it is not JSON)}. Its status must be documented for the operation, its media type
-   must be one the operation documents for that status, and a JSON body must validate against
+   must be one the operation documents for that status, and a JSON body (each NDJSON line, each
+   event-stream `data:` line) must validate against
    the documented schema (openapi-schema-validator's OAS 3.1 dialect). Every documented
    operation must have at least one sample, so a new endpoint cannot go untested.
 
@@ -116,6 +117,20 @@ def main():
             for n, line in enumerate((s.get("text") or "").splitlines(), 1):
                 try:
                     value = json.loads(line)
+                except ValueError:
+                    errors.append(f"{where}: line {n} is not JSON")
+                    continue
+                for e in OAS31Validator(item_ref, registry=registry).iter_errors(value):
+                    errors.append(f"{where}: line {n}: {e.message[:300]}")
+            continue
+        if media == "text/event-stream" and "x-item-schema" in content[media]:
+            # Server-Sent Events: every `data:` line is one JSON value, checked like NDJSON.
+            item_ref = {"$ref": f"{ROOT}#/{base}/content/{pointer(media)}/x-item-schema"}
+            for n, line in enumerate((s.get("text") or "").splitlines(), 1):
+                if not line.startswith("data: "):
+                    continue
+                try:
+                    value = json.loads(line[6:])
                 except ValueError:
                     errors.append(f"{where}: line {n} is not JSON")
                     continue
