@@ -15,7 +15,8 @@ use crate::mcp::jsonrpc::{
     self, parse_message, Incoming, RpcError, FORBIDDEN, INVALID_REQUEST, SERVER_ERROR, SESSION_NOT_FOUND,
 };
 use crate::mcp::route::{
-    self, deploy_call, deploy_result, plan, upload_bucket, upload_session, ApiCall, Plan,
+    self, deploy_call, deploy_result, plan, upload_bucket, upload_session, ApiCall, Plan, TailWindow,
+    TAIL_POLL_MS,
 };
 use crate::mcp::server::{client_info, dispatch, initialize_result, Dispatch};
 use crate::mcp::session::{SessionCommand, SessionReply};
@@ -329,8 +330,35 @@ async fn call_tool(api: &Api<'_, '_>, call: ToolCall) -> ApiResult<Value> {
             let lines: Vec<Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
             Ok(json!({ "lines": lines, "nextCursor": next }))
         }
+        Plan::Tail { call, seconds, max } => tail(api, call, seconds, max).await,
         Plan::Deploy(args) => deploy(api, args).await,
     }
+}
+
+/// `tail_logs`: the kept runs stored since the window opened, polled until it closes (the
+/// capture stores each run right after its response, so a poll after the end sees the last).
+async fn tail(api: &Api<'_, '_>, mut call: ApiCall, seconds: u32, max: usize) -> ApiResult<Value> {
+    let start = bindings::now_ms();
+    let end = start + u64::from(seconds) * 1000;
+    call.query.push_str(&format!("&from={start}"));
+    let mut window = TailWindow::default();
+    let project_id = loop {
+        let now = bindings::now_ms();
+        let wait = TAIL_POLL_MS.min(end.saturating_sub(now));
+        if wait > 0 {
+            worker::Delay::from(std::time::Duration::from_millis(wait)).await;
+        }
+        let page = api.json(&call).await?;
+        window.add_page(page["logs"].as_array().map(Vec::as_slice).unwrap_or_default(), max);
+        if window.full(max) || bindings::now_ms() >= end {
+            break page["projectId"].clone();
+        }
+    };
+    let truncated = window.truncated;
+    let logs = window.into_runs();
+    Ok(
+        json!({ "projectId": project_id, "seconds": seconds, "count": logs.len(), "logs": logs, "truncated": truncated }),
+    )
 }
 
 /// The three-phase upload and the deploy, exactly as an HTTP client would run them (each

@@ -53,9 +53,59 @@ pub enum Plan {
     Json(ApiCall),
     /// The NDJSON log call; the adapter turns lines and `x-next-cursor` into the result.
     Logs(ApiCall),
+    /// `tail_logs`: the adapter repeats `call` (the kept runs, newest first) with `&from=<the
+    /// window's start, ms>` every [`TAIL_POLL_MS`] until `seconds` have passed, and returns
+    /// the runs it saw, oldest first, at most `max`.
+    Tail { call: ApiCall, seconds: u32, max: usize },
     /// The three-phase upload and the deploy ([`upload_session`], [`upload_bucket`],
     /// [`deploy_call`]); the project segment is already checked.
     Deploy(DeployArgs),
+}
+
+/// How often `tail_logs` looks for new runs.
+pub const TAIL_POLL_MS: u64 = 1_000;
+
+/// The runs a `tail_logs` window has seen: each page (newest first, as `/logs` answers) adds
+/// the runs not seen yet; at most `max` are kept, the earliest ones.
+#[derive(Debug, Default)]
+pub struct TailWindow {
+    seen: std::collections::HashSet<String>,
+    runs: Vec<Value>,
+    pub truncated: bool,
+}
+
+impl TailWindow {
+    pub fn add_page(&mut self, page: &[Value], max: usize) {
+        // A full page may hide older runs of the window behind it: that is truncation too.
+        for run in page.iter().rev() {
+            let id = match &run["id"] {
+                Value::String(s) => s.clone(),
+                Value::Null => continue,
+                v => v.to_string(),
+            };
+            if self.seen.contains(&id) {
+                continue;
+            }
+            if self.runs.len() >= max {
+                self.truncated = true;
+                return;
+            }
+            self.seen.insert(id);
+            self.runs.push(run.clone());
+        }
+        if page.len() >= max {
+            self.truncated = true;
+        }
+    }
+
+    pub fn full(&self, max: usize) -> bool {
+        self.runs.len() >= max
+    }
+
+    /// Oldest first.
+    pub fn into_runs(self) -> Vec<Value> {
+        self.runs
+    }
 }
 
 /// Path segments come from the agent: anything that could change the route is refused
@@ -165,6 +215,17 @@ pub fn plan(call: ToolCall) -> Result<Plan, ApiError> {
             ("limit", n(a.limit)),
             ("cursor", a.cursor),
         ])),
+        ToolCall::TailLogs { seconds, filters: a } => {
+            let max = a.limit.unwrap_or(100).clamp(1, 200);
+            let call = ApiCall::new(Get, format!("{}/logs", project(&a.project)?)).query(query(&[
+                ("status", a.status),
+                ("q", a.q),
+                ("deploymentId", a.deployment_id),
+                ("limit", Some(max.to_string())),
+            ]));
+            let seconds = seconds.clamp(1, crate::mcp::tools::MAX_TAIL_SECONDS) as u32;
+            return Ok(Plan::Tail { call, seconds, max: max as usize });
+        }
         ToolCall::Deploy(args) => {
             seg(&args.project)?;
             return Ok(Plan::Deploy(args));
@@ -267,6 +328,38 @@ mod tests {
     }
 
     #[test]
+    fn tail_logs_polls_the_kept_runs_with_its_filters_and_bounds() {
+        use crate::mcp::tools::LogsArgs;
+        let filters = LogsArgs { project: "blog".into(), status: Some("5xx".into()), ..LogsArgs::default() };
+        match plan(ToolCall::TailLogs { seconds: 99, filters }).unwrap() {
+            Plan::Tail { call, seconds, max } => {
+                assert_eq!((call.method, call.path.as_str()), (Method::Get, "/projects/blog/logs"));
+                assert_eq!(call.query, "?status=5xx&limit=100");
+                assert_eq!((seconds, max), (30, 100));
+            }
+            other => panic!("{other:?}"),
+        }
+        let bad = LogsArgs { project: "..".into(), ..LogsArgs::default() };
+        assert!(plan(ToolCall::TailLogs { seconds: 5, filters: bad }).is_err());
+    }
+
+    #[test]
+    fn a_tail_window_keeps_each_run_once_oldest_first_and_says_when_it_was_cut() {
+        let run = |id: i64| json!({ "id": id, "at": id });
+        let mut w = TailWindow::default();
+        w.add_page(&[run(2), run(1)], 3);
+        w.add_page(&[run(4), run(3), run(2), run(1)], 3);
+        assert!(w.truncated && w.full(3));
+        let ids: Vec<i64> = w.into_runs().iter().map(|r| r["id"].as_i64().unwrap()).collect();
+        assert_eq!(ids, [1, 2, 3]);
+        let mut w = TailWindow::default();
+        w.add_page(&[run(5)], 3);
+        w.add_page(&[json!({ "id": null }), run(5)], 3);
+        assert!(!w.truncated && !w.full(3));
+        assert_eq!(w.into_runs().len(), 1);
+    }
+
+    #[test]
     fn update_project_is_a_patch_of_the_settings_given() {
         let mut settings = Map::new();
         settings.insert("skewFallbackDepth".into(), json!(2));
@@ -310,7 +403,7 @@ mod tests {
         for (call, (method, path, q)) in calls.iter().cloned().zip(expect) {
             let c = match plan(call.clone()).unwrap() {
                 Plan::Json(c) | Plan::Logs(c) => c,
-                Plan::Deploy(_) => panic!("not a deploy: {call:?}"),
+                Plan::Deploy(_) | Plan::Tail { .. } => panic!("not one call: {call:?}"),
             };
             assert_eq!(
                 (c.method, c.path.as_str(), c.query.as_str(), c.prefer_async),

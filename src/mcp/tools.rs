@@ -13,6 +13,8 @@ use super::jsonrpc::RpcError;
 /// Inline deploys are bounded so one tool call stays well under the request-body limit.
 pub const MAX_INLINE_FILES: usize = 500;
 pub const MAX_INLINE_BYTES: usize = 20 * 1024 * 1024;
+/// `tail_logs` holds its request open at most this long.
+pub const MAX_TAIL_SECONDS: i64 = 30;
 
 fn s(desc: &str) -> Value {
     json!({ "type": "string", "minLength": 1, "description": desc })
@@ -441,6 +443,30 @@ fn defs() -> Vec<Def> {
             destructive: false,
             idempotent: true,
         },
+        Def {
+            name: "tail_logs",
+            title: "Watch a project's server code live",
+            description: "Waits `seconds` (1-30, default 10) and returns the runs of the project's server code that \
+                          happened meanwhile, oldest first, with the filters of `get_logs` (`status`, `q`, \
+                          `deploymentId`). At most `limit` runs (default 100); `truncated` says when more came.",
+            input: obj(
+                json!({ "project": s(PROJECT),
+                        "seconds": { "type": "integer", "minimum": 1, "maximum": MAX_TAIL_SECONDS },
+                        "status": { "type": "string", "enum": ["2xx", "3xx", "4xx", "5xx", "error"] },
+                        "q": { "type": "string", "maxLength": 200 },
+                        "deploymentId": s(DEPLOYMENT),
+                        "limit": { "type": "integer", "minimum": 1, "maximum": 200 } }),
+                &["project"],
+            ),
+            output: out(
+                json!({ "projectId": { "type": "string" }, "seconds": { "type": "integer" }, "count": { "type": "integer" },
+                        "logs": { "type": "array", "items": { "type": "object" } }, "truncated": { "type": "boolean" } }),
+                &["logs", "truncated"],
+            ),
+            read_only: true,
+            destructive: false,
+            idempotent: false,
+        },
     ]
 }
 
@@ -673,6 +699,11 @@ pub enum ToolCall {
         bucket: String,
     },
     GetLogs(LogsArgs),
+    /// `tail_logs`: the filters of `get_logs` (from/to/cursor excepted), for a window.
+    TailLogs {
+        seconds: i64,
+        filters: LogsArgs,
+    },
 }
 
 /// `get_logs`: the filters of `GET /__api/projects/:id/logs`, passed through (the API checks them).
@@ -759,6 +790,17 @@ pub fn parse_tool_call(params: Option<&Value>) -> Result<Result<ToolCall, String
             limit: int_of("limit"),
             cursor: str_of("cursor"),
         }),
+        "tail_logs" => ToolCall::TailLogs {
+            seconds: int_of("seconds").unwrap_or(10),
+            filters: LogsArgs {
+                project: req("project"),
+                status: str_of("status"),
+                q: str_of("q"),
+                deployment_id: str_of("deploymentId"),
+                limit: int_of("limit"),
+                ..LogsArgs::default()
+            },
+        },
         "deploy" => match deploy_args(args) {
             Ok(d) => ToolCall::Deploy(d),
             Err(message) => return Ok(Err(message)),
@@ -831,7 +873,7 @@ mod tests {
     fn every_tool_is_well_formed() {
         let list = tool_list();
         let tools = list["tools"].as_array().unwrap();
-        assert_eq!(tools.len(), 25);
+        assert_eq!(tools.len(), 26);
         for t in tools {
             assert_eq!(t["inputSchema"]["type"], "object", "{}", t["name"]);
             assert_eq!(t["inputSchema"]["additionalProperties"], false, "{}", t["name"]);
@@ -954,6 +996,24 @@ mod tests {
             call("verify_domain", json!({ "project": "p", "hostname": "" })).unwrap_err().code,
             -32602
         );
+    }
+
+    #[test]
+    fn tail_logs_waits_ten_seconds_unless_told_and_at_most_thirty() {
+        assert_eq!(
+            call("tail_logs", json!({ "project": "p", "q": "boom" })).unwrap(),
+            Ok(ToolCall::TailLogs {
+                seconds: 10,
+                filters: LogsArgs { project: "p".into(), q: Some("boom".into()), ..LogsArgs::default() }
+            })
+        );
+        for seconds in [0, 31] {
+            assert_eq!(
+                call("tail_logs", json!({ "project": "p", "seconds": seconds })).unwrap_err().code,
+                -32602
+            );
+        }
+        assert_eq!(call("tail_logs", json!({ "project": "p", "cursor": "1" })).unwrap_err().code, -32602);
     }
 
     #[test]

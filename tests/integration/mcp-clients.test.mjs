@@ -26,6 +26,7 @@ const TOOLS = [
   'list_deployments', 'get_deployment_logs', 'rollback', 'promote', 'set_alias',
   'add_domain', 'list_domains', 'verify_domain', 'list_kv_namespaces', 'create_kv_namespace', 'delete_kv_namespace',
   'list_sql_databases', 'create_sql_database', 'delete_sql_database', 'list_buckets', 'create_bucket', 'delete_bucket', 'get_logs',
+  'tail_logs',
 ];
 // The PNG signature followed by every byte value (much of it not valid UTF-8).
 const PNG = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from([...Array(256).keys()])]);
@@ -438,6 +439,16 @@ test('TypeScript SDK: a bucket bound by a deploy, and the logs of the code that 
     }
     assert.equal(errors.logs[0].exceptions[0].message, 'mcp boom', JSON.stringify(errors));
     assert.equal(errors.logs[0].logs[0].message, 'stored a.txt');
+    // tail_logs: only the runs of its window, filtered, oldest first.
+    const watching = callOk(client, 'tail_logs', { project: project.id, seconds: 4, q: 'stored' });
+    await new Promise((r) => setTimeout(r, 1000));
+    await served(project.slug, '/live-1');
+    await served(project.slug, '/live-2');
+    const tailed = await watching;
+    const paths = tailed.logs.map((l) => new URL(l.request.url).pathname);
+    assert.deepEqual(paths, ['/live-1', '/live-2'], JSON.stringify(tailed));
+    assert.equal(tailed.truncated, false);
+    assert.equal(tailed.projectId, project.id);
     const bad = await client.callTool({ name: 'get_logs', arguments: { project: project.id, status: 'teapot' } });
     assert.equal(bad.isError, true, JSON.stringify(bad));
     const refused = await client.callTool({ name: 'delete_bucket', arguments: { bucket: bucket.id } });
