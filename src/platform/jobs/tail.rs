@@ -43,6 +43,7 @@ impl InvocationRecorder {
                     json!({ "msg": "storing invocation logs failed", "projectId": project_id, "error": e.log_detail() }),
                 );
             }
+            super::hooks::drain_logs(&env, &project_id, &deployment_id, &records).await;
             Ok(JsValue::UNDEFINED)
         })
     }
