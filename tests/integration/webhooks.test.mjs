@@ -8,6 +8,7 @@ import http from 'node:http';
 import { createHmac } from 'node:crypto';
 import { call, freshProject, expectError, TOKEN } from '../lib/client.mjs';
 import { deploySite, request, sleep } from '../lib/site.mjs';
+import { d1Rows, d1Write } from '../lib/state.mjs';
 
 /** A local receiver: records every request; `script` answers (a list of statuses, then 200). */
 async function receiver() {
@@ -211,4 +212,35 @@ test('hooks: a token scoped to one project cannot see or change another project\
   // A's hook id through A's path only: B's hook is not A's.
   expectError(assert, await call('DELETE', `${P(a)}/webhooks/${bHook.id}`, { token: manage }), 404, 'not_found');
   assert.equal((await call('GET', `${P(b)}/webhooks`)).body.webhooks.length, 1, "B's hook is untouched");
+});
+
+test('hooks: project.deleted is delivered, then the cron removes the hooks of deleted projects and expired deliveries', { timeout: 90_000 }, async () => {
+  const rx = await receiver();
+  const kept = await freshProject('hooks-kept');
+  const keptHook = (await call('POST', `${P(kept)}/webhooks`, { body: { url: rx.url('/kept') } })).body.webhook;
+  // A delivery past LOG_RETENTION_DAYS (default 7) and one within it.
+  const old = Date.now() - 8 * 86_400_000;
+  const recent = Date.now() - 6 * 86_400_000;
+  for (const [id, at] of [['msg_old', old], ['msg_recent', recent]]) {
+    d1Write("INSERT INTO hook_deliveries (id, hook_id, project_id, event, payload, status, attempts, created_at, updated_at) VALUES (?, ?, ?, 'webhook.ping', '{}', 'succeeded', 1, ?, ?)", id, keptHook.id, kept.id, at, at);
+    d1Write("INSERT INTO hook_attempts (delivery_id, attempt, at, response_status, duration_ms) VALUES (?, 1, ?, 200, 1)", id, at);
+  }
+
+  const p = await freshProject('hooks-deleted');
+  const hook = (await call('POST', `${P(p)}/webhooks`, { body: { url: rx.url('/gone'), events: ['project.deleted'] } })).body.webhook;
+  assert.equal((await call('DELETE', P(p))).status, 200);
+  const got = await until('project.deleted', () => rx.got.find((r) => r.path === '/gone'));
+  verify(got, hook.secret);
+  assert.deepEqual(JSON.parse(got.body).data, { projectId: p.id, slug: p.slug });
+  await until('the delivery to settle', () =>
+    d1Rows("SELECT status FROM hook_deliveries WHERE hook_id = ?", hook.id)[0]?.status === 'succeeded');
+
+  const cron = await fetch(`${process.env.FLOTILLA_URL}/__scheduled?cron=*+*+*+*+*`);
+  assert.equal(cron.status, 200);
+  const count = (sql, ...a) => d1Rows(sql, ...a)[0].n;
+  assert.equal(count('SELECT COUNT(*) AS n FROM hooks WHERE project_id = ?', p.id), 0, "a deleted project's hooks are gone");
+  assert.equal(count('SELECT COUNT(*) AS n FROM hook_deliveries WHERE hook_id = ?', hook.id), 0);
+  assert.equal(count('SELECT COUNT(*) AS n FROM hooks WHERE id = ?', keptHook.id), 1, 'a live project keeps its hooks');
+  assert.deepEqual(d1Rows('SELECT id FROM hook_deliveries WHERE hook_id = ? ORDER BY id', keptHook.id).map((r) => r.id), ['msg_recent']);
+  assert.equal(count("SELECT COUNT(*) AS n FROM hook_attempts WHERE delivery_id = 'msg_old'"), 0);
 });

@@ -28,6 +28,12 @@ const FLUSH_DELAY_SECS: u32 = 1;
 /// line queues a new one.
 const FLUSH_STALE_MS: i64 = 10 * 60 * 1000;
 
+/// Hooks of deleted projects the cron removes per run.
+const ORPHANS_PER_RUN: u32 = 20;
+/// A pending delivery of a deleted project's hook older than the whole retry schedule (about
+/// 17 hours) will not be sent any more.
+const ORPHAN_STALL_MS: i64 = 24 * 3600 * 1000;
+
 #[wasm_bindgen]
 extern "C" {
     #[wasm_bindgen(js_namespace = AbortSignal, js_name = timeout)]
@@ -280,4 +286,30 @@ async fn flush(env: &Env, job: &DrainJob) -> ApiResult<()> {
         schedule_flush(env, &hooks, &hook.id, 0, 0).await?;
     }
     Ok(())
+}
+
+/// Cron: webhook deliveries past LOG_RETENTION_DAYS go (bounded), and so do the hooks of
+/// deleted projects once their last delivery (`project.deleted`) settled, or stalled for longer
+/// than the whole retry schedule.
+pub async fn sweep(env: &Env, now: i64) {
+    let swept = async {
+        let hooks = D1Hooks::new(env)?;
+        let days = env.var("LOG_RETENTION_DAYS").ok().map(|v| v.to_string());
+        let cutoff = crate::observe::retention_cutoff(now as u64, days.as_deref());
+        let expired = hooks.delete_expired_deliveries(cutoff, crate::observe::RETENTION_BATCH).await?;
+        let orphans = hooks.orphans(now - ORPHAN_STALL_MS, ORPHANS_PER_RUN).await?;
+        for id in &orphans {
+            hooks.delete(id).await?;
+        }
+        Ok::<_, ApiError>((expired, orphans.len()))
+    };
+    match swept.await {
+        Ok((0, 0)) => {}
+        Ok((expired, orphans)) => log(
+            "info",
+            "cron",
+            json!({ "msg": "webhook data deleted", "expiredDeliveries": expired, "hooksOfDeletedProjects": orphans }),
+        ),
+        Err(e) => log("error", "cron", json!({ "msg": "webhook sweep failed", "error": e.log_detail() })),
+    }
 }

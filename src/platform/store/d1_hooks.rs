@@ -414,4 +414,47 @@ impl D1Hooks {
         self.changes("UPDATE hooks SET flush_at = NULL WHERE id = ?1", &[hook_id.into()]).await?;
         Ok(())
     }
+
+    /// Deletes up to `limit` deliveries created before `cutoff` (ms), with their attempts;
+    /// returns how many went.
+    pub async fn delete_expired_deliveries(&self, cutoff: i64, limit: u32) -> ApiResult<u64> {
+        let pick = "SELECT id FROM hook_deliveries WHERE created_at < ?1 ORDER BY created_at LIMIT ?2";
+        let p = [num(cutoff), num(limit as i64)];
+        let out = self
+            .db
+            .batch(vec![
+                self.db
+                    .prepare(format!("DELETE FROM hook_attempts WHERE delivery_id IN ({pick})"))
+                    .bind(&p)
+                    .map_err(db_err)?,
+                self.db
+                    .prepare(format!("DELETE FROM hook_deliveries WHERE id IN ({pick})"))
+                    .bind(&p)
+                    .map_err(db_err)?,
+            ])
+            .await
+            .map_err(db_err)?;
+        let changes = out.last().and_then(|r| r.meta().ok().flatten()).and_then(|m| m.changes).unwrap_or(0);
+        Ok(changes as u64)
+    }
+
+    /// Up to `limit` hooks of deleted (or purged) projects that have nothing left to send: no
+    /// delivery still pending unless it stalled before `stalled_before` (ms).
+    pub async fn orphans(&self, stalled_before: i64, limit: u32) -> ApiResult<Vec<String>> {
+        #[derive(Deserialize)]
+        struct Id {
+            id: String,
+        }
+        let rows: Vec<Id> = all_rows(
+            self.db
+                .prepare(
+                    "SELECT h.id FROM hooks h LEFT JOIN projects p ON p.id = h.project_id AND p.deleted_at IS NULL \
+                     WHERE p.id IS NULL AND NOT EXISTS (SELECT 1 FROM hook_deliveries d WHERE d.hook_id = h.id \
+                     AND d.status = 'pending' AND d.updated_at >= ?1) LIMIT ?2",
+                )
+                .bind(&[num(stalled_before), num(limit as i64)]),
+        )
+        .await?;
+        Ok(rows.into_iter().map(|r| r.id).collect())
+    }
 }
