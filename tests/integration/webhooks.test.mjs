@@ -149,6 +149,9 @@ test('drains: NDJSON batches of invocation logs and deployment events, signed', 
   assert.equal(created.status, 201, created.text);
   const drain = created.body.drain;
   assert.deepEqual([drain.sources, drain.sampling, drain.dropped], [['logs', 'events'], 1, 0]);
+  // A drain sampling none of the logs gets none of them.
+  const none = await call('POST', `${P(p)}/drains`, { body: { url: rx.url('/none'), sources: ['logs'], sampling: 0 } });
+  assert.equal(none.status, 201, none.text);
 
   await deploySite(p.id, { '/index.html': 'x' }, { extra: { serverCode, run_worker_first: true } });
   assert.equal((await request(`/__project/${p.slug}/visited`)).status, 200);
@@ -165,12 +168,40 @@ test('drains: NDJSON batches of invocation logs and deployment events, signed', 
     assert.equal(r.headers['content-type'], 'application/x-ndjson');
     assert.ok(r.body.endsWith('\n'));
   }
+  assert.deepEqual(rx.got.filter((r) => r.path === '/none'), [], 'sampling 0 sends no logs');
   const listed = await call('GET', `${P(p)}/drains`);
   assert.equal(listed.status, 200);
   assert.equal(listed.body.drains[0].dropped, 0);
   assert.ok(!listed.text.includes(drain.secret));
   assert.equal((await call('DELETE', `${P(p)}/drains/${drain.id}`)).status, 200);
-  assert.deepEqual((await call('GET', `${P(p)}/drains`)).body.drains, []);
+  assert.deepEqual((await call('GET', `${P(p)}/drains`)).body.drains.map((d) => d.id), [none.body.drain.id]);
+});
+
+test('drains: a failing receiver keeps the lines; past 1,000 the oldest are dropped and counted', { timeout: 90_000 }, async () => {
+  const rx = await receiver();
+  rx.script.push(...Array(20).fill(500));
+  const p = await freshProject('drain-full');
+  const drain = (await call('POST', `${P(p)}/drains`, { body: { url: rx.url('/full'), sources: ['events'] } })).body.drain;
+  // A full backlog, written behind the Worker's back: lines n = 1..1000.
+  d1Write(`WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 1000)
+    INSERT INTO drain_backlog (hook_id, line) SELECT ?, '{"n":' || n || '}' FROM c`, drain.id);
+  await deploySite(p.id, { '/index.html': 'x' }); // created, succeeded, activated: 3 more lines
+  const shown = await until('three dropped lines', async () => {
+    const d = (await call('GET', `${P(p)}/drains`)).body.drains[0];
+    return d.dropped === 3 && d;
+  });
+  assert.equal(shown.backlog, 1000);
+  const lines = d1Rows('SELECT line FROM drain_backlog WHERE hook_id = ? ORDER BY id', drain.id).map((r) => JSON.parse(r.line));
+  assert.deepEqual(lines.slice(0, 2), [{ n: 4 }, { n: 5 }], 'the oldest went first');
+  assert.deepEqual(lines.slice(-3).map((l) => l.type), ['deployment.created', 'deployment.succeeded', 'deployment.activated']);
+  // The receiver was sent the oldest lines in a bounded batch, answered 500, and lost nothing.
+  const sent = await until('a flush', () => rx.got[0]);
+  const batch = sent.body.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  assert.equal(batch.length, 200);
+  assert.ok(batch[0].n >= 2 && batch[0].n <= 4, JSON.stringify(batch[0]));
+  verify(sent, drain.secret);
+  await until('the failure to show', async () => (await call('GET', `${P(p)}/drains`)).body.drains[0].lastStatus === 500);
+  assert.equal(d1Rows('SELECT COUNT(*) AS n FROM drain_backlog WHERE hook_id = ?', drain.id)[0].n, 1000);
 });
 
 test('hooks: a token scoped to one project cannot see or change another project\'s hooks', { timeout: 60_000 }, async () => {
