@@ -15,7 +15,7 @@ use crate::observe::hooks::{
 };
 use crate::platform::bindings::{self, new_uuid, now_ms, random_bytes};
 use crate::platform::http;
-use crate::platform::jobs::hooks::{queue_delivery, secret_name};
+use crate::platform::jobs::hooks::{forget_log_drains, queue_delivery, secret_name};
 use crate::platform::secrets::Sealer;
 use crate::platform::store::d1::D1Projects;
 use crate::platform::store::d1_hooks::{D1Hooks, HookRow};
@@ -80,6 +80,7 @@ pub async fn create(req: &mut Request, key: &str, kind: HookKind, ctx: &Ctx<'_>)
         });
     }
     let row = hook(&hooks, &project, kind, &id).await?;
+    forget_log_drains(&project.id);
     ctx.note(&project.id, json!({ "id": id, "kind": kind.as_str(), "url": new.url }));
     let mut out = view(&hooks, &row).await?;
     out["secret"] = json!(secret);
@@ -105,6 +106,7 @@ pub async fn delete(key: &str, id: &str, kind: HookKind, ctx: &Ctx<'_>) -> ApiRe
     let hooks = D1Hooks::new(ctx.env)?;
     let row = hook(&hooks, &project, kind, id).await?;
     hooks.delete(&row.id).await?;
+    forget_log_drains(&project.id);
     ctx.note(&project.id, json!({ "id": row.id, "kind": kind.as_str() }));
     http::ok(200, json!({ "deleted": { "id": row.id } })).map_err(internal)
 }

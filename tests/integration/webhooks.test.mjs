@@ -204,6 +204,24 @@ test('drains: a failing receiver keeps the lines; past 1,000 the oldest are drop
   assert.equal(d1Rows('SELECT COUNT(*) AS n FROM drain_backlog WHERE hook_id = ?', drain.id)[0].n, 1000);
 });
 
+test('drains: a drain deleted elsewhere takes no more lines, even from an isolate that still remembers it', { timeout: 90_000 }, async () => {
+  const rx = await receiver();
+  const p = await freshProject('drain-gone');
+  const drain = (await call('POST', `${P(p)}/drains`, { body: { url: rx.url('/gone'), sources: ['logs'] } })).body.drain;
+  await deploySite(p.id, { '/index.html': 'x' }, { extra: { serverCode, run_worker_first: true } });
+  const kept = (path) => until(`the run of ${path}`, async () =>
+    (await call('GET', `${P(p)}/logs?q=${path}`)).body.logs.length > 0);
+  assert.equal((await request(`/__project/${p.slug}/first-visit`)).status, 200);
+  await kept('first-visit'); // the tail isolate now knows the drain (for ROUTE_CACHE_TTL_MS)
+  // Deleted by another isolate: this one is not told.
+  d1Write('DELETE FROM hooks WHERE id = ?', drain.id);
+  assert.equal((await request(`/__project/${p.slug}/second-visit`)).status, 200);
+  await kept('second-visit');
+  await sleep(300); // the tail call feeds drains right after it stores the run
+  const lines = d1Rows('SELECT line FROM drain_backlog WHERE hook_id = ?', drain.id).map((r) => r.line);
+  assert.deepEqual(lines.filter((l) => l.includes('second-visit')), [], 'no line for a deleted drain');
+});
+
 test('hooks: a token scoped to one project cannot see or change another project\'s hooks', { timeout: 60_000 }, async () => {
   const a = await freshProject('hooks-a');
   const b = await freshProject('hooks-b');

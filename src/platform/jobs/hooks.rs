@@ -4,6 +4,10 @@
 //! signed, with the retry schedule of `crate::observe::hooks`. Nothing is ever sent from the
 //! request that caused it. Touches D1 (`DB`), the queue and outbound fetch.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
 use serde_json::{json, Value};
 use wasm_bindgen::prelude::*;
 use worker::{Env, Fetch, Headers, MessageExt, Method, RawMessage, Request, RequestInit};
@@ -106,17 +110,14 @@ async fn try_emit(env: &Env, project_id: &str, event: &str, data: Value) -> ApiR
 pub async fn drain_logs(env: &Env, project_id: &str, deployment_id: &str, records: &[InvocationRecord]) {
     let fed = async {
         let hooks = D1Hooks::new(env)?;
-        for hook in hooks.for_project(project_id).await? {
-            if hook.kind != HookKind::Drain.as_str() || !hook.topics().iter().any(|t| t == "logs") {
-                continue;
-            }
+        for hook in log_drains(env, &hooks, project_id).await?.iter() {
             let lines: Vec<String> = records
                 .iter()
                 .filter(|_| sampled(hook.sampling, draw()))
                 .map(|r| log_line(project_id, &record_json(deployment_id, r)))
                 .collect();
             if !lines.is_empty() {
-                feed(env, &hooks, &hook, &lines).await?;
+                feed(env, &hooks, hook, &lines).await?;
             }
         }
         Ok::<(), ApiError>(())
@@ -124,6 +125,53 @@ pub async fn drain_logs(env: &Env, project_id: &str, deployment_id: &str, record
     if let Err(e) = fed.await {
         log("warn", project_id, json!({ "msg": "drain lines not queued", "error": e.log_detail() }));
     }
+}
+
+/// A project's drains that take logs (shared, read-only).
+type Drains = Rc<Vec<HookRow>>;
+
+thread_local! {
+    /// Per isolate, for `ROUTE_CACHE_TTL_MS`: the drains of a project that take logs. Every
+    /// run of server code is a tail call; without this each would cost a D1 read even for the
+    /// many projects that have no drain.
+    static LOG_DRAINS: RefCell<HashMap<String, (u64, Drains)>> = RefCell::new(HashMap::new());
+}
+/// Projects whose drains one isolate remembers.
+const LOG_DRAINS_CACHED: usize = 1024;
+
+async fn log_drains(env: &Env, hooks: &D1Hooks, project_id: &str) -> ApiResult<Drains> {
+    let now = now_ms();
+    let hit = LOG_DRAINS
+        .with(|c| c.borrow().get(project_id).filter(|(until, _)| *until > now).map(|(_, v)| v.clone()));
+    if let Some(v) = hit {
+        return Ok(v);
+    }
+    let drains: Vec<HookRow> = hooks
+        .for_project(project_id)
+        .await?
+        .into_iter()
+        .filter(|h| h.kind == HookKind::Drain.as_str() && h.topics().iter().any(|t| t == "logs"))
+        .collect();
+    let drains = Rc::new(drains);
+    let ttl = crate::platform::bindings::settings(env).route_cache_ttl_ms;
+    if ttl > 0 {
+        LOG_DRAINS.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.len() >= LOG_DRAINS_CACHED {
+                c.retain(|_, (until, _)| *until > now);
+                if c.len() >= LOG_DRAINS_CACHED {
+                    c.clear();
+                }
+            }
+            c.insert(project_id.to_string(), (now + ttl, drains.clone()));
+        });
+    }
+    Ok(drains)
+}
+
+/// Drops this isolate's copy of a project's drains (after one was added or removed here).
+pub fn forget_log_drains(project_id: &str) {
+    LOG_DRAINS.with(|c| c.borrow_mut().remove(project_id));
 }
 
 /// A uniform draw in [0, 1).

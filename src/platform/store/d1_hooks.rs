@@ -348,7 +348,10 @@ impl D1Hooks {
         for l in lines {
             stmts.push(
                 self.db
-                    .prepare("INSERT INTO drain_backlog (hook_id, line) VALUES (?1, ?2)")
+                    // A drain deleted meanwhile (or known only to a stale isolate copy) takes nothing.
+                    .prepare(
+                        "INSERT INTO drain_backlog (hook_id, line) SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM hooks WHERE id = ?1)",
+                    )
                     .bind(&[hook_id.into(), l.as_str().into()])
                     .map_err(db_err)?,
             );
