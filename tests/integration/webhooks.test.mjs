@@ -9,6 +9,7 @@ import { createHmac } from 'node:crypto';
 import { call, freshProject, expectError, TOKEN } from '../lib/client.mjs';
 import { deploySite, request, sleep } from '../lib/site.mjs';
 import { d1Rows, d1Write } from '../lib/state.mjs';
+import { stub } from '../lib/stubs.mjs';
 
 /** A local receiver: records every request; `script` answers (a list of statuses, then 200). */
 async function receiver() {
@@ -132,6 +133,41 @@ test('webhooks: signed deployment events, a 500 retried with the log showing bot
 
   assert.equal((await call('DELETE', `${P(p)}/webhooks/${hook.id}`)).status, 200);
   expectError(assert, await call('GET', `${P(p)}/webhooks/${hook.id}/deliveries`), 404, 'not_found');
+});
+
+test('webhooks: rollback, promote, a failed deploy and domain verification are announced, and only what was subscribed', { timeout: 120_000 }, async () => {
+  const rx = await receiver();
+  const p = await freshProject('hooks-events');
+  const events = ['deployment.failed', 'deployment.rolled_back', 'deployment.promoted', 'domain.verified', 'domain.failed'];
+  const { webhook } = (await call('POST', `${P(p)}/webhooks`, { body: { url: rx.url('/ev'), events } })).body;
+  const one = (await deploySite(p.id, { '/index.html': 'one' })).deploy.deployment.id;
+  const two = (await deploySite(p.id, { '/index.html': 'two' })).deploy.deployment.id;
+  assert.equal((await call('POST', `${P(p)}/rollback`, { body: {} })).status, 200);
+  assert.equal((await call('POST', `/__api/deployments/${two}/promote`)).status, 200);
+  const failed = (await deploySite(p.id, { '/index.html': 'three' }, { expect: 422, extra: { fault: 'stage' } })).deploy;
+  const host = `hooks-${Date.now()}.example.com`;
+  const added = await call('POST', `${P(p)}/domains`, { body: { hostname: host } });
+  assert.equal(added.status, 201, added.text);
+  assert.equal((await call('POST', `${P(p)}/domains/${host}/verify`)).status, 409);
+  const { name, value } = added.body.domain.verification;
+  await stub.setTxt(name, [JSON.stringify(value)]);
+  assert.equal((await call('POST', `${P(p)}/domains/${host}/verify`)).status, 200);
+
+  const got = await until('five events', () => {
+    const list = rx.got.filter((r) => r.path === '/ev').map((r) => JSON.parse(r.body));
+    return list.length >= 5 && list;
+  });
+  await sleep(500); // nothing else may follow (created/succeeded/activated were not subscribed)
+  const byType = Object.fromEntries(rx.got.map((r) => JSON.parse(r.body)).map((e) => [e.type, e.data]));
+  assert.deepEqual(Object.keys(byType).sort(), [...events].sort(), JSON.stringify(got));
+  assert.equal(rx.got.length, 5);
+  assert.deepEqual(byType['deployment.rolled_back'], { projectId: p.id, deploymentId: one, previousDeploymentId: two });
+  assert.deepEqual(byType['deployment.promoted'], { projectId: p.id, deploymentId: two, previousDeploymentId: one });
+  assert.equal(byType['deployment.failed'].deploymentId, failed.details.deployment.id);
+  assert.equal(typeof byType['deployment.failed'].errorCode, 'string');
+  assert.deepEqual(byType['domain.verified'], { projectId: p.id, hostname: host });
+  assert.equal(byType['domain.failed'].hostname, host);
+  for (const r of rx.got) verify(r, webhook.secret);
 });
 
 const MARKER = 'drain-marker-7f3a';
