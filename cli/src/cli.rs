@@ -98,6 +98,18 @@ pub enum Command {
         after_help = "Examples:\n  flotilla tokens create --name ci --projects my-site --scopes deploy\n  flotilla tokens list\n  flotilla tokens revoke tok_0123456789abcdef"
     )]
     Tokens(TokensCmd),
+    /// Webhooks: signed HTTP calls on deployment, domain and project events
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  flotilla webhooks add -p my-site https://ci.example.com/hook --events deployment.failed,deployment.activated\n  flotilla webhooks deliveries -p my-site <webhook-id>\n  flotilla webhooks redeliver -p my-site <webhook-id> <delivery-id>"
+    )]
+    Webhooks(WebhooksCmd),
+    /// Log drains: NDJSON batches of a project's invocation logs and deployment events
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  flotilla drains add -p my-site https://logs.example.com/in --sources logs --sampling 0.1\n  flotilla drains list -p my-site   # shows the backlog and dropped lines"
+    )]
+    Drains(DrainsCmd),
     /// Storage for server code: KV namespaces (bind one with `deploy --kv NAME=ID`)
     #[command(
         subcommand,
@@ -273,6 +285,80 @@ pub enum AliasCmd {
     List {
         #[arg(long, short)]
         project: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCmd {
+    /// Add a receiver (prints its signing secret, shown only this once)
+    Add {
+        #[arg(long, short)]
+        project: String,
+        /// The receiver's https:// URL (not `url`: that id is the global --url)
+        #[arg(value_name = "URL")]
+        receiver: String,
+        /// Comma-separated events (default: all)
+        #[arg(long)]
+        events: Option<String>,
+    },
+    /// List a project's webhooks
+    List {
+        #[arg(long, short)]
+        project: String,
+    },
+    /// Remove a webhook and its deliveries log
+    Rm {
+        #[arg(long, short)]
+        project: String,
+        id: String,
+    },
+    /// Queue a test event (webhook.ping)
+    Ping {
+        #[arg(long, short)]
+        project: String,
+        id: String,
+    },
+    /// The newest deliveries with every attempt's response status
+    Deliveries {
+        #[arg(long, short)]
+        project: String,
+        id: String,
+    },
+    /// Send a delivery again (same webhook-id)
+    Redeliver {
+        #[arg(long, short)]
+        project: String,
+        id: String,
+        delivery: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DrainsCmd {
+    /// Add a drain (prints its signing secret, shown only this once)
+    Add {
+        #[arg(long, short)]
+        project: String,
+        /// The receiver's https:// URL
+        #[arg(value_name = "URL")]
+        receiver: String,
+        /// Comma-separated: logs, events (default: both)
+        #[arg(long)]
+        sources: Option<String>,
+        /// Share of invocation logs sent, 0 to 1 (default 1)
+        #[arg(long)]
+        sampling: Option<f64>,
+    },
+    /// List a project's drains with their backlog and dropped lines
+    List {
+        #[arg(long, short)]
+        project: String,
+    },
+    /// Remove a drain and its backlog
+    Rm {
+        #[arg(long, short)]
+        project: String,
+        id: String,
     },
 }
 
@@ -490,6 +576,47 @@ mod tests {
         );
         let c = Cli::try_parse_from(["flotilla", "kv", "namespace", "list"]).unwrap();
         assert!(matches!(c.command, Command::Kv(KvCmd::Namespace(NamespaceCmd::List))));
+    }
+
+    #[test]
+    fn webhook_and_drain_commands_parse() {
+        let c = Cli::try_parse_from([
+            "flotilla",
+            "webhooks",
+            "add",
+            "-p",
+            "site",
+            "https://a.example/h",
+            "--events",
+            "deployment.failed",
+        ])
+        .unwrap();
+        assert!(
+            matches!(c.command, Command::Webhooks(WebhooksCmd::Add { project, receiver, events: Some(e) })
+            if project == "site" && receiver == "https://a.example/h" && e == "deployment.failed")
+        );
+        assert_eq!(c.url, None, "the receiver is not the platform URL");
+        let c = Cli::try_parse_from(["flotilla", "webhooks", "redeliver", "-p", "s", "h1", "msg_1"]).unwrap();
+        assert!(matches!(c.command, Command::Webhooks(WebhooksCmd::Redeliver { id, delivery, .. })
+            if id == "h1" && delivery == "msg_1"));
+        let c = Cli::try_parse_from([
+            "flotilla",
+            "drains",
+            "add",
+            "-p",
+            "s",
+            "https://a.example/d",
+            "--sampling",
+            "0.5",
+        ])
+        .unwrap();
+        assert!(
+            matches!(c.command, Command::Drains(DrainsCmd::Add { sampling: Some(r), sources: None, .. }) if r == 0.5)
+        );
+        assert!(
+            Cli::try_parse_from(["flotilla", "webhooks", "ping", "h1"]).is_err(),
+            "--project is required"
+        );
     }
 
     #[test]

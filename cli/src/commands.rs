@@ -4,7 +4,8 @@
 use serde_json::{json, Value};
 
 use crate::cli::{
-    AliasCmd, Command, DomainsCmd, KvCmd, LogsArgs, NamespaceCmd, ProjectsCmd, ResourceCmd, SqlCmd, TokensCmd,
+    AliasCmd, Command, DomainsCmd, DrainsCmd, KvCmd, LogsArgs, NamespaceCmd, ProjectsCmd, ResourceCmd,
+    SqlCmd, TokensCmd, WebhooksCmd,
 };
 use crate::client::{seg, Client, Failure, Req};
 use crate::error::CliError;
@@ -388,6 +389,80 @@ pub fn run(client: &Client, command: &Command) -> Result<Output, CliError> {
         Command::Domains(DomainsCmd::Rm { project, hostname }) => {
             let v = client.delete(&format!("{}/domains/{}", p(project), seg(hostname)))?;
             Output { human: format!("detached {hostname}"), json: v }
+        }
+        Command::Webhooks(WebhooksCmd::Add { project, receiver, events }) => {
+            let mut body = json!({ "url": receiver });
+            if let Some(e) = events {
+                body["events"] = json!(csv(e));
+            }
+            let v = client.post(&format!("{}/webhooks", p(project)), &body)?;
+            let w = &v["webhook"];
+            let human =
+                format!("webhook {}\nsigning secret (shown only now): {}", s(w, "id"), s(w, "secret"));
+            Output { human, json: v }
+        }
+        Command::Webhooks(WebhooksCmd::List { project }) => {
+            let v = client.get(&format!("{}/webhooks", p(project)))?;
+            let human = rows(list(&v, "webhooks"), "no webhooks", |w| {
+                let events = w["events"].as_array().map(|a| a.len()).unwrap_or(0);
+                format!("{}  {}  {events} event(s)  last: {}", s(w, "id"), s(w, "url"), w["lastStatus"])
+            });
+            Output { json: v, human }
+        }
+        Command::Webhooks(WebhooksCmd::Rm { project, id }) => {
+            let v = client.delete(&format!("{}/webhooks/{}", p(project), seg(id)))?;
+            Output { human: format!("removed webhook {id}"), json: v }
+        }
+        Command::Webhooks(WebhooksCmd::Ping { project, id }) => {
+            let v = client.post(&format!("{}/webhooks/{}/ping", p(project), seg(id)), &json!({}))?;
+            Output { human: format!("queued ping {}", s(&v["delivery"], "id")), json: v }
+        }
+        Command::Webhooks(WebhooksCmd::Deliveries { project, id }) => {
+            let v = client.get(&format!("{}/webhooks/{}/deliveries", p(project), seg(id)))?;
+            let human = rows(list(&v, "deliveries"), "no deliveries", |d| {
+                let codes: Vec<String> = d["attempts"]
+                    .as_array()
+                    .map(|a| a.iter().map(|t| t["responseStatus"].to_string()).collect())
+                    .unwrap_or_default();
+                format!("{}  {}  {}  [{}]", s(d, "id"), s(d, "event"), s(d, "status"), codes.join(", "))
+            });
+            Output { json: v, human }
+        }
+        Command::Webhooks(WebhooksCmd::Redeliver { project, id, delivery }) => {
+            let path = format!("{}/webhooks/{}/deliveries/{}/redeliver", p(project), seg(id), seg(delivery));
+            let v = client.post(&path, &json!({}))?;
+            Output { human: format!("queued {delivery} again"), json: v }
+        }
+        Command::Drains(DrainsCmd::Add { project, receiver, sources, sampling }) => {
+            let mut body = json!({ "url": receiver });
+            if let Some(src) = sources {
+                body["sources"] = json!(csv(src));
+            }
+            if let Some(r) = sampling {
+                body["sampling"] = json!(r);
+            }
+            let v = client.post(&format!("{}/drains", p(project)), &body)?;
+            let d = &v["drain"];
+            let human = format!("drain {}\nsigning secret (shown only now): {}", s(d, "id"), s(d, "secret"));
+            Output { human, json: v }
+        }
+        Command::Drains(DrainsCmd::List { project }) => {
+            let v = client.get(&format!("{}/drains", p(project)))?;
+            let human = rows(list(&v, "drains"), "no drains", |d| {
+                format!(
+                    "{}  {}  backlog {}  dropped {}  last: {}",
+                    s(d, "id"),
+                    s(d, "url"),
+                    d["backlog"],
+                    d["dropped"],
+                    d["lastStatus"]
+                )
+            });
+            Output { json: v, human }
+        }
+        Command::Drains(DrainsCmd::Rm { project, id }) => {
+            let v = client.delete(&format!("{}/drains/{}", p(project), seg(id)))?;
+            Output { human: format!("removed drain {id}"), json: v }
         }
         Command::Tokens(TokensCmd::Create { name, projects, scopes, expires_at }) => {
             let projects = if projects.trim() == "*" { json!("*") } else { json!(csv(projects)) };

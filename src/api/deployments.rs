@@ -250,6 +250,8 @@ pub async fn launch(
         D1Resources::new(ctx.env)?.record_bindings(&id, &project.id, bundle).await?;
     }
     ctx.note(&project.id, json!({ "deploymentId": id }));
+    let created = json!({ "projectId": project.id, "deploymentId": id });
+    crate::platform::jobs::hooks::emit(ctx.env, &project.id, "deployment.created", created).await;
     // The workflow runs right away in this invocation (waitUntil) whenever it can; the queue
     // message, sent first, is the durable backstop and waits `DEPLOY_BACKSTOP_SECS` so that it
     // normally finds the work done (workflow.rs `run_now`). Without waitUntil and without a

@@ -215,6 +215,8 @@ pub async fn verify(key: &str, host: &str, ctx: &Ctx<'_>) -> ApiResult<Response>
     match decide_verification(&name, &row.verification, &found) {
         Verification::Unproven(why) => {
             domains.record_check(&row.hostname, Some(&why), now).await?;
+            let data = json!({ "projectId": project.id, "hostname": row.hostname, "reason": why });
+            crate::platform::jobs::hooks::emit(ctx.env, &project.id, "domain.failed", data).await;
             Err(ApiError::State { code: "domain_unverified", reason: why })
         }
         Verification::Verified => {
@@ -237,6 +239,8 @@ pub async fn verify(key: &str, host: &str, ctx: &Ctx<'_>) -> ApiResult<Response>
                 warn(ctx, "host record lags D1; the first visit repairs it", &e);
             }
             audit(ctx, &project.id, &row.hostname);
+            let data = json!({ "projectId": project.id, "hostname": row.hostname });
+            crate::platform::jobs::hooks::emit(ctx.env, &project.id, "domain.verified", data).await;
             let row = domains.get(&row.hostname).await?.unwrap_or(row);
             respond(200, json!({ "domain": row.to_json(), "verified": true }))
         }

@@ -35,6 +35,10 @@ async fn switched(ctx: &Ctx<'_>, action: &str, out: Switched) -> ApiResult<Respo
         json!({ "action": action, "from": out.from, "to": out.to, "generation": out.generation }),
     );
     let project = load(&projects, &out.project_id).await?;
+    let event = if action == "deployment.promote" { "deployment.promoted" } else { "deployment.rolled_back" };
+    let data =
+        json!({ "projectId": out.project_id, "deploymentId": out.to, "previousDeploymentId": out.from });
+    crate::platform::jobs::hooks::emit(ctx.env, &out.project_id, event, data).await;
     http::ok(
         200,
         json!({

@@ -11,6 +11,7 @@ mod cf_tail;
 mod deployments;
 mod domains;
 pub mod health;
+mod hooks;
 mod kv;
 mod lifecycle;
 mod logs;
@@ -34,6 +35,7 @@ use crate::access::quota::{Quotas, Rate};
 use crate::access::{policy, Need, Principal};
 use crate::domain::UrlBase;
 use crate::error::{ApiError, ApiResult};
+use crate::observe::hooks::HookKind;
 use crate::platform::bindings::now_ms;
 use crate::platform::http::{self, RequestMeta};
 use crate::platform::store::d1::D1Projects;
@@ -260,6 +262,15 @@ async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: ApiRoute) -> ApiResul
         ApiRoute::GetDomain(id, host) => domains::get(&id, &host, ctx).await,
         ApiRoute::VerifyDomain(id, host) => domains::verify(&id, &host, ctx).await,
         ApiRoute::DeleteDomain(id, host) => domains::delete(&id, &host, ctx).await,
+        ApiRoute::ListWebhooks(id) => hooks::list(&id, HookKind::Webhook, ctx).await,
+        ApiRoute::CreateWebhook(id) => hooks::create(req, &id, HookKind::Webhook, ctx).await,
+        ApiRoute::DeleteWebhook(id, hid) => hooks::delete(&id, &hid, HookKind::Webhook, ctx).await,
+        ApiRoute::PingWebhook(id, hid) => hooks::ping(&id, &hid, ctx).await,
+        ApiRoute::ListDeliveries(id, hid) => hooks::deliveries(&id, &hid, ctx).await,
+        ApiRoute::Redeliver(id, hid, did) => hooks::redeliver(&id, &hid, &did, ctx).await,
+        ApiRoute::ListDrains(id) => hooks::list(&id, HookKind::Drain, ctx).await,
+        ApiRoute::CreateDrain(id) => hooks::create(req, &id, HookKind::Drain, ctx).await,
+        ApiRoute::DeleteDrain(id, did) => hooks::delete(&id, &did, HookKind::Drain, ctx).await,
         ApiRoute::PreviewLink(id) => previews::create_link(req, &id, ctx).await,
         ApiRoute::ListKvNamespaces => kv::list(req, ctx).await,
         ApiRoute::CreateKvNamespace => kv::create(req, ctx).await,

@@ -221,5 +221,7 @@ pub async fn delete(key: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
         }
     };
     ctx.note(&row.id, json!({ "slug": row.slug }));
+    let data = json!({ "projectId": row.id, "slug": row.slug });
+    crate::platform::jobs::hooks::emit(ctx.env, &row.id, "project.deleted", data).await;
     respond(200, json!({ "deleted": { "id": row.id, "slug": row.slug }, "purge": purge }))
 }

@@ -206,6 +206,17 @@ pub fn plan(call: ToolCall) -> Result<Plan, ApiError> {
             ApiCall::new(Post, "/buckets".into()).body(json!({ "name": name }))
         }
         ToolCall::DeleteBucket { bucket } => ApiCall::new(Delete, format!("/buckets/{}", seg(&bucket)?)),
+        ToolCall::ListWebhooks { project: p } => ApiCall::new(Get, format!("{}/webhooks", project(&p)?)),
+        ToolCall::AddWebhook { project: p, url, events } => {
+            let mut body = json!({ "url": url });
+            if let Some(events) = events {
+                body["events"] = json!(events);
+            }
+            ApiCall::new(Post, format!("{}/webhooks", project(&p)?)).body(body)
+        }
+        ToolCall::ListWebhookDeliveries { project: p, webhook } => {
+            ApiCall::new(Get, format!("{}/webhooks/{}/deliveries", project(&p)?, seg(&webhook)?))
+        }
         ToolCall::GetLogs(a) => ApiCall::new(Get, format!("{}/logs", project(&a.project)?)).query(query(&[
             ("status", a.status),
             ("q", a.q),
@@ -521,6 +532,35 @@ mod tests {
             assert_eq!(plan(db).expect_err(bad).code(), "bad_request");
             let logs = ToolCall::GetLogs(LogsArgs { project: bad.into(), ..LogsArgs::default() });
             assert_eq!(plan(logs).expect_err(bad).code(), "bad_request", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn webhook_tools_map_to_their_routes() {
+        let c = json_call(ToolCall::ListWebhooks { project: "blog".into() });
+        assert_eq!((c.method, c.path.as_str()), (Method::Get, "/projects/blog/webhooks"));
+        let c = json_call(ToolCall::AddWebhook {
+            project: "blog".into(),
+            url: "https://a.example/h".into(),
+            events: Some(vec!["deployment.failed".into()]),
+        });
+        assert_eq!(
+            (c.method, c.path.as_str(), c.body),
+            (
+                Method::Post,
+                "/projects/blog/webhooks",
+                Some(json!({ "url": "https://a.example/h", "events": ["deployment.failed"] }))
+            )
+        );
+        let c = json_call(ToolCall::AddWebhook { project: "blog".into(), url: "u".into(), events: None });
+        assert_eq!(c.body, Some(json!({ "url": "u" })));
+        let c = json_call(ToolCall::ListWebhookDeliveries { project: "blog".into(), webhook: "h1".into() });
+        assert_eq!((c.method, c.path.as_str()), (Method::Get, "/projects/blog/webhooks/h1/deliveries"));
+        for bad in BAD {
+            let d = ToolCall::ListWebhookDeliveries { project: "blog".into(), webhook: bad.into() };
+            assert_eq!(plan(d).expect_err(bad).code(), "bad_request", "{bad:?}");
+            let l = ToolCall::ListWebhooks { project: bad.into() };
+            assert_eq!(plan(l).expect_err(bad).code(), "bad_request", "{bad:?}");
         }
     }
 

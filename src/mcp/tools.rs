@@ -467,6 +467,48 @@ fn defs() -> Vec<Def> {
             destructive: false,
             idempotent: false,
         },
+        Def {
+            name: "list_webhooks",
+            title: "List a project's webhooks",
+            description: "The project's webhooks: receiver URL, subscribed events and the last response status. \
+                          Secrets are never listed.",
+            input: obj(json!({ "project": s(PROJECT) }), &["project"]),
+            output: out(json!({ "webhooks": { "type": "array", "items": { "type": "object" } } }), &["webhooks"]),
+            read_only: true,
+            destructive: false,
+            idempotent: true,
+        },
+        Def {
+            name: "add_webhook",
+            title: "Add a webhook to a project",
+            description: "Registers an https receiver for the project's events (default: all of them). Deliveries are \
+                          signed the Standard Webhooks way with the returned `webhook.secret`, which is shown only \
+                          in this answer.",
+            input: obj(
+                json!({ "project": s(PROJECT),
+                        "url": { "type": "string", "minLength": 1, "maxLength": 2048, "description": "https:// receiver URL" },
+                        "events": { "type": "array", "items": { "type": "string", "enum": crate::observe::hooks::EVENTS } } }),
+                &["project", "url"],
+            ),
+            output: out(json!({ "webhook": { "type": "object" } }), &["webhook"]),
+            read_only: false,
+            destructive: false,
+            idempotent: false,
+        },
+        Def {
+            name: "list_webhook_deliveries",
+            title: "Read a webhook's deliveries log",
+            description: "The webhook's newest 50 deliveries, each with its event, status (pending, succeeded, \
+                          failed) and every attempt's HTTP response status.",
+            input: obj(json!({ "project": s(PROJECT), "webhook": s("Webhook id") }), &["project", "webhook"]),
+            output: out(
+                json!({ "webhookId": { "type": "string" }, "deliveries": { "type": "array", "items": { "type": "object" } } }),
+                &["deliveries"],
+            ),
+            read_only: true,
+            destructive: false,
+            idempotent: true,
+        },
     ]
 }
 
@@ -704,6 +746,18 @@ pub enum ToolCall {
         seconds: i64,
         filters: LogsArgs,
     },
+    ListWebhooks {
+        project: String,
+    },
+    AddWebhook {
+        project: String,
+        url: String,
+        events: Option<Vec<String>>,
+    },
+    ListWebhookDeliveries {
+        project: String,
+        webhook: String,
+    },
 }
 
 /// `get_logs`: the filters of `GET /__api/projects/:id/logs`, passed through (the API checks them).
@@ -801,6 +855,18 @@ pub fn parse_tool_call(params: Option<&Value>) -> Result<Result<ToolCall, String
                 ..LogsArgs::default()
             },
         },
+        "list_webhooks" => ToolCall::ListWebhooks { project: req("project") },
+        "add_webhook" => ToolCall::AddWebhook {
+            project: req("project"),
+            url: req("url"),
+            events: args
+                .get("events")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect()),
+        },
+        "list_webhook_deliveries" => {
+            ToolCall::ListWebhookDeliveries { project: req("project"), webhook: req("webhook") }
+        }
         "deploy" => match deploy_args(args) {
             Ok(d) => ToolCall::Deploy(d),
             Err(message) => return Ok(Err(message)),
@@ -873,7 +939,7 @@ mod tests {
     fn every_tool_is_well_formed() {
         let list = tool_list();
         let tools = list["tools"].as_array().unwrap();
-        assert_eq!(tools.len(), 26);
+        assert_eq!(tools.len(), 29);
         for t in tools {
             assert_eq!(t["inputSchema"]["type"], "object", "{}", t["name"]);
             assert_eq!(t["inputSchema"]["additionalProperties"], false, "{}", t["name"]);
@@ -902,6 +968,9 @@ mod tests {
             "create_bucket",
             "delete_bucket",
             "get_logs",
+            "list_webhooks",
+            "add_webhook",
+            "list_webhook_deliveries",
         ] {
             assert!(names.contains(&n), "{n}");
         }
@@ -913,6 +982,42 @@ mod tests {
         assert_eq!(ro("add_domain")["readOnlyHint"], false);
         assert_eq!(ro("list_kv_namespaces")["readOnlyHint"], true);
         assert_eq!(ro("delete_kv_namespace")["destructiveHint"], true);
+    }
+
+    #[test]
+    fn webhook_tools_parse() {
+        assert_eq!(
+            call(
+                "add_webhook",
+                json!({ "project": "p", "url": "https://a.example/h", "events": ["project.deleted"] })
+            )
+            .unwrap(),
+            Ok(ToolCall::AddWebhook {
+                project: "p".into(),
+                url: "https://a.example/h".into(),
+                events: Some(vec!["project.deleted".into()]),
+            })
+        );
+        assert_eq!(
+            call("add_webhook", json!({ "project": "p", "url": "https://a.example/h" })).unwrap(),
+            Ok(ToolCall::AddWebhook { project: "p".into(), url: "https://a.example/h".into(), events: None })
+        );
+        assert_eq!(call("add_webhook", json!({ "project": "p" })).unwrap_err().code, -32602);
+        assert_eq!(
+            call("add_webhook", json!({ "project": "p", "url": "u", "events": "all" })).unwrap_err().code,
+            -32602
+        );
+        assert_eq!(
+            call("list_webhook_deliveries", json!({ "project": "p", "webhook": "h" })).unwrap(),
+            Ok(ToolCall::ListWebhookDeliveries { project: "p".into(), webhook: "h".into() })
+        );
+        assert_eq!(call("list_webhooks", json!({})).unwrap_err().code, -32602);
+        let ann = |n: &str| {
+            tool_list()["tools"].as_array().unwrap().iter().find(|t| t["name"] == n).unwrap()["annotations"]
+                .clone()
+        };
+        assert_eq!(ann("list_webhooks")["readOnlyHint"], true);
+        assert_eq!(ann("add_webhook")["readOnlyHint"], false);
     }
 
     #[test]

@@ -38,6 +38,17 @@ pub enum ApiRoute {
     GetDomain(String, String),
     DeleteDomain(String, String),
     VerifyDomain(String, String),
+    /// `/projects/:id/webhooks[/:hid[/ping|/deliveries[/:did/redeliver]]]`: (project, hook, delivery)
+    ListWebhooks(String),
+    CreateWebhook(String),
+    DeleteWebhook(String, String),
+    PingWebhook(String, String),
+    ListDeliveries(String, String),
+    Redeliver(String, String, String),
+    /// `/projects/:id/drains[/:did]`
+    ListDrains(String),
+    CreateDrain(String),
+    DeleteDrain(String, String),
     /// `POST /deployments/:id/preview-link`
     PreviewLink(String),
     ListKvNamespaces,
@@ -133,6 +144,35 @@ pub fn match_api(method: &str, path: &str) -> ApiRoute {
         ["projects", _, "domains", _, "verify"] => {
             ("POST", (method == "POST").then(|| VerifyDomain(id(1), id(3))))
         }
+        ["projects", _, "webhooks"] => (
+            "GET, POST",
+            match method {
+                "GET" => Some(ListWebhooks(id(1))),
+                "POST" => Some(CreateWebhook(id(1))),
+                _ => None,
+            },
+        ),
+        ["projects", _, "webhooks", _] => {
+            ("DELETE", (method == "DELETE").then(|| DeleteWebhook(id(1), id(3))))
+        }
+        ["projects", _, "webhooks", _, "ping"] => {
+            ("POST", (method == "POST").then(|| PingWebhook(id(1), id(3))))
+        }
+        ["projects", _, "webhooks", _, "deliveries"] => {
+            ("GET", (method == "GET").then(|| ListDeliveries(id(1), id(3))))
+        }
+        ["projects", _, "webhooks", _, "deliveries", _, "redeliver"] => {
+            ("POST", (method == "POST").then(|| Redeliver(id(1), id(3), id(5))))
+        }
+        ["projects", _, "drains"] => (
+            "GET, POST",
+            match method {
+                "GET" => Some(ListDrains(id(1))),
+                "POST" => Some(CreateDrain(id(1))),
+                _ => None,
+            },
+        ),
+        ["projects", _, "drains", _] => ("DELETE", (method == "DELETE").then(|| DeleteDrain(id(1), id(3)))),
         ["kv", "namespaces"] => (
             "GET, POST",
             match method {
@@ -226,6 +266,20 @@ mod tests {
             ("POST", "/projects/abc/aliases/staging", MethodNotAllowed("GET, PUT, DELETE")),
             ("GET", "/projects/abc/rollback", MethodNotAllowed("POST")),
             ("GET", "/projects/abc/domains", ListDomains("abc".into())),
+            ("GET", "/projects/abc/webhooks", ListWebhooks("abc".into())),
+            ("POST", "/projects/abc/webhooks", CreateWebhook("abc".into())),
+            ("DELETE", "/projects/abc/webhooks/h1", DeleteWebhook("abc".into(), "h1".into())),
+            ("POST", "/projects/abc/webhooks/h1/ping", PingWebhook("abc".into(), "h1".into())),
+            ("GET", "/projects/abc/webhooks/h1/deliveries", ListDeliveries("abc".into(), "h1".into())),
+            (
+                "POST",
+                "/projects/abc/webhooks/h1/deliveries/m1/redeliver",
+                Redeliver("abc".into(), "h1".into(), "m1".into()),
+            ),
+            ("GET", "/projects/abc/drains", ListDrains("abc".into())),
+            ("POST", "/projects/abc/drains", CreateDrain("abc".into())),
+            ("DELETE", "/projects/abc/drains/d1", DeleteDrain("abc".into(), "d1".into())),
+            ("GET", "/projects/abc/webhooks/h1", MethodNotAllowed("DELETE")),
             ("POST", "/projects/abc/domains", AddDomain("abc".into())),
             ("GET", "/projects/abc/domains/www.a.com", GetDomain("abc".into(), "www.a.com".into())),
             ("DELETE", "/projects/abc/domains/www.a.com", DeleteDomain("abc".into(), "www.a.com".into())),

@@ -48,6 +48,15 @@ fn every_route() -> Vec<ApiRoute> {
         GetDomain(s(), s()),
         DeleteDomain(s(), s()),
         VerifyDomain(s(), s()),
+        ListWebhooks(s()),
+        CreateWebhook(s()),
+        DeleteWebhook(s(), s()),
+        PingWebhook(s(), s()),
+        ListDeliveries(s(), s()),
+        Redeliver(s(), s(), s()),
+        ListDrains(s()),
+        CreateDrain(s()),
+        DeleteDrain(s(), s()),
         PreviewLink(s()),
         ListKvNamespaces,
         CreateKvNamespace,
@@ -95,6 +104,15 @@ fn every_route() -> Vec<ApiRoute> {
             | DeleteDomain(..)
             | VerifyDomain(..)
             | PreviewLink(_)
+            | ListWebhooks(_)
+            | CreateWebhook(_)
+            | DeleteWebhook(..)
+            | PingWebhook(..)
+            | ListDeliveries(..)
+            | Redeliver(..)
+            | ListDrains(_)
+            | CreateDrain(_)
+            | DeleteDrain(..)
             | ListKvNamespaces
             | CreateKvNamespace
             | GetKvNamespace(_)

@@ -520,3 +520,43 @@ test('SQL databases and buckets through the CLI, bound with deploy --sql/--bucke
   assert.equal(bDel.code, 0, bDel.stderr);
   assert.match(bDel.stdout, /deleted \S+ \(1 objects removed\)/);
 });
+
+test('webhooks and drains through the CLI: add (secret once), list, ping, deliveries, remove', { timeout: 120_000 }, async () => {
+  const http = await import('node:http');
+  const got = [];
+  const rx = http.createServer((q, s) => { q.resume(); q.on('end', () => { got.push(q.headers['webhook-id']); s.writeHead(204); s.end(); }); });
+  await new Promise((r) => rx.listen(0, '127.0.0.1', r));
+  try {
+    const url = `http://127.0.0.1:${rx.address().port}/hook`;
+    const { slug } = (await api.createProject({ name: 'cli hooks' })).body.project;
+    const add = cli(['webhooks', 'add', '-p', slug, url, '--events', 'deployment.failed,project.deleted', '--json']);
+    assert.equal(add.code, 0, add.stderr);
+    const w = add.json.webhook;
+    assert.match(w.secret, /^whsec_/);
+    assert.deepEqual(w.events, ['deployment.failed', 'project.deleted']);
+    const human = cli(['webhooks', 'list', '-p', slug]);
+    assert.equal(human.code, 0, human.stderr);
+    assert.ok(human.stdout.includes(w.id) && !human.stdout.includes(w.secret), human.stdout);
+    const ping = cli(['webhooks', 'ping', '-p', slug, w.id, '--json']);
+    assert.equal(ping.code, 0, ping.stderr);
+    const id = ping.json.delivery.id;
+    let shown;
+    for (let i = 0; i < 100 && !(shown = cli(['webhooks', 'deliveries', '-p', slug, w.id])).stdout.includes(`${id}  webhook.ping  succeeded  [204]`); i++) {
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    assert.match(shown.stdout, new RegExp(`${id}  webhook\\.ping  succeeded  \\[204\\]`));
+    assert.ok(got.includes(id));
+    const bad = cli(['webhooks', 'add', '-p', slug, 'http://example.com/x']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /url/);
+    const drain = cli(['drains', 'add', '-p', slug, url, '--sources', 'events', '--sampling', '0.5', '--json']);
+    assert.equal(drain.code, 0, drain.stderr);
+    assert.deepEqual([drain.json.drain.sources, drain.json.drain.sampling], [['events'], 0.5]);
+    assert.match(cli(['drains', 'list', '-p', slug]).stdout, /backlog 0 {2}dropped 0/);
+    assert.equal(cli(['drains', 'rm', '-p', slug, drain.json.drain.id]).code, 0);
+    assert.equal(cli(['webhooks', 'rm', '-p', slug, w.id]).code, 0);
+    assert.deepEqual(cli(['webhooks', 'list', '-p', slug, '--json']).json.webhooks, []);
+  } finally {
+    rx.close();
+  }
+});

@@ -27,6 +27,7 @@ const TOOLS = [
   'add_domain', 'list_domains', 'verify_domain', 'list_kv_namespaces', 'create_kv_namespace', 'delete_kv_namespace',
   'list_sql_databases', 'create_sql_database', 'delete_sql_database', 'list_buckets', 'create_bucket', 'delete_bucket', 'get_logs',
   'tail_logs',
+  'list_webhooks', 'add_webhook', 'list_webhook_deliveries',
 ];
 // The PNG signature followed by every byte value (much of it not valid UTF-8).
 const PNG = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from([...Array(256).keys()])]);
@@ -457,6 +458,27 @@ test('TypeScript SDK: a bucket bound by a deploy, and the logs of the code that 
     const del = await callOk(client, 'delete_bucket', { bucket: bucket.id });
     assert.deepEqual(del.deleted, { id: bucket.id, name });
     assert.deepEqual(del.objects, { removed: 1, more: false });
+  } finally {
+    await transport.terminateSession();
+    await client.close();
+  }
+});
+
+test('TypeScript SDK: webhook tools add a hook (secret shown once), list it and read its deliveries', async () => {
+  const { client, transport } = await connect();
+  try {
+    const { project } = await callOk(client, 'create_project', { name: 'mcp hooks' });
+    const url = 'https://hooks.example.com/mcp';
+    const { webhook } = await callOk(client, 'add_webhook', { project: project.id, url, events: ['deployment.failed'] });
+    assert.match(webhook.secret, /^whsec_/);
+    assert.deepEqual([webhook.url, webhook.events], [url, ['deployment.failed']]);
+    const { webhooks } = await callOk(client, 'list_webhooks', { project: project.slug });
+    assert.deepEqual(webhooks.map((w) => [w.id, w.secret]), [[webhook.id, undefined]]);
+    const log = await callOk(client, 'list_webhook_deliveries', { project: project.id, webhook: webhook.id });
+    assert.deepEqual(log.deliveries, []);
+    const bad = await client.callTool({ name: 'add_webhook', arguments: { project: project.id, url: 'http://example.com/' } });
+    assert.equal(bad.isError, true, JSON.stringify(bad));
+    await callOk(client, 'delete_project', { project: project.id });
   } finally {
     await transport.terminateSession();
     await client.close();

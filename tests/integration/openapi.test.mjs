@@ -148,6 +148,28 @@ test('every documented operation answers as its schema says (one live sample eac
   assert.equal(v.body.domain.status, 'active', v.text);
   ok(await op('DELETE', `${P}/domains/${host}`), 200);
 
+  // Webhooks and drains, delivered to a local receiver that answers 204.
+  const rx = http.createServer((q, s) => { q.resume(); q.on('end', () => { s.writeHead(204); s.end(); }); });
+  await new Promise((r) => rx.listen(0, '127.0.0.1', r));
+  try {
+    const hookUrl = `http://127.0.0.1:${rx.address().port}/hook`;
+    const wh = await op('POST', `${P}/webhooks`, { body: { url: hookUrl, events: ['deployment.created'] } });
+    ok(wh, 201);
+    const W = `${P}/webhooks/${wh.body.webhook.id}`;
+    ok(await op('GET', `${P}/webhooks`), 200);
+    const ping = await op('POST', `${W}/ping`);
+    ok(ping, 202);
+    ok(await op('GET', `${W}/deliveries`), 200);
+    ok(await op('POST', `${W}/deliveries/${ping.body.delivery.id}/redeliver`), 202);
+    ok(await op('DELETE', W), 200);
+    const dr = await op('POST', `${P}/drains`, { body: { url: hookUrl, sources: ['events'], sampling: 0.5 } });
+    ok(dr, 201);
+    ok(await op('GET', `${P}/drains`), 200);
+    ok(await op('DELETE', `${P}/drains/${dr.body.drain.id}`), 200);
+  } finally {
+    rx.close();
+  }
+
   const tok = await op('POST', '/__api/tokens', { body: { name: 'openapi sample', scopes: ['read'], projects: '*' } });
   ok(tok, 201);
   ok(await op('GET', '/__api/tokens'), 200);

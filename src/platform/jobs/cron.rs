@@ -195,6 +195,7 @@ pub async fn scheduled(env: &Env) {
         ),
         Err(e) => log("error", "cron", json!({ "msg": "deleting old logs failed", "error": e.log_detail() })),
     }
+    super::hooks::sweep(env, now).await;
 }
 
 /// [`lifecycle::NamespaceStore`] over D1 (`resources`) and `TENANT_KV`.

@@ -3,6 +3,7 @@
 
 pub mod cron;
 pub mod gc;
+pub mod hooks;
 pub mod hosts;
 pub mod purge;
 pub mod queue;

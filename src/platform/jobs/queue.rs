@@ -38,6 +38,8 @@ pub async fn handle_batch(batch: MessageBatch<Job>, env: &Env) -> worker::Result
             Some(Job::Deploy(job)) => handle_deploy(env, &job, dead_letter, &msg).await,
             Some(Job::Purge(job)) => handle_purge(env, &job, dead_letter, &msg).await,
             Some(Job::Gc(job)) => crate::platform::jobs::gc::handle(env, &job, dead_letter, &msg).await,
+            Some(Job::Hook(job)) => super::hooks::handle_delivery(env, &job, dead_letter, &msg).await,
+            Some(Job::Drain(job)) => super::hooks::handle_drain(env, &job, dead_letter, &msg).await,
         }
     }
     Ok(())

@@ -2,7 +2,8 @@
 //! (src/js/main.mjs), handed to each loaded isolate as its tail with the project and deployment
 //! in its props, calls this with the JSON text of its events. src/observe/logs.rs cuts them to
 //! records; they are stored in one D1 batch, then handed to the project's TailHub object (live
-//! viewers, `GET /__api/projects/:id/tail`), which answers at once when nobody watches.
+//! viewers, `GET /__api/projects/:id/tail`), which answers at once when nobody watches, and to
+//! the project's log drains (jobs/hooks.rs).
 //! Failures go to the log, never to the visitor (the response is long gone).
 
 use serde_json::{json, Value};
@@ -55,6 +56,7 @@ impl InvocationRecorder {
                     json!({ "msg": "live tail not reached", "projectId": project_id, "error": e.log_detail() }),
                 );
             }
+            super::hooks::drain_logs(&env, &project_id, &deployment_id, &records).await;
             Ok(JsValue::UNDEFINED)
         })
     }

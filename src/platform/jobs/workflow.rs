@@ -414,7 +414,18 @@ impl StepCx<'_> {
     async fn activate(&mut self) -> Result<String, StepError> {
         let store = D1Lifecycle::new(self.env).map_err(transient)?;
         let routes = LiveRoutes::new(self.env).map_err(transient)?;
-        match lifecycle::activate_new(&store, &routes, &self.d.id, now_ms() as i64).await {
+        let outcome = lifecycle::activate_new(&store, &routes, &self.d.id, now_ms() as i64).await;
+        let events: &[&str] = match &outcome {
+            Ok(Activation::Activated { .. }) => &["deployment.succeeded", "deployment.activated"],
+            Ok(Activation::Superseded | Activation::Staged) => &["deployment.succeeded"],
+            _ => &[],
+        };
+        for event in events {
+            let status = if *event == "deployment.activated" { "active" } else { "ready" };
+            let data = serde_json::json!({ "projectId": self.d.project_id, "deploymentId": self.d.id, "status": status });
+            crate::platform::jobs::hooks::emit(self.env, &self.d.project_id, event, data).await;
+        }
+        match outcome {
             Ok(Activation::Activated { generation, route_error }) => {
                 if let Some(e) = &route_error {
                     log(
@@ -459,6 +470,16 @@ impl StepCx<'_> {
 /// ahead of D1, so nothing needs re-pointing.
 pub(super) async fn fail(env: &Env, deployment_id: &str, why: &StepFailure) -> Result<(), ApiError> {
     let store = D1Lifecycle::new(env)?;
-    lifecycle::fail_deployment(&store, deployment_id, why, now_ms() as i64).await.map_err(ApiError::from)?;
+    let failed = lifecycle::fail_deployment(&store, deployment_id, why, now_ms() as i64)
+        .await
+        .map_err(ApiError::from)?;
+    if failed {
+        if let Some(d) = D1Deployments::new(env)?.get(deployment_id).await? {
+            let data = serde_json::json!({
+                "projectId": d.project_id, "deploymentId": d.id, "status": "failed", "errorCode": why.code,
+            });
+            crate::platform::jobs::hooks::emit(env, &d.project_id, "deployment.failed", data).await;
+        }
+    }
     Ok(())
 }

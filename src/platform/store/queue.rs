@@ -30,6 +30,24 @@ pub struct GcJob {
     pub after: Option<String>,
 }
 
+/// Send one webhook delivery (`retry`: how many sends of this round failed before).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HookJob {
+    #[serde(rename = "hookDeliveryId")]
+    pub delivery_id: String,
+    #[serde(rename = "hookRetry", default)]
+    pub retry: u32,
+}
+
+/// Send the next batch of a log drain's backlog.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DrainJob {
+    #[serde(rename = "drainId")]
+    pub drain_id: String,
+    #[serde(rename = "drainRetry", default)]
+    pub retry: u32,
+}
+
 /// A message on `DEPLOY_QUEUE`; the kinds have disjoint required fields.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -37,6 +55,8 @@ pub enum Job {
     Deploy(DeployJob),
     Purge(PurgeJob),
     Gc(GcJob),
+    Hook(HookJob),
+    Drain(DrainJob),
 }
 
 pub async fn enqueue(env: &Env, job: &Job) -> ApiResult<()> {
