@@ -131,6 +131,12 @@ pub fn bundle_key(project_id: &str, deployment_id: &str) -> String {
     BlobDoc::Bundle.key(project_id, deployment_id)
 }
 
+/// BLOBS: one resolved env of a project (`lifecycle::envs::EnvBlob`), by its content digest.
+/// Not a [`BlobDoc`]: the orphan sweep must never take these for a deployment's leftovers.
+pub fn env_key(project_id: &str, digest: &str) -> String {
+    format!("envs/{project_id}/{digest}.json")
+}
+
 /// BLOBS: an upload session's manifest.
 pub fn upload_manifest_key(project_id: &str, session_id: &str) -> String {
     BlobDoc::UploadManifest.key(project_id, session_id)
