@@ -134,7 +134,12 @@ pub fn bundle_key(project_id: &str, deployment_id: &str) -> String {
 /// BLOBS: one resolved env of a project (`lifecycle::envs::EnvBlob`), by its content digest.
 /// Not a [`BlobDoc`]: the orphan sweep must never take these for a deployment's leftovers.
 pub fn env_key(project_id: &str, digest: &str) -> String {
-    format!("envs/{project_id}/{digest}.json")
+    format!("{}{digest}.json", env_prefix(project_id))
+}
+
+/// Every resolved env of one project (ends in `/`: never another project's).
+pub fn env_prefix(project_id: &str) -> String {
+    format!("envs/{project_id}/")
 }
 
 /// BLOBS: an upload session's manifest.
