@@ -5,7 +5,7 @@
 // protected preview without a link, and a wrong or foreign one does not.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { api, call, freshProject, expectError } from '../lib/client.mjs';
+import { BASE, TOKEN, api, call, freshProject, expectError } from '../lib/client.mjs';
 import { prepare, request, sleep } from '../lib/site.mjs';
 
 const b64 = (s) => Buffer.from(s).toString('base64');
@@ -199,4 +199,31 @@ test('bypass token: opens protected previews by header; wrong, foreign, rotated 
   assert.equal(await until({ 'x-flotilla-bypass': rotated }, 200), 200);
   assert.equal((await call('DELETE', `/__api/projects/${p.id}/bypass-token`)).status, 200);
   assert.equal(await until({ 'x-flotilla-bypass': rotated }, 401), 401);
+});
+
+/** One MCP tools/call over raw JSON-RPC (initialize, then the call in that session). */
+async function mcpTool(name, args) {
+  const post = async (body, session) => {
+    const headers = { accept: 'application/json, text/event-stream', 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` };
+    if (session) headers['mcp-session-id'] = session;
+    return fetch(`${BASE}/mcp`, { method: 'POST', headers, body: JSON.stringify(body) });
+  };
+  const init = await post({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'envs-test', version: '1' } } });
+  assert.equal(init.status, 200, await init.text());
+  const session = init.headers.get('mcp-session-id');
+  assert.equal((await post({ jsonrpc: '2.0', method: 'notifications/initialized' }, session)).status, 202);
+  const r = await post({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name, arguments: args } }, session);
+  const body = await r.json();
+  assert.equal(body.result?.isError, false, JSON.stringify(body));
+  return body.result.structuredContent;
+}
+
+test('MCP: set_env and list_env show which env applies where', async () => {
+  const p = await freshProject('envs-mcp');
+  await mcpTool('set_env', { project: p.slug, scope: 'preview', name: 'API_URL', value: 'https://preview.example' });
+  await mcpTool('set_env', { project: p.slug, scope: 'production', name: 'DB_PASSWORD', type: 'secret', value: 'never-shown' });
+  const listed = await mcpTool('list_env', { project: p.slug });
+  assert.deepEqual(listed.applies.preview.vars, ['API_URL']);
+  assert.deepEqual(listed.applies.production.secrets, ['DB_PASSWORD']);
+  assert.ok(!JSON.stringify(listed).includes('never-shown'), 'a secret is never returned');
 });
