@@ -227,3 +227,15 @@ test('MCP: set_env and list_env show which env applies where', async () => {
   assert.deepEqual(listed.applies.production.secrets, ['DB_PASSWORD']);
   assert.ok(!JSON.stringify(listed).includes('never-shown'), 'a secret is never returned');
 });
+
+test('concurrent env changes: what serves is what is stored, whichever write lands last', async () => {
+  const p = await freshProject('envs-race');
+  const d = await deploy(p);
+  const dep8 = d.id.slice(0, 8);
+  const names = Array.from({ length: 12 }, (_, i) => `V${i}`);
+  const puts = await Promise.all(names.map((n) => setEnv(p, 'preview', n, { value: n.toLowerCase() })));
+  for (const r of puts) assert.equal(r.status, 201, r.text);
+  const list = await call('GET', `/__api/projects/${p.id}/env`);
+  assert.deepEqual(list.body.applies.preview?.vars, [...names].sort(), 'every stored entry applies');
+  await envAt(p, dep8, Object.fromEntries(names.map((n) => [n, n.toLowerCase()])));
+});
