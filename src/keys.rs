@@ -131,6 +131,17 @@ pub fn bundle_key(project_id: &str, deployment_id: &str) -> String {
     BlobDoc::Bundle.key(project_id, deployment_id)
 }
 
+/// BLOBS: one resolved env of a project (`lifecycle::envs::EnvBlob`), by its content digest.
+/// Not a [`BlobDoc`]: the orphan sweep must never take these for a deployment's leftovers.
+pub fn env_key(project_id: &str, digest: &str) -> String {
+    format!("{}{digest}.json", env_prefix(project_id))
+}
+
+/// Every resolved env of one project (ends in `/`: never another project's).
+pub fn env_prefix(project_id: &str) -> String {
+    format!("envs/{project_id}/")
+}
+
 /// BLOBS: an upload session's manifest.
 pub fn upload_manifest_key(project_id: &str, session_id: &str) -> String {
     BlobDoc::UploadManifest.key(project_id, session_id)

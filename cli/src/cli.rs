@@ -86,6 +86,12 @@ pub enum Command {
         after_help = "Examples:\n  flotilla alias set --project my-site staging 3f2a9c1e-0b7d-4c1a-9e55-2d0c6f1b8a90\n  flotilla alias rm --project my-site staging"
     )]
     Alias(AliasCmd),
+    /// Scoped env vars, secrets and preview binding overrides of a project's server code
+    #[command(
+        subcommand,
+        after_help = "Scopes: production, preview (every non-production URL), alias:<name>, all.\nExamples:\n  flotilla vars set -p my-site --scope preview API_URL https://staging.example.com\n  flotilla vars set -p my-site --scope preview --secret DB_PASSWORD s3cr3t\n  flotilla vars set -p my-site --scope alias:qa --kv CACHE <namespace id>\n  flotilla vars list -p my-site\n  flotilla vars rm -p my-site --scope preview API_URL"
+    )]
+    Vars(VarsCmd),
     /// Custom domains
     #[command(
         subcommand,
@@ -363,6 +369,44 @@ pub enum DrainsCmd {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum VarsCmd {
+    /// Set NAME to VALUE in a scope (a var unless --secret or a binding kind is given)
+    Set {
+        #[arg(long, short)]
+        project: String,
+        #[arg(long, default_value = "production")]
+        scope: String,
+        /// Store VALUE as a secret (encrypted, never shown again)
+        #[arg(long, conflicts_with_all = ["kv", "sql", "bucket"])]
+        secret: bool,
+        /// VALUE is a KV namespace id: NAME binds it on preview URLs
+        #[arg(long, conflicts_with_all = ["sql", "bucket"])]
+        kv: bool,
+        /// VALUE is a SQL database id
+        #[arg(long, conflicts_with = "bucket")]
+        sql: bool,
+        /// VALUE is a bucket id
+        #[arg(long)]
+        bucket: bool,
+        name: String,
+        value: String,
+    },
+    /// Remove NAME from a scope
+    Rm {
+        #[arg(long, short)]
+        project: String,
+        #[arg(long, default_value = "production")]
+        scope: String,
+        name: String,
+    },
+    /// List a project's entries and which apply where
+    List {
+        #[arg(long, short)]
+        project: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum DomainsCmd {
     /// Attach a hostname (pending until its TXT record is verified)
     Add {
@@ -512,6 +556,26 @@ mod tests {
             assert_eq!(e.exit_code(), 2, "{argv:?}");
         }
         assert_eq!(Cli::try_parse_from(["flotilla", "--help"]).unwrap_err().exit_code(), 0);
+    }
+
+    #[test]
+    fn vars_commands_parse() {
+        let c = Cli::try_parse_from([
+            "flotilla", "vars", "set", "-p", "s", "--scope", "alias:qa", "--secret", "K", "v",
+        ])
+        .unwrap();
+        assert!(
+            matches!(c.command, Command::Vars(VarsCmd::Set { ref scope, secret: true, kv: false, .. }) if scope == "alias:qa")
+        );
+        let c = Cli::try_parse_from(["flotilla", "vars", "rm", "-p", "s", "K"]).unwrap();
+        assert!(matches!(c.command, Command::Vars(VarsCmd::Rm { ref scope, .. }) if scope == "production"));
+        for argv in [
+            vec!["flotilla", "vars", "set", "-p", "s", "--secret", "--kv", "K", "v"],
+            vec!["flotilla", "vars", "set", "-p", "s", "K"],
+            vec!["flotilla", "vars", "list"],
+        ] {
+            assert_eq!(Cli::try_parse_from(&argv).unwrap_err().exit_code(), 2, "{argv:?}");
+        }
     }
 
     #[test]

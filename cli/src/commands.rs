@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use crate::cli::{
     AliasCmd, Command, DomainsCmd, DrainsCmd, KvCmd, LogsArgs, NamespaceCmd, ProjectsCmd, ResourceCmd,
-    SqlCmd, TokensCmd, WebhooksCmd,
+    SqlCmd, TokensCmd, VarsCmd, WebhooksCmd,
 };
 use crate::client::{seg, Client, Failure, Req};
 use crate::error::CliError;
@@ -370,6 +370,32 @@ pub fn run(client: &Client, command: &Command) -> Result<Output, CliError> {
             let v = client.get(&format!("{}/aliases", p(project)))?;
             let human = rows(list(&v, "aliases"), "no aliases", |a| {
                 format!("{} -> {}  {}", s(a, "name"), s(a, "deploymentId"), s(a, "url"))
+            });
+            Output { json: v, human }
+        }
+        Command::Vars(VarsCmd::Set { project, scope, secret, kv, sql, bucket, name, value }) => {
+            let kind = match (secret, kv, sql, bucket) {
+                (true, ..) => "secret",
+                (_, true, ..) => "kv",
+                (_, _, true, _) => "sql",
+                (.., true) => "bucket",
+                _ => "var",
+            };
+            let v = client.put(
+                &format!("{}/env/{}/{}", p(project), seg(scope), seg(name)),
+                &json!({ "type": kind, "value": value }),
+            )?;
+            Output { human: format!("{scope}: {name} ({kind}) set"), json: v }
+        }
+        Command::Vars(VarsCmd::Rm { project, scope, name }) => {
+            let v = client.delete(&format!("{}/env/{}/{}", p(project), seg(scope), seg(name)))?;
+            Output { human: format!("{scope}: {name} removed"), json: v }
+        }
+        Command::Vars(VarsCmd::List { project }) => {
+            let v = client.get(&format!("{}/env", p(project)))?;
+            let human = rows(list(&v, "env"), "no env entries", |e| {
+                let value = e.get("value").and_then(Value::as_str).unwrap_or("(secret)");
+                format!("{:<16} {:<24} {:<7} {}", s(e, "scope"), s(e, "name"), s(e, "type"), value)
             });
             Output { json: v, human }
         }

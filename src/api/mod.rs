@@ -10,6 +10,7 @@ mod cf_r2;
 mod cf_tail;
 mod deployments;
 mod domains;
+mod envs;
 pub mod health;
 mod hooks;
 mod kv;
@@ -253,6 +254,11 @@ async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: ApiRoute) -> ApiResul
         ApiRoute::PutAlias(id, name) => lifecycle::put_alias(req, &id, &name, ctx).await,
         ApiRoute::DeleteAlias(id, name) => lifecycle::delete_alias(&id, &name, ctx).await,
         ApiRoute::RunGc(id) => lifecycle::run_gc(req, &id, ctx).await,
+        ApiRoute::ListEnv(id) => envs::list(&id, ctx).await,
+        ApiRoute::PutEnv(id, scope, name) => envs::put(req, &id, &scope, &name, ctx).await,
+        ApiRoute::DeleteEnv(id, scope, name) => envs::delete(&id, &scope, &name, ctx).await,
+        ApiRoute::CreateBypassToken(id) => envs::create_bypass(&id, ctx).await,
+        ApiRoute::DeleteBypassToken(id) => envs::delete_bypass(&id, ctx).await,
         ApiRoute::CreateToken => tokens::create(req, ctx).await,
         ApiRoute::ListTokens => tokens::list(ctx).await,
         ApiRoute::RevokeToken(id) => tokens::revoke(&id, ctx).await,

@@ -142,15 +142,15 @@ async function copyPart(reader, writer, skip, left) {
  * than the platform's own routing). Rust decides everything; this only carries it out:
  * - `url` (or `undefined`) replaces the request's URL, `prefix` ('' for none) becomes the only
  *   `X-Forwarded-Prefix` (a visitor's own is dropped); untouched requests are not copied;
- * - `loadCode(env, projectId, deploymentId, outbound)` is the Rust code builder, called by the
+ * - `loadCode(env, projectId, deploymentId, outbound, envRef)` is the Rust code builder, called by the
  *   loader only for a cold isolate;
  * - resolves to the user code's Response, to `undefined` after `timeoutMs`, or to whatever
  *   else the code returned (Rust reports it); rejects when the code threw.
  */
-globalThis.__flotillaDispatch = function dispatch(loader, isolateId, loadCode, env, projectId, deploymentId, outbound, request, url, prefix, timeoutMs) {
+globalThis.__flotillaDispatch = function dispatch(loader, isolateId, loadCode, env, projectId, deploymentId, outbound, envRef, request, url, prefix, timeoutMs) {
   // The same Rust closure every time (one per isolate): the fast path below reuses it.
   loadCodeFn = loadCode;
-  return run(loader, isolateId, () => loadCode(env, projectId, deploymentId, outbound), request, url, prefix, timeoutMs);
+  return run(loader, isolateId, () => loadCode(env, projectId, deploymentId, outbound, envRef), request, url, prefix, timeoutMs);
 };
 
 /** Never throws: every failure is a rejected promise (Rust awaits it as one). */
@@ -192,9 +192,9 @@ const FAST_FAILED = '__FLOTILLA_FAST_FAILED';
 let loadCodeFn;
 let fastSeq = 0;
 
-globalThis.__flotillaFastPut = function fastPut(host, isolateId, projectId, deploymentId, outbound, timeoutMs, untilMs, logEvery, slowMs) {
+globalThis.__flotillaFastPut = function fastPut(host, isolateId, projectId, deploymentId, outbound, envRef, timeoutMs, untilMs, logEvery, slowMs) {
   if (!FAST.has(host) && FAST.size >= FAST_ENTRIES) FAST.delete(FAST.keys().next().value);
-  FAST.set(host, { isolateId, projectId, deploymentId, outbound, timeoutMs, fromMs: Date.now(), untilMs, logEvery, slowMs });
+  FAST.set(host, { isolateId, projectId, deploymentId, outbound, envRef, timeoutMs, fromMs: Date.now(), untilMs, logEvery, slowMs });
 };
 
 globalThis.__flotillaFastClear = function fastClear() {
@@ -241,7 +241,7 @@ async function fastServe(hit, request, env, ctx) {
   let threw = false;
   let value;
   try {
-    const getCode = () => loadCodeFn(platformEnv(env, ctx), hit.projectId, hit.deploymentId, hit.outbound);
+    const getCode = () => loadCodeFn(platformEnv(env, ctx), hit.projectId, hit.deploymentId, hit.outbound, hit.envRef);
     value = await run(env.LOADER, hit.isolateId, getCode, request, undefined, '', hit.timeoutMs);
   } catch (e) {
     threw = true;

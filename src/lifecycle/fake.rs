@@ -112,6 +112,8 @@ impl FakeStore {
             aliases: BTreeMap::new(),
             recent: Vec::new(),
             skew: Default::default(),
+            envs: Default::default(),
+            bypass: None,
         };
         self.world.borrow_mut().projects.insert(id.into(), p);
     }

@@ -5,6 +5,7 @@
 //! small storage traits; `platform/` implements the traits over D1/KV/Queues, and the
 //! in-memory fakes in `fake.rs` (tests only) can be told to fail at every write.
 
+pub mod envs;
 mod hosts;
 mod namespaces;
 mod purge;
@@ -138,6 +139,10 @@ pub struct ProjectState {
     /// (`RouteRecord::recent`).
     pub recent: Vec<String>,
     pub skew: crate::routing::SkewSettings,
+    /// `lifecycle::envs`: target -> env digest (`RouteRecord::envs`).
+    pub envs: envs::EnvRefs,
+    /// SHA-256 hex of the bypass token (`RouteRecord::bypass`).
+    pub bypass: Option<String>,
 }
 
 impl ProjectState {
@@ -155,6 +160,8 @@ impl ProjectState {
             aliases: if self.deleted { BTreeMap::new() } else { self.aliases.clone() },
             recent: if self.deleted { Vec::new() } else { self.recent.clone() },
             skew: self.skew,
+            envs: if self.deleted { BTreeMap::new() } else { envs::record_refs(&self.envs) },
+            bypass: if self.deleted { None } else { self.bypass.clone() },
         }
     }
 }

@@ -213,10 +213,14 @@ pub async fn purge_chunk<S: PurgeStore>(
     Ok(PurgeStep::Done)
 }
 
-/// The BLOBS prefixes the stray phase lists: large bodies and every per-project document.
+/// The BLOBS prefixes the stray phase lists: large bodies, every per-project document, and the
+/// resolved envs (`lifecycle::envs`; no row names them, so they only go here).
 fn stray_blob_prefixes(project_id: &str) -> Vec<String> {
-    use crate::keys::{blob_asset_prefix, BlobDoc};
-    std::iter::once(blob_asset_prefix(project_id)).chain(BlobDoc::ALL.map(|d| d.prefix(project_id))).collect()
+    use crate::keys::{blob_asset_prefix, env_prefix, BlobDoc};
+    [blob_asset_prefix(project_id), env_prefix(project_id)]
+        .into_iter()
+        .chain(BlobDoc::ALL.map(|d| d.prefix(project_id)))
+        .collect()
 }
 
 impl From<StoreError> for crate::error::ApiError {

@@ -412,6 +412,8 @@ fn storage_that_d1_never_knew_about_is_found_by_prefix() {
         w.blobs.insert(bundle_key(P, "d-never-recorded"));
         w.blobs.insert(upload_manifest_key(P, "s-never-recorded"));
         w.blobs.insert(crate::keys::wrangler_manifest_key(P, "w1"));
+        // A resolved env (issue 30): kept by digest, no D1 row names its key.
+        w.blobs.insert(crate::keys::env_key(P, "0123456789abcdef0123456789abcdef"));
     }
     let steps = run(&fake, P, 0);
     assert!(steps.contains(&Ok(PurgeStep::More(PurgePhase::Stray))), "{steps:?}");

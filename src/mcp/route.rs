@@ -175,6 +175,12 @@ pub fn plan(call: ToolCall) -> Result<Plan, ApiError> {
             ApiCall::new(Put, format!("{}/aliases/{}", project(&p)?, seg(&name)?))
                 .body(json!({ "deploymentId": deployment_id }))
         }
+        ToolCall::ListEnv { project: p } => ApiCall::new(Get, format!("{}/env", project(&p)?)),
+        ToolCall::SetEnv { project: p, scope, name, kind, value } => {
+            let path = format!("{}/env/{}/{}", project(&p)?, seg(&scope)?, seg(&name)?);
+            ApiCall::new(Put, path)
+                .body(json!({ "type": kind.unwrap_or_else(|| "var".into()), "value": value }))
+        }
         ToolCall::AddDomain { project: p, hostname } => {
             ApiCall::new(Post, format!("{}/domains", project(&p)?)).body(json!({ "hostname": hostname }))
         }
@@ -334,6 +340,14 @@ mod tests {
             ToolCall::AddDomain { project: p.into(), hostname: "a.example".into() },
             ToolCall::ListDomains { project: p.into() },
             ToolCall::VerifyDomain { project: p.into(), hostname: name.into() },
+            ToolCall::ListEnv { project: p.into() },
+            ToolCall::SetEnv {
+                project: p.into(),
+                scope: "preview".into(),
+                name: name.into(),
+                kind: None,
+                value: "v".into(),
+            },
             ToolCall::Deploy(deploy_args(p)),
         ]
     }
@@ -389,6 +403,17 @@ mod tests {
             (Method::Get, "/projects", "?limit=5&cursor=abc", &None)
         );
         assert_eq!(json_call(ToolCall::ListProjects { limit: None, cursor: None }).query, "");
+        let c = json_call(ToolCall::SetEnv {
+            project: "blog".into(),
+            scope: "alias:qa".into(),
+            name: "K".into(),
+            kind: None,
+            value: "v".into(),
+        });
+        assert_eq!(
+            (c.method, c.path.as_str(), c.body),
+            (Method::Put, "/projects/blog/env/alias:qa/K", Some(json!({ "type": "var", "value": "v" })))
+        );
         let c = json_call(ToolCall::CreateProject { name: Some("Blog".into()) });
         assert_eq!(
             (c.method, c.path.as_str(), c.body),

@@ -243,6 +243,40 @@ fn defs() -> Vec<Def> {
             idempotent: true,
         },
         Def {
+            name: "list_env",
+            title: "List a project's environments",
+            description: "A project's scoped env vars, secrets (names only) and preview binding overrides, and \
+                          `applies`: which names the code at each URL gets (`production`, `preview`, \
+                          `alias:<name>`). Production values never reach previews unless scoped `all`.",
+            input: obj(json!({ "project": s(PROJECT) }), &["project"]),
+            output: out(
+                json!({ "env": { "type": "array", "items": { "type": "object" } }, "applies": { "type": "object" } }),
+                &["env", "applies"],
+            ),
+            read_only: true,
+            destructive: false,
+            idempotent: true,
+        },
+        Def {
+            name: "set_env",
+            title: "Set a scoped env var or secret",
+            description: "Sets NAME in one scope: `production`, `preview` (every non-production URL), \
+                          `alias:<name>` or `all`. `type` `secret` stores it encrypted (never shown again); \
+                          `kv`/`sql`/`bucket` make a preview scope bind that resource id under NAME.",
+            input: obj(
+                json!({ "project": s(PROJECT),
+                        "scope": { "type": "string", "minLength": 1, "maxLength": 40 },
+                        "name": { "type": "string", "minLength": 1, "maxLength": 64 },
+                        "type": { "enum": ["var", "secret", "kv", "sql", "bucket"] },
+                        "value": { "type": "string", "maxLength": 5120 } }),
+                &["project", "scope", "name", "value"],
+            ),
+            output: out(json!({ "env": { "type": "object" }, "refs": { "type": "object" } }), &["env"]),
+            read_only: false,
+            destructive: false,
+            idempotent: true,
+        },
+        Def {
             name: "add_domain",
             title: "Attach a custom domain",
             description: "Attaches a hostname (e.g. `www.example.com`) to a project. It stays `pending` until its owner \
@@ -740,6 +774,16 @@ pub enum ToolCall {
     DeleteBucket {
         bucket: String,
     },
+    ListEnv {
+        project: String,
+    },
+    SetEnv {
+        project: String,
+        scope: String,
+        name: String,
+        kind: Option<String>,
+        value: String,
+    },
     GetLogs(LogsArgs),
     /// `tail_logs`: the filters of `get_logs` (from/to/cursor excepted), for a window.
     TailLogs {
@@ -817,6 +861,14 @@ pub fn parse_tool_call(params: Option<&Value>) -> Result<Result<ToolCall, String
             project: req("project"),
             name: req("name"),
             deployment_id: req("deploymentId"),
+        },
+        "list_env" => ToolCall::ListEnv { project: req("project") },
+        "set_env" => ToolCall::SetEnv {
+            project: req("project"),
+            scope: req("scope"),
+            name: req("name"),
+            kind: str_of("type"),
+            value: req("value"),
         },
         "add_domain" => ToolCall::AddDomain { project: req("project"), hostname: req("hostname") },
         "list_domains" => ToolCall::ListDomains { project: req("project") },
@@ -939,7 +991,7 @@ mod tests {
     fn every_tool_is_well_formed() {
         let list = tool_list();
         let tools = list["tools"].as_array().unwrap();
-        assert_eq!(tools.len(), 29);
+        assert_eq!(tools.len(), 31);
         for t in tools {
             assert_eq!(t["inputSchema"]["type"], "object", "{}", t["name"]);
             assert_eq!(t["inputSchema"]["additionalProperties"], false, "{}", t["name"]);
@@ -955,6 +1007,8 @@ mod tests {
             "promote",
             "get_deployment_logs",
             "set_alias",
+            "list_env",
+            "set_env",
             "add_domain",
             "list_domains",
             "verify_domain",
@@ -1080,6 +1134,36 @@ mod tests {
         let ann = |n: &str| tools.iter().find(|t| t["name"] == n).unwrap()["annotations"].clone();
         assert_eq!(ann("get_logs")["readOnlyHint"], true);
         assert_eq!(ann("delete_bucket")["destructiveHint"], true);
+    }
+
+    #[test]
+    fn env_tools_parse() {
+        assert_eq!(
+            call(
+                "set_env",
+                json!({ "project": "p", "scope": "alias:qa", "name": "K", "type": "secret", "value": "v" })
+            )
+            .unwrap(),
+            Ok(ToolCall::SetEnv {
+                project: "p".into(),
+                scope: "alias:qa".into(),
+                name: "K".into(),
+                kind: Some("secret".into()),
+                value: "v".into()
+            })
+        );
+        assert_eq!(
+            call("set_env", json!({ "project": "p", "scope": "preview", "name": "K" })).unwrap_err().code,
+            -32602
+        );
+        assert_eq!(
+            call("list_env", json!({ "project": "p" })).unwrap(),
+            Ok(ToolCall::ListEnv { project: "p".into() })
+        );
+        let tools = tool_list()["tools"].as_array().unwrap().clone();
+        let ann = |n: &str| tools.iter().find(|t| t["name"] == n).unwrap()["annotations"].clone();
+        assert_eq!(ann("list_env")["readOnlyHint"], true);
+        assert_eq!(ann("set_env")["readOnlyHint"], false);
     }
 
     #[test]

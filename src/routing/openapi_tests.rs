@@ -38,6 +38,11 @@ fn every_route() -> Vec<ApiRoute> {
         PutAlias(s(), s()),
         GetAlias(s(), s()),
         DeleteAlias(s(), s()),
+        ListEnv(s()),
+        PutEnv(s(), s(), s()),
+        DeleteEnv(s(), s(), s()),
+        CreateBypassToken(s()),
+        DeleteBypassToken(s()),
         RunGc(s()),
         CreateToken,
         ListTokens,
@@ -93,6 +98,11 @@ fn every_route() -> Vec<ApiRoute> {
             | PutAlias(..)
             | GetAlias(..)
             | DeleteAlias(..)
+            | ListEnv(_)
+            | PutEnv(..)
+            | DeleteEnv(..)
+            | CreateBypassToken(_)
+            | DeleteBypassToken(_)
             | RunGc(_)
             | CreateToken
             | ListTokens

@@ -171,6 +171,8 @@ mod tests {
             aliases: BTreeMap::from([("staging".to_string(), "d9".to_string())]),
             recent: vec!["d2".into(), "d1".into()],
             skew: Default::default(),
+            envs: Default::default(),
+            bypass: None,
         }
     }
 

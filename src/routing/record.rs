@@ -39,6 +39,14 @@ pub struct RouteRecord {
     /// The project's skew protection settings (`skewProtection`, ...); default: on, 24 h, 5.
     #[serde(default, skip_serializing_if = "SkewSettings::is_default")]
     pub skew: SkewSettings,
+    /// Environments (`lifecycle::envs::record_refs`): `P`, `V` or an alias name -> the env ref
+    /// (`p.<digest>`, `v.<digest>`) its server code gets; the Worker Loader's isolate id ends
+    /// with it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub envs: BTreeMap<String, String>,
+    /// SHA-256 hex of the project's bypass token for protected previews, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bypass: Option<String>,
 }
 
 /// A project's skew protection settings (README "Skew protection").
@@ -110,6 +118,8 @@ mod tests {
             aliases: BTreeMap::new(),
             recent: Vec::new(),
             skew: SkewSettings::default(),
+            envs: BTreeMap::new(),
+            bypass: None,
         };
         assert_eq!(r.serving(), None);
         r.active_deployment_id = Some("d".into());

@@ -206,11 +206,13 @@ async function projectView(view, id) {
   const deps = h('ol', { class: 'cards', id: 'deployments', 'aria-live': 'polite' });
   const aliases = h('ul', { class: 'cards', id: 'aliases' });
   const domains = h('ul', { class: 'cards', id: 'domains' });
+  const envs = h('ul', { class: 'cards', id: 'envs' });
   const rollback = h('button', { type: 'button', id: 'rollback' }, 'Roll back');
   view.append(head,
     h('section', { 'aria-labelledby': 'h-deps' },
       h('div', { class: 'row spread' }, h('h2', { id: 'h-deps' }, 'Deployments'), rollback), deps),
     h('section', { 'aria-labelledby': 'h-aliases' }, h('h2', { id: 'h-aliases' }, 'Aliases'), aliases),
+    h('section', { 'aria-labelledby': 'h-envs' }, h('h2', { id: 'h-envs' }, 'Environments'), envs),
     h('section', { 'aria-labelledby': 'h-domains' }, h('h2', { id: 'h-domains' }, 'Custom domains'),
       domainForm(id, () => loadDomains()), domains),
     runLogs(id));
@@ -259,13 +261,23 @@ async function projectView(view, id) {
       ext(a.url, 'open'), a.pathUrl ? [' · ', ext(a.pathUrl, 'path URL')] : null))
       : [h('li', { class: 'empty' }, 'No aliases. Set one with the API or the CLI.')]));
   };
+  // Which names the server code at each URL gets (README "Environments"); secrets by name only.
+  const loadEnvs = async () => {
+    const r = await api('GET', `/projects/${encodeURIComponent(id)}/env`);
+    const kinds = (a) => [...a.vars.map((n) => `${n}`), ...a.secrets.map((n) => `${n} (secret)`),
+      ...Object.entries(a.bindings).map(([n, to]) => `${n} → ${short(to)}`)];
+    const targets = Object.entries(r.applies);
+    envs.replaceChildren(...(targets.length ? targets.map(([target, a]) => h('li', { class: 'card', 'data-target': target },
+      h('strong', {}, target), ': ', kinds(a).flatMap((k, i) => [i ? ', ' : '', h('code', {}, k)])))
+      : [h('li', { class: 'empty' }, 'No scoped env. Set it with the API, the CLI (flotilla vars) or MCP.')]));
+  };
   const loadDomains = async () => {
     const r = await api('GET', `/projects/${encodeURIComponent(id)}/domains`);
     domains.replaceChildren(...(r.domains.length ? r.domains.map((d) => domainRow(d, id, loadDomains))
       : [h('li', { class: 'empty' }, 'No custom domains.')]));
   };
   async function refresh() {
-    await Promise.all([loadProject(), loadDeps(), loadAliases()]);
+    await Promise.all([loadProject(), loadDeps(), loadAliases(), loadEnvs()]);
   }
   // Poll: fast while a deployment runs, slowly otherwise; stop when the view changes.
   const poll = async () => {
@@ -278,7 +290,7 @@ async function projectView(view, id) {
     if (mine === gen) timer = setTimeout(poll, document.hidden ? 15000 : pending ? 1000 : 5000);
   };
   try {
-    await Promise.all([loadProject(), loadAliases(), loadDomains()]);
+    await Promise.all([loadProject(), loadAliases(), loadDomains(), loadEnvs()]);
   } catch (e) {
     if (mine === gen) view.append(h('p', { class: 'error', role: 'alert' }, e instanceof ApiError ? e.describe() : String(e)));
     return;

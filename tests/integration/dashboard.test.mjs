@@ -120,6 +120,16 @@ test('sign in, watch a deployment complete, read its logs, roll back and see the
   await row(v1).locator('.active-marker').waitFor();
   const alias = page.locator('#aliases li', { hasText: 'staging' }).getByRole('link', { name: 'open' });
   assert.match(await alias.getAttribute('href'), new RegExp(`^http://staging--${p.slug}\\.`));
+  // Which env applies where: set through the API, shown per target, secrets by name only.
+  await page.locator('#envs li.empty').waitFor();
+  assert.equal((await call('PUT', `/__api/projects/${p.id}/env/preview/API_URL`, { body: { value: 'https://p.example' } })).status, 201);
+  assert.equal((await call('PUT', `/__api/projects/${p.id}/env/production/DB_PASSWORD`, { body: { type: 'secret', value: 'hidden-value' } })).status, 201);
+  await page.reload();
+  await page.locator('#envs li[data-target="preview"]', { hasText: 'API_URL' }).waitFor();
+  const prodEnv = await page.locator('#envs li[data-target="production"]').textContent();
+  assert.match(prodEnv, /DB_PASSWORD \(secret\)/);
+  assert.ok(!(await page.content()).includes('hidden-value'), 'a secret value never reaches the page');
+  await page.getByRole('heading', { name: p.name }).waitFor();
 
   // The token lives in this tab's sessionStorage only: never in the URL or localStorage.
   assert.equal(await page.evaluate(() => sessionStorage.getItem('flotilla.token')), TOKEN);

@@ -23,7 +23,7 @@ const MCP_URL = new URL('/mcp', BASE);
 const AUTH = { authorization: `Bearer ${TOKEN}` };
 const TOOLS = [
   'list_projects', 'create_project', 'get_project', 'update_project', 'delete_project', 'deploy', 'get_deployment',
-  'list_deployments', 'get_deployment_logs', 'rollback', 'promote', 'set_alias',
+  'list_deployments', 'get_deployment_logs', 'rollback', 'promote', 'set_alias', 'list_env', 'set_env',
   'add_domain', 'list_domains', 'verify_domain', 'list_kv_namespaces', 'create_kv_namespace', 'delete_kv_namespace',
   'list_sql_databases', 'create_sql_database', 'delete_sql_database', 'list_buckets', 'create_bucket', 'delete_bucket', 'get_logs',
   'tail_logs',

@@ -127,6 +127,14 @@ test('every documented operation answers as its schema says (one live sample eac
   }
   ok(await op('GET', `${P}/tail?sample=2`), 400);
   ok(await op('DELETE', `${P}/aliases/staging`), 200);
+  // Environments (README "Environments").
+  ok(await op('PUT', `${P}/env/preview/API_URL`, { body: { value: 'https://preview.example' } }), 201);
+  ok(await op('PUT', `${P}/env/preview/API_URL`, { body: { type: 'secret', value: 'hidden' } }), 200);
+  ok(await op('GET', `${P}/env`), 200);
+  ok(await op('DELETE', `${P}/env/preview/API_URL`), 200);
+  ok(await op('PUT', `${P}/env/nowhere/API_URL`, { body: { value: 'x' } }), 400);
+  ok(await op('POST', `${P}/bypass-token`), 201);
+  ok(await op('DELETE', `${P}/bypass-token`), 200);
   ok(await op('POST', `${P}/rollback`, { body: {} }), 200);
   ok(await op('POST', `${D(second)}/promote`), 200);
   ok(await op('POST', `${P}/gc`), 200);

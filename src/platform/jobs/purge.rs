@@ -275,6 +275,7 @@ impl PurgeStore for D1Purge<'_> {
             "DELETE FROM aliases WHERE project_id = ?1",
             "DELETE FROM wrangler_assets WHERE project_id = ?1",
             "DELETE FROM project_secrets WHERE project_id = ?1",
+            "DELETE FROM project_env WHERE project_id = ?1",
         ] {
             stmts.push(self.db.prepare(sql).bind(&[project_id.into()]).map_err(|e| store_err(db_err(e)))?);
         }

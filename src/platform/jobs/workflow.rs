@@ -392,6 +392,8 @@ impl StepCx<'_> {
                 deployment_id: staged.deployment_id.clone(),
                 digest: server.digest.clone(),
                 outbound_allowed: project.outbound == "allow",
+                // The deployment's own env only (its secrets included), no scoped env.
+                env: "p".into(),
             };
             let probe = worker::Request::new("https://verify.flotilla.invalid/", worker::Method::Get)
                 .map_err(|e| StepError::Transient(e.to_string()))?;

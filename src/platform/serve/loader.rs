@@ -1,6 +1,7 @@
 //! Worker Loader adapter (binding `LOADER`, no workers-rs wrapper): runs a deployment's server
-//! code in its own isolate. The isolate id is `<deploymentId>:<bundle digest>:<outbound>`, so
-//! a warm isolate is reused only for that exact code and config. The loader callback (cold
+//! code in its own isolate. The isolate id is `<deploymentId>:<bundle digest>:<outbound>:<env>`
+//! (`lifecycle::envs::env_ref`: production or not, and the digest of the scoped env), so a warm
+//! isolate is reused only for that exact code, config and env. The loader callback (cold
 //! loads only) reads the bundle from R2 (`BLOBS`), cached in isolate memory by deployment id.
 //! User code gets its string vars and an `ASSETS` fetcher scoped to its own deployment, and
 //! nothing else: no platform bindings, no platform secrets (its own secrets, decrypted here).
@@ -17,7 +18,8 @@ use worker::{Env, Request, Response};
 use crate::deploy::{ModuleType, ServerBundle};
 use crate::domain::{KIND_BUCKET, KIND_KV, KIND_SQL};
 use crate::error::{ApiError, ApiResult};
-use crate::keys::bundle_key;
+use crate::keys::{bundle_key, env_key};
+use crate::lifecycle::envs::parse_env_ref;
 use crate::platform::store::js::set;
 use crate::platform::store::r2::R2Blobs;
 use crate::routing::cache::ByteLru;
@@ -36,6 +38,7 @@ extern "C" {
         project_id: &str,
         deployment_id: &str,
         outbound_allowed: bool,
+        env_ref: &str,
         request: &worker::web_sys::Request,
         url: Option<&str>,
         prefix: &str,
@@ -65,21 +68,54 @@ pub async fn load_bundle(env: &Env, project_id: &str, deployment_id: &str) -> Ap
     Ok(bundle)
 }
 
-/// Decrypts the bundle's secrets for a cold isolate start (nothing is cached in plain text).
+/// Decrypts the secrets for a cold isolate start (nothing is cached in plain text): the
+/// bundle's own (they mean production: other URLs never get them) and then the scoped env's.
 async fn open_secrets(
     env: &Env,
     project_id: &str,
     bundle: &ServerBundle,
+    production: bool,
+    scoped: &JsValue,
 ) -> ApiResult<Vec<(String, String)>> {
-    if bundle.secrets.is_empty() {
+    let scoped = pairs(scoped, "secrets");
+    if (!production || bundle.secrets.is_empty()) && scoped.length() == 0 {
         return Ok(Vec::new());
     }
     let sealer = crate::platform::secrets::Sealer::new(env).await?;
-    let mut out = Vec::with_capacity(bundle.secrets.len());
-    for (name, sealed) in &bundle.secrets {
-        out.push((name.clone(), sealer.open(project_id, name, sealed).await?));
+    let mut out = Vec::new();
+    if production {
+        for (name, sealed) in &bundle.secrets {
+            out.push((name.clone(), sealer.open(project_id, name, sealed).await?));
+        }
+    }
+    for pair in scoped.iter() {
+        let pair: Array = pair.unchecked_into();
+        if let (Some(name), Some(sealed)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
+            let plain = sealer.open(project_id, &name, &sealed).await?;
+            out.push((name, plain));
+        }
     }
     Ok(out)
+}
+
+/// The scoped env a cold isolate start gets (`lifecycle::envs::EnvBlob` as stored in BLOBS
+/// under `envs/<project>/<digest>.json`, parsed by the runtime: no serde code for it in this
+/// build), or `undefined` when its target has none.
+async fn scoped_env(env: &Env, project_id: &str, digest: Option<&str>) -> ApiResult<JsValue> {
+    let Some(digest) = digest else { return Ok(JsValue::UNDEFINED) };
+    let text = R2Blobs::new(env)?
+        .get_text(&env_key(project_id, digest))
+        .await?
+        .ok_or_else(|| ApiError::internal(format!("env {digest} of {project_id} missing from R2")))?;
+    js_sys::JSON::parse(&text).map_err(|_| ApiError::internal(format!("env {digest} unreadable")))
+}
+
+/// `[key, value]` pairs of the object at `blob[field]` (none when either is missing).
+fn pairs(blob: &JsValue, field: &str) -> Array {
+    match Reflect::get(blob, &field.into()) {
+        Ok(v) if v.is_object() => Object::entries(v.unchecked_ref()),
+        _ => Array::new(),
+    }
 }
 
 /// What a dispatch needs to know; all of it comes from the deployment manifest and project.
@@ -89,15 +125,18 @@ pub struct Target {
     pub deployment_id: String,
     pub digest: String,
     pub outbound_allowed: bool,
+    /// `lifecycle::envs::env_ref`: which env this request's URL gets.
+    pub env: String,
 }
 
 impl Target {
     pub fn isolate_id(&self) -> String {
         format!(
-            "{}:{}:{}",
+            "{}:{}:{}:{}",
             self.deployment_id,
             self.digest,
-            if self.outbound_allowed { "allow" } else { "block" }
+            if self.outbound_allowed { "allow" } else { "block" },
+            self.env
         )
     }
 }
@@ -129,6 +168,7 @@ fn code_object(
     target: &Target,
     bundle: &ServerBundle,
     secrets: &[(String, String)],
+    scoped: &JsValue,
     assets: &JsValue,
 ) -> Result<Object, JsValue> {
     let code = Object::new();
@@ -173,6 +213,11 @@ fn code_object(
     for (k, v) in &bundle.json_env {
         set(&env, k, &js_sys::JSON::parse(v)?)?;
     }
+    if let Ok(vars) = Reflect::get(scoped, &"vars".into()) {
+        if vars.is_object() {
+            Object::assign(&env, vars.unchecked_ref());
+        }
+    }
     for (k, v) in secrets {
         set(&env, k, &v.as_str().into())?;
     }
@@ -195,6 +240,18 @@ fn code_object(
         for (name, id) in bindings {
             set(&env, name, &resource_binding(js_env, kind, &target.project_id, id)?)?;
         }
+    }
+    // A preview's own resources in place of (or besides) the deployment's.
+    for pair in pairs(scoped, "bindings") {
+        // [name, [kind, resource id]]
+        let pair: Array = pair.unchecked_into();
+        let binding: Array = pair.get(1).unchecked_into();
+        let (Some(name), Some(kind), Some(id)) =
+            (pair.get(0).as_string(), binding.get(0).as_string(), binding.get(1).as_string())
+        else {
+            continue;
+        };
+        set(&env, &name, &resource_binding(js_env, &kind, &target.project_id, &id)?)?;
     }
     set(&code, "env", &env)?;
     // Every run's console output, exceptions and outcome reach InvocationTail after the
@@ -250,20 +307,24 @@ thread_local! {
     /// The loader's `getCode` work, created once per isolate (a Rust closure per request would
     /// cost a JS function and a finalizer registration on every visit). JS calls it only on a
     /// cold isolate start, with the env of the request that needed the code.
-    static LOAD_CODE: Closure<dyn Fn(JsValue, String, String, bool) -> Promise> =
-        Closure::new(|env: JsValue, project_id: String, deployment_id: String, outbound_allowed: bool| {
+    static LOAD_CODE: Closure<dyn Fn(JsValue, String, String, bool, String) -> Promise> =
+        Closure::new(|env: JsValue, project_id: String, deployment_id: String, outbound_allowed: bool, env_ref: String| {
             let env: Env = env.unchecked_into();
-            let target = Target { project_id, deployment_id, digest: String::new(), outbound_allowed };
+            let target = Target { project_id, deployment_id, digest: String::new(), outbound_allowed, env: env_ref };
             future_to_promise(async move {
                 let assets = asset_binding(&env, &target)
                     .map_err(|e| JsValue::from_str(&format!("asset binding: {}", js_message(&e))))?;
                 let bundle = load_bundle(&env, &target.project_id, &target.deployment_id)
                     .await
                     .map_err(|e| JsValue::from_str(&e.log_detail()))?;
-                let secrets = open_secrets(&env, &target.project_id, &bundle)
+                let (production, digest) = parse_env_ref(&target.env);
+                let scoped = scoped_env(&env, &target.project_id, digest)
                     .await
                     .map_err(|e| JsValue::from_str(&e.log_detail()))?;
-                Ok(code_object(&env, &target, &bundle, &secrets, &assets)?.into())
+                let secrets = open_secrets(&env, &target.project_id, &bundle, production, &scoped)
+                    .await
+                    .map_err(|e| JsValue::from_str(&e.log_detail()))?;
+                Ok(code_object(&env, &target, &bundle, &secrets, &scoped, &assets)?.into())
             })
         });
 }
@@ -297,6 +358,7 @@ pub async fn dispatch(
             &target.project_id,
             &target.deployment_id,
             target.outbound_allowed,
+            &target.env,
             request.inner(),
             forward.url,
             forward.prefix,

@@ -27,7 +27,7 @@ fn statuses(list: &[Status]) -> JsValue {
 const PROJECT_STATE: &str = concat!(
     "SELECT p.id, p.slug, p.enabled, p.deleted_at, p.active_deployment_id, p.generation, \
      p.routed_generation, p.activated_seq, p.outbound, p.auto_activate, p.preview_access, \
-     p.skew_protection, p.skew_pin_secs, p.skew_depth, \
+     p.skew_protection, p.skew_pin_secs, p.skew_depth, p.env_refs, p.bypass_hash, \
      (SELECT json_group_object(a.name, a.deployment_id) FROM aliases a WHERE a.project_id = p.id) AS aliases, \
      (SELECT json_group_array(r.id) FROM (SELECT d.id FROM deployments d WHERE d.project_id = p.id \
        AND d.activated_at IS NOT NULL AND d.status IN (", crate::ready_sql!(), ") \
@@ -53,6 +53,8 @@ struct ProjectStateRow {
     skew_protection: i64,
     skew_pin_secs: i64,
     skew_depth: i64,
+    env_refs: Option<String>,
+    bypass_hash: Option<String>,
 }
 
 impl From<ProjectStateRow> for ProjectState {
@@ -77,6 +79,8 @@ impl From<ProjectStateRow> for ProjectState {
                 pin_secs: r.skew_pin_secs.clamp(0, u32::MAX as i64) as u32,
                 depth: r.skew_depth.clamp(0, 255) as u8,
             },
+            envs: r.env_refs.as_deref().and_then(|a| serde_json::from_str(a).ok()).unwrap_or_default(),
+            bypass: r.bypass_hash.filter(|h| !h.is_empty()),
             recent: r.recent.as_deref().and_then(|a| serde_json::from_str(a).ok()).unwrap_or_default(),
         }
     }

@@ -7,6 +7,8 @@ pub mod d1_access;
 pub mod d1_deployments;
 pub mod d1_domains;
 #[cfg(not(feature = "site"))]
+pub mod d1_envs;
+#[cfg(not(feature = "site"))]
 pub mod d1_hooks;
 #[cfg(not(feature = "site"))]
 pub mod d1_lifecycle;
