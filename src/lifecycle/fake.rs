@@ -112,6 +112,7 @@ impl FakeStore {
             aliases: BTreeMap::new(),
             recent: Vec::new(),
             skew: Default::default(),
+            rollout: None,
         };
         self.world.borrow_mut().projects.insert(id.into(), p);
     }
@@ -209,6 +210,7 @@ impl ProjectStore for FakeStore {
         p.enabled = swap.enabled;
         p.deleted = swap.deleted;
         p.activated_seq = swap.activated_seq;
+        p.rollout = swap.rollout.clone();
         p.generation += 1;
         if let Some((name, target)) = &swap.alias {
             match target {

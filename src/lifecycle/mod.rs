@@ -9,6 +9,7 @@ mod hosts;
 mod namespaces;
 mod purge;
 mod retention;
+pub mod rollout;
 mod service;
 
 #[cfg(test)]
@@ -17,6 +18,8 @@ mod asset_race_tests;
 pub(crate) mod fake;
 #[cfg(test)]
 mod race_tests;
+#[cfg(test)]
+mod rollout_tests;
 #[cfg(test)]
 mod tests;
 
@@ -138,6 +141,8 @@ pub struct ProjectState {
     /// (`RouteRecord::recent`).
     pub recent: Vec<String>,
     pub skew: crate::routing::SkewSettings,
+    /// The project's current or last gradual rollout.
+    pub rollout: Option<rollout::Rollout>,
 }
 
 impl ProjectState {
@@ -155,6 +160,11 @@ impl ProjectState {
             aliases: if self.deleted { BTreeMap::new() } else { self.aliases.clone() },
             recent: if self.deleted { Vec::new() } else { self.recent.clone() },
             skew: self.skew,
+            rollout: self
+                .rollout
+                .as_ref()
+                .filter(|r| r.status.is_live() && !self.deleted)
+                .map(|r| crate::routing::Split { to: r.deployment_id.clone(), percent: r.percent() }),
         }
     }
 }
@@ -207,6 +217,8 @@ pub struct Swap {
     pub changes: Vec<StatusChange>,
     /// Set (`Some(id)`) or remove (`None`) one alias.
     pub alias: Option<(String, Option<String>)>,
+    /// The project's rollout as it is to be stored (unchanged unless the caller sets it).
+    pub rollout: Option<rollout::Rollout>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,6 +242,7 @@ impl Swap {
             require: None,
             changes: Vec::new(),
             alias: None,
+            rollout: p.rollout.clone(),
         }
     }
 }

@@ -39,6 +39,19 @@ pub struct RouteRecord {
     /// The project's skew protection settings (`skewProtection`, ...); default: on, 24 h, 5.
     #[serde(default, skip_serializing_if = "SkewSettings::is_default")]
     pub skew: SkewSettings,
+    /// A gradual rollout in progress: production visitors whose affinity bucket is below
+    /// `percent` are served `to` instead of the active deployment (README "Gradual rollouts").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<Split>,
+}
+
+/// The routing record's part of a live rollout (`lifecycle::Rollout` holds the rest).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Split {
+    /// The deployment being rolled out.
+    pub to: String,
+    /// 0..=100: the share of production visitors it gets.
+    pub percent: u8,
 }
 
 /// A project's skew protection settings (README "Skew protection").
@@ -110,6 +123,7 @@ mod tests {
             aliases: BTreeMap::new(),
             recent: Vec::new(),
             skew: SkewSettings::default(),
+            rollout: None,
         };
         assert_eq!(r.serving(), None);
         r.active_deployment_id = Some("d".into());

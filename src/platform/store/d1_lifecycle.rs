@@ -27,7 +27,7 @@ fn statuses(list: &[Status]) -> JsValue {
 const PROJECT_STATE: &str = concat!(
     "SELECT p.id, p.slug, p.enabled, p.deleted_at, p.active_deployment_id, p.generation, \
      p.routed_generation, p.activated_seq, p.outbound, p.auto_activate, p.preview_access, \
-     p.skew_protection, p.skew_pin_secs, p.skew_depth, \
+     p.skew_protection, p.skew_pin_secs, p.skew_depth, p.rollout, \
      (SELECT json_group_object(a.name, a.deployment_id) FROM aliases a WHERE a.project_id = p.id) AS aliases, \
      (SELECT json_group_array(r.id) FROM (SELECT d.id FROM deployments d WHERE d.project_id = p.id \
        AND d.activated_at IS NOT NULL AND d.status IN (", crate::ready_sql!(), ") \
@@ -53,6 +53,7 @@ struct ProjectStateRow {
     skew_protection: i64,
     skew_pin_secs: i64,
     skew_depth: i64,
+    rollout: Option<String>,
 }
 
 impl From<ProjectStateRow> for ProjectState {
@@ -78,6 +79,7 @@ impl From<ProjectStateRow> for ProjectState {
                 depth: r.skew_depth.clamp(0, 255) as u8,
             },
             recent: r.recent.as_deref().and_then(|a| serde_json::from_str(a).ok()).unwrap_or_default(),
+            rollout: r.rollout.as_deref().and_then(|a| serde_json::from_str(a).ok()),
         }
     }
 }
@@ -187,7 +189,7 @@ impl ProjectStore for D1Lifecycle {
              purge_requested_at = CASE WHEN ?4 = 1 THEN ?5 ELSE purge_requested_at END, \
              activated_seq = ?6, generation = generation + 1, swap_token = ?7, updated_at = ?5, \
              assets_count = COALESCE(?8, assets_count), has_server_code = COALESCE(?9, has_server_code), \
-             name = COALESCE(?10, name) \
+             name = COALESCE(?10, name), rollout = ?14 \
              WHERE id = ?1 AND generation = ?11 AND deleted_at IS NULL \
              AND (?12 IS NULL OR EXISTS (SELECT 1 FROM deployments WHERE id = ?12 AND project_id = ?1 \
                   AND status IN (SELECT value FROM json_each(?13))))",
@@ -205,6 +207,7 @@ impl ProjectStore for D1Lifecycle {
                 num(swap.expected_generation),
                 require_id,
                 require_from,
+                opt_str(swap.rollout.as_ref().and_then(|r| serde_json::to_string(r).ok()).as_deref()),
             ],
         )?];
         // Only where this swap's token landed (parameter numbers of project id and token).
