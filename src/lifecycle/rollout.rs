@@ -441,6 +441,81 @@ pub async fn tick<S: ProjectStore, R: RouteStore, C: RolloutStats>(
     Ok(decided)
 }
 
+// ---- The API's view ----
+
+/// A start request (`POST /__api/projects/:id/rollouts`):
+/// `{deploymentId, steps: [{percent, minutes}], autoAbort?: {max5xxRatio?}}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StartRequest {
+    pub deployment_id: String,
+    pub steps: Vec<Step>,
+    pub max5xx_ratio: Option<f64>,
+}
+
+impl StartRequest {
+    pub fn parse(body: &[u8]) -> Result<StartRequest, crate::error::ApiError> {
+        use crate::error::ApiError;
+        let o = crate::domain::JsonObject::parse(body, false)?;
+        o.only(&["deploymentId", "steps", "autoAbort"])?;
+        let deployment_id = o
+            .opt_str("deploymentId")?
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| ApiError::bad("deploymentId", "is required"))?
+            .to_string();
+        let raw = o.get("steps").ok_or_else(|| ApiError::bad("steps", "is required"))?;
+        let list = raw.as_array().ok_or_else(|| ApiError::bad("steps", "must be an array"))?;
+        let mut steps = Vec::with_capacity(list.len());
+        for (i, v) in list.iter().enumerate() {
+            let field = |k: &str| format!("steps[{i}].{k}");
+            let num = |k: &str, max: u64| {
+                v.get(k)
+                    .and_then(serde_json::Value::as_u64)
+                    .filter(|n| *n <= max)
+                    .ok_or_else(|| ApiError::bad(field(k), format!("must be a whole number 0-{max}")))
+            };
+            if v.as_object().is_none_or(|m| m.keys().any(|k| k != "percent" && k != "minutes")) {
+                return Err(ApiError::bad(format!("steps[{i}]"), "must be {percent, minutes}"));
+            }
+            steps.push(Step {
+                percent: num("percent", 100)? as u8,
+                minutes: num("minutes", u64::from(MAX_STEP_MINUTES))? as u32,
+            });
+        }
+        validate_steps(&steps).map_err(|m| ApiError::bad("steps", m))?;
+        let max5xx_ratio = match o.opt_object("autoAbort")? {
+            None => None,
+            Some(a) => {
+                if a.keys().any(|k| k != "max5xxRatio") {
+                    return Err(ApiError::bad("autoAbort", "only `max5xxRatio` is known"));
+                }
+                match a.get("max5xxRatio") {
+                    None | Some(serde_json::Value::Null) => None,
+                    Some(v) => Some(
+                        v.as_f64()
+                            .ok_or_else(|| ApiError::bad("autoAbort.max5xxRatio", "must be a number"))?,
+                    ),
+                }
+            }
+        };
+        validate_max_ratio(max5xx_ratio).map_err(|m| ApiError::bad("autoAbort.max5xxRatio", m))?;
+        Ok(StartRequest { deployment_id, steps, max5xx_ratio })
+    }
+}
+
+impl Rollout {
+    /// The API's JSON: the stored state plus `percent` and `nextStepAt`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("percent".into(), self.percent().into());
+            o.insert("nextStepAt".into(), self.next_step_at().into());
+            o.insert("autoAbort".into(), serde_json::json!({ "max5xxRatio": self.max5xx_ratio }));
+            o.remove("max5xxRatio");
+        }
+        v
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -532,6 +607,30 @@ mod tests {
         let mut paused = r.clone();
         paused.pause(T0).unwrap();
         assert!(matches!(paused.tick(T0 + 120 * MIN, s(50, 50), s(50, 0)), Tick::Abort(_)));
+    }
+
+    #[test]
+    fn start_requests_are_checked_field_by_field() {
+        let ok = br#"{"deploymentId":"d2","steps":[{"percent":10,"minutes":5},{"percent":100,"minutes":0}],"autoAbort":{"max5xxRatio":0.05}}"#;
+        let r = StartRequest::parse(ok).unwrap();
+        assert_eq!((r.deployment_id.as_str(), r.steps.len(), r.max5xx_ratio), ("d2", 2, Some(0.05)));
+        let bad: [(&[u8], &str); 7] = [
+            (br#"{"steps":[{"percent":10,"minutes":5}]}"#, "deploymentId"),
+            (br#"{"deploymentId":"d"}"#, "steps"),
+            (br#"{"deploymentId":"d","steps":[{"percent":101,"minutes":5}]}"#, "steps[0].percent"),
+            (br#"{"deploymentId":"d","steps":[{"percent":10,"minutes":-1}]}"#, "steps[0].minutes"),
+            (br#"{"deploymentId":"d","steps":[{"percent":10,"minutes":1,"x":1}]}"#, "steps[0]"),
+            (
+                br#"{"deploymentId":"d","steps":[{"percent":10,"minutes":1}],"autoAbort":{"max5xxRatio":2}}"#,
+                "autoAbort.max5xxRatio",
+            ),
+            (br#"{"deploymentId":"d","steps":[],"extra":1}"#, "extra"),
+        ];
+        for (body, field) in bad {
+            let e = StartRequest::parse(body).unwrap_err();
+            let text = format!("{e:?}");
+            assert!(text.contains(field), "{field} in {text}");
+        }
     }
 
     #[test]

@@ -33,6 +33,9 @@ fn every_route() -> Vec<ApiRoute> {
         ProjectLogs(s()),
         Promote(s()),
         Rollback(s()),
+        GetRollout(s()),
+        StartRollout(s()),
+        ControlRollout(s(), s()),
         ListAliases(s()),
         PutAlias(s(), s()),
         GetAlias(s(), s()),
@@ -78,6 +81,9 @@ fn every_route() -> Vec<ApiRoute> {
             | ProjectLogs(_)
             | Promote(_)
             | Rollback(_)
+            | GetRollout(_)
+            | StartRollout(_)
+            | ControlRollout(..)
             | ListAliases(_)
             | PutAlias(..)
             | GetAlias(..)
