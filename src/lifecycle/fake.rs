@@ -296,10 +296,11 @@ impl ProjectStore for FakeStore {
         let mut w = self.world.borrow_mut();
         let w = &mut *w;
         let Some(d) = w.deployments.get_mut(id) else { return Ok(false) };
-        let pinned = w
-            .projects
-            .values()
-            .any(|p| p.active_deployment_id.as_deref() == Some(id) || p.aliases.values().any(|a| a == id));
+        let pinned = w.projects.values().any(|p| {
+            p.active_deployment_id.as_deref() == Some(id)
+                || p.aliases.values().any(|a| a == id)
+                || p.rollout.as_ref().is_some_and(|r| r.status.is_live() && r.deployment_id == id)
+        });
         if pinned || !d.status.is_ready() {
             return Ok(false);
         }

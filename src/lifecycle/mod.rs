@@ -279,7 +279,8 @@ pub trait ProjectStore {
     async fn lagging(&self, limit: u32) -> StoreResult<Vec<ProjectState>>;
     /// Pending deployments not updated since `before` (up to `limit`).
     async fn stuck(&self, before: i64, limit: u32) -> StoreResult<Vec<DeploymentState>>;
-    /// Marks a ready deployment `expired` unless it is active or aliased (checked atomically).
+    /// Marks a ready deployment `expired` unless it is active, aliased or being rolled out
+    /// (checked atomically).
     async fn expire(&self, id: &str, now: i64) -> StoreResult<bool>;
 }
 

@@ -137,3 +137,12 @@ fn a_deploy_or_promote_meanwhile_ends_the_rollout() {
     assert!(last.reason.unwrap().starts_with("superseded"));
     assert_eq!(r.record(P).unwrap().rollout, None);
 }
+
+#[test]
+fn retention_keeps_the_deployment_being_rolled_out() {
+    let (s, r) = setup();
+    block_on(start(&*s, &*r, P, "new", steps(), None, 10)).unwrap();
+    let expired = block_on(expire_old(&*s, &*r, P, 0, 20)).unwrap();
+    assert!(expired.is_empty(), "{expired:?}");
+    assert_eq!(s.status("new"), Status::Completed);
+}

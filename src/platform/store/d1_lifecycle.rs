@@ -363,7 +363,10 @@ impl ProjectStore for D1Lifecycle {
                          AND status IN (",
                         crate::ready_sql!(),
                         ") AND NOT EXISTS (SELECT 1 FROM projects WHERE active_deployment_id = ?1) \
-                         AND NOT EXISTS (SELECT 1 FROM aliases WHERE deployment_id = ?1)"
+                         AND NOT EXISTS (SELECT 1 FROM aliases WHERE deployment_id = ?1) \
+                         AND NOT EXISTS (SELECT 1 FROM projects WHERE rollout IS NOT NULL \
+                           AND json_extract(rollout, '$.deploymentId') = ?1 \
+                           AND json_extract(rollout, '$.status') IN ('running', 'paused'))"
                     ),
                     &[id.into(), num(now)],
                 )?,
@@ -377,5 +380,68 @@ impl ProjectStore for D1Lifecycle {
             .await
             .map_err(err)?;
         Ok(results.first().map(changes).unwrap_or(0) > 0)
+    }
+}
+
+impl D1Lifecycle {
+    /// Ids of projects with a running or paused rollout (the cron ticks them; up to `limit`).
+    pub async fn live_rollouts(&self, limit: u32) -> StoreResult<Vec<String>> {
+        #[derive(Deserialize)]
+        struct Row {
+            id: String,
+        }
+        let rows = self
+            .stmt(
+                "SELECT id FROM projects WHERE rollout IS NOT NULL AND deleted_at IS NULL \
+                 AND json_extract(rollout, '$.status') IN ('running', 'paused') LIMIT ?1",
+                &[num(limit as i64)],
+            )?
+            .all()
+            .await
+            .map_err(err)?
+            .results::<Row>()
+            .map_err(err)?;
+        Ok(rows.into_iter().map(|r| r.id).collect())
+    }
+}
+
+/// Per-side counts from what the invocation log already records for server code (every run
+/// is a row, written after the response by the tail): no write on the visitor path. Asset
+/// answers are not counted, so a rollout of a static-only site never auto-aborts.
+impl crate::lifecycle::rollout::RolloutStats for D1Lifecycle {
+    async fn sides(
+        &self,
+        project_id: &str,
+        new: &str,
+        old: &str,
+        since: i64,
+    ) -> StoreResult<(crate::lifecycle::rollout::SideStats, crate::lifecycle::rollout::SideStats)> {
+        use crate::lifecycle::rollout::SideStats;
+        #[derive(Deserialize)]
+        struct Row {
+            deployment_id: String,
+            requests: i64,
+            errors: Option<i64>,
+        }
+        let rows = self
+            .stmt(
+                "SELECT deployment_id, COUNT(*) AS requests, \
+                 SUM(CASE WHEN status >= 500 OR outcome != 'ok' THEN 1 ELSE 0 END) AS errors \
+                 FROM invocation_logs WHERE project_id = ?1 AND at >= ?2 AND deployment_id IN (?3, ?4) \
+                 GROUP BY deployment_id",
+                &[project_id.into(), num(since), new.into(), old.into()],
+            )?
+            .all()
+            .await
+            .map_err(err)?
+            .results::<Row>()
+            .map_err(err)?;
+        let side = |id: &str| {
+            rows.iter().find(|r| r.deployment_id == id).map_or(SideStats::default(), |r| SideStats {
+                requests: r.requests.max(0) as u64,
+                errors: r.errors.unwrap_or(0).max(0) as u64,
+            })
+        };
+        Ok((side(new), side(old)))
     }
 }
