@@ -89,6 +89,19 @@ pub fn assign(
     (bucket(&id) < percent, set)
 }
 
+/// Cloudflare's request header naming the version a Worker should run.
+pub const VERSION_OVERRIDES: &str = "cloudflare-workers-version-overrides";
+
+/// The version `Cloudflare-Workers-Version-Overrides` names for Worker `name` (the project's
+/// slug): a structured-header dictionary `name="<version id>"`, other members ignored.
+pub fn version_override<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+    header.split(',').find_map(|member| {
+        let (k, v) = member.split_once('=')?;
+        let v = v.trim().strip_prefix('"')?.strip_suffix('"')?;
+        (k.trim().eq_ignore_ascii_case(name) && !v.is_empty()).then_some(v)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,5 +158,15 @@ mod tests {
         }
         assert!(counts.iter().all(|&c| (800..1200).contains(&c)), "{counts:?}");
         assert!(bucket("not hex at all") < 100);
+    }
+
+    #[test]
+    fn version_overrides_name_one_worker() {
+        let h = r#"other="v9", blog-x1="0b1c", third=1"#;
+        assert_eq!(version_override(h, "blog-x1"), Some("0b1c"));
+        assert_eq!(version_override(h, "other"), Some("v9"));
+        assert_eq!(version_override(h, "third"), None, "not a string");
+        assert_eq!(version_override(h, "nope"), None);
+        assert_eq!(version_override(r#"blog="""#, "blog"), None);
     }
 }

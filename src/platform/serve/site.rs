@@ -25,6 +25,7 @@ use crate::platform::serve::split::{side, with_cookie};
 use crate::platform::store::d1::database;
 use crate::platform::store::kv::{KvAssets, KvRoutes};
 use crate::platform::store::r2::R2Blobs;
+use crate::routing::affinity::VERSION_OVERRIDES;
 use crate::routing::preview::{preview_prefix_range, PREVIEW_LOOKUP_SQL};
 use crate::routing::{normalize_host, ProjectRef, RouteRecord};
 
@@ -207,9 +208,28 @@ pub async fn serve(
             None => return Ok(Served::NoSite),
         },
     };
+    // `Cloudflare-Workers-Version-Overrides` picks a version only for a caller holding a token
+    // of this project (tests, CI); the full build checks it, and tenant code never sees it.
+    let asks_override =
+        project.deployment_prefix.is_none() && req.headers().has(VERSION_OVERRIDES).unwrap_or(false);
+    #[cfg(feature = "site")]
+    if asks_override {
+        return Ok(Served::Forward);
+    }
+    #[cfg(feature = "site")]
+    let overridden = false;
+    #[cfg(not(feature = "site"))]
+    let (deployment_id, overridden) = match asks_override {
+        true => match super::split::authorized_override(req, env, &record).await? {
+            Some(id) => (id, true),
+            None => (deployment_id, false),
+        },
+        false => (deployment_id, false),
+    };
     // A gradual rollout: production visitors are split by their affinity cookie's bucket.
     let mut affinity = None;
-    let live_split = record.rollout.as_ref().filter(|s| s.percent > 0 && s.to != deployment_id);
+    let live_split =
+        record.rollout.as_ref().filter(|s| s.percent > 0 && s.to != deployment_id && !overridden);
     let deployment_id = match live_split.filter(|_| project.deployment_prefix.is_none()) {
         Some(split) => {
             let path = if prefix.is_empty() { "/" } else { prefix };

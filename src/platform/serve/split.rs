@@ -37,3 +37,32 @@ pub(super) fn with_cookie(mut resp: Response, cookie: Option<&str>) -> Response 
     }
     resp
 }
+
+/// The deployment `Cloudflare-Workers-Version-Overrides` names for this project, if the
+/// request's `Authorization` is a token that reaches the project (`read` scope) and the
+/// deployment is one the project's production URL may serve (active, rolled out, earlier
+/// production, aliased). Anything else is ignored: the request is served as any visitor's.
+#[cfg(not(feature = "site"))]
+pub(super) async fn authorized_override(
+    req: &Request,
+    env: &Env,
+    record: &crate::routing::RouteRecord,
+) -> crate::error::ApiResult<Option<String>> {
+    use crate::platform::bindings::now_ms;
+    let header = |n: &str| req.headers().get(n).ok().flatten();
+    let Some(value) = header(affinity::VERSION_OVERRIDES) else { return Ok(None) };
+    let Some(id) = affinity::version_override(&value, &record.slug).filter(|v| !v.contains('.')) else {
+        return Ok(None);
+    };
+    let access = crate::platform::store::d1_access::D1Access::new(env)?;
+    let Ok(principal) = access.authenticate(env, header("authorization").as_deref(), now_ms() as i64).await
+    else {
+        return Ok(None);
+    };
+    if principal.require_scope(crate::access::Scope::Read).is_err()
+        || principal.require_project(&record.project_id, &record.project_id).is_err()
+    {
+        return Ok(None);
+    }
+    Ok(crate::routing::pin::resolve(id, &[], record, true, now_ms()))
+}
