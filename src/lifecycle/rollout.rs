@@ -64,6 +64,10 @@ pub struct Rollout {
     /// Why it ended (`completed`, `aborted`, `auto_aborted: ...`, `superseded`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Set by `wrangler versions deploy a@x% b@y%`: the split holds until changed (no steps by
+    /// time, as on Cloudflare).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub manual: bool,
 }
 
 /// `max5xx_ratio` is never NaN ([`validate_max_ratio`]), so equality is total.
@@ -151,6 +155,7 @@ impl Rollout {
             max5xx_ratio,
             ended_at: None,
             reason: None,
+            manual: false,
         }
     }
 
@@ -164,7 +169,7 @@ impl Rollout {
 
     /// When the current step's time is up (None while paused or ended).
     pub fn next_step_at(&self) -> Option<i64> {
-        let s = self.steps.get(self.step)?;
+        let s = self.steps.get(self.step).filter(|_| !self.manual)?;
         (self.status == RolloutStatus::Running).then(|| self.step_started_at + i64::from(s.minutes) * 60_000)
     }
 
@@ -324,6 +329,56 @@ pub async fn start<S: ProjectStore, R: RouteStore>(
         let mut swap = super::Swap::from_state(p);
         swap.require = Some((d.id.clone(), super::Status::READY.to_vec()));
         swap.rollout = Some(Rollout::new(&d.id, from, steps.clone(), max5xx_ratio, now));
+        Ok(Some(swap))
+    })
+    .await
+}
+
+/// `wrangler versions deploy <new>@<percent>% <active>@...`: serves `deployment_id` to
+/// `percent` (1-99) of production and holds it there. Changes the live rollout of that
+/// deployment (its steps give way to the fixed split); a live rollout of another deployment
+/// ends `aborted` (`superseded`) and this one starts.
+pub async fn hold_split<S: ProjectStore, R: RouteStore>(
+    store: &S,
+    routes: &R,
+    key: &str,
+    deployment_id: &str,
+    percent: u8,
+    now: i64,
+) -> LifecycleResult<Changed> {
+    let p = live_project(store, key).await?;
+    let d = project_deployment(store, &p.id, deployment_id).await?;
+    check_ready(&d)?;
+    let percent = percent.clamp(1, 99);
+    change_project(store, routes, &p.id, now, |p| {
+        let Some(from) = p.active_deployment_id.as_deref() else {
+            return Err(refused(
+                "no_active_deployment",
+                "The project has no active deployment to split with",
+            ));
+        };
+        if from == d.id {
+            return Err(refused(
+                "already_active",
+                format!("Deployment {} is the active deployment", short(&d.id)),
+            ));
+        }
+        let steps = vec![Step { percent, minutes: 0 }];
+        let next = match p.rollout.clone().filter(|r| r.status.is_live() && r.deployment_id == d.id) {
+            Some(mut r) => {
+                r.steps = steps;
+                r.step = 0;
+                r.status = RolloutStatus::Running;
+                r.paused_at = None;
+                r.step_started_at = now;
+                r.manual = true;
+                r
+            }
+            None => Rollout { manual: true, ..Rollout::new(&d.id, from, steps, None, now) },
+        };
+        let mut swap = super::Swap::from_state(p);
+        swap.require = Some((d.id.clone(), super::Status::READY.to_vec()));
+        swap.rollout = Some(next);
         Ok(Some(swap))
     })
     .await

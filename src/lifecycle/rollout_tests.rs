@@ -146,3 +146,18 @@ fn retention_keeps_the_deployment_being_rolled_out() {
     assert!(expired.is_empty(), "{expired:?}");
     assert_eq!(s.status("new"), Status::Completed);
 }
+
+#[test]
+fn a_held_split_stays_until_changed_and_replaces_a_stepped_rollout() {
+    let (s, r) = setup();
+    block_on(start(&*s, &*r, P, "new", steps(), None, 0)).unwrap();
+    block_on(hold_split(&*s, &*r, P, "new", 30, 1)).unwrap();
+    assert_eq!(r.record(P).unwrap().rollout, Some(Split { to: "new".into(), percent: 30 }));
+    // No step by time: a week later the cron leaves it as it is.
+    assert_eq!(block_on(tick(&*s, &*r, &quiet(), P, 7 * 24 * 60 * MIN)).unwrap(), Tick::Unchanged);
+    block_on(hold_split(&*s, &*r, P, "new", 60, 2)).unwrap();
+    assert_eq!(r.record(P).unwrap().rollout.unwrap().percent, 60);
+    assert_eq!(code(block_on(hold_split(&*s, &*r, P, "old", 60, 3)).unwrap_err()), "already_active");
+    block_on(control(&*s, &*r, P, Control::Complete, 4)).unwrap();
+    assert_eq!(s.project_now(P).active_deployment_id.as_deref(), Some("new"));
+}

@@ -1,13 +1,16 @@
 // Gradual rollouts over real HTTP (README "Gradual rollouts"): a 10 %/50 %/100 % rollout splits
 // production visitors within ±5 points over 2,000 fresh visitors each step, a visitor with the
 // affinity cookie stays on one side, the cron advances steps, and injected 5xx on the new side
-// make the cron abort it.
+// make the cron abort it, and `wrangler versions upload` / `versions deploy` drive a split.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { call, freshProject, expectError, BASE } from '../lib/client.mjs';
 import { deploySite, visit, waitFor } from '../lib/site.mjs';
 import { d1Rows, d1Write } from '../lib/state.mjs';
+import { wrangler, project } from '../lib/wrangler.mjs';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 const PORT = new URL(BASE).port;
 const hostOf = (p) => `${p.slug}.localhost:${PORT}`;
@@ -146,4 +149,68 @@ test('injected 5xx on the new side make the cron abort the rollout; everyone is 
   assert.equal(r.status, 'aborted', JSON.stringify(r));
   assert.match(r.reason, /^auto_aborted/);
   for (let i = 0; i < 40; i++) assert.equal((await visit('/', { host })).status, 200, 'no visitor reaches the aborted side');
+});
+
+test('wrangler versions upload / versions deploy a@10% b@90% drive a split; @100% completes it', { timeout: 300_000 }, async () => {
+  const name = `wr-rollout-${Date.now().toString(36)}`;
+  const worker = (tag) => `export default { async fetch(req) {
+    return new Response('${tag}', { headers: { 'x-saw-override': String(req.headers.has('cloudflare-workers-version-overrides')) } }); } };`;
+  const dir = project({
+    'wrangler.toml': `name = "${name}"\nmain = "index.js"\ncompatibility_date = "2026-10-01"\n`,
+    'index.js': worker('A'),
+  });
+  const d = await wrangler(dir, ['deploy']);
+  assert.equal(d.code, 0, d.out);
+  const p = (await call('GET', `/__api/projects/${name}`)).body.project;
+  const a = p.activeDeploymentId;
+  writeFileSync(join(dir, 'index.js'), worker('B'));
+  const up = await wrangler(dir, ['versions', 'upload']);
+  assert.equal(up.code, 0, up.out);
+  const b = up.out.match(/Worker Version ID:\s*([0-9a-f-]{36})/)?.[1];
+  assert.ok(b, up.out);
+  assert.equal((await call('GET', `/__api/projects/${name}`)).body.project.activeDeploymentId, a, 'an uploaded version is not live');
+
+  const split = await wrangler(dir, ['versions', 'deploy', `${b}@10%`, `${a}@90%`, '-y']);
+  assert.equal(split.code, 0, split.out);
+  const r = (await rollouts(p)).body.rollout;
+  assert.equal(r.deploymentId, b, JSON.stringify(r));
+  assert.equal(r.percent, 10);
+  assert.equal(r.manual, true);
+  const status = await wrangler(dir, ['deployments', 'status']);
+  assert.equal(status.code, 0, status.out);
+  assert.match(status.out, new RegExp(`\\(10%\\)\\s+${b}`), status.out);
+  assert.match(status.out, new RegExp(`\\(90%\\)\\s+${a}`), status.out);
+  const share = await shareOfB(hostOf(p), 1000);
+  assert.ok(Math.abs(share - 0.10) <= 0.05, `wrangler's 10 % served B to ${share}`);
+  // Visitors cannot steer a version with Cloudflare's override header, nor does tenant code see it.
+  const override = { 'cloudflare-workers-version-overrides': `${name}="${b}"` };
+  const seen = await visit('/', { host: hostOf(p), headers: { ...override, cookie: 'x=1' } });
+  assert.equal(seen.headers['x-saw-override'], 'false');
+  // ... only a caller holding a token of this project (read scope) can.
+  const other = await freshProject('rollout-other');
+  const mint = async (projects) => {
+    const t = await call('POST', '/__api/tokens', { body: { name: `override ${projects[0]}`, projects, scopes: ['read'] } });
+    assert.equal(t.status, 201, t.text);
+    return t.body.secret;
+  };
+  const [own, foreign] = [await mint([p.id]), await mint([other.id])];
+  const overridden = async (authorization) => {
+    let n = 0;
+    for (let i = 0; i < 20; i++) {
+      const r = await visit('/', { host: hostOf(p), headers: { ...override, ...(authorization ? { authorization } : {}) } });
+      assert.equal(r.headers['x-saw-override'], 'false', 'tenant code never sees the header');
+      if (r.body === 'B') n++;
+    }
+    return n;
+  };
+  assert.equal(await overridden(`Bearer ${own}`), 20, 'a token of the project picks the version');
+  for (const auth of [undefined, `Bearer ${foreign}`, 'Bearer flt_not-a-token']) {
+    assert.ok((await overridden(auth)) < 10, `ignored with ${auth}: served by the split`);
+  }
+
+  const full = await wrangler(dir, ['versions', 'deploy', `${b}@100%`, '-y']);
+  assert.equal(full.code, 0, full.out);
+  assert.equal((await call('GET', `/__api/projects/${name}`)).body.project.activeDeploymentId, b);
+  assert.equal((await rollouts(p)).body.rollout.status, 'completed');
+  for (let i = 0; i < 30; i++) assert.equal((await visit('/', { host: hostOf(p) })).body, 'B');
 });
