@@ -72,6 +72,8 @@ test('a 10/50/100 % rollout splits fresh visitors within ±5 points, sticky visi
   assert.equal(started.body.rollout.status, 'running');
   assert.equal(started.body.rollout.percent, 10);
   expectError(assert, await rollouts(p, { deploymentId: b.id, steps }), 409, 'rollout_in_progress');
+  const summary = async () => (await call('GET', `/__api/projects/${p.id}`)).body.project.rollout;
+  assert.deepEqual(await summary(), { deploymentId: b.id, status: 'running', percent: 10 });
 
   const at10 = await shareOfB(host);
   assert.ok(Math.abs(at10 - 0.10) <= 0.05, `10 % step served B to ${at10}`);
@@ -119,6 +121,7 @@ test('a 10/50/100 % rollout splits fresh visitors within ±5 points, sticky visi
   assert.equal(done.body.rollout.status, 'completed');
   assert.equal(done.body.activeDeploymentId, b.id);
   assert.equal((await call('GET', `/__api/projects/${p.id}`)).body.project.activeDeploymentId, b.id);
+  assert.equal(await summary(), null, 'an ended rollout is not in the project');
   const after = await visit('/', { host, headers: { cookie: sides.A } });
   assert.equal(after.body, 'B');
   assert.equal(affinityOf(after), undefined, 'no split, no affinity cookie');
