@@ -27,7 +27,13 @@ fn signature(secret: &[u8], pid: &str, id: &str) -> Option<String> {
     let key = Hs256Key::new(h.finalize());
     let sig = Hs256.sign(&key, format!("{pid}\0{id}").as_bytes());
     // 16 bytes are plenty for a cookie that only picks a side.
-    Some(sig.as_bytes()[..16].iter().map(|b| format!("{b:02x}")).collect())
+    Some(hex(&sig.as_bytes()[..16]))
+}
+
+/// Lowercase hex (a table, not `format!` per byte: this runs on the visitor path).
+pub fn hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    bytes.iter().flat_map(|b| [HEX[usize::from(b >> 4)] as char, HEX[usize::from(b & 15)] as char]).collect()
 }
 
 /// The bucket 0..99 of an affinity id (any text; its first 8 hex digits, else a hash).

@@ -18,7 +18,7 @@ pub(super) fn side(
     https: bool,
 ) -> (bool, Option<String>) {
     let cookie = req.headers().get("cookie").ok().flatten();
-    let fresh = || random_bytes::<8>().iter().map(|b| format!("{b:02x}")).collect();
+    let fresh = || affinity::hex(&random_bytes::<8>());
     affinity::assign(
         secret(env, JWT_SECRET).as_bytes(),
         pid,
