@@ -80,6 +80,12 @@ pub enum Command {
         after_help = "Example:\n  flotilla deploy ./dist -p my-site --no-activate --json   # note deployment.id\n  flotilla promote 3f2a9c1e-0b7d-4c1a-9e55-2d0c6f1b8a90"
     )]
     Promote { deployment: String },
+    /// Gradual rollouts: split production between the active deployment and a new one
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  flotilla rollout start -p my-site 3f2a9c1e-0b7d-4c1a-9e55-2d0c6f1b8a90 --steps 10:30,50:60,100:30 --max-5xx-ratio 0.05\n  flotilla rollout status -p my-site\n  flotilla rollout abort -p my-site"
+    )]
+    Rollout(RolloutCmd),
     /// Named pointers to deployments (<alias>--<slug>.<domain>)
     #[command(
         subcommand,
@@ -407,6 +413,65 @@ pub enum VarsCmd {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum RolloutCmd {
+    /// Start rolling DEPLOYMENT out, step by step
+    Start {
+        #[arg(long, short)]
+        project: String,
+        deployment: String,
+        /// Steps as PERCENT:MINUTES, comma-separated, percents rising (e.g. 10:30,50:60,100:30)
+        #[arg(long, value_parser = parse_steps)]
+        steps: Steps,
+        /// Abort when the new side's 5xx ratio exceeds the old side's by more (0-1)
+        #[arg(long = "max-5xx-ratio")]
+        max_5xx_ratio: Option<f64>,
+    },
+    /// The current or last rollout
+    Status {
+        #[arg(long, short)]
+        project: String,
+    },
+    /// Stop the step clock (the split stays)
+    Pause {
+        #[arg(long, short)]
+        project: String,
+    },
+    /// Restart the step clock
+    Resume {
+        #[arg(long, short)]
+        project: String,
+    },
+    /// Make the new deployment production now
+    Complete {
+        #[arg(long, short)]
+        project: String,
+    },
+    /// Send every visitor back to the active deployment
+    Abort {
+        #[arg(long, short)]
+        project: String,
+    },
+}
+
+/// `--steps` parsed: (percent, minutes) pairs (the server checks the rules).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Steps(pub Vec<(u8, u32)>);
+
+pub fn parse_steps(s: &str) -> Result<Steps, String> {
+    let steps = s
+        .split(',')
+        .map(|step| {
+            let (p, m) =
+                step.trim().split_once(':').ok_or_else(|| format!("`{step}` is not PERCENT:MINUTES"))?;
+            let p = p.trim().parse::<u8>().map_err(|_| format!("`{p}` is not a percent"))?;
+            let m = m.trim().parse::<u32>().map_err(|_| format!("`{m}` is not a number of minutes"))?;
+            Ok((p, m))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(Steps(steps))
+}
+
+#[derive(Debug, Subcommand)]
 pub enum DomainsCmd {
     /// Attach a hostname (pending until its TXT record is verified)
     Add {
@@ -531,6 +596,31 @@ mod tests {
     }
 
     #[test]
+    fn rollout_steps_parse() {
+        let c = Cli::try_parse_from([
+            "flotilla",
+            "rollout",
+            "start",
+            "-p",
+            "site",
+            "d1",
+            "--steps",
+            "10:30, 50:60,100:0",
+            "--max-5xx-ratio",
+            "0.05",
+        ])
+        .unwrap();
+        match c.command {
+            Command::Rollout(RolloutCmd::Start { project, deployment, steps, max_5xx_ratio }) => {
+                assert_eq!((project.as_str(), deployment.as_str()), ("site", "d1"));
+                assert_eq!(steps, Steps(vec![(10, 30), (50, 60), (100, 0)]));
+                assert_eq!(max_5xx_ratio, Some(0.05));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn usage_errors_exit_2() {
         for argv in [
             vec!["flotilla"],
@@ -540,6 +630,10 @@ mod tests {
             vec!["flotilla", "deploy", "d", "--html-handling", "bogus"],
             vec!["flotilla", "deploy", "d", "--entry", "x.js"],
             vec!["flotilla", "rollback"],
+            vec!["flotilla", "rollout", "start", "-p", "p", "d"],
+            vec!["flotilla", "rollout", "start", "-p", "p", "d", "--steps", "10"],
+            vec!["flotilla", "rollout", "start", "-p", "p", "d", "--steps", "10:5,x:1"],
+            vec!["flotilla", "rollout", "pause"],
             vec!["flotilla", "nope"],
             vec!["flotilla", "kv"],
             vec!["flotilla", "kv", "namespace", "create"],

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use crate::cli::{
     AliasCmd, Command, DomainsCmd, DrainsCmd, KvCmd, LogsArgs, NamespaceCmd, ProjectsCmd, ResourceCmd,
-    SqlCmd, TokensCmd, VarsCmd, WebhooksCmd,
+    RolloutCmd, SqlCmd, TokensCmd, VarsCmd, WebhooksCmd,
 };
 use crate::client::{seg, Client, Failure, Req};
 use crate::error::CliError;
@@ -82,6 +82,24 @@ fn lifecycle_human(v: &Value, verb: &str) -> String {
         s(v, "activeDeploymentId"),
         s(v, "previousDeploymentId")
     )
+}
+
+fn rollout_human(project: &str, v: &Value) -> String {
+    let r = &v["rollout"];
+    if r.is_null() {
+        return format!("{project}: no rollout yet; production is {}", s(v, "activeDeploymentId"));
+    }
+    let mut out = format!(
+        "{project}: rollout of {} {} at {}% (from {})",
+        s(r, "deploymentId"),
+        s(r, "status"),
+        r["percent"],
+        s(r, "fromDeploymentId")
+    );
+    if let Some(reason) = r["reason"].as_str() {
+        out.push_str(&format!(": {reason}"));
+    }
+    out
 }
 
 fn domain_human(d: &Value) -> String {
@@ -350,6 +368,34 @@ pub fn run(client: &Client, command: &Command) -> Result<Output, CliError> {
                 .send(&Req::new("POST", &format!("/__api/deployments/{}/promote", seg(deployment))))?
                 .json()?;
             Output { human: lifecycle_human(&v, "promoted"), json: v }
+        }
+        Command::Rollout(cmd) => {
+            let (project, v) = match cmd {
+                RolloutCmd::Start { project, deployment, steps, max_5xx_ratio } => {
+                    let steps: Vec<Value> =
+                        steps.0.iter().map(|(p, m)| json!({ "percent": p, "minutes": m })).collect();
+                    let mut body = json!({ "deploymentId": deployment, "steps": steps });
+                    if let Some(r) = max_5xx_ratio {
+                        body["autoAbort"] = json!({ "max5xxRatio": r });
+                    }
+                    (project, client.post(&format!("{}/rollouts", p(project)), &body)?)
+                }
+                RolloutCmd::Status { project } => (project, client.get(&format!("{}/rollouts", p(project)))?),
+                RolloutCmd::Pause { project }
+                | RolloutCmd::Resume { project }
+                | RolloutCmd::Complete { project }
+                | RolloutCmd::Abort { project } => {
+                    let action = match cmd {
+                        RolloutCmd::Pause { .. } => "pause",
+                        RolloutCmd::Resume { .. } => "resume",
+                        RolloutCmd::Complete { .. } => "complete",
+                        _ => "abort",
+                    };
+                    let path = format!("{}/rollouts/current/{action}", p(project));
+                    (project, client.post(&path, &json!({}))?)
+                }
+            };
+            Output { human: rollout_human(project, &v), json: v }
         }
         Command::Alias(AliasCmd::Set { project, name, deployment }) => {
             let v = client.put(

@@ -663,14 +663,60 @@ async fn list_deployments(name: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
     let project = existing(name, ctx).await?;
     let rows = history(&project, ctx).await?;
     let active = project.active_deployment_id.as_deref();
-    ok(deployments_list(active, project.updated_at, rows.iter().map(deployed).collect()))
+    let rolling = live_split(&project.id, ctx).await?;
+    let split = rolling.as_ref().map(|(to, pct)| (to.as_str(), *pct));
+    ok(deployments_list(active, project.updated_at, rows.iter().map(deployed).collect(), split))
+}
+
+/// The project's live rollout as (deployment, percent), if one runs.
+async fn live_split(project_id: &str, ctx: &Ctx<'_>) -> ApiResult<Option<(String, u8)>> {
+    use crate::lifecycle::ProjectStore;
+    let p = D1Lifecycle::new(ctx.env)?.project(project_id).await.map_err(|e| ApiError::internal(e.0))?;
+    Ok(p.and_then(|p| p.rollout).filter(|r| r.status.is_live()).map(|r| {
+        let pct = r.percent();
+        (r.deployment_id, pct)
+    }))
 }
 
 /// `POST /scripts/:name/deployments` (from `wrangler deploy` after a version upload, and from
 /// `wrangler rollback`): instant, like `POST /__api/projects/:id/rollback {deploymentId}`.
 async fn create_deployment(req: &mut Request, name: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
-    let target = parse_cf_deployment(&read_body(req, MAX_JSON_BODY).await?)?;
+    let traffic = parse_cf_deployment(&read_body(req, MAX_JSON_BODY).await?)?;
     let project = existing(name, ctx).await?;
+    let rolling = live_split(&project.id, ctx).await?;
+    let active = project.active_deployment_id.as_deref();
+    let action = traffic_action(&traffic, active, rolling.as_ref().map(|(d, _)| d.as_str()))?;
+    let (store, routes) = (D1Lifecycle::new(ctx.env)?, LiveRoutes::new(ctx.env)?);
+    let now = now_ms() as i64;
+    use crate::lifecycle::rollout::{self, Control};
+    let out = match action {
+        CfAction::Switch(target) => return switch_deployment(target, &project, ctx).await,
+        CfAction::Complete => rollout::control(&store, &routes, &project.id, Control::Complete, now).await?,
+        CfAction::Abort => rollout::control(&store, &routes, &project.id, Control::Abort, now).await?,
+        CfAction::Hold { to, percent } => {
+            rollout::hold_split(&store, &routes, &project.id, &to, percent, now).await?
+        }
+    };
+    let r = out.project.rollout.as_ref();
+    *ctx.note.borrow_mut() = Note {
+        project_id: Some(project.id.clone()),
+        detail: Some(json!({ "rollout": r.map(|r| &r.deployment_id), "status": r.map(|r| r.status),
+                             "percent": r.map(|r| r.percent()) })),
+        principal: None,
+    };
+    let now_active = out.project.active_deployment_id.clone().unwrap_or_default();
+    match r.filter(|r| r.status.is_live()) {
+        Some(r) => {
+            let pct = r.percent();
+            let versions = [(r.deployment_id.as_str(), pct), (now_active.as_str(), 100 - pct)];
+            ok(render_split(&now_active, now, AUTHOR, None, &versions))
+        }
+        None => ok(render_deployment(&now_active, now, AUTHOR, None)),
+    }
+}
+
+/// One version at 100 %: a promote (newer than what serves) or a rollback.
+async fn switch_deployment(target: String, project: &ProjectRow, ctx: &Ctx<'_>) -> ApiResult<Response> {
     // Newer than what serves: a version going live (deploy); older: a rollback.
     let deployments = D1Deployments::new(ctx.env)?;
     let target_row = deployments.get(&target).await?;

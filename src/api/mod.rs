@@ -20,6 +20,7 @@ pub mod mcp;
 mod previews;
 mod projects;
 mod resources;
+mod rollouts;
 mod sql;
 mod tail;
 mod tokens;
@@ -249,6 +250,9 @@ async fn dispatch(req: &mut Request, ctx: &Ctx<'_>, route: ApiRoute) -> ApiResul
         ApiRoute::ProjectTail(id) => tail::open(req, &id, ctx).await,
         ApiRoute::Promote(id) => lifecycle::promote(&id, ctx).await,
         ApiRoute::Rollback(id) => lifecycle::rollback(req, &id, ctx).await,
+        ApiRoute::GetRollout(id) => rollouts::get(&id, ctx).await,
+        ApiRoute::StartRollout(id) => rollouts::start(req, &id, ctx).await,
+        ApiRoute::ControlRollout(id, action) => rollouts::control(&id, &action, ctx).await,
         ApiRoute::ListAliases(id) => lifecycle::list_aliases(&id, ctx).await,
         ApiRoute::GetAlias(id, name) => lifecycle::get_alias(&id, &name, ctx).await,
         ApiRoute::PutAlias(id, name) => lifecycle::put_alias(req, &id, &name, ctx).await,

@@ -61,6 +61,7 @@ fn new_row(name: String, slug: String, outbound: &str, now: i64) -> ProjectRow {
         skew_protection: 1,
         skew_pin_secs: 86_400,
         skew_depth: 5,
+        rollout: None,
     }
 }
 

@@ -6,7 +6,7 @@
 
 use serde_json::{json, Value};
 
-use super::{render_deployment, render_version, VersionView};
+use super::{render_deployment, render_split, render_version, CfTraffic, VersionView};
 use crate::error::ApiError;
 use crate::lifecycle::{Explicit, Status};
 
@@ -66,7 +66,14 @@ pub fn version_by_id(rows: Vec<Deployed<'_>>, id: &str) -> Result<Value, ApiErro
 /// after every earlier activation (so "latest" never ties or goes backwards). Then every other
 /// deployable one that went live, latest activation first. Never-activated ones (staged
 /// previews) are versions, not deployments.
-pub fn deployments_list(active: Option<&str>, project_updated_ms: i64, rows: Vec<Deployed<'_>>) -> Value {
+/// `split`: a live rollout's (new deployment, percent): the current deployment then serves
+/// both, the new one first (as `wrangler versions deploy` and `deployments status` show it).
+pub fn deployments_list(
+    active: Option<&str>,
+    project_updated_ms: i64,
+    rows: Vec<Deployed<'_>>,
+    split: Option<(&str, u8)>,
+) -> Value {
     let rows = deployable(rows);
     let is_active = |d: &Deployed| active == Some(d.id);
     let mut past: Vec<&Deployed> =
@@ -76,7 +83,12 @@ pub fn deployments_list(active: Option<&str>, project_updated_ms: i64, rows: Vec
     if let Some(current) = rows.iter().find(|d| is_active(d)) {
         let latest = past.first().and_then(|d| d.activated_ms).unwrap_or(0);
         let at = project_updated_ms.max(current.activated_ms.unwrap_or(0)).max(latest.saturating_add(1));
-        out.push(render_deployment(current.id, at, AUTHOR, None));
+        out.push(match split {
+            Some((to, pct)) => {
+                render_split(current.id, at, AUTHOR, None, &[(to, pct), (current.id, 100 - pct)])
+            }
+            None => render_deployment(current.id, at, AUTHOR, None),
+        });
     }
     out.extend(
         past.iter().map(|d| render_deployment(d.id, d.activated_ms.unwrap_or(d.created_ms), AUTHOR, None)),
@@ -99,6 +111,45 @@ pub fn switch_kind(
         Ok(Explicit::Promote)
     } else {
         Ok(Explicit::Rollback)
+    }
+}
+
+/// What a `POST .../deployments` does, given the active deployment and the one a live
+/// rollout serves (if any).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CfAction {
+    /// Serve this version alone (`switch_kind` says whether it is a promote or a rollback).
+    Switch(String),
+    /// The version being rolled out, at 100 %: complete the rollout.
+    Complete,
+    /// The active version at 100 % while a rollout runs: abort it.
+    Abort,
+    /// Two versions: the active one and `to`, which gets `percent` (1-99) of production.
+    Hold { to: String, percent: u8 },
+}
+
+pub fn traffic_action(
+    t: &CfTraffic,
+    active: Option<&str>,
+    rolling: Option<&str>,
+) -> Result<CfAction, ApiError> {
+    match t {
+        CfTraffic::One(id) if rolling == Some(id.as_str()) => Ok(CfAction::Complete),
+        CfTraffic::One(id) if rolling.is_some() && active == Some(id.as_str()) => Ok(CfAction::Abort),
+        CfTraffic::One(id) => Ok(CfAction::Switch(id.clone())),
+        CfTraffic::Split([(a, pa), (b, pb)]) => {
+            let (to, pct) = if active == Some(a.as_str()) {
+                (b, *pb)
+            } else if active == Some(b.as_str()) {
+                (a, *pa)
+            } else {
+                return Err(ApiError::bad(
+                    "versions",
+                    "one of the two versions must be the one serving now (split between it and one new version)",
+                ));
+            };
+            Ok(CfAction::Hold { to: to.clone(), percent: pct.round().clamp(1.0, 99.0) as u8 })
+        }
     }
 }
 
@@ -158,7 +209,7 @@ mod tests {
 
     #[test]
     fn deployments_put_the_active_one_first_then_past_activations_latest_first() {
-        let v = deployments_list(Some("v3"), 3_600, history());
+        let v = deployments_list(Some("v3"), 3_600, history(), None);
         assert_eq!(
             ids(&v, "deployments", "id"),
             ["v3", "v2", "v1"],
@@ -177,14 +228,17 @@ mod tests {
         // skewed clock): v1 still comes first, and is dated after v2.
         let mut rows = history();
         rows[2].status = "superseded";
-        let v = deployments_list(Some("v1"), 100, rows);
+        let v = deployments_list(Some("v1"), 100, rows, None);
         assert_eq!(ids(&v, "deployments", "id"), ["v1", "v3", "v2"]);
         assert_eq!(v["deployments"][0]["created_on"], crate::domain::iso8601(3_501));
         // Nothing active (a disabled or fresh project): only past activations.
-        assert_eq!(ids(&deployments_list(None, 0, history()), "deployments", "id"), ["v3", "v2", "v1"]);
+        assert_eq!(ids(&deployments_list(None, 0, history(), None), "deployments", "id"), ["v3", "v2", "v1"]);
         // An active id that is not deployable is not shown as active.
-        assert_eq!(ids(&deployments_list(Some("v6"), 0, history()), "deployments", "id"), ["v3", "v2", "v1"]);
-        assert_eq!(deployments_list(None, 0, Vec::new()), json!({ "deployments": [] }));
+        assert_eq!(
+            ids(&deployments_list(Some("v6"), 0, history(), None), "deployments", "id"),
+            ["v3", "v2", "v1"]
+        );
+        assert_eq!(deployments_list(None, 0, Vec::new(), None), json!({ "deployments": [] }));
     }
 
     #[test]
@@ -207,5 +261,29 @@ mod tests {
         for target in [None, Some(("p2", 4))] {
             assert_eq!(switch_kind("p1", target, active).unwrap_err().status(), 404, "{target:?}");
         }
+    }
+
+    #[test]
+    fn versions_deploy_splits_between_the_active_and_one_new_version() {
+        let split = |a: &str, pa: f64, b: &str, pb: f64| CfTraffic::Split([(a.into(), pa), (b.into(), pb)]);
+        let hold = |to: &str, percent| Ok(CfAction::Hold { to: to.into(), percent });
+        assert_eq!(traffic_action(&split("v4", 10.0, "v3", 90.0), Some("v3"), None), hold("v4", 10));
+        assert_eq!(traffic_action(&split("v3", 70.4, "v4", 29.6), Some("v3"), Some("v4")), hold("v4", 30));
+        assert_eq!(traffic_action(&split("v3", 99.9, "v4", 0.1), Some("v3"), None), hold("v4", 1));
+        assert!(
+            traffic_action(&split("v4", 50.0, "v5", 50.0), Some("v3"), None).is_err(),
+            "neither serves now"
+        );
+        let one = |id: &str| CfTraffic::One(id.into());
+        assert_eq!(traffic_action(&one("v4"), Some("v3"), Some("v4")), Ok(CfAction::Complete));
+        assert_eq!(traffic_action(&one("v3"), Some("v3"), Some("v4")), Ok(CfAction::Abort));
+        assert_eq!(traffic_action(&one("v2"), Some("v3"), Some("v4")), Ok(CfAction::Switch("v2".into())));
+        assert_eq!(traffic_action(&one("v4"), Some("v3"), None), Ok(CfAction::Switch("v4".into())));
+        // Listed as Cloudflare shows a split: the new version first.
+        let v = deployments_list(Some("v3"), 3_600, history(), Some(("v4", 10)));
+        assert_eq!(
+            v["deployments"][0]["versions"],
+            json!([{ "version_id": "v4", "percentage": 10.0 }, { "version_id": "v3", "percentage": 90.0 }])
+        );
     }
 }

@@ -27,7 +27,13 @@
 //! `deployments list` -> `GET .../scripts/:name/deployments` then `GET .../versions/:id` each;
 //! `versions list` -> `GET .../versions?deployable=true`; `rollback [id]` -> `GET
 //! .../deployments`, `GET .../versions/:id`, `POST .../deployments {strategy: "percentage",
-//! versions: [{version_id, percentage: 100}], annotations}`; `delete` -> `GET
+//! versions: [{version_id, percentage: 100}], annotations}`; `versions upload` -> `POST
+//! .../scripts/:name/versions` (multipart, as deploy; the version does not go live);
+//! `versions deploy <a>@10% <b>@90% -y` -> `GET .../deployments`, `GET .../versions/:id` each,
+//! `GET .../versions?deployable=true`, then `POST .../deployments {strategy: "percentage",
+//! versions: [{version_id, percentage}, ...]}` (two versions: a held rollout split, see
+//! `deployments::traffic_action`); `deployments status` -> `GET .../deployments` and the
+//! versions of the first; `delete` -> `GET
 //! .../scripts/:name/references`, `GET .../workers/tails/by-consumer/:name`, `DELETE
 //! .../workers/services/:name?force=false`, `GET .../storage/kv/namespaces`. With no account id
 //! wrangler first calls `GET /accounts`; `whoami` calls `GET /user/tokens/verify`.

@@ -45,6 +45,7 @@ mod tests {
             skew_protection: 1,
             skew_pin_secs: 86_400,
             skew_depth: 5,
+            rollout: None,
         }
     }
 

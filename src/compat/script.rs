@@ -385,8 +385,19 @@ pub fn parse_secret(body: &[u8]) -> Result<(String, String), ApiError> {
     Ok((name.to_string(), text.to_string()))
 }
 
-/// `POST /scripts/:name/deployments` (what `wrangler rollback` sends) -> the version to serve.
-pub fn parse_cf_deployment(body: &[u8]) -> Result<String, ApiError> {
+/// What a `POST /scripts/:name/deployments` asks to serve.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CfTraffic {
+    /// One version at 100 % (`wrangler deploy`, `rollback`, `versions deploy <id>@100%`).
+    One(String),
+    /// Two versions sharing traffic (`wrangler versions deploy <a>@10% <b>@90%`), as given.
+    Split([(String, f64); 2]),
+}
+
+/// `POST /scripts/:name/deployments {strategy: "percentage", versions: [{version_id,
+/// percentage}]}`: one version at 100 %, or two whose percentages add up to 100 (at most two,
+/// as on Cloudflare). A version at 0 % is dropped.
+pub fn parse_cf_deployment(body: &[u8]) -> Result<CfTraffic, ApiError> {
     let o = JsonObject::parse(body, false)?;
     if let Some(s) = o.opt_str("strategy")? {
         if s != "percentage" {
@@ -397,16 +408,30 @@ pub fn parse_cf_deployment(body: &[u8]) -> Result<String, ApiError> {
         .get("versions")
         .and_then(Value::as_array)
         .ok_or_else(|| ApiError::bad("versions", "is required"))?;
-    match versions.as_slice() {
-        [v] if v.get("percentage").and_then(Value::as_f64) == Some(100.0) => v
+    let mut list = Vec::with_capacity(versions.len());
+    for (i, v) in versions.iter().enumerate() {
+        let id = v
             .get("version_id")
             .and_then(Value::as_str)
-            .map(str::to_string)
-            .ok_or_else(|| ApiError::bad("versions[0].version_id", "is required")),
-        _ => Err(ApiError::bad(
-            "versions",
-            "gradual deployments are not supported: give exactly one version at 100%",
-        )),
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| ApiError::bad(format!("versions[{i}].version_id"), "is required"))?;
+        let pct =
+            v.get("percentage").and_then(Value::as_f64).filter(|p| (0.0..=100.0).contains(p)).ok_or_else(
+                || ApiError::bad(format!("versions[{i}].percentage"), "must be a number 0-100"),
+            )?;
+        if pct > 0.0 {
+            list.push((id.to_string(), pct));
+        }
+    }
+    let total: f64 = list.iter().map(|(_, p)| p).sum();
+    if (total - 100.0).abs() > 0.001 {
+        return Err(ApiError::bad("versions", "the percentages must add up to 100"));
+    }
+    match <[(String, f64); 2]>::try_from(list) {
+        Ok([a, b]) if a.0 == b.0 => Ok(CfTraffic::One(a.0)),
+        Ok(two) => Ok(CfTraffic::Split(two)),
+        Err(mut one) if one.len() == 1 => Ok(CfTraffic::One(one.remove(0).0)),
+        Err(_) => Err(ApiError::bad("versions", "at most two versions can share traffic")),
     }
 }
 
@@ -434,18 +459,31 @@ pub fn render_version(v: &VersionView) -> Value {
 
 /// A deployment serving one version at 100%; `at_ms` is when it went live.
 pub fn render_deployment(version_id: &str, at_ms: i64, author: &str, message: Option<&str>) -> Value {
+    render_split(version_id, at_ms, author, message, &[(version_id, 100)])
+}
+
+/// A deployment serving `versions` (id, percent); its id is the first version's.
+pub fn render_split(
+    id: &str,
+    at_ms: i64,
+    author: &str,
+    message: Option<&str>,
+    versions: &[(&str, u8)],
+) -> Value {
+    let versions: Vec<Value> =
+        versions.iter().map(|(v, p)| json!({ "version_id": v, "percentage": f64::from(*p) })).collect();
     let mut annotations = json!({});
     if let Some(m) = message {
         annotations["workers/message"] = json!(m);
     }
     json!({
-        "id": version_id,
+        "id": id,
         "source": "wrangler",
         "strategy": "percentage",
         "author_email": author,
         "created_on": iso8601(at_ms.max(0) as u64),
         "annotations": annotations,
-        "versions": [{ "version_id": version_id, "percentage": 100.0 }],
+        "versions": versions,
     })
 }
 
@@ -695,9 +733,19 @@ mod tests {
         assert!(parse_secret(br#"{"name":"1","text":"v"}"#).is_err());
         assert!(parse_secret(br#"{"name":"K"}"#).is_err());
         let ok = br#"{"strategy":"percentage","versions":[{"version_id":"v1","percentage":100}],"annotations":{}}"#;
-        assert_eq!(parse_cf_deployment(ok).unwrap(), "v1");
-        let split = br#"{"strategy":"percentage","versions":[{"version_id":"a","percentage":50},{"version_id":"b","percentage":50}]}"#;
-        assert!(parse_cf_deployment(split).unwrap_err().message().contains("gradual"));
+        assert_eq!(parse_cf_deployment(ok).unwrap(), CfTraffic::One("v1".into()));
+        let split = br#"{"strategy":"percentage","versions":[{"version_id":"a","percentage":10},{"version_id":"b","percentage":90}]}"#;
+        assert_eq!(
+            parse_cf_deployment(split).unwrap(),
+            CfTraffic::Split([("a".into(), 10.0), ("b".into(), 90.0)])
+        );
+        let zero = br#"{"versions":[{"version_id":"a","percentage":0},{"version_id":"b","percentage":100}]}"#;
+        assert_eq!(parse_cf_deployment(zero).unwrap(), CfTraffic::One("b".into()));
+        let three = br#"{"versions":[{"version_id":"a","percentage":10},{"version_id":"b","percentage":10},{"version_id":"c","percentage":80}]}"#;
+        assert!(parse_cf_deployment(three).unwrap_err().message().contains("at most two"));
+        let short =
+            br#"{"versions":[{"version_id":"a","percentage":10},{"version_id":"b","percentage":80}]}"#;
+        assert!(parse_cf_deployment(short).unwrap_err().message().contains("add up to 100"));
         assert!(parse_cf_deployment(br#"{"versions":[]}"#).is_err());
     }
 

@@ -35,6 +35,25 @@ pub struct ProjectRow {
     pub skew_pin_secs: i64,
     #[serde(default = "five")]
     pub skew_depth: i64,
+    /// The current or last gradual rollout as stored (JSON, `lifecycle::rollout::Rollout`).
+    #[serde(default)]
+    pub rollout: Option<String>,
+}
+
+/// What a project's JSON says of its rollout: `{deploymentId, status, percent}` while one is
+/// live (running or paused), else null (`GET .../rollouts` has the whole state).
+pub fn rollout_summary(stored: Option<&str>) -> Value {
+    let Some(r) = stored.and_then(|t| serde_json::from_str::<Value>(t).ok()) else { return Value::Null };
+    let status = r["status"].as_str().unwrap_or("");
+    if status != "running" && status != "paused" {
+        return Value::Null;
+    }
+    let step = r["step"].as_u64().unwrap_or(0) as usize;
+    json!({
+        "deploymentId": r["deploymentId"],
+        "status": status,
+        "percent": r["steps"].get(step).map(|s| s["percent"].clone()).unwrap_or(json!(100)),
+    })
 }
 
 fn day() -> i64 {
@@ -134,6 +153,7 @@ impl ProjectRow {
             "skewProtection": self.skew_protection != 0,
             "skewPinSeconds": self.skew_pin_secs,
             "skewFallbackDepth": self.skew_depth,
+            "rollout": rollout_summary(self.rollout.as_deref()),
             "url": base.project_url(&self.slug),
         });
         base.add_path_url(&mut out, "pathUrl", &self.slug);
@@ -359,6 +379,21 @@ mod tests {
         prod.add_path_url(&mut v, "pathUrl", "blog-x");
         assert!(v.get("pathUrl").is_none());
         assert_eq!(UrlBase::new("https", "example.dev", Some(443)).port, "");
+    }
+
+    #[test]
+    fn a_live_rollout_is_summarised_in_the_project() {
+        use crate::lifecycle::rollout::{Rollout, Step};
+        let mut r = Rollout::new("d2", "d1", vec![Step { percent: 10, minutes: 5 }], None, 0);
+        let text = serde_json::to_string(&r).unwrap();
+        assert_eq!(
+            rollout_summary(Some(&text)),
+            json!({ "deploymentId": "d2", "status": "running", "percent": 10 })
+        );
+        r.end(crate::lifecycle::rollout::RolloutStatus::Aborted, "aborted", 1);
+        assert_eq!(rollout_summary(Some(&serde_json::to_string(&r).unwrap())), Value::Null);
+        assert_eq!(rollout_summary(None), Value::Null);
+        assert_eq!(rollout_summary(Some("not json")), Value::Null);
     }
 
     #[test]

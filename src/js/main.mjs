@@ -153,14 +153,18 @@ globalThis.__flotillaDispatch = function dispatch(loader, isolateId, loadCode, e
   return run(loader, isolateId, () => loadCode(env, projectId, deploymentId, outbound, envRef), request, url, prefix, timeoutMs);
 };
 
+const VERSION_OVERRIDES = 'cloudflare-workers-version-overrides';
+
 /** Never throws: every failure is a rejected promise (Rust awaits it as one). */
 function run(loader, isolateId, getCode, request, url, prefix, timeoutMs) {
   let pending;
   try {
     let forwarded = request;
-    if (url !== undefined || prefix !== '' || request.headers.has('x-forwarded-prefix')) {
+    // Cloudflare's version override is the platform's to read, never the tenant code's.
+    if (url !== undefined || prefix !== '' || request.headers.has('x-forwarded-prefix') || request.headers.has(VERSION_OVERRIDES)) {
       forwarded = new Request(url ?? request.url, request);
       forwarded.headers.delete('x-forwarded-prefix');
+      forwarded.headers.delete(VERSION_OVERRIDES);
       if (prefix !== '') forwarded.headers.set('x-forwarded-prefix', prefix);
     }
     pending = loader.get(isolateId, getCode).getEntrypoint().fetch(forwarded);
@@ -209,7 +213,8 @@ function fastEntry(request) {
   if (hit === undefined) return undefined;
   // A request that may be pinned to another deployment (src/routing/pin.rs) is Rust's to
   // decide: the entry's target is the active deployment.
-  if (request.headers.has('x-deployment-id') || request.url.includes('dpl=') || (request.headers.get('cookie') ?? '').includes('dpl=')) return undefined;
+  // So is one naming a version with Cloudflare's override header (honoured only with a token).
+  if (request.headers.has('x-deployment-id') || request.url.includes('dpl=') || (request.headers.get('cookie') ?? '').includes('dpl=') || request.headers.has(VERSION_OVERRIDES)) return undefined;
   const now = Date.now();
   // A clock that went backwards counts as expired, as in src/routing/cache.rs.
   if (now >= hit.fromMs && now < hit.untilMs) return hit;

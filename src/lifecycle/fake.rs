@@ -114,6 +114,7 @@ impl FakeStore {
             skew: Default::default(),
             envs: Default::default(),
             bypass: None,
+            rollout: None,
         };
         self.world.borrow_mut().projects.insert(id.into(), p);
     }
@@ -211,6 +212,7 @@ impl ProjectStore for FakeStore {
         p.enabled = swap.enabled;
         p.deleted = swap.deleted;
         p.activated_seq = swap.activated_seq;
+        p.rollout = swap.rollout.clone();
         p.generation += 1;
         if let Some((name, target)) = &swap.alias {
             match target {
@@ -296,10 +298,11 @@ impl ProjectStore for FakeStore {
         let mut w = self.world.borrow_mut();
         let w = &mut *w;
         let Some(d) = w.deployments.get_mut(id) else { return Ok(false) };
-        let pinned = w
-            .projects
-            .values()
-            .any(|p| p.active_deployment_id.as_deref() == Some(id) || p.aliases.values().any(|a| a == id));
+        let pinned = w.projects.values().any(|p| {
+            p.active_deployment_id.as_deref() == Some(id)
+                || p.aliases.values().any(|a| a == id)
+                || p.rollout.as_ref().is_some_and(|r| r.status.is_live() && r.deployment_id == id)
+        });
         if pinned || !d.status.is_ready() {
             return Ok(false);
         }

@@ -10,6 +10,7 @@ mod hosts;
 mod namespaces;
 mod purge;
 mod retention;
+pub mod rollout;
 mod service;
 
 #[cfg(test)]
@@ -18,6 +19,8 @@ mod asset_race_tests;
 pub(crate) mod fake;
 #[cfg(test)]
 mod race_tests;
+#[cfg(test)]
+mod rollout_tests;
 #[cfg(test)]
 mod tests;
 
@@ -143,6 +146,8 @@ pub struct ProjectState {
     pub envs: envs::EnvRefs,
     /// SHA-256 hex of the bypass token (`RouteRecord::bypass`).
     pub bypass: Option<String>,
+    /// The project's current or last gradual rollout.
+    pub rollout: Option<rollout::Rollout>,
 }
 
 impl ProjectState {
@@ -162,6 +167,11 @@ impl ProjectState {
             skew: self.skew,
             envs: if self.deleted { BTreeMap::new() } else { envs::record_refs(&self.envs) },
             bypass: if self.deleted { None } else { self.bypass.clone() },
+            rollout: self
+                .rollout
+                .as_ref()
+                .filter(|r| r.status.is_live() && !self.deleted)
+                .map(|r| crate::routing::Split { to: r.deployment_id.clone(), percent: r.percent() }),
         }
     }
 }
@@ -214,6 +224,8 @@ pub struct Swap {
     pub changes: Vec<StatusChange>,
     /// Set (`Some(id)`) or remove (`None`) one alias.
     pub alias: Option<(String, Option<String>)>,
+    /// The project's rollout as it is to be stored (unchanged unless the caller sets it).
+    pub rollout: Option<rollout::Rollout>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -237,6 +249,7 @@ impl Swap {
             require: None,
             changes: Vec::new(),
             alias: None,
+            rollout: p.rollout.clone(),
         }
     }
 }
@@ -273,7 +286,8 @@ pub trait ProjectStore {
     async fn lagging(&self, limit: u32) -> StoreResult<Vec<ProjectState>>;
     /// Pending deployments not updated since `before` (up to `limit`).
     async fn stuck(&self, before: i64, limit: u32) -> StoreResult<Vec<DeploymentState>>;
-    /// Marks a ready deployment `expired` unless it is active or aliased (checked atomically).
+    /// Marks a ready deployment `expired` unless it is active, aliased or being rolled out
+    /// (checked atomically).
     async fn expire(&self, id: &str, now: i64) -> StoreResult<bool>;
 }
 

@@ -23,7 +23,8 @@ pub fn plan_retention(
         .collect()
 }
 
-/// Expires what [`plan_retention`] names; the store re-checks "not active, not aliased"
+/// Expires what [`plan_retention`] names (a live rollout's deployment counts as aliased); the
+/// store re-checks "not active, not aliased, not being rolled out"
 /// atomically, so a concurrent rollback or alias wins. Returns the ids that expired.
 pub async fn expire_old<S: ProjectStore, R: RouteStore>(
     store: &S,
@@ -37,7 +38,9 @@ pub async fn expire_old<S: ProjectStore, R: RouteStore>(
         return Ok(Vec::new()); // the purge removes everything
     }
     let all = store.deployments(&p.id).await?;
-    let aliased: BTreeSet<String> = p.aliases.values().cloned().collect();
+    // Kept like aliased ones: the deployment a live rollout serves to part of production.
+    let mut aliased: BTreeSet<String> = p.aliases.values().cloned().collect();
+    aliased.extend(p.rollout.iter().filter(|r| r.status.is_live()).map(|r| r.deployment_id.clone()));
     let mut expired = Vec::new();
     for id in plan_retention(&all, p.active_deployment_id.as_deref(), &aliased, keep) {
         // Its previews stop at once here (other isolates within their cache TTL).

@@ -106,6 +106,7 @@ pub async fn activate_new<S: ProjectStore, R: RouteStore>(
         if let Some(old) = &p.active_deployment_id {
             swap.changes.push(moved_away(old, Status::Superseded));
         }
+        swap.rollout = superseded(&p, &d.id, now);
         if let Some(generation) = store.swap(&swap, now).await? {
             routes.forget_deployment(&d.id);
             let route_error = publish_error(publish(store, routes, &p.id).await)?;
@@ -130,7 +131,7 @@ fn moved_away(id: &str, to: Status) -> StatusChange {
 
 /// A publish failure after a successful swap is not the operation's failure: the swap is the
 /// truth and the sweep repairs the cache. Contention while publishing is reported the same way.
-fn publish_error(r: LifecycleResult<()>) -> LifecycleResult<Option<StoreError>> {
+pub(super) fn publish_error(r: LifecycleResult<()>) -> LifecycleResult<Option<StoreError>> {
     match r {
         Ok(()) => Ok(None),
         Err(LifecycleError::Store(e)) => Ok(Some(e)),
@@ -139,7 +140,7 @@ fn publish_error(r: LifecycleResult<()>) -> LifecycleResult<Option<StoreError>> 
     }
 }
 
-fn short(id: &str) -> &str {
+pub(super) fn short(id: &str) -> &str {
     id.get(..8).unwrap_or(id)
 }
 
@@ -197,14 +198,14 @@ pub struct Switched {
     pub route_error: Option<StoreError>,
 }
 
-async fn live_project<S: ProjectStore>(store: &S, key: &str) -> LifecycleResult<ProjectState> {
+pub(super) async fn live_project<S: ProjectStore>(store: &S, key: &str) -> LifecycleResult<ProjectState> {
     match store.project(key).await? {
         Some(p) if !p.deleted => Ok(p),
         _ => Err(LifecycleError::ProjectNotFound),
     }
 }
 
-async fn project_deployment<S: ProjectStore>(
+pub(super) async fn project_deployment<S: ProjectStore>(
     store: &S,
     project_id: &str,
     id: &str,
@@ -248,23 +249,8 @@ pub async fn switch_to<S: ProjectStore, R: RouteStore>(
                 format!("Deployment {} is already the active deployment", short(&d.id)),
             ));
         }
-        let mut swap = Swap::from_state(&p);
-        swap.active = Some(d.id.clone());
-        swap.activated_seq = p.activated_seq.max(d.seq);
-        swap.active_facts = Some(ActiveFacts {
-            assets_count: d.assets_count,
-            has_server_code: d.has_server_code,
-            rename: None,
-        });
-        swap.require = Some((d.id.clone(), Status::READY.to_vec()));
-        swap.changes.push(went_live(&d.id, &Status::READY));
-        if let Some(old) = &p.active_deployment_id {
-            let to = match kind {
-                Explicit::Rollback => Status::RolledBack,
-                Explicit::Promote => Status::Superseded,
-            };
-            swap.changes.push(moved_away(old, to));
-        }
+        let mut swap = switch_swap(&p, &d, kind);
+        swap.rollout = superseded(&p, &d.id, now);
         if let Some(generation) = store.swap(&swap, now).await? {
             let route_error = publish_error(publish(store, routes, &p.id).await)?;
             return Ok(Switched {
@@ -277,6 +263,37 @@ pub async fn switch_to<S: ProjectStore, R: RouteStore>(
         }
     }
     Err(LifecycleError::Contended)
+}
+
+/// The swap that makes ready deployment `d` the active one of `p` (rollback, promote, and a
+/// rollout's completion).
+pub(super) fn switch_swap(p: &ProjectState, d: &DeploymentState, kind: Explicit) -> Swap {
+    let mut swap = Swap::from_state(p);
+    swap.active = Some(d.id.clone());
+    swap.activated_seq = p.activated_seq.max(d.seq);
+    swap.active_facts =
+        Some(ActiveFacts { assets_count: d.assets_count, has_server_code: d.has_server_code, rename: None });
+    swap.require = Some((d.id.clone(), Status::READY.to_vec()));
+    swap.changes.push(went_live(&d.id, &Status::READY));
+    if let Some(old) = &p.active_deployment_id {
+        let to = match kind {
+            Explicit::Rollback => Status::RolledBack,
+            Explicit::Promote => Status::Superseded,
+        };
+        swap.changes.push(moved_away(old, to));
+    }
+    swap
+}
+
+/// The project's rollout once `went_live` is the active deployment by other means (a deploy,
+/// promote or rollback): a live rollout ends aborted, saying so; an ended one stays as it was.
+fn superseded(p: &ProjectState, went_live: &str, now: i64) -> Option<rollout::Rollout> {
+    let mut r = p.rollout.clone()?;
+    if r.status.is_live() {
+        let why = format!("superseded: deployment {} was made active directly", short(went_live));
+        r.end(rollout::RolloutStatus::Aborted, &why, now);
+    }
+    Some(r)
 }
 
 /// Promote: the project is the deployment's own.
@@ -298,7 +315,7 @@ pub struct Changed {
 }
 
 /// Retries `edit` on the freshest live row until its swap takes effect.
-async fn change_project<S: ProjectStore, R: RouteStore>(
+pub(super) async fn change_project<S: ProjectStore, R: RouteStore>(
     store: &S,
     routes: &R,
     key: &str,

@@ -22,6 +22,12 @@ pub enum ApiRoute {
     ProjectTail(String),
     Promote(String),
     Rollback(String),
+    /// `GET /projects/:id/rollouts`: the current (or last) rollout
+    GetRollout(String),
+    /// `POST /projects/:id/rollouts`: start one
+    StartRollout(String),
+    /// `POST /projects/:id/rollouts/current/:action` (pause, resume, complete, abort)
+    ControlRollout(String, String),
     ListAliases(String),
     /// (project, alias name)
     PutAlias(String, String),
@@ -110,6 +116,17 @@ pub fn match_api(method: &str, path: &str) -> ApiRoute {
         ["deployments", _, "promote"] => ("POST", (method == "POST").then(|| Promote(id(1)))),
         ["deployments", _, "preview-link"] => ("POST", (method == "POST").then(|| PreviewLink(id(1)))),
         ["projects", _, "rollback"] => ("POST", (method == "POST").then(|| Rollback(id(1)))),
+        ["projects", _, "rollouts"] => (
+            "GET, POST",
+            match method {
+                "GET" => Some(GetRollout(id(1))),
+                "POST" => Some(StartRollout(id(1))),
+                _ => None,
+            },
+        ),
+        ["projects", _, "rollouts", "current", _] => {
+            ("POST", (method == "POST").then(|| ControlRollout(id(1), id(4))))
+        }
         ["projects", _, "gc"] => ("POST", (method == "POST").then(|| RunGc(id(1)))),
         ["projects", _, "aliases"] => ("GET", (method == "GET").then(|| ListAliases(id(1)))),
         ["projects", _, "aliases", _] => (
@@ -279,6 +296,9 @@ mod tests {
             ("POST", "/deployments/d1/preview-link", PreviewLink("d1".into())),
             ("GET", "/deployments/d1/preview-link", MethodNotAllowed("POST")),
             ("POST", "/projects/abc/rollback", Rollback("abc".into())),
+            ("GET", "/projects/abc/rollouts", GetRollout("abc".into())),
+            ("POST", "/projects/abc/rollouts", StartRollout("abc".into())),
+            ("POST", "/projects/abc/rollouts/current/pause", ControlRollout("abc".into(), "pause".into())),
             ("POST", "/projects/abc/gc", RunGc("abc".into())),
             ("GET", "/projects/abc/aliases", ListAliases("abc".into())),
             ("GET", "/projects/abc/logs", ProjectLogs("abc".into())),

@@ -2,6 +2,7 @@
 //! a method + path names. No bindings; the fetch handler calls these and dispatches.
 
 mod access_log;
+pub mod affinity;
 mod api;
 pub mod cache;
 mod host;

@@ -34,6 +34,9 @@ fn every_route() -> Vec<ApiRoute> {
         ProjectTail(s()),
         Promote(s()),
         Rollback(s()),
+        GetRollout(s()),
+        StartRollout(s()),
+        ControlRollout(s(), s()),
         ListAliases(s()),
         PutAlias(s(), s()),
         GetAlias(s(), s()),
@@ -94,6 +97,9 @@ fn every_route() -> Vec<ApiRoute> {
             | ProjectTail(_)
             | Promote(_)
             | Rollback(_)
+            | GetRollout(_)
+            | StartRollout(_)
+            | ControlRollout(..)
             | ListAliases(_)
             | PutAlias(..)
             | GetAlias(..)

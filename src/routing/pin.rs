@@ -112,7 +112,7 @@ pub fn requested<'a>(
 
 /// The deployment a requested pin resolves to, if this project may serve it: a token of this
 /// project, or a bare id, naming a deployment the routing record lists as active, earlier
-/// production, or aliased (aliases only when previews are public or the request came through
+/// production, rolled out, or aliased (aliases only when previews are public or the request came through
 /// an alias URL, which already passed preview protection).
 pub fn resolve(
     value: &str,
@@ -129,6 +129,7 @@ pub fn resolve(
     let aliases_ok = via_alias || !record.preview_link;
     let reachable = record.active_deployment_id.as_deref() == Some(id.as_str())
         || record.recent.contains(&id)
+        || record.rollout.as_ref().is_some_and(|r| r.to == id)
         || (aliases_ok && record.aliases.values().any(|a| *a == id));
     reachable.then_some(id)
 }
@@ -173,6 +174,7 @@ mod tests {
             skew: Default::default(),
             envs: Default::default(),
             bypass: None,
+            rollout: Some(crate::routing::Split { to: "d4".into(), percent: 10 }),
         }
     }
 
@@ -224,7 +226,7 @@ mod tests {
     #[test]
     fn only_deployments_production_served_and_still_kept_are_reachable() {
         let r = record();
-        for id in ["d3", "d2", "d1", "d9"] {
+        for id in ["d3", "d2", "d1", "d9", "d4"] {
             assert_eq!(resolve(id, KEY, &r, false, T0).as_deref(), Some(id));
         }
         assert_eq!(resolve("d0", KEY, &r, false, T0), None, "expired or never production");

@@ -47,6 +47,19 @@ pub struct RouteRecord {
     /// SHA-256 hex of the project's bypass token for protected previews, if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bypass: Option<String>,
+    /// A gradual rollout in progress: production visitors whose affinity bucket is below
+    /// `percent` are served `to` instead of the active deployment (README "Gradual rollouts").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<Split>,
+}
+
+/// The routing record's part of a live rollout (`lifecycle::Rollout` holds the rest).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Split {
+    /// The deployment being rolled out.
+    pub to: String,
+    /// 0..=100: the share of production visitors it gets.
+    pub percent: u8,
 }
 
 /// A project's skew protection settings (README "Skew protection").
@@ -120,6 +133,7 @@ mod tests {
             skew: SkewSettings::default(),
             envs: BTreeMap::new(),
             bypass: None,
+            rollout: None,
         };
         assert_eq!(r.serving(), None);
         r.active_deployment_id = Some("d".into());

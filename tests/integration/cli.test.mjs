@@ -1,6 +1,6 @@
 // The `flotilla` CLI (cli/) against the live Worker: builds the debug binary once, then drives
 // it as a user or CI job would — deploy a fixture site, redeploy with one changed file (exactly
-// one upload), --no-activate then promote, rollback, logs, aliases, tokens, exit codes (bad
+// one upload), --no-activate then promote, rollback, a rollout, logs, aliases, tokens, exit codes (bad
 // token 3, usage 2, rule-file errors 1 with nothing uploaded), symbolic links (followed inside
 // the directory, refused when they lead out of it), and the progress bar under a
 // pseudo-TTY (`script`), and KV namespaces (create, list, bind with `deploy --kv`, delete).
@@ -150,6 +150,20 @@ test('--no-activate stages a preview; promote, rollback and alias move productio
   assert.equal(await (await fetch(`${BASE}/__project/${slug}/`)).text(), 'v1');
   const to = cli(['rollback', '--project', slug, '--to', b.json.deployment.id, '--json']);
   assert.equal(to.code, 0, to.stderr);
+  assert.equal(await active(slug), b.json.deployment.id);
+
+  // A gradual rollout of the deployment just rolled away from, driven and read by the CLI.
+  const start = cli(['rollout', 'start', '--project', slug, a.json.deployment.id, '--steps', '10:60,100:60', '--max-5xx-ratio', '0.1', '--json']);
+  assert.equal(start.code, 0, start.stderr);
+  assert.equal(start.json.rollout.percent, 10);
+  const status = cli(['rollout', 'status', '--project', slug]);
+  assert.equal(status.code, 0, status.stderr);
+  assert.match(status.stdout, new RegExp(`rollout of ${a.json.deployment.id} running at 10%`));
+  assert.equal(cli(['rollout', 'pause', '--project', slug, '--json']).json.rollout.status, 'paused');
+  const abort = cli(['rollout', 'abort', '--project', slug]);
+  assert.equal(abort.code, 0, abort.stderr);
+  assert.match(abort.stdout, /aborted at 0%.*: aborted/);
+  assert.equal(cli(['rollout', 'resume', '--project', slug]).code, 1, 'nothing to resume');
   assert.equal(await active(slug), b.json.deployment.id);
 
   const aliases = cli(['alias', 'list', '--project', slug, '--json']);

@@ -136,6 +136,15 @@ test('every documented operation answers as its schema says (one live sample eac
   ok(await op('POST', `${P}/bypass-token`), 201);
   ok(await op('DELETE', `${P}/bypass-token`), 200);
   ok(await op('POST', `${P}/rollback`, { body: {} }), 200);
+  // A gradual rollout of the deployment just rolled away from, paused and aborted.
+  const steps = [{ percent: 10, minutes: 60 }, { percent: 100, minutes: 60 }];
+  ok(await op('GET', `${P}/rollouts`), 200);
+  ok(await op('POST', `${P}/rollouts`, { body: { deploymentId: second, steps, autoAbort: { max5xxRatio: 0.1 } } }), 201);
+  ok(await op('POST', `${P}/rollouts`, { body: { deploymentId: second, steps } }), 409);
+  ok(await op('POST', `${P}/rollouts/current/pause`), 200);
+  ok(await op('GET', `${P}/rollouts`), 200);
+  ok(await op('POST', `${P}/rollouts/current/abort`), 200);
+  ok(await op('POST', `${P}/rollouts/current/resume`), 409);
   ok(await op('POST', `${D(second)}/promote`), 200);
   ok(await op('POST', `${P}/gc`), 200);
 

@@ -46,6 +46,12 @@ pub async fn scheduled(env: &Env) {
         ),
         Err(e) => log("error", "cron", json!({ "msg": "sweep failed", "error": e.log_detail() })),
     }
+    // Gradual rollouts: auto-abort, step advancement, completion.
+    match rollouts(env, now).await {
+        Ok((0, _)) => {}
+        Ok((n, changed)) => log("info", "cron", json!({ "msg": "rollouts", "live": n, "changed": changed })),
+        Err(e) => log("error", "cron", json!({ "msg": "rollouts failed", "error": e.log_detail() })),
+    }
     // Custom-domain `host:` records, reconciled with D1 like route records (bounded per run).
     let hosts = async {
         let store = super::hosts::LiveHosts::new(env)?;
@@ -358,4 +364,28 @@ async fn schedule_jobs(env: &Env, now: i64) -> ApiResult<()> {
         stamp(&db, "gc_at", &p.id, now).await?;
     }
     Ok(())
+}
+
+/// Ticks every live rollout (`lifecycle::rollout::tick`); one project's failure does not stop
+/// the others. Returns (live rollouts, how many changed).
+async fn rollouts(env: &Env, now: i64) -> ApiResult<(usize, usize)> {
+    let store = D1Lifecycle::new(env)?;
+    let routes = LiveRoutes::new(env)?;
+    let ids = store.live_rollouts(100).await.map_err(|e| ApiError::internal(e.0))?;
+    let mut changed = 0;
+    for id in &ids {
+        match lifecycle::rollout::tick(&store, &routes, &store, id, now).await {
+            Ok(lifecycle::rollout::Tick::Unchanged) => {}
+            Ok(t) => {
+                changed += 1;
+                log("info", "cron", json!({ "msg": "rollout", "projectId": id, "tick": format!("{t:?}") }));
+            }
+            Err(e) => log(
+                "error",
+                "cron",
+                json!({ "msg": "rollout tick failed", "projectId": id, "error": ApiError::from(e).log_detail() }),
+            ),
+        }
+    }
+    Ok((ids.len(), changed))
 }

@@ -1,6 +1,6 @@
 //! The visitor path: every request to a project enters here (and the visitor-only build holds
 //! little else). `site` serves a project, `fast` is the Rust half of the JS fast path, `cache`
-//! the isolate's copies of hot storage reads, `loader` runs server code, `hosts` routes custom
+//! the isolate's copies of hot storage reads, `split` a gradual rollout's side, `loader` runs server code, `hosts` routes custom
 //! domains.
 
 pub mod cache;
@@ -9,3 +9,4 @@ pub mod hosts;
 pub mod loader;
 pub mod site;
 pub mod skew;
+mod split;

@@ -22,9 +22,11 @@ use crate::platform::serve::cache::{self, Fresh, Lookup};
 use crate::platform::serve::fast::FastHost;
 use crate::platform::serve::loader::{dispatch, Forward, Target};
 use crate::platform::serve::skew::{fingerprinted_404, older_with, pin_html, pinned_deployment, skew_miss};
+use crate::platform::serve::split::{side, with_cookie};
 use crate::platform::store::d1::database;
 use crate::platform::store::kv::{KvAssets, KvRoutes};
 use crate::platform::store::r2::R2Blobs;
+use crate::routing::affinity::VERSION_OVERRIDES;
 use crate::routing::preview::{preview_prefix_range, PREVIEW_LOOKUP_SQL};
 use crate::routing::{normalize_host, ProjectRef, RouteRecord};
 
@@ -207,6 +209,41 @@ pub async fn serve(
             None => return Ok(Served::NoSite),
         },
     };
+    // `Cloudflare-Workers-Version-Overrides` picks a version only for a caller holding a token
+    // of this project (tests, CI); the full build checks it, and tenant code never sees it.
+    let asks_override =
+        project.deployment_prefix.is_none() && req.headers().has(VERSION_OVERRIDES).unwrap_or(false);
+    #[cfg(feature = "site")]
+    if asks_override {
+        return Ok(Served::Forward);
+    }
+    #[cfg(feature = "site")]
+    let overridden = false;
+    #[cfg(not(feature = "site"))]
+    let (deployment_id, overridden) = match asks_override {
+        true => match super::split::authorized_override(req, env, &record).await? {
+            Some(id) => (id, true),
+            None => (deployment_id, false),
+        },
+        false => (deployment_id, false),
+    };
+    // A gradual rollout: production visitors are split by their affinity cookie's bucket.
+    let mut affinity = None;
+    let live_split =
+        record.rollout.as_ref().filter(|s| s.percent > 0 && s.to != deployment_id && !overridden);
+    let deployment_id = match live_split.filter(|_| project.deployment_prefix.is_none()) {
+        Some(split) => {
+            let path = if prefix.is_empty() { "/" } else { prefix };
+            let (new, cookie) = side(req, env, &record.project_id, split, path, url.scheme() == "https");
+            affinity = cookie;
+            if new {
+                split.to.clone()
+            } else {
+                deployment_id
+            }
+        }
+        None => deployment_id,
+    };
     // Protected previews: decided before any asset or server code runs.
     if record.preview_link && project.deployment_prefix.is_some() {
         let target = match alias {
@@ -236,7 +273,8 @@ pub async fn serve(
             None => return Ok(Served::NoSite),
         },
     };
-    let fast_host = if pinned.is_some() { None } else { fast_host };
+    // The JS fast path knows one deployment per host: not while a split is live.
+    let fast_host = if pinned.is_some() || live_split.is_some() { None } else { fast_host };
     let served =
         serve_deployment(req, url, env, &s, &routes, &record, &m, project, prefix, path, (fast_host, fresh))
             .await?;
@@ -248,8 +286,12 @@ pub async fn serve(
             let https = url.scheme() == "https";
             let cookie_path = if prefix.is_empty() { "/" } else { prefix };
             let secs = u64::from(record.skew.pin_secs);
-            Served::Response(pin_html(resp, env, &m, secs, cookie_path, https))
+            Served::Response(with_cookie(
+                pin_html(resp, env, &m, secs, cookie_path, https),
+                affinity.as_deref(),
+            ))
         }
+        Served::Response(resp) => Served::Response(with_cookie(resp, affinity.as_deref())),
         served => served,
     })
 }

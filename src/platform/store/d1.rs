@@ -44,7 +44,7 @@ pub fn database(env: &Env) -> ApiResult<D1Database> {
 
 const PROJECT_COLUMNS: &str = "id, slug, name, enabled, outbound, active_deployment_id, \
      has_server_code, assets_count, created_at, updated_at, auto_activate, preview_access, \
-     skew_protection, skew_pin_secs, skew_depth";
+     skew_protection, skew_pin_secs, skew_depth, rollout";
 
 pub struct D1Projects {
     db: D1Database,

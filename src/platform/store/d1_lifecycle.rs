@@ -27,7 +27,7 @@ fn statuses(list: &[Status]) -> JsValue {
 const PROJECT_STATE: &str = concat!(
     "SELECT p.id, p.slug, p.enabled, p.deleted_at, p.active_deployment_id, p.generation, \
      p.routed_generation, p.activated_seq, p.outbound, p.auto_activate, p.preview_access, \
-     p.skew_protection, p.skew_pin_secs, p.skew_depth, p.env_refs, p.bypass_hash, \
+     p.skew_protection, p.skew_pin_secs, p.skew_depth, p.env_refs, p.bypass_hash, p.rollout, \
      (SELECT json_group_object(a.name, a.deployment_id) FROM aliases a WHERE a.project_id = p.id) AS aliases, \
      (SELECT json_group_array(r.id) FROM (SELECT d.id FROM deployments d WHERE d.project_id = p.id \
        AND d.activated_at IS NOT NULL AND d.status IN (", crate::ready_sql!(), ") \
@@ -55,6 +55,7 @@ struct ProjectStateRow {
     skew_depth: i64,
     env_refs: Option<String>,
     bypass_hash: Option<String>,
+    rollout: Option<String>,
 }
 
 impl From<ProjectStateRow> for ProjectState {
@@ -82,6 +83,7 @@ impl From<ProjectStateRow> for ProjectState {
             envs: r.env_refs.as_deref().and_then(|a| serde_json::from_str(a).ok()).unwrap_or_default(),
             bypass: r.bypass_hash.filter(|h| !h.is_empty()),
             recent: r.recent.as_deref().and_then(|a| serde_json::from_str(a).ok()).unwrap_or_default(),
+            rollout: r.rollout.as_deref().and_then(|a| serde_json::from_str(a).ok()),
         }
     }
 }
@@ -191,7 +193,7 @@ impl ProjectStore for D1Lifecycle {
              purge_requested_at = CASE WHEN ?4 = 1 THEN ?5 ELSE purge_requested_at END, \
              activated_seq = ?6, generation = generation + 1, swap_token = ?7, updated_at = ?5, \
              assets_count = COALESCE(?8, assets_count), has_server_code = COALESCE(?9, has_server_code), \
-             name = COALESCE(?10, name) \
+             name = COALESCE(?10, name), rollout = ?14 \
              WHERE id = ?1 AND generation = ?11 AND deleted_at IS NULL \
              AND (?12 IS NULL OR EXISTS (SELECT 1 FROM deployments WHERE id = ?12 AND project_id = ?1 \
                   AND status IN (SELECT value FROM json_each(?13))))",
@@ -209,6 +211,7 @@ impl ProjectStore for D1Lifecycle {
                 num(swap.expected_generation),
                 require_id,
                 require_from,
+                opt_str(swap.rollout.as_ref().and_then(|r| serde_json::to_string(r).ok()).as_deref()),
             ],
         )?];
         // Only where this swap's token landed (parameter numbers of project id and token).
@@ -364,7 +367,10 @@ impl ProjectStore for D1Lifecycle {
                          AND status IN (",
                         crate::ready_sql!(),
                         ") AND NOT EXISTS (SELECT 1 FROM projects WHERE active_deployment_id = ?1) \
-                         AND NOT EXISTS (SELECT 1 FROM aliases WHERE deployment_id = ?1)"
+                         AND NOT EXISTS (SELECT 1 FROM aliases WHERE deployment_id = ?1) \
+                         AND NOT EXISTS (SELECT 1 FROM projects WHERE rollout IS NOT NULL \
+                           AND json_extract(rollout, '$.deploymentId') = ?1 \
+                           AND json_extract(rollout, '$.status') IN ('running', 'paused'))"
                     ),
                     &[id.into(), num(now)],
                 )?,
@@ -378,5 +384,68 @@ impl ProjectStore for D1Lifecycle {
             .await
             .map_err(err)?;
         Ok(results.first().map(changes).unwrap_or(0) > 0)
+    }
+}
+
+impl D1Lifecycle {
+    /// Ids of projects with a running or paused rollout (the cron ticks them; up to `limit`).
+    pub async fn live_rollouts(&self, limit: u32) -> StoreResult<Vec<String>> {
+        #[derive(Deserialize)]
+        struct Row {
+            id: String,
+        }
+        let rows = self
+            .stmt(
+                "SELECT id FROM projects WHERE rollout IS NOT NULL AND deleted_at IS NULL \
+                 AND json_extract(rollout, '$.status') IN ('running', 'paused') LIMIT ?1",
+                &[num(limit as i64)],
+            )?
+            .all()
+            .await
+            .map_err(err)?
+            .results::<Row>()
+            .map_err(err)?;
+        Ok(rows.into_iter().map(|r| r.id).collect())
+    }
+}
+
+/// Per-side counts from what the invocation log already records for server code (every run
+/// is a row, written after the response by the tail): no write on the visitor path. Asset
+/// answers are not counted, so a rollout of a static-only site never auto-aborts.
+impl crate::lifecycle::rollout::RolloutStats for D1Lifecycle {
+    async fn sides(
+        &self,
+        project_id: &str,
+        new: &str,
+        old: &str,
+        since: i64,
+    ) -> StoreResult<(crate::lifecycle::rollout::SideStats, crate::lifecycle::rollout::SideStats)> {
+        use crate::lifecycle::rollout::SideStats;
+        #[derive(Deserialize)]
+        struct Row {
+            deployment_id: String,
+            requests: i64,
+            errors: Option<i64>,
+        }
+        let rows = self
+            .stmt(
+                "SELECT deployment_id, COUNT(*) AS requests, \
+                 SUM(CASE WHEN status >= 500 OR outcome != 'ok' THEN 1 ELSE 0 END) AS errors \
+                 FROM invocation_logs WHERE project_id = ?1 AND at >= ?2 AND deployment_id IN (?3, ?4) \
+                 GROUP BY deployment_id",
+                &[project_id.into(), num(since), new.into(), old.into()],
+            )?
+            .all()
+            .await
+            .map_err(err)?
+            .results::<Row>()
+            .map_err(err)?;
+        let side = |id: &str| {
+            rows.iter().find(|r| r.deployment_id == id).map_or(SideStats::default(), |r| SideStats {
+                requests: r.requests.max(0) as u64,
+                errors: r.errors.unwrap_or(0).max(0) as u64,
+            })
+        };
+        Ok((side(new), side(old)))
     }
 }
