@@ -331,6 +331,7 @@ fn visitor_response(
         Served::NoSite => page(404, req, meta),
         #[cfg(feature = "site")]
         Served::Forward => page(404, req, meta),
+        #[cfg(not(feature = "site"))]
         Served::Denied(reason) => {
             let fields = json!({ "msg": "preview refused", "project": project, "reason": reason });
             http::log("info", &meta.request_id, fields);

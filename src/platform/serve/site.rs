@@ -12,23 +12,33 @@ use crate::assets::{
     base_asset_headers, byte_range, if_none_match_matches, plan_asset_request, prefix_location, AssetPlan,
     AssetRequest, ByteRange,
 };
+#[cfg(not(feature = "site"))]
 use crate::auth::preview::{decide, Access, Denied, PreviewTarget, Visit};
 use crate::deploy::{body_store, BodyStore, DeploymentManifest, FileRef};
 use crate::error::{ApiError, ApiResult};
 use crate::keys::asset_key;
-use crate::lifecycle::envs::{bypass_matches, env_ref};
-use crate::platform::bindings::{now_ms, secret, settings, Settings, JWT_SECRET};
+#[cfg(not(feature = "site"))]
+use crate::lifecycle::envs::bypass_matches;
+use crate::lifecycle::envs::env_ref;
+use crate::platform::bindings::{now_ms, settings, Settings};
+#[cfg(not(feature = "site"))]
+use crate::platform::bindings::{secret, JWT_SECRET};
 use crate::platform::serve::cache::{self, Fresh, Lookup};
 use crate::platform::serve::fast::FastHost;
 use crate::platform::serve::loader::{dispatch, Forward, Target};
 use crate::platform::serve::skew::{fingerprinted_404, older_with, pin_html, pinned_deployment, skew_miss};
 use crate::platform::serve::split::{side, with_cookie};
+#[cfg(not(feature = "site"))]
 use crate::platform::store::d1::database;
 use crate::platform::store::kv::{KvAssets, KvRoutes};
 use crate::platform::store::r2::R2Blobs;
 use crate::routing::affinity::VERSION_OVERRIDES;
-use crate::routing::preview::{preview_prefix_range, PREVIEW_LOOKUP_SQL};
-use crate::routing::{normalize_host, ProjectRef, RouteRecord};
+#[cfg(not(feature = "site"))]
+use crate::routing::normalize_host;
+use crate::routing::preview::preview_prefix_range;
+#[cfg(not(feature = "site"))]
+use crate::routing::preview::PREVIEW_LOOKUP_SQL;
+use crate::routing::{ProjectRef, RouteRecord};
 
 /// The query string as the URL has it, with its `?` (empty when there is none): a slice, not
 /// a new string per request.
@@ -91,20 +101,37 @@ async fn route_record(
 /// An exact deployment by id prefix, cached (found or not) for at most `ROUTE_CACHE_TTL_MS`:
 /// expiry drops a found one, completion drops a miss (`cache::forget_deployment`). A prefix
 /// no deployment id could have is answered without a cache entry or a read.
-async fn preview(s: &Settings, env: &Env, project_id: &str, prefix: &str) -> ApiResult<Option<String>> {
-    let Some((low, high)) = preview_prefix_range(prefix) else { return Ok(None) };
+/// `Err(())`: the visitor build does not read D1; the full build looks the prefix up.
+async fn preview(
+    s: &Settings,
+    env: &Env,
+    project_id: &str,
+    prefix: &str,
+) -> ApiResult<Result<Option<String>, ()>> {
+    let Some((low, high)) = preview_prefix_range(prefix) else { return Ok(Ok(None)) };
     let now = now_ms();
     let epoch = match cache::preview(s, project_id, prefix, now) {
-        Lookup::Hit(id) => return Ok(id),
+        Lookup::Hit(id) => return Ok(Ok(id)),
         Lookup::Miss(epoch) => epoch,
     };
-    let found = preview_deployment(env, project_id, low, &high).await?;
-    cache::put_preview(s, epoch, project_id, prefix, found.as_deref(), now);
-    Ok(found)
+    // Previews of exact deployments are rare next to production visits: the lookup (and the
+    // D1 glue it needs) stays out of the visitor build, whose budget production serving needs.
+    #[cfg(feature = "site")]
+    {
+        let _ = (env, low, high, epoch);
+        Ok(Err(()))
+    }
+    #[cfg(not(feature = "site"))]
+    {
+        let found = preview_deployment(env, project_id, low, &high).await?;
+        cache::put_preview(s, epoch, project_id, prefix, found.as_deref(), now);
+        Ok(Ok(found))
+    }
 }
 
 /// The ready deployment of `project_id` whose id lies in `[low, high)` (its prefix), if exactly
 /// one does (previews of exact deployments; D1 is only read on this path).
+#[cfg(not(feature = "site"))]
 async fn preview_deployment(env: &Env, project_id: &str, low: &str, high: &str) -> ApiResult<Option<String>> {
     #[derive(serde::Deserialize)]
     struct Row {
@@ -156,7 +183,8 @@ pub enum Served {
     /// No such site (unknown, disabled, nothing active): the platform 404 page.
     NoSite,
     /// A link-protected preview without a valid link or cookie: the platform 401 page
-    /// (the reason is for the log only).
+    /// (the reason is for the log only). Full build only: the visitor build forwards them.
+    #[cfg(not(feature = "site"))]
     Denied(&'static str),
     /// The site's server code failed; the visitor gets a platform error page with `status`.
     UserCodeFailed {
@@ -200,8 +228,14 @@ pub async fn serve(
         Some(p) => match record.aliases.get(p) {
             Some(id) => (id.clone(), Some(p.as_str())),
             None => match preview(&s, env, &record.project_id, p).await? {
-                Some(id) => (id, None),
-                None => return Ok(Served::NoSite),
+                Ok(Some(id)) => (id, None),
+                Ok(None) => return Ok(Served::NoSite),
+                Err(()) => {
+                    #[cfg(feature = "site")]
+                    return Ok(Served::Forward);
+                    #[cfg(not(feature = "site"))]
+                    return Ok(Served::NoSite); // never: the full build looks it up
+                }
             },
         },
         None => match record.serving() {
@@ -244,7 +278,14 @@ pub async fn serve(
         }
         None => deployment_id,
     };
-    // Protected previews: decided before any asset or server code runs.
+    // Protected previews: decided before any asset or server code runs, by the full build
+    // (links, cookies, the bypass token: none of it is production serving, which the visitor
+    // build's budget is for).
+    #[cfg(feature = "site")]
+    if record.preview_link && project.deployment_prefix.is_some() {
+        return Ok(Served::Forward);
+    }
+    #[cfg(not(feature = "site"))]
     if record.preview_link && project.deployment_prefix.is_some() {
         let target = match alias {
             Some(name) => PreviewTarget::Alias(name),
@@ -357,6 +398,7 @@ async fn serve_deployment(
     })
 }
 
+#[cfg(not(feature = "site"))]
 fn preview_access(
     req: &Request,
     url: &Url,
@@ -393,6 +435,7 @@ fn preview_access(
     Ok(decide(secret.as_bytes(), &visit))
 }
 
+#[cfg(not(feature = "site"))]
 fn denied_reason(d: Denied) -> &'static str {
     match d {
         Denied::NoCredential => "no link or cookie",
@@ -404,6 +447,7 @@ fn denied_reason(d: Denied) -> &'static str {
     }
 }
 
+#[cfg(not(feature = "site"))]
 /// 303 to the clean URL, trading the link for the cookie; never cached.
 fn redirect(location: &str, set_cookie: &str) -> ApiResult<Response> {
     let err = |e: worker::Error| ApiError::internal(e.to_string());
