@@ -7,6 +7,9 @@ import assert from 'node:assert/strict';
 import { call, api, freshProject, expectError } from '../lib/client.mjs';
 import { deploySite, request, sleep } from '../lib/site.mjs';
 import { d1Rows, d1Write } from '../lib/state.mjs';
+import { createHash } from 'node:crypto';
+import { startWorker, readDevVars } from '../lib/server.mjs';
+import { createProject, deploy } from '../../bench/lib/flotilla.mjs';
 
 const CODE = `export default { async fetch(req) {
   const u = new URL(req.url);
@@ -122,4 +125,22 @@ test('logs: the cron deletes runs past the retention and those of deleted projec
   assert.equal(left.length, before + 1, JSON.stringify(left));
   assert.ok(left.every((l) => Date.parse(l.at) > Date.now() - 7 * 86_400_000), 'the expired run is gone');
   assert.equal(d1Rows('SELECT COUNT(*) AS n FROM invocation_logs WHERE project_id = ?', gone.id)[0].n, 0, 'a deleted project\'s logs are gone');
+});
+
+test('logs: with LOG_CAPTURE=off no run is kept (the loader gets no tail)', { timeout: 180_000 }, async (t) => {
+  const server = await startWorker({ extraArgs: ['--var', 'LOG_CAPTURE:off'] });
+  t.after(() => server.stop());
+  const token = readDevVars().API_TOKEN;
+  const p = await createProject(server.url, token, 'capture off');
+  const html = Buffer.from('x');
+  const files = [{ path: '/index.html', buf: html, size: 1, hash: createHash('sha256').update(html).digest('hex') }];
+  const d = await deploy(server.url, token, p.id, files, { concurrency: 1, extra: { serverCode, run_worker_first: true } });
+  assert.equal(d.status, 'completed');
+  for (const path of ['/ok', '/throw']) await (await fetch(`${server.url}/__project/${p.slug}${path}`)).arrayBuffer();
+  // Capture lands within ~100 ms when on (the test above waits for it the same way).
+  await sleep(2000);
+  const r = await fetch(`${server.url}/__api/projects/${p.id}/logs`, { headers: { authorization: `Bearer ${token}` } });
+  const body = await r.json();
+  assert.equal(r.status, 200);
+  assert.equal(body.count, 0, `kept: ${JSON.stringify(body.logs.map((l) => l.request.url))}`);
 });

@@ -255,9 +255,12 @@ fn code_object(
     }
     set(&code, "env", &env)?;
     // Every run's console output, exceptions and outcome reach InvocationTail after the
-    // response (kept logs, src/platform/jobs/tail.rs).
-    let tail = resource_binding(js_env, "tail", &target.project_id, &target.deployment_id)?;
-    set(&code, "tails", &Array::of1(&tail))?;
+    // response (kept logs, src/platform/jobs/tail.rs), unless the operator set
+    // `LOG_CAPTURE=off` (read once per isolate the loader starts, not per request).
+    if js_env.var("LOG_CAPTURE").map(|v| v.to_string() != "off").unwrap_or(true) {
+        let tail = resource_binding(js_env, "tail", &target.project_id, &target.deployment_id)?;
+        set(&code, "tails", &Array::of1(&tail))?;
+    }
     if !target.outbound_allowed {
         // null: every fetch() from user code fails, including to the platform itself.
         set(&code, "globalOutbound", &JsValue::NULL)?;
