@@ -89,15 +89,19 @@ fn alias_json(project_slug: &str, name: &str, deployment_id: &str, ctx: &Ctx<'_>
     out
 }
 
-async fn aliases_of(key: &str, ctx: &Ctx<'_>) -> ApiResult<(lifecycle::ProjectState, Vec<Value>)> {
+/// The lifecycle state of a project that is not deleted (404 otherwise).
+pub(super) async fn live_project(key: &str, ctx: &Ctx<'_>) -> ApiResult<lifecycle::ProjectState> {
     use lifecycle::ProjectStore;
-    let store = D1Lifecycle::new(ctx.env)?;
-    let p = store
+    D1Lifecycle::new(ctx.env)?
         .project(key)
         .await
         .map_err(|e| ApiError::internal(e.0))?
         .filter(|p| !p.deleted)
-        .ok_or_else(|| ApiError::not_found("Project"))?;
+        .ok_or_else(|| ApiError::not_found("Project"))
+}
+
+async fn aliases_of(key: &str, ctx: &Ctx<'_>) -> ApiResult<(lifecycle::ProjectState, Vec<Value>)> {
+    let p = live_project(key, ctx).await?;
     let list = p.aliases.iter().map(|(n, d)| alias_json(&p.slug, n, d, ctx)).collect();
     Ok((p, list))
 }

@@ -8,7 +8,7 @@ use worker::{Request, Response};
 use super::{internal, read_body, Ctx, MAX_JSON_BODY};
 use crate::error::{ApiError, ApiResult};
 use crate::lifecycle::rollout::{self, Control, StartRequest};
-use crate::lifecycle::{Changed, ProjectStore};
+use crate::lifecycle::Changed;
 use crate::platform::bindings::now_ms;
 use crate::platform::http;
 use crate::platform::serve::cache::LiveRoutes;
@@ -42,13 +42,7 @@ fn changed(ctx: &Ctx<'_>, action: &str, out: Changed, status: u16) -> ApiResult<
 
 /// `GET /__api/projects/:id/rollouts`: the current or last rollout (`rollout: null`: none yet).
 pub async fn get(key: &str, ctx: &Ctx<'_>) -> ApiResult<Response> {
-    let store = D1Lifecycle::new(ctx.env)?;
-    let p = store
-        .project(key)
-        .await
-        .map_err(|e| ApiError::internal(e.0))?
-        .filter(|p| !p.deleted)
-        .ok_or_else(|| ApiError::not_found("Project"))?;
+    let p = super::lifecycle::live_project(key, ctx).await?;
     http::ok(200, view(&p)).map_err(internal)
 }
 
