@@ -150,6 +150,13 @@ pub fn plan(call: ToolCall) -> Result<Plan, ApiError> {
             Some(n) => json!({ "name": n }),
             None => json!({}),
         }),
+        ToolCall::GetRollout { project: p } => ApiCall::new(Get, format!("{}/rollouts", project(&p)?)),
+        ToolCall::StartRollout { project: p, body } => {
+            ApiCall::new(Post, format!("{}/rollouts", project(&p)?)).body(Value::Object(body))
+        }
+        ToolCall::ControlRollout { project: p, action } => {
+            ApiCall::new(Post, format!("{}/rollouts/current/{}", project(&p)?, seg(&action)?))
+        }
         ToolCall::GetProject { project: p } => ApiCall::new(Get, project(&p)?),
         ToolCall::UpdateProject { project: p, settings } => {
             ApiCall::new(Patch, project(&p)?).body(Value::Object(settings))
@@ -382,6 +389,25 @@ mod tests {
         w.add_page(&[json!({ "id": null }), run(5)], 3);
         assert!(!w.truncated && !w.full(3));
         assert_eq!(w.into_runs().len(), 1);
+    }
+
+    #[test]
+    fn rollout_tools_map_to_the_rollout_routes() {
+        let mut body = Map::new();
+        body.insert("deploymentId".into(), json!("d2"));
+        body.insert("steps".into(), json!([{ "percent": 10, "minutes": 5 }]));
+        let c = json_call(ToolCall::StartRollout { project: "blog".into(), body: body.clone() });
+        assert_eq!(
+            (c.method, c.path.as_str(), c.body),
+            (Method::Post, "/projects/blog/rollouts", Some(Value::Object(body)))
+        );
+        let c = json_call(ToolCall::GetRollout { project: "blog".into() });
+        assert_eq!((c.method, c.path.as_str()), (Method::Get, "/projects/blog/rollouts"));
+        let c = json_call(ToolCall::ControlRollout { project: "blog".into(), action: "pause".into() });
+        assert_eq!(
+            (c.method, c.path.as_str(), c.body),
+            (Method::Post, "/projects/blog/rollouts/current/pause", None)
+        );
     }
 
     #[test]

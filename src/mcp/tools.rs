@@ -502,6 +502,59 @@ fn defs() -> Vec<Def> {
             idempotent: false,
         },
         Def {
+            name: "get_rollout",
+            title: "Read a project's gradual rollout",
+            description: "The project's current or last gradual rollout (`rollout: null`: none yet): the deployment \
+                          being rolled out, its status, the share of production visitors it gets now, its steps \
+                          and each side's runs and 5xx so far.",
+            input: obj(json!({ "project": s(PROJECT) }), &["project"]),
+            output: out(
+                json!({ "projectId": { "type": "string" }, "activeDeploymentId": { "type": ["string", "null"] },
+                        "rollout": { "type": ["object", "null"] } }),
+                &["rollout"],
+            ),
+            read_only: true,
+            destructive: false,
+            idempotent: true,
+        },
+        Def {
+            name: "start_rollout",
+            title: "Roll a deployment out gradually",
+            description: "Splits production traffic between the active deployment and a ready one of the same \
+                          project, step by step: `steps` `[{percent, minutes}]` with rising percents; visitors \
+                          stay on one side (an affinity cookie). With `autoAbort.max5xxRatio` it aborts itself \
+                          when the new side's 5xx share exceeds the old side's by more. The last step done, the \
+                          deployment becomes production.",
+            input: obj(
+                json!({ "project": s(PROJECT), "deploymentId": s(DEPLOYMENT),
+                        "steps": { "type": "array", "minItems": 1, "maxItems": 20, "items": obj(
+                            json!({ "percent": { "type": "integer", "minimum": 1, "maximum": 100 },
+                                    "minutes": { "type": "integer", "minimum": 0 } }),
+                            &["percent", "minutes"]) },
+                        "autoAbort": obj(json!({ "max5xxRatio": { "type": "number", "minimum": 0, "maximum": 1 } }), &[]) }),
+                &["project", "deploymentId", "steps"],
+            ),
+            output: out(json!({ "rollout": { "type": ["object", "null"] } }), &["rollout"]),
+            read_only: false,
+            destructive: false,
+            idempotent: false,
+        },
+        Def {
+            name: "control_rollout",
+            title: "Pause, resume, complete or abort a rollout",
+            description: "`pause` stops the step clock (the split stays), `resume` restarts it, `complete` makes the \
+                          new deployment production now, `abort` sends every visitor back to the active one.",
+            input: obj(
+                json!({ "project": s(PROJECT),
+                        "action": { "type": "string", "enum": ["pause", "resume", "complete", "abort"] } }),
+                &["project", "action"],
+            ),
+            output: out(json!({ "rollout": { "type": ["object", "null"] } }), &["rollout"]),
+            read_only: false,
+            destructive: false,
+            idempotent: true,
+        },
+        Def {
             name: "list_webhooks",
             title: "List a project's webhooks",
             description: "The project's webhooks: receiver URL, subscribed events and the last response status. \
@@ -802,6 +855,18 @@ pub enum ToolCall {
         project: String,
         webhook: String,
     },
+    GetRollout {
+        project: String,
+    },
+    /// `start_rollout`: the request body as given (schema-checked; the API checks the rules).
+    StartRollout {
+        project: String,
+        body: Map<String, Value>,
+    },
+    ControlRollout {
+        project: String,
+        action: String,
+    },
 }
 
 /// `get_logs`: the filters of `GET /__api/projects/:id/logs`, passed through (the API checks them).
@@ -907,6 +972,13 @@ pub fn parse_tool_call(params: Option<&Value>) -> Result<Result<ToolCall, String
                 ..LogsArgs::default()
             },
         },
+        "get_rollout" => ToolCall::GetRollout { project: req("project") },
+        "start_rollout" => {
+            let mut body = args.as_object().cloned().unwrap_or_default();
+            body.remove("project");
+            ToolCall::StartRollout { project: req("project"), body }
+        }
+        "control_rollout" => ToolCall::ControlRollout { project: req("project"), action: req("action") },
         "list_webhooks" => ToolCall::ListWebhooks { project: req("project") },
         "add_webhook" => ToolCall::AddWebhook {
             project: req("project"),
@@ -991,7 +1063,7 @@ mod tests {
     fn every_tool_is_well_formed() {
         let list = tool_list();
         let tools = list["tools"].as_array().unwrap();
-        assert_eq!(tools.len(), 31);
+        assert_eq!(tools.len(), 34);
         for t in tools {
             assert_eq!(t["inputSchema"]["type"], "object", "{}", t["name"]);
             assert_eq!(t["inputSchema"]["additionalProperties"], false, "{}", t["name"]);

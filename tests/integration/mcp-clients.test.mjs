@@ -26,7 +26,7 @@ const TOOLS = [
   'list_deployments', 'get_deployment_logs', 'rollback', 'promote', 'set_alias', 'list_env', 'set_env',
   'add_domain', 'list_domains', 'verify_domain', 'list_kv_namespaces', 'create_kv_namespace', 'delete_kv_namespace',
   'list_sql_databases', 'create_sql_database', 'delete_sql_database', 'list_buckets', 'create_bucket', 'delete_bucket', 'get_logs',
-  'tail_logs',
+  'tail_logs', 'get_rollout', 'start_rollout', 'control_rollout',
   'list_webhooks', 'add_webhook', 'list_webhook_deliveries',
 ];
 // The PNG signature followed by every byte value (much of it not valid UTF-8).
@@ -166,6 +166,19 @@ test('TypeScript SDK: create, deploy text + binary, serve, redeploy, roll back, 
     assert.equal(again.body.toString('utf8'), '<h1>ts v1</h1>', 'first version served after rollback');
     assert.ok((await served(project.slug, '/logo.png')).body.equals(PNG));
     assert.equal((await callOk(client, 'get_project', { project: project.id })).project.activeDeploymentId, d1.deploymentId);
+
+    // A gradual rollout of d2 (now not active) through the tools: started, read, aborted.
+    assert.deepEqual((await callOk(client, 'get_rollout', { project: project.slug })).rollout, null);
+    const started = await callOk(client, 'start_rollout', {
+      project: project.slug, deploymentId: d2.deploymentId, steps: [{ percent: 10, minutes: 60 }, { percent: 100, minutes: 0 }],
+    });
+    assert.deepEqual([started.rollout.deploymentId, started.rollout.percent], [d2.deploymentId, 10], JSON.stringify(started));
+    assert.equal((await callOk(client, 'get_rollout', { project: project.id })).rollout.status, started.rollout.status);
+    const badSteps = await client.callTool({ name: 'start_rollout', arguments: { project: project.slug, deploymentId: d2.deploymentId, steps: [] } });
+    assert.equal(badSteps.isError, true, 'empty steps are refused by the schema');
+    const aborted = await callOk(client, 'control_rollout', { project: project.slug, action: 'abort' });
+    assert.equal(aborted.rollout.status, 'aborted', JSON.stringify(aborted));
+    assert.equal(aborted.activeDeploymentId, d1.deploymentId);
 
     // A custom domain through the tools: pending, refused before its TXT exists, then active.
     const hostname = `mcp-${randomUUID().slice(0, 8)}.example.com`;
