@@ -332,8 +332,56 @@ function runLogs(projectId) {
     h('label', { for: 'runs-q' }, 'Search runs'), text,
     h('button', { type: 'submit' }, 'Show'));
   older.addEventListener('click', () => act(older, () => load(false)));
+  // Live: GET /__api/projects/:id/tail (Server-Sent Events, read with fetch so the bearer token
+  // goes in a header), each run put on top as it happens, with the form's filters.
+  const live = h('button', { type: 'button', class: 'secondary', id: 'runs-live', 'aria-pressed': 'false' }, 'Follow live');
+  let stop;
+  const follow = async () => {
+    const q = new URLSearchParams();
+    if (status.value) q.set('status', status.value);
+    if (text.value.trim()) q.set('q', text.value.trim());
+    const ctl = new AbortController();
+    stop = () => ctl.abort();
+    const r = await fetch(`/__api/projects/${encodeURIComponent(projectId)}/tail?${q}`, {
+      headers: { authorization: `Bearer ${token}` }, cache: 'no-store', signal: ctl.signal,
+    });
+    if (!r.ok) {
+      let json;
+      try { json = JSON.parse(await r.text()); } catch { json = undefined; }
+      throw new ApiError(r.status, json, '');
+    }
+    say('Following live runs');
+    const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buf = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      if (!list.isConnected) { ctl.abort(); break; } // the view was left
+      buf += value;
+      let cut;
+      while ((cut = buf.indexOf('\n\n')) >= 0) {
+        const frame = buf.slice(0, cut);
+        buf = buf.slice(cut + 2);
+        const data = frame.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trim()).join('\n');
+        if (!data) continue;
+        try {
+          list.querySelector('li.empty')?.remove();
+          list.prepend(runRow(JSON.parse(data)));
+        } catch { /* a frame that is not a run: skip it */ }
+      }
+    }
+  };
+  const setLive = (on) => {
+    live.setAttribute('aria-pressed', String(on));
+    live.textContent = on ? 'Stop following' : 'Follow live';
+  };
+  live.addEventListener('click', () => {
+    if (stop) { stop(); stop = undefined; setLive(false); return; }
+    setLive(true);
+    follow().catch((e) => { if (e.name !== 'AbortError') fail(e); }).finally(() => { stop = undefined; setLive(false); });
+  });
   load(true).catch(fail);
-  return h('section', { 'aria-labelledby': 'h-runs' }, h('h2', { id: 'h-runs' }, 'Runtime logs'), form, list, older);
+  return h('section', { 'aria-labelledby': 'h-runs' }, h('h2', { id: 'h-runs' }, 'Runtime logs'), form, live, list, older);
 }
 
 function runRow(run) {

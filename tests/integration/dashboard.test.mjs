@@ -331,6 +331,18 @@ test('runtime logs: the runs of a project\u2019s server code are listed, filtere
   await page.waitForFunction(() => document.querySelectorAll('#runs li.run').length === 1
     && document.querySelector('#runs li.run').textContent.includes('GET /hello'));
   await shot(page, 'runtime-logs');
+  // Live: a run made after "Follow live" appears on top without reloading; the filter applies.
+  await page.getByLabel('Search runs').fill('');
+  await page.getByRole('button', { name: 'Follow live' }).click();
+  await page.getByRole('button', { name: 'Stop following' }).waitFor();
+  await page.getByText('Following live runs').waitFor();
+  assert.equal((await request(`/__project/${p.slug}/live-one`)).status, 200);
+  await page.waitForFunction(() => document.querySelector('#runs li.run')?.textContent.includes('GET /live-one'));
+  await page.getByRole('button', { name: 'Stop following' }).click();
+  await page.getByRole('button', { name: 'Follow live' }).waitFor();
+  assert.equal((await request(`/__project/${p.slug}/after-stop`)).status, 200);
+  await sleep(1000);
+  assert.ok(!(await page.locator('#runs').textContent()).includes('/after-stop'), 'nothing arrives once stopped');
   assert.deepEqual(problems, []);
   await context.close();
 });
