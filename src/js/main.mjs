@@ -154,17 +154,22 @@ globalThis.__flotillaDispatch = function dispatch(loader, isolateId, loadCode, e
 };
 
 const VERSION_OVERRIDES = 'cloudflare-workers-version-overrides';
+/** Protected previews' bypass token (src/platform/serve/preview.rs reads them). */
+const BYPASS = ['x-flotilla-bypass', 'x-vercel-protection-bypass'];
 
 /** Never throws: every failure is a rejected promise (Rust awaits it as one). */
 function run(loader, isolateId, getCode, request, url, prefix, timeoutMs) {
   let pending;
   try {
     let forwarded = request;
-    // Cloudflare's version override is the platform's to read, never the tenant code's.
-    if (url !== undefined || prefix !== '' || request.headers.has('x-forwarded-prefix') || request.headers.has(VERSION_OVERRIDES)) {
+    // Cloudflare's version override and the bypass token are the platform's to read, never the
+    // tenant code's.
+    const h = request.headers;
+    if (url !== undefined || prefix !== '' || h.has('x-forwarded-prefix') || h.has(VERSION_OVERRIDES) || h.has(BYPASS[0]) || h.has(BYPASS[1])) {
       forwarded = new Request(url ?? request.url, request);
       forwarded.headers.delete('x-forwarded-prefix');
       forwarded.headers.delete(VERSION_OVERRIDES);
+      for (const name of BYPASS) forwarded.headers.delete(name);
       if (prefix !== '') forwarded.headers.set('x-forwarded-prefix', prefix);
     }
     pending = loader.get(isolateId, getCode).getEntrypoint().fetch(forwarded);

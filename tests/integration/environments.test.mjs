@@ -9,9 +9,10 @@ import { BASE, TOKEN, api, call, freshProject, expectError } from '../lib/client
 import { prepare, request, sleep } from '../lib/site.mjs';
 
 const b64 = (s) => Buffer.from(s).toString('base64');
-// `/env?names=A,B` -> {A: env.A ?? null, ...}; `/kv-get?key=k`, `/kv-put?key=k&value=v` on env.CACHE.
+// `/env?names=A,B` -> {A: env.A ?? null, ...}; `/headers` -> the request's header names; `/kv-get?key=k`, `/kv-put?key=k&value=v` on env.CACHE.
 const TENANT = `export default { async fetch(req, env) {
   const u = new URL(req.url); const q = u.searchParams;
+  if (u.pathname === '/headers') return Response.json([...req.headers.keys()]);
   if (u.pathname === '/env') return Response.json(Object.fromEntries(q.get('names').split(',').map((n) => [n, typeof env[n] === 'string' ? env[n] : null])));
   if (u.pathname === '/kv-get') return Response.json({ value: await env.CACHE.get(q.get('key')) });
   if (u.pathname === '/kv-put') { await env.CACHE.put(q.get('key'), q.get('value')); return Response.json({ ok: true }); }
@@ -185,6 +186,10 @@ test('bypass token: opens protected previews by header; wrong, foreign, rotated 
 
   assert.equal(await until({ 'x-flotilla-bypass': token }, 200), 200);
   assert.equal(await status({ 'x-vercel-protection-bypass': token }), 200);
+  // The token is the platform's to read: the tenant's code never sees it.
+  const seen = await request(at(p, dep8, '/headers'), { headers: { 'x-flotilla-bypass': token, 'x-vercel-protection-bypass': token } });
+  assert.equal(seen.status, 200);
+  assert.deepEqual(JSON.parse(seen.body).filter((h) => h.includes('bypass')), [], seen.body);
   for (const bad of [`${token}x`, token.slice(0, -1), foreign, 'flb_', '']) {
     assert.equal(await status({ 'x-flotilla-bypass': bad }), 401, `token ${JSON.stringify(bad)}`);
     assert.equal(await status({ 'x-vercel-protection-bypass': bad }), 401);
