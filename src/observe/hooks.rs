@@ -247,19 +247,11 @@ pub fn log_line(project_id: &str, record: &Value) -> String {
 
 /// The JSON of one invocation record as the logs API shows it (without its row id), for drains.
 pub fn record_json(deployment_id: &str, r: &crate::observe::InvocationRecord) -> Value {
-    json!({
-        "at": iso8601(r.at.max(0) as u64),
-        "deploymentId": deployment_id,
-        "outcome": r.outcome,
-        "level": r.level,
-        "request": { "method": r.method, "url": r.url },
-        "status": r.status,
-        "wallMs": r.wall_ms,
-        "cpuMs": r.cpu_ms,
-        "logs": r.detail.get("logs").cloned().unwrap_or_else(|| json!([])),
-        "exceptions": r.detail.get("exceptions").cloned().unwrap_or_else(|| json!([])),
-        "droppedLines": r.detail.get("droppedLines").cloned().unwrap_or_else(|| json!(0)),
-    })
+    let mut v = r.to_log_json(deployment_id);
+    if let Value::Object(o) = &mut v {
+        o.remove("id");
+    }
+    v
 }
 
 /// A drain line for a deployment event (its webhook payload, tagged).
